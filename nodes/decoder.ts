@@ -1,0 +1,141 @@
+/**
+ * decoder — reads any file or URL ffmpeg can open and emits RGB24 frames.
+ *
+ * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
+ * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
+ * the first carries `discontinuity: 'start'`. Reading pauses when the graph's
+ * flow control says sinks are `maxInFlight` frames behind (lossless edges).
+ * A file that is not a video, has no video stream, or ends before the frame
+ * count its container declares is an InputError naming the file.
+ *
+ * Options: `path` (required), `maxFrames` (0 = all), `realtime` (read at the
+ * native frame rate, like a camera; default false).
+ *
+ * ```yaml
+ * decode: { type: decoder, options: { path: samples/road.mp4 } }
+ * ```
+ */
+import { Observable } from 'rxjs';
+import ffmpeg from 'fluent-ffmpeg';
+import { z } from 'zod';
+import { InputError } from '../src/errors.ts';
+import { ffmpegPaths, probe, type VideoInfo } from '../src/ffmpeg.ts';
+import { defineNode } from '../src/node.ts';
+import type { Frame } from '../src/packet.ts';
+
+const options = z.strictObject({
+  path: z.string().min(1).describe('input file or URL'),
+  maxFrames: z.number().int().min(0).default(0).describe('stop after this many frames (0 = all)'),
+  realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
+});
+
+export const decoder = defineNode({
+  type: 'decoder',
+  description: 'Decode a video file or URL to RGB24 frames with ffmpeg',
+  role: 'source',
+  inputs: {},
+  outputs: { frame: 'frame' },
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    ffmpegPaths();
+    const info: VideoInfo = await probe(o.path);
+    let cmd: ffmpeg.FfmpegCommand | undefined;
+    let closed = false;
+    return {
+      process() {
+        const frame$ = new Observable<Frame>((sub) => {
+          const size = info.width * info.height * 3;
+          let seq = 0;
+          let cur = new Uint8Array(size);
+          let fill = 0;
+          let stderrTail: string[] = [];
+          let finished = false;
+          const c = ffmpeg(o.path)
+            .inputOptions(o.realtime ? ['-re'] : [])
+            .noAudio()
+            .outputOptions(['-map', '0:v:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
+            .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
+            .on('stderr', (line: string) => {
+              stderrTail.push(line);
+              if (stderrTail.length > 20) stderrTail = stderrTail.slice(-10);
+            });
+          cmd = c;
+          const out = c.pipe() as import("node:stream").PassThrough;
+          const finish = (err?: Error) => {
+            if (finished) return;
+            finished = true;
+            ctx.signal.removeEventListener('abort', stop);
+            if (err && !ctx.signal.aborted) return sub.error(err);
+            if (!ctx.signal.aborted) {
+              const expected = o.maxFrames > 0 ? Math.min(o.maxFrames, info.frames ?? Infinity) : info.frames;
+              // Containers round their frame counts; a real truncation loses far more than one frame.
+              if (expected !== undefined && seq < expected - 1) {
+                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${seq} of ${expected} frames${tail(stderrTail)}`, o.path));
+              }
+              if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(stderrTail)}`, o.path));
+            }
+            sub.complete();
+          };
+          const stop = () => {
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 2000).unref();
+            finish();
+          };
+          ctx.signal.addEventListener('abort', stop, { once: true });
+          c.on('error', (err: Error) => {
+            if (ctx.signal.aborted || closed) return finish();
+            finish(new InputError(`${o.path}: ffmpeg failed: ${err.message.split('\n')[0]}${tail(stderrTail)}`, o.path));
+          });
+          c.on('end', () => {
+            // 'end' can fire before the last stdout bytes are read; finish on the stream's end.
+          });
+          out.on('end', () => finish());
+          out.on('data', (chunk: Buffer) => {
+            let off = 0;
+            while (off < chunk.length) {
+              const n = Math.min(size - fill, chunk.length - off);
+              cur.set(chunk.subarray(off, off + n), fill);
+              fill += n;
+              off += n;
+              if (fill === size) {
+                const t0 = performance.now();
+                const f: Frame = Object.freeze({
+                  kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
+                  width: info.width, height: info.height, data: cur,
+                  discontinuity: seq === 0 ? 'start' : undefined,
+                });
+                ctx.flow.emitted(seq);
+                seq++;
+                cur = new Uint8Array(size);
+                fill = 0;
+                sub.next(f);
+                ctx.stats.observe(performance.now() - t0);
+              }
+            }
+            if (ctx.flow.blocked && !out.isPaused()) {
+              out.pause();
+              void ctx.flow.ready().then(() => out.resume());
+            }
+          });
+          return () => {
+            if (!finished) {
+              finished = true;
+              c.kill('SIGKILL');
+            }
+          };
+        });
+        return { frame: frame$ };
+      },
+      async close() {
+        closed = true;
+        cmd?.kill('SIGKILL');
+      },
+    };
+  },
+});
+
+function tail(lines: string[]): string {
+  const errs = lines.filter((l) => /error|invalid|corrupt|truncat|partial|moov/i.test(l));
+  return errs.length ? ` (ffmpeg: ${errs.slice(-1)[0]!.trim()})` : '';
+}

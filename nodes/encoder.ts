@@ -1,0 +1,113 @@
+/**
+ * encoder — writes frames to an H.264 mp4 with ffmpeg (libx264, yuv420p).
+ *
+ * Ports: in `frame`; sink. Frame rate: `fps`, or (0) the rate of the incoming
+ * timestamps, so the output has the input's frame count and rate. The file is
+ * written as `<name>.partial.mp4` and renamed when complete; on interrupt the
+ * partial file is finalised (playable) and renamed (`onInterrupt: finalize`)
+ * or deleted (`discard`). An existing output is an error unless `overwrite`.
+ *
+ * ```yaml
+ * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
+ * ```
+ */
+import { Observable } from 'rxjs';
+import { z } from 'zod';
+import { defineNode } from '../src/node.ts';
+import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
+import type { Frame, PacketMeta } from '../src/packet.ts';
+import { FfmpegWriter } from '../src/pipe-writer.ts';
+import { serial } from '../src/runtime/queue.ts';
+
+const options = z.strictObject({
+  path: z.string().min(1).describe('output .mp4 path'),
+  fps: z.number().min(0).max(1000).default(0).describe('frames per second (0 = from input timestamps)'),
+  crf: z.number().int().min(0).max(51).default(23).describe('x264 constant rate factor'),
+  preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
+  overwrite: z.boolean().default(false).describe('replace an existing output'),
+  onInterrupt: z.enum(['finalize', 'discard']).default('finalize').describe('what a stopped run leaves'),
+});
+
+export const encoder = defineNode({
+  type: 'encoder',
+  description: 'Encode frames to an H.264 mp4',
+  role: 'sink',
+  inputs: { frame: 'frame' },
+  outputs: {},
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const tmp = await prepareOutput(o.path, o.overwrite, ctx.name);
+    let writer: FfmpegWriter | undefined;
+    let first: Frame | undefined;
+    let size = '';
+    const start = (f: Frame, fps: number) => {
+      size = `${f.width}x${f.height}`;
+      writer = new FfmpegWriter([
+        '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0',
+        '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
+        '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', tmp,
+      ], ctx.name);
+    };
+    const put = async (f: Frame) => {
+      if (`${f.width}x${f.height}` !== size) throw new Error(`${ctx.name}: frame size changed from ${size} to ${f.width}x${f.height} at seq ${f.seq}; expected a constant size (put a downsampler before the encoder)`);
+      await writer!.write(f.data);
+    };
+    const rateOf = (a: Frame, b: Frame) => {
+      const dt = (b.ptsMs - a.ptsMs) / Math.max(1, b.seq - a.seq);
+      return dt > 0 ? Math.round((1000 / dt) * 1000) / 1000 : 25;
+    };
+    return {
+      process: ({ frame }) => ({
+        done: new Observable<PacketMeta>((sub) => {
+          const s = frame!.pipe(serial(ctx.queue('frame'), async (f: Frame) => {
+            const t0 = performance.now();
+            if (!writer && o.fps === 0 && !first) {
+              first = f; // wait for a second timestamp to know the rate
+              return undefined;
+            }
+            if (!writer) start(first ?? f, o.fps || rateOf(first!, f));
+            if (first) {
+              await put(first);
+              sub.next(first);
+              first = undefined;
+            }
+            await put(f);
+            ctx.stats.observe(performance.now() - t0);
+            return f;
+          })).subscribe({
+            next: (f) => sub.next(f),
+            error: (e) => sub.error(e),
+            complete: async () => {
+              try {
+                if (first) {
+                  start(first, o.fps || 25);
+                  await put(first);
+                  sub.next(first);
+                  first = undefined;
+                }
+                if (writer) {
+                  await writer.end();
+                  writer = undefined;
+                  if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
+                  else commitOutput(tmp, o.path);
+                }
+                sub.complete();
+              } catch (e) {
+                sub.error(e);
+              }
+            },
+          });
+          return () => s.unsubscribe();
+        }),
+      }),
+      async close() {
+        if (writer) {
+          await writer.kill();
+          writer = undefined;
+          discardOutput(tmp);
+        }
+      },
+    };
+  },
+});

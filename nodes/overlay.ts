@@ -1,0 +1,95 @@
+/**
+ * overlay — blends a label map's palette colours onto frames.
+ *
+ * Ports: in `frame` (full-size video), in `labels` (any size; sampled
+ * nearest-neighbour to the frame), out `frame`. Joins the two by seq; a frame
+ * whose labels were dropped upstream (freshest edge) is dropped too, counted
+ * as `overlay_unmatched_total`. Options: `alpha` (0..1, weight of the class
+ * colour), `legend` (draw a swatch per class present, top-left).
+ *
+ * ```yaml
+ * overlay: { type: overlay, options: { alpha: 0.5 }, in: { frame: decode.frame, labels: segment.labels } }
+ * ```
+ */
+import { map } from 'rxjs';
+import { z } from 'zod';
+import { defineNode } from '../src/node.ts';
+import type { Frame, Labels } from '../src/packet.ts';
+import { joinBySeq } from '../src/runtime/join.ts';
+
+const options = z.strictObject({
+  alpha: z.number().min(0).max(1).default(0.5).describe('weight of the class colour, 0..1'),
+  legend: z.boolean().default(false).describe('draw a colour swatch per class present'),
+  ignoreClasses: z.array(z.number().int().min(0).max(255)).default([]).describe('class ids left unpainted'),
+});
+
+export const overlay = defineNode({
+  type: 'overlay',
+  description: 'Blend class colours onto frames',
+  role: 'transform',
+  inputs: { frame: 'frame', labels: 'labels' },
+  outputs: { frame: 'frame' },
+  options,
+  async open(ctx) {
+    const { alpha, legend, ignoreClasses } = ctx.options;
+    const a = Math.round(alpha * 256);
+    return {
+      process: ({ frame, labels }) => ({
+        frame: joinBySeq<Frame, Labels>(frame!, labels!, () => ctx.metrics.count('overlay_unmatched_total', { node: ctx.name }, 1, 'Frames without labels (dropped upstream).')).pipe(
+          map(([f, l]) => {
+            const t0 = performance.now();
+            const out = Object.freeze({ ...f, data: blend(f, l, a, ignoreClasses, legend) });
+            ctx.stats.observe(performance.now() - t0);
+            return out;
+          }),
+        ),
+      }),
+      async close() {},
+    };
+  },
+});
+
+/** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
+export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] = [], legend = false): Uint8Array {
+  const { width: w, height: h } = f;
+  const src = f.data;
+  const dst = new Uint8Array(src.length);
+  const pal = new Uint8Array(256 * 3);
+  const skip = new Uint8Array(256);
+  l.palette.forEach((c, i) => pal.set(c, i * 3));
+  for (const i of ignore) skip[i] = 1;
+  const xs = new Int32Array(w);
+  for (let x = 0; x < w; x++) xs[x] = Math.min(l.width - 1, Math.floor(((x + 0.5) * l.width) / w));
+  const b = 256 - a;
+  const present = new Uint8Array(256);
+  for (let y = 0; y < h; y++) {
+    const row = Math.min(l.height - 1, Math.floor(((y + 0.5) * l.height) / h)) * l.width;
+    let o = y * w * 3;
+    for (let x = 0; x < w; x++, o += 3) {
+      const c = l.classes[row + xs[x]!]!;
+      present[c] = 1;
+      if (skip[c]) {
+        dst[o] = src[o]!;
+        dst[o + 1] = src[o + 1]!;
+        dst[o + 2] = src[o + 2]!;
+      } else {
+        const p = c * 3;
+        dst[o] = (src[o]! * b + pal[p]! * a) >> 8;
+        dst[o + 1] = (src[o + 1]! * b + pal[p + 1]! * a) >> 8;
+        dst[o + 2] = (src[o + 2]! * b + pal[p + 2]! * a) >> 8;
+      }
+    }
+  }
+  if (legend) {
+    const s = Math.max(8, Math.round(h / 40));
+    let k = 0;
+    for (let c = 0; c < l.palette.length; c++) {
+      if (!present[c]) continue;
+      const y0 = 4 + k++ * (s + 2);
+      for (let y = y0; y < Math.min(h, y0 + s); y++) {
+        for (let x = 4; x < Math.min(w, 4 + s); x++) dst.set(l.palette[c]!, (y * w + x) * 3);
+      }
+    }
+  }
+  return dst;
+}

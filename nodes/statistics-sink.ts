@@ -1,0 +1,88 @@
+/**
+ * statistics-sink — per-class pixel share per frame and for the whole video.
+ *
+ * Ports: in `labels`; sink. Writes `json` ({ classes, frames, perFrame:
+ * [{ seq, ptsMs, share: [...] }], video: { share: [...] } }; shares are
+ * fractions 0..1 in class order) and `csv` (one row per frame, then a row
+ * `video`), each under a temporary name renamed when complete.
+ *
+ * ```yaml
+ * stats: { type: statistics-sink, options: { json: out/stats.json, csv: out/stats.csv }, in: { labels: segment.labels } }
+ * ```
+ */
+import { writeFile } from 'node:fs/promises';
+import { map, Observable } from 'rxjs';
+import { z } from 'zod';
+import { defineNode } from '../src/node.ts';
+import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
+import type { Labels, PacketMeta } from '../src/packet.ts';
+
+const options = z.strictObject({
+  json: z.string().min(1).describe('output JSON path'),
+  csv: z.string().min(1).optional().describe('output CSV path (optional)'),
+  overwrite: z.boolean().default(false).describe('replace existing outputs'),
+  onInterrupt: z.enum(['finalize', 'discard']).default('finalize').describe('what a stopped run leaves'),
+});
+
+export const statisticsSink = defineNode({
+  type: 'statistics-sink',
+  description: 'Per-class pixel shares per frame and per video (JSON, CSV)',
+  role: 'sink',
+  inputs: { labels: 'labels' },
+  outputs: {},
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const tmpJson = await prepareOutput(o.json, o.overwrite, ctx.name);
+    const tmpCsv = o.csv ? await prepareOutput(o.csv, o.overwrite, ctx.name) : undefined;
+    const perFrame: { seq: number; ptsMs: number; share: number[] }[] = [];
+    let classes: readonly string[] = [];
+    let total: Float64Array | undefined;
+    let pixels = 0;
+    const r = (v: number) => Math.round(v * 1e6) / 1e6;
+    return {
+      process: ({ labels }) => ({
+        done: new Observable<PacketMeta>((sub) => {
+          const s = labels!.pipe(map((l: Labels) => {
+            const t0 = performance.now();
+            classes = l.classNames;
+            const counts = new Float64Array(classes.length);
+            const c = l.classes;
+            for (let i = 0; i < c.length; i++) counts[c[i]!]!++;
+            total ??= new Float64Array(classes.length);
+            for (let k = 0; k < counts.length; k++) total[k]! += counts[k]!;
+            pixels += c.length;
+            perFrame.push({ seq: l.seq, ptsMs: r(l.ptsMs), share: Array.from(counts, (v) => r(v / c.length)) });
+            ctx.stats.observe(performance.now() - t0);
+            return l;
+          })).subscribe({
+            next: (l) => sub.next(l),
+            error: (e) => sub.error(e),
+            complete: async () => {
+              try {
+                if (ctx.signal.aborted && o.onInterrupt === 'discard') return sub.complete();
+                const video = total ? Array.from(total, (v) => r(v / pixels)) : [];
+                await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, perFrame }) + '\n');
+                commitOutput(tmpJson, o.json);
+                if (tmpCsv && o.csv) {
+                  const head = ['seq', 'pts_ms', ...classes.map((n) => n.replace(/[^\w-]/g, '_'))].join(',');
+                  const rows = perFrame.map((f) => [f.seq, f.ptsMs, ...f.share].join(','));
+                  await writeFile(tmpCsv, [head, ...rows, ['video', '', ...video].join(',')].join('\n') + '\n');
+                  commitOutput(tmpCsv, o.csv);
+                }
+                sub.complete();
+              } catch (e) {
+                sub.error(e);
+              }
+            },
+          });
+          return () => s.unsubscribe();
+        }),
+      }),
+      async close() {
+        discardOutput(tmpJson);
+        if (tmpCsv) discardOutput(tmpCsv);
+      },
+    };
+  },
+});

@@ -1,0 +1,37 @@
+/**
+ * One interface over the inference engines. A model is run in parts (see
+ * training/export.py): shallow (image -> 1/8 features), deep (1/8 -> 1/32
+ * features), head (both -> class scores at 1/8), upsample (scores -> labels
+ * at any size). Tensors are engine-owned handles; `release()` frees one, and
+ * `dispose()` frees the engine. Every tensor an engine returns has exactly one
+ * owner: whoever called the method that produced it.
+ */
+export interface Tensor4 {
+  /** [1, C, H, W] */
+  readonly dims: readonly [number, number, number, number];
+}
+
+export interface SegEngine {
+  readonly name: 'onnx' | 'tfjs';
+  /** What actually runs the math ('cpu', 'cuda', 'wasm', 'tensorflow'...). */
+  readonly backend: string;
+  /** `image` is normalised float32 NCHW [1,3,h,w]. */
+  shallow(image: Float32Array, h: number, w: number): Promise<Tensor4>;
+  deep(high: Tensor4): Promise<Tensor4>;
+  head(high: Tensor4, low: Tensor4): Promise<Tensor4>;
+  /** Bilinear upsample of scores to h x w, then argmax over classes. */
+  labels(scores: Tensor4, h: number, w: number): Promise<Uint8Array>;
+  /** Copy a tensor's values out (channel-major). */
+  read(t: Tensor4): Promise<Float32Array>;
+  /** Wrap values (e.g. fused scores) as an engine tensor. */
+  wrap(data: Float32Array, dims: readonly [number, number, number, number]): Tensor4;
+  release(t: Tensor4 | undefined): void;
+  /** Live native tensors (for leak tests); -1 when the engine cannot tell. */
+  liveTensors(): number;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  /** Intra-op threads (0 = all cores). */
+  readonly threads?: number;
+}

@@ -1,0 +1,161 @@
+/**
+ * A trained segmentation model: its manifest, an engine running its parts,
+ * and `segment()`, which runs the full network or, on non-key frames, only the
+ * shallow branch with the deep features kept from the last key frame.
+ *
+ * ```ts
+ * const m = await loadModel({ model: 'fast-scnn-camvid', engine: 'onnx' });
+ * const { classes } = await m.segment(rgb, 480, 360);
+ * await m.dispose();
+ * ```
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resizeRgb } from '../image.ts';
+import type { ScoreMap } from '../packet.ts';
+import type { SegEngine, Tensor4 } from './engine.ts';
+
+export interface Manifest {
+  readonly name: string;
+  readonly classes: readonly string[];
+  readonly palette: readonly (readonly [number, number, number])[];
+  readonly void: number;
+  readonly inputSize: readonly [number, number];
+  readonly normalisation: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  readonly parts: Record<string, string>;
+  readonly params: number;
+  readonly macs: Record<string, number>;
+  readonly metrics?: Record<string, unknown>;
+  readonly provenance?: Record<string, unknown>;
+}
+
+export type EngineName = 'onnx' | 'tfjs';
+
+export interface LoadOptions {
+  /** Model name under models/, or a folder with a manifest.json. */
+  readonly model?: string;
+  readonly engine?: EngineName;
+  /** Intra-op threads (0 = all cores). */
+  readonly threads?: number;
+}
+
+export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
+export const DEFAULT_MODEL = 'fast-scnn-camvid';
+
+export function modelDir(model: string): string {
+  const candidates = [model, path.join(MODELS_DIR, model)];
+  for (const c of candidates) if (existsSync(path.join(c, 'manifest.json'))) return path.resolve(c);
+  const known = existsSync(MODELS_DIR) ? readdirModels().join(', ') : 'none';
+  throw new Error(`model '${model}' not found: expected a name under ${MODELS_DIR} (${known}) or a folder with manifest.json`);
+}
+
+function readdirModels(): string[] {
+  return readdirSync(MODELS_DIR).filter((d) => existsSync(path.join(MODELS_DIR, d, 'manifest.json')));
+}
+
+export interface SegmentResult {
+  readonly classes: Uint8Array;
+  /** Class scores at 1/8 of the inference size (only when asked for). */
+  readonly scores?: ScoreMap | undefined;
+  /** 'full' ran every part; 'shallow' reused the deep features of the last key frame. */
+  readonly path: 'full' | 'shallow';
+}
+
+export class Model {
+  private low: Tensor4 | undefined;
+  private lowSize = '';
+  /** Counts of each path taken (tests count these). */
+  readonly runs = { full: 0, shallow: 0 };
+  private readonly mean: Float32Array;
+  private readonly inv: Float32Array;
+
+  constructor(readonly manifest: Manifest, readonly engine: SegEngine, readonly dir: string) {
+    this.mean = Float32Array.from(manifest.normalisation.mean);
+    this.inv = Float32Array.from(manifest.normalisation.std, (s) => 1 / s);
+  }
+
+  /** RGB24 HWC -> normalised float32 NCHW. */
+  normalise(rgb: Uint8Array, w: number, h: number): Float32Array {
+    const n = w * h;
+    const out = new Float32Array(3 * n);
+    const [m0, m1, m2] = this.mean as unknown as [number, number, number];
+    const [s0, s1, s2] = this.inv as unknown as [number, number, number];
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      out[i] = (rgb[j]! - m0) * s0;
+      out[n + i] = (rgb[j + 1]! - m1) * s1;
+      out[2 * n + i] = (rgb[j + 2]! - m2) * s2;
+    }
+    return out;
+  }
+
+  /**
+   * Segment one RGB24 image. With `reuseDeep`, the deep branch is skipped and
+   * the last key frame's deep features are used (when they exist and match
+   * the size). Labels come back at `outW` x `outH` (default: the image size);
+   * inference runs at `inW` x `inH` (default: the image size).
+   */
+  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
+    const inW = o.inW || w;
+    const inH = o.inH || h;
+    const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
+    const e = this.engine;
+    const high = await e.shallow(this.normalise(img, inW, inH), inH, inW);
+    let scores: Tensor4 | undefined;
+    try {
+      const size = `${inW}x${inH}`;
+      const reuse = o.reuseDeep === true && this.low !== undefined && this.lowSize === size;
+      if (!reuse) {
+        e.release(this.low);
+        this.low = undefined;
+        this.low = await e.deep(high);
+        this.lowSize = size;
+      }
+      this.runs[reuse ? 'shallow' : 'full']++;
+      scores = await e.head(high, this.low!);
+      const classes = await e.labels(scores, o.outH || h, o.outW || w);
+      let sm: ScoreMap | undefined;
+      if (o.withScores) {
+        const [, c, sh, sw] = scores.dims;
+        sm = { channels: c, height: sh, width: sw, data: await e.read(scores) };
+      }
+      return { classes, scores: sm, path: reuse ? 'shallow' : 'full' };
+    } finally {
+      e.release(high);
+      e.release(scores);
+    }
+  }
+
+  /** Forget the kept deep features (discontinuity). */
+  reset(): void {
+    this.engine.release(this.low);
+    this.low = undefined;
+    this.lowSize = '';
+  }
+
+  async dispose(): Promise<void> {
+    this.reset();
+    await this.engine.dispose();
+  }
+}
+
+export function readManifest(dir: string): Manifest {
+  return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+export async function loadModel(o: LoadOptions = {}): Promise<Model> {
+  const dir = modelDir(o.model ?? DEFAULT_MODEL);
+  const manifest = readManifest(dir);
+  const engineName = o.engine ?? 'onnx';
+  let engine: SegEngine;
+  if (engineName === 'onnx') {
+    const { createOnnxEngine } = await import('./onnx.ts');
+    engine = await createOnnxEngine(dir, manifest.parts, { threads: o.threads ?? 0 });
+  } else if (engineName === 'tfjs') {
+    const { createTfjsEngine } = await import('./tfjs.ts');
+    engine = await createTfjsEngine(dir, manifest, { threads: o.threads ?? 0 });
+  } else {
+    throw new TypeError(`engine must be one of onnx or tfjs, but got ${String(engineName)}`);
+  }
+  return new Model(manifest, engine, dir);
+}

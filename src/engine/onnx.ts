@@ -1,0 +1,72 @@
+/**
+ * onnxruntime-node engine (default). CPU execution provider here, CUDA used
+ * automatically when onnxruntime-node's CUDA provider is installed. ORT tensors
+ * on the CPU are plain typed arrays, so `release()` only drops the reference;
+ * sessions hold the native memory and are released in `dispose()`.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { EngineOptions, SegEngine, Tensor4 } from './engine.ts';
+
+type Dims = readonly [number, number, number, number];
+class OrtT implements Tensor4 {
+  constructor(readonly t: ort.Tensor, readonly dims: Dims) {}
+}
+
+function providers(): string[] {
+  const want = process.env.SEGFLOW_ORT_PROVIDERS?.split(',');
+  if (want) return want;
+  const available = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cuda');
+  return available.some((b) => b.name === 'cuda' && b.bundled) ? ['cuda', 'cpu'] : ['cpu'];
+}
+
+export async function createOnnxEngine(dir: string, parts: Record<string, string>, o: EngineOptions = {}): Promise<SegEngine> {
+  const threads = o.threads || os.availableParallelism();
+  const eps = providers();
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: eps,
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  const load = (p: string) => ort.InferenceSession.create(path.join(dir, p), opts);
+  const [shallow, deep, head, up] = await Promise.all([load(parts.shallow!), load(parts.deep!), load(parts.head!), load(parts.upsample!)]);
+  let live = 0;
+  const mk = (t: ort.Tensor): OrtT => {
+    live++;
+    return new OrtT(t, t.dims as unknown as Dims);
+  };
+  const out = (r: ort.InferenceSession.OnnxValueMapType, k: string) => r[k] as ort.Tensor;
+  return {
+    name: 'onnx',
+    backend: eps[0]!,
+    async shallow(image, h, w) {
+      return mk(out(await shallow.run({ image: new ort.Tensor('float32', image, [1, 3, h, w]) }), 'high'));
+    },
+    async deep(high) {
+      return mk(out(await deep.run({ high: (high as OrtT).t }), 'low'));
+    },
+    async head(high, low) {
+      return mk(out(await head.run({ high: (high as OrtT).t, low: (low as OrtT).t }), 'scores'));
+    },
+    async labels(scores, h, w) {
+      const r = await up.run({ scores: (scores as OrtT).t, size: new ort.Tensor('int64', BigInt64Array.from([BigInt(h), BigInt(w)]), [2]) });
+      return out(r, 'labels').data as Uint8Array;
+    },
+    async read(t) {
+      return (t as OrtT).t.data as Float32Array;
+    },
+    wrap(data, dims) {
+      return mk(new ort.Tensor('float32', data, [...dims]));
+    },
+    release(t) {
+      if (t) live--;
+    },
+    liveTensors: () => live,
+    async dispose() {
+      await Promise.all([shallow.release(), deep.release(), head.release(), up.release()]);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Which ffmpeg/ffprobe to run, and probing inputs.
+ *
+ * Order: FFMPEG_PATH / FFPROBE_PATH, then a system binary on PATH, then the
+ * static binaries that @ffmpeg-installer and @ffprobe-installer ship inside
+ * npm, so a fresh machine with only Node needs nothing else.
+ */
+import { execFileSync } from 'node:child_process';
+import { accessSync, chmodSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
+import ffmpeg from 'fluent-ffmpeg';
+import { InputError } from './errors.ts';
+
+const require = createRequire(import.meta.url);
+
+function onPath(bin: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bundled(pkg: string): string | undefined {
+  try {
+    const p = (require(pkg) as { path: string }).path;
+    try {
+      accessSync(p, constants.X_OK);
+    } catch {
+      chmodSync(p, 0o755); // npm may skip the package's own chmod postinstall
+    }
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
+let paths: { ffmpeg: string; ffprobe: string } | undefined;
+
+export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
+  if (paths) return paths;
+  const ff = process.env.FFMPEG_PATH || onPath('ffmpeg') || bundled('@ffmpeg-installer/ffmpeg');
+  const fp = process.env.FFPROBE_PATH || onPath('ffprobe') || bundled('@ffprobe-installer/ffprobe');
+  if (!ff || !fp) throw new Error('ffmpeg/ffprobe not found: set FFMPEG_PATH and FFPROBE_PATH, install ffmpeg, or reinstall the npm dependencies');
+  ffmpeg.setFfmpegPath(ff);
+  ffmpeg.setFfprobePath(fp);
+  paths = { ffmpeg: ff, ffprobe: fp };
+  return paths;
+}
+
+export interface VideoInfo {
+  readonly width: number;
+  readonly height: number;
+  /** Frames per second (average rate). */
+  readonly fps: number;
+  /** Frame count from the container, when it says. */
+  readonly frames?: number | undefined;
+  readonly durationS?: number | undefined;
+  readonly codec: string;
+}
+
+function rate(s: string | undefined): number {
+  if (!s) return 0;
+  const [a, b] = s.split('/').map(Number);
+  return b ? a! / b : Number(a) || 0;
+}
+
+/** Probe a file or URL; throws InputError naming the input when it is not a readable video. */
+export function probe(input: string, timeoutMs = 20000): Promise<VideoInfo> {
+  ffmpegPaths();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input)), timeoutMs);
+    ffmpeg.ffprobe(input, (err, data) => {
+      clearTimeout(timer);
+      if (err) {
+        const msg = String(err.message ?? err).split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
+        return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
+      }
+      const v = data.streams.find((s) => s.codec_type === 'video');
+      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => s.codec_type).join(', ') || 'no streams'})`, input));
+      const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
+      const n = Number(v.nb_frames);
+      resolve({
+        width: v.width,
+        height: v.height,
+        fps,
+        frames: Number.isFinite(n) && n > 0 ? n : undefined,
+        durationS: Number(v.duration ?? data.format.duration) || undefined,
+        codec: v.codec_name ?? 'unknown',
+      });
+    });
+  });
+}

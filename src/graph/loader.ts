@@ -1,0 +1,283 @@
+/**
+ * Graph files: load, apply `--set` overrides, validate everything before
+ * anything opens. Errors name file:line, the node, what was expected and what
+ * was found; the CLI exits 2 on them.
+ *
+ * ```yaml
+ * version: 1
+ * nodes:
+ *   decode:  { type: decoder, options: { path: samples/road.mp4 } }
+ *   segment: { type: two-branch-segmenter, in: { frame: decode.frame } }
+ * ```
+ */
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { GraphError } from '../errors.ts';
+import type { NodeSpec } from '../node.ts';
+import type { QueuePolicy } from '../runtime/queue.ts';
+
+export interface EdgeRef {
+  readonly node: string;
+  readonly port: string;
+}
+
+export interface NodeDef {
+  readonly name: string;
+  readonly type: string;
+  readonly spec: NodeSpec;
+  readonly options: Record<string, unknown>;
+  readonly inputs: Readonly<Record<string, EdgeRef>>;
+  readonly queue: QueuePolicy;
+  readonly line: number;
+}
+
+export interface GraphDef {
+  readonly file: string;
+  readonly description: string;
+  /** Topological order. */
+  readonly nodes: readonly NodeDef[];
+  readonly maxInFlight: number;
+}
+
+export type Registry = ReadonlyMap<string, NodeSpec>;
+
+const MAX_BYTES = 1 << 20;
+const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const NODE_KEYS = new Set(['type', 'options', 'in', 'queue']);
+
+/** Parse `node.option=value` (value read as YAML, so numbers and booleans work). */
+export function parseSet(arg: string): { node: string; key: string[]; value: unknown } {
+  const m = /^([A-Za-z][\w-]*)\.([\w.]+)=(.*)$/s.exec(arg);
+  if (!m) throw new GraphError(`--set ${arg}: expected node.option=value`);
+  const doc = parseDocument(m[3]!);
+  return { node: m[1]!, key: m[2]!.split('.'), value: doc.errors.length ? m[3] : doc.toJS() };
+}
+
+export interface LoadOptions {
+  /** `node.option=value` overrides. */
+  readonly sets?: readonly string[];
+  /** Values for `${name}` in string options; override the file's `vars:`. */
+  readonly vars?: Readonly<Record<string, string>>;
+}
+
+export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions = {}): GraphDef {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new GraphError(`${file}: cannot read graph file (not found)`, file);
+  }
+  if (size > MAX_BYTES) throw new GraphError(`${file}: graph file is ${size} bytes; expected at most ${MAX_BYTES}`, file);
+  return parseGraph(readFileSync(file, 'utf8'), file, registry, lo);
+}
+
+export function parseGraph(text: string, file: string, registry: Registry, lo: LoadOptions = {}): GraphDef {
+  const sets = lo.sets ?? [];
+  const where = (line?: number) => (line ? `${file}:${line}` : file);
+  const fail = (msg: string, line?: number): never => {
+    throw new GraphError(`${where(line)} › ${msg}`, file, line);
+  };
+  if (text.length > MAX_BYTES) fail(`graph file is ${text.length} bytes; expected at most ${MAX_BYTES}`);
+  if (text.includes('\u0000')) fail('expected a YAML text file, found binary data (NUL bytes)');
+
+  const lc = new LineCounter();
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  } catch (e) {
+    return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    fail(`YAML: ${e.message.split('\n')[0]}`, lc.linePos(e.pos[0]).line);
+  }
+  const lineOf = (p: readonly (string | number)[], key = false): number | undefined => {
+    // The line of a key (for a missing/unknown entry) or of its value.
+    let node: unknown = doc.contents;
+    let line: number | undefined;
+    for (const k of p) {
+      if (!isMap(node)) break;
+      const pair = node.items.find((it) => (isScalar(it.key) ? it.key.value : it.key) === k);
+      if (!pair) break;
+      const kr = (pair.key as { range?: [number, number] }).range;
+      if (kr) line = lc.linePos(kr[0]).line;
+      node = pair.value;
+      if (!key) {
+        const vr = (node as { range?: [number, number] } | null)?.range;
+        if (vr && p[p.length - 1] === k) line = lc.linePos(vr[0]).line;
+      }
+    }
+    return line;
+  };
+
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!isObject(root)) return fail(`expected a mapping with 'version' and 'nodes', found ${describe(root)}`, 1);
+  for (const k of Object.keys(root)) {
+    if (!['version', 'nodes', 'description', 'maxInFlight', 'vars'].includes(k)) fail(`unknown top-level key '${k}'; expected version, nodes, description, maxInFlight, vars`, lineOf([k], true));
+  }
+  if (root.version !== 1) fail(`version: expected 1, found ${describe(root.version)}`, lineOf(['version']) ?? 1);
+  const maxInFlight = root.maxInFlight ?? 8;
+  if (!Number.isInteger(maxInFlight) || (maxInFlight as number) < 1 || (maxInFlight as number) > 1024) {
+    fail(`maxInFlight: expected an integer 1..1024 (packets), found ${describe(maxInFlight)}`, lineOf(['maxInFlight']));
+  }
+  const varsRaw = root.vars ?? {};
+  if (!isObject(varsRaw) || Object.values(varsRaw).some((v) => typeof v !== 'string' && typeof v !== 'number')) {
+    fail(`vars: expected a mapping of name to string, found ${describe(varsRaw)}`, lineOf(['vars']));
+  }
+  const vars: Record<string, string> = { ...Object.fromEntries(Object.entries(varsRaw as Record<string, unknown>).map(([k, v]) => [k, String(v)])), ...lo.vars };
+  const nodesRaw = root.nodes;
+  if (!isObject(nodesRaw) || Object.keys(nodesRaw).length === 0) fail(`nodes: expected a mapping of node name to node, found ${describe(nodesRaw)}`, lineOf(['nodes'], true) ?? 1);
+  const raw = nodesRaw as Record<string, unknown>;
+
+  // --set overrides, applied to the parsed tree before validation.
+  const setLines = new Map<string, string>();
+  for (const s of sets) {
+    const { node, key, value } = parseSet(s);
+    const n = raw[node];
+    if (!isObject(n)) throw new GraphError(`--set ${s}: no node named '${node}' in ${file}; nodes: ${Object.keys(raw).join(', ')}`, file);
+    const opts = (isObject(n.options) ? n.options : (n.options = {})) as Record<string, unknown>;
+    let cur = opts;
+    for (const k of key.slice(0, -1)) cur = (isObject(cur[k]) ? cur[k] : (cur[k] = {})) as Record<string, unknown>;
+    cur[key[key.length - 1]!] = value;
+    setLines.set(`${node}.${key[0]}`, s);
+  }
+
+  const defs = new Map<string, Omit<NodeDef, 'queue'> & { queueRaw: unknown }>();
+  for (const [name, v] of Object.entries(raw)) {
+    const line = lineOf(['nodes', name], true);
+    if (!NAME.test(name)) fail(`node '${name}': expected a name of letters, digits, '-' or '_' starting with a letter`, line);
+    if (!isObject(v)) fail(`node '${name}': expected a mapping with 'type', found ${describe(v)}`, line);
+    const n = v as Record<string, unknown>;
+    for (const k of Object.keys(n)) if (!NODE_KEYS.has(k)) fail(`node '${name}': unknown key '${k}'; expected type, options, in, queue`, lineOf(['nodes', name, k], true));
+    if (typeof n.type !== 'string') fail(`node '${name}': expected 'type' to be a node type name, found ${describe(n.type)}`, lineOf(['nodes', name, 'type']) ?? line);
+    const type = n.type as string;
+    const spec = registry.get(type);
+    if (!spec) fail(`node '${name}': unknown node type '${type}'; expected one of: ${[...registry.keys()].sort().join(', ')}`, lineOf(['nodes', name, 'type']) ?? line);
+    const optsIn = substitute(n.options ?? {}, vars, (v) => fail(`node '${name}'.options: unknown variable \${${v}}; expected one of: ${Object.keys(vars).join(', ') || 'none (declare vars: at the top)'}`, lineOf(['nodes', name, 'options'], true)));
+    if (!isObject(optsIn)) fail(`node '${name}'.options: expected a mapping, found ${describe(optsIn)}`, lineOf(['nodes', name, 'options']));
+    const parsed = spec!.options.safeParse(optsIn);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const key = issue.path.map(String);
+      const optPath = ['nodes', name, 'options', ...key];
+      const got = key.reduce<unknown>((o, k) => (isObject(o) ? o[k] : undefined), optsIn);
+      const viaSet = setLines.get(`${name}.${key[0]}`);
+      const at = viaSet ? `(from --set ${viaSet}) ` : '';
+      fail(`${at}${name}.options${key.length ? '.' + key.join('.') : ''}: ${issue.message}${got !== undefined && issue.code !== 'unrecognized_keys' ? `, got ${describe(got)}` : ''}`, viaSet ? undefined : lineOf(optPath, issue.code === 'unrecognized_keys') ?? lineOf(['nodes', name, 'options'], true) ?? line);
+    }
+    const inRaw = n.in ?? {};
+    if (!isObject(inRaw)) fail(`node '${name}'.in: expected a mapping of input port to 'node.port', found ${describe(inRaw)}`, lineOf(['nodes', name, 'in']));
+    const inputs: Record<string, EdgeRef> = {};
+    for (const [port, ref] of Object.entries(inRaw as Record<string, unknown>)) {
+      const pl = lineOf(['nodes', name, 'in', port]);
+      if (!(port in spec!.inputs)) fail(`${name}.in.${port}: node type '${type}' has no input '${port}'; expected ${listOr(Object.keys(spec!.inputs))}`, pl);
+      if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}`, pl);
+      const [up, upPort] = (ref as string).split('.') as [string, string];
+      inputs[port] = { node: up, port: upPort };
+    }
+    defs.set(name, { name, type, spec: spec!, options: parsed.data as Record<string, unknown>, inputs, line: line ?? 1, queueRaw: n.queue });
+  }
+
+  // Wiring: upstream exists, port exists, kinds match, required inputs wired.
+  for (const d of defs.values()) {
+    for (const [port, ref] of Object.entries(d.inputs)) {
+      const pl = lineOf(['nodes', d.name, 'in', port]);
+      const up = defs.get(ref.node);
+      if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'; expected one of: ${[...defs.keys()].join(', ')}`, pl);
+      const kind = up!.spec.outputs[ref.port];
+      if (!kind) fail(`${d.name}.in.${port}: node '${ref.node}' (${up!.type}) has no output '${ref.port}'; expected ${listOr(Object.keys(up!.spec.outputs)) || 'none (it is a sink)'}`, pl);
+      const want = d.spec.inputs[port]!;
+      if (kind !== want) fail(`${d.name}.in.${port}: expected a '${want}' stream, but ${ref.node}.${ref.port} is '${kind}'`, pl);
+    }
+    for (const port of Object.keys(d.spec.inputs)) {
+      if (!(port in d.inputs) && !(d.spec.optionalInputs ?? []).includes(port)) {
+        fail(`node '${d.name}' (${d.type}): input '${port}' (${d.spec.inputs[port]}) is not wired; expected in: { ${port}: <node>.<port> }`, d.line);
+      }
+    }
+  }
+  if (![...defs.values()].some((d) => d.spec.role === 'source')) fail('expected at least one source node (decoder, rtsp-source, ...), found none', lineOf(['nodes'], true));
+
+  // Topological order (Kahn); whatever is left is on a cycle.
+  const indeg = new Map([...defs.keys()].map((k) => [k, 0]));
+  for (const d of defs.values()) for (const r of Object.values(d.inputs)) indeg.set(d.name, indeg.get(d.name)! + (r ? 1 : 0));
+  const order: string[] = [];
+  const ready = [...defs.keys()].filter((k) => indeg.get(k) === 0);
+  while (ready.length) {
+    const k = ready.shift()!;
+    order.push(k);
+    for (const d of defs.values()) {
+      for (const r of Object.values(d.inputs)) {
+        if (r.node === k) {
+          indeg.set(d.name, indeg.get(d.name)! - 1);
+          if (indeg.get(d.name) === 0) ready.push(d.name);
+        }
+      }
+    }
+  }
+  if (order.length !== defs.size) {
+    const cyc = [...defs.keys()].filter((k) => !order.includes(k));
+    fail(`cycle between nodes ${cyc.join(' → ')}; expected a graph without cycles`, defs.get(cyc[0]!)!.line);
+  }
+
+  // Live-ness flows downstream: edges fed by a live source default to freshest.
+  const live = new Map<string, boolean>();
+  for (const k of order) {
+    const d = defs.get(k)!;
+    live.set(k, d.spec.live === true || Object.values(d.inputs).some((r) => live.get(r.node)));
+  }
+  const nodes: NodeDef[] = order.map((k) => {
+    const d = defs.get(k)!;
+    const fedLive = Object.values(d.inputs).some((r) => live.get(r.node));
+    const queue = parseQueue(d.queueRaw, fedLive, (m) => fail(`${d.name}.queue: ${m}`, lineOf(['nodes', d.name, 'queue'])));
+    const { queueRaw: _q, ...rest } = d;
+    return { ...rest, queue };
+  });
+  return { file, description: String(root.description ?? ''), nodes, maxInFlight: maxInFlight as number };
+}
+
+function parseQueue(v: unknown, live: boolean, fail: (m: string) => never): QueuePolicy {
+  const def: QueuePolicy = live ? { policy: 'freshest', size: 2 } : { policy: 'lossless', size: Infinity };
+  if (v === undefined || v === null) return def;
+  if (!isObject(v)) return fail(`expected { policy: lossless|freshest, size: N }, found ${describe(v)}`);
+  for (const k of Object.keys(v)) if (k !== 'policy' && k !== 'size') fail(`unknown key '${k}'; expected policy, size`);
+  const policy = v.policy ?? def.policy;
+  if (policy !== 'lossless' && policy !== 'freshest') fail(`policy: expected lossless or freshest, found ${describe(policy)}`);
+  const size = v.size ?? (policy === 'freshest' ? 2 : Infinity);
+  if (policy === 'freshest' && (!Number.isInteger(size) || (size as number) < 1 || (size as number) > 1000)) fail(`size: expected an integer 1..1000 (packets), found ${describe(size)}`);
+  return { policy, size: policy === 'freshest' ? (size as number) : Infinity } as QueuePolicy;
+}
+
+/** Replace `${name}` in every string, recursively. */
+function substitute(v: unknown, vars: Record<string, string>, unknown: (name: string) => never): unknown {
+  if (typeof v === 'string') return v.replace(/\$\{([A-Za-z_]\w*)\}/g, (_, k: string) => vars[k] ?? unknown(k));
+  if (Array.isArray(v)) return v.map((x) => substitute(x, vars, unknown));
+  if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, vars, unknown)]));
+  return v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function listOr(xs: string[]): string {
+  return xs.map((x) => `'${x}'`).join(' or ');
+}
+
+export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === 'object') return 'a mapping';
+  const s = typeof v === 'string' ? `'${v}'` : String(v);
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+export function graphDir(file: string): string {
+  return path.dirname(path.resolve(file));
+}

@@ -1,0 +1,139 @@
+/**
+ * Runs a validated graph on RxJS streams.
+ *
+ * Nodes open in topological order (a failure closes what opened), then each
+ * node's `process()` is wired to its upstream outputs; every output is shared
+ * (`share()`), so fan-out hands the same packet object to every consumer. Sinks
+ * report finished packets on `done`, which drives each source's flow control
+ * (lossless edges) and ends the run when every sink completes. Aborting the
+ * signal (SIGINT/SIGTERM) makes sources complete, so the end of stream flows
+ * through and sinks finalise their outputs; then every node is closed.
+ */
+import { map, merge, share, type Observable } from 'rxjs';
+import type { NodeContext, NodeInstance, Streams } from '../node.ts';
+import type { PacketMeta } from '../packet.ts';
+import { FlowControl, unlimitedFlow } from '../runtime/flow.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { EdgeQueue } from '../runtime/queue.ts';
+import type { GraphDef } from './loader.ts';
+
+export interface RunOptions {
+  readonly signal?: AbortSignal;
+  readonly metrics?: Metrics;
+  readonly log?: (message: string) => void;
+  /** Called for every packet a sink finishes. */
+  readonly onDone?: (sink: string, p: PacketMeta) => void;
+}
+
+export interface RunResult {
+  readonly metrics: Metrics;
+  /** True when the run was stopped by its signal before the sources ended. */
+  readonly interrupted: boolean;
+}
+
+export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<RunResult> {
+  const metrics = opts.metrics ?? new Metrics();
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) ac.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
+
+  // Which sinks each source feeds (for its flow control).
+  const downstream = new Map<string, Set<string>>();
+  for (const n of def.nodes) downstream.set(n.name, new Set());
+  for (const n of [...def.nodes].reverse()) {
+    for (const r of Object.values(n.inputs)) {
+      const set = downstream.get(r.node)!;
+      set.add(n.name);
+      for (const x of downstream.get(n.name)!) set.add(x);
+    }
+  }
+  const sinkNames = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
+  const flows = new Map<string, FlowControl>();
+  for (const n of def.nodes) {
+    if (n.spec.role !== 'source') continue;
+    flows.set(n.name, new FlowControl(def.maxInFlight, sinkNames.filter((s) => downstream.get(n.name)!.has(s))));
+  }
+
+  const opened: { name: string; inst: NodeInstance }[] = [];
+  const closeAll = async () => {
+    for (const f of flows.values()) f.stop();
+    for (const { name, inst } of opened.reverse()) {
+      try {
+        await inst.close();
+      } catch (e) {
+        log(`${name}: close failed: ${(e as Error).message}`);
+      }
+    }
+    opened.length = 0;
+  };
+
+  try {
+    for (const n of def.nodes) {
+      const queues = new Map<string, EdgeQueue>();
+      for (const [port, r] of Object.entries(n.inputs)) {
+        queues.set(port, metrics.edge(new EdgeQueue(`${r.node}.${r.port}→${n.name}.${port}`, n.queue)));
+      }
+      const ctx: NodeContext<Record<string, unknown>> = {
+        name: n.name,
+        options: n.options,
+        graphDir: process.cwd(),
+        signal: ac.signal,
+        metrics,
+        stats: metrics.node(n.name, n.type),
+        flow: flows.get(n.name) ?? unlimitedFlow(),
+        queue: (port) => queues.get(port) ?? metrics.edge(new EdgeQueue(`${n.name}.${port}`, n.queue)),
+        log: (m) => log(`${n.name}: ${m}`),
+      };
+      if (ac.signal.aborted) break;
+      opened.push({ name: n.name, inst: await n.spec.open(ctx) });
+    }
+  } catch (e) {
+    await closeAll();
+    opts.signal?.removeEventListener('abort', onAbort);
+    throw e;
+  }
+
+  const outputs = new Map<string, Observable<unknown>>();
+  const sinks: Observable<{ sink: string; p: PacketMeta }>[] = [];
+  def.nodes.forEach((n, i) => {
+    const inst = opened[i]!.inst;
+    const inputs: Streams = {};
+    for (const [port, r] of Object.entries(n.inputs)) inputs[port] = outputs.get(`${r.node}.${r.port}`)!;
+    const outs = inst.process(inputs);
+    for (const [port, o] of Object.entries(outs)) {
+      if (n.spec.role === 'sink' && port === 'done') {
+        sinks.push(o.pipe(map((p: PacketMeta) => ({ sink: n.name, p }))));
+      } else {
+        outputs.set(`${n.name}.${port}`, o.pipe(share()));
+      }
+    }
+  });
+
+  let failure: unknown;
+  await new Promise<void>((resolve) => {
+    const sub = merge(...sinks).subscribe({
+      next: ({ sink, p }) => {
+        flows.get(p.source)?.finished(sink, p.seq);
+        opts.onDone?.(sink, p);
+      },
+      error: (e) => {
+        failure = e;
+        ac.abort(e);
+        resolve();
+      },
+      complete: () => resolve(),
+    });
+    ac.signal.addEventListener('abort', () => {
+      for (const f of flows.values()) f.stop();
+      // An error already ended the stream; a plain stop lets sources complete.
+      if (failure) sub.unsubscribe();
+    }, { once: true });
+  });
+  const interrupted = ac.signal.aborted && !failure;
+  await closeAll();
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (failure) throw failure;
+  return { metrics, interrupted };
+}

@@ -1,0 +1,52 @@
+/** Small typed-array image kernels used by nodes (no copies beyond the output). */
+
+/** Bilinear resize of an RGB24 image (half-pixel centres, like ffmpeg/PyTorch align_corners=false). */
+export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  const dst = new Uint8Array(dw * dh * 3);
+  const sx = sw / dw;
+  const sy = sh / dh;
+  const x0s = new Int32Array(dw);
+  const x1s = new Int32Array(dw);
+  const fxs = new Float32Array(dw);
+  for (let x = 0; x < dw; x++) {
+    const fx = Math.max(0, (x + 0.5) * sx - 0.5);
+    const x0 = Math.min(sw - 1, Math.floor(fx));
+    x0s[x] = x0 * 3;
+    x1s[x] = Math.min(sw - 1, x0 + 1) * 3;
+    fxs[x] = fx - x0;
+  }
+  for (let y = 0; y < dh; y++) {
+    const fy = Math.max(0, (y + 0.5) * sy - 0.5);
+    const y0 = Math.min(sh - 1, Math.floor(fy));
+    const y1 = Math.min(sh - 1, y0 + 1);
+    const wy = fy - y0;
+    const r0 = y0 * sw * 3;
+    const r1 = y1 * sw * 3;
+    let o = y * dw * 3;
+    for (let x = 0; x < dw; x++) {
+      const a = x0s[x]!;
+      const b = x1s[x]!;
+      const wx = fxs[x]!;
+      for (let c = 0; c < 3; c++) {
+        const top = src[r0 + a + c]! + (src[r0 + b + c]! - src[r0 + a + c]!) * wx;
+        const bot = src[r1 + a + c]! + (src[r1 + b + c]! - src[r1 + a + c]!) * wx;
+        dst[o++] = top + (bot - top) * wy + 0.5;
+      }
+    }
+  }
+  return dst;
+}
+
+/** Nearest-neighbour resize of a single-channel map. */
+export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  if (sw === dw && sh === dh) return src;
+  const dst = new Uint8Array(dw * dh);
+  const xs = new Int32Array(dw);
+  for (let x = 0; x < dw; x++) xs[x] = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
+  for (let y = 0; y < dh; y++) {
+    const row = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)) * sw;
+    const o = y * dw;
+    for (let x = 0; x < dw; x++) dst[o + x] = src[row + xs[x]!]!;
+  }
+  return dst;
+}

@@ -1,0 +1,81 @@
+/**
+ * Nodes as RxJS operators, for programs that compose their own `pipe()`.
+ *
+ * ```ts
+ * import { share, lastValueFrom } from 'rxjs';
+ * import { decode, segment, overlay, encode } from 'segflow';
+ * const frames = decode({ path: 'clip.mp4' }).pipe(share());
+ * await lastValueFrom(frames.pipe(overlay(frames.pipe(segment())), encode({ path: 'out.mp4', overwrite: true })));
+ * ```
+ *
+ * Each operator opens its node when subscribed and closes it (model, child
+ * process) when the stream completes, errors or is unsubscribed. There is no
+ * runner here, so no flow control: a source emits as fast as it decodes.
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { z } from 'zod';
+import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from '../nodes/index.ts';
+import type { NodeContext, NodeInstance, NodeSpec, Streams } from './node.ts';
+import type { Frame, Labels, PacketMeta } from './packet.ts';
+import { unlimitedFlow } from './runtime/flow.ts';
+import { Metrics } from './runtime/metrics.ts';
+import { defaultQueue } from './runtime/queue.ts';
+
+let counter = 0;
+
+function context<S extends z.ZodType>(spec: NodeSpec<S>, options: z.input<S>, signal: AbortSignal): NodeContext<z.infer<S>> {
+  const parsed = spec.options.safeParse(options);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new TypeError(`${spec.type} options.${i.path.join('.')}: ${i.message}`);
+  }
+  const name = `${spec.type}-${counter++}`;
+  const metrics = new Metrics();
+  return { name, options: parsed.data, graphDir: process.cwd(), signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p), log: () => {} };
+}
+
+/** Open `spec`, wire `inputs`, emit its `port` output; close the node when done. */
+export function fromNode<S extends z.ZodType, T>(spec: NodeSpec<S>, options: z.input<S>, inputs: Streams, port: string): Observable<T> {
+  return new Observable<T>((sub) => {
+    const ac = new AbortController();
+    let inst: NodeInstance | undefined;
+    let s: { unsubscribe(): void } | undefined;
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      s?.unsubscribe();
+      void inst?.close();
+    };
+    spec.open(context(spec, options, ac.signal)).then((i) => {
+      inst = i;
+      if (closed) return void i.close();
+      s = i.process(inputs)[port]!.subscribe({
+        next: (v) => sub.next(v as T),
+        error: (e) => { close(); sub.error(e); },
+        complete: () => { close(); sub.complete(); },
+      });
+    }, (e) => sub.error(e));
+    return () => {
+      ac.abort();
+      close();
+    };
+  });
+}
+
+type Opts<S extends NodeSpec> = z.input<S['options']>;
+
+/** Decode a file or URL to RGB24 frames. */
+export const decode = (o: Opts<typeof decoder>): Observable<Frame> => fromNode(decoder, o, {}, 'frame');
+/** Resize frames. */
+export const downsample = (o: Opts<typeof downsampler> = {}): OperatorFunction<Frame, Frame> => (f) => fromNode(downsampler, o, { frame: f }, 'frame');
+/** Segment frames into label maps. */
+export const segment = (o: Opts<typeof twoBranchSegmenter> = {}): OperatorFunction<Frame, Labels> => (f) => fromNode(twoBranchSegmenter, o, { frame: f }, 'labels');
+/** Blend `labels` (joined by seq) onto the frames. */
+export const overlay = (labels: Observable<Labels>, o: Opts<typeof overlayNode> = {}): OperatorFunction<Frame, Frame> => (f) => fromNode(overlayNode, o, { frame: f, labels }, 'frame');
+/** Encode frames to mp4; emits each frame once written. */
+export const encode = (o: Opts<typeof encoder>): OperatorFunction<Frame, PacketMeta> => (f) => fromNode(encoder, o, { frame: f }, 'done');
+/** Write class-id PNGs; emits each label map once written. */
+export const writeLabelMaps = (o: Opts<typeof labelMapSink>): OperatorFunction<Labels, PacketMeta> => (l) => fromNode(labelMapSink, o, { labels: l }, 'done');
+/** Accumulate class shares and write JSON/CSV at the end. */
+export const writeStatistics = (o: Opts<typeof statisticsSink>): OperatorFunction<Labels, PacketMeta> => (l) => fromNode(statisticsSink, o, { labels: l }, 'done');

@@ -1,0 +1,56 @@
+/**
+ * What flows along graph edges.
+ *
+ * Every packet carries the name of the source it came from, a sequence number
+ * (per source, starting at 0, never reused) and a media timestamp. The first
+ * packet after a seek, reconnect or new file carries `discontinuity`; stateful
+ * nodes reset when they see it. Packets are immutable once emitted: fan-out
+ * shares the same object (and the same pixel buffer), it never copies.
+ */
+export interface PacketMeta {
+  readonly source: string;
+  readonly seq: number;
+  readonly ptsMs: number;
+  /** Set on the first packet after a break in continuity (reason: 'start', 'reconnect', 'new-file', ...). */
+  readonly discontinuity?: string | undefined;
+}
+
+/** An RGB24 image, row-major, `width * height * 3` bytes. */
+export interface Frame extends PacketMeta {
+  readonly kind: 'frame';
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** How a label map was produced, for counting and benchmarks. */
+export type LabelPath = 'full' | 'shallow' | 'propagated';
+
+/** Class scores (logits) at reduced resolution, channel-major [C,H,W]. */
+export interface ScoreMap {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly data: Float32Array;
+}
+
+/** Per-pixel class ids. */
+export interface Labels extends PacketMeta {
+  readonly kind: 'labels';
+  readonly width: number;
+  readonly height: number;
+  readonly classes: Uint8Array;
+  readonly classNames: readonly string[];
+  readonly palette: readonly (readonly [number, number, number])[];
+  readonly path: LabelPath;
+  readonly scores?: ScoreMap | undefined;
+}
+
+export type Packet = Frame | Labels;
+
+export type PortKind = Packet['kind'];
+
+/** Same packet, marked as the first after a discontinuity (used when a queue drops the marked one). */
+export function withDiscontinuity<T extends PacketMeta>(p: T, reason: string): T {
+  return Object.freeze({ ...p, discontinuity: reason });
+}

@@ -1,0 +1,145 @@
+"""Fast-SCNN (Poudel et al. 2019) split at its branch boundaries.
+
+The network is three modules so the runtime can run or skip each one:
+
+  shallow  learning-to-downsample: image -> 1/8 features (the high-resolution branch)
+  deep     global feature extractor + pyramid pooling: 1/8 features -> 1/32 features
+  head     feature fusion + classifier: (1/8, 1/32) -> class scores at 1/8
+
+`width` scales every channel count (the survey's width multiplier). Input
+resolution is free: every resize is to the size of another tensor, never a
+fixed factor, so 360x480 and 540x960 both work with the same weights.
+
+The pyramid pooling module pools a fixed 12x12 bilinear resample of the 1/32
+features with kernels 12/6/4/2 (bins 1,2,3,6). That keeps pooling windows
+identical at every input size and exports to ONNX and TF.js without adaptive
+pooling, which neither handles for sizes that do not divide evenly.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def ch(c, width):
+    return max(8, int(round(c * width / 8.0)) * 8)
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, cin, cout, k=3, s=1, groups=1, dilation=1, relu=True):
+        pad = dilation * (k - 1) // 2
+        layers = [nn.Conv2d(cin, cout, k, s, pad, dilation=dilation, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class DSConv(nn.Sequential):
+    """Depthwise 3x3 + pointwise 1x1, each with BN + ReLU."""
+
+    def __init__(self, cin, cout, s=1):
+        super().__init__(ConvBNReLU(cin, cin, 3, s, groups=cin), ConvBNReLU(cin, cout, 1))
+
+
+class Bottleneck(nn.Module):
+    """MobileNetV2 inverted residual, expansion t."""
+
+    def __init__(self, cin, cout, s, t=6):
+        super().__init__()
+        hid = cin * t
+        self.use_res = s == 1 and cin == cout
+        self.block = nn.Sequential(
+            ConvBNReLU(cin, hid, 1),
+            ConvBNReLU(hid, hid, 3, s, groups=hid),
+            ConvBNReLU(hid, cout, 1, relu=False),
+        )
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.use_res else y
+
+
+class PyramidPooling(nn.Module):
+    GRID = 12
+    BINS = (1, 2, 3, 6)
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        inter = cin // 4
+        self.stages = nn.ModuleList([ConvBNReLU(cin, inter, 1) for _ in self.BINS])
+        self.out = ConvBNReLU(cin * 2, cout, 1)
+
+    def forward(self, x):
+        size = x.shape[2:]
+        g = F.interpolate(x, size=(self.GRID, self.GRID), mode='bilinear', align_corners=False)
+        feats = [x]
+        for b, stage in zip(self.BINS, self.stages):
+            k = self.GRID // b
+            p = stage(F.avg_pool2d(g, k, k))
+            feats.append(F.interpolate(p, size=size, mode='bilinear', align_corners=False))
+        return self.out(torch.cat(feats, 1))
+
+
+class Shallow(nn.Module):
+    """Learning to downsample: Conv3x3/2 (32) -> DSConv/2 (48) -> DSConv/2 (64)."""
+
+    def __init__(self, width=1.0):
+        super().__init__()
+        c1, c2, c3 = ch(32, width), ch(48, width), ch(64, width)
+        self.out_channels = c3
+        self.net = nn.Sequential(ConvBNReLU(3, c1, 3, 2), DSConv(c1, c2, 2), DSConv(c2, c3, 2))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Deep(nn.Module):
+    """Global feature extractor: bottlenecks 64x3 s2, 96x3 s2, 128x3 s1, then PPM -> 128."""
+
+    def __init__(self, cin, width=1.0):
+        super().__init__()
+        c64, c96, c128 = ch(64, width), ch(96, width), ch(128, width)
+        self.out_channels = c128
+        layers = []
+        for cout, s in ((c64, 2), (c96, 2), (c128, 1)):
+            for i in range(3):
+                layers.append(Bottleneck(cin, cout, s if i == 0 else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*layers)
+        self.ppm = PyramidPooling(c128, c128)
+
+    def forward(self, x):
+        return self.ppm(self.blocks(x))
+
+
+class Head(nn.Module):
+    """Feature fusion (low x4 up -> DW3x3 dil 4 -> 1x1; high 1x1; sum; ReLU) + classifier."""
+
+    def __init__(self, c_high, c_low, classes, width=1.0):
+        super().__init__()
+        c = ch(128, width)
+        self.low_dw = ConvBNReLU(c_low, c_low, 3, 1, groups=c_low, dilation=4)
+        self.low_pw = ConvBNReLU(c_low, c, 1, relu=False)
+        self.high_pw = ConvBNReLU(c_high, c, 1, relu=False)
+        self.cls = nn.Sequential(DSConv(c, c), DSConv(c, c), nn.Dropout(0.1), nn.Conv2d(c, classes, 1))
+
+    def forward(self, high, low):
+        low = F.interpolate(low, size=high.shape[2:], mode='bilinear', align_corners=False)
+        low = self.low_pw(self.low_dw(low))
+        x = F.relu(low + self.high_pw(high))
+        return self.cls(x)
+
+
+class FastSCNN(nn.Module):
+    def __init__(self, classes=11, width=1.0):
+        super().__init__()
+        self.shallow = Shallow(width)
+        self.deep = Deep(self.shallow.out_channels, width)
+        self.head = Head(self.shallow.out_channels, self.deep.out_channels, classes, width)
+
+    def forward(self, x, full_size=True):
+        high = self.shallow(x)
+        scores = self.head(high, self.deep(high))
+        if full_size:
+            scores = F.interpolate(scores, size=x.shape[2:], mode='bilinear', align_corners=False)
+        return scores
