@@ -1,0 +1,96 @@
+/**
+ * The TF.js engine against the ONNX reference, its native-tensor bookkeeping,
+ * and a large-frame run. Serial: TF.js keeps one global tensor registry.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import test from 'ava';
+import sharp from 'sharp';
+import { loadModel } from '../src/engine/model.ts';
+
+const VAL = path.resolve('../shared/data/camvid/val');
+
+/** A deterministic RGB24 image with some structure (gradients + blocks). */
+function synthetic(w: number, h: number): Uint8Array {
+  const rgb = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      rgb[i] = (x * 255) / w;
+      rgb[i + 1] = (y * 255) / h;
+      rgb[i + 2] = ((x >> 4) + (y >> 4)) % 2 ? 200 : 40;
+    }
+  }
+  return rgb;
+}
+
+test.serial('engines › ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
+  if (!existsSync(VAL)) {
+    t.fail(`../shared/data/camvid is absent (looked for ${VAL}); the engine agreement test needs the CamVid val images`);
+    return;
+  }
+  const files = readdirSync(VAL).filter((f) => f.endsWith('.png')).sort();
+  t.true(files.length > 0, `no PNGs in ${VAL}`);
+  const onnx = await loadModel({ engine: 'onnx' });
+  const tfjs = await loadModel({ engine: 'tfjs' });
+  try {
+    let same = 0;
+    let total = 0;
+    for (const f of files) {
+      const { data, info } = await sharp(path.join(VAL, f)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const a = await onnx.segment(rgb, info.width, info.height, { inW: 480, inH: 360 });
+      const b = await tfjs.segment(rgb, info.width, info.height, { inW: 480, inH: 360 });
+      t.is(a.classes.length, b.classes.length);
+      for (let i = 0; i < a.classes.length; i++) same += a.classes[i] === b.classes[i] ? 1 : 0;
+      total += a.classes.length;
+    }
+    const agreement = same / total;
+    t.log(`pixel agreement over ${files.length} images (tfjs backend ${tfjs.engine.backend}): ${(agreement * 100).toFixed(4)} % (${total - same} of ${total} pixels differ)`);
+    t.true(agreement >= 0.995, `agreement ${(agreement * 100).toFixed(3)} % < 99.5 %`);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
+});
+
+test.serial('tfjs-engine › native tensors stay flat over 300 frames', async (t) => {
+  const [w, h] = [256, 128];
+  const rgb = synthetic(w, h);
+  const model = await loadModel({ engine: 'tfjs' });
+  const e = model.engine;
+  let at20 = -1;
+  let rss20 = 0;
+  for (let i = 1; i <= 300; i++) {
+    const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, withScores: i % 10 === 0 });
+    t.is(r.classes.length, w * h);
+    if (i === 20) {
+      at20 = e.liveTensors();
+      rss20 = process.memoryUsage().rss;
+    }
+  }
+  const at300 = e.liveTensors();
+  const growth = (process.memoryUsage().rss - rss20) / 2 ** 20;
+  t.log(`live tensors: ${at20} after frame 20, ${at300} after frame 300; RSS +${growth.toFixed(1)} MB; runs ${JSON.stringify(model.runs)}`);
+  t.is(at300, at20);
+  t.true(at20 <= 1, `only the kept deep features may stay alive between frames (got ${at20})`);
+  t.true(growth < 50, `RSS grew ${growth.toFixed(1)} MB`);
+  t.true(model.runs.shallow > 100);
+  await model.dispose();
+  t.is(e.liveTensors(), 0);
+  t.is(tf.memory().numTensors, 0);
+});
+
+test.serial('tfjs-engine › runs at 540x960', async (t) => {
+  const [w, h] = [960, 540];
+  const model = await loadModel({ engine: 'tfjs' });
+  try {
+    const r = await model.segment(synthetic(w, h), w, h, { withScores: true });
+    t.is(r.classes.length, w * h);
+    t.true(r.classes.every((c) => c < model.manifest.classes.length));
+    t.deepEqual([r.scores?.channels, r.scores?.height, r.scores?.width], [11, 68, 120]);
+  } finally {
+    await model.dispose();
+  }
+});

@@ -1,0 +1,57 @@
+/** Run the real CLI as a child process; locate shared data; probe outputs with the real ffprobe. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ffmpegPaths } from '../../src/ffmpeg.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'segflow.js');
+export const SHARED = path.resolve(ROOT, '..', 'shared');
+export const CLIP = path.join(SHARED, 'data', 'video', 'solidWhiteRight.mp4');
+export const CAMVID = path.join(SHARED, 'data', 'camvid');
+export const SAMPLE = path.join(ROOT, 'samples', 'synthetic-road.mp4');
+
+/** Shared data must be present: say so clearly when it is not (the test fails, it does not skip). */
+export function requireShared(p: string): string {
+  if (!existsSync(p)) throw new Error(`${p} is absent: these tests read ../shared/data next to the repository`);
+  return p;
+}
+
+export function tmpDir(prefix = 'segflow-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function segflow(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr });
+    });
+  });
+}
+
+export function spawnSegflow(args: string[], cwd = ROOT): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Decoded frame count, frame rate and size of a video, counted by the real ffprobe. */
+export function videoFacts(file: string): Promise<{ frames: number; fps: number; width: number; height: number; codec: string }> {
+  const { ffprobe } = ffmpegPaths();
+  return new Promise((resolve, reject) => {
+    execFile(ffprobe, ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,avg_frame_rate,width,height,codec_name', '-of', 'json', file], (err, out) => {
+      if (err) return reject(err);
+      const s = JSON.parse(out).streams[0];
+      const [a, b] = String(s.avg_frame_rate).split('/').map(Number);
+      resolve({ frames: Number(s.nb_read_frames), fps: a! / (b || 1), width: s.width, height: s.height, codec: s.codec_name });
+    });
+  });
+}
