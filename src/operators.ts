@@ -12,7 +12,7 @@
  * process) when the stream completes, errors or is unsubscribed. There is no
  * runner here, so no flow control: a source emits as fast as it decodes.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { z } from 'zod';
 import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from '../nodes/index.ts';
 import type { NodeContext, NodeInstance, NodeSpec, Streams } from './node.ts';
@@ -47,10 +47,14 @@ export function fromNode<S extends z.ZodType, T>(spec: NodeSpec<S>, options: z.i
       s?.unsubscribe();
       void inst?.close();
     };
+    // Subscribe to the inputs now, not after the async open(): a shared source
+    // starts with its first subscriber, and a branch that subscribed late would
+    // miss its first packets. What arrives meanwhile is held and replayed once.
+    const held = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, holdUntilSubscribed(v)]));
     spec.open(context(spec, options, ac.signal)).then((i) => {
       inst = i;
       if (closed) return void i.close();
-      s = i.process(inputs)[port]!.subscribe({
+      s = i.process(Object.fromEntries(Object.entries(held).map(([k, h]) => [k, h.stream])))[port]!.subscribe({
         next: (v) => sub.next(v as T),
         error: (e) => { close(); sub.error(e); },
         complete: () => { close(); sub.complete(); },
@@ -59,8 +63,32 @@ export function fromNode<S extends z.ZodType, T>(spec: NodeSpec<S>, options: z.i
     return () => {
       ac.abort();
       close();
+      for (const h of Object.values(held)) h.dispose();
     };
   });
+}
+
+/** Subscribe to `src` now; replay what arrived to the (single) later subscriber, then pass through. */
+function holdUntilSubscribed<T>(src: Observable<T>): { stream: Observable<T>; dispose(): void } {
+  let held: { kind: 'N' | 'E' | 'C'; v?: unknown }[] | undefined = [];
+  let target: Subscriber<T> | undefined;
+  const deliver = (n: { kind: 'N' | 'E' | 'C'; v?: unknown }, to: Subscriber<T>) =>
+    n.kind === 'N' ? to.next(n.v as T) : n.kind === 'E' ? to.error(n.v) : to.complete();
+  const upstream = src.subscribe({
+    next: (v) => (target ? target.next(v) : held?.push({ kind: 'N', v })),
+    error: (e) => (target ? target.error(e) : held?.push({ kind: 'E', v: e })),
+    complete: () => (target ? target.complete() : held?.push({ kind: 'C' })),
+  });
+  return {
+    stream: new Observable<T>((sub) => {
+      const backlog = held ?? [];
+      held = undefined;
+      for (const n of backlog) deliver(n, sub);
+      target = sub;
+      return () => upstream.unsubscribe();
+    }),
+    dispose: () => upstream.unsubscribe(),
+  };
 }
 
 type Opts<S extends NodeSpec> = z.input<S['options']>;

@@ -1,0 +1,315 @@
+/**
+ * rtsp-source — pulls a live RTSP camera with an ffmpeg child process and
+ * emits RGB24 frames, reconnecting with exponential backoff when the camera
+ * goes away.
+ *
+ * Ports: out `frame` (frame). Each frame carries this node's name as source,
+ * a seq that keeps increasing across reconnects, and `ptsMs` = wall-clock ms
+ * since the node started (the epoch of `ptsMs = 0` is published through
+ * `src/live-clock.ts`, so sinks can compute receive-to-delivery latency). The
+ * first frame ever carries `discontinuity: 'start'`, the first after each
+ * reconnect `'reconnect'`. ffmpeg's stdout is never paused: this is a live
+ * source, so freshest-frame edges downstream drop stale frames and latency
+ * stays bounded. Failure modes handled: the server dies (ffmpeg exits 0 with
+ * no error), refuses the connection (exit 1), or hangs with its socket open
+ * (ffmpeg never exits: the no-data watchdog kills it); ffmpeg blocked on the
+ * network may ignore SIGTERM, so SIGKILL follows after 2 s. Metrics:
+ * `rtsp_connected`, `rtsp_reconnects_total`, `rtsp_frames_total`,
+ * `rtsp_disconnects_total{reason}`, `rtsp_last_frame_timestamp_seconds`.
+ *
+ * Options: `url` (rtsp:// or rtsps://), `transport` (tcp | udp, default tcp),
+ * `width`/`height` (scale inside ffmpeg; 0 = native, one of them 0 keeps the
+ * aspect ratio), `reconnectInitialMs` (first backoff, doubled per failed
+ * attempt up to `reconnectMaxMs`), `maxReconnects` (give up after this many
+ * consecutive reconnects without a frame; 0 = never give up), `watchdogMs`
+ * (no bytes for this long while streaming → kill and reconnect),
+ * `connectTimeoutMs` (no first frame this long after starting ffmpeg → kill
+ * and reconnect).
+ *
+ * ```yaml
+ * camera: { type: rtsp-source, options: { url: "rtsp://127.0.0.1:8554/cam", transport: tcp, width: 640, height: 360 } }
+ * ```
+ */
+import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { Observable } from 'rxjs';
+import { z } from 'zod';
+import { InputError } from '../src/errors.ts';
+import { ffmpegPaths } from '../src/ffmpeg.ts';
+import { epochNowMs, setLiveOrigin } from '../src/live-clock.ts';
+import { defineNode } from '../src/node.ts';
+import type { Frame } from '../src/packet.ts';
+
+/** ffmpeg blocked in a network read can ignore SIGTERM; SIGKILL follows after this long. */
+const KILL_GRACE_MS = 2000;
+/** Bytes held while ffmpeg has not yet said the output size (a few frames at most). */
+const MAX_STASH_BYTES = 64 << 20;
+
+const options = z
+  .strictObject({
+    url: z.string().regex(/^rtsps?:\/\/\S+$/, 'expected an rtsp:// or rtsps:// URL').describe('camera URL'),
+    transport: z.enum(['tcp', 'udp']).default('tcp').describe('RTP transport'),
+    width: z.number().int().min(0).max(8192).default(0).describe('output width in pixels (0 = native or keep aspect)'),
+    height: z.number().int().min(0).max(8192).default(0).describe('output height in pixels (0 = native or keep aspect)'),
+    reconnectInitialMs: z.number().int().min(10).max(600_000).default(500).describe('first reconnect delay in ms'),
+    reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(10_000).describe('largest reconnect delay in ms'),
+    maxReconnects: z.number().int().min(0).default(0).describe('consecutive reconnects without a frame before giving up (0 = never)'),
+    watchdogMs: z.number().int().min(100).max(600_000).default(5000).describe('no data for this long while streaming → reconnect (ms)'),
+    connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('no first frame this long after connecting → reconnect (ms)'),
+  })
+  .refine((o) => o.reconnectMaxMs >= o.reconnectInitialMs, { message: 'expected reconnectMaxMs ≥ reconnectInitialMs', path: ['reconnectMaxMs'] });
+
+type Options = z.infer<typeof options>;
+type Child = ChildProcessByStdio<null, Readable, Readable>;
+
+export const rtspSource = defineNode({
+  type: 'rtsp-source',
+  description: 'Live RTSP camera → RGB24 frames (ffmpeg), reconnecting with backoff',
+  role: 'source',
+  live: true,
+  inputs: {},
+  outputs: { frame: 'frame' },
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const bin = ffmpegPaths().ffmpeg;
+    const node = { node: ctx.name };
+    const where = `${ctx.name}: ${redact(o.url)}`;
+    const children = new Set<Child>();
+    let closing: Promise<void> | undefined;
+    ctx.metrics.gauge('rtsp_connected', node, 0, 'Whether the camera is delivering frames (1) or not (0).');
+    ctx.metrics.count('rtsp_reconnects_total', node, 0, 'Reconnect attempts after the first connection.');
+    ctx.metrics.count('rtsp_frames_total', node, 0, 'Frames received from the camera.');
+
+    const frame$ = new Observable<Frame>((sub) => {
+      const startPerf = performance.now();
+      setLiveOrigin(ctx.metrics, ctx.name, performance.timeOrigin + startPerf);
+      let seq = 0;
+      let connections = 0; // ffmpeg processes started
+      let failures = 0; // consecutive connections that ended without a frame
+      let stopped = false;
+      let retryTimer: NodeJS.Timeout | undefined;
+      let child: Child | undefined;
+
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        clearTimeout(retryTimer);
+        if (child) terminate(child);
+        ctx.metrics.gauge('rtsp_connected', node, 0);
+        sub.complete();
+      };
+
+      const connect = () => {
+        if (stopped) return;
+        const isReconnect = connections > 0;
+        connections++;
+        if (isReconnect) ctx.metrics.count('rtsp_reconnects_total', node);
+        const c = spawn(bin, ffmpegArgs(o, bin), { stdio: ['ignore', 'pipe', 'pipe'] });
+        child = c;
+        children.add(c);
+        let size = o.width > 0 && o.height > 0 ? { width: o.width, height: o.height } : undefined;
+        let frameBytes = size ? size.width * size.height * 3 : 0;
+        let cur = size ? new Uint8Array(frameBytes) : new Uint8Array(0);
+        let fill = 0;
+        let stash: Buffer[] = [];
+        let stashBytes = 0;
+        let framesHere = 0;
+        let lastDataAt = performance.now();
+        const spawnedAt = lastDataAt;
+        let reason: string | undefined; // why we killed it, if we did
+        let tail: string[] = [];
+        let inOutput = false;
+        let ended = false;
+
+        const watchdog = setInterval(() => {
+          const now = performance.now();
+          if (reason) return;
+          if (framesHere === 0 && now - spawnedAt > o.connectTimeoutMs) {
+            reason = 'connect-timeout';
+            ctx.log(`no frame ${o.connectTimeoutMs} ms after connecting; restarting ffmpeg`);
+            terminate(c);
+          } else if (framesHere > 0 && now - lastDataAt > o.watchdogMs) {
+            reason = 'watchdog';
+            ctx.log(`no data for ${o.watchdogMs} ms (camera hung?); restarting ffmpeg`);
+            terminate(c);
+          }
+        }, Math.max(50, Math.min(250, Math.floor(Math.min(o.watchdogMs, o.connectTimeoutMs) / 4))));
+
+        const consume = (chunk: Buffer) => {
+          let off = 0;
+          while (off < chunk.length) {
+            const n = Math.min(frameBytes - fill, chunk.length - off);
+            cur.set(chunk.subarray(off, off + n), fill);
+            fill += n;
+            off += n;
+            if (fill < frameBytes) continue;
+            const t0 = performance.now();
+            const first = framesHere === 0;
+            const f: Frame = Object.freeze({
+              kind: 'frame', source: ctx.name, seq, ptsMs: t0 - startPerf,
+              width: size!.width, height: size!.height, data: cur,
+              discontinuity: first ? (seq === 0 ? 'start' : 'reconnect') : undefined,
+            });
+            seq++;
+            framesHere++;
+            cur = new Uint8Array(frameBytes);
+            fill = 0;
+            if (first) {
+              failures = 0;
+              ctx.metrics.gauge('rtsp_connected', node, 1);
+              ctx.log(`${isReconnect ? 'reconnected' : 'connected'}: ${size!.width}x${size!.height} after ${Math.round(t0 - spawnedAt)} ms`);
+            }
+            ctx.metrics.count('rtsp_frames_total', node);
+            ctx.metrics.gauge('rtsp_last_frame_timestamp_seconds', node, (performance.timeOrigin + t0) / 1000, 'Wall-clock time the last frame was received.');
+            sub.next(f);
+            ctx.stats.observe(performance.now() - t0);
+            if (stopped || ended) return;
+          }
+        };
+
+        c.stdout.on('data', (chunk: Buffer) => {
+          lastDataAt = performance.now();
+          if (stopped || ended) return;
+          if (!size) {
+            // ffmpeg says the output size on stderr before it writes a frame; hold bytes until then.
+            stash.push(chunk);
+            stashBytes += chunk.length;
+            if (stashBytes > MAX_STASH_BYTES && !reason) {
+              reason = 'no-size';
+              ctx.log(`ffmpeg wrote ${stashBytes} bytes without saying the frame size; restarting ffmpeg`);
+              terminate(c);
+            }
+            return;
+          }
+          consume(chunk);
+        });
+
+        let errBuf = '';
+        c.stderr.setEncoding('utf8');
+        c.stderr.on('data', (s: string) => {
+          errBuf += s;
+          const lines = errBuf.split(/[\r\n]/);
+          errBuf = lines.pop() ?? '';
+          for (const line of lines) {
+            if (!line.trim()) continue;
+            tail.push(line);
+            if (tail.length > 40) tail = tail.slice(-20);
+            if (/^Output #0/.test(line)) inOutput = true;
+            const m = inOutput && !size ? /Video: rawvideo.*?, (\d{1,5})x(\d{1,5})\b/.exec(line) : null;
+            if (m) {
+              size = { width: Number(m[1]), height: Number(m[2]) };
+              frameBytes = size.width * size.height * 3;
+              cur = new Uint8Array(frameBytes);
+              const held = stash;
+              stash = [];
+              stashBytes = 0;
+              for (const b of held) if (!stopped && !ended) consume(b);
+            }
+          }
+        });
+
+        const onEnd = (code: number | null, signal: NodeJS.Signals | null, err?: Error) => {
+          if (ended) return;
+          ended = true;
+          clearInterval(watchdog);
+          children.delete(c);
+          if (child === c) child = undefined;
+          if (stopped) return;
+          ctx.metrics.gauge('rtsp_connected', node, 0);
+          const why = reason ?? (err ? 'spawn-error' : code === 0 ? 'server-closed' : 'error');
+          ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: why }, 1, 'Connections that ended, by reason.');
+          const detail = err?.message ?? lastError(tail) ?? (code === 0 ? 'stream ended' : `ffmpeg exited with ${signal ?? `code ${code}`}`);
+          if (framesHere === 0) failures++;
+          if (o.maxReconnects > 0 && failures > o.maxReconnects) {
+            stopped = true;
+            sub.error(new InputError(`${where}: no frames after ${o.maxReconnects} reconnects in a row; expected a reachable camera, got: ${detail}`, o.url));
+            return;
+          }
+          const delay = failures === 0 ? o.reconnectInitialMs : Math.min(o.reconnectMaxMs, o.reconnectInitialMs * 2 ** Math.min(30, failures - 1));
+          ctx.log(`disconnected (${why}: ${detail}) after ${framesHere} frames; reconnecting in ${delay} ms`);
+          retryTimer = setTimeout(connect, delay);
+        };
+        c.on('error', (e) => onEnd(null, null, e));
+        c.on('close', (code, signal) => onEnd(code, signal));
+      };
+
+      if (ctx.signal.aborted) {
+        stop();
+        return undefined;
+      }
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      connect();
+      return () => {
+        ctx.signal.removeEventListener('abort', stop);
+        stopped = true;
+        clearTimeout(retryTimer);
+        if (child) terminate(child);
+      };
+    });
+
+    return {
+      process: () => ({ frame: frame$ }),
+      close() {
+        closing ??= Promise.all([...children].map((c) => terminate(c))).then(() => undefined);
+        return closing;
+      },
+    };
+  },
+});
+
+/** The ffmpeg command line for one connection. */
+export function ffmpegArgs(o: Options, bin = 'ffmpeg'): string[] {
+  const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
+  return [
+    '-hide_banner', '-nostats', '-loglevel', 'info',
+    // low_delay also turns off frame threading, which would hold back (threads - 1) frames.
+    '-fflags', 'nobuffer', '-flags', 'low_delay',
+    '-rtsp_transport', o.transport,
+    // Socket I/O timeout in µs; ffmpeg < 5 calls it -stimeout (its -timeout means "listen").
+    ffmpegMajor(bin) >= 5 ? '-timeout' : '-stimeout', String(o.connectTimeoutMs * 1000),
+    '-i', o.url,
+    '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
+    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
+  ];
+}
+
+const majors = new Map<string, number>();
+function ffmpegMajor(bin: string): number {
+  let v = majors.get(bin);
+  if (v === undefined) {
+    try {
+      const out = execFileSync(bin, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 });
+      const m = /version\s+n?(\d+)\./.exec(out);
+      v = m ? Number(m[1]) : 99; // git builds ("version N-12345-g...") are recent
+    } catch {
+      v = 99;
+    }
+    majors.set(bin, v);
+  }
+  return v;
+}
+
+/** SIGTERM, then SIGKILL after KILL_GRACE_MS; resolves when the process has exited. */
+function terminate(c: Child): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => c.kill('SIGKILL'), KILL_GRACE_MS);
+    c.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    c.kill('SIGTERM');
+  });
+}
+
+function lastError(lines: string[]): string | undefined {
+  const errs = lines.filter((l) => /error|refused|invalid|not found|unauthori[sz]ed|timed out|failed|denied|could not|unable/i.test(l));
+  const l = errs[errs.length - 1];
+  return l ? redact(l.trim()) : undefined;
+}
+
+/** Hide a password in `rtsp://user:pass@host`. */
+function redact(s: string): string {
+  return s.replace(/(\w+:\/\/[^:/@\s]+):[^@/\s]*@/g, '$1:***@');
+}

@@ -1,0 +1,274 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CAMVID = path.resolve(ROOT, '..', 'shared', 'data', 'camvid');
+const VAL = path.join(CAMVID, 'val');
+const VALANNOT = path.join(CAMVID, 'valannot');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin', 'segflow.js'), ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const near = (a: number, b: number, eps = 1e-12) => Math.abs(a - b) <= eps;
+
+// ------------------------------------------------------------------ metrics
+
+/*
+ * 3 classes, void = 3. Ground truth / prediction, 10 pixels:
+ *   gt   0 0 0 0 1 1 1 2 3 3
+ *   pred 0 0 0 1 1 1 0 0 2 1
+ * The two void pixels are ignored, leaving the confusion matrix (rows gt, cols pred):
+ *        0 1 2
+ *   0  [ 3 1 0 ]   t0 = 4
+ *   1  [ 1 2 0 ]   t1 = 3
+ *   2  [ 1 0 0 ]   t2 = 1
+ *   p = 5 3 0      T = 8, diag = 5
+ */
+const GT = Uint8Array.from([0, 0, 0, 0, 1, 1, 1, 2, 3, 3]);
+const PRED = Uint8Array.from([0, 0, 0, 1, 1, 1, 0, 0, 2, 1]);
+
+function small() {
+  const c = createConfusion(3);
+  const counted = accumulate(c, 3, GT, PRED);
+  return { c, counted, m: computeMetrics(c, 3) };
+}
+
+test('eval › metrics: accumulate ignores void and fills rows = truth, cols = prediction', (t) => {
+  const { c, counted } = small();
+  t.is(counted, 8);
+  t.deepEqual(Array.from(c), [3, 1, 0, 1, 2, 0, 1, 0, 0]);
+});
+
+test('eval › metrics: a void label is never counted, whatever the prediction', (t) => {
+  const c = createConfusion(2);
+  t.is(accumulate(c, 2, Uint8Array.from([2, 2, 255, 1]), Uint8Array.from([0, 1, 1, 1])), 1);
+  t.deepEqual(Array.from(c), [0, 0, 0, 1]);
+});
+
+test('eval › metrics: a prediction outside the classes throws', (t) => {
+  const c = createConfusion(2);
+  t.throws(() => accumulate(c, 2, Uint8Array.from([0]), Uint8Array.from([5])), { message: /expected a class id 0\.\.1, got 5/ });
+  t.throws(() => accumulate(c, 2, Uint8Array.from([0, 1]), Uint8Array.from([0])), { message: /expected 2 pixels/ });
+});
+
+test('eval › metrics: pixel accuracy and mean class accuracy', (t) => {
+  const { m } = small();
+  t.is(m.pixels, 8);
+  t.true(near(m.pixelAccuracy, 5 / 8));
+  // class accuracies 3/4, 2/3, 0/1
+  t.true(near(m.perClass[0]!.accuracy, 3 / 4));
+  t.true(near(m.perClass[1]!.accuracy, 2 / 3));
+  t.is(m.perClass[2]!.accuracy, 0);
+  t.true(near(m.meanAccuracy, (3 / 4 + 2 / 3 + 0) / 3));
+});
+
+test('eval › metrics: per-class IoU, precision, recall, F1', (t) => {
+  const { m } = small();
+  const [a, b, c] = m.perClass as [typeof m.perClass[0], typeof m.perClass[0], typeof m.perClass[0]];
+  // IoU = tp / (t + p - tp): 3/(4+5-3), 2/(3+3-2), 0/(1+0-0)
+  t.true(near(a.iou, 3 / 6));
+  t.true(near(b.iou, 2 / 4));
+  t.is(c.iou, 0);
+  // precision = tp / p
+  t.true(near(a.precision, 3 / 5));
+  t.true(near(b.precision, 2 / 3));
+  t.true(Number.isNaN(c.precision)); // never predicted: 0/0
+  // recall = tp / t
+  t.true(near(a.recall, 3 / 4));
+  t.true(near(b.recall, 2 / 3));
+  // F1 = 2PR/(P+R) = 2tp/(t+p)
+  t.true(near(a.f1, (2 * (3 / 5) * (3 / 4)) / (3 / 5 + 3 / 4)));
+  t.true(near(a.f1, 6 / 9));
+  t.true(near(b.f1, 4 / 6));
+  t.is(c.f1, 0); // in the truth, never predicted: F1 0, not NaN
+  t.deepEqual([a.support, b.support, c.support], [4, 3, 1]);
+  t.deepEqual([a.predicted, b.predicted, c.predicted], [5, 3, 0]);
+});
+
+test('eval › metrics: mIoU and frequency-weighted IoU', (t) => {
+  const { m } = small();
+  t.true(near(m.miou, (0.5 + 0.5 + 0) / 3));
+  // fwIoU = Σ t_i IoU_i / T = (4·0.5 + 3·0.5 + 1·0) / 8
+  t.true(near(m.fwIoU, 3.5 / 8));
+});
+
+test('eval › metrics: normalised confusion is row-normalised', (t) => {
+  const { m } = small();
+  const n = Array.from(m.normalizedConfusion);
+  t.deepEqual(n.slice(0, 3), [3 / 4, 1 / 4, 0]);
+  t.true(near(n[3]!, 1 / 3) && near(n[4]!, 2 / 3) && n[5] === 0);
+  t.deepEqual(n.slice(6, 9), [1, 0, 0]);
+});
+
+test('eval › metrics: a class absent from truth and prediction is NaN and left out of the means', (t) => {
+  // 3 classes; class 2 never appears. Confusion [[2,1,0],[0,1,0],[0,0,0]].
+  const c = createConfusion(3);
+  accumulate(c, 3, Uint8Array.from([0, 0, 0, 1]), Uint8Array.from([0, 0, 1, 1]));
+  const m = computeMetrics(c, 3);
+  const absent = m.perClass[2]!;
+  for (const k of ['iou', 'precision', 'recall', 'f1', 'accuracy'] as const) t.true(Number.isNaN(absent[k]), k);
+  t.true(Number.isNaN(m.normalizedConfusion[6]!));
+  // IoU 2/3 and 1/2; mean over 2 classes, not 3
+  t.true(near(m.miou, (2 / 3 + 1 / 2) / 2));
+  t.true(near(m.meanAccuracy, (2 / 3 + 1) / 2));
+  t.true(near(m.fwIoU, (3 * (2 / 3) + 1 * (1 / 2)) / 4));
+});
+
+test('eval › metrics: a class only predicted (false alarm) has IoU 0 and counts in mIoU', (t) => {
+  const c = createConfusion(2);
+  accumulate(c, 2, Uint8Array.from([0, 0, 0, 0]), Uint8Array.from([0, 0, 0, 1]));
+  const m = computeMetrics(c, 2);
+  t.is(m.perClass[1]!.iou, 0);
+  t.true(Number.isNaN(m.perClass[1]!.recall));
+  t.true(near(m.miou, (3 / 4 + 0) / 2));
+  t.true(near(m.meanAccuracy, 3 / 4)); // class 1 has no truth: left out
+  t.true(near(m.fwIoU, 3 / 4)); // weight of class 1 is 0
+});
+
+test('eval › metrics: nanMean and an empty matrix', (t) => {
+  t.is(nanMean([1, NaN, 3]), 2);
+  t.true(Number.isNaN(nanMean([NaN])));
+  const m = computeMetrics(createConfusion(2), 2);
+  t.true(Number.isNaN(m.miou) && Number.isNaN(m.pixelAccuracy) && Number.isNaN(m.fwIoU));
+  t.throws(() => computeMetrics([1, 2, 3], 2), { message: /expected 2x2 = 4 cells, got 3/ });
+});
+
+// ------------------------------------------------------------------ CLI
+
+/** The first n image names with a label, in the CLI's order (code-point sort). */
+function firstPairs(n: number): string[] {
+  const labels = new Set(readdirSync(VALANNOT));
+  return readdirSync(VAL).filter((f) => f.endsWith('.png') && labels.has(f)).sort().slice(0, n);
+}
+
+test('eval › CamVid val with the trained model', async (t) => {
+  if (!existsSync(VAL) || !existsSync(VALANNOT)) {
+    t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT} (the shared data set); this test cannot run without it`);
+    return;
+  }
+  const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20']);
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.is(lines.length, 1, 'exactly one JSON line on stdout');
+  const j = JSON.parse(lines[0]!) as Record<string, unknown>;
+  for (const k of ['miou', 'pixelAccuracy', 'meanAccuracy', 'fwIoU', 'perClass', 'confusion', 'normalizedConfusion', 'fps', 'params', 'macs', 'modelBytes', 'images', 'engine', 'size', 'units']) {
+    t.true(k in j, `key ${k}`);
+  }
+  t.is(j.images, 20);
+  t.is(j.engine, 'onnx');
+  t.is(j.size, '360x480');
+  const miou = j.miou as number;
+  t.true(miou >= 0 && miou <= 100, `miou ${miou}`);
+  t.true(miou > 20, `a trained model scores mIoU > 20 on CamVid val, got ${miou}`);
+  for (const k of ['pixelAccuracy', 'meanAccuracy', 'fwIoU'] as const) t.true((j[k] as number) > 0 && (j[k] as number) <= 100, k);
+
+  const conf = j.confusion as number[][];
+  t.is(conf.length, 11);
+  for (const row of conf) t.is(row.length, 11);
+  let nonVoid = 0;
+  for (const f of firstPairs(20)) {
+    const { data } = await sharp(path.join(VALANNOT, f)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    for (const v of data) if (v < 11) nonVoid++;
+  }
+  t.is(conf.flat().reduce((a, b) => a + b, 0), nonVoid);
+  t.deepEqual(j.files, firstPairs(20));
+
+  const perClass = j.perClass as { name: string; iou: number | null; precision: number | null; recall: number | null; f1: number | null; accuracy: number | null }[];
+  t.is(perClass.length, 11);
+  t.is(perClass[0]!.name, 'Sky');
+  for (const c of perClass) for (const k of ['iou', 'precision', 'recall', 'f1', 'accuracy'] as const) t.true(k in c, `${c.name}.${k}`);
+  const norm = j.normalizedConfusion as (number | null)[][];
+  const row0 = norm[0]!.reduce<number>((a, b) => a + (b ?? 0), 0);
+  t.true(Math.abs(row0 - 100) < 1e-6, `normalised row sums to 100, got ${row0}`);
+  const fps = j.fps as { model: number; endToEnd: number };
+  t.true(fps.model > 0 && fps.endToEnd > 0 && fps.endToEnd <= fps.model);
+  t.is(j.params, 1136763);
+  t.is(j.macs, 562164800);
+  t.true((j.modelBytes as number) > 1e6);
+});
+
+test('eval › --report writes the pictures', async (t) => {
+  if (!existsSync(VAL) || !existsSync(VALANNOT)) {
+    t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
+    return;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-eval-'));
+  try {
+    const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--limit', '4', '--report', dir, '--size', '352x480']);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /mIoU\s+\d+\.\d %/);
+    t.regex(r.stdout, /MACs per image\s+≈/, 'MACs at a size not in the manifest are marked approximate');
+    const files = readdirSync(dir).sort();
+    const trip = files.filter((f) => f.startsWith('triptych-') && f.endsWith('.png'));
+    t.is(trip.length, 4);
+    for (const [f, minW, minH] of [['confusion.png', 600, 600], ['iou.png', 500, 300], ...trip.map((f) => [f, 3 * 480, 360] as const)] as const) {
+      const m = await sharp(path.join(dir, f)).metadata();
+      t.is(m.format, 'png', f);
+      t.true(m.width >= minW && m.height >= minH && m.width < 4000 && m.height < 4000, `${f} ${m.width}x${m.height}`);
+    }
+    // A triptych's prediction panel is not blank: it holds several palette colours.
+    const { data, info } = await sharp(path.join(dir, trip[0]!)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const colours = new Set<number>();
+    const y = Math.floor(info.height / 2);
+    for (let x = Math.floor((2 * info.width) / 3); x < info.width; x++) {
+      const o = (y * info.width + x) * 3;
+      colours.add((data[o]! << 16) | (data[o + 1]! << 8) | data[o + 2]!);
+    }
+    t.true(colours.size >= 3, `prediction panel colours: ${colours.size}`);
+    const report = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8')) as { images: number; macs: number };
+    t.is(report.images, 4);
+    t.is(report.macs, Math.round((562164800 * 352 * 480) / (360 * 480)));
+    t.regex(readFileSync(path.join(dir, 'README.md'), 'utf8'), /confusion\.png[\s\S]*iou\.png[\s\S]*triptych-/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('eval › bad arguments exit 2', async (t) => {
+  const missing = await cli(['eval', '--images', ROOT]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /expected --labels DIR, got none/);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-eval-bad-'));
+  try {
+    const imgs = path.join(dir, 'images');
+    const labs = path.join(dir, 'labels');
+    mkdirSync(imgs);
+    mkdirSync(labs);
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } }).png().toFile(path.join(imgs, 'a.png'));
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } }).png().toFile(path.join(imgs, 'b.png'));
+    // b has a label of the wrong size; a has none.
+    await sharp(Buffer.alloc(32 * 24), { raw: { width: 32, height: 24, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(labs, 'b.png'));
+    // c has a colour (3-channel) label, which is not a class-id map.
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } }).png().toFile(path.join(imgs, 'c.png'));
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#800000' } }).png().toFile(path.join(labs, 'c.png'));
+    writeFileSync(path.join(labs, 'd.txt'), 'not a label');
+    const none = await cli(['eval', '--images', imgs, '--labels', labs]);
+    t.is(none.code, 2);
+    t.regex(none.stderr, /skipping a\.png: no label/);
+    t.regex(none.stderr, /skipping b\.png: size mismatch: image 64x48 \(WxH\), label 32x24/);
+    t.regex(none.stderr, /skipping c\.png: label .*c\.png: expected an 8-bit single-channel class-id PNG, got 3-channel/);
+    t.regex(none.stderr, /expected image\/label pairs .* got none \(3 images, 3 without a usable label\)/);
+
+    const size = await cli(['eval', '--images', imgs, '--labels', labs, '--size', '360by480']);
+    t.is(size.code, 2);
+    t.regex(size.stderr, /--size: expected HxW .* got '360by480'/);
+    const engine = await cli(['eval', '--images', imgs, '--labels', labs, '--engine', 'torch']);
+    t.is(engine.code, 2);
+    t.regex(engine.stderr, /--engine: expected onnx or tfjs, got 'torch'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { from, lastValueFrom, Subject, toArray } from 'rxjs';
+import type { PacketMeta } from '../src/packet.ts';
+import { FlowControl } from '../src/runtime/flow.ts';
+import { joinBySeq } from '../src/runtime/join.ts';
+import { Metrics } from '../src/runtime/metrics.ts';
+import { EdgeQueue, serial } from '../src/runtime/queue.ts';
+
+const pkt = (seq: number, discontinuity?: string): PacketMeta => ({ source: 's', seq, ptsMs: seq * 40, discontinuity });
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+test('queue › lossless delivers every packet in order to a slow consumer', async (t) => {
+  const q = new EdgeQueue('e', { policy: 'lossless', size: Infinity });
+  const out = await lastValueFrom(from([0, 1, 2, 3, 4, 5].map((s) => pkt(s))).pipe(serial(q, async (p) => (await tick(), p.seq)), toArray()));
+  t.deepEqual(out, [0, 1, 2, 3, 4, 5]);
+  t.is(q.drops, 0);
+  t.is(q.maxDepth, 5);
+});
+
+test('queue › freshest keeps the newest, counts drops and passes a dropped discontinuity on', async (t) => {
+  const q = new EdgeQueue('e', { policy: 'freshest', size: 1 });
+  const src = new Subject<PacketMeta>();
+  const got: PacketMeta[] = [];
+  const done = new Promise<void>((resolve) => src.pipe(serial(q, async (p) => (await tick(), p))).subscribe({ next: (p) => got.push(p), complete: resolve }));
+  src.next(pkt(0)); // taken at once
+  src.next(pkt(1, 'reconnect')); // waits, then dropped by 2
+  src.next(pkt(2));
+  src.next(pkt(3)); // drops 2
+  src.complete();
+  await done;
+  t.deepEqual(got.map((p) => p.seq), [0, 3]);
+  t.is(q.drops, 2);
+  t.is(got[1]!.discontinuity, 'reconnect', 'the reset mark survives the drop');
+});
+
+test('flow › a source is blocked at maxInFlight until the slowest sink catches up', async (t) => {
+  const f = new FlowControl(2, ['a', 'b']);
+  f.emitted(0);
+  f.emitted(1);
+  t.true(f.blocked);
+  let released = false;
+  const wait = f.ready().then(() => (released = true));
+  f.finished('a', 1);
+  await tick();
+  t.false(released, 'sink b is still behind');
+  f.finished('b', 0);
+  await wait;
+  t.true(released);
+  t.is(f.inFlight, 1);
+});
+
+test('join › pairs by seq and releases frames whose labels were dropped', async (t) => {
+  const a = new Subject<PacketMeta>();
+  const b = new Subject<PacketMeta>();
+  const unmatched: number[] = [];
+  const pairs = lastValueFrom(joinBySeq(a, b, (x) => unmatched.push(x.seq)).pipe(toArray()));
+  for (const s of [0, 1, 2, 3]) a.next(pkt(s));
+  b.next(pkt(0));
+  b.next(pkt(3)); // 1 and 2 were dropped upstream
+  a.complete();
+  b.complete();
+  t.deepEqual((await pairs).map(([x, y]) => [x.seq, y.seq]), [[0, 0], [3, 3]]);
+  t.deepEqual(unmatched, [1, 2]);
+});
+
+test('metrics › Prometheus text names every node and edge', async (t) => {
+  const m = new Metrics();
+  m.node('segment', 'two-branch-segmenter').observe(12);
+  m.edge(new EdgeQueue('a.frame→segment.frame', { policy: 'freshest', size: 1 })).drops = 3;
+  m.count('rtsp_reconnects_total', { node: 'camera' });
+  const text = m.prometheus();
+  t.regex(text, /segflow_node_frames_total\{node="segment",type="two-branch-segmenter"\} 1/);
+  t.regex(text, /segflow_edge_drops_total\{edge="a.frame→segment.frame"\} 3/);
+  t.regex(text, /segflow_rtsp_reconnects_total\{node="camera"\} 1/);
+});
