@@ -54,7 +54,8 @@ export const decoder = defineNode({
           const c = ffmpeg(o.path)
             .inputOptions(o.realtime ? ['-re'] : [])
             .noAudio()
-            .outputOptions(['-map', '0:v:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
+            // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
+            .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
             .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
             .on('stderr', (line: string) => {
               stderrTail.push(line);

@@ -4,12 +4,15 @@ import { decoder } from './decoder.ts';
 import { downsampler } from './downsampler.ts';
 import { encoder } from './encoder.ts';
 import { labelMapSink } from './label-map-sink.ts';
+import { labelPropagation } from './label-propagation.ts';
 import { overlay } from './overlay.ts';
+import { rtspSource } from './rtsp-source.ts';
 import { statisticsSink } from './statistics-sink.ts';
 import { twoBranchSegmenter } from './two-branch-segmenter.ts';
+import { websocketSink } from './websocket-sink.ts';
 
-export { decoder, downsampler, encoder, labelMapSink, overlay, statisticsSink, twoBranchSegmenter };
+export { decoder, downsampler, encoder, labelMapSink, labelPropagation, overlay, rtspSource, statisticsSink, twoBranchSegmenter, websocketSink };
 
-export const nodeSpecs: readonly NodeSpec[] = [decoder, downsampler, twoBranchSegmenter, overlay, encoder, labelMapSink, statisticsSink];
+export const nodeSpecs: readonly NodeSpec[] = [decoder, downsampler, twoBranchSegmenter, overlay, encoder, labelMapSink, statisticsSink, labelPropagation, rtspSource, websocketSink];
 
 export const registry: ReadonlyMap<string, NodeSpec> = new Map(nodeSpecs.map((s) => [s.type, s]));

@@ -73,9 +73,12 @@ export const rtspSource = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const bin = ffmpegPaths().ffmpeg;
+    const args = ffmpegArgs(o, rtspTimeoutFlag(bin));
     const node = { node: ctx.name };
     const where = `${ctx.name}: ${redact(o.url)}`;
     const children = new Set<Child>();
+    const stoppers = new Set<() => void>();
+    let closed = false;
     let closing: Promise<void> | undefined;
     ctx.metrics.gauge('rtsp_connected', node, 0, 'Whether the camera is delivering frames (1) or not (0).');
     ctx.metrics.count('rtsp_reconnects_total', node, 0, 'Reconnect attempts after the first connection.');
@@ -101,11 +104,11 @@ export const rtspSource = defineNode({
       };
 
       const connect = () => {
-        if (stopped) return;
+        if (stopped || closed) return;
         const isReconnect = connections > 0;
         connections++;
         if (isReconnect) ctx.metrics.count('rtsp_reconnects_total', node);
-        const c = spawn(bin, ffmpegArgs(o, bin), { stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         child = c;
         children.add(c);
         let size = o.width > 0 && o.height > 0 ? { width: o.width, height: o.height } : undefined;
@@ -219,7 +222,7 @@ export const rtspSource = defineNode({
           ctx.metrics.gauge('rtsp_connected', node, 0);
           const why = reason ?? (err ? 'spawn-error' : code === 0 ? 'server-closed' : 'error');
           ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: why }, 1, 'Connections that ended, by reason.');
-          const detail = err?.message ?? lastError(tail) ?? (code === 0 ? 'stream ended' : `ffmpeg exited with ${signal ?? `code ${code}`}`);
+          const detail = (err?.message ?? lastError(tail) ?? (code === 0 ? 'stream ended' : `ffmpeg exited with ${signal ?? `code ${code}`}`)).replace(`${redact(o.url)}: `, '');
           if (framesHere === 0) failures++;
           if (o.maxReconnects > 0 && failures > o.maxReconnects) {
             stopped = true;
@@ -234,14 +237,16 @@ export const rtspSource = defineNode({
         c.on('close', (code, signal) => onEnd(code, signal));
       };
 
-      if (ctx.signal.aborted) {
+      if (ctx.signal.aborted || closed) {
         stop();
         return undefined;
       }
       ctx.signal.addEventListener('abort', stop, { once: true });
+      stoppers.add(stop);
       connect();
       return () => {
         ctx.signal.removeEventListener('abort', stop);
+        stoppers.delete(stop);
         stopped = true;
         clearTimeout(retryTimer);
         if (child) terminate(child);
@@ -251,6 +256,8 @@ export const rtspSource = defineNode({
     return {
       process: () => ({ frame: frame$ }),
       close() {
+        closed = true;
+        for (const stop of [...stoppers]) stop();
         closing ??= Promise.all([...children].map((c) => terminate(c))).then(() => undefined);
         return closing;
       },
@@ -259,35 +266,40 @@ export const rtspSource = defineNode({
 });
 
 /** The ffmpeg command line for one connection. */
-export function ffmpegArgs(o: Options, bin = 'ffmpeg'): string[] {
+export function ffmpegArgs(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string[] {
   const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
   return [
     '-hide_banner', '-nostats', '-loglevel', 'info',
     // low_delay also turns off frame threading, which would hold back (threads - 1) frames.
     '-fflags', 'nobuffer', '-flags', 'low_delay',
     '-rtsp_transport', o.transport,
-    // Socket I/O timeout in µs; ffmpeg < 5 calls it -stimeout (its -timeout means "listen").
-    ffmpegMajor(bin) >= 5 ? '-timeout' : '-stimeout', String(o.connectTimeoutMs * 1000),
+    // Socket I/O timeout in µs (it does not catch a hung server: the watchdog does).
+    timeoutFlag, String(o.connectTimeoutMs * 1000),
     '-i', o.url,
     '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
   ];
 }
 
-const majors = new Map<string, number>();
-function ffmpegMajor(bin: string): number {
-  let v = majors.get(bin);
-  if (v === undefined) {
+const timeoutFlags = new Map<string, '-timeout' | '-stimeout'>();
+/**
+ * The RTSP socket-timeout option of this ffmpeg: `-stimeout` where it still
+ * exists (ffmpeg < 5, whose `-timeout` means "listen for a connection"),
+ * `-timeout` otherwise. Asked from the binary, since static builds report git
+ * versions.
+ */
+function rtspTimeoutFlag(bin: string): '-timeout' | '-stimeout' {
+  let f = timeoutFlags.get(bin);
+  if (!f) {
     try {
-      const out = execFileSync(bin, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 });
-      const m = /version\s+n?(\d+)\./.exec(out);
-      v = m ? Number(m[1]) : 99; // git builds ("version N-12345-g...") are recent
+      const help = execFileSync(bin, ['-hide_banner', '-h', 'demuxer=rtsp'], { encoding: 'utf8', timeout: 10_000 });
+      f = /^\s*-stimeout\b/m.test(help) ? '-stimeout' : '-timeout';
     } catch {
-      v = 99;
+      f = '-timeout';
     }
-    majors.set(bin, v);
+    timeoutFlags.set(bin, f);
   }
-  return v;
+  return f;
 }
 
 /** SIGTERM, then SIGKILL after KILL_GRACE_MS; resolves when the process has exited. */

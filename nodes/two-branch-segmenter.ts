@@ -3,11 +3,15 @@
  *
  * Ports: in `frame`, out `labels` (class ids at the frame's size, with the
  * model's class names and palette). Inference runs at `inputWidth` x
- * `inputHeight` (0 = the frame's own size). Every `keyframeIntervalFrames`-th
- * frame runs the whole network (a key frame); the others run only the shallow
- * high-resolution branch and reuse the deep branch's features from the last
- * key frame. A discontinuity (start, seek, reconnect, new file) forces a key
- * frame. Engines: `onnx` (onnxruntime-node, default) or `tfjs`.
+ * `inputHeight` (0 = the frame's own size). Key frames run the whole network:
+ * every `keyframeIntervalFrames`-th frame, earlier when the picture changed by
+ * more than `keyframeChangeThreshold` (mean absolute gray difference 0..255
+ * against the last key frame; 0 = off), and always after a discontinuity
+ * (start, seek, reconnect, new file). Other frames take the cheaper
+ * `nonKeyFrames` path: `shallow` runs only the high-resolution branch and
+ * reuses the deep features of the last key frame; `propagate` runs no network
+ * at all and carries the previous labels along block-matching motion.
+ * Engines: `onnx` (onnxruntime-node, default) or `tfjs`.
  *
  * ```yaml
  * segment: { type: two-branch-segmenter, options: { model: fast-scnn-camvid, keyframeIntervalFrames: 1 }, in: { frame: small.frame } }
@@ -16,7 +20,9 @@
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL } from '../src/engine/model.ts';
 import { defineNode } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
+import { thumbnail } from '../src/motion.ts';
+import type { Frame, LabelPath, Labels, ScoreMap } from '../src/packet.ts';
+import { KeyframeScheduler, LabelPropagator } from '../src/temporal.ts';
 import { serial } from '../src/runtime/queue.ts';
 
 const options = z.strictObject({
@@ -25,7 +31,9 @@ const options = z.strictObject({
   threads: z.number().int().min(0).max(256).default(0).describe('intra-op threads (0 = all cores)'),
   inputWidth: z.number().int().min(0).max(8192).default(0).describe('inference width in pixels (0 = frame width)'),
   inputHeight: z.number().int().min(0).max(8192).default(0).describe('inference height in pixels (0 = frame height)'),
-  keyframeIntervalFrames: z.number().int().min(1).max(1000).default(1).describe('run the deep branch every N frames (1 = every frame)'),
+  keyframeIntervalFrames: z.number().int().min(1).max(1000).default(1).describe('a key frame at least every N frames (1 = every frame)'),
+  keyframeChangeThreshold: z.number().min(0).max(255).default(0).describe('force a key frame when the mean gray change since the last one exceeds this (0 = off)'),
+  nonKeyFrames: z.enum(['shallow', 'propagate']).default('shallow').describe('cheaper path for non-key frames'),
   scores: z.boolean().default(false).describe('attach 1/8-resolution class scores to the labels (for fusers)'),
 });
 
@@ -40,7 +48,9 @@ export const twoBranchSegmenter = defineNode({
     const o = ctx.options;
     const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
     const m = model.manifest;
-    let sinceKey = Infinity;
+    const scheduler = new KeyframeScheduler(o.keyframeIntervalFrames, o.keyframeChangeThreshold);
+    const propagator = new LabelPropagator();
+    const needThumb = o.keyframeChangeThreshold > 0 || o.nonKeyFrames === 'propagate';
     ctx.log(`model ${m.name} on ${model.engine.name}/${model.engine.backend}`);
     return {
       process: ({ frame }) => ({
@@ -48,13 +58,20 @@ export const twoBranchSegmenter = defineNode({
           const t0 = performance.now();
           if (f.discontinuity) {
             model.reset();
-            sinceKey = Infinity;
+            scheduler.reset();
+            propagator.reset();
           }
-          const key = sinceKey >= o.keyframeIntervalFrames;
-          const r = await model.segment(f.data, f.width, f.height, {
-            reuseDeep: !key, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores,
-          });
-          sinceKey = r.path === 'full' ? 1 : sinceKey + 1;
+          const thumb = needThumb ? thumbnail(f.data, f.width, f.height) : undefined;
+          const key = scheduler.decide(thumb);
+          let r: { classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath };
+          if (!key && o.nonKeyFrames === 'propagate' && propagator.ready) {
+            r = { classes: propagator.propagate(thumb!), path: 'propagated' };
+          } else {
+            r = await model.segment(f.data, f.width, f.height, {
+              reuseDeep: !key, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores,
+            });
+          }
+          if (thumb) propagator.set(thumb, r.classes, f.width, f.height);
           ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by network path (full = key frame).');
           ctx.stats.observe(performance.now() - t0);
           return Object.freeze({

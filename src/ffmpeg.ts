@@ -80,9 +80,12 @@ export function probe(input: string, timeoutMs = 20000): Promise<VideoInfo> {
       if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => s.codec_type).join(', ') || 'no streams'})`, input));
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
       const n = Number(v.nb_frames);
+      // ffmpeg decodes a rotated stream (phones) upright: a quarter turn swaps width and height.
+      const rot = Number((v as { rotation?: unknown }).rotation ?? v.tags?.rotate ?? 0);
+      const quarter = Number.isFinite(rot) && Math.abs(rot) % 180 === 90;
       resolve({
-        width: v.width,
-        height: v.height,
+        width: quarter ? v.height : v.width,
+        height: quarter ? v.width : v.height,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
         durationS: Number(v.duration ?? data.format.duration) || undefined,

@@ -265,6 +265,9 @@ test('eval › bad arguments exit 2', async (t) => {
     const size = await cli(['eval', '--images', imgs, '--labels', labs, '--size', '360by480']);
     t.is(size.code, 2);
     t.regex(size.stderr, /--size: expected HxW .* got '360by480'/);
+    const model = await cli(['eval', '--images', imgs, '--labels', labs, '--model', 'no-such-model']);
+    t.is(model.code, 2);
+    t.regex(model.stderr, /model 'no-such-model' not found/);
     const engine = await cli(['eval', '--images', imgs, '--labels', labs, '--engine', 'torch']);
     t.is(engine.code, 2);
     t.regex(engine.stderr, /--engine: expected onnx or tfjs, got 'torch'/);

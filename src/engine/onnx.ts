@@ -30,6 +30,8 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Spin-waiting threads steal the core that ffmpeg and the JS thread need in a pipeline.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   const load = (p: string) => ort.InferenceSession.create(path.join(dir, p), opts);
   const [shallow, deep, head, up] = await Promise.all([load(parts.shallow!), load(parts.deep!), load(parts.head!), load(parts.upsample!)]);

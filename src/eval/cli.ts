@@ -144,6 +144,12 @@ export async function cmdEval(argv: string[]): Promise<number> {
   }
   const err = (s: string) => process.stderr.write(s + '\n');
 
+  let dir: string;
+  try {
+    dir = modelDir(o.model);
+  } catch (e) {
+    throw new UsageError(`eval --model: ${(e as Error).message}`);
+  }
   const pairing = await pairFiles(o.images, o.labels);
   for (const u of pairing.unpaired) err(`eval: skipping ${u.name}: ${u.reason}`);
   if (!pairing.pairs.length) {
@@ -151,12 +157,6 @@ export async function cmdEval(argv: string[]): Promise<number> {
   }
   const pairs: Pair[] = o.limit ? pairing.pairs.slice(0, o.limit) : pairing.pairs;
 
-  let dir: string;
-  try {
-    dir = modelDir(o.model);
-  } catch (e) {
-    throw new UsageError(`eval --model: ${(e as Error).message}`);
-  }
   const manifest = readManifest(dir);
   const K = manifest.classes.length;
   const model = await loadModel({ model: dir, engine: o.engine, threads: 0 });
@@ -214,7 +214,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
       modelDir: dir,
       engine: model.engine.name,
       backend: model.engine.backend,
-      threads: os.availableParallelism(),
+      // onnxruntime gets every core (threads: 0); tfjs-wasm runs on one thread under Node.
+      threads: model.engine.name === 'onnx' ? os.availableParallelism() : null,
       classes: manifest.classes,
       palette: manifest.palette,
       voidId: manifest.void,

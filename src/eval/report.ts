@@ -15,7 +15,8 @@ export interface EvalRun {
   readonly modelDir: string;
   readonly engine: string;
   readonly backend: string;
-  readonly threads: number;
+  /** Intra-op threads (onnx); null where the engine decides (tfjs). */
+  readonly threads: number | null;
   readonly classes: readonly string[];
   readonly palette: readonly RGB[];
   readonly voidId: number;
@@ -66,6 +67,7 @@ export function toJson(r: EvalRun): Record<string, unknown> {
       normalizedConfusion: 'percent 0..100 of each ground-truth row (row-normalised); null row = class absent from the ground truth',
       fps: 'frames per second; model = model.segment() only (resize to the inference size, normalise, network, upsample, argmax), endToEnd = PNG decode of image and label + model + scoring; one warm-up image not timed',
       latencyMs: 'milliseconds per image, model.segment() only',
+      threads: 'onnxruntime intra-op threads; null for tfjs (its backend decides)',
       params: 'parameters', macs: 'multiply-accumulates per image at the inference size', modelBytes: 'bytes',
       nulls: 'null = undefined (NaN): the class is absent from both ground truth and prediction (or from the ground truth, for accuracy/recall; from the prediction, for precision); excluded from every mean',
     },
@@ -125,7 +127,7 @@ export function toText(r: EvalRun): string {
   const names = Array.from({ length: K }, (_, i) => r.classes[i] ?? `class ${i}`);
   const nw = Math.max(10, ...names.map((s) => s.length)) + 2;
   const L: string[] = [];
-  L.push(`segflow eval: ${r.model} on ${r.engine} (${r.backend}, ${r.threads} threads), ${n} images, inference at ${r.size} (HxW, ${r.sizeSource}), scored at the label size; void (id ${r.voidId}) ignored`);
+  L.push(`segflow eval: ${r.model} on ${r.engine} (${r.backend}${r.threads ? `, ${r.threads} threads` : ''}), ${n} image${n === 1 ? '' : 's'}, inference at ${r.size} (HxW, ${r.sizeSource}), scored at the label size; void (id ${r.voidId}) ignored`);
   if (r.skipped.length) L.push(`skipped ${r.skipped.length} image(s) without a usable label (see stderr / report.json)`);
   L.push('');
   L.push(`${'class'.padEnd(nw)}${['IoU', 'precision', 'recall=acc', 'F1', 'GT share'].map((h) => h.padStart(11)).join('')}`);

@@ -12,7 +12,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { GraphError } from '../errors.ts';
 import type { NodeSpec } from '../node.ts';
 import type { QueuePolicy } from '../runtime/queue.ts';
@@ -43,13 +43,14 @@ export interface GraphDef {
 export type Registry = ReadonlyMap<string, NodeSpec>;
 
 const MAX_BYTES = 1 << 20;
+const MAX_NODES = 1000;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const NODE_KEYS = new Set(['type', 'options', 'in', 'queue']);
 
 /** Parse `node.option=value` (value read as YAML, so numbers and booleans work). */
 export function parseSet(arg: string): { node: string; key: string[]; value: unknown } {
   const m = /^([A-Za-z][\w-]*)\.([\w.]+)=(.*)$/s.exec(arg);
-  if (!m) throw new GraphError(`--set ${arg}: expected node.option=value`);
+  if (!m) throw new GraphError(oneLine(`--set ${arg}: expected node.option=value`));
   const doc = parseDocument(m[3]!);
   return { node: m[1]!, key: m[2]!.split('.'), value: doc.errors.length ? m[3] : doc.toJS() };
 }
@@ -69,14 +70,21 @@ export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions 
     throw new GraphError(`${file}: cannot read graph file (not found)`, file);
   }
   if (size > MAX_BYTES) throw new GraphError(`${file}: graph file is ${size} bytes; expected at most ${MAX_BYTES}`, file);
-  return parseGraph(readFileSync(file, 'utf8'), file, registry, lo);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new GraphError(oneLine(`${file}: cannot read graph file (${code === 'EISDIR' ? 'a directory, expected a YAML file' : code ?? (e as Error).message})`), file);
+  }
+  return parseGraph(text, file, registry, lo);
 }
 
 export function parseGraph(text: string, file: string, registry: Registry, lo: LoadOptions = {}): GraphDef {
   const sets = lo.sets ?? [];
   const where = (line?: number) => (line ? `${file}:${line}` : file);
   const fail = (msg: string, line?: number): never => {
-    throw new GraphError(`${where(line)} › ${msg}`, file, line);
+    throw new GraphError(oneLine(`${where(line)} › ${msg}`), file, line);
   };
   if (text.length > MAX_BYTES) fail(`graph file is ${text.length} bytes; expected at most ${MAX_BYTES}`);
   if (text.includes('\u0000')) fail('expected a YAML text file, found binary data (NUL bytes)');
@@ -84,7 +92,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const lc = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   } catch (e) {
     return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -92,6 +100,27 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     const e = doc.errors[0]!;
     fail(`YAML: ${e.message.split('\n')[0]}`, lc.linePos(e.pos[0]).line);
   }
+  // Duplicate keys, checked here in linear time (yaml's own uniqueKeys check is quadratic in a map's size).
+  let dup: { key: unknown; pos?: number } | undefined;
+  try {
+    visit(doc, {
+      Map(_, map) {
+        const seen = new Set<unknown>();
+        for (const it of map.items) {
+          const k = isScalar(it.key) ? it.key.value : it.key;
+          if (seen.has(k)) {
+            dup = { key: k, pos: (it.key as { range?: [number, number] } | null)?.range?.[0] };
+            return visit.BREAK;
+          }
+          seen.add(k);
+        }
+        return undefined;
+      },
+    });
+  } catch (e) {
+    return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (dup) fail(`YAML: Map keys must be unique; found ${describe(dup.key)} twice`, dup.pos !== undefined ? lc.linePos(dup.pos).line : undefined);
   const lineOf = (p: readonly (string | number)[], key = false): number | undefined => {
     // The line of a key (for a missing/unknown entry) or of its value.
     let node: unknown = doc.contents;
@@ -134,13 +163,14 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const nodesRaw = root.nodes;
   if (!isObject(nodesRaw) || Object.keys(nodesRaw).length === 0) fail(`nodes: expected a mapping of node name to node, found ${describe(nodesRaw)}`, lineOf(['nodes'], true) ?? 1);
   const raw = nodesRaw as Record<string, unknown>;
+  if (Object.keys(raw).length > MAX_NODES) fail(`nodes: expected at most ${MAX_NODES} nodes, found ${Object.keys(raw).length}`, lineOf(['nodes'], true));
 
   // --set overrides, applied to the parsed tree before validation.
   const setLines = new Map<string, string>();
   for (const s of sets) {
     const { node, key, value } = parseSet(s);
     const n = raw[node];
-    if (!isObject(n)) throw new GraphError(`--set ${s}: no node named '${node}' in ${file}; nodes: ${Object.keys(raw).join(', ')}`, file);
+    if (!isObject(n)) throw new GraphError(oneLine(`--set ${s}: no node named '${node}' in ${file}; nodes: ${Object.keys(raw).join(', ')}`), file);
     const opts = (isObject(n.options) ? n.options : (n.options = {})) as Record<string, unknown>;
     let cur = opts;
     for (const k of key.slice(0, -1)) cur = (isObject(cur[k]) ? cur[k] : (cur[k] = {})) as Record<string, unknown>;
@@ -176,7 +206,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     const inputs: Record<string, EdgeRef> = {};
     for (const [port, ref] of Object.entries(inRaw as Record<string, unknown>)) {
       const pl = lineOf(['nodes', name, 'in', port]);
-      if (!(port in spec!.inputs)) fail(`${name}.in.${port}: node type '${type}' has no input '${port}'; expected ${listOr(Object.keys(spec!.inputs))}`, pl);
+      if (!Object.hasOwn(spec!.inputs, port)) fail(`${name}.in.${port}: node type '${type}' has no input '${port}'; expected ${listOr(Object.keys(spec!.inputs))}`, pl);
       if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}`, pl);
       const [up, upPort] = (ref as string).split('.') as [string, string];
       inputs[port] = { node: up, port: upPort };
@@ -190,7 +220,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const pl = lineOf(['nodes', d.name, 'in', port]);
       const up = defs.get(ref.node);
       if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'; expected one of: ${[...defs.keys()].join(', ')}`, pl);
-      const kind = up!.spec.outputs[ref.port];
+      const kind = Object.hasOwn(up!.spec.outputs, ref.port) ? up!.spec.outputs[ref.port] : undefined;
       if (!kind) fail(`${d.name}.in.${port}: node '${ref.node}' (${up!.type}) has no output '${ref.port}'; expected ${listOr(Object.keys(up!.spec.outputs)) || 'none (it is a sink)'}`, pl);
       const want = d.spec.inputs[port]!;
       if (kind !== want) fail(`${d.name}.in.${port}: expected a '${want}' stream, but ${ref.node}.${ref.port} is '${kind}'`, pl);
@@ -238,7 +268,9 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     const { queueRaw: _q, ...rest } = d;
     return { ...rest, queue };
   });
-  return { file, description: String(root.description ?? ''), nodes, maxInFlight: maxInFlight as number };
+  const description = root.description ?? '';
+  if (typeof description !== 'string') fail(`description: expected a string, found ${describe(description)}`, lineOf(['description']));
+  return { file, description: description as string, nodes, maxInFlight: maxInFlight as number };
 }
 
 function parseQueue(v: unknown, live: boolean, fail: (m: string) => never): QueuePolicy {
@@ -255,10 +287,16 @@ function parseQueue(v: unknown, live: boolean, fail: (m: string) => never): Queu
 
 /** Replace `${name}` in every string, recursively. */
 function substitute(v: unknown, vars: Record<string, string>, unknown: (name: string) => never): unknown {
-  if (typeof v === 'string') return v.replace(/\$\{([A-Za-z_]\w*)\}/g, (_, k: string) => vars[k] ?? unknown(k));
+  if (typeof v === 'string') return v.replace(/\$\{([A-Za-z_]\w*)\}/g, (_, k: string) => (Object.hasOwn(vars, k) ? vars[k]! : unknown(k)));
   if (Array.isArray(v)) return v.map((x) => substitute(x, vars, unknown));
   if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, vars, unknown)]));
   return v;
+}
+
+/** Error messages are one line: control characters and line breaks in names and values are escaped. */
+function oneLine(s: string): string {
+  if (s.length > 1000) s = `${s.slice(0, 600)} … ${s.slice(-380)}`;
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,0 +1,159 @@
+/**
+ * npm run bench [-- --only engines,modes,tfjs] [--out BENCHMARKS.md]
+ *
+ * Everything measured side by side in one run on this machine and written to
+ * BENCHMARKS.md (and printed):
+ *  - engines: per-frame latency of the default model, ONNX Runtime and TF.js, at 360x480 and 540x960;
+ *  - modes: per-frame vs the cross-frame reuse modes on the real clip at full 540x960 —
+ *    end-to-end fps with the overlay mp4 written, segment latency p50/p99, mIoU (mean and worst
+ *    cycle position) on the val-built evaluation sequences, temporal consistency on the clip;
+ *  - tfjs: the same graph on the TF.js engine at 256x512 segmentation resolution.
+ * Needs ../shared/data (the clip and CamVid val); says so and stops when absent.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { registry } from '../nodes/index.ts';
+import { loadModel, type Model } from '../src/engine/model.ts';
+import { motionSequences, runMode, scoreSequences, temporalConsistency, valSequence, type Mode, type SeqFrame } from '../src/eval/video.ts';
+import { ffmpegPaths } from '../src/ffmpeg.ts';
+import { parseGraph } from '../src/graph/loader.ts';
+import { runGraph } from '../src/graph/runner.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = path.resolve(ROOT, '..', 'shared', 'data');
+const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
+const CAMVID = path.join(SHARED, 'camvid');
+
+const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
+const only = new Set((values.only ?? 'engines,modes,tfjs').split(','));
+for (const p of [CLIP, CAMVID]) {
+  if (!existsSync(p)) {
+    console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
+    process.exit(2);
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] ?? NaN;
+};
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const sections: string[] = [];
+const log = (s: string) => process.stderr.write(s + '\n');
+
+async function timeSegment(m: Model, h: number, w: number, reuseDeep: boolean, n = 15): Promise<number[]> {
+  const rgb = new Uint8Array(w * h * 3);
+  for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 2654435761) >>> 24;
+  const ts: number[] = [];
+  for (let i = 0; i < n + 3; i++) {
+    const t0 = performance.now();
+    await m.segment(rgb, w, h, { reuseDeep: reuseDeep && i > 0 });
+    if (i >= 3) ts.push(performance.now() - t0);
+  }
+  return ts;
+}
+
+if (only.has('engines')) {
+  const rows = ['| engine | backend | size (HxW) | full network p50 / p99 ms | shallow branch + reused deep p50 / p99 ms |', '|---|---|---|---|---|'];
+  for (const engine of ['onnx', 'tfjs'] as const) {
+    const threadsList = engine === 'onnx' ? [1, 2] : [1];
+    for (const threads of threadsList) {
+      const m = await loadModel({ engine, threads });
+      for (const [h, w] of [[360, 480], [540, 960]] as const) {
+        const full = await timeSegment(m, h, w, false);
+        const shallow = await timeSegment(m, h, w, true);
+        rows.push(`| ${engine}${engine === 'onnx' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''} | ${m.engine.backend} | ${h}x${w} | ${f1(pct(full, 50))} / ${f1(pct(full, 99))} | ${f1(pct(shallow, 50))} / ${f1(pct(shallow, 99))} |`);
+        log(rows[rows.length - 1]!);
+      }
+      await m.dispose();
+    }
+  }
+  sections.push(`## Engines: per-frame latency of the default model\n\n\`model.segment()\` on one frame: normalise, network, bilinear upsample to the frame size, argmax. 15 runs after 3 warm-up.\n\n${rows.join('\n')}`);
+}
+
+const MODES: Mode[] = [
+  { name: 'per-frame', keyframeIntervalFrames: 1 },
+  { name: 'shallow, key every 2', keyframeIntervalFrames: 2, nonKeyFrames: 'shallow' },
+  { name: 'shallow, key every 4', keyframeIntervalFrames: 4, nonKeyFrames: 'shallow' },
+  { name: 'propagate, key every 3', keyframeIntervalFrames: 3, nonKeyFrames: 'propagate' },
+  { name: 'propagate, key every 5', keyframeIntervalFrames: 5, nonKeyFrames: 'propagate' },
+  { name: 'propagate, adaptive (≤10, change > 12)', keyframeIntervalFrames: 10, keyframeChangeThreshold: 12, nonKeyFrames: 'propagate' },
+];
+
+function e2eGraph(input: string, out: string, mode: Mode, engine: string, inW = 0, inH = 0): string {
+  return `version: 1
+maxInFlight: 8
+nodes:
+  decode:  { type: decoder, options: { path: "${input}" } }
+  segment: { type: two-branch-segmenter, options: { engine: ${engine}, inputWidth: ${inW}, inputHeight: ${inH}, keyframeIntervalFrames: ${mode.keyframeIntervalFrames}, keyframeChangeThreshold: ${mode.keyframeChangeThreshold ?? 0}, nonKeyFrames: ${mode.nonKeyFrames ?? 'shallow'} }, in: { frame: decode.frame } }
+  overlay: { type: overlay, options: { alpha: 0.45 }, in: { frame: decode.frame, labels: segment.labels } }
+  video:   { type: encoder, options: { path: "${out}", preset: ultrafast, overwrite: true }, in: { frame: overlay.frame } }
+`;
+}
+
+async function e2e(mode: Mode, engine: string, inW = 0, inH = 0) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-'));
+  const def = parseGraph(e2eGraph(CLIP, path.join(dir, 'o.mp4'), mode, engine, inW, inH), 'bench.yaml', registry);
+  let frames = 0;
+  const t0 = performance.now();
+  const r = await runGraph(def, { log: () => {}, onDone: () => frames++ });
+  const secs = (performance.now() - t0) / 1000;
+  const seg = r.metrics.nodes.get('segment')!;
+  rmSync(dir, { recursive: true, force: true });
+  return { fps: frames / secs, frames, p50: seg.percentile(50), p99: seg.percentile(99) };
+}
+
+/** The clip decoded once into memory (for TC). */
+function decodeClip(maxFrames: number): SeqFrame[] {
+  const { ffmpeg } = ffmpegPaths();
+  const buf = execFileSync(ffmpeg, ['-v', 'error', '-i', CLIP, '-an', '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 30 });
+  const w = 960, h = 540, n = Math.floor(buf.length / (w * h * 3));
+  return Array.from({ length: n }, (_, i) => ({ rgb: new Uint8Array(buf.buffer, buf.byteOffset + i * w * h * 3, w * h * 3), labels: new Uint8Array(0), width: w, height: h }));
+}
+
+if (only.has('modes')) {
+  const model = await loadModel({ engine: 'onnx' });
+  const classes = model.manifest.classes.length;
+  log('loading evaluation sequences from CamVid val ...');
+  const val = await valSequence(CAMVID);
+  const motion = await motionSequences(CAMVID, 8, 10);
+  const clip = decodeClip(Number(values.frames ?? 221));
+  const rows = ['| mode | e2e fps (540x960, overlay mp4) | segment p50 / p99 ms | paths full/shallow/propagated (clip) | val 15 Hz mIoU mean / worst | motion-seq mIoU mean / worst | TC on clip |', '|---|---|---|---|---|---|---|'];
+  let base = 0;
+  for (const mode of MODES) {
+    const seqRuns = [{ run: await runMode(model, mode, val), frames: val }];
+    const vs = scoreSequences(seqRuns, classes);
+    const motionRuns = [];
+    for (const s of motion) motionRuns.push({ run: await runMode(model, mode, s), frames: s });
+    const ms = scoreSequences(motionRuns, classes);
+    const clipRun = await runMode(model, mode, clip);
+    const tc = temporalConsistency(clip, clipRun.predictions, classes);
+    const e = await e2e(mode, 'onnx');
+    if (mode.keyframeIntervalFrames === 1) base = e.fps;
+    const p = clipRun.paths;
+    rows.push(`| ${mode.name} | ${f1(e.fps)}${base && mode.keyframeIntervalFrames > 1 ? ` (${(e.fps / base).toFixed(2)}x)` : ''} | ${f1(e.p50)} / ${f1(e.p99)} | ${p.full}/${p.shallow}/${p.propagated} | ${f1(vs.miou)} / ${f1(vs.worst)} | ${f1(ms.miou)} / ${f1(ms.worst)} | ${f1(tc)} |`);
+    log(rows[rows.length - 1]!);
+  }
+  await model.dispose();
+  sections.push(`## Cross-frame reuse modes (ONNX Runtime, 2 threads)\n\n- **e2e fps**: \`solidWhiteRight.mp4\` (960x540, 221 frames) decoded, segmented at full 540x960, overlaid and encoded to H.264 (ultrafast) — the whole graph, wall clock.\n- **segment p50/p99**: per-frame latency of the segmenter node in that run (key frames are the p99).\n- **mIoU**: CamVid val only — the 15 Hz val sub-sequence (${val.length} frames, in order) and ${motion.length} sequences of 10 frames made from val stills by forward zoom, pan and small rotation, labels warped identically; mean over all frames and at the worst position in the key-frame cycle.\n- **TC**: temporal consistency on the real clip (mIoU of prediction t vs prediction t+1 warped back by block-matching motion — the same motion the propagate path uses, which favours it).\n\n${rows.join('\n')}`);
+}
+
+if (only.has('tfjs')) {
+  const rows = ['| mode | e2e fps (segmentation 256x512, overlay mp4 at 960x540) | segment p50 / p99 ms |', '|---|---|---|'];
+  for (const mode of [MODES[0]!, MODES[2]!, MODES[4]!]) {
+    const e = await e2e(mode, 'tfjs', 512, 256);
+    rows.push(`| ${mode.name} | ${f1(e.fps)} | ${f1(e.p50)} / ${f1(e.p99)} |`);
+    log(rows[rows.length - 1]!);
+  }
+  sections.push(`## TF.js engine (tfjs-backend-wasm, 1 thread)\n\nSame graph and clip; the segmenter runs at 256x512 and its labels are upsampled to 540x960.\n\n${rows.join('\n')}`);
+}
+
+const cpu = (() => { try { return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim(); } catch { return 'unknown'; } })();
+const header = `# Benchmarks\n\nMeasured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench\` on ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, no GPU. One run, side by side; the machine is shared, so expect ±15 %.\n`;
+const text = [header, ...sections].join('\n\n') + '\n';
+process.stdout.write(text);
+if (values.out !== '-') writeFileSync(path.resolve(ROOT, values.out ?? 'BENCHMARKS.md'), text);

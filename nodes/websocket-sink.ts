@@ -1,0 +1,166 @@
+/**
+ * websocket-sink — publishes label maps (and optionally the video) as a named
+ * stream over WebSocket, with a browser viewer on the same port.
+ *
+ * Ports: in `labels`; optional in `frame` (the video: the frame with the same
+ * source and seq as each labels packet is sent first as a JPEG, so video is
+ * sent at most at the labels' rate); sink. Every websocket-sink in the process
+ * that names the same host:port shares one server (src/ws/server.ts); each
+ * publishes its `stream`. Clients connect to `ws://host:port/ws?stream=NAME`
+ * and get a `hello` JSON message, then binary frame messages (format and
+ * versioning in docs/websocket-protocol.md); `http://host:port/` is the
+ * viewer, `/streams` lists streams, `/health` is open. Each client has a
+ * bounded queue: a slow client loses frames (counted in `ws_dropped_total`,
+ * and told with a `dropped` message); it never slows the pipeline or other
+ * clients. Nothing is encoded while a stream has no subscribers.
+ *
+ * Options: `port`, `host` (default 127.0.0.1), `stream` (name), `token`
+ * (when set, required as `?token=` or `Authorization: Bearer` by the page,
+ * /streams and the WebSocket), `allowedOrigins` (browser origins allowed
+ * besides the page's own; empty = any), `maxClients`,
+ * `maxQueuedMessagesPerClient` (frames waiting per client before the oldest
+ * is dropped), `maxBufferedBytesPerClient` (unsent socket bytes above which
+ * frames queue), `maxMessageBytes` (larger incoming messages close the
+ * connection with 1009), `jpegQuality` (1..100).
+ *
+ * ```yaml
+ * browser: { type: websocket-sink, options: { port: 8090, stream: cam0 }, in: { labels: segment.labels, frame: small.frame } }
+ * ```
+ */
+import { Observable, type Subscription } from 'rxjs';
+import { z } from 'zod';
+import { epochNowMs, liveOrigin } from '../src/live-clock.ts';
+import { defineNode } from '../src/node.ts';
+import type { Frame, Labels, PacketMeta } from '../src/packet.ts';
+import { serial } from '../src/runtime/queue.ts';
+import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/ws/protocol.ts';
+import { acquireServer, type Stream } from '../src/ws/server.ts';
+
+/** Frames kept while waiting for their labels (the segmenter's latency, in frames, is far below this). */
+const MAX_WAITING_FRAMES = 64;
+
+const options = z.strictObject({
+  port: z.number().int().min(1).max(65535).describe('TCP port of the HTTP/WebSocket server'),
+  host: z.string().min(1).default('127.0.0.1').describe('interface to bind (0.0.0.0 exposes it to the network)'),
+  stream: z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'expected a stream name of letters, digits, _ . - (≤ 64)').default('default').describe('stream name clients subscribe to'),
+  token: z.string().min(8, 'expected a token of at least 8 characters').optional().describe('shared secret required by the page and the WebSocket'),
+  allowedOrigins: z.array(z.url()).default([]).describe('browser origins allowed besides the page itself (empty = any)'),
+  maxClients: z.number().int().min(1).max(10_000).default(64).describe('WebSocket clients per server'),
+  maxQueuedMessagesPerClient: z.number().int().min(1).max(1000).default(4).describe('frames waiting per client before the oldest is dropped'),
+  maxBufferedBytesPerClient: z.number().int().min(1024).default(1 << 20).describe('unsent socket bytes per client above which frames queue'),
+  maxMessageBytes: z.number().int().min(64).max(1 << 24).default(4096).describe('largest message accepted from a client (bytes)'),
+  jpegQuality: z.number().int().min(1).max(100).default(75).describe('JPEG quality of the video frames'),
+});
+
+export const websocketSink = defineNode({
+  type: 'websocket-sink',
+  description: 'Stream label maps (and JPEG video) to browsers over WebSocket',
+  role: 'sink',
+  inputs: { labels: 'labels', frame: 'frame' },
+  optionalInputs: ['frame'],
+  outputs: {},
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const tags = { node: ctx.name, stream: o.stream };
+    const server = await acquireServer({ host: o.host, port: o.port, token: o.token, allowedOrigins: o.allowedOrigins, maxClients: o.maxClients, maxMessageBytes: o.maxMessageBytes });
+    let released: Promise<void> | undefined;
+    let video = false;
+    ctx.metrics.count('ws_dropped_total', tags, 0, 'Frames dropped for slow WebSocket clients.');
+    ctx.metrics.count('ws_frames_sent_total', tags, 0, 'Frames written to WebSocket clients (summed over clients).');
+    ctx.metrics.count('ws_bytes_sent_total', tags, 0, 'Bytes written to WebSocket clients.');
+    ctx.metrics.gauge('ws_clients', tags, 0, 'WebSocket clients subscribed to a stream.');
+    let stream: Stream;
+    try {
+      stream = server.addStream(o.stream, {
+        maxQueuedMessagesPerClient: o.maxQueuedMessagesPerClient,
+        maxBufferedBytesPerClient: o.maxBufferedBytesPerClient,
+        get video() {
+          return video;
+        },
+        onDrop: (n) => ctx.metrics.count('ws_dropped_total', tags, n),
+        onClients: (n) => ctx.metrics.gauge('ws_clients', tags, n),
+        onSent: (bytes) => {
+          ctx.metrics.count('ws_frames_sent_total', tags);
+          ctx.metrics.count('ws_bytes_sent_total', tags, bytes);
+        },
+      });
+    } catch (e) {
+      await server.release();
+      throw e;
+    }
+    const s = stream;
+    ctx.log(`stream '${o.stream}' on http://${o.host}:${server.port}/ (ws://${o.host}:${server.port}/ws?stream=${o.stream})`);
+
+    const publish = async (l: Labels, f: Frame | undefined): Promise<void> => {
+      s.setClasses(l.classNames, l.palette);
+      if (s.clients.size === 0) return s.skipped(l.width, l.height);
+      const origin = liveOrigin(ctx.metrics, l.source);
+      const capture = origin === undefined ? NaN : origin + l.ptsMs;
+      const flags = (l.discontinuity ? Flags.discontinuity : 0) | (l.path === 'full' ? Flags.keyframe : 0);
+      const group: Buffer[] = [];
+      if (f) {
+        const sharp = await loadSharp();
+        const jpeg = await sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: o.jpegQuality }).toBuffer();
+        group.push(encodeMessage({ type: MsgType.jpeg, flags, encoding: Encoding.jpeg, seq: f.seq, ptsMs: f.ptsMs, captureTimeMs: capture, sendTimeMs: epochNowMs(), width: f.width, height: f.height }, jpeg));
+      }
+      const { encoding, payload } = encodeClassIds(l.classes);
+      const sendTimeMs = epochNowMs();
+      group.push(encodeMessage({ type: MsgType.labels, flags, encoding, seq: l.seq, ptsMs: l.ptsMs, captureTimeMs: capture, sendTimeMs, width: l.width, height: l.height }, payload));
+      if (!Number.isNaN(capture)) ctx.metrics.gauge('ws_capture_to_send_ms', tags, Math.round((sendTimeMs - capture) * 10) / 10, 'Last frame: ms from camera receipt to WebSocket send.');
+      s.publish(group, l.width, l.height);
+    };
+
+    return {
+      process: ({ labels, frame }) => ({
+        done: new Observable<PacketMeta>((sub) => {
+          const waiting = new Map<string, Frame>();
+          const key = (p: PacketMeta) => `${p.source}#${p.seq}`;
+          let fs: Subscription | undefined;
+          if (frame) {
+            video = true;
+            fs = frame.subscribe({
+              next: (f: Frame) => {
+                waiting.set(key(f), f);
+                if (waiting.size > MAX_WAITING_FRAMES) waiting.delete(waiting.keys().next().value as string);
+              },
+              error: (e) => sub.error(e),
+            });
+          }
+          const ls = labels!.pipe(serial(ctx.queue('labels'), async (l: Labels) => {
+            const t0 = performance.now();
+            const f = waiting.get(key(l));
+            // Frames up to this one will never be needed: their labels were dropped or sent.
+            for (const [k, w] of waiting) {
+              if (w.source === l.source && w.seq <= l.seq) waiting.delete(k);
+            }
+            await publish(l, f);
+            ctx.stats.observe(performance.now() - t0);
+            return l as PacketMeta;
+          })).subscribe({
+            next: (p) => sub.next(p),
+            error: (e) => sub.error(e),
+            complete: () => sub.complete(),
+          });
+          return () => {
+            fs?.unsubscribe();
+            ls.unsubscribe();
+            waiting.clear();
+          };
+        }),
+      }),
+      close() {
+        released ??= server.release(s);
+        return released;
+      },
+    };
+  },
+});
+
+type Sharp = typeof import('sharp').default;
+let sharpModule: Promise<Sharp> | undefined;
+/** sharp (libvips) is loaded on the first JPEG, so graphs without video never load it. */
+function loadSharp(): Promise<Sharp> {
+  sharpModule ??= import('sharp').then((m) => m.default);
+  return sharpModule;
+}

@@ -1,0 +1,155 @@
+/**
+ * Motion between consecutive frames by block matching, and label warping.
+ *
+ * Frames are reduced to a gray thumbnail about `thumbWidth` wide; for every
+ * `block`x`block` block of the current thumbnail the best match in the
+ * previous one is searched within `radius` pixels (sum of absolute
+ * differences, plus a small penalty per pixel of motion so flat regions — sky,
+ * road — keep zero motion instead of noise). The block vectors are then
+ * interpolated bilinearly between block centres and used to warp a label map
+ * backwards: label_t(p) = label_{t-1}(p + v(p)). Plain typed-array loops: a
+ * dense warp is far cheaper this way than with tensor ops (measurements.md).
+ */
+
+export interface Thumb {
+  readonly width: number;
+  readonly height: number;
+  /** Thumbnail pixels per source pixel. */
+  readonly scale: number;
+  readonly data: Uint8Array;
+}
+
+export interface MotionField {
+  /** Blocks across and down. */
+  readonly bw: number;
+  readonly bh: number;
+  readonly block: number;
+  /** Thumbnail size and scale the vectors are measured in. */
+  readonly thumb: { readonly width: number; readonly height: number; readonly scale: number };
+  /** Per block: dx, dy (thumbnail pixels, pointing into the previous frame). */
+  readonly vectors: Int8Array;
+}
+
+/** Gray thumbnail (box filter) of an RGB24 image, about `thumbWidth` wide. */
+export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 240): Thumb {
+  const f = Math.max(1, Math.round(w / thumbWidth));
+  const tw = Math.floor(w / f);
+  const th = Math.floor(h / f);
+  const out = new Uint8Array(tw * th);
+  const norm = 1 / (f * f * 3);
+  for (let ty = 0; ty < th; ty++) {
+    for (let tx = 0; tx < tw; tx++) {
+      let s = 0;
+      for (let y = ty * f; y < ty * f + f; y++) {
+        let o = (y * w + tx * f) * 3;
+        for (let x = 0; x < f; x++, o += 3) s += rgb[o]! + rgb[o + 1]! + rgb[o + 2]!;
+      }
+      out[ty * tw + tx] = s * norm;
+    }
+  }
+  return { width: tw, height: th, scale: 1 / f, data: out };
+}
+
+/** Mean absolute difference of two thumbnails of the same size (0..255): a cheap change score. */
+export function changeScore(a: Thumb, b: Thumb): number {
+  if (a.width !== b.width || a.height !== b.height) return 255;
+  let s = 0;
+  const n = a.data.length;
+  for (let i = 0; i < n; i++) s += Math.abs(a.data[i]! - b.data[i]!);
+  return s / n;
+}
+
+/** Block motion from `cur` back into `prev`. */
+export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lambda = 4): MotionField {
+  const { width: w, height: h } = cur;
+  const bw = Math.ceil(w / block);
+  const bh = Math.ceil(h / block);
+  const vectors = new Int8Array(bw * bh * 2);
+  const p = prev.data;
+  const c = cur.data;
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      const x0 = bx * block;
+      const y0 = by * block;
+      const x1 = Math.min(w, x0 + block);
+      const y1 = Math.min(h, y0 + block);
+      let best = Infinity;
+      let bdx = 0;
+      let bdy = 0;
+      for (let dy = -radius; dy <= radius; dy++) {
+        if (y0 + dy < 0 || y1 + dy > h) continue;
+        for (let dx = -radius; dx <= radius; dx++) {
+          if (x0 + dx < 0 || x1 + dx > w) continue;
+          let sad = lambda * (Math.abs(dx) + Math.abs(dy)) * (x1 - x0);
+          for (let y = y0; y < y1 && sad < best; y++) {
+            const rc = y * w;
+            const rp = (y + dy) * w + dx;
+            for (let x = x0; x < x1; x++) sad += Math.abs(c[rc + x]! - p[rp + x]!);
+          }
+          if (sad < best) {
+            best = sad;
+            bdx = dx;
+            bdy = dy;
+          }
+        }
+      }
+      const k = (by * bw + bx) * 2;
+      vectors[k] = bdx;
+      vectors[k + 1] = bdy;
+    }
+  }
+  return { bw, bh, block, thumb: { width: w, height: h, scale: cur.scale }, vectors };
+}
+
+/**
+ * Warp a label map (lw x lh, covering the same view as the frames) backwards
+ * along `m`: every output pixel takes the label its content came from. The
+ * vectors are interpolated between block centres once per `cell` x `cell`
+ * pixels and applied as whole-pixel offsets inside the cell (integer copies
+ * only in the inner loop).
+ */
+export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: MotionField, cell = 4): Uint8Array {
+  const out = new Uint8Array(lw * lh);
+  const { bw, bh, block, vectors: v } = m;
+  const sx = m.thumb.width / lw; // label pixel -> thumbnail pixel
+  const sy = m.thumb.height / lh;
+  // Bilinear weights between block centres, per column of cells and per row of cells.
+  const ncx = Math.ceil(lw / cell);
+  const cx0 = new Int32Array(ncx), cx1 = new Int32Array(ncx), ca = new Float32Array(ncx);
+  for (let i = 0; i < ncx; i++) {
+    const t = ((Math.min(lw, i * cell + cell) + i * cell) / 2 * sx) / block - 0.5;
+    const x0 = Math.max(0, Math.min(bw - 1, Math.floor(t)));
+    cx0[i] = x0;
+    cx1[i] = Math.min(bw - 1, x0 + 1);
+    ca[i] = Math.max(0, Math.min(1, t - x0));
+  }
+  for (let cy = 0; cy < lh; cy += cell) {
+    const yEnd = Math.min(lh, cy + cell);
+    const ty = (((cy + yEnd) / 2) * sy) / block - 0.5;
+    const y0 = Math.max(0, Math.min(bh - 1, Math.floor(ty)));
+    const r0 = y0 * bw * 2;
+    const r1 = Math.min(bh - 1, y0 + 1) * bw * 2;
+    const b = Math.max(0, Math.min(1, ty - y0));
+    for (let cx = 0, i = 0; cx < lw; cx += cell, i++) {
+      const xEnd = Math.min(lw, cx + cell);
+      const a = ca[i]!;
+      const k0 = cx0[i]! * 2;
+      const k1 = cx1[i]! * 2;
+      const vx = (1 - b) * ((1 - a) * v[r0 + k0]! + a * v[r0 + k1]!) + b * ((1 - a) * v[r1 + k0]! + a * v[r1 + k1]!);
+      const vy = (1 - b) * ((1 - a) * v[r0 + k0 + 1]! + a * v[r0 + k1 + 1]!) + b * ((1 - a) * v[r1 + k0 + 1]! + a * v[r1 + k1 + 1]!);
+      const dx = Math.round(vx / sx);
+      const dy = Math.round(vy / sy);
+      for (let y = cy; y < yEnd; y++) {
+        let srcY = y + dy;
+        srcY = srcY < 0 ? 0 : srcY >= lh ? lh - 1 : srcY;
+        const ro = srcY * lw;
+        const o = y * lw;
+        for (let x = cx; x < xEnd; x++) {
+          const srcX = x + dx;
+          out[o + x] = labels[ro + (srcX < 0 ? 0 : srcX >= lw ? lw - 1 : srcX)]!;
+        }
+      }
+    }
+  }
+  return out;
+}
