@@ -3,7 +3,7 @@
  * final name never holds a half-written file; existing outputs are kept
  * unless `overwrite` is set.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -14,6 +14,10 @@ export function partialName(final: string): string {
 
 /** Throw if `final` exists and must not be overwritten; make its directory. */
 export async function prepareOutput(final: string, overwrite: boolean, node: string): Promise<string> {
+  if (existsSync(final)) {
+    const st = lstatSync(final);
+    if (!st.isFile() && !st.isDirectory()) throw new Error(`${node}: output ${final} exists and is not a regular file or folder; expected a path segflow may create and replace`);
+  }
   if (!overwrite && existsSync(final)) {
     throw new Error(`${node}: output ${final} exists; pass --overwrite (or --set ${node}.overwrite=true) to replace it`);
   }

@@ -117,10 +117,9 @@ export async function resolutionChange(file: string, a: [number, number], b: [nu
  * in the timestamps; `jitter`: every frame kept, timestamps wobbling by up to 0.8 frame.
  */
 export async function variableFrameRate(file: string, kind: 'drop' | 'jitter', frames = 30, size: [number, number] = [160, 120]): Promise<string> {
-  const vf = kind === 'drop' ? "select='lt(mod(n\\,5)\\,3)'" : 'setpts=(N+0.4*mod(N\\,3))/(30*TB)';
-  const srcFrames = kind === 'drop' ? Math.ceil((frames * 5) / 3) : frames;
+  const vf = kind === 'drop' ? "select='lt(mod(n\\,5)\\,3)'" : 'settb=1/1000,setpts=(N+0.4*mod(N\\,3))/(30*TB)';
   await ffmpeg([
-    '-f', 'lavfi', '-i', `testsrc2=size=${size[0]}x${size[1]}:rate=30`, '-frames:v', String(srcFrames), '-vf', vf,
+    '-f', 'lavfi', '-i', `testsrc2=size=${size[0]}x${size[1]}:rate=30`, '-vf', vf, '-frames:v', String(frames),
     '-vsync', 'vfr', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', file,
   ]);
   return file;

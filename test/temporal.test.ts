@@ -1,0 +1,107 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { from, lastValueFrom, Subject, toArray } from 'rxjs';
+import { labelPropagation, registry, twoBranchSegmenter } from '../nodes/index.ts';
+import { ffmpegPaths } from '../src/ffmpeg.ts';
+import { parseGraph } from '../src/graph/loader.ts';
+import { runGraph } from '../src/graph/runner.ts';
+import { blockMotion, thumbnail, warpLabels } from '../src/motion.ts';
+import type { NodeContext, NodeSpec } from '../src/node.ts';
+import type { Frame, Labels } from '../src/packet.ts';
+import { unlimitedFlow } from '../src/runtime/flow.ts';
+import { Metrics } from '../src/runtime/metrics.ts';
+import { defaultQueue } from '../src/runtime/queue.ts';
+import path from 'node:path';
+import { SAMPLE, tmpDir } from './helpers/cli.ts';
+
+const W = 320, H = 180;
+/** The first n frames of the bundled sample at 320x180, decoded by the real ffmpeg. */
+function sampleFrames(n: number): Uint8Array[] {
+  const buf = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', SAMPLE, '-frames:v', String(n), '-vf', `scale=${W}:${H}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
+  return Array.from({ length: n }, (_, i) => new Uint8Array(buf.subarray(i * W * H * 3, (i + 1) * W * H * 3)));
+}
+const frame = (data: Uint8Array, seq: number, discontinuity?: string): Frame =>
+  ({ kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: W, height: H, data, discontinuity });
+
+async function open<S extends NodeSpec>(spec: S, options: Record<string, unknown>) {
+  const metrics = new Metrics();
+  const ctx = { name: 'n', options: spec.options.parse(options), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node('n'), flow: unlimitedFlow(), queue: () => defaultQueue(), log: () => {} } as NodeContext<unknown>;
+  return { inst: await spec.open(ctx as never), metrics };
+}
+
+async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): Promise<string[]> {
+  const { inst } = await open(twoBranchSegmenter, options);
+  try {
+    const out = await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
+    return out.map((l: Labels) => l.path);
+  } finally {
+    await inst.close();
+  }
+}
+
+test('two-branch-segmenter › non-key frames take the cheaper path (counted in the graph metrics)', async (t) => {
+  for (const nonKey of ['shallow', 'propagate']) {
+    const def = parseGraph(`version: 1
+nodes:
+  decode:  { type: decoder, options: { path: "${SAMPLE}", maxFrames: 40 } }
+  small:   { type: downsampler, options: { width: 320, height: 180 }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, options: { keyframeIntervalFrames: 4, nonKeyFrames: ${nonKey} }, in: { frame: small.frame } }
+  stats:   { type: statistics-sink, options: { json: "${path.join(tmpDir(), 'stats.json')}" }, in: { labels: segment.labels } }
+`, 'g.yaml', registry);
+    const r = await runGraph(def, { log: () => {} });
+    const paths = r.metrics.counters.get('segmenter_path_total')!;
+    const count = (p: string) => paths.get(`{node="segment",path="${p}"}`) ?? 0;
+    t.is(count('full'), 10, `${nonKey}: one key frame in 4`);
+    t.is(count(nonKey === 'shallow' ? 'shallow' : 'propagated'), 30, nonKey);
+  }
+});
+
+test('two-branch-segmenter › a discontinuity forces a key frame and resets kept features', async (t) => {
+  const imgs = sampleFrames(8);
+  const frames = imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : i === 5 ? 'reconnect' : undefined));
+  t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100 }, frames), ['full', 'shallow', 'shallow', 'shallow', 'shallow', 'full', 'shallow', 'shallow']);
+  t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100, nonKeyFrames: 'propagate' }, frames), ['full', 'propagated', 'propagated', 'propagated', 'propagated', 'full', 'propagated', 'propagated']);
+});
+
+test('two-branch-segmenter › adaptive key frames: a scene cut forces one, a still scene does not', async (t) => {
+  const imgs = sampleFrames(6);
+  const cut = imgs[5]!.map((v) => 255 - v); // a different picture
+  const frames = [...imgs.slice(0, 5), cut].map((d, i) => frame(d, i, i === 0 ? 'start' : undefined));
+  t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100, keyframeChangeThreshold: 20, nonKeyFrames: 'propagate' }, frames), ['full', 'propagated', 'propagated', 'propagated', 'propagated', 'full']);
+});
+
+test('label-propagation › a label map for every frame, and nothing carried across a discontinuity', async (t) => {
+  const imgs = sampleFrames(6);
+  const { inst } = await open(labelPropagation, {});
+  const frames$ = new Subject<Frame>();
+  const labels$ = new Subject<Labels>();
+  const got = lastValueFrom(inst.process({ frame: frames$, labels: labels$ }).labels!.pipe(toArray()));
+  const lab = (seq: number): Labels => ({ kind: 'labels', source: 'cam', seq, ptsMs: seq * 40, width: W, height: H, classes: new Uint8Array(W * H).fill(3), classNames: [], palette: [], path: 'full' });
+  frames$.next(frame(imgs[0]!, 0, 'start'));
+  labels$.next(lab(0)); // the model is slower than the camera: labels arrive after the frame
+  frames$.next(frame(imgs[1]!, 1));
+  frames$.next(frame(imgs[2]!, 2));
+  frames$.next(frame(imgs[3]!, 3, 'reconnect')); // camera came back: old labels must not be used
+  frames$.next(frame(imgs[4]!, 4));
+  labels$.next(lab(4));
+  frames$.next(frame(imgs[5]!, 5));
+  frames$.complete();
+  labels$.complete();
+  const out = await got;
+  t.deepEqual(out.map((l) => l.seq), [1, 2, 5]);
+  t.true(out.every((l) => l.path === 'propagated' && l.classes.length === W * H));
+});
+
+test('label-propagation › block matching recovers a known shift and warps labels with it', (t) => {
+  const w = 480, h = 272;
+  const a = new Uint8Array(w * h * 3);
+  for (let i = 0; i < a.length; i++) a[i] = (Math.imul(i / 3 | 0, 2654435761) >>> 24);
+  const b = new Uint8Array(a.length); // content moved 8 px right
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) b[(y * w + x) * 3 + c] = a[(y * w + Math.max(0, x - 8)) * 3 + c]!;
+  const m = blockMotion(thumbnail(a, w, h), thumbnail(b, w, h));
+  const labels = new Uint8Array(w * h).map((_, i) => ((i % w) >> 4) % 11);
+  const warped = warpLabels(labels, w, h, m);
+  let ok = 0;
+  for (let y = 0; y < h; y++) for (let x = 16; x < w - 16; x++) ok += warped[y * w + x] === labels[y * w + x - 8] ? 1 : 0;
+  t.true(ok / (h * (w - 32)) > 0.98, `${ok / (h * (w - 32))}`);
+});
