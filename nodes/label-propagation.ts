@@ -9,7 +9,7 @@
  * model). Labels for frame s that arrive late are carried to the newest frame
  * along block-matching motion from s's thumbnail, then chained frame to
  * frame. A discontinuity drops all state: frames emit nothing until the first
- * labels after it arrive. Output `path` is `propagated` except for frames
+ * labels after it arrive, and the first labels out carry the mark on. Output `path` is `propagated` except for frames
  * whose own labels were already there.
  *
  * ```yaml
@@ -43,6 +43,7 @@ export const labelPropagation = defineNode({
           const thumbs = new Map<string, Thumb>();
           let cur: { labels: Labels; thumb: Thumb; fromSeq: number } | undefined; // labels carried to the newest frame
           let newest: { frame: Frame; thumb: Thumb } | undefined;
+          let mark: string | undefined;
           let ended = 0;
           const end = () => ++ended === 2 && sub.complete();
           const key = (p: { source: string; seq: number }) => `${p.source}#${p.seq}`;
@@ -52,6 +53,7 @@ export const labelPropagation = defineNode({
               if (f.discontinuity) {
                 thumbs.clear();
                 cur = undefined;
+                mark = f.discontinuity;
               }
               const th = thumbnail(f.data, f.width, f.height);
               thumbs.set(key(f), th);
@@ -63,7 +65,9 @@ export const labelPropagation = defineNode({
                 const classes = warpLabels(l.classes, l.width, l.height, blockMotion(cur.thumb, th, 8, o.radiusPx));
                 cur = { labels: Object.freeze({ ...l, seq: f.seq, ptsMs: f.ptsMs, discontinuity: undefined, classes, path: 'propagated' as const, scores: undefined }), thumb: th, fromSeq: cur.fromSeq };
               }
-              sub.next(cur.labels);
+              // The first labels out after a discontinuity carry its mark, so nodes downstream reset too.
+              sub.next(mark ? Object.freeze({ ...cur.labels, discontinuity: mark }) : cur.labels);
+              mark = undefined;
               ctx.stats.observe(performance.now() - t0);
             },
             error: (e) => sub.error(e),

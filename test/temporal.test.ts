@@ -90,6 +90,8 @@ test('label-propagation › a label map for every frame, and nothing carried acr
   const out = await got;
   t.deepEqual(out.map((l) => l.seq), [1, 2, 5]);
   t.true(out.every((l) => l.path === 'propagated' && l.classes.length === W * H));
+  t.is(out[2]!.discontinuity, 'reconnect', 'the mark is passed on to nodes downstream');
+  t.is(out[1]!.discontinuity, undefined);
 });
 
 test('label-propagation › block matching recovers a known shift and warps labels with it', (t) => {
