@@ -29,7 +29,7 @@ const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
 const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
-const only = new Set((values.only ?? 'engines,modes,tfjs').split(','));
+const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq').split(','));
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
@@ -150,6 +150,102 @@ if (only.has('tfjs')) {
     log(rows[rows.length - 1]!);
   }
   sections.push(`## TF.js engine (tfjs-backend-wasm, 1 thread)\n\nSame graph and clip; the segmenter runs at 256x512 and its labels are upsampled to 540x960.\n\n${rows.join('\n')}`);
+}
+
+if (only.has('pytorch')) {
+  // The comparison the issue names: a per-frame PyTorch script on the same clip (needs Debian's python3-torch).
+  try {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-pt-'));
+    const r = JSON.parse(execFileSync('/usr/bin/python3', [path.join(ROOT, 'bench', 'pytorch_baseline.py'), CLIP, path.join(dir, 'o.mp4')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!);
+    rmSync(dir, { recursive: true, force: true });
+    sections.push(`## Baseline: per-frame PyTorch script\n\n\`bench/pytorch_baseline.py\`: ffmpeg pipe → Fast-SCNN (same architecture, PyTorch ${'1.13'} CPU, 2 threads) at 540x960 → overlay → libx264 ultrafast, on the same clip: **${r.fps} fps** (${r.frames} frames in ${r.seconds} s).`);
+    log(`pytorch baseline: ${r.fps} fps`);
+  } catch (e) {
+    log(`pytorch baseline skipped: ${(e as Error).message.split('\n')[0]} (needs /usr/bin/python3 with torch: apt-get install python3-torch)`);
+  }
+}
+
+if (only.has('zmq')) {
+  // Scale-out over ZeroMQ (src/zmq): the offline job with 1 and 2 worker processes, and the cost of one hop.
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const zmq = await import('zeromq');
+  const wire = await import('../src/zmq/wire.ts');
+  const BIN = path.join(ROOT, 'bin', 'segflow.js');
+  const cli = (args: string[]) => spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = (c: ReturnType<typeof cli>) => new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
+  const CHUNK = 30;
+  async function processRun(workers: number, sets: string[]) {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-zmq-'));
+    const d = cli(['process', CLIP, '--out', out, '--chunk-frames', String(CHUNK), ...sets, ...(workers ? ['--dispatch', 'tcp://127.0.0.1:0'] : [])]);
+    let err = '';
+    const endpoint = new Promise<string>((resolve) => d.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const m = /listening on (tcp:\/\/\S+?);/.exec(err);
+      if (m) resolve(m[1]!);
+    }));
+    const code = exited(d);
+    const ws = [];
+    if (workers) {
+      const at = await endpoint;
+      for (let i = 0; i < workers; i++) ws.push(cli(['worker', '--connect', at]));
+    }
+    if ((await code) !== 0) throw new Error(`bench zmq: process exited ${await code}: ${err.slice(-500)}`);
+    for (const w of ws) w.kill('SIGTERM');
+    await Promise.all(ws.map(exited));
+    const s = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    rmSync(out, { recursive: true, force: true });
+    return { fps: s.files[0].fps as number, frames: s.files[0].frames as number };
+  }
+  const rows = ['| setup (2 cores) | fps |', '|---|---|'];
+  const runs: [string, number, string[]][] = [
+    ['single process (`process --chunk-frames 30`), ONNX Runtime 2 threads', 0, []],
+    ['dispatcher + 1 worker process, 2 threads', 1, []],
+    ['dispatcher + 2 worker processes, 2 threads each', 2, []],
+    ['dispatcher + 2 worker processes, 1 thread each', 2, ['--set', 'segment.threads=1']],
+  ];
+  for (const [name, workers, sets] of runs) {
+    const r = await processRun(workers, sets);
+    rows.push(`| ${name} | ${f1(r.fps)} |`);
+    log(rows[rows.length - 1]!);
+  }
+
+  // One hop: a 480x272 frame out, its labels back, over tcp://127.0.0.1 (both ends in this process,
+  // so the time includes encoding and decoding on both sides).
+  const w = 480, h = 272;
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  const classes = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) classes.fill(y < h / 3 ? 0 : y < h / 2 ? 1 : 3, y * w, (y + 1) * w); // sky / building / road bands
+  for (let y = Math.floor(h / 2); y < h; y++) classes.fill(8, y * w + 100, y * w + 160); // a car
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind('tcp://127.0.0.1:*');
+  const dealer = new zmq.Dealer({ linger: 0 });
+  dealer.connect(router.lastEndpoint!);
+  const echo = (async () => {
+    for await (const [id, fh, fp] of router) {
+      const f = wire.decodePacket(fh!, fp) as import('../src/packet.ts').Frame;
+      const labels: import('../src/packet.ts').Labels = { kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, classes, classNames: Array.from({ length: 11 }, (_, i) => `class${i}`), palette: Array.from({ length: 11 }, (_, i) => [i, i, i] as [number, number, number]), path: 'full' };
+      await router.send([id!, ...wire.encodePacket(labels)]);
+    }
+  })().catch(() => {});
+  const ts: number[] = [];
+  let bytesOut = 0, bytesBack = 0;
+  for (let i = 0; i < 220; i++) {
+    const t0 = performance.now();
+    const out = wire.encodePacket({ kind: 'frame', source: 'decode', seq: i, ptsMs: i * 40, width: w, height: h, data });
+    await dealer.send(out);
+    const [lh, lp] = await dealer.receive();
+    wire.decodePacket(lh!, lp);
+    if (i >= 20) ts.push(performance.now() - t0);
+    bytesOut = out[0].length + out[1].length;
+    bytesBack = lh!.length + lp!.length;
+  }
+  dealer.close();
+  router.close();
+  await echo;
+  sections.push(`## Scale-out over ZeroMQ\n\n\`segflow process solidWhiteRight.mp4 --chunk-frames ${CHUNK}\` (the default graph: 960x540 decode, segmentation at 480x272, overlay mp4, label PNGs, statistics), alone and as \`--dispatch tcp://127.0.0.1:0\` with \`segflow worker\` processes on the same machine; fps = frames / the file's processing time from summary.json (model loading included). The dispatcher itself decodes, downsamples, overlays and encodes, so on 2 cores it competes with its workers.\n\n${rows.join('\n')}\n\nOne ZeroMQ hop, per frame: a ${w}x${h} RGB24 frame message (${(bytesOut / 1024).toFixed(0)} KiB) sent over tcp://127.0.0.1 and its labels message (${bytesBack} bytes, RLE) sent back, encode and decode included, both ends in one process: **${pct(ts, 50).toFixed(2)} ms** median, ${pct(ts, 99).toFixed(2)} ms p99 (${ts.length} round trips).`);
+  log(`zmq hop: p50 ${pct(ts, 50).toFixed(2)} ms, p99 ${pct(ts, 99).toFixed(2)} ms`);
 }
 
 const cpu = (() => { try { return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim(); } catch { return 'unknown'; } })();

@@ -9,7 +9,9 @@
  * count its container declares is an InputError naming the file.
  *
  * Options: `path` (required), `maxFrames` (0 = all), `realtime` (read at the
- * native frame rate, like a camera; default false).
+ * native frame rate, like a camera; default false), `chunkFrames` (mark
+ * `discontinuity: 'chunk'` every N frames, so stateful nodes restart there and
+ * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off).
  *
  * ```yaml
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
@@ -27,6 +29,7 @@ const options = z.strictObject({
   path: z.string().min(1).describe('input file or URL'),
   maxFrames: z.number().int().min(0).default(0).describe('stop after this many frames (0 = all)'),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
+  chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
 });
 
 export const decoder = defineNode({
@@ -104,7 +107,7 @@ export const decoder = defineNode({
                 const f: Frame = Object.freeze({
                   kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
                   width: info.width, height: info.height, data: cur,
-                  discontinuity: seq === 0 ? 'start' : undefined,
+                  discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
                 });
                 ctx.flow.emitted(seq);
                 seq++;

@@ -10,9 +10,11 @@ import { rtspSource } from './rtsp-source.ts';
 import { statisticsSink } from './statistics-sink.ts';
 import { twoBranchSegmenter } from './two-branch-segmenter.ts';
 import { websocketSink } from './websocket-sink.ts';
+import { zmqSink } from './zmq-sink.ts';
+import { zmqSource } from './zmq-source.ts';
 
-export { decoder, downsampler, encoder, labelMapSink, labelPropagation, overlay, rtspSource, statisticsSink, twoBranchSegmenter, websocketSink };
+export { decoder, downsampler, encoder, labelMapSink, labelPropagation, overlay, rtspSource, statisticsSink, twoBranchSegmenter, websocketSink, zmqSink, zmqSource };
 
-export const nodeSpecs: readonly NodeSpec[] = [decoder, downsampler, twoBranchSegmenter, overlay, encoder, labelMapSink, statisticsSink, labelPropagation, rtspSource, websocketSink];
+export const nodeSpecs: readonly NodeSpec[] = [decoder, downsampler, twoBranchSegmenter, overlay, encoder, labelMapSink, statisticsSink, labelPropagation, rtspSource, websocketSink, zmqSink, zmqSource];
 
 export const registry: ReadonlyMap<string, NodeSpec> = new Map(nodeSpecs.map((s) => [s.type, s]));

@@ -4,7 +4,9 @@
  *   segflow run <graph> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
  *   segflow validate <graph> [--set ...]
  *   segflow graph <graph> --dot [--svg FILE]
- *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite]
+ *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
+ *   segflow worker --connect tcp://HOST:PORT        (segments chunks for a dispatching process; docs/zmq-protocol.md)
+ *   segflow workers --connect tcp://HOST:PORT [--json]
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
  *
  * Exit codes: 0 ok, 1 a run or an input failed, 2 bad graph or command line, 130 interrupted.
@@ -22,6 +24,10 @@ import { runGraph } from './graph/runner.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { consoleProgress, processFiles } from './process.ts';
 import { Metrics } from './runtime/metrics.ts';
+import { formatStatus, requestStatus } from './zmq/dispatcher.ts';
+import { DEFAULT_CHUNK_FRAMES, startDispatch } from './zmq/remote-segmenter.ts';
+import { checkEndpoint } from './zmq/wire.ts';
+import { runWorker } from './zmq/worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_GRAPH = path.join(ROOT, 'graphs', 'dashcam-offline.yaml');
@@ -31,6 +37,9 @@ const USAGE = `usage:
   segflow validate <graph.yaml> [--set ...] [--var ...]
   segflow graph <graph.yaml> [--dot] [--svg FILE]
   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite]
+                  [--chunk-frames N] [--dispatch tcp://HOST:PORT]
+  segflow worker --connect tcp://HOST:PORT
+  segflow workers --connect tcp://HOST:PORT [--json]
   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
   segflow nodes`;
 
@@ -66,6 +75,20 @@ function vars(list: string[] | undefined): Record<string, string> {
 function overwriteSets(file: string, sets: string[], v: Record<string, string>): string[] {
   const def = loadGraphFile(file, registry, { sets, vars: v });
   return def.nodes.filter((n) => 'overwrite' in n.options).map((n) => `${n.name}.overwrite=true`);
+}
+
+/** `--chunk-frames N` reaches every decoder as `chunkFrames` (a discontinuity every N frames). */
+function chunkSets(file: string, sets: string[], n: number): string[] {
+  const def = loadGraphFile(file, registry, { sets, vars: { input: 'input.mp4', out: 'out' } });
+  return def.nodes.filter((x) => x.type === 'decoder').map((x) => `${x.name}.chunkFrames=${n}`);
+}
+
+function endpoint(flag: string, s: string | boolean | string[] | boolean[] | undefined): string {
+  try {
+    return checkEndpoint(String(s ?? ''), flag);
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
 }
 
 function port(s: string | undefined): number | undefined {
@@ -163,29 +186,58 @@ async function cmdGraph(argv: string[]): Promise<number> {
 }
 
 async function cmdProcess(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...common, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, jobs: { type: 'string', short: 'j' } });
+  const { values, positionals } = parse(argv, { ...common, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, jobs: { type: 'string', short: 'j' }, 'chunk-frames': { type: 'string' }, dispatch: { type: 'string' } });
   if (!positionals.length) throw new UsageError(`process: expected files or folders\n${USAGE}`);
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${USAGE}`);
   const jobs = Number(values.jobs ?? 1);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected an integer 1..64, got '${values.jobs}'`);
+  const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? DEFAULT_CHUNK_FRAMES : 0));
+  if (!Number.isInteger(chunkFrames) || chunkFrames < 0) throw new UsageError(`--chunk-frames: expected an integer ≥ 1 (frames), got '${values['chunk-frames']}'`);
+  const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
+  let sets = (values.set as string[] | undefined) ?? [];
+  if (chunkFrames > 0) sets = [...sets, ...chunkSets(graph, sets, chunkFrames)];
+  const dispatch = values.dispatch ? await startDispatch({ endpoint: endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames }) : undefined;
   const stop = stopSignal();
   const metrics = new Metrics();
   let current = metrics;
+  const view = dispatch?.dispatcher.metricsView(() => current);
   const mp = port(values['metrics-port'] as string | undefined);
-  const server = mp !== undefined ? await serveMetrics(() => current, mp) : undefined;
   try {
-    const s = await processFiles({
-      inputs: positionals, out: values.out as string, graph: (values.graph as string | undefined) ?? DEFAULT_GRAPH,
-      sets: (values.set as string[] | undefined) ?? [], jobs, overwrite: values.overwrite === true,
-      signal: stop.signal, progress: consoleProgress(), onMetrics: (m) => (current = m),
-    });
-    process.stdout.write(`${s.ok} ok, ${s.skipped} skipped, ${s.failed} failed, ${s.interrupted} interrupted in ${s.seconds.toFixed(1)} s; summary: ${path.join(s.out, 'summary.json')}\n`);
-    if (s.interrupted) return 130;
-    return s.failed ? 1 : 0;
+    const server = mp !== undefined ? await serveMetrics(() => view ?? current, mp) : undefined;
+    try {
+      const s = await processFiles({
+        inputs: positionals, out: values.out as string, graph, sets, jobs, overwrite: values.overwrite === true,
+        signal: stop.signal, progress: consoleProgress(), onMetrics: (m) => (current = m), dispatch,
+      });
+      process.stdout.write(`${s.ok} ok, ${s.skipped} skipped, ${s.failed} failed, ${s.interrupted} interrupted in ${s.seconds.toFixed(1)} s; summary: ${path.join(s.out, 'summary.json')}\n`);
+      if (s.interrupted) return 130;
+      return s.failed ? 1 : 0;
+    } finally {
+      server?.close();
+    }
   } finally {
     stop.dispose();
-    server?.close();
+    await dispatch?.close();
   }
+}
+
+async function cmdWorker(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { connect: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const at = endpoint('--connect', values.connect);
+  const stop = stopSignal();
+  try {
+    await runWorker({ endpoint: at, signal: stop.signal });
+    return 0;
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function cmdWorkers(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { connect: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const s = await requestStatus(endpoint('--connect', values.connect));
+  process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+  return 0;
 }
 
 async function cmdNodes(): Promise<number> {
@@ -203,6 +255,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'validate': return await cmdValidate(rest);
       case 'graph': return await cmdGraph(rest);
       case 'process': return await cmdProcess(rest);
+      case 'worker': return await cmdWorker(rest);
+      case 'workers': return await cmdWorkers(rest);
       case 'eval': return await (await import('./eval/cli.ts')).cmdEval(rest);
       case 'nodes': return await cmdNodes();
       case undefined: case '-h': case '--help': case 'help':

@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
 import { probe } from './ffmpeg.ts';
-import { loadGraphFile } from './graph/loader.ts';
+import { loadGraphFile, type GraphDef } from './graph/loader.ts';
 import { runGraph } from './graph/runner.ts';
 import type { Metrics } from './runtime/metrics.ts';
 
@@ -40,6 +40,8 @@ export interface Summary {
   skipped: number;
   failed: number;
   interrupted: number;
+  /** With `process --dispatch`: workers and chunks (src/zmq/dispatcher.ts). */
+  dispatch?: object;
   files: FileResult[];
 }
 
@@ -53,6 +55,8 @@ export interface ProcessOptions {
   readonly signal?: AbortSignal;
   readonly progress?: Progress;
   readonly onMetrics?: (m: Metrics) => void;
+  /** Scale-out (src/zmq/remote-segmenter.ts): each file's graph is rewritten; the totals go into the summary. */
+  readonly dispatch?: { rewrite(def: GraphDef, input: string): GraphDef; summary(): object };
 }
 
 export interface Progress {
@@ -114,7 +118,8 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const count = (s: FileResult['status']) => results.filter((r) => r.status === s).length;
   const summary: Summary = {
     graph: o.graph, out: o.out, startedAt: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000,
-    ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'), files: results,
+    ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'),
+    ...(o.dispatch ? { dispatch: o.dispatch.summary() } : {}), files: results,
   };
   const tmp = path.join(o.out, 'summary.partial.json');
   await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
@@ -138,7 +143,8 @@ async function processOne(input: string, outDir: string, o: ProcessOptions): Pro
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     await mkdir(partial, { recursive: true });
-    const def = loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input, out: partial } });
+    const loaded = loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input, out: partial } });
+    const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
     const perSink = new Map(sinks.map((s) => [s, 0]));
     const res = await runGraph(def, {

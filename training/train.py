@@ -39,7 +39,28 @@ def load_split(root, split, names=None):
     return files, torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labs).long()
 
 
-def augment(img, lab, crop, scale_range, gen):
+def photometric_strong(x, gen):
+    """Lighting and camera variation beyond one sequence's look: exposure, contrast, saturation,
+    white balance, gamma, blur, sensor noise, occasional grayscale. x: float [3,H,W] in 0..255."""
+    x = x * gen.uniform(0.5, 1.5)
+    m = x.mean()
+    x = (x - m) * gen.uniform(0.6, 1.4) + m
+    g = x.mean(0, keepdim=True)
+    x = (x - g) * gen.uniform(0.5, 1.5) + g
+    x = x * torch.tensor([gen.uniform(0.85, 1.15) for _ in range(3)]).view(3, 1, 1)
+    x = 255.0 * (x.clamp(0, 255) / 255.0) ** gen.uniform(0.7, 1.5)
+    if gen.random() < 0.2:
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = (k[:, None] * k[None, :]) / 16.0
+        x = F.conv2d(x[:, None], k[None, None], padding=1)[:, 0]
+    if gen.random() < 0.3:
+        x = x + torch.randn_like(x) * gen.uniform(2.0, 8.0)
+    if gen.random() < 0.1:
+        x = x.mean(0, keepdim=True).expand(3, -1, -1).clone()
+    return x
+
+
+def augment(img, lab, crop, scale_range, gen, strong=False):
     """img uint8 [3,H,W], lab long [H,W] -> float [3,ch,cw], long [ch,cw]."""
     s = gen.uniform(*scale_range)
     h, w = img.shape[1:]
@@ -57,6 +78,8 @@ def augment(img, lab, crop, scale_range, gen):
     y = y[top:top + ch_, left:left + cw]
     if gen.random() < 0.5:
         x, y = x.flip(-1), y.flip(-1)
+    if strong:
+        return photometric_strong(x, gen).clamp(0, 255), y
     # colour: brightness, contrast, saturation
     x = x * gen.uniform(0.75, 1.25)
     m = x.mean()
@@ -104,6 +127,7 @@ def main():
     ap.add_argument('--crop', default='352x480')
     ap.add_argument('--scale', default='0.75,1.75')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--aug', choices=['basic', 'strong'], default='basic', help='photometric augmentation')
     ap.add_argument('--eval-every', type=int, default=5)
     ap.add_argument('--seed', type=int, default=1)
     a = ap.parse_args()
@@ -152,7 +176,7 @@ def main():
             for g in opt.param_groups:
                 g['lr'] = a.lr * (1 - it / total) ** 0.9
             idx = order[s * a.batch:(s + 1) * a.batch]
-            pairs = [augment(tr_x[i], tr_y[i], crop, scale, gen) for i in idx]
+            pairs = [augment(tr_x[i], tr_y[i], crop, scale, gen, a.aug == 'strong') for i in idx]
             x = (torch.stack([p[0] for p in pairs]) - MEAN) / STD
             y = torch.stack([p[1] for p in pairs])
             loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=VOID)

@@ -138,3 +138,20 @@ export function copy(src: string, dst: string): string {
   copyFileSync(src, dst);
   return dst;
 }
+
+/** Raw RGB24 frames of a lavfi `testsrc2` (not compressed), through `vf` — a reference to compare decoded frames with. */
+export async function referenceFrames(file: string, o: { width: number; height: number; fps?: number; frames: number; vf?: string }): Promise<Buffer> {
+  await ffmpeg([
+    '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps ?? 10}`, '-frames:v', String(o.frames),
+    ...(o.vf ? ['-vf', o.vf] : []), '-f', 'rawvideo', '-pix_fmt', 'rgb24', file,
+  ]);
+  return readFileSync(file);
+}
+
+/** Mean absolute difference of two equal-length byte arrays (0..255). */
+export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) throw new Error(`sizes differ: ${a.length} vs ${b.length}`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
+  return s / a.length;
+}

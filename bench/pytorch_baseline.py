@@ -1,0 +1,45 @@
+"""Per-frame PyTorch baseline for `npm run bench`: ffmpeg pipe -> Fast-SCNN -> overlay -> libx264.
+
+  /usr/bin/python3 bench/pytorch_baseline.py CLIP OUT.mp4 [HxW]
+
+The same architecture as training/fast_scnn.py (random weights: this measures speed only),
+2 threads, eval mode, no_grad; segmentation at HxW (default: the clip's size); prints one JSON line.
+"""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, __file__.rsplit('/', 2)[0] + '/training')
+from fast_scnn import FastSCNN  # noqa: E402
+
+clip, out = sys.argv[1], sys.argv[2]
+W, H = 960, 540
+sh, sw = (int(v) for v in sys.argv[3].split('x')) if len(sys.argv) > 3 else (H, W)
+torch.set_num_threads(2)
+model = FastSCNN(11).eval()
+pal = torch.randint(0, 255, (11, 3), dtype=torch.uint8).float()
+mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+dec = subprocess.Popen(['ffmpeg', '-v', 'error', '-i', clip, '-an', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], stdout=subprocess.PIPE)
+enc = subprocess.Popen(['ffmpeg', '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', f'{W}x{H}', '-r', '25', '-i', 'pipe:0',
+                        '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', out], stdin=subprocess.PIPE)
+n, t0 = 0, time.time()
+with torch.no_grad():
+    while True:
+        buf = dec.stdout.read(W * H * 3)
+        if len(buf) < W * H * 3:
+            break
+        img = torch.from_numpy(np.frombuffer(buf, np.uint8).reshape(H, W, 3).copy()).permute(2, 0, 1)[None].float()
+        x = img if (sh, sw) == (H, W) else torch.nn.functional.interpolate(img, size=(sh, sw), mode='bilinear', align_corners=False)
+        scores = model((x - mean) / std, full_size=False)
+        labels = torch.nn.functional.interpolate(scores, size=(H, W), mode='bilinear', align_corners=False).argmax(1)[0]
+        blend = (img[0].permute(1, 2, 0) * 0.55 + pal[labels] * 0.45).to(torch.uint8)
+        enc.stdin.write(blend.numpy().tobytes())
+        n += 1
+enc.stdin.close()
+enc.wait()
+print(json.dumps({'frames': n, 'seconds': round(time.time() - t0, 2), 'fps': round(n / (time.time() - t0), 2)}))

@@ -1,0 +1,114 @@
+/**
+ * zmq-sink — sends frames and/or label maps to graphs in other processes over
+ * ZeroMQ, in the versioned multipart format of docs/zmq-protocol.md (a small
+ * header part with source, seq, ptsMs, discontinuity and size, then the
+ * payload part: RGB24 pixels, or class ids run-length encoded).
+ *
+ * Ports: in `frame` and/or in `labels` (both optional, at least one wired);
+ * sink. `pattern: push` (default) distributes packets round-robin over the
+ * connected pullers and waits when every one of them has `hwmMessages`
+ * messages queued, so a slow receiver slows this graph (back-pressure, no
+ * loss); `pattern: pub` copies every packet to every subscriber and never
+ * waits: a subscriber more than `hwmMessages` behind loses packets. `bind:
+ * true` (default) listens on `endpoint` (`tcp://127.0.0.1:5555`; port 0 picks
+ * a free one, logged), `bind: false` connects to it. When the inputs end an
+ * end-of-stream message follows (to one puller, or to every subscriber);
+ * unsent messages are kept up to `lingerMs` after the graph ends. Metrics:
+ * `zmq_sent_total`, `zmq_sent_bytes_total`.
+ *
+ * ```yaml
+ * out: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5555", pattern: push }, in: { frame: small.frame, labels: segment.labels } }
+ * ```
+ */
+import { merge, Observable, throwError, type Observable as Obs } from 'rxjs';
+import * as zmq from 'zeromq';
+import { z } from 'zod';
+import { GraphError } from '../src/errors.ts';
+import { defineNode } from '../src/node.ts';
+import type { Packet, PacketMeta } from '../src/packet.ts';
+import { serial } from '../src/runtime/queue.ts';
+import { bindEndpoint, checkEndpoint, encodeControl, encodePacket, SendQueue, ZmqType } from '../src/zmq/wire.ts';
+
+const endpoint = z.string().refine((e) => {
+  try {
+    return Boolean(checkEndpoint(e));
+  } catch {
+    return false;
+  }
+}, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+
+const options = z.strictObject({
+  endpoint: endpoint.describe('ZeroMQ endpoint to bind or connect'),
+  pattern: z.enum(['push', 'pub']).default('push').describe('push: work distribution with back-pressure; pub: fan-out, slow subscribers lose packets'),
+  bind: z.boolean().default(true).describe('listen on the endpoint (false: connect to it)'),
+  hwmMessages: z.number().int().min(1).max(1_000_000).default(16).describe('messages queued per peer before send waits (push) or drops (pub)'),
+  lingerMs: z.number().int().min(0).max(600_000).default(2000).describe('how long unsent messages are kept after the graph ends (ms)'),
+});
+
+export const zmqSink = defineNode({
+  type: 'zmq-sink',
+  description: 'Send frames and label maps to other processes over ZeroMQ (push or pub)',
+  role: 'sink',
+  inputs: { frame: 'frame', labels: 'labels' },
+  optionalInputs: ['frame', 'labels'],
+  outputs: {},
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const sock = o.pattern === 'push'
+      ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs })
+      : new zmq.Publisher({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs });
+    if (o.bind) {
+      await sock.bind(bindEndpoint(o.endpoint));
+      ctx.log(`${o.pattern} on ${sock.lastEndpoint}`);
+    } else {
+      sock.connect(o.endpoint);
+    }
+    const q = new SendQueue(sock);
+    const tags = { node: ctx.name };
+    ctx.metrics.count('zmq_sent_total', tags, 0, 'Packets sent by a zmq-sink.');
+    ctx.metrics.count('zmq_sent_bytes_total', tags, 0, 'Bytes sent by a zmq-sink (headers and payloads).');
+    // A push with no receiver waits forever; stopping the run must not.
+    const onAbort = () => sock.close();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    let closed = false;
+    return {
+      process: ({ frame, labels }) => {
+        const ins = [frame, labels].filter((x): x is Obs<Packet> => x !== undefined);
+        if (ins.length === 0) return { done: throwError(() => new GraphError(`${ctx.name} (zmq-sink): expected in.frame or in.labels to be wired, got neither`)) };
+        return {
+          done: new Observable<PacketMeta>((sub) => {
+            const s = merge(...ins).pipe(serial(ctx.queue(frame ? 'frame' : 'labels'), async (p: Packet) => {
+              const t0 = performance.now();
+              const parts = encodePacket(p);
+              try {
+                await q.send(parts);
+              } catch (e) {
+                if (ctx.signal.aborted || sock.closed) return undefined;
+                throw e;
+              }
+              ctx.metrics.count('zmq_sent_total', tags);
+              ctx.metrics.count('zmq_sent_bytes_total', tags, parts[0].length + parts[1].length);
+              ctx.stats.observe(performance.now() - t0);
+              return p as PacketMeta;
+            })).subscribe({
+              next: (p) => sub.next(p),
+              error: (e) => sub.error(e),
+              complete: () => {
+                if (sock.closed) return sub.complete();
+                q.send([encodeControl(ZmqType.end, undefined, ctx.name)]).catch(() => {}).finally(() => sub.complete());
+              },
+            });
+            return () => s.unsubscribe();
+          }),
+        };
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        ctx.signal.removeEventListener('abort', onAbort);
+        if (!sock.closed) sock.close();
+      },
+    };
+  },
+});

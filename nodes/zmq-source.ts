@@ -1,0 +1,134 @@
+/**
+ * zmq-source — receives frames and label maps sent by a zmq-sink in another
+ * process (docs/zmq-protocol.md) and emits them into this graph.
+ *
+ * Ports: out `frame`, out `labels` (wire what you need). `pattern: pull`
+ * (default) takes its share of a pusher's packets; `pattern: sub` receives
+ * every packet a publisher sends from the moment it joins. `bind: false`
+ * (default) connects to `endpoint`, `bind: true` listens on it. Packets keep
+ * the sender's seq, ptsMs and discontinuity marks; their source becomes this
+ * node's name, so joins and flow control work as for any source: reading
+ * pauses while this graph's sinks are `maxInFlight` packets behind, the
+ * socket's queue fills to `hwmMessages`, and a pusher waits (a publisher
+ * drops). `keepSourceName: true` keeps the sender's source names instead
+ * (several streams on one socket) and then never pauses. The first packet
+ * received from each stream carries a discontinuity ('join' unless it already
+ * had one), so a late subscriber starts cleanly where it joined. With
+ * `stopAtEnd` (default) the node ends when the sender's stream ends.
+ * A message that does not decode is logged once, counted and skipped.
+ * Metrics: `zmq_received_total`, `zmq_seq_gaps_total` (packets the sender
+ * sent elsewhere or dropped), `zmq_bad_messages_total`.
+ *
+ * ```yaml
+ * in: { type: zmq-source, options: { endpoint: "tcp://127.0.0.1:5555", pattern: pull } }
+ * ```
+ */
+import { filter, Observable, share } from 'rxjs';
+import * as zmq from 'zeromq';
+import { z } from 'zod';
+import { defineNode } from '../src/node.ts';
+import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/packet.ts';
+import { bindEndpoint, checkEndpoint, decodeHeader, decodePacket, ZmqType } from '../src/zmq/wire.ts';
+
+const endpoint = z.string().refine((e) => {
+  try {
+    return Boolean(checkEndpoint(e));
+  } catch {
+    return false;
+  }
+}, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+
+const options = z.strictObject({
+  endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),
+  pattern: z.enum(['pull', 'sub']).default('pull').describe('pull: a share of the work; sub: every packet from the join point on'),
+  bind: z.boolean().default(false).describe('listen on the endpoint (default: connect to it)'),
+  hwmMessages: z.number().int().min(1).max(1_000_000).default(16).describe('messages queued before the sender waits (push) or drops (pub)'),
+  keepSourceName: z.boolean().default(false).describe("keep the sender's source names (several streams; no flow control)"),
+  stopAtEnd: z.boolean().default(true).describe("end when the sender's stream ends"),
+});
+
+export const zmqSource = defineNode({
+  type: 'zmq-source',
+  description: 'Receive frames and label maps from other processes over ZeroMQ (pull or sub)',
+  role: 'source',
+  inputs: {},
+  outputs: { frame: 'frame', labels: 'labels' },
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    const sock = o.pattern === 'pull'
+      ? new zmq.Pull({ receiveHighWaterMark: o.hwmMessages, linger: 0 })
+      : new zmq.Subscriber({ receiveHighWaterMark: o.hwmMessages, linger: 0 });
+    if (sock instanceof zmq.Subscriber) sock.subscribe();
+    if (o.bind) {
+      await sock.bind(bindEndpoint(o.endpoint));
+      ctx.log(`${o.pattern} on ${sock.lastEndpoint}`);
+    } else {
+      sock.connect(o.endpoint);
+    }
+    const tags = { node: ctx.name };
+    ctx.metrics.count('zmq_received_total', tags, 0, 'Packets received by a zmq-source.');
+    ctx.metrics.count('zmq_seq_gaps_total', tags, 0, 'Packets missing between two received ones (sent to another puller, or dropped).');
+    const close = () => {
+      if (!sock.closed) sock.close();
+    };
+    const packets = new Observable<Packet>((sub) => {
+      let stopped = false;
+      const onAbort = () => {
+        stopped = true;
+        close();
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      // Last seq seen per (sender's source, kind): first packet → join mark; jumps → counted gaps.
+      const last = new Map<string, number>();
+      let bad = 0;
+      void (async () => {
+        for await (const [header, payload] of sock) {
+          let p: Packet;
+          try {
+            const h = decodeHeader(header!);
+            if (h.type === ZmqType.end) {
+              if (o.stopAtEnd) break;
+              continue;
+            }
+            p = decodePacket(h, payload);
+          } catch (e) {
+            // A stray or newer-version sender: counted and skipped, the stream goes on.
+            if (!bad++) ctx.log(`ignoring a malformed message: ${(e as Error).message}`);
+            ctx.metrics.count('zmq_bad_messages_total', tags, 1, 'Messages a zmq-source could not decode (skipped).');
+            continue;
+          }
+          const key = `${p.source}\u0000${p.kind}`;
+          const prev = last.get(key);
+          last.set(key, p.seq);
+          if (prev === undefined && !p.discontinuity) p = withDiscontinuity(p, 'join');
+          else if (prev !== undefined && p.seq > prev + 1 && !p.discontinuity) ctx.metrics.count('zmq_seq_gaps_total', tags, p.seq - prev - 1);
+          if (!o.keepSourceName) p = Object.freeze({ ...p, source: ctx.name });
+          ctx.metrics.count('zmq_received_total', tags);
+          const t0 = performance.now();
+          if (!o.keepSourceName) ctx.flow.emitted(p.seq);
+          sub.next(p);
+          ctx.stats.observe(performance.now() - t0);
+          if (!o.keepSourceName && ctx.flow.blocked) await ctx.flow.ready();
+          if (stopped) break;
+        }
+      })().then(
+        () => sub.complete(),
+        (e: unknown) => (stopped || sock.closed ? sub.complete() : sub.error(new Error(`${ctx.name}: ${(e as Error).message}`))),
+      ).finally(() => ctx.signal.removeEventListener('abort', onAbort));
+      return () => {
+        stopped = true;
+        close();
+      };
+    }).pipe(share());
+    return {
+      process: () => ({
+        frame: packets.pipe(filter((p): p is Frame => p.kind === 'frame')),
+        labels: packets.pipe(filter((p): p is Labels => p.kind === 'labels')),
+      }),
+      async close() {
+        close();
+      },
+    };
+  },
+});
