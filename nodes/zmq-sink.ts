@@ -5,7 +5,10 @@
  * payload part: RGB24 pixels, or class ids run-length encoded).
  *
  * Ports: in `frame` and/or in `labels` (both optional, at least one wired);
- * sink. `pattern: push` (default) distributes packets round-robin over the
+ * sink. With both wired, each frame is sent right before its labels (joined
+ * by seq; a frame whose labels were dropped upstream goes alone), so a
+ * receiver never waits for one kind queued behind the other.
+ * `pattern: push` (default) distributes packets round-robin over the
  * connected pullers and waits when every one of them has `hwmMessages`
  * messages queued, so a slow receiver slows this graph (back-pressure, no
  * loss); `pattern: pub` copies every packet to every subscriber and never
@@ -20,12 +23,13 @@
  * out: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5555", pattern: push }, in: { frame: small.frame, labels: segment.labels } }
  * ```
  */
-import { merge, Observable, throwError, type Observable as Obs } from 'rxjs';
+import { map, Observable, throwError, type Observable as Obs } from 'rxjs';
 import * as zmq from 'zeromq';
 import { z } from 'zod';
 import { GraphError } from '../src/errors.ts';
 import { defineNode } from '../src/node.ts';
-import type { Packet, PacketMeta } from '../src/packet.ts';
+import type { Frame, Labels, Packet, PacketMeta } from '../src/packet.ts';
+import { joinBySeq } from '../src/runtime/join.ts';
 import { serial } from '../src/runtime/queue.ts';
 import { bindEndpoint, checkEndpoint, encodeControl, encodePacket, SendQueue, ZmqType } from '../src/zmq/wire.ts';
 
@@ -74,25 +78,38 @@ export const zmqSink = defineNode({
     let closed = false;
     return {
       process: ({ frame, labels }) => {
-        const ins = [frame, labels].filter((x): x is Obs<Packet> => x !== undefined);
-        if (ins.length === 0) return { done: throwError(() => new GraphError(`${ctx.name} (zmq-sink): expected in.frame or in.labels to be wired, got neither`)) };
+        if (!frame && !labels) return { done: throwError(() => new GraphError(`${ctx.name} (zmq-sink): expected in.frame or in.labels to be wired, got neither`)) };
+        // With both wired, a frame and its labels leave together, in seq order: a receiver whose
+        // sinks need both then never waits for one kind stuck behind the other in the socket.
+        const groups: Obs<readonly Packet[]> = frame && labels
+          ? new Observable<readonly Packet[]>((sub) => {
+            const s = joinBySeq<Frame, Labels>(frame, labels, (f) => sub.next([f])).subscribe({
+              next: (pair) => sub.next(pair),
+              error: (e) => sub.error(e),
+              complete: () => sub.complete(),
+            });
+            return () => s.unsubscribe();
+          })
+          : (frame ?? labels)!.pipe(map((p: Packet) => [p]));
         return {
           done: new Observable<PacketMeta>((sub) => {
-            const s = merge(...ins).pipe(serial(ctx.queue(frame ? 'frame' : 'labels'), async (p: Packet) => {
-              const t0 = performance.now();
-              const parts = encodePacket(p);
-              try {
-                await q.send(parts);
-              } catch (e) {
-                if (ctx.signal.aborted || sock.closed) return undefined;
-                throw e;
+            const s = groups.pipe(serial(ctx.queue(labels ? 'labels' : 'frame'), async (group: readonly Packet[]) => {
+              for (const p of group) {
+                const t0 = performance.now();
+                const parts = encodePacket(p);
+                try {
+                  await q.send(parts);
+                } catch (e) {
+                  if (ctx.signal.aborted || sock.closed) return undefined;
+                  throw e;
+                }
+                ctx.metrics.count('zmq_sent_total', tags);
+                ctx.metrics.count('zmq_sent_bytes_total', tags, parts[0].length + parts[1].length);
+                ctx.stats.observe(performance.now() - t0);
+                sub.next(p);
               }
-              ctx.metrics.count('zmq_sent_total', tags);
-              ctx.metrics.count('zmq_sent_bytes_total', tags, parts[0].length + parts[1].length);
-              ctx.stats.observe(performance.now() - t0);
-              return p as PacketMeta;
+              return undefined;
             })).subscribe({
-              next: (p) => sub.next(p),
               error: (e) => sub.error(e),
               complete: () => {
                 if (sock.closed) return sub.complete();

@@ -19,8 +19,8 @@ import { ROOT, segflow, tmpDir } from './helpers/cli.ts';
 
 const FILE = 'fuzz/graph.yaml';
 /**
- * Deadline for one parse. Most take milliseconds; the slowest inputs (1 MB of blank lines, 200k open
- * brackets) take ~2 s on an idle core and several times that on a loaded shared machine.
+ * Deadline for one parse. Most take milliseconds; the slowest (1 MB of blank lines, 90k keys) take
+ * ~2 s, several times that on a loaded shared machine.
  */
 const PER_CASE_MS = 30_000;
 const MB = 1 << 20;
@@ -63,7 +63,9 @@ class Parser {
     const w = new Worker(WORKER, { eval: true, workerData: { tsx: import.meta.resolve('tsx/esm/api'), loader: url('src/graph/loader.ts'), nodes: url('nodes/index.ts'), errors: url('src/errors.ts') } });
     this.worker = w;
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('parser worker did not start in 120 s')), 120_000);
       const on = (m: { ready?: boolean; fatal?: string }) => {
+        clearTimeout(timer);
         if (m.ready) resolve();
         else if (m.fatal) reject(new Error(`parser worker failed to start: ${m.fatal}`));
         else return;
@@ -469,6 +471,9 @@ const FIXED: Case[] = [
   { cat: 'fixed: merge-key bomb', text: `a: &a { x: 1 }\n${Array.from({ length: 30 }, (_, i) => `b${i}: &b${i} { <<: [${i ? `*b${i - 1}, *b${i - 1}` : '*a, *a'}] }`).join('\n')}\nversion: 1\nnodes: *b29\n` },
   { cat: 'fixed: 200k open brackets', text: '['.repeat(200_000) },
   { cat: 'fixed: 100k open maps', text: '{a: '.repeat(100_000) },
+  { cat: 'fixed: 1 MB of open brackets', text: '['.repeat(MB - 1) },
+  { cat: 'fixed: 500k compact sequence entries on one line', text: '- '.repeat(MB / 2 - 1) + 'x' },
+  { cat: 'fixed: 256 balanced brackets (at the nesting limit)', text: '['.repeat(256) + ']'.repeat(256) },
   { cat: 'fixed: exactly 1 MB + 1', text: 'x'.repeat(MB + 1) },
   { cat: 'fixed: 90k keys in one map (~1 MB)', text: 'version: 1\nnodes: {' + Array.from({ length: 90_000 }, (_, i) => `k${i}: 1`).join(', ') + '}\n' },
   { cat: 'fixed: 30k anchors', text: 'version: 1\nnodes:\n' + Array.from({ length: 30_000 }, (_, i) => `  n${i}: &a${i} {type: x}\n`).join('') },
@@ -483,6 +488,8 @@ const FIXED: Case[] = [
   { cat: 'fixed: CRLF + unknown key', text: FLOW.replaceAll('\n', '\r\n') + 'zz: 1\r\n' },
   { cat: 'fixed: 5000-char type', text: FLOW.replace('type: decoder', `type: ${'d'.repeat(5000)}`) },
   { cat: 'fixed: !!set nodes', text: 'version: 1\nnodes: !!set { a, b }\n' },
+  { cat: 'fixed: !!set vars', text: FLOW + 'vars: !!set { a }\n' },
+  { cat: 'fixed: !!binary vars', text: FLOW + 'vars: !!binary aGVsbG8=\n' },
   { cat: 'fixed: !!omap nodes', text: 'version: 1\nnodes: !!omap [ a: 1 ]\n' },
   { cat: 'fixed: version as a date', text: FLOW.replace('version: 1', 'version: !!timestamp 2001-12-14') },
 ];

@@ -1,7 +1,8 @@
 /**
- * reliability › soak: a bounded long run. 20,000 frames (a 128x72 testsrc2 clip made here) go
+ * reliability › soak: a bounded long run. 20,000 frames (a 96x54 testsrc2 clip made here) go
  * through the full offline graph (graphs/dashcam-offline.yaml: decoder → downsampler → segmenter →
- * overlay → encoder, label maps, statistics) in this process with `runGraph`, the model at 128x64.
+ * overlay → encoder, label maps, statistics) in this process with `runGraph`, the model at 64x32
+ * (small, so the run stays within a few minutes on a loaded 2-core machine).
  * Resources are sampled after a 2,000-frame warm-up and near the end (1,000 frames before it),
  * with a garbage collection first:
  *
@@ -30,6 +31,8 @@ import { ROOT, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
 const FRAMES = 20_000;
+const CLIP = { width: 96, height: 54 };
+const MODEL = { width: 64, height: 32 };
 const WARMUP = 2_000;
 const END_SAMPLE = FRAMES - 1_000;
 const MB = 1 << 20;
@@ -75,9 +78,9 @@ test.serial('reliability › soak: 20,000 frames through the full offline graph 
   t.timeout(8 * 60_000);
   const dir = tmpDir('segflow-soak-');
   const t0 = performance.now();
-  const clip = await testClip(path.join(dir, 'long.mp4'), { width: 128, height: 72, fps: 100, frames: FRAMES });
+  const clip = await testClip(path.join(dir, 'long.mp4'), { ...CLIP, fps: 100, frames: FRAMES });
   const out = path.join(dir, 'out');
-  const def = loadGraphFile(GRAPH, registry, { sets: ['small.width=128', 'small.height=64'], vars: { input: clip, out } });
+  const def = loadGraphFile(GRAPH, registry, { sets: [`small.width=${MODEL.width}`, `small.height=${MODEL.height}`], vars: { input: clip, out } });
   const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
   t.deepEqual(sinks.sort(), ['masks', 'stats', 'video']);
 
@@ -148,8 +151,7 @@ test.serial('reliability › soak: 20,000 frames through the full offline graph 
 test.serial('reliability › soak: the ONNX engine holds no more tensor handles after 2,000 frames than after 200, and none once disposed', async (t) => {
   const model = await loadModel({ model: 'fast-scnn-camvid', engine: 'onnx' });
   const e = model.engine;
-  const w = 128;
-  const h = 64;
+  const { width: w, height: h } = MODEL;
   const rgb = new Uint8Array(w * h * 3);
   let at200 = -1;
   for (let i = 0; i < 2000; i++) {

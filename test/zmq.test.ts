@@ -253,7 +253,11 @@ test('zmq › pub/sub: a late subscriber starts at its join point, marked as a d
   const sink = await zmqSink.open(context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m)));
   const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
   const frames = new Subject<Frame>();
-  const sent = sink.process({ frame: frames }).done!.subscribe();
+  let sentCount = 0;
+  const sent = sink.process({ frame: frames }).done!.subscribe(() => sentCount++);
+  // Frames 0..4 go out before anyone listens; then one every 20 ms until the subscriber has three.
+  for (let seq = 0; seq < 5; seq++) frames.next(frame(seq, 6, 4, seq === 0 ? 'start' : undefined));
+  while (sentCount < 5) await new Promise((r) => setTimeout(r, 10));
   const source = await zmqSource.open(context(zmqSource, 'sub', { endpoint, pattern: 'sub' }, ac.signal));
   t.teardown(async () => {
     ac.abort();
@@ -261,8 +265,6 @@ test('zmq › pub/sub: a late subscriber starts at its join point, marked as a d
     await sink.close();
     await source.close();
   });
-  // Frames 0..4 go out before anyone listens; then one every 20 ms until the subscriber has three.
-  for (let seq = 0; seq < 5; seq++) frames.next(frame(seq, 6, 4, seq === 0 ? 'start' : undefined));
   const got: Packet[] = [];
   const received = new Promise<void>((resolve) => {
     source.process({}).frame!.subscribe((p: Packet) => {

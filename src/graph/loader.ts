@@ -44,6 +44,7 @@ export type Registry = ReadonlyMap<string, NodeSpec>;
 
 const MAX_BYTES = 1 << 20;
 const MAX_NODES = 1000;
+const MAX_DEPTH = 256;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const NODE_KEYS = new Set(['type', 'options', 'in', 'queue']);
 
@@ -88,6 +89,8 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   };
   if (text.length > MAX_BYTES) fail(`graph file is ${text.length} bytes; expected at most ${MAX_BYTES}`);
   if (text.includes('\u0000')) fail('expected a YAML text file, found binary data (NUL bytes)');
+  const deepAt = tooDeep(text, MAX_DEPTH);
+  if (deepAt) fail(`nested more than ${MAX_DEPTH} levels deep; expected a graph file`, deepAt);
 
   const lc = new LineCounter();
   let doc: Document.Parsed;
@@ -293,14 +296,67 @@ function substitute(v: unknown, vars: Record<string, string>, unknown: (name: st
   return v;
 }
 
+/**
+ * The line where `[`/`{` nesting, or compact block entries on one line (`- - -`, `? ? ?`), go deeper
+ * than `max`: a quick scan before parsing, because yaml's parser takes tens of seconds on a 1 MB
+ * nesting bomb. Quoted strings and comments are skipped.
+ */
+function tooDeep(text: string, max: number): number | undefined {
+  let depth = 0;
+  let line = 1;
+  let compact = 0;
+  let lineStart = true;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') {
+      line++;
+      compact = 0;
+      lineStart = true;
+      continue;
+    }
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) {
+        if (quote === "'" && text[i + 1] === "'") i++;
+        else quote = '';
+      }
+      continue;
+    }
+    const prev = i > 0 ? text[i - 1]! : ' ';
+    if (c === '#' && /\s/.test(prev)) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl - 1;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '\t') continue;
+      if ((c === '-' || c === '?' || c === ':') && /[ \t]/.test(text[i + 1] ?? '')) {
+        if (++compact > max) return line;
+        continue;
+      }
+      lineStart = false;
+    }
+    if ((c === '"' || c === "'") && /[\s[{,:]/.test(prev)) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > max) return line;
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
+}
+
 /** Error messages are one line: control characters and line breaks in names and values are escaped. */
 function oneLine(s: string): string {
   if (s.length > 1000) s = `${s.slice(0, 600)} … ${s.slice(-380)}`;
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** A plain mapping: YAML tags that make a Set, Map, Date or bytes (`!!set`, `!!omap`, `!!timestamp`, `!!binary`) are not. */
 function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 function listOr(xs: string[]): string {
@@ -311,7 +367,7 @@ export function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return `a list of ${v.length}`;
-  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'object') return isObject(v) ? 'a mapping' : `a ${(v as object).constructor?.name ?? 'value'}`;
   const s = typeof v === 'string' ? `'${v}'` : String(v);
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
