@@ -208,7 +208,7 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
       if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${r.output}\n`);
       else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${r.output}; --overwrite to redo)\n`);
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
-      else stream.write(`✗ ${name}: ${r.error}\n`);
+      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${name}: `) ? r.error.slice(name.length + 2) : r.error}\n`);
       state.delete(r.input);
     },
   };

@@ -102,8 +102,12 @@ test('run › SIGINT finalises a playable mp4 with the frames processed so far',
   const out = tmpDir();
   const child = spawnSegflow(['run', 'graphs/dashcam-offline.yaml', '--var', `input=${CLIP}`, '--var', `out=${out}`, '--metrics-port', '0']);
   const code = exited(child);
-  await waitFor(child, /metrics on/);
-  await new Promise((r) => setTimeout(r, 3000));
+  const port = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(await waitFor(child, /metrics on http:\/\/127\.0\.0\.1:\d+/))![1]);
+  // Stop once the encoder has taken some frames (polled from the live Prometheus endpoint, not timed).
+  for (let written = 0; written < 10; await new Promise((r) => setTimeout(r, 200))) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+    written = Number(/segflow_node_frames_total\{node="video"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+  }
   child.kill('SIGINT');
   t.is(await code, 130);
   const v = await videoFacts(path.join(out, 'overlay.mp4'));
