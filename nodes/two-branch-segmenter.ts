@@ -20,9 +20,8 @@
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL } from '../src/engine/model.ts';
 import { defineNode } from '../src/node.ts';
-import { thumbnail } from '../src/motion.ts';
-import type { Frame, LabelPath, Labels, ScoreMap } from '../src/packet.ts';
-import { KeyframeScheduler, LabelPropagator } from '../src/temporal.ts';
+import type { Frame, Labels } from '../src/packet.ts';
+import { ReuseSegmenter } from '../src/temporal.ts';
 import { serial } from '../src/runtime/queue.ts';
 
 const options = z.strictObject({
@@ -48,30 +47,14 @@ export const twoBranchSegmenter = defineNode({
     const o = ctx.options;
     const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
     const m = model.manifest;
-    const scheduler = new KeyframeScheduler(o.keyframeIntervalFrames, o.keyframeChangeThreshold);
-    const propagator = new LabelPropagator();
-    const needThumb = o.keyframeChangeThreshold > 0 || o.nonKeyFrames === 'propagate';
+    const reuse = new ReuseSegmenter(model, o);
     ctx.log(`model ${m.name} on ${model.engine.name}/${model.engine.backend}`);
     return {
       process: ({ frame }) => ({
         labels: frame!.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
           const t0 = performance.now();
-          if (f.discontinuity) {
-            model.reset();
-            scheduler.reset();
-            propagator.reset();
-          }
-          const thumb = needThumb ? thumbnail(f.data, f.width, f.height) : undefined;
-          const key = scheduler.decide(thumb);
-          let r: { classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath };
-          if (!key && o.nonKeyFrames === 'propagate' && propagator.ready) {
-            r = { classes: propagator.propagate(thumb!), path: 'propagated' };
-          } else {
-            r = await model.segment(f.data, f.width, f.height, {
-              reuseDeep: !key, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores,
-            });
-          }
-          if (thumb) propagator.set(thumb, r.classes, f.width, f.height);
+          if (f.discontinuity) reuse.reset();
+          const r = await reuse.next(f.data, f.width, f.height);
           ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by network path (full = key frame).');
           ctx.stats.observe(performance.now() - t0);
           return Object.freeze({

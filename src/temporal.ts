@@ -10,7 +10,9 @@
  * LabelPropagator: carries the previous frame's labels to the current frame
  * along block-matching motion (src/motion.ts), chaining frame to frame.
  */
-import { blockMotion, changeScore, warpLabels, type Thumb } from './motion.ts';
+import type { Model } from './engine/model.ts';
+import { blockMotion, changeScore, thumbnail, warpLabels, type Thumb } from './motion.ts';
+import type { LabelPath, ScoreMap } from './packet.ts';
 
 export class KeyframeScheduler {
   private sinceKey = Infinity;
@@ -76,5 +78,54 @@ export class LabelPropagator {
   reset(): void {
     this.thumb = undefined;
     this.labels = undefined;
+  }
+}
+
+export interface ReuseMode {
+  readonly keyframeIntervalFrames: number;
+  readonly keyframeChangeThreshold?: number;
+  readonly nonKeyFrames?: 'shallow' | 'propagate';
+  /** Inference size (0 = the frame's). */
+  readonly inputWidth?: number;
+  readonly inputHeight?: number;
+  /** Attach 1/8-resolution class scores to network outputs. */
+  readonly scores?: boolean;
+}
+
+/**
+ * Segments a stream of frames under a reuse mode: the scheduler picks key
+ * frames, which run the whole network; other frames run the shallow branch
+ * with kept deep features or are labelled by propagation. The segmenter node
+ * and the video evaluation both use this, so the benchmark measures what
+ * the node does.
+ */
+export class ReuseSegmenter {
+  private readonly scheduler: KeyframeScheduler;
+  private readonly propagator = new LabelPropagator();
+  private readonly needThumb: boolean;
+
+  constructor(readonly model: Model, readonly mode: ReuseMode) {
+    this.scheduler = new KeyframeScheduler(mode.keyframeIntervalFrames, mode.keyframeChangeThreshold ?? 0);
+    this.needThumb = (mode.keyframeChangeThreshold ?? 0) > 0 || mode.nonKeyFrames === 'propagate';
+  }
+
+  async next(rgb: Uint8Array, w: number, h: number): Promise<{ classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath }> {
+    const thumb = this.needThumb ? thumbnail(rgb, w, h) : undefined;
+    const key = this.scheduler.decide(thumb);
+    let r: { classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath };
+    if (!key && this.mode.nonKeyFrames === 'propagate' && this.propagator.ready) {
+      r = { classes: this.propagator.propagate(thumb!), path: 'propagated' };
+    } else {
+      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
+    }
+    if (thumb) this.propagator.set(thumb, r.classes, w, h);
+    return r;
+  }
+
+  /** Discontinuity: forget kept features, the schedule and the labels to carry. */
+  reset(): void {
+    this.model.reset();
+    this.scheduler.reset();
+    this.propagator.reset();
   }
 }

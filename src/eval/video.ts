@@ -18,7 +18,7 @@
 import path from 'node:path';
 import type { Model } from '../engine/model.ts';
 import { blockMotion, thumbnail, warpLabels } from '../motion.ts';
-import { KeyframeScheduler, LabelPropagator } from '../temporal.ts';
+import { ReuseSegmenter } from '../temporal.ts';
 import { listImages, readLabel, readRgb } from './dataset.ts';
 import { accumulate, computeMetrics, createConfusion } from './metrics.ts';
 
@@ -115,13 +115,10 @@ export interface ModeRun {
   readonly paths: Record<string, number>;
 }
 
-/** Run a mode over a sequence exactly as the segmenter node does (scheduler + model + propagator). */
+/** Run a mode over a sequence with the segmenter node's own ReuseSegmenter. */
 export async function runMode(model: Model, mode: Mode, frames: readonly SeqFrame[]): Promise<ModeRun> {
-  model.reset();
-  const sched = new KeyframeScheduler(mode.keyframeIntervalFrames, mode.keyframeChangeThreshold ?? 0);
-  const prop = new LabelPropagator();
-  const nonKey = mode.nonKeyFrames ?? 'shallow';
-  const needThumb = (mode.keyframeChangeThreshold ?? 0) > 0 || nonKey === 'propagate';
+  const seg = new ReuseSegmenter(model, mode);
+  seg.reset();
   const predictions: Uint8Array[] = [];
   const positions: number[] = [];
   const latenciesMs: number[] = [];
@@ -129,24 +126,12 @@ export async function runMode(model: Model, mode: Mode, frames: readonly SeqFram
   let pos = 0;
   for (const f of frames) {
     const t0 = performance.now();
-    const thumb = needThumb ? thumbnail(f.rgb, f.width, f.height) : undefined;
-    const key = sched.decide(thumb);
-    let classes: Uint8Array;
-    let p: string;
-    if (!key && nonKey === 'propagate' && prop.ready) {
-      classes = prop.propagate(thumb!);
-      p = 'propagated';
-    } else {
-      const r = await model.segment(f.rgb, f.width, f.height, { reuseDeep: !key });
-      classes = r.classes;
-      p = r.path;
-    }
-    if (thumb) prop.set(thumb, classes, f.width, f.height);
+    const r = await seg.next(f.rgb, f.width, f.height);
     latenciesMs.push(performance.now() - t0);
-    paths[p] = (paths[p] ?? 0) + 1;
-    pos = key ? 0 : pos + 1;
+    paths[r.path] = (paths[r.path] ?? 0) + 1;
+    pos = r.path === 'full' ? 0 : pos + 1;
     positions.push(pos);
-    predictions.push(classes);
+    predictions.push(r.classes);
   }
   return { predictions, positions, latenciesMs, paths };
 }
