@@ -31,15 +31,7 @@ import { defineNode } from '../src/node.ts';
 import type { Frame, Labels, Packet, PacketMeta } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
 import { serial } from '../src/runtime/queue.ts';
-import { bindEndpoint, checkEndpoint, encodeControl, encodePacket, SendQueue, ZmqType } from '../src/zmq/wire.ts';
-
-const endpoint = z.string().refine((e) => {
-  try {
-    return Boolean(checkEndpoint(e));
-  } catch {
-    return false;
-  }
-}, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, ZmqType } from '../src/zmq/wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to bind or connect'),

@@ -28,15 +28,7 @@ import * as zmq from 'zeromq';
 import { z } from 'zod';
 import { defineNode } from '../src/node.ts';
 import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/packet.ts';
-import { bindEndpoint, checkEndpoint, decodeHeader, decodePacket, ZmqType } from '../src/zmq/wire.ts';
-
-const endpoint = z.string().refine((e) => {
-  try {
-    return Boolean(checkEndpoint(e));
-  } catch {
-    return false;
-  }
-}, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, ZmqType } from '../src/zmq/wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),

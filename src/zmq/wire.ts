@@ -31,6 +31,7 @@
  */
 import type { Frame, LabelPath, Labels, Packet } from '../packet.ts';
 import { Encoding, encodeClassIds, rleDecode } from '../ws/protocol.ts';
+import { z } from 'zod';
 
 export const ZMQ_PROTOCOL_VERSION = 1;
 export const ZMQ_MAGIC = 0x4d5a4753; // 'SGZM' read as a little-endian u32
@@ -230,3 +231,12 @@ export function checkEndpoint(endpoint: string, what = 'endpoint'): string {
   }
   return endpoint;
 }
+
+/** Zod schema for an endpoint option: tcp://HOST:PORT, ipc://PATH or inproc://NAME. */
+export const endpointOption = z.string().refine((e) => {
+  try {
+    return Boolean(checkEndpoint(e));
+  } catch {
+    return false;
+  }
+}, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
