@@ -55,25 +55,25 @@ test.serial('engines › ONNX and TF.js agree on ≥ 99.5 % of pixels of the Cam
   }
 });
 
-test.serial('tfjs-engine › native tensors stay flat over 300 frames', async (t) => {
+test.serial('tfjs-engine › native tensors stay flat over 500 frames', async (t) => {
   const [w, h] = [256, 128];
   const rgb = synthetic(w, h);
   const model = await loadModel({ engine: 'tfjs' });
   const e = model.engine;
   let at20 = -1;
-  let rss20 = 0;
-  for (let i = 1; i <= 300; i++) {
+  let rssWarm = 0;
+  for (let i = 1; i <= 500; i++) {
     const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, withScores: i % 10 === 0 });
     t.is(r.classes.length, w * h);
-    if (i === 20) {
-      at20 = e.liveTensors();
-      rss20 = process.memoryUsage().rss;
-    }
+    if (i === 20) at20 = e.liveTensors();
+    // RSS from frame 200 on: the wasm heap grows to its high-water mark while warming up and never
+    // shrinks, which is not a leak; growth after that is.
+    if (i === 200) rssWarm = process.memoryUsage().rss;
   }
-  const at300 = e.liveTensors();
-  const growth = (process.memoryUsage().rss - rss20) / 2 ** 20;
-  t.log(`live tensors: ${at20} after frame 20, ${at300} after frame 300; RSS +${growth.toFixed(1)} MB; runs ${JSON.stringify(model.runs)}`);
-  t.is(at300, at20);
+  const at500 = e.liveTensors();
+  const growth = (process.memoryUsage().rss - rssWarm) / 2 ** 20;
+  t.log(`live tensors: ${at20} after frame 20, ${at500} after frame 500; RSS +${growth.toFixed(1)} MB from frame 200 to 500; runs ${JSON.stringify(model.runs)}`);
+  t.is(at500, at20);
   t.true(at20 <= 1, `only the kept deep features may stay alive between frames (got ${at20})`);
   t.true(growth < 50, `RSS grew ${growth.toFixed(1)} MB`);
   t.true(model.runs.shallow > 100);
