@@ -28,6 +28,7 @@ import type { Frame } from '../src/packet.ts';
 const options = z.strictObject({
   path: z.string().min(1).describe('input file or URL'),
   maxFrames: z.number().int().min(0).default(0).describe('stop after this many frames (0 = all)'),
+  maxPixels: z.number().int().min(1).default(36_000_000).describe('refuse videos whose frames exceed this many pixels (default: a little over 8K)'),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
 });
@@ -43,6 +44,10 @@ export const decoder = defineNode({
     const o = ctx.options;
     ffmpegPaths();
     const info: VideoInfo = await probe(o.path);
+    // A frame is width*height*3 bytes held per packet in flight: bound it before allocating anything.
+    if (info.width * info.height > o.maxPixels) {
+      throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
+    }
     let cmd: ffmpeg.FfmpegCommand | undefined;
     let closed = false;
     return {
