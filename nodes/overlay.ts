@@ -49,38 +49,62 @@ export const overlay = defineNode({
   },
 });
 
+/**
+ * Per class and channel, the blended value for every source value:
+ * lut[base[c] + ch * 256 + v] = (v * (256 - a) + palette[c][ch] * a) >> 8.
+ * Classes without a colour, and ignored ones, map to the identity table.
+ */
+function blendTable(palette: Labels['palette'], a: number, ignore: readonly number[]): { lut: Uint8Array; base: Int32Array } {
+  const n = palette.length;
+  const lut = new Uint8Array((n + 1) * 768);
+  const b = 256 - a;
+  for (let c = 0; c <= n; c++) {
+    const col = c < n && !ignore.includes(c) ? palette[c]! : undefined;
+    for (let ch = 0; ch < 3; ch++) {
+      for (let v = 0; v < 256; v++) lut[c * 768 + ch * 256 + v] = col ? (v * b + col[ch]! * a) >> 8 : v;
+    }
+  }
+  const base = new Int32Array(256).fill(n * 768);
+  for (let c = 0; c < n; c++) base[c] = c * 768;
+  return { lut, base };
+}
+let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: ReturnType<typeof blendTable> } | undefined;
+
 /** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
 export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] = [], legend = false): Uint8Array {
   const { width: w, height: h } = f;
   const src = f.data;
   const dst = new Uint8Array(src.length);
-  const pal = new Uint8Array(256 * 3);
-  const skip = new Uint8Array(256);
-  l.palette.forEach((c, i) => pal.set(c, i * 3));
-  for (const i of ignore) skip[i] = 1;
-  const xs = new Int32Array(w);
-  for (let x = 0; x < w; x++) xs[x] = Math.min(l.width - 1, Math.floor(((x + 0.5) * l.width) / w));
-  const b = 256 - a;
-  const present = new Uint8Array(256);
-  for (let y = 0; y < h; y++) {
-    const row = Math.min(l.height - 1, Math.floor(((y + 0.5) * l.height) / h)) * l.width;
-    let o = y * w * 3;
-    for (let x = 0; x < w; x++, o += 3) {
-      const c = l.classes[row + xs[x]!]!;
-      present[c] = 1;
-      if (skip[c]) {
-        dst[o] = src[o]!;
-        dst[o + 1] = src[o + 1]!;
-        dst[o + 2] = src[o + 2]!;
-      } else {
-        const p = c * 3;
-        dst[o] = (src[o]! * b + pal[p]! * a) >> 8;
-        dst[o + 1] = (src[o + 1]! * b + pal[p + 1]! * a) >> 8;
-        dst[o + 2] = (src[o + 2]! * b + pal[p + 2]! * a) >> 8;
+  const key = ignore.join(',');
+  if (!lastTable || lastTable.palette !== l.palette || lastTable.a !== a || lastTable.ignore !== key) {
+    lastTable = { palette: l.palette, a, ignore: key, t: blendTable(l.palette, a, ignore) };
+  }
+  const { lut, base } = lastTable.t;
+  const cls = l.classes;
+  if (l.width === w && l.height === h) {
+    for (let i = 0, o = 0, n = w * h; i < n; i++, o += 3) {
+      const k = base[cls[i]!]!;
+      dst[o] = lut[k + src[o]!]!;
+      dst[o + 1] = lut[k + 256 + src[o + 1]!]!;
+      dst[o + 2] = lut[k + 512 + src[o + 2]!]!;
+    }
+  } else {
+    // Labels at another size: nearest label for each pixel.
+    const xs = new Int32Array(w);
+    for (let x = 0; x < w; x++) xs[x] = Math.min(l.width - 1, Math.floor(((x + 0.5) * l.width) / w));
+    for (let y = 0; y < h; y++) {
+      const row = Math.min(l.height - 1, Math.floor(((y + 0.5) * l.height) / h)) * l.width;
+      for (let x = 0, o = y * w * 3; x < w; x++, o += 3) {
+        const k = base[cls[row + xs[x]!]!]!;
+        dst[o] = lut[k + src[o]!]!;
+        dst[o + 1] = lut[k + 256 + src[o + 1]!]!;
+        dst[o + 2] = lut[k + 512 + src[o + 2]!]!;
       }
     }
   }
   if (legend) {
+    const present = new Uint8Array(256);
+    for (let i = 0; i < cls.length; i++) present[cls[i]!] = 1;
     const s = Math.max(8, Math.round(h / 40));
     let k = 0;
     for (let c = 0; c < l.palette.length; c++) {

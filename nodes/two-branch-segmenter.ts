@@ -9,9 +9,16 @@
  * against the last key frame; 0 = off), and always after a discontinuity
  * (start, seek, reconnect, new file). Other frames take the cheaper
  * `nonKeyFrames` path: `shallow` runs only the high-resolution branch and
- * reuses the deep features of the last key frame; `propagate` runs no network
- * at all and carries the previous labels along block-matching motion.
- * Engines: `onnx` (onnxruntime-node, default) or `tfjs`.
+ * reuses the deep features of the last key frame; `fuse` also runs the
+ * temporal fuser — a small ConvGRU at 1/32 whose recurrent state stands in for
+ * the deep features, updated from each frame's shallow features (the model
+ * must have one: manifest `parts.fuser`); `propagate` runs no network at all
+ * and carries the previous labels along block-matching motion. A
+ * discontinuity resets every kept state.
+ * Engines: `onnx` (onnxruntime-node, default) or `tfjs`. With `thread` (the
+ * default) all of this runs in a worker thread (src/thread/segmenter.ts), two
+ * frames in flight, so the JS thread keeps decoding, blending and encoding
+ * while the network runs; `thread: false` runs it on the JS thread.
  *
  * ```yaml
  * segment: { type: two-branch-segmenter, options: { model: fast-scnn-camvid, keyframeIntervalFrames: 1 }, in: { frame: small.frame } }
@@ -21,7 +28,8 @@ import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL } from '../src/engine/model.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
-import { ReuseSegmenter } from '../src/temporal.ts';
+import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
+import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
 import { serial } from '../src/runtime/queue.ts';
 
 const options = z.strictObject({
@@ -32,8 +40,9 @@ const options = z.strictObject({
   inputHeight: z.number().int().min(0).max(8192).default(0).describe('inference height in pixels (0 = frame height)'),
   keyframeIntervalFrames: z.number().int().min(1).max(1000).default(1).describe('a key frame at least every N frames (1 = every frame)'),
   keyframeChangeThreshold: z.number().min(0).max(255).default(0).describe('force a key frame when the mean gray change since the last one exceeds this (0 = off)'),
-  nonKeyFrames: z.enum(['shallow', 'propagate']).default('shallow').describe('cheaper path for non-key frames'),
+  nonKeyFrames: z.enum(['shallow', 'fuse', 'propagate']).default('shallow').describe('cheaper path for non-key frames'),
   scores: z.boolean().default(false).describe('attach 1/8-resolution class scores to the labels (for fusers)'),
+  thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
 });
 
 export const twoBranchSegmenter = defineNode({
@@ -45,26 +54,47 @@ export const twoBranchSegmenter = defineNode({
   options,
   async open(ctx) {
     const o = ctx.options;
-    const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
-    const m = model.manifest;
-    const reuse = new ReuseSegmenter(model, o);
-    ctx.log(`model ${m.name} on ${model.engine.name}/${model.engine.backend}`);
+    const mode: ReuseMode = o;
+    let seg: { next(rgb: Uint8Array, w: number, h: number, reset: boolean): Promise<{ classes: Uint8Array; path: Labels['path']; scores?: Labels['scores'] }>; close(): Promise<void> };
+    let m;
+    if (o.thread) {
+      const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
+      m = t.manifest;
+      seg = t;
+      ctx.log(`model ${m.name} on ${t.engine}/${t.backend} (worker thread)`);
+    } else {
+      const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
+      m = model.manifest;
+      if (o.nonKeyFrames === 'fuse' && !model.hasFuser) {
+        await model.dispose();
+        throw new Error(`${ctx.name}: nonKeyFrames 'fuse' needs a model with a temporal fuser; ${m.name} has none (manifest parts.fuser)`);
+      }
+      const reuse = new ReuseSegmenter(model, mode);
+      seg = {
+        next: async (rgb, w, h, reset) => {
+          if (reset) reuse.reset();
+          return reuse.next(rgb, w, h);
+        },
+        close: () => model.dispose(),
+      };
+      ctx.log(`model ${m.name} on ${model.engine.name}/${model.engine.backend}`);
+    }
+    const manifest = m;
     return {
       process: ({ frame }) => ({
         labels: frame!.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
           const t0 = performance.now();
-          if (f.discontinuity) reuse.reset();
-          const r = await reuse.next(f.data, f.width, f.height);
+          const r = await seg.next(f.data, f.width, f.height, f.discontinuity !== undefined);
           ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by network path (full = key frame).');
           ctx.stats.observe(performance.now() - t0);
           return Object.freeze({
             kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity,
-            width: f.width, height: f.height, classes: r.classes, classNames: m.classes, palette: m.palette,
+            width: f.width, height: f.height, classes: r.classes, classNames: manifest.classes, palette: manifest.palette,
             path: r.path, scores: r.scores,
           });
-        })),
+        }, o.thread ? 2 : 1)),
       }),
-      close: () => model.dispose(),
+      close: () => seg.close(),
     };
   },
 });

@@ -59,7 +59,20 @@ export function changeScore(a: Thumb, b: Thumb): number {
   return s / n;
 }
 
-/** Block motion from `cur` back into `prev`. */
+/** The eight directions of the search ring, (dx, dy) pairs. */
+const RING = Int8Array.from([1, 0, -1, 0, 0, 1, 0, -1, 1, 1, -1, -1, 1, -1, -1, 1]);
+
+/**
+ * Block motion from `cur` back into `prev`: a predictive search. Each block
+ * starts from the best of zero motion, its left, upper and upper-right
+ * neighbours' vectors (motion is smooth across a frame) and a sparse ring of
+ * eight directions at `radius` (so a large motion is found even where the
+ * cost surface has no slope to follow), then walks a small diamond (one pixel
+ * up, down, left, right) while that lowers the cost, never further than
+ * `radius`. About 20 candidates a block instead of the (2·radius+1)² of
+ * a full search, with the same cost function; most are abandoned after a row
+ * or two.
+ */
 export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lambda = 4): MotionField {
   const { width: w, height: h } = cur;
   const bw = Math.ceil(w / block);
@@ -67,33 +80,66 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
   const vectors = new Int8Array(bw * bh * 2);
   const p = prev.data;
   const c = cur.data;
+  let x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  const ring = [radius];
+  /** SAD of the current block against prev shifted by (dx, dy), plus the motion penalty; stops early past `limit`. */
+  const cost = (dx: number, dy: number, limit: number): number => {
+    if (dx < -radius || dx > radius || dy < -radius || dy > radius) return Infinity;
+    if (y0 + dy < 0 || y1 + dy > h || x0 + dx < 0 || x1 + dx > w) return Infinity;
+    let sad = lambda * (Math.abs(dx) + Math.abs(dy)) * (x1 - x0);
+    for (let y = y0; y < y1 && sad < limit; y++) {
+      const rc = y * w;
+      const rp = (y + dy) * w + dx;
+      for (let x = x0; x < x1; x++) sad += Math.abs(c[rc + x]! - p[rp + x]!);
+    }
+    return sad;
+  };
   for (let by = 0; by < bh; by++) {
     for (let bx = 0; bx < bw; bx++) {
-      const x0 = bx * block;
-      const y0 = by * block;
-      const x1 = Math.min(w, x0 + block);
-      const y1 = Math.min(h, y0 + block);
-      let best = Infinity;
-      let bdx = 0;
-      let bdy = 0;
-      for (let dy = -radius; dy <= radius; dy++) {
-        if (y0 + dy < 0 || y1 + dy > h) continue;
-        for (let dx = -radius; dx <= radius; dx++) {
-          if (x0 + dx < 0 || x1 + dx > w) continue;
-          let sad = lambda * (Math.abs(dx) + Math.abs(dy)) * (x1 - x0);
-          for (let y = y0; y < y1 && sad < best; y++) {
-            const rc = y * w;
-            const rp = (y + dy) * w + dx;
-            for (let x = x0; x < x1; x++) sad += Math.abs(c[rc + x]! - p[rp + x]!);
-          }
-          if (sad < best) {
-            best = sad;
+      x0 = bx * block;
+      y0 = by * block;
+      x1 = Math.min(w, x0 + block);
+      y1 = Math.min(h, y0 + block);
+      let bdx = 0, bdy = 0;
+      let best = cost(0, 0, Infinity);
+      const k = (by * bw + bx) * 2;
+      const preds = [bx > 0 ? k - 2 : -1, by > 0 ? k - bw * 2 : -1, by > 0 && bx + 1 < bw ? k - bw * 2 + 2 : -1];
+      for (const q of preds) {
+        if (q < 0) continue;
+        const dx = vectors[q]!, dy = vectors[q + 1]!;
+        if (dx === bdx && dy === bdy) continue;
+        const s = cost(dx, dy, best);
+        if (s < best) {
+          best = s;
+          bdx = dx;
+          bdy = dy;
+        }
+      }
+      for (const r of ring) {
+        for (let d = 0; d < 16; d += 2) {
+          const dx = RING[d]! * r, dy = RING[d + 1]! * r;
+          const s = cost(dx, dy, best);
+          if (s < best) {
+            best = s;
             bdx = dx;
             bdy = dy;
           }
         }
       }
-      const k = (by * bw + bx) * 2;
+      for (let step = 0; step < 4 * radius; step++) {
+        const cx = bdx, cy = bdy;
+        for (let d = 0; d < 4; d++) {
+          const dx = cx + (d === 0 ? 1 : d === 1 ? -1 : 0);
+          const dy = cy + (d === 2 ? 1 : d === 3 ? -1 : 0);
+          const s = cost(dx, dy, best);
+          if (s < best) {
+            best = s;
+            bdx = dx;
+            bdy = dy;
+          }
+        }
+        if (bdx === cx && bdy === cy) break;
+      }
       vectors[k] = bdx;
       vectors[k + 1] = bdy;
     }
@@ -108,7 +154,7 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
  * pixels and applied as whole-pixel offsets inside the cell (integer copies
  * only in the inner loop).
  */
-export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: MotionField, cell = 4): Uint8Array {
+export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: MotionField, cell = 8): Uint8Array {
   const out = new Uint8Array(lw * lh);
   const { bw, bh, block, vectors: v } = m;
   const sx = m.thumb.width / lw; // label pixel -> thumbnail pixel
@@ -139,6 +185,15 @@ export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: Motion
       const vy = (1 - b) * ((1 - a) * v[r0 + k0 + 1]! + a * v[r0 + k1 + 1]!) + b * ((1 - a) * v[r1 + k0 + 1]! + a * v[r1 + k1 + 1]!);
       const dx = Math.round(vx / sx);
       const dy = Math.round(vy / sy);
+      if (cx + dx >= 0 && xEnd + dx <= lw && cy + dy >= 0 && yEnd + dy <= lh) {
+        // The whole cell comes from inside the frame: plain copies.
+        for (let y = cy; y < yEnd; y++) {
+          const o = y * lw;
+          const so = o + dy * lw + dx;
+          for (let x = cx; x < xEnd; x++) out[o + x] = labels[so + x]!;
+        }
+        continue;
+      }
       for (let y = cy; y < yEnd; y++) {
         let srcY = y + dy;
         srcY = srcY < 0 ? 0 : srcY >= lh ? lh - 1 : srcY;

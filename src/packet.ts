@@ -24,7 +24,9 @@ export interface Frame extends PacketMeta {
 }
 
 /** How a label map was produced, for counting and benchmarks. */
-export type LabelPath = 'full' | 'shallow' | 'propagated';
+/** How a frame's labels were made: the whole network (key frame), the shallow branch with the
+ * key frame's deep features, the shallow branch with the temporal fuser's state, or motion. */
+export type LabelPath = 'full' | 'shallow' | 'fused' | 'propagated';
 
 /** Class scores (logits) at reduced resolution, channel-major [C,H,W]. */
 export interface ScoreMap {

@@ -84,7 +84,7 @@ export class LabelPropagator {
 export interface ReuseMode {
   readonly keyframeIntervalFrames: number;
   readonly keyframeChangeThreshold?: number;
-  readonly nonKeyFrames?: 'shallow' | 'propagate';
+  readonly nonKeyFrames?: 'shallow' | 'fuse' | 'propagate';
   /** Inference size (0 = the frame's). */
   readonly inputWidth?: number;
   readonly inputHeight?: number;
@@ -95,7 +95,8 @@ export interface ReuseMode {
 /**
  * Segments a stream of frames under a reuse mode: the scheduler picks key
  * frames, which run the whole network; other frames run the shallow branch
- * with kept deep features or are labelled by propagation. The segmenter node
+ * with kept deep features (`shallow`), with the kept features updated by the
+ * temporal fuser (`fuse`), or are labelled by propagation. The segmenter node
  * and the video evaluation both use this, so the benchmark measures what
  * the node does.
  */
@@ -116,7 +117,7 @@ export class ReuseSegmenter {
     if (!key && this.mode.nonKeyFrames === 'propagate' && this.propagator.ready) {
       r = { classes: this.propagator.propagate(thumb!), path: 'propagated' };
     } else {
-      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
+      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
     }
     if (thumb) this.propagator.set(thumb, r.classes, w, h);
     return r;

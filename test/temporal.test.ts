@@ -107,3 +107,21 @@ test('label-propagation › block matching recovers a known shift and warps labe
   for (let y = 0; y < h; y++) for (let x = 16; x < w - 16; x++) ok += warped[y * w + x] === labels[y * w + x - 8] ? 1 : 0;
   t.true(ok / (h * (w - 32)) > 0.98, `${ok / (h * (w - 32))}`);
 });
+
+test('two-branch-segmenter › the worker thread gives the same labels and paths as the JS thread, discontinuity included', async (t) => {
+  const data = sampleFrames(12);
+  const frames = data.map((d, i) => frame(d, i, i === 0 ? 'start' : i === 7 ? 'seek' : undefined));
+  const run = async (thread: boolean) => {
+    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 4, nonKeyFrames: 'propagate', thread });
+    try {
+      return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
+    } finally {
+      await inst.close();
+    }
+  };
+  const [a, b] = [await run(true), await run(false)];
+  t.deepEqual(a.map((l) => l.path), ['full', 'propagated', 'propagated', 'propagated', 'full', 'propagated', 'propagated', 'full', 'propagated', 'propagated', 'propagated', 'full']);
+  t.deepEqual(a.map((l) => l.path), b.map((l) => l.path));
+  t.deepEqual(a.map((l) => l.seq), b.map((l) => l.seq));
+  for (let i = 0; i < a.length; i++) t.deepEqual(a[i]!.classes, b[i]!.classes, `frame ${i}`);
+});

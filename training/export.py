@@ -8,6 +8,8 @@ Writes, into --out:
   deep.onnx      high                          -> low  [1,128,H/32,W/32]
   head.onnx      high, low                     -> scores [1,C,H/8,W/8]
   upsample.onnx  scores, size int64[2]         -> labels uint8 [1,H,W] (bilinear up + argmax)
+  fuser.onnx     high, state                   -> state [1,128,H/32,W/32] (only with --fuser: the
+                 temporal fuser, a ConvGRU whose state stands in for the deep features)
   weights.bin + weights.json   the same weights (BN folded) for the TF.js engine
   manifest.json  classes, palette, input size, normalisation, provenance, metrics
 """
@@ -25,7 +27,7 @@ import torch.nn as nn
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN  # noqa: E402
+from fast_scnn import FastSCNN, TemporalFuser  # noqa: E402
 
 CLASSES = ['Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car', 'Pedestrian', 'Bicyclist']
 PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
@@ -87,15 +89,22 @@ def upsample_model(classes):
     return m
 
 
-def count_macs(model, h, w):
+def count_macs(model, h, w, fuser=False):
+    """Multiply-accumulates of the convolutions: the network (scores at 1/8), or with fuser=True one fuser step."""
     macs = [0]
 
     def hook(m, i, o):
         if isinstance(m, nn.Conv2d):
             macs[0] += o.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
-        model(torch.zeros(1, 3, h, w), full_size=False)
+        high = model.shallow(torch.zeros(1, 3, h, w))
+        low = model.deep(high)
+    hs = [m.register_forward_hook(hook) for m in (model.fuser if fuser else model).modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        if fuser:
+            model.fuser(high, low)
+        else:
+            model(torch.zeros(1, 3, h, w), full_size=False)
     for x in hs:
         x.remove()
     return macs[0]
@@ -108,6 +117,8 @@ def main():
     ap.add_argument('--name', default='fast-scnn-camvid')
     ap.add_argument('--command', default='', help='the training command, recorded in the manifest')
     ap.add_argument('--metrics', default='', help='JSON file of evaluation metrics to record')
+    ap.add_argument('--fuser', default='', help='temporal fuser checkpoint (training/train_fuser.py) trained on this --ckpt')
+    ap.add_argument('--fuser-command', default='', help='the fuser training command, recorded in the manifest')
     a = ap.parse_args()
 
     ck = torch.load(a.ckpt, map_location='cpu')
@@ -131,6 +142,22 @@ def main():
     torch.onnx.export(model.head, (high, low), os.path.join(a.out, 'head.onnx'), input_names=['high', 'low'],
                       output_names=['scores'], dynamic_axes=dyn('high', 'low', 'scores'), **kw)
     onnx.save(upsample_model(len(CLASSES)), os.path.join(a.out, 'upsample.onnx'))
+    fuser_info = None
+    if a.fuser:
+        fk = torch.load(a.fuser, map_location='cpu')
+        model.fuser = TemporalFuser(model.shallow.out_channels, model.deep.out_channels)
+        model.fuser.load_state_dict(fk['fuser'])
+        model.fuser.eval()
+        torch.onnx.export(model.fuser, (high, low), os.path.join(a.out, 'fuser.onnx'), input_names=['high', 'state'],
+                          output_names=['next'], dynamic_axes=dyn('high', 'state', 'next'), **kw)
+        fuser_info = {
+            'architecture': 'convgru-1/32 (training/fast_scnn.py TemporalFuser)',
+            'params': sum(p.numel() for p in model.fuser.parameters()),
+            'macs': {s_: count_macs(model, *map(int, s_.split('x')), fuser=True) for s_ in ('360x480', '540x960')},
+            'command': a.fuser_command or ' '.join(['training/train_fuser.py'] + [f'--{k}={v}' for k, v in fk['args'].items() if k != 'data']),
+            'steps': fk['step'] + 1,
+            'base': fk.get('base'),
+        }
 
     entries, blob = tfjs_weights(model)
     blob.tofile(os.path.join(a.out, 'weights.bin'))
@@ -155,9 +182,9 @@ def main():
         'inputSize': [H, W],
         'normalisation': {'mean': [123.675, 116.28, 103.53], 'std': [58.395, 57.12, 57.375], 'scale': '0..255 RGB'},
         'parts': {'shallow': 'shallow.onnx', 'deep': 'deep.onnx', 'head': 'head.onnx', 'upsample': 'upsample.onnx',
-                  'tfjsWeights': 'weights.json'},
+                  'tfjsWeights': 'weights.json', **({'fuser': 'fuser.onnx'} if fuser_info else {})},
         'strides': {'high': 8, 'low': 32},
-        'params': sum(p.numel() for p in model.parameters()),
+        'params': sum(p.numel() for n, p in model.named_parameters() if not n.startswith('fuser.')),
         'macs': {'360x480': count_macs(model, 360, 480), '540x960': count_macs(model, 540, 960)},
         'provenance': {
             'data': 'CamVid 11-class (../shared/data/camvid), ' + (
@@ -170,6 +197,7 @@ def main():
             'exported': datetime.datetime.utcnow().isoformat(timespec='seconds') + 'Z',
         },
         'metrics': metrics,
+        **({'fuser': fuser_info} if fuser_info else {}),
     }
     with open(os.path.join(a.out, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=2)

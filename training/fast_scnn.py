@@ -143,3 +143,40 @@ class FastSCNN(nn.Module):
         if full_size:
             scores = F.interpolate(scores, size=x.shape[2:], mode='bilinear', align_corners=False)
         return scores
+
+
+class TemporalFuser(nn.Module):
+    """Convolutional GRU at 1/32 whose hidden state *is* the deep features.
+
+    On a key frame the state is the deep branch's output. On a non-key frame
+    only the shallow branch runs; the fuser takes its 1/8 features (resampled
+    to 1/32) and the state from the previous frame and returns the updated
+    state, which the head uses in place of fresh deep features:
+
+        x  = relu(W_x * resize(high))                      1x1, c_high -> c_low
+        z, r = sigmoid(W_g * [x, h])                        1x1, 2c -> 2c
+        n  = relu(DW3x3(W_n * [x, r . h]))                 1x1 then depthwise 3x3
+        h' = (1 - z) . h + z . n
+
+    The update gate's bias starts at -3, so an untrained fuser keeps the state
+    (exactly the plain "reuse the key frame's deep features" path) and
+    training only has to learn what to change. `n` is non-negative like the
+    deep features it replaces. About 60 MMACs at 540x960 (17x30 positions).
+    """
+
+    def __init__(self, c_high=64, c_low=128):
+        super().__init__()
+        self.c = c_low
+        self.inp = nn.Conv2d(c_high, c_low, 1)
+        self.gates = nn.Conv2d(2 * c_low, 2 * c_low, 1)
+        self.cand = nn.Conv2d(2 * c_low, c_low, 1)
+        self.cand_dw = nn.Conv2d(c_low, c_low, 3, padding=1, groups=c_low)
+        with torch.no_grad():
+            self.gates.bias[:c_low].fill_(-3.0)
+
+    def forward(self, high, state):
+        x = F.relu(self.inp(F.interpolate(high, size=state.shape[2:], mode='bilinear', align_corners=False)))
+        zr = torch.sigmoid(self.gates(torch.cat([x, state], 1)))
+        z, r = zr[:, :self.c], zr[:, self.c:]
+        n = F.relu(self.cand_dw(self.cand(torch.cat([x, r * state], 1))))
+        return (1 - z) * state + z * n

@@ -130,6 +130,7 @@ def main():
     ap.add_argument('--aug', choices=['basic', 'strong'], default='basic', help='photometric augmentation')
     ap.add_argument('--eval-every', type=int, default=5)
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--init', default='', help='start from these weights (a checkpoint) with a fresh optimiser and schedule')
     a = ap.parse_args()
 
     if not os.path.isdir(a.data):
@@ -162,6 +163,9 @@ def main():
         gen.setstate(ck['rng'])
         torch.set_rng_state(ck['torch_rng'])
         print(f'resumed at epoch {start}, best {best:.2f}', flush=True)
+    elif a.init:
+        model.load_state_dict(torch.load(a.init)['model'])
+        print(f'initialised from {a.init}', flush=True)
 
     steps_per_epoch = len(tr_x) // a.batch
     total = a.epochs * steps_per_epoch

@@ -19,6 +19,12 @@ export interface SegEngine {
   shallow(image: Float32Array, h: number, w: number): Promise<Tensor4>;
   deep(high: Tensor4): Promise<Tensor4>;
   head(high: Tensor4, low: Tensor4): Promise<Tensor4>;
+  /**
+   * The temporal fuser (a ConvGRU at 1/32): the next deep-feature state from
+   * the current shallow features and the previous state. Undefined when the
+   * model has no fuser (manifest `parts.fuser`).
+   */
+  readonly fuse?: ((high: Tensor4, state: Tensor4) => Promise<Tensor4>) | undefined;
   /** Bilinear upsample of scores to h x w, then argmax over classes. */
   labels(scores: Tensor4, h: number, w: number): Promise<Uint8Array>;
   /** Copy a tensor's values out (channel-major). */

@@ -58,15 +58,15 @@ export interface SegmentResult {
   readonly classes: Uint8Array;
   /** Class scores at 1/8 of the inference size (only when asked for). */
   readonly scores?: ScoreMap | undefined;
-  /** 'full' ran every part; 'shallow' reused the deep features of the last key frame. */
-  readonly path: 'full' | 'shallow';
+  /** 'full' ran every part; 'shallow' reused the deep features of the last key frame; 'fused' updated them with the temporal fuser. */
+  readonly path: 'full' | 'shallow' | 'fused';
 }
 
 export class Model {
   private low: Tensor4 | undefined;
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
-  readonly runs = { full: 0, shallow: 0 };
+  readonly runs = { full: 0, shallow: 0, fused: 0 };
   private readonly mean: Float32Array;
   private readonly inv: Float32Array;
 
@@ -92,10 +92,13 @@ export class Model {
   /**
    * Segment one RGB24 image. With `reuseDeep`, the deep branch is skipped and
    * the last key frame's deep features are used (when they exist and match
-   * the size). Labels come back at `outW` x `outH` (default: the image size);
+   * the size); with `fuse` as well, the temporal fuser first updates them from
+   * this frame's shallow features (a recurrent state carried frame to frame
+   * until the next key frame or `reset()`). Labels come back at `outW` x
+   * `outH` (default: the image size);
    * inference runs at `inW` x `inH` (default: the image size).
    */
-  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
+  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
     const inW = o.inW || w;
     const inH = o.inH || h;
     const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
@@ -111,7 +114,15 @@ export class Model {
         this.low = await e.deep(high);
         this.lowSize = size;
       }
-      this.runs[reuse ? 'shallow' : 'full']++;
+      let path: SegmentResult['path'] = reuse ? 'shallow' : 'full';
+      if (reuse && o.fuse) {
+        if (!e.fuse) throw new Error(`model ${this.manifest.name} has no temporal fuser (manifest parts.fuser): use nonKeyFrames shallow or propagate`);
+        const next = await e.fuse(high, this.low!);
+        e.release(this.low);
+        this.low = next;
+        path = 'fused';
+      }
+      this.runs[path]++;
       scores = await e.head(high, this.low!);
       const classes = await e.labels(scores, o.outH || h, o.outW || w);
       let sm: ScoreMap | undefined;
@@ -119,7 +130,7 @@ export class Model {
         const [, c, sh, sw] = scores.dims;
         sm = { channels: c, height: sh, width: sw, data: await e.read(scores) };
       }
-      return { classes, scores: sm, path: reuse ? 'shallow' : 'full' };
+      return { classes, scores: sm, path };
     } finally {
       e.release(high);
       e.release(scores);
@@ -131,6 +142,11 @@ export class Model {
     this.engine.release(this.low);
     this.low = undefined;
     this.lowSize = '';
+  }
+
+  /** True when the model carries a trained temporal fuser. */
+  get hasFuser(): boolean {
+    return this.engine.fuse !== undefined;
   }
 
   async dispose(): Promise<void> {

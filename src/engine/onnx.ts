@@ -34,7 +34,9 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
   const load = (p: string) => ort.InferenceSession.create(path.join(dir, p), opts);
-  const [shallow, deep, head, up] = await Promise.all([load(parts.shallow!), load(parts.deep!), load(parts.head!), load(parts.upsample!)]);
+  const [shallow, deep, head, up, fuser] = await Promise.all([
+    load(parts.shallow!), load(parts.deep!), load(parts.head!), load(parts.upsample!), parts.fuser ? load(parts.fuser) : undefined,
+  ]);
   let live = 0;
   const mk = (t: ort.Tensor): OrtT => {
     live++;
@@ -53,6 +55,7 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
     async head(high, low) {
       return mk(out(await head.run({ high: (high as OrtT).t, low: (low as OrtT).t }), 'scores'));
     },
+    fuse: fuser && (async (high, state) => mk(out(await fuser.run({ high: (high as OrtT).t, state: (state as OrtT).t }), 'next'))),
     async labels(scores, h, w) {
       const r = await up.run({ scores: (scores as OrtT).t, size: new ort.Tensor('int64', BigInt64Array.from([BigInt(h), BigInt(w)]), [2]) });
       return out(r, 'labels').data as Uint8Array;
@@ -68,7 +71,7 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
     },
     liveTensors: () => live,
     async dispose() {
-      await Promise.all([shallow.release(), deep.release(), head.release(), up.release()]);
+      await Promise.all([shallow.release(), deep.release(), head.release(), up.release(), fuser?.release()]);
     },
   };
 }

@@ -149,6 +149,7 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
   const ppmOut = L('deep.ppm.out');
   const [lowDw, lowPw, highPw] = [L('head.low_dw'), L('head.low_pw'), L('head.high_pw')];
   const cls = ['head.cls.0.0', 'head.cls.0.1', 'head.cls.1.0', 'head.cls.1.1', 'head.cls.3'].map(L);
+  const fuser = convs.has('fuser.inp') ? { inp: L('fuser.inp'), gates: L('fuser.gates'), cand: L('fuser.cand'), dw: L('fuser.cand_dw') } : undefined;
 
   const conv = (x: tf.Tensor4D, c: Conv): tf.Tensor4D => {
     const args = { x, filter: c.w, bias: c.b, strides: c.stride, pad: c.pad, dilations: c.dilation, activation: c.relu ? ('relu' as const) : ('linear' as const) };
@@ -189,6 +190,20 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
         }),
       );
     },
+    // training/fast_scnn.py TemporalFuser, step for step.
+    fuse: fuser && (async (high, state) => {
+      const [h, s] = [own(high), own(state)];
+      return new TfT(
+        tf.tidy(() => {
+          const c = s.shape[3];
+          const x = tf.relu(conv(resize(h, hw(s)), fuser.inp));
+          const zr = tf.sigmoid(conv(tf.concat([x, s], 3), fuser.gates));
+          const [z, r] = tf.split(zr, [c, c], 3) as [tf.Tensor4D, tf.Tensor4D];
+          const n = tf.relu(conv(conv(tf.concat([x, tf.mul<tf.Tensor4D>(r, s)], 3), fuser.cand), fuser.dw));
+          return tf.add<tf.Tensor4D>(tf.mul<tf.Tensor4D>(tf.sub<tf.Tensor4D>(1, z), s), tf.mul<tf.Tensor4D>(z, n));
+        }),
+      );
+    }),
     async labels(scores, h, w) {
       const s = own(scores);
       const idx = tf.tidy(() => tf.argMax(resize(s, [h, w]), 3));

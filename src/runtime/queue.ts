@@ -49,40 +49,64 @@ export function defaultQueue(name = 'input'): EdgeQueue {
 }
 
 /**
- * Run `fn` on one packet at a time, in order, with `queue` in front. `fn` may
- * return `undefined` to emit nothing for a packet.
+ * Run `fn` on the packets in order, with `queue` in front, at most `depth`
+ * calls in flight (1: one packet at a time; more lets `fn` hand work to
+ * another thread while the next packet is already on its way). Results are
+ * emitted in input order; `fn` may return `undefined` to emit nothing.
  */
-export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefined> | R | undefined): OperatorFunction<T, R> {
+export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefined> | R | undefined, depth = 1): OperatorFunction<T, R> {
+  type Settled = { ok: true; r: R | undefined } | { ok: false; e: unknown };
   return (source) =>
     new Observable<R>((sub) => {
       const buf: T[] = [];
-      let busy = false;
+      const inflight: Promise<Settled>[] = [];
+      let draining = false;
       let ended = false;
       let closed = false;
-      const pump = async (): Promise<void> => {
-        if (busy) return;
-        busy = true;
-        while (buf.length > 0 && !closed) {
+      const finishIfDone = () => {
+        if (ended && !closed && buf.length === 0 && inflight.length === 0) {
+          closed = true;
+          sub.complete();
+        }
+      };
+      const pump = (): void => {
+        while (!closed && buf.length > 0 && inflight.length < depth) {
           const x = buf.shift() as T;
           queue.depth = buf.length;
           queue.delivered++;
-          let r: R | undefined;
+          let p: Promise<R | undefined>;
           try {
-            r = await fn(x);
+            p = Promise.resolve(fn(x));
           } catch (e) {
-            closed = true;
-            sub.error(e);
-            return;
+            p = Promise.reject(e);
           }
-          if (r !== undefined && !closed) sub.next(r);
+          inflight.push(p.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })));
+          void drain();
         }
-        busy = false;
-        if (ended && !closed) sub.complete();
+        finishIfDone();
+      };
+      const drain = async (): Promise<void> => {
+        if (draining) return;
+        draining = true;
+        while (inflight.length > 0 && !closed) {
+          const res = await inflight[0]!;
+          inflight.shift();
+          if (closed) break;
+          if (!res.ok) {
+            closed = true;
+            sub.error(res.e);
+            break;
+          }
+          if (res.r !== undefined) sub.next(res.r);
+          pump();
+        }
+        draining = false;
+        finishIfDone();
       };
       const s = source.subscribe({
         next: (x) => {
           queue.push(buf, x);
-          void pump();
+          pump();
         },
         error: (e) => {
           closed = true;
@@ -90,7 +114,7 @@ export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefin
         },
         complete: () => {
           ended = true;
-          if (!busy) sub.complete();
+          finishIfDone();
         },
       });
       return () => {

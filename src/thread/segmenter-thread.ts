@@ -1,0 +1,52 @@
+/**
+ * The worker-thread side of ThreadedSegmenter (src/thread/segmenter.ts): it
+ * owns a Model and a ReuseSegmenter and answers one message per frame, in
+ * order. Everything native (ONNX Runtime sessions, TF.js tensors) lives and
+ * dies in this thread: `close` disposes the model before the thread exits.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadModel, type Model } from '../engine/model.ts';
+import { ReuseSegmenter } from '../temporal.ts';
+import type { FrameReply, FrameRequest, OpenReply, ThreadInit } from './segmenter.ts';
+
+const port = parentPort!;
+const init = workerData as ThreadInit;
+let model: Model | undefined;
+let reuse: ReuseSegmenter | undefined;
+
+try {
+  model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads });
+  if (init.mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
+    throw new Error(`nonKeyFrames 'fuse' needs a model with a temporal fuser; ${model.manifest.name} has none (manifest parts.fuser)`);
+  }
+  reuse = new ReuseSegmenter(model, init.mode);
+  port.postMessage({ type: 'open', manifest: model.manifest, engine: model.engine.name, backend: model.engine.backend, dir: model.dir } satisfies OpenReply);
+} catch (e) {
+  await model?.dispose().catch(() => {});
+  port.postMessage({ type: 'open', error: e instanceof Error ? e.message : String(e) } satisfies OpenReply);
+  port.close();
+}
+
+// Frames are handled strictly one after another (the reuse state is sequential).
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (m: FrameRequest | { type: 'close' }) => {
+  chain = chain.then(() => handle(m));
+});
+
+async function handle(m: FrameRequest | { type: 'close' }): Promise<void> {
+  if (m.type === 'close') {
+    await model?.dispose().catch(() => {});
+    model = undefined;
+    port.close();
+    return;
+  }
+  try {
+    if (!reuse) throw new Error('segmenter thread: the model did not load');
+    if (m.reset) reuse.reset();
+    const r = await reuse.next(m.rgb, m.width, m.height);
+    // Copied, not transferred: the propagator keeps these labels for the next frame.
+    port.postMessage({ type: 'frame', id: m.id, classes: r.classes, path: r.path, scores: r.scores, runs: { ...model!.runs } } satisfies FrameReply);
+  } catch (e) {
+    port.postMessage({ type: 'frame', id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies FrameReply);
+  }
+}

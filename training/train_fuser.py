@@ -1,0 +1,184 @@
+"""Train the temporal fuser (fast_scnn.TemporalFuser) on top of a frozen Fast-SCNN. Resumable.
+
+  /usr/bin/python3 training/train_fuser.py --base training/runs/camvid-strong-hold0001TP/last.pt \
+      --run training/runs/fuser --steps 600
+
+There is no labelled video at 30 fps here, so the clips are made from the CamVid training
+stills by realistic camera motion (forward zoom, pan, a little roll), labels warped identically
+(out-of-frame pixels are void): frame 0 is a key frame (the whole network), frames 1..T-1 run
+the shallow branch and the fuser, carrying the deep-feature state forward; the loss is the
+class-weighted cross-entropy of the head's scores on frames 1..T-1. Only the fuser learns.
+
+Evaluation (every --eval-every steps and at the end): the same kind of clips made from the
+*val* stills with a fixed seed; mIoU of the non-key frames for (a) plain reuse of the key
+frame's deep features and (b) the fuser, per position after the key frame. Writes
+<run>/last.pt (resume), <run>/log.jsonl.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fast_scnn import FastSCNN, TemporalFuser  # noqa: E402
+from train import MEAN, STD, MEDFREQ, NCLS, VOID, load_split, confusion, miou  # noqa: E402
+
+
+def motion_clip(img, lab, T, gen, flip=True):
+    """One clip of T frames from a still. img uint8 [3,H,W], lab long [H,W] ->
+    float [T,3,H,W] (0..255), long [T,H,W]. Camera moves forward (zoom), pans and rolls."""
+    _, H, W = img.shape
+    x = img[None].float()
+    y = lab[None, None].float()
+    if flip and gen.random() < 0.5:
+        x, y = x.flip(-1), y.flip(-1)
+    k0 = gen.uniform(0.7, 1.0)                      # start zoomed in (room to pan)
+    zoom = gen.uniform(0.0, 0.05)                   # per frame, forward motion
+    dx, dy = gen.uniform(-10, 10), gen.uniform(-3, 3)  # pixels per frame
+    rot = math.radians(gen.uniform(-0.8, 0.8))       # per frame
+    cx0, cy0 = gen.uniform(-1, 1) * (1 - k0) * W / 2, gen.uniform(-1, 1) * (1 - k0) * H / 2
+    thetas = []
+    for t in range(T):
+        k = k0 / (1 + zoom) ** t
+        a = rot * t
+        c, s = math.cos(a) * k, math.sin(a) * k
+        # pixel map src = k R (dst - c) + c + shift, in affine_grid's normalised coordinates
+        m = [[c, -s * H / W, (cx0 + dx * t) * 2 / W], [s * W / H, c, (cy0 + dy * t) * 2 / H]]
+        thetas.append(m)
+    theta = torch.tensor(thetas, dtype=torch.float32)
+    grid = F.affine_grid(theta, (T, 3, H, W), align_corners=False)
+    xs = F.grid_sample(x.expand(T, -1, -1, -1), grid, mode='bilinear', padding_mode='border', align_corners=False)
+    inside = F.grid_sample(torch.ones(T, 1, H, W), grid, mode='nearest', padding_mode='zeros', align_corners=False)
+    ys = F.grid_sample(y.expand(T, -1, -1, -1), grid, mode='nearest', padding_mode='border', align_corners=False)
+    ys = torch.where(inside > 0.5, ys, torch.full_like(ys, VOID)).long()[:, 0]
+    # one photometric draw per clip (a camera does not change its look frame to frame)
+    xs = xs * gen.uniform(0.8, 1.2)
+    m = xs.mean()
+    xs = ((xs - m) * gen.uniform(0.8, 1.2) + m).clamp(0, 255)
+    return xs, ys
+
+
+def run_clip(model, fuser, xs, use_fuser):
+    """xs normalised [B,T,3,H,W] -> scores for frames 1..T-1, [B,T-1,C,h,w] at 1/8."""
+    B, T = xs.shape[:2]
+    with torch.no_grad():
+        highs = model.shallow(xs.flatten(0, 1)).unflatten(0, (B, T))
+        state = model.deep(highs[:, 0])
+    out = []
+    for t in range(1, T):
+        if use_fuser:
+            state = fuser(highs[:, t], state)
+        out.append(model.head(highs[:, t], state))
+    return torch.stack(out, 1)
+
+
+def upsampled(scores, size):
+    B, T = scores.shape[:2]
+    return F.interpolate(scores.flatten(0, 1), size=size, mode='bilinear', align_corners=False).unflatten(0, (B, T))
+
+
+@torch.no_grad()
+def evaluate(model, fuser, clips):
+    """mIoU of non-key frames for plain reuse and for the fuser, overall and per position."""
+    res = {}
+    for name, use in (('reuse', False), ('fuser', True)):
+        per_pos = None
+        for xs, ys in clips:
+            s = upsampled(run_clip(model, fuser, ((xs - MEAN) / STD)[None], use), ys.shape[1:])[0]
+            pred = s.argmax(1)
+            if per_pos is None:
+                per_pos = [torch.zeros(NCLS, NCLS, dtype=torch.long) for _ in range(pred.shape[0])]
+            for t in range(pred.shape[0]):
+                per_pos[t] += confusion(pred[t].flatten(), ys[t + 1].flatten())
+        res[name] = round(miou(sum(per_pos))[0], 2)
+        res[name + '_by_pos'] = [round(miou(c)[0], 1) for c in per_pos]
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--data', default=os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'camvid'))
+    ap.add_argument('--base', required=True, help='Fast-SCNN checkpoint (frozen)')
+    ap.add_argument('--run', required=True)
+    ap.add_argument('--holdout', default='0001TP', help='training sequence prefix the base model did not see (skipped here too)')
+    ap.add_argument('--steps', type=int, default=600)
+    ap.add_argument('--batch', type=int, default=4)
+    ap.add_argument('--frames', type=int, default=7, help='clip length: 1 key frame + frames-1 fused')
+    ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--eval-every', type=int, default=100)
+    ap.add_argument('--eval-clips', type=int, default=24)
+    ap.add_argument('--seed', type=int, default=1)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    gen = random.Random(a.seed)
+    os.makedirs(a.run, exist_ok=True)
+    keep = (lambda f: not f.startswith(a.holdout)) if a.holdout else None
+    _, tr_x, tr_y = load_split(a.data, 'train', keep)
+    _, va_x, va_y = load_split(a.data, 'val')
+    egen = random.Random(12345)
+    eval_clips = [motion_clip(va_x[i], va_y[i], a.frames, egen, flip=False)
+                  for i in egen.sample(range(len(va_x)), a.eval_clips)]
+
+    base = torch.load(a.base, map_location='cpu')
+    model = FastSCNN(NCLS, base['args'].get('width', 1.0))
+    model.load_state_dict(base['model'])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    fuser = TemporalFuser(model.shallow.out_channels, model.deep.out_channels)
+    opt = torch.optim.Adam(fuser.parameters(), lr=a.lr)
+    weight = torch.tensor(MEDFREQ)
+    start = 0
+    last = os.path.join(a.run, 'last.pt')
+    if os.path.exists(last):
+        ck = torch.load(last)
+        fuser.load_state_dict(ck['fuser'])
+        opt.load_state_dict(ck['opt'])
+        start = ck['step'] + 1
+        gen.setstate(ck['rng'])
+        print(f'resumed at step {start}', flush=True)
+    elif a.eval_every:
+        rec = {'step': 0, **evaluate(model, fuser, eval_clips)}
+        print(json.dumps(rec), flush=True)
+
+    t0, tot = time.time(), 0.0
+    for step in range(start, a.steps):
+        for g in opt.param_groups:
+            g['lr'] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
+        idx = [gen.randrange(len(tr_x)) for _ in range(a.batch)]
+        clips = [motion_clip(tr_x[i], tr_y[i], a.frames, gen) for i in idx]
+        xs = (torch.stack([c[0] for c in clips]) - MEAN[None]) / STD[None]
+        ys = torch.stack([c[1] for c in clips])[:, 1:]
+        fuser.train()
+        scores = upsampled(run_clip(model, fuser, xs, True), ys.shape[2:])
+        loss = F.cross_entropy(scores.flatten(0, 1), ys.flatten(0, 1), weight=weight, ignore_index=VOID)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tot += float(loss)
+        done = step + 1
+        if done % a.eval_every == 0 or done == a.steps:
+            fuser.eval()
+            rec = {'step': done, 'loss': round(tot / a.eval_every, 4), 'sec': round(time.time() - t0, 1),
+                   'lr': opt.param_groups[0]['lr'], **evaluate(model, fuser, eval_clips)}
+            tot, t0 = 0.0, time.time()
+            with open(os.path.join(a.run, 'log.jsonl'), 'a') as f:
+                f.write(json.dumps(rec) + '\n')
+            print(json.dumps(rec), flush=True)
+        if done % 20 == 0 or done == a.steps:
+            torch.save({'fuser': fuser.state_dict(), 'opt': opt.state_dict(), 'step': step, 'rng': gen.getstate(),
+                        'args': vars(a), 'base': a.base}, last + '.tmp')
+            os.replace(last + '.tmp', last)
+
+
+if __name__ == '__main__':
+    main()
