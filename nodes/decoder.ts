@@ -22,6 +22,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
 import { InputError } from '../src/errors.ts';
 import { ffmpegPaths, probe, type VideoInfo } from '../src/ffmpeg.ts';
+import { FrameAssembler } from '../src/frame-assembler.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
 
@@ -53,10 +54,8 @@ export const decoder = defineNode({
     return {
       process() {
         const frame$ = new Observable<Frame>((sub) => {
-          const size = info.width * info.height * 3;
+          const asm = new FrameAssembler(info.width * info.height * 3);
           let seq = 0;
-          let cur = new Uint8Array(size);
-          let fill = 0;
           let stderrTail: string[] = [];
           let finished = false;
           const c = ffmpeg(o.path)
@@ -101,27 +100,18 @@ export const decoder = defineNode({
           });
           out.on('end', () => finish());
           out.on('data', (chunk: Buffer) => {
-            let off = 0;
-            while (off < chunk.length) {
-              const n = Math.min(size - fill, chunk.length - off);
-              cur.set(chunk.subarray(off, off + n), fill);
-              fill += n;
-              off += n;
-              if (fill === size) {
-                const t0 = performance.now();
-                const f: Frame = Object.freeze({
-                  kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
-                  width: info.width, height: info.height, data: cur,
-                  discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
-                });
-                ctx.flow.emitted(seq);
-                seq++;
-                cur = new Uint8Array(size);
-                fill = 0;
-                sub.next(f);
-                ctx.stats.observe(performance.now() - t0);
-              }
-            }
+            asm.push(chunk, (data) => {
+              const t0 = performance.now();
+              const f: Frame = Object.freeze({
+                kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
+                width: info.width, height: info.height, data,
+                discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
+              });
+              ctx.flow.emitted(seq);
+              seq++;
+              sub.next(f);
+              ctx.stats.observe(performance.now() - t0);
+            });
             if (ctx.flow.blocked && !out.isPaused()) {
               out.pause();
               void ctx.flow.ready().then(() => out.resume());

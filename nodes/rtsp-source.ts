@@ -38,6 +38,7 @@ import { InputError } from '../src/errors.ts';
 import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { epochNowMs, setLiveOrigin } from '../src/live-clock.ts';
 import { defineNode } from '../src/node.ts';
+import { FrameAssembler } from '../src/frame-assembler.ts';
 import type { Frame } from '../src/packet.ts';
 
 /** ffmpeg blocked in a network read can ignore SIGTERM; SIGKILL follows after this long. */
@@ -112,9 +113,7 @@ export const rtspSource = defineNode({
         child = c;
         children.add(c);
         let size = o.width > 0 && o.height > 0 ? { width: o.width, height: o.height } : undefined;
-        let frameBytes = size ? size.width * size.height * 3 : 0;
-        let cur = size ? new Uint8Array(frameBytes) : new Uint8Array(0);
-        let fill = 0;
+        let asm = size ? new FrameAssembler(size.width * size.height * 3) : undefined;
         let stash: Buffer[] = [];
         let stashBytes = 0;
         let framesHere = 0;
@@ -139,25 +138,17 @@ export const rtspSource = defineNode({
           }
         }, Math.max(50, Math.min(250, Math.floor(Math.min(o.watchdogMs, o.connectTimeoutMs) / 4))));
 
-        const consume = (chunk: Buffer) => {
-          let off = 0;
-          while (off < chunk.length) {
-            const n = Math.min(frameBytes - fill, chunk.length - off);
-            cur.set(chunk.subarray(off, off + n), fill);
-            fill += n;
-            off += n;
-            if (fill < frameBytes) continue;
+        const consume = (chunk: Buffer) =>
+          asm!.push(chunk, (data) => {
             const t0 = performance.now();
             const first = framesHere === 0;
             const f: Frame = Object.freeze({
               kind: 'frame', source: ctx.name, seq, ptsMs: t0 - startPerf,
-              width: size!.width, height: size!.height, data: cur,
+              width: size!.width, height: size!.height, data,
               discontinuity: first ? (seq === 0 ? 'start' : 'reconnect') : undefined,
             });
             seq++;
             framesHere++;
-            cur = new Uint8Array(frameBytes);
-            fill = 0;
             if (first) {
               failures = 0;
               ctx.metrics.gauge('rtsp_connected', node, 1);
@@ -167,9 +158,8 @@ export const rtspSource = defineNode({
             ctx.metrics.gauge('rtsp_last_frame_timestamp_seconds', node, (performance.timeOrigin + t0) / 1000, 'Wall-clock time the last frame was received.');
             sub.next(f);
             ctx.stats.observe(performance.now() - t0);
-            if (stopped || ended) return;
-          }
-        };
+            return !(stopped || ended);
+          });
 
         c.stdout.on('data', (chunk: Buffer) => {
           lastDataAt = performance.now();
@@ -202,8 +192,7 @@ export const rtspSource = defineNode({
             const m = inOutput && !size ? /Video: rawvideo.*?, (\d{1,5})x(\d{1,5})\b/.exec(line) : null;
             if (m) {
               size = { width: Number(m[1]), height: Number(m[2]) };
-              frameBytes = size.width * size.height * 3;
-              cur = new Uint8Array(frameBytes);
+              asm = new FrameAssembler(size.width * size.height * 3);
               const held = stash;
               stash = [];
               stashBytes = 0;

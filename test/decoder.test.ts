@@ -1,6 +1,7 @@
 import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
 import { InputError } from '../src/errors.ts';
+import { FrameAssembler } from '../src/frame-assembler.ts';
 import { decode } from '../src/operators.ts';
 import { SAMPLE } from './helpers/cli.ts';
 
@@ -18,4 +19,23 @@ test('decoder › refuses frames larger than maxPixels before allocating any', a
   const e = await t.throwsAsync(lastValueFrom(decode({ path: SAMPLE, maxPixels: 640 * 360 - 1 })));
   t.true(e instanceof InputError);
   t.regex(e!.message, /frames are 640x360 \(230400 pixels\); expected at most 230399/);
+});
+
+test('decoder › FrameAssembler cuts chunks of any size into whole frames, each its own buffer', (t) => {
+  const frameBytes = 7;
+  const stream = Uint8Array.from({ length: 7 * 5 + 3 }, (_, i) => i);
+  for (const cut of [1, 2, 6, 7, 8, 20, 100]) {
+    const asm = new FrameAssembler(frameBytes);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i += cut) asm.push(stream.subarray(i, i + cut), (d) => void frames.push(d));
+    t.is(frames.length, 5, `chunks of ${cut}`);
+    frames.forEach((f, k) => t.deepEqual([...f], [...stream.subarray(k * 7, k * 7 + 7)]));
+    t.is(new Set(frames.map((f) => f.buffer)).size, 5);
+    t.is(asm.partialBytes, 3);
+  }
+  const asm = new FrameAssembler(frameBytes);
+  let n = 0;
+  asm.push(stream, () => ++n < 2);
+  t.is(n, 2, 'stops when told');
+  t.throws(() => new FrameAssembler(0), { instanceOf: RangeError });
 });
