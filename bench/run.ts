@@ -82,22 +82,24 @@ const MODES: Mode[] = [
   { name: 'propagate, key every 3', keyframeIntervalFrames: 3, nonKeyFrames: 'propagate' },
   { name: 'propagate, key every 5', keyframeIntervalFrames: 5, nonKeyFrames: 'propagate' },
   { name: 'propagate, adaptive (≤10, change > 12)', keyframeIntervalFrames: 10, keyframeChangeThreshold: 12, nonKeyFrames: 'propagate' },
+  { name: 'fuse (ConvGRU), key every 5', keyframeIntervalFrames: 5, nonKeyFrames: 'fuse' },
+  { name: 'fuse (ConvGRU), key every 10', keyframeIntervalFrames: 10, nonKeyFrames: 'fuse' },
 ];
 
-function e2eGraph(input: string, out: string, mode: Mode, engine: string, inW = 0, inH = 0): string {
+function e2eGraph(input: string, out: string, mode: Mode, engine: string, inW = 0, inH = 0, thread = true): string {
   return `version: 1
 maxInFlight: 8
 nodes:
   decode:  { type: decoder, options: { path: "${input}" } }
-  segment: { type: two-branch-segmenter, options: { engine: ${engine}, inputWidth: ${inW}, inputHeight: ${inH}, keyframeIntervalFrames: ${mode.keyframeIntervalFrames}, keyframeChangeThreshold: ${mode.keyframeChangeThreshold ?? 0}, nonKeyFrames: ${mode.nonKeyFrames ?? 'shallow'} }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, options: { engine: ${engine}, inputWidth: ${inW}, inputHeight: ${inH}, keyframeIntervalFrames: ${mode.keyframeIntervalFrames}, keyframeChangeThreshold: ${mode.keyframeChangeThreshold ?? 0}, nonKeyFrames: ${mode.nonKeyFrames ?? 'shallow'}, thread: ${thread} }, in: { frame: decode.frame } }
   overlay: { type: overlay, options: { alpha: 0.45 }, in: { frame: decode.frame, labels: segment.labels } }
   video:   { type: encoder, options: { path: "${out}", preset: ultrafast, overwrite: true }, in: { frame: overlay.frame } }
 `;
 }
 
-async function e2e(mode: Mode, engine: string, inW = 0, inH = 0) {
+async function e2e(mode: Mode, engine: string, inW = 0, inH = 0, thread = true) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-'));
-  const def = parseGraph(e2eGraph(CLIP, path.join(dir, 'o.mp4'), mode, engine, inW, inH), 'bench.yaml', registry);
+  const def = parseGraph(e2eGraph(CLIP, path.join(dir, 'o.mp4'), mode, engine, inW, inH, thread), 'bench.yaml', registry);
   let frames = 0;
   const t0 = performance.now();
   const r = await runGraph(def, { log: () => {}, onDone: () => frames++ });
@@ -122,9 +124,14 @@ if (only.has('modes')) {
   const val = await valSequence(CAMVID);
   const motion = await motionSequences(CAMVID, 8, 10);
   const clip = decodeClip(Number(values.frames ?? 221));
-  const rows = ['| mode | e2e fps (540x960, overlay mp4) | segment p50 / p99 ms | paths full/shallow/propagated (clip) | val 15 Hz mIoU mean / worst | motion-seq mIoU mean / worst | TC on clip |', '|---|---|---|---|---|---|---|'];
+  const rows = ['| mode | e2e fps (540x960, overlay mp4) | segment p50 / p99 ms | paths full/shallow/fused/propagated (clip) | val 15 Hz mIoU mean / worst | motion-seq mIoU mean / worst | TC on clip |', '|---|---|---|---|---|---|---|'];
   let base = 0;
+  const jsThread: string[] = [];
   for (const mode of MODES) {
+    if (mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
+      log(`${mode.name}: skipped, the model has no temporal fuser`);
+      continue;
+    }
     const seqRuns = [{ run: await runMode(model, mode, val), frames: val }];
     const vs = scoreSequences(seqRuns, classes);
     const motionRuns = [];
@@ -135,16 +142,24 @@ if (only.has('modes')) {
     const e = await e2e(mode, 'onnx');
     if (mode.keyframeIntervalFrames === 1) base = e.fps;
     const p = clipRun.paths;
-    rows.push(`| ${mode.name} | ${f1(e.fps)}${base && mode.keyframeIntervalFrames > 1 ? ` (${(e.fps / base).toFixed(2)}x)` : ''} | ${f1(e.p50)} / ${f1(e.p99)} | ${p.full}/${p.shallow}/${p.propagated} | ${f1(vs.miou)} / ${f1(vs.worst)} | ${f1(ms.miou)} / ${f1(ms.worst)} | ${f1(tc)} |`);
+    rows.push(`| ${mode.name} | ${f1(e.fps)}${base && mode.keyframeIntervalFrames > 1 ? ` (${(e.fps / base).toFixed(2)}x)` : ''} | ${f1(e.p50)} / ${f1(e.p99)} | ${p.full}/${p.shallow}/${p.fused}/${p.propagated} | ${f1(vs.miou)} / ${f1(vs.worst)} | ${f1(ms.miou)} / ${f1(ms.worst)} | ${f1(tc)} |`);
     log(rows[rows.length - 1]!);
+    if (mode.keyframeIntervalFrames === 1 || mode.keyframeChangeThreshold) {
+      const j = await e2e(mode, 'onnx', 0, 0, false);
+      jsThread.push(`| ${mode.name} | ${f1(j.fps)} | ${f1(e.fps)} |`);
+      log(jsThread[jsThread.length - 1]!);
+    }
   }
   await model.dispose();
-  sections.push(`## Cross-frame reuse modes (ONNX Runtime, 2 threads)\n\n- **e2e fps**: \`solidWhiteRight.mp4\` (960x540, 221 frames) decoded, segmented at full 540x960, overlaid and encoded to H.264 (ultrafast) — the whole graph, wall clock.\n- **segment p50/p99**: per-frame latency of the segmenter node in that run (key frames are the p99).\n- **mIoU**: CamVid val only — the 15 Hz val sub-sequence (${val.length} frames, in order) and ${motion.length} sequences of 10 frames made from val stills by forward zoom, pan and small rotation, labels warped identically; mean over all frames and at the worst position in the key-frame cycle.\n- **TC**: temporal consistency on the real clip (mIoU of prediction t vs prediction t+1 warped back by block-matching motion — the same motion the propagate path uses, which favours it).\n\n${rows.join('\n')}`);
+  sections.push(`## Cross-frame reuse modes (ONNX Runtime, 2 threads)\n\n- **e2e fps**: \`solidWhiteRight.mp4\` (960x540, 221 frames) decoded, segmented at full 540x960, overlaid and encoded to H.264 (ultrafast) — the whole graph, wall clock.\n- **segment p50/p99**: per-frame latency of the segmenter node in that run (key frames are the p99).\n- **mIoU**: CamVid val only — the 15 Hz val sub-sequence (${val.length} frames, in order) and ${motion.length} sequences of 10 frames made from val stills by forward zoom, pan and small rotation, labels warped identically; mean over all frames and at the worst position in the key-frame cycle.\n- **TC**: temporal consistency on the real clip (mIoU of prediction t vs prediction t+1 warped back by block-matching motion — the same motion the propagate path uses, which favours it).\n- The segmenter runs in a worker thread (its default). The same graph with \`thread: false\` (network, block matching and warping on the JS thread, which also decodes, blends and encodes):\n\n| mode | e2e fps, JS thread | e2e fps, worker thread |\n|---|---|---|\n${jsThread.join('\n')}\n\n${rows.join('\n')}`);
 }
 
 if (only.has('tfjs')) {
   const rows = ['| mode | e2e fps (segmentation 256x512, overlay mp4 at 960x540) | segment p50 / p99 ms |', '|---|---|---|'];
-  for (const mode of [MODES[0]!, MODES[2]!, MODES[4]!]) {
+  const m = await loadModel({ engine: 'tfjs' });
+  const fuser = m.hasFuser;
+  await m.dispose();
+  for (const mode of MODES.filter((x) => ['per-frame', 'shallow, key every 4', 'propagate, key every 5', 'propagate, adaptive (≤10, change > 12)'].includes(x.name) || (fuser && x.name === 'fuse (ConvGRU), key every 5'))) {
     const e = await e2e(mode, 'tfjs', 512, 256);
     rows.push(`| ${mode.name} | ${f1(e.fps)} | ${f1(e.p50)} / ${f1(e.p99)} |`);
     log(rows[rows.length - 1]!);

@@ -33,7 +33,7 @@ export interface Mode {
   readonly name: string;
   readonly keyframeIntervalFrames: number;
   readonly keyframeChangeThreshold?: number;
-  readonly nonKeyFrames?: 'shallow' | 'propagate';
+  readonly nonKeyFrames?: 'shallow' | 'fuse' | 'propagate';
 }
 
 const VOID = 11;
@@ -122,7 +122,7 @@ export async function runMode(model: Model, mode: Mode, frames: readonly SeqFram
   const predictions: Uint8Array[] = [];
   const positions: number[] = [];
   const latenciesMs: number[] = [];
-  const paths: Record<string, number> = { full: 0, shallow: 0, propagated: 0 };
+  const paths: Record<string, number> = { full: 0, shallow: 0, fused: 0, propagated: 0 };
   let pos = 0;
   for (const f of frames) {
     const t0 = performance.now();
