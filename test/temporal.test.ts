@@ -40,7 +40,7 @@ async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): 
 }
 
 test('two-branch-segmenter › non-key frames take the cheaper path (counted in the graph metrics)', async (t) => {
-  for (const nonKey of ['shallow', 'propagate']) {
+  for (const nonKey of ['shallow', 'fuse', 'propagate']) {
     const def = parseGraph(`version: 1
 nodes:
   decode:  { type: decoder, options: { path: "${SAMPLE}", maxFrames: 40 } }
@@ -52,7 +52,7 @@ nodes:
     const paths = r.metrics.counters.get('segmenter_path_total')!;
     const count = (p: string) => paths.get(`{node="segment",path="${p}"}`) ?? 0;
     t.is(count('full'), 10, `${nonKey}: one key frame in 4`);
-    t.is(count(nonKey === 'shallow' ? 'shallow' : 'propagated'), 30, nonKey);
+    t.is(count(({ shallow: 'shallow', fuse: 'fused', propagate: 'propagated' } as Record<string, string>)[nonKey]!), 30, nonKey);
   }
 });
 
@@ -61,6 +61,46 @@ test('two-branch-segmenter › a discontinuity forces a key frame and resets kep
   const frames = imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : i === 5 ? 'reconnect' : undefined));
   t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100 }, frames), ['full', 'shallow', 'shallow', 'shallow', 'shallow', 'full', 'shallow', 'shallow']);
   t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100, nonKeyFrames: 'propagate' }, frames), ['full', 'propagated', 'propagated', 'propagated', 'propagated', 'full', 'propagated', 'propagated']);
+  t.deepEqual(await segmentPaths({ keyframeIntervalFrames: 100, nonKeyFrames: 'fuse' }, frames), ['full', 'fused', 'fused', 'fused', 'fused', 'full', 'fused', 'fused']);
+});
+
+test('two-branch-segmenter › after a discontinuity every mode gives exactly the labels of a fresh start (no state survives)', async (t) => {
+  const imgs = sampleFrames(9);
+  for (const nonKeyFrames of ['shallow', 'fuse', 'propagate']) {
+    const run = async (frames: Frame[]) => {
+      const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, nonKeyFrames });
+      try {
+        return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
+      } finally {
+        await inst.close();
+      }
+    };
+    const whole = await run(imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : i === 5 ? 'reconnect' : undefined)));
+    const fresh = await run(imgs.slice(5).map((d, i) => frame(d, i + 5, i === 0 ? 'start' : undefined)));
+    for (let i = 0; i < fresh.length; i++) t.deepEqual(whole[5 + i]!.classes, fresh[i]!.classes, `${nonKeyFrames}: frame ${5 + i}`);
+    // and the state did matter before the cut: frame 6 continued from frame 0's key frame differs from frame 6 after the cut's key frame
+    const before = await run(imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : undefined)));
+    t.notDeepEqual(before[7]!.classes, whole[7]!.classes, `${nonKeyFrames}: state carried across frames`);
+  }
+});
+
+test('two-branch-segmenter › the temporal fuser changes the kept features (fused labels differ from plain reuse)', async (t) => {
+  const imgs = sampleFrames(6);
+  const frames = imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : undefined));
+  const labelsOf = async (nonKeyFrames: string) => {
+    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, nonKeyFrames });
+    try {
+      return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
+    } finally {
+      await inst.close();
+    }
+  };
+  const [fused, shallow] = [await labelsOf('fuse'), await labelsOf('shallow')];
+  t.deepEqual(fused[0]!.classes, shallow[0]!.classes, 'the key frame is the same network');
+  let differ = 0;
+  for (let i = 1; i < 6; i++) for (let j = 0; j < W * H; j++) differ += fused[i]!.classes[j] !== shallow[i]!.classes[j] ? 1 : 0;
+  t.true(differ > 0, 'fused frames differ from plain reuse somewhere');
+  t.true(differ < 0.25 * 5 * W * H, `but mostly agree (${differ} pixels differ)`);
 });
 
 test('two-branch-segmenter › adaptive key frames: a scene cut forces one, a still scene does not', async (t) => {

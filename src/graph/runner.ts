@@ -69,30 +69,36 @@ export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<Ru
     opened.length = 0;
   };
 
-  try {
-    for (const n of def.nodes) {
-      const queues = new Map<string, EdgeQueue>();
-      for (const [port, r] of Object.entries(n.inputs)) {
-        queues.set(port, metrics.edge(new EdgeQueue(`${r.node}.${r.port}→${n.name}.${port}`, n.queue)));
-      }
-      const ctx: NodeContext<Record<string, unknown>> = {
-        name: n.name,
-        options: n.options,
-        graphDir: process.cwd(),
-        signal: ac.signal,
-        metrics,
-        stats: metrics.node(n.name, n.type),
-        flow: flows.get(n.name) ?? unlimitedFlow(),
-        queue: (port) => queues.get(port) ?? metrics.edge(new EdgeQueue(`${n.name}.${port}`, n.queue)),
-        log: (m) => log(`${n.name}: ${m}`),
-      };
-      if (ac.signal.aborted) break;
-      opened.push({ name: n.name, inst: await n.spec.open(ctx) });
+  // Nodes open concurrently (probing a file, loading a model in its thread and
+  // starting an encoder overlap); if any fails, the others are closed and the
+  // first failure in graph order is thrown.
+  const ctxs = def.nodes.map((n): NodeContext<Record<string, unknown>> => {
+    const queues = new Map<string, EdgeQueue>();
+    for (const [port, r] of Object.entries(n.inputs)) {
+      queues.set(port, metrics.edge(new EdgeQueue(`${r.node}.${r.port}→${n.name}.${port}`, n.queue)));
     }
-  } catch (e) {
+    return {
+      name: n.name,
+      options: n.options,
+      graphDir: process.cwd(),
+      signal: ac.signal,
+      metrics,
+      stats: metrics.node(n.name, n.type),
+      flow: flows.get(n.name) ?? unlimitedFlow(),
+      queue: (port) => queues.get(port) ?? metrics.edge(new EdgeQueue(`${n.name}.${port}`, n.queue)),
+      log: (m) => log(`${n.name}: ${m}`),
+    };
+  });
+  const settled = await Promise.allSettled(def.nodes.map((n, i) => n.spec.open(ctxs[i]!)));
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') opened.push({ name: def.nodes[i]!.name, inst: r.value });
+  });
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed || ac.signal.aborted) {
     await closeAll();
     opts.signal?.removeEventListener('abort', onAbort);
-    throw e;
+    if (failed) throw failed.reason;
+    return { metrics, interrupted: true };
   }
 
   const outputs = new Map<string, Observable<unknown>>();
