@@ -158,6 +158,15 @@ def main():
             'steps': fk['step'] + 1,
             'base': fk.get('base'),
         }
+        log = os.path.join(os.path.dirname(a.fuser), 'log.jsonl')
+        if os.path.exists(log):
+            with open(log) as f:
+                last = [json.loads(l) for l in f if l.strip()][-1]
+            fuser_info['metrics'] = {
+                'what': 'mIoU (percent) of the non-key frames of 24 clips of 7 frames made from CamVid val stills by camera motion '
+                        '(training/train_fuser.py evaluate): plain reuse of the key frame deep features vs the fuser; by position after the key frame',
+                **{k: last[k] for k in ('reuse', 'reuse_by_pos', 'fuser', 'fuser_by_pos') if k in last},
+            }
 
     entries, blob = tfjs_weights(model)
     blob.tofile(os.path.join(a.out, 'weights.bin'))
