@@ -12,8 +12,9 @@
  * socket's queue fills to `hwmMessages`, and a pusher waits (a publisher
  * drops). `keepSourceName: true` keeps the sender's source names instead
  * (several streams on one socket) and then never pauses. The first packet
- * received from each stream carries a discontinuity ('join' unless it already
- * had one), so a late subscriber starts cleanly where it joined. With
+ * received from each stream carries the discontinuity 'join' (replacing the
+ * sender's own mark, e.g. 'reassign', unless it is the stream's very first
+ * packet, seq 0), so a late subscriber starts cleanly where it joined. With
  * `stopAtEnd` (default) the node ends when the sender's stream ends.
  * A message that does not decode is logged once, counted and skipped.
  * Metrics: `zmq_received_total`, `zmq_seq_gaps_total` (packets the sender
@@ -93,7 +94,8 @@ export const zmqSource = defineNode({
           const key = `${p.source}\u0000${p.kind}`;
           const prev = last.get(key);
           last.set(key, p.seq);
-          if (prev === undefined && !p.discontinuity) p = withDiscontinuity(p, 'join');
+          // A late joiner starts here: say 'join' whatever the sender marked, unless this is the stream's start.
+          if (prev === undefined && !(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'join');
           else if (prev !== undefined && p.seq > prev + 1 && !p.discontinuity) ctx.metrics.count('zmq_seq_gaps_total', tags, p.seq - prev - 1);
           if (!o.keepSourceName) p = Object.freeze({ ...p, source: ctx.name });
           ctx.metrics.count('zmq_received_total', tags);

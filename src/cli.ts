@@ -2,11 +2,12 @@
  * segflow command line. Every command is built on the library API.
  *
  *   segflow run <graph> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
+ *               [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N]]   (live: segmenters sharded over workers)
  *   segflow validate <graph> [--set ...]
  *   segflow graph <graph> --dot [--svg FILE]
  *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
  *   segflow worker --connect tcp://HOST:PORT        (segments chunks for a dispatching process; docs/zmq-protocol.md)
- *   segflow workers --connect tcp://HOST:PORT [--json]
+ *   segflow workers [--connect] tcp://HOST:PORT [--json]
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
  *
  * Exit codes: 0 ok, 1 a run or an input failed, 2 bad graph or command line, 130 interrupted.
@@ -25,7 +26,8 @@ import { serveMetrics } from './metrics-server.ts';
 import { consoleProgress, processFiles } from './process.ts';
 import { Metrics } from './runtime/metrics.ts';
 import { formatStatus, requestStatus } from './zmq/dispatcher.ts';
-import { DEFAULT_CHUNK_FRAMES, startDispatch } from './zmq/remote-segmenter.ts';
+import { startLiveDispatch } from './zmq/live-segmenter.ts';
+import { DEFAULT_CHUNK_FRAMES, requireSegmenter, startDispatch } from './zmq/remote-segmenter.ts';
 import { checkEndpoint } from './zmq/wire.ts';
 import { runWorker } from './zmq/worker.ts';
 
@@ -34,12 +36,13 @@ export const DEFAULT_GRAPH = path.join(ROOT, 'graphs', 'dashcam-offline.yaml');
 
 const USAGE = `usage:
   segflow run <graph.yaml> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
+              [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N]]
   segflow validate <graph.yaml> [--set ...] [--var ...]
   segflow graph <graph.yaml> [--dot] [--svg FILE]
   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite]
                   [--chunk-frames N] [--dispatch tcp://HOST:PORT]
   segflow worker --connect tcp://HOST:PORT
-  segflow workers --connect tcp://HOST:PORT [--json]
+  segflow workers [--connect] tcp://HOST:PORT [--json]
   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
   segflow nodes`;
 
@@ -116,46 +119,66 @@ function stopSignal(): { signal: AbortSignal; dispose: () => void } {
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, common);
+  const { values, positionals } = parse(argv, { ...common, dispatch: { type: 'string' }, 'stream-name': { type: 'string' }, 'min-workers': { type: 'string' } });
   const file = positionals[0] ?? DEFAULT_GRAPH;
   const v = vars(values.var as string[] | undefined);
   let sets = (values.set as string[] | undefined) ?? [];
   if (values.overwrite) sets = [...sets, ...overwriteSets(file, sets, v)];
-  const def: GraphDef = loadGraphFile(file, registry, { sets, vars: v });
-  const metrics = new Metrics();
+  let def: GraphDef = loadGraphFile(file, registry, { sets, vars: v });
+  const dispatchAt = values.dispatch !== undefined ? endpoint('--dispatch', values.dispatch) : undefined;
+  if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined)) throw new UsageError('--stream-name and --min-workers go with --dispatch tcp://HOST:PORT');
+  const minWorkers = Number(values['min-workers'] ?? 0);
+  if (!Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > 1000) throw new UsageError(`--min-workers: expected an integer 0..1000, got '${values['min-workers']}'`);
+  if (dispatchAt) requireSegmenter(def);
   const mp = port(values['metrics-port'] as string | undefined);
-  const server = mp !== undefined ? await serveMetrics(() => metrics, mp) : undefined;
-  if (server) process.stderr.write(`metrics on http://127.0.0.1:${(server.address() as { port: number }).port}/metrics\n`);
+  // Live sharding: each segmenter node becomes a stream handed to `segflow worker` processes.
+  const live = dispatchAt ? await startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined }) : undefined;
+  if (live) def = live.def;
+  const metrics = new Metrics();
+  const view = live?.dispatcher.metricsView(() => metrics);
   const stop = stopSignal();
+  let server: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    server = mp !== undefined ? await serveMetrics(() => view ?? metrics, mp) : undefined;
+    if (server) process.stderr.write(`metrics on http://127.0.0.1:${(server.address() as { port: number }).port}/metrics\n`);
+    if (live && minWorkers > 0) {
+      process.stderr.write(`dispatch: waiting for ${minWorkers} workers before starting the graph\n`);
+      await live.dispatcher.waitForWorkers(minWorkers, stop.signal);
+      if (stop.signal.aborted) return 130;
+    }
+    return await runLoaded(def, metrics, stop.signal);
+  } finally {
+    stop.dispose();
+    server?.close();
+    await live?.close();
+  }
+}
+
+async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal): Promise<number> {
   const t0 = performance.now();
   let frames = 0;
   const firstSink = def.nodes.find((n) => n.spec.role === 'sink')?.name;
   const tty = process.stderr.isTTY;
   let last = 0;
-  try {
-    const res = await runGraph(def, {
-      signal: stop.signal,
-      metrics,
-      onDone: (sink) => {
-        if (sink !== firstSink) return;
-        frames++;
-        const now = performance.now();
-        if (now - last > (tty ? 250 : 5000)) {
-          last = now;
-          const msg = `${frames} frames, ${(frames / ((now - t0) / 1000)).toFixed(1)} fps`;
-          process.stderr.write(tty ? `\r\x1b[K${msg}` : msg + '\n');
-        }
-      },
-    });
-    const secs = (performance.now() - t0) / 1000;
-    if (tty) process.stderr.write('\r\x1b[K');
-    process.stderr.write(`${res.metrics.table()}\n`);
-    process.stdout.write(`${res.interrupted ? 'interrupted' : 'done'}: ${frames} frames in ${secs.toFixed(2)} s, ${(frames / secs).toFixed(1)} fps end to end\n`);
-    return res.interrupted ? 130 : 0;
-  } finally {
-    stop.dispose();
-    server?.close();
-  }
+  const res = await runGraph(def, {
+    signal,
+    metrics,
+    onDone: (sink) => {
+      if (sink !== firstSink) return;
+      frames++;
+      const now = performance.now();
+      if (now - last > (tty ? 250 : 5000)) {
+        last = now;
+        const msg = `${frames} frames, ${(frames / ((now - t0) / 1000)).toFixed(1)} fps`;
+        process.stderr.write(tty ? `\r\x1b[K${msg}` : msg + '\n');
+      }
+    },
+  });
+  const secs = (performance.now() - t0) / 1000;
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stderr.write(`${res.metrics.table()}\n`);
+  process.stdout.write(`${res.interrupted ? 'interrupted' : 'done'}: ${frames} frames in ${secs.toFixed(2)} s, ${(frames / secs).toFixed(1)} fps end to end\n`);
+  return res.interrupted ? 130 : 0;
 }
 
 async function cmdValidate(argv: string[]): Promise<number> {
@@ -234,8 +257,9 @@ async function cmdWorker(argv: string[]): Promise<number> {
 }
 
 async function cmdWorkers(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { connect: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
-  const s = await requestStatus(endpoint('--connect', values.connect));
+  const { values, positionals } = parse(argv, { connect: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values.connect !== undefined && positionals.length) throw new UsageError(`workers: expected the dispatcher once, as --connect or as an argument\n${USAGE}`);
+  const s = await requestStatus(endpoint('--connect', values.connect ?? positionals[0]));
   process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
   return 0;
 }

@@ -13,12 +13,30 @@
  * slow) is ignored and counted as a duplicate, so every chunk is used exactly
  * once. A chunk that fails on `maxAttempts` workers fails its file. STATUS
  * requests (`segflow workers`) are answered with the workers' state.
+ *
+ * Live streams (`segflow run --dispatch`, `openStream`): each stream is
+ * sticky — every frame goes to one worker, which keeps the stream's segmenter
+ * (temporal state) between frames. A new stream goes to the live worker with
+ * the fewest streams (then the fewest frames in flight, then the earliest
+ * joined). Freshest-frame semantics: at most `inFlight` (1–2) frames of a
+ * stream are at its worker; a newer frame waits in a one-frame slot, and a
+ * frame replaced there is dropped and counted (a discontinuity mark it carried
+ * passes to its replacement). When the worker expires or leaves, its frames
+ * in flight are counted lost (never waited for) and the stream moves at once
+ * to the least-loaded live worker; the first frame sent there carries the
+ * discontinuity `reassign`, so that worker starts fresh state and every
+ * stateful node downstream resets (the first frame of a stream carries
+ * `start` unless it has its own mark). Streams are not rebalanced when a
+ * worker joins; streams without a worker (none alive) keep their freshest
+ * frame and go to the next worker that joins. A late result (its frame was
+ * counted lost) is ignored and counted as a duplicate. `maxAttempts` failed
+ * frames in a row fail the stream.
  */
 import os from 'node:os';
 import * as zmq from 'zeromq';
-import type { Frame, Labels } from '../packet.ts';
+import { withDiscontinuity, type Frame, type Labels } from '../packet.ts';
 import { formatTable, Metrics } from '../runtime/metrics.ts';
-import { bindEndpoint, checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, SendQueue, ZmqType } from './wire.ts';
+import { bindEndpoint, checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePacket, encodePackets, SendQueue, ZmqType } from './wire.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_LIVENESS = 3;
@@ -32,6 +50,8 @@ export interface DispatcherOptions {
   readonly liveness?: number;
   /** Workers a chunk may fail on (worker errors, not expiry) before its file fails. */
   readonly maxAttempts?: number;
+  /** The command-line flag that gave the endpoint, for error messages. */
+  readonly flag?: string;
   readonly log?: (message: string) => void;
 }
 
@@ -62,6 +82,50 @@ interface Job extends Chunk {
   reject(e: Error): void;
 }
 
+/** A live stream (`segflow run --dispatch`): one segmenter node instance of the graph. */
+export interface StreamOptions {
+  /** Unique per dispatcher, e.g. `rtsp-live/segment`. */
+  readonly key: string;
+  /** The segmenter node's name and its options (sent to the worker). */
+  readonly node: string;
+  readonly options: unknown;
+  /** Frames of this stream a worker may hold (1 or 2; default 1). */
+  readonly inFlight?: number;
+  /** Labels for a frame sent, in seq order, with the frame's discontinuity as sent; `ms` from send to result. */
+  onLabels(l: Labels, ms: number): void;
+  /** The stream failed: `maxAttempts` frames in a row came back with an error. */
+  onError(e: Error): void;
+}
+
+export interface LiveStream {
+  readonly key: string;
+  /** Offer the newest frame: sent now, or kept in the one-frame slot (replacing, and dropping, an older one). */
+  push(f: Frame): void;
+  /** Resolves once nothing is in flight, and nothing waits for a live worker. */
+  drained(): Promise<void>;
+  /** Forget the stream (what is in flight or waiting is dropped). */
+  close(): void;
+}
+
+interface Stream extends StreamOptions {
+  readonly maxInFlight: number;
+  worker?: WorkerState | undefined;
+  /** The last worker's name, for the move log line. */
+  lastWorker?: string | undefined;
+  assignments: number;
+  /** Discontinuity for the next frame sent ('start', 'reassign', 'error'). */
+  mark?: string | undefined;
+  pending?: Frame | undefined;
+  /** Frames at its worker: job id → the frame as sent. */
+  readonly held: Map<number, { frame: Frame; at: number; worker: string }>;
+  lastSeq: number;
+  errorsInRow: number;
+  closed: boolean;
+  waiters: (() => void)[];
+  readonly byWorker: Map<string, number>;
+  readonly n: { received: number; done: number; dropped: number; lost: number; failed: number; reassignments: number };
+}
+
 interface WorkerState {
   readonly id: string;
   readonly identity: Buffer;
@@ -70,15 +134,46 @@ interface WorkerState {
   lastSeen: number;
   job?: Job | undefined;
   completed: number;
+  /** Live streams assigned here. */
+  readonly streams: Set<Stream>;
+  /** Live frames done, and in hand now. */
+  framesDone: number;
+  liveInFlight: number;
 }
 
 export interface WorkerStatus {
   readonly name: string;
   readonly state: 'idle' | 'busy';
   readonly chunk?: string | undefined;
+  /** Chunks completed (offline). */
   readonly completed: number;
+  /** Live streams assigned to this worker. */
+  readonly streams: readonly string[];
+  /** Live frames segmented. */
+  readonly framesDone: number;
+  /** Frames in hand now (live frames, plus the frames of its chunk). */
+  readonly inFlight: number;
   readonly lastSeenMs: number;
   readonly upS: number;
+}
+
+export interface StreamStatus {
+  readonly key: string;
+  readonly worker?: string | undefined;
+  readonly inFlight: number;
+  /** A frame waiting for room at the worker (0 or 1). */
+  readonly waiting: number;
+  /** Frames offered by the graph: done + dropped + lost + failed + inFlight + waiting. */
+  readonly received: number;
+  readonly done: number;
+  /** Replaced in the freshest slot (the worker still had a frame in hand). */
+  readonly dropped: number;
+  /** In flight at a worker that expired or left. */
+  readonly lost: number;
+  readonly failed: number;
+  readonly reassignments: number;
+  /** Frames done per worker name. */
+  readonly byWorker: Readonly<Record<string, number>>;
 }
 
 export interface DispatchStats {
@@ -91,11 +186,26 @@ export interface DispatchStats {
   readonly chunksCompleted: number;
   readonly duplicatesIgnored: number;
   readonly chunksQueued: number;
+  /** Live streams open, and totals over every stream ever opened. */
+  readonly streams: number;
+  readonly streamFramesDone: number;
+  readonly streamFramesDropped: number;
+  readonly streamFramesLost: number;
+  readonly streamReassignments: number;
 }
 
 export interface StatusReply extends DispatchStats {
   readonly workers: readonly WorkerStatus[];
+  readonly streamList: readonly StreamStatus[];
 }
+
+/** Per-stream counters (label `stream`), with their help text. */
+const STREAM_COUNTERS = {
+  zmq_stream_frames_total: 'Live frames segmented, per stream.',
+  zmq_stream_frames_dropped_total: 'Live frames dropped: a newer frame replaced them while the worker was busy.',
+  zmq_stream_frames_lost_total: 'Live frames in flight at a worker that expired or left (not waited for).',
+  zmq_stream_reassignments_total: 'Times a live stream moved to another worker.',
+} as const;
 
 export class Dispatcher {
   /** segflow_zmq_* counters and gauges (Prometheus names without the segflow_ prefix). */
@@ -112,12 +222,19 @@ export class Dispatcher {
   private readonly queue: Job[] = [];
   private readonly jobs = new Map<number, Job>();
   private readonly cancelled = new Set<number>();
+  private readonly streams = new Map<string, Stream>();
+  /** Live frames in flight: job id → its stream. */
+  private readonly liveJobs = new Map<number, Stream>();
+  private streamsOpened = 0;
   /** Names of workers seen, kept after they expire so a returning one is recognised in the log. */
   private readonly names = new Map<string, string>();
   private nextId = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private s = { workersSeen: 0, workersExpired: 0, chunksDispatched: 0, chunksRedispatched: 0, chunksCompleted: 0, duplicatesIgnored: 0 };
+  private s = {
+    workersSeen: 0, workersExpired: 0, chunksDispatched: 0, chunksRedispatched: 0, chunksCompleted: 0, duplicatesIgnored: 0,
+    streamFramesDone: 0, streamFramesDropped: 0, streamFramesLost: 0, streamReassignments: 0,
+  };
 
   constructor(private readonly o: DispatcherOptions) {
     checkEndpoint(o.endpoint, '--dispatch');
@@ -129,7 +246,11 @@ export class Dispatcher {
   }
 
   async bind(): Promise<string> {
-    await this.router.bind(bindEndpoint(this.o.endpoint));
+    try {
+      await this.router.bind(bindEndpoint(this.o.endpoint));
+    } catch (e) {
+      throw new Error(`${this.o.flag ?? '--dispatch'} ${this.o.endpoint}: cannot listen there (${(e as Error).message}); expected an address of this machine, e.g. tcp://127.0.0.1:5555 or tcp://0.0.0.0:5555`);
+    }
     this.endpoint = this.router.lastEndpoint ?? this.o.endpoint;
     void this.receive();
     this.timer = setInterval(() => this.tick(), this.heartbeatMs);
@@ -165,28 +286,42 @@ export class Dispatcher {
   }
 
   stats(): DispatchStats {
-    return { endpoint: this.endpoint, workersAlive: this.workers.size, ...this.s, chunksQueued: this.queue.length };
+    return { endpoint: this.endpoint, workersAlive: this.workers.size, ...this.s, chunksQueued: this.queue.length, streams: this.streams.size };
   }
 
   status(): StatusReply {
     const now = Date.now();
     const workers = [...this.workers.values()].map((w): WorkerStatus => ({
-      name: w.name, state: w.job ? 'busy' : 'idle', chunk: w.job?.key, completed: w.completed,
+      name: w.name, state: w.job || w.liveInFlight > 0 ? 'busy' : 'idle', chunk: w.job?.key, completed: w.completed,
+      streams: [...w.streams].map((s) => s.key), framesDone: w.framesDone, inFlight: w.liveInFlight + (w.job?.frames.length ?? 0),
       lastSeenMs: now - w.lastSeen, upS: Math.round((now - w.joinedAt) / 100) / 10,
     }));
-    return { ...this.stats(), workers };
+    const streamList = [...this.streams.values()].map((s): StreamStatus => ({
+      key: s.key, worker: s.worker?.name, inFlight: s.held.size, waiting: s.pending ? 1 : 0, ...s.n, byWorker: Object.fromEntries(s.byWorker),
+    }));
+    return { ...this.stats(), workers, streamList };
+  }
+
+  /** Wait until `n` workers are alive (or the signal aborts, or the dispatcher closes). */
+  async waitForWorkers(n: number, signal?: AbortSignal): Promise<void> {
+    while (this.workers.size < n && !signal?.aborted && !this.closed) await delay(50);
   }
 
   /** One line for stderr at the end of a run. */
   summaryLine(): string {
     const s = this.stats();
-    return `dispatch: ${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired), ${s.chunksCompleted} chunks completed, ${s.chunksRedispatched} re-dispatched, ${s.duplicatesIgnored} duplicate results ignored`;
+    const head = `dispatch: ${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired), `;
+    if (this.streamsOpened > 0) {
+      return head + `${this.streamsOpened} live streams: ${s.streamFramesDone} frames done, ${s.streamFramesDropped} dropped (worker busy), ${s.streamFramesLost} lost with dead workers, ${s.streamReassignments} reassignments, ${s.duplicatesIgnored} late results ignored`;
+    }
+    return head + `${s.chunksCompleted} chunks completed, ${s.chunksRedispatched} re-dispatched, ${s.duplicatesIgnored} duplicate results ignored`;
   }
 
   /** `base`'s Prometheus text plus the segflow_zmq_* families, for `--metrics-port`. */
   metricsView(base: () => Metrics): Metrics {
     const view = new Metrics();
     view.prometheus = () => {
+      this.gauges();
       const zmqLines = this.metrics.prometheus().split('\n').filter((l) => l.includes('segflow_zmq_'));
       return base().prometheus() + zmqLines.join('\n') + '\n';
     };
@@ -198,7 +333,173 @@ export class Dispatcher {
     this.closed = true;
     clearInterval(this.timer);
     for (const job of [...this.jobs.values()]) this.cancel(job.id);
+    for (const s of [...this.streams.values()]) this.closeStream(s);
     this.router.close();
+  }
+
+  /** Open a live stream: its frames go to one worker, which keeps its temporal state (see the top of this file). */
+  openStream(o: StreamOptions): LiveStream {
+    if (this.streams.has(o.key)) throw new Error(`stream ${o.key}: already open on this dispatcher`);
+    const s: Stream = {
+      ...o, maxInFlight: Math.min(2, Math.max(1, o.inFlight ?? 1)), assignments: 0, held: new Map(), lastSeq: -1, errorsInRow: 0,
+      closed: false, waiters: [], byWorker: new Map(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
+    };
+    this.streams.set(o.key, s);
+    this.streamsOpened++;
+    for (const [c, help] of Object.entries(STREAM_COUNTERS)) this.metrics.count(c, { stream: o.key }, 0, help);
+    this.pumpStream(s);
+    return {
+      key: o.key,
+      push: (f) => this.offer(s, f),
+      drained: () => new Promise<void>((resolve) => {
+        s.waiters.push(resolve);
+        this.checkDrained(s);
+      }),
+      close: () => this.closeStream(s),
+    };
+  }
+
+  private offer(s: Stream, f: Frame): void {
+    if (s.closed || this.closed) return;
+    s.n.received++;
+    const old = s.pending;
+    if (old) {
+      // Freshest frame: the newer one takes the slot; a mark on the dropped one passes on.
+      this.dropped(s, 1);
+      if (old.discontinuity && !f.discontinuity) f = withDiscontinuity(f, old.discontinuity);
+    }
+    s.pending = f;
+    this.pumpStream(s);
+  }
+
+  /** Assign the stream if it has no worker, and send its waiting frame if its worker has room. */
+  private pumpStream(s: Stream): void {
+    if (s.closed || this.closed) return;
+    if (!s.worker) this.assign(s);
+    const w = s.worker;
+    if (w && s.pending && s.held.size < s.maxInFlight) {
+      const f = s.pending;
+      s.pending = undefined;
+      this.sendFrame(s, w, f);
+    }
+    this.checkDrained(s);
+  }
+
+  private assign(s: Stream): void {
+    // Fewest streams, then fewest frames in hand; Map order is join order, so ties go to the earliest joined.
+    const load = (w: WorkerState) => w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
+    let best: WorkerState | undefined;
+    for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
+    if (!best) return;
+    s.worker = best;
+    best.streams.add(s);
+    s.assignments++;
+    if (s.assignments === 1) {
+      s.mark = 'start';
+      this.log(`dispatch: stream ${s.key} → worker ${best.name}`);
+    } else {
+      s.mark = 'reassign';
+      s.n.reassignments++;
+      this.s.streamReassignments++;
+      this.metrics.count('zmq_stream_reassignments_total', { stream: s.key }, 1);
+      this.log(`dispatch: stream ${s.key} moved from worker ${s.lastWorker ?? '?'} to worker ${best.name} (reassign: it starts from fresh state)`);
+    }
+    this.gauges();
+  }
+
+  private sendFrame(s: Stream, w: WorkerState, f: Frame): void {
+    // 'reassign' wins over the frame's own mark; 'start'/'error' only mark a frame that has none.
+    const reason = s.mark === 'reassign' || !f.discontinuity ? s.mark ?? f.discontinuity : f.discontinuity;
+    s.mark = undefined;
+    const sent = reason && reason !== f.discontinuity ? withDiscontinuity(f, reason) : f;
+    const id = this.nextId++;
+    s.held.set(id, { frame: sent, at: performance.now(), worker: w.id });
+    this.liveJobs.set(id, s);
+    w.liveInFlight++;
+    const head = encodeControl(ZmqType.job, { id, key: `${s.key} #${sent.seq}`, node: s.node, options: s.options, stream: s.key });
+    void this.out.send([w.identity, head, ...encodePacket(sent)]).catch(() => {});
+  }
+
+  private onStreamResult(w: WorkerState, meta: Record<string, unknown>, parts: Buffer[]): void {
+    const id = Number(meta.id);
+    const s = this.liveJobs.get(id);
+    const job = s?.held.get(id);
+    if (!s || !job) {
+      // Its frame was counted lost when its worker expired (or the stream closed): too late.
+      this.s.duplicatesIgnored++;
+      this.metrics.count('zmq_duplicates_ignored_total', {}, 1);
+      return;
+    }
+    this.liveJobs.delete(id);
+    s.held.delete(id);
+    const holder = this.workers.get(job.worker);
+    if (holder) holder.liveInFlight--;
+    let labels: Labels | undefined;
+    let error = typeof meta.error === 'string' ? meta.error : undefined;
+    if (!error) {
+      try {
+        labels = checkLabels([job.frame], decodePackets(parts))[0];
+      } catch (e) {
+        error = `bad result: ${(e as Error).message}`;
+      }
+    }
+    if (error || !labels) {
+      s.n.failed++;
+      s.errorsInRow++;
+      // The worker's state for this stream may be gone: the next frame starts afresh.
+      s.mark = 'error';
+      if (s.n.failed === 1 || s.n.failed % 100 === 0) this.log(`dispatch: stream ${s.key}: frame #${job.frame.seq} failed on worker ${w.name} (${s.n.failed} so far): ${error}`);
+      if (s.errorsInRow >= this.maxAttempts) {
+        const e = new Error(`stream ${s.key}: ${s.errorsInRow} frames in a row failed on workers: ${error}`);
+        this.closeStream(s);
+        s.onError(e);
+        return;
+      }
+    } else {
+      s.errorsInRow = 0;
+      w.framesDone++;
+      s.n.done++;
+      s.byWorker.set(w.name, (s.byWorker.get(w.name) ?? 0) + 1);
+      this.s.streamFramesDone++;
+      this.metrics.count('zmq_stream_frames_total', { stream: s.key }, 1);
+      this.metrics.count('zmq_worker_frames_total', { worker: w.name }, 1, 'Live frames segmented, per worker.');
+      if (labels.seq > s.lastSeq) {
+        s.lastSeq = labels.seq;
+        s.onLabels(labels, performance.now() - job.at);
+      } else {
+        this.dropped(s, 1);
+      }
+    }
+    this.pumpStream(s);
+  }
+
+  private dropped(s: Stream, n: number): void {
+    s.n.dropped += n;
+    this.s.streamFramesDropped += n;
+    this.metrics.count('zmq_stream_frames_dropped_total', { stream: s.key }, n);
+  }
+
+  private checkDrained(s: Stream): void {
+    if (s.waiters.length === 0) return;
+    if (s.closed || (s.held.size === 0 && (!s.pending || !s.worker))) for (const r of s.waiters.splice(0)) r();
+  }
+
+  private closeStream(s: Stream): void {
+    if (s.closed) return;
+    s.closed = true;
+    for (const [id, job] of s.held) {
+      this.liveJobs.delete(id);
+      const w = this.workers.get(job.worker);
+      if (w) w.liveInFlight--;
+    }
+    s.held.clear();
+    if (s.pending) this.dropped(s, 1);
+    s.pending = undefined;
+    s.worker?.streams.delete(s);
+    s.worker = undefined;
+    this.streams.delete(s.key);
+    for (const r of s.waiters.splice(0)) r();
+    this.gauges();
   }
 
   private async receive(): Promise<void> {
@@ -232,7 +533,8 @@ export class Dispatcher {
     // Paranoid Pirate: any message from an unknown worker (new, or expired but alive after all) registers it.
     if (!w) w = this.register(id, identity, meta, h.type === ZmqType.ready ? 'joined' : 'is back');
     w.lastSeen = Date.now();
-    if (h.type === ZmqType.result) this.onResult(w, meta, rest);
+    if (h.type === ZmqType.result && typeof meta.stream === 'string') this.onStreamResult(w, meta, rest);
+    else if (h.type === ZmqType.result) this.onResult(w, meta, rest);
     this.pump();
   }
 
@@ -240,13 +542,15 @@ export class Dispatcher {
     const name = typeof meta.name === 'string' && meta.name ? meta.name.slice(0, 80) : this.names.get(id) ?? id;
     this.names.set(id, name);
     if (this.names.size > 10_000) this.names.delete(this.names.keys().next().value as string);
-    const w: WorkerState = { id, identity, name, joinedAt: Date.now(), lastSeen: Date.now(), completed: 0 };
+    const w: WorkerState = { id, identity, name, joinedAt: Date.now(), lastSeen: Date.now(), completed: 0, streams: new Set(), framesDone: 0, liveInFlight: 0 };
     this.workers.set(id, w);
     this.idle.push(id);
     this.s.workersSeen++;
     this.metrics.count('zmq_workers_seen_total', {}, 1);
     this.gauges();
     this.log(`dispatch: worker ${name} ${how} (${this.workers.size} alive)`);
+    // Streams left without a worker (none was alive) go to the one that joined.
+    for (const s of this.streams.values()) if (!s.worker) this.pumpStream(s);
     return w;
   }
 
@@ -267,7 +571,7 @@ export class Dispatcher {
     let error = typeof meta.error === 'string' ? meta.error : undefined;
     if (!error) {
       try {
-        labels = checkResult(job, decodePackets(parts));
+        labels = checkLabels(job.frames, decodePackets(parts));
       } catch (e) {
         error = `bad result: ${(e as Error).message}`;
       }
@@ -321,6 +625,22 @@ export class Dispatcher {
     const job = w.job;
     w.job = undefined;
     if (job && job.state === 'running') this.requeue(job, `worker ${w.name} ${why === 'left' ? 'left' : 'expired'}`);
+    // Its live streams move: frames in flight there are lost (counted, never waited for).
+    const moved = [...w.streams];
+    w.streams.clear();
+    for (const s of moved) {
+      const lost = s.held.size;
+      for (const id of s.held.keys()) this.liveJobs.delete(id);
+      s.held.clear();
+      s.n.lost += lost;
+      this.s.streamFramesLost += lost;
+      this.metrics.count('zmq_stream_frames_lost_total', { stream: s.key }, lost);
+      s.lastWorker = w.name;
+      s.worker = undefined;
+      if (lost) this.log(`dispatch: stream ${s.key}: ${lost} frame${lost === 1 ? '' : 's'} in flight lost with worker ${w.name}`);
+    }
+    for (const s of moved) this.pumpStream(s);
+    if (moved.length && this.workers.size === 0) this.log(`dispatch: no worker alive: ${moved.length} streams wait for one (their frames are dropped meanwhile)`);
     this.gauges();
     this.pump();
   }
@@ -358,22 +678,31 @@ export class Dispatcher {
 
   private gauges(): void {
     this.metrics.gauge('zmq_workers_alive', {}, this.workers.size, 'Workers connected and heartbeating.');
-    this.metrics.gauge('zmq_workers_busy', {}, [...this.workers.values()].filter((w) => w.job).length, 'Workers with a chunk in flight.');
+    this.metrics.gauge('zmq_workers_busy', {}, [...this.workers.values()].filter((w) => w.job || w.liveInFlight > 0).length, 'Workers with a chunk or live frames in flight.');
+    this.metrics.gauge('zmq_streams', {}, this.streams.size, 'Live streams open.');
+    // Per-worker gauges: only for workers alive now.
+    const now = Date.now();
+    for (const g of ['zmq_worker_streams', 'zmq_worker_in_flight', 'zmq_worker_last_seen_ms']) this.metrics.gauges.get(g)?.clear();
+    for (const w of this.workers.values()) {
+      this.metrics.gauge('zmq_worker_streams', { worker: w.name }, w.streams.size, 'Live streams assigned to a worker.');
+      this.metrics.gauge('zmq_worker_in_flight', { worker: w.name }, w.liveInFlight + (w.job?.frames.length ?? 0), 'Frames in hand at a worker (live frames and its chunk).');
+      this.metrics.gauge('zmq_worker_last_seen_ms', { worker: w.name }, now - w.lastSeen, 'Milliseconds since a worker was last heard (heartbeat or result).');
+    }
     this.metrics.gauge('zmq_chunks_queued', {}, this.queue.length, 'Chunks waiting for an idle worker.');
     this.metrics.count('zmq_chunks_dispatched_total', {}, 0, 'Chunks sent to a worker (first time).');
     this.metrics.count('zmq_chunks_redispatched_total', {}, 0, 'Chunks sent again after their worker expired, left or failed.');
     this.metrics.count('zmq_chunks_completed_total', {}, 0, 'Chunks whose labels came back.');
-    this.metrics.count('zmq_duplicates_ignored_total', {}, 0, 'Late results for chunks already completed by another worker.');
     this.metrics.count('zmq_workers_seen_total', {}, 0, 'Workers that joined (including returns after expiry).');
     this.metrics.count('zmq_workers_expired_total', {}, 0, 'Workers expired for missed heartbeats or gone.');
+    this.metrics.count('zmq_duplicates_ignored_total', {}, 0, 'Late results ignored: chunks already completed by another worker, or live frames already counted lost.');
   }
 }
 
-/** The labels must match the chunk's frames one for one. */
-function checkResult(job: Job, ps: readonly (Frame | Labels)[]): Labels[] {
-  if (ps.length !== job.frames.length) throw new TypeError(`expected ${job.frames.length} label maps, got ${ps.length}`);
+/** The labels must match the frames sent one for one. */
+function checkLabels(frames: readonly Frame[], ps: readonly (Frame | Labels)[]): Labels[] {
+  if (ps.length !== frames.length) throw new TypeError(`expected ${frames.length} label maps, got ${ps.length}`);
   return ps.map((p, i) => {
-    const f = job.frames[i]!;
+    const f = frames[i]!;
     if (p.kind !== 'labels') throw new TypeError(`expected labels, got a ${p.kind}`);
     if (p.seq !== f.seq || p.source !== f.source || p.width !== f.width || p.height !== f.height) {
       throw new TypeError(`expected labels for ${f.source}#${f.seq} ${f.width}x${f.height}, got ${p.source}#${p.seq} ${p.width}x${p.height}`);
@@ -403,9 +732,24 @@ export async function requestStatus(endpoint: string, timeoutMs = 3000): Promise
   }
 }
 
-/** `segflow workers` output: one row per worker, then the totals. */
+/** `segflow workers` output: one row per worker, one per live stream, then the totals. */
 export function formatStatus(s: StatusReply): string {
-  const rows = [['worker', 'state', 'chunk', 'completed', 'last seen ms', 'up s']];
-  for (const w of s.workers) rows.push([w.name, w.state, w.chunk ?? '-', String(w.completed), String(w.lastSeenMs), String(w.upS)]);
-  return `${formatTable(rows)}\n${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired); chunks: ${s.chunksQueued} queued, ${s.chunksDispatched} dispatched, ${s.chunksRedispatched} re-dispatched, ${s.chunksCompleted} completed; ${s.duplicatesIgnored} duplicate results ignored\n`;
+  const rows = [['worker', 'state', 'streams', 'chunk', 'chunks done', 'frames done', 'in flight', 'last seen ms', 'up s']];
+  for (const w of s.workers) {
+    rows.push([w.name, w.state, w.streams?.join(',') || '-', w.chunk ?? '-', String(w.completed), String(w.framesDone ?? 0), String(w.inFlight ?? 0), String(w.lastSeenMs), String(w.upS)]);
+  }
+  let out = formatTable(rows) + '\n';
+  const streams = s.streamList ?? [];
+  if (streams.length) {
+    const srows = [['stream', 'worker', 'frames done', 'in flight', 'dropped', 'lost', 'reassigned']];
+    for (const x of streams) srows.push([x.key, x.worker ?? '(none)', String(x.done), String(x.inFlight), String(x.dropped), String(x.lost), String(x.reassignments)]);
+    out += '\n' + formatTable(srows) + '\n';
+  }
+  out += `${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired); chunks: ${s.chunksQueued} queued, ${s.chunksDispatched} dispatched, ${s.chunksRedispatched} re-dispatched, ${s.chunksCompleted} completed; ${s.duplicatesIgnored} duplicate results ignored\n`;
+  if (streams.length || s.streamFramesDone) {
+    out += `live: ${s.streams} streams; ${s.streamFramesDone} frames done, ${s.streamFramesDropped} dropped, ${s.streamFramesLost} lost with dead workers, ${s.streamReassignments} reassignments\n`;
+  }
+  return out;
 }
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -30,11 +30,16 @@ export const CHUNKS_IN_FLIGHT = 8;
 /** Below the 256 frames a seq join (overlay) keeps waiting for their labels. */
 export const MAX_FRAMES_IN_FLIGHT = 240;
 
-/** Throws UsageError when the graph has nothing to dispatch or the chunk size cannot work. */
-export function checkDispatchable(def: GraphDef, chunkFrames: number): void {
+/** Throws UsageError when the graph has no segmenter node to hand to workers (`process` and `run`). */
+export function requireSegmenter(def: GraphDef): void {
   if (!def.nodes.some((n) => n.type === twoBranchSegmenter.type)) {
     throw new UsageError(`--dispatch: ${def.file} has no ${twoBranchSegmenter.type} node to hand to workers`);
   }
+}
+
+/** Throws UsageError when the graph has nothing to dispatch or the chunk size cannot work. */
+export function checkDispatchable(def: GraphDef, chunkFrames: number): void {
+  requireSegmenter(def);
   const most = MAX_FRAMES_IN_FLIGHT / 2;
   if (!Number.isInteger(chunkFrames) || chunkFrames < 1 || chunkFrames > most) {
     throw new UsageError(`--chunk-frames: expected an integer 1..${most} with --dispatch (two chunks must fit in the ${MAX_FRAMES_IN_FLIGHT} frames in flight), got ${chunkFrames}`);

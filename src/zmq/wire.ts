@@ -6,7 +6,8 @@
  * RLE of the WebSocket protocol). Control messages (end of stream, and the
  * dispatcher/worker messages READY, HEARTBEAT, JOB, RESULT, DISCONNECT,
  * STATUS) are one header part whose JSON `meta` says the rest; JOB and RESULT
- * are followed by the chunk's packets, two parts each.
+ * are followed by the chunk's packets, two parts each (a live frame's JOB and
+ * RESULT name its `stream` in the meta and carry one packet).
  *
  * Header, little-endian:
  *

@@ -1,5 +1,5 @@
 /**
- * A worker of `segflow process --dispatch` (`segflow worker --connect ...`).
+ * A worker of `segflow process --dispatch` and `segflow run --dispatch` (`segflow worker --connect ...`).
  *
  * DEALER socket to the dispatcher's ROUTER (Paranoid Pirate worker): says
  * READY, sends HEARTBEAT every `heartbeatMs`, and when the dispatcher has been
@@ -11,7 +11,12 @@
  * once per distinct options), one frame at a time, and sends the label maps
  * back as a RESULT (or the error, so the dispatcher can try another worker).
  * The chunk's first frame carries a discontinuity, so temporal state never
- * leaks between chunks. On abort (SIGINT/SIGTERM) it finishes the frame in
+ * leaks between chunks. A JOB whose meta names a `stream` is one frame of a
+ * live stream (`segflow run --dispatch`): it goes to that stream's own
+ * segmenter, kept between frames (temporal state: key frames, feature reuse),
+ * which resets only when a frame carries a discontinuity (`start`,
+ * `reassign` when the stream moved here, ...); at most `maxStreams` streams
+ * stay loaded (least recently used evicted). On abort (SIGINT/SIGTERM) it finishes the frame in
  * hand, says DISCONNECT (the dispatcher re-dispatches its chunk at once),
  * frees the models and returns.
  *
@@ -22,6 +27,7 @@
 import os from 'node:os';
 import { Subject } from 'rxjs';
 import * as zmq from 'zeromq';
+import type { z } from 'zod';
 import { twoBranchSegmenter } from '../../nodes/two-branch-segmenter.ts';
 import type { NodeContext, NodeInstance } from '../node.ts';
 import type { Frame, Labels } from '../packet.ts';
@@ -40,18 +46,23 @@ export interface WorkerOptions {
   readonly liveness?: number;
   readonly reconnectInitialMs?: number;
   readonly reconnectMaxMs?: number;
-  /** Segmenter instances kept loaded (distinct option sets). */
+  /** Segmenter instances kept loaded for chunks (distinct option sets). */
   readonly maxSegmenters?: number;
+  /** Live streams whose segmenters (and temporal state) stay loaded. */
+  readonly maxStreams?: number;
   readonly log?: (message: string) => void;
 }
 
 export interface WorkerResult {
   readonly chunks: number;
+  /** Frames segmented: those of chunks and live frames. */
   readonly frames: number;
+  readonly liveFrames: number;
 }
 
 interface Job {
-  readonly meta: { id: number; key: string; node: string; options: unknown };
+  /** `stream`: a live frame of that stream (one frame, state kept between jobs). */
+  readonly meta: { id: number; key: string; node: string; options: unknown; stream?: string };
   readonly parts: Buffer[];
 }
 
@@ -70,6 +81,8 @@ class Worker {
   private readonly jobs: Job[] = [];
   private wake: (() => void) | undefined;
   private readonly segmenters = new Map<string, FrameByFrame>();
+  /** Live stream → its segmenter and the options it was opened with (Map order: least recently used first). */
+  private readonly streams = new Map<string, { options: string; seg: FrameByFrame }>();
   private readonly heartbeatMs: number;
   private readonly liveness: number;
   private readonly name: string;
@@ -77,6 +90,7 @@ class Worker {
   private readonly ac = new AbortController();
   private chunks = 0;
   private frames = 0;
+  private liveFrames = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -105,9 +119,10 @@ class Worker {
       await Promise.race([this.out.send([encodeControl(ZmqType.disconnect)]).catch(() => {}), delay(500)]);
       this.sock.close();
       for (const s of this.segmenters.values()) await s.close();
-      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames)`);
+      for (const s of this.streams.values()) await s.seg.close();
+      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames; ${this.liveFrames} of them live)`);
     }
-    return { chunks: this.chunks, frames: this.frames };
+    return { chunks: this.chunks, frames: this.frames, liveFrames: this.liveFrames };
   }
 
   private connect(): void {
@@ -169,15 +184,16 @@ class Worker {
         this.wake = undefined;
         continue;
       }
-      const { id, key } = job.meta;
+      const { id, key, stream } = job.meta;
       const t0 = performance.now();
       let labels: Labels[] = [];
       let error: string | undefined;
       try {
         const frames = decodePackets(job.parts);
         if (frames.some((f) => f.kind !== 'frame')) throw new TypeError('expected a chunk of frames, got labels');
-        this.log(`worker ${this.name}: chunk ${key} (${frames.length} frames)`);
-        const seg = await this.segmenter(job.meta.node, job.meta.options);
+        if (stream === undefined) this.log(`worker ${this.name}: chunk ${key} (${frames.length} frames)`);
+        else if (frames[0]?.discontinuity) this.log(`worker ${this.name}: stream ${stream} from #${frames[0].seq} (${frames[0].discontinuity}): fresh state`);
+        const seg = stream === undefined ? await this.segmenter(job.meta.node, job.meta.options) : await this.streamSegmenter(stream, job.meta.node, job.meta.options);
         for (const f of frames as Frame[]) {
           if (this.ac.signal.aborted) return;
           labels.push(await seg.segment(f));
@@ -186,22 +202,25 @@ class Worker {
         if (this.ac.signal.aborted) return;
         error = (e as Error).message;
         labels = [];
-        this.log(`worker ${this.name}: chunk ${key} failed: ${error}`);
+        this.log(`worker ${this.name}: ${stream === undefined ? 'chunk' : 'frame'} ${key} failed: ${error}`);
       }
       const ms = Math.round(performance.now() - t0);
-      await this.out.send([encodeControl(ZmqType.result, { id, key, ms, error }), ...encodePackets(labels)]).catch(() => {});
+      await this.out.send([encodeControl(ZmqType.result, { id, key, ms, error, stream }), ...encodePackets(labels)]).catch(() => {});
       if (!error) {
-        this.chunks++;
         this.frames += labels.length;
+        if (stream !== undefined) {
+          this.liveFrames += labels.length;
+          continue;
+        }
+        this.chunks++;
         this.log(`worker ${this.name}: chunk ${key} done: ${labels.length} frames in ${ms} ms`);
       }
     }
   }
 
   private async segmenter(node: string, options: unknown): Promise<FrameByFrame> {
-    const parsed = twoBranchSegmenter.options.safeParse(options);
-    if (!parsed.success) throw new TypeError(`segmenter options: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
-    const key = JSON.stringify(parsed.data);
+    const parsed = parseOptions(options);
+    const key = JSON.stringify(parsed);
     const have = this.segmenters.get(key);
     if (have && !have.failed) return have;
     if (have) {
@@ -213,16 +232,49 @@ class Worker {
       this.segmenters.delete(k);
       await s.close();
     }
-    const metrics = new Metrics();
-    const ctx: NodeContext<typeof parsed.data> = {
-      name: node, options: parsed.data, graphDir: process.cwd(), signal: this.ac.signal, metrics,
-      stats: metrics.node(node, twoBranchSegmenter.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
-      log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`),
-    };
-    const s = new FrameByFrame(await twoBranchSegmenter.open(ctx));
+    const s = await this.open(node, parsed);
     this.segmenters.set(key, s);
     return s;
   }
+
+  /** The live stream's own segmenter: kept between its frames, so its temporal state carries on. */
+  private async streamSegmenter(stream: string, node: string, options: unknown): Promise<FrameByFrame> {
+    const parsed = parseOptions(options);
+    const key = JSON.stringify(parsed);
+    const have = this.streams.get(stream);
+    this.streams.delete(stream);
+    if (have && have.options === key && !have.seg.failed) {
+      this.streams.set(stream, have);
+      return have.seg;
+    }
+    if (have) await have.seg.close();
+    while (this.streams.size >= (this.o.maxStreams ?? 8)) {
+      const [k, s] = this.streams.entries().next().value as [string, { seg: FrameByFrame }];
+      this.streams.delete(k);
+      await s.seg.close();
+    }
+    const seg = await this.open(node, parsed);
+    this.streams.set(stream, { options: key, seg });
+    return seg;
+  }
+
+  private async open(node: string, options: SegmenterOptions): Promise<FrameByFrame> {
+    const metrics = new Metrics();
+    const ctx: NodeContext<SegmenterOptions> = {
+      name: node, options, graphDir: process.cwd(), signal: this.ac.signal, metrics,
+      stats: metrics.node(node, twoBranchSegmenter.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
+      log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`),
+    };
+    return new FrameByFrame(await twoBranchSegmenter.open(ctx));
+  }
+}
+
+type SegmenterOptions = z.infer<typeof twoBranchSegmenter.options>;
+
+function parseOptions(options: unknown): SegmenterOptions {
+  const parsed = twoBranchSegmenter.options.safeParse(options);
+  if (!parsed.success) throw new TypeError(`segmenter options: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
 }
 
 /** A segmenter instance fed one frame at a time, so a stop never leaves inference running behind it. */

@@ -55,3 +55,34 @@ export function videoFacts(file: string): Promise<{ frames: number; fps: number;
     });
   });
 }
+
+/** A spawned child's stderr so far, a way to wait for a line in it, and its exit code. */
+export function watchChild(child: ChildProcess): { text(): string; until(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>; exit: Promise<number | null> } {
+  let buf = '';
+  const waiters = new Set<() => void>();
+  child.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (const w of [...waiters]) w();
+  });
+  child.stdout?.resume();
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return {
+    text: () => buf,
+    exit,
+    until: (re, timeoutMs = 120_000) => new Promise((resolve, reject) => {
+      const check = () => {
+        const m = buf.match(re);
+        if (!m) return;
+        waiters.delete(check);
+        clearTimeout(t);
+        resolve(m);
+      };
+      const t = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out waiting for ${re}; stderr so far: ${buf.slice(-800)}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    }),
+  };
+}
