@@ -45,20 +45,20 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const sections: string[] = [];
 const log = (s: string) => process.stderr.write(s + '\n');
 
-async function timeSegment(m: Model, h: number, w: number, reuseDeep: boolean, n = 15): Promise<number[]> {
+async function timeSegment(m: Model, h: number, w: number, reuseDeep: boolean, n = 15, fuse = false): Promise<number[]> {
   const rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 2654435761) >>> 24;
   const ts: number[] = [];
   for (let i = 0; i < n + 3; i++) {
     const t0 = performance.now();
-    await m.segment(rgb, w, h, { reuseDeep: reuseDeep && i > 0 });
+    await m.segment(rgb, w, h, { reuseDeep: reuseDeep && i > 0, fuse });
     if (i >= 3) ts.push(performance.now() - t0);
   }
   return ts;
 }
 
 if (only.has('engines')) {
-  const rows = ['| engine | backend | size (HxW) | full network p50 / p99 ms | shallow branch + reused deep p50 / p99 ms |', '|---|---|---|---|---|'];
+  const rows = ['| engine | backend | size (HxW) | full network p50 / p99 ms | shallow branch + reused deep p50 / p99 ms | shallow branch + temporal fuser p50 / p99 ms |', '|---|---|---|---|---|---|'];
   for (const engine of ['onnx', 'tfjs'] as const) {
     const threadsList = engine === 'onnx' ? [1, 2] : [1];
     for (const threads of threadsList) {
@@ -66,7 +66,8 @@ if (only.has('engines')) {
       for (const [h, w] of [[360, 480], [540, 960]] as const) {
         const full = await timeSegment(m, h, w, false);
         const shallow = await timeSegment(m, h, w, true);
-        rows.push(`| ${engine}${engine === 'onnx' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''} | ${m.engine.backend} | ${h}x${w} | ${f1(pct(full, 50))} / ${f1(pct(full, 99))} | ${f1(pct(shallow, 50))} / ${f1(pct(shallow, 99))} |`);
+        const fused = m.hasFuser ? await timeSegment(m, h, w, true, 15, true) : [];
+        rows.push(`| ${engine}${engine === 'onnx' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''} | ${m.engine.backend} | ${h}x${w} | ${f1(pct(full, 50))} / ${f1(pct(full, 99))} | ${f1(pct(shallow, 50))} / ${f1(pct(shallow, 99))} | ${f1(pct(fused, 50))} / ${f1(pct(fused, 99))} |`);
         log(rows[rows.length - 1]!);
       }
       await m.dispose();

@@ -44,8 +44,15 @@ async function handle(m: FrameRequest | { type: 'close' }): Promise<void> {
     if (!reuse) throw new Error('segmenter thread: the model did not load');
     if (m.reset) reuse.reset();
     const r = await reuse.next(m.rgb, m.width, m.height);
-    // Copied, not transferred: the propagator keeps these labels for the next frame.
-    port.postMessage({ type: 'frame', id: m.id, classes: r.classes, path: r.path, scores: r.scores, runs: { ...model!.runs } } satisfies FrameReply);
+    // A copy handed over: the propagator keeps these labels for the next frame.
+    const classes = r.classes.slice();
+    const transfer: ArrayBuffer[] = [classes.buffer];
+    let scores = r.scores;
+    if (scores) {
+      scores = { ...scores, data: scores.data.slice() };
+      transfer.push(scores.data.buffer as ArrayBuffer);
+    }
+    port.postMessage({ type: 'frame', id: m.id, classes, path: r.path, scores, runs: { ...model!.runs } } satisfies FrameReply, transfer);
   } catch (e) {
     port.postMessage({ type: 'frame', id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies FrameReply);
   }

@@ -101,7 +101,10 @@ export class ThreadedSegmenter {
     const id = this.nextId++;
     return new Promise<ThreadResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'frame', id, rgb, width, height, reset } satisfies FrameRequest);
+      // One copy, handed over: the caller's frame may be shared, or a view on a larger buffer
+      // (which structured cloning would copy whole).
+      const own = rgb.slice();
+      this.worker.postMessage({ type: 'frame', id, rgb: own, width, height, reset } satisfies FrameRequest, [own.buffer]);
     });
   }
 
