@@ -49,6 +49,23 @@ test.serial('engines › ONNX and TF.js agree on ≥ 99.5 % of pixels of the Cam
     const agreement = same / total;
     t.log(`pixel agreement over ${files.length} images (tfjs backend ${tfjs.engine.backend}): ${(agreement * 100).toFixed(4)} % (${total - same} of ${total} pixels differ)`);
     t.true(agreement >= 0.995, `agreement ${(agreement * 100).toFixed(3)} % < 99.5 %`);
+    // The temporal fuser, in order over the val sequence: a key frame every 5th image, fused in between.
+    if (onnx.hasFuser) {
+      let fsame = 0;
+      let ftotal = 0;
+      for (const [i, f] of files.slice(0, 40).entries()) {
+        const { data, info } = await sharp(path.join(VAL, f)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+        const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        const o = { inW: 480, inH: 360, reuseDeep: i % 5 !== 0, fuse: true };
+        const [a, b] = [await onnx.segment(rgb, info.width, info.height, o), await tfjs.segment(rgb, info.width, info.height, o)];
+        t.is(a.path, b.path);
+        for (let k = 0; k < a.classes.length; k++) fsame += a.classes[k] === b.classes[k] ? 1 : 0;
+        ftotal += a.classes.length;
+      }
+      t.is(onnx.runs.fused, 32);
+      t.log(`with the temporal fuser (40 images, key every 5th): ${((fsame / ftotal) * 100).toFixed(4)} % agree`);
+      t.true(fsame / ftotal >= 0.995);
+    }
   } finally {
     await onnx.dispose();
     await tfjs.dispose();
@@ -63,7 +80,7 @@ test.serial('tfjs-engine › native tensors stay flat over 500 frames', async (t
   let at20 = -1;
   let rssWarm = 0;
   for (let i = 1; i <= 500; i++) {
-    const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, withScores: i % 10 === 0 });
+    const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, fuse: i % 4 === 0, withScores: i % 10 === 0 });
     t.is(r.classes.length, w * h);
     if (i === 20) at20 = e.liveTensors();
     // RSS from frame 200 on: the wasm heap grows to its high-water mark while warming up and never
