@@ -25,7 +25,7 @@
  * ```
  */
 import { z } from 'zod';
-import { loadModel, DEFAULT_MODEL } from '../src/engine/model.ts';
+import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/engine/model.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
@@ -45,6 +45,36 @@ const options = z.strictObject({
   thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
 });
 
+interface FrameSegmenter {
+  next(rgb: Uint8Array, w: number, h: number, reset: boolean): Promise<{ classes: Uint8Array; path: Labels['path']; scores?: Labels['scores'] }>;
+  close(): Promise<void>;
+}
+
+/** The ReuseSegmenter in a worker thread, or on this thread. */
+async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
+  const mode: ReuseMode = o;
+  if (o.thread) {
+    const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
+    return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread)` };
+  }
+  const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
+  let reuse: ReuseSegmenter;
+  try {
+    reuse = new ReuseSegmenter(model, mode);
+  } catch (e) {
+    await model.dispose();
+    throw e;
+  }
+  const seg: FrameSegmenter = {
+    next: async (rgb, w, h, reset) => {
+      if (reset) reuse.reset();
+      return reuse.next(rgb, w, h);
+    },
+    close: () => model.dispose(),
+  };
+  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}` };
+}
+
 export const twoBranchSegmenter = defineNode({
   type: 'two-branch-segmenter',
   description: 'Fast-SCNN segmentation with deep-feature reuse between key frames',
@@ -54,32 +84,8 @@ export const twoBranchSegmenter = defineNode({
   options,
   async open(ctx) {
     const o = ctx.options;
-    const mode: ReuseMode = o;
-    let seg: { next(rgb: Uint8Array, w: number, h: number, reset: boolean): Promise<{ classes: Uint8Array; path: Labels['path']; scores?: Labels['scores'] }>; close(): Promise<void> };
-    let m;
-    if (o.thread) {
-      const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
-      m = t.manifest;
-      seg = t;
-      ctx.log(`model ${m.name} on ${t.engine}/${t.backend} (worker thread)`);
-    } else {
-      const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
-      m = model.manifest;
-      if (o.nonKeyFrames === 'fuse' && !model.hasFuser) {
-        await model.dispose();
-        throw new Error(`${ctx.name}: nonKeyFrames 'fuse' needs a model with a temporal fuser; ${m.name} has none (manifest parts.fuser)`);
-      }
-      const reuse = new ReuseSegmenter(model, mode);
-      seg = {
-        next: async (rgb, w, h, reset) => {
-          if (reset) reuse.reset();
-          return reuse.next(rgb, w, h);
-        },
-        close: () => model.dispose(),
-      };
-      ctx.log(`model ${m.name} on ${model.engine.name}/${model.engine.backend}`);
-    }
-    const manifest = m;
+    const { seg, manifest, where } = await openSegmenter(o);
+    ctx.log(`model ${manifest.name} on ${where}`);
     return {
       process: ({ frame }) => ({
         labels: frame!.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {

@@ -105,7 +105,11 @@ export class ReuseSegmenter {
   private readonly propagator = new LabelPropagator();
   private readonly needThumb: boolean;
 
+  /** Throws when the mode needs a part the model does not have (`fuse` without a fuser). */
   constructor(readonly model: Model, readonly mode: ReuseMode) {
+    if (mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
+      throw new Error(`nonKeyFrames 'fuse' needs a model with a temporal fuser; ${model.manifest.name} has none (manifest parts.fuser)`);
+    }
     this.scheduler = new KeyframeScheduler(mode.keyframeIntervalFrames, mode.keyframeChangeThreshold ?? 0);
     this.needThumb = (mode.keyframeChangeThreshold ?? 0) > 0 || mode.nonKeyFrames === 'propagate';
   }

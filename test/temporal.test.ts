@@ -165,3 +165,17 @@ test('two-branch-segmenter › the worker thread gives the same labels and paths
   t.deepEqual(a.map((l) => l.seq), b.map((l) => l.seq));
   for (let i = 0; i < a.length; i++) t.deepEqual(a[i]!.classes, b[i]!.classes, `frame ${i}`);
 });
+
+test('two-branch-segmenter › fuse with a model that has no fuser is refused at open, on either thread', async (t) => {
+  const { cpSync, readFileSync, writeFileSync } = await import('node:fs');
+  const dir = path.join(tmpDir(), 'no-fuser');
+  cpSync(path.resolve('models', 'fast-scnn-camvid'), dir, { recursive: true });
+  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  delete m.parts.fuser;
+  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m));
+  for (const thread of [true, false]) {
+    await t.throwsAsync(open(twoBranchSegmenter, { model: dir, nonKeyFrames: 'fuse', thread }), { message: /needs a model with a temporal fuser/ }, `thread ${thread}`);
+  }
+  const { inst } = await open(twoBranchSegmenter, { model: dir, nonKeyFrames: 'shallow' }); // the same model is fine without fuse
+  await inst.close();
+});

@@ -16,9 +16,6 @@ let reuse: ReuseSegmenter | undefined;
 
 try {
   model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads });
-  if (init.mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
-    throw new Error(`nonKeyFrames 'fuse' needs a model with a temporal fuser; ${model.manifest.name} has none (manifest parts.fuser)`);
-  }
   reuse = new ReuseSegmenter(model, init.mode);
   port.postMessage({ type: 'open', manifest: model.manifest, engine: model.engine.name, backend: model.engine.backend, dir: model.dir } satisfies OpenReply);
 } catch (e) {
