@@ -73,3 +73,26 @@ test('metrics › Prometheus text names every node and edge', async (t) => {
   t.regex(text, /segflow_edge_drops_total\{edge="a.frame→segment.frame"\} 3/);
   t.regex(text, /segflow_rtsp_reconnects_total\{node="camera"\} 1/);
 });
+
+test('runtime › serial with depth 2: at most 2 calls in flight, results in input order, an error ends the stream', async (t) => {
+  const q = new EdgeQueue('q', { policy: 'lossless', size: Infinity });
+  let inFlight = 0;
+  let most = 0;
+  const started: number[] = [];
+  // Later packets finish sooner: order must still be kept.
+  const fn = async (n: number) => {
+    started.push(n);
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, (10 - n) * 3));
+    inFlight--;
+    return n * 10;
+  };
+  t.deepEqual(await lastValueFrom(from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).pipe(serial(q, fn, 2), toArray())), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+  t.is(most, 2);
+  t.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const failing = (n: number) => (n === 3 ? Promise.reject(new Error('boom at 3')) : Promise.resolve(n));
+  const got: number[] = [];
+  await t.throwsAsync(lastValueFrom(from([0, 1, 2, 3, 4, 5]).pipe(serial(new EdgeQueue('q2', { policy: 'lossless', size: Infinity }), failing, 2), toArray())), { message: 'boom at 3' });
+  await lastValueFrom(from([0, 1, 2]).pipe(serial(new EdgeQueue('q3', { policy: 'lossless', size: Infinity }), failing, 2))).then((v) => got.push(v));
+  t.deepEqual(got, [2]);
+});
