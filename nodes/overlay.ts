@@ -13,6 +13,7 @@
  */
 import { map } from 'rxjs';
 import { z } from 'zod';
+import { wasmBlender } from '../src/blend-wasm.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
@@ -81,7 +82,9 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
   }
   const { lut, base } = lastTable.t;
   const cls = l.classes;
-  if (l.width === w && l.height === h) {
+  if (l.width === w && l.height === h && wasmBlender) {
+    wasmBlender.blend(dst, src, cls, lut, base); // the same loop as below, ~4x faster
+  } else if (l.width === w && l.height === h) {
     for (let i = 0, o = 0, n = w * h; i < n; i++, o += 3) {
       const k = base[cls[i]!]!;
       dst[o] = lut[k + src[o]!]!;

@@ -45,6 +45,13 @@ test('overlay › blend equals the plain formula: same size, other size, ignored
   }
 });
 
+test('overlay › a palette of 40 classes blends by the plain formula too', (t) => {
+  const f = frame(50, 20);
+  const big = Array.from({ length: 40 }, (_, i) => [i * 6, 255 - i * 6, (i * 37) & 255] as [number, number, number]);
+  const l = { ...labels(50, 20, (x, y) => (x + y * 50) % 45), palette: big, classNames: big.map((_, i) => `c${i}`) };
+  t.deepEqual(blend(f, l, 100), reference(f, l, 100, []));
+});
+
 test('overlay › the legend draws a swatch only for classes present', (t) => {
   const f = frame(200, 120);
   const l = labels(200, 120, (x) => (x < 100 ? 1 : 3));
