@@ -177,7 +177,8 @@ def main():
         commit = subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True, stderr=subprocess.DEVNULL).strip()
     except Exception:
         commit = 'uncommitted'
-    metrics = ck.get('metrics', {})
+    # the training script's own evaluation of this checkpoint, kept apart from segflow eval's figures
+    metrics = {'duringTraining': ck['metrics']} if ck.get('metrics') else {}
     if a.metrics:
         with open(a.metrics) as f:
             metrics = {**metrics, **json.load(f)}

@@ -2,6 +2,9 @@
 # Export a checkpoint to models/<name>, evaluate it with the real runtime (segflow eval) on CamVid
 # val and on the held-out training sequence, and record the figures in its manifest.
 #   training/finish.sh training/runs/camvid-hold0001TP/last.pt 0001TP "training/train.py ..."
+# HOLDOUT "-" means the checkpoint saw every training sequence: only val is evaluated, and with
+# RECIPE_MODEL=<a model dir exported by this script from a run of the same recipe that held a
+# sequence out> its held-out figures are recorded as the recipe's estimate (recipeHeldOut_<seq>).
 # With FUSER=<train_fuser.py checkpoint> (and FUSER_CMD="<its command>") the temporal fuser is exported too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +16,23 @@ if [ -n "${FUSER:-}" ]; then fuser=(--fuser "$FUSER" --fuser-command "${FUSER_CM
 /usr/bin/python3 training/export.py --ckpt "$ckpt" --out "$out" --name "$name" --command "$cmd" "${fuser[@]}" 2>/dev/null
 tmp=$(mktemp -d)
 mkdir -p "$tmp/img" "$tmp/lab"
-for f in "$data"/train/"$holdout"_*.png; do ln -s "$(realpath "$f")" "$tmp/img/"; ln -s "$(realpath "$data/trainannot/$(basename "$f")")" "$tmp/lab/"; done
 node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json > "$tmp/val.json"
-node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json > "$tmp/holdout.json"
+if [ "$holdout" != "-" ]; then
+  for f in "$data"/train/"$holdout"_*.png; do ln -s "$(realpath "$f")" "$tmp/img/"; ln -s "$(realpath "$data/trainannot/$(basename "$f")")" "$tmp/lab/"; done
+  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json > "$tmp/holdout.json"
+fi
 node -e '
 const fs = require("fs");
+const [dir, holdout, recipe] = process.argv.slice(1);
 const pick = (f) => { const r = JSON.parse(fs.readFileSync(f)); return { images: r.images, miou: r.miou, pixelAccuracy: r.pixelAccuracy, meanAccuracy: r.meanAccuracy, fwIoU: r.fwIoU, perClassIoU: Object.fromEntries(r.perClass.map((c) => [c.name, c.iou])) }; };
-fs.writeFileSync(process.argv[1] + "/metrics.json", JSON.stringify({ units: "percent", val: pick(process.argv[1] + "/val.json"), ["heldOut_" + process.argv[2]]: pick(process.argv[1] + "/holdout.json") }, null, 2));
-' "$tmp" "$holdout"
+const m = { units: "percent", val: pick(dir + "/val.json") };
+if (holdout !== "-") m["heldOut_" + holdout] = pick(dir + "/holdout.json");
+if (recipe) {
+  const r = JSON.parse(fs.readFileSync(recipe + "/manifest.json"));
+  for (const [k, v] of Object.entries(r.metrics)) if (k.startsWith("heldOut_")) m["recipeH" + k.slice(1)] = { ...v, note: "this model saw every training sequence; the same recipe trained without " + k.slice(8) + " (" + r.provenance.command + ") scored this on it" };
+}
+fs.writeFileSync(dir + "/metrics.json", JSON.stringify(m, null, 2));
+' "$tmp" "$holdout" "${RECIPE_MODEL:-}"
 /usr/bin/python3 training/export.py --ckpt "$ckpt" --out "$out" --name "$name" --command "$cmd" --metrics "$tmp/metrics.json" "${fuser[@]}" 2>/dev/null
 cat "$tmp/metrics.json" | head -12
 rm -rf "$tmp"
