@@ -171,7 +171,9 @@ test('eval › CamVid val with the trained model', async (t) => {
   t.is(j.size, '360x480');
   const miou = j.miou as number;
   t.true(miou >= 0 && miou <= 100, `miou ${miou}`);
-  t.true(miou > 20, `a trained model scores mIoU > 20 on CamVid val, got ${miou}`);
+  // The shipped model scored 60.2 on these 20 images when it was exported (58.0 on all 101): a
+  // regression guard for the model in models/, with room for engine or resize changes.
+  t.true(miou > 55, `the shipped model scores mIoU > 55 on the first 20 CamVid val images, got ${miou}`);
   for (const k of ['pixelAccuracy', 'meanAccuracy', 'fwIoU'] as const) t.true((j[k] as number) > 0 && (j[k] as number) <= 100, k);
 
   const conf = j.confusion as number[][];
