@@ -30,18 +30,30 @@ from fast_scnn import FastSCNN, TemporalFuser  # noqa: E402
 from train import MEAN, STD, MEDFREQ, NCLS, VOID, load_split, confusion, miou  # noqa: E402
 
 
-def motion_clip(img, lab, T, gen, flip=True):
+MOTION = {
+    # per frame: forward zoom up to 5 %, pan up to 10 px (3 px vertically), roll up to 0.8 degrees
+    'strong': dict(zoom=0.05, dx=10.0, dy=3.0, rot=0.8),
+    # what the video evaluation (src/eval/video.ts) uses: ~30 km/h at 30 fps
+    'mild': dict(zoom=0.012, dx=2.0, dy=0.6, rot=0.15),
+}
+
+
+def motion_clip(img, lab, T, gen, flip=True, motion='strong', mix=False):
     """One clip of T frames from a still. img uint8 [3,H,W], lab long [H,W] ->
-    float [T,3,H,W] (0..255), long [T,H,W]. Camera moves forward (zoom), pans and rolls."""
+    float [T,3,H,W] (0..255), long [T,H,W]. Camera moves forward (zoom), pans and rolls, each
+    drawn up to the maxima of MOTION[motion]; with `mix` the maxima are first scaled by one
+    uniform draw in 0..1 per clip, so slow and still cameras are as common as fast ones."""
+    mm = MOTION[motion]
+    amp = gen.uniform(0.0, 1.0) if mix else 1.0
     _, H, W = img.shape
     x = img[None].float()
     y = lab[None, None].float()
     if flip and gen.random() < 0.5:
         x, y = x.flip(-1), y.flip(-1)
     k0 = gen.uniform(0.7, 1.0)                      # start zoomed in (room to pan)
-    zoom = gen.uniform(0.0, 0.05)                   # per frame, forward motion
-    dx, dy = gen.uniform(-10, 10), gen.uniform(-3, 3)  # pixels per frame
-    rot = math.radians(gen.uniform(-0.8, 0.8))       # per frame
+    zoom = gen.uniform(0.0, mm['zoom'] * amp)       # per frame, forward motion
+    dx, dy = gen.uniform(-mm['dx'], mm['dx']) * amp, gen.uniform(-mm['dy'], mm['dy']) * amp  # pixels per frame
+    rot = math.radians(gen.uniform(-mm['rot'], mm['rot']) * amp)  # per frame
     cx0, cy0 = gen.uniform(-1, 1) * (1 - k0) * W / 2, gen.uniform(-1, 1) * (1 - k0) * H / 2
     thetas = []
     for t in range(T):
@@ -114,6 +126,9 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--eval-every', type=int, default=100)
     ap.add_argument('--eval-clips', type=int, default=24)
+    ap.add_argument('--motion', choices=sorted(MOTION), default='strong', help='training clips: motion maxima')
+    ap.add_argument('--mix', action='store_true', help='scale the motion maxima per clip by a uniform draw in 0..1')
+    ap.add_argument('--eval-only', default='', help='evaluate this fuser checkpoint on both clip sets and exit')
     ap.add_argument('--seed', type=int, default=1)
     a = ap.parse_args()
 
@@ -127,6 +142,14 @@ def main():
     egen = random.Random(12345)
     eval_clips = [motion_clip(va_x[i], va_y[i], a.frames, egen, flip=False)
                   for i in egen.sample(range(len(va_x)), a.eval_clips)]
+    mgen = random.Random(12345)
+    mild_clips = [motion_clip(va_x[i], va_y[i], a.frames, mgen, flip=False, motion='mild')
+                  for i in mgen.sample(range(len(va_x)), a.eval_clips)]
+
+    def evaluate_both(model, fuser):
+        """`strong` clips (the fuser's first evaluation, kept for comparison) and `mild` ones."""
+        return {**evaluate(model, fuser, eval_clips),
+                **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips).items()}}
 
     base = torch.load(a.base, map_location='cpu')
     model = FastSCNN(NCLS, base['args'].get('width', 1.0))
@@ -135,6 +158,11 @@ def main():
     for p in model.parameters():
         p.requires_grad_(False)
     fuser = TemporalFuser(model.shallow.out_channels, model.deep.out_channels)
+    if a.eval_only:
+        fuser.load_state_dict(torch.load(a.eval_only)['fuser'])
+        fuser.eval()
+        print(json.dumps({'eval_only': a.eval_only, **evaluate_both(model, fuser)}), flush=True)
+        return
     opt = torch.optim.Adam(fuser.parameters(), lr=a.lr)
     weight = torch.tensor(MEDFREQ)
     start = 0
@@ -147,7 +175,7 @@ def main():
         gen.setstate(ck['rng'])
         print(f'resumed at step {start}', flush=True)
     elif a.eval_every:
-        rec = {'step': 0, **evaluate(model, fuser, eval_clips)}
+        rec = {'step': 0, **evaluate_both(model, fuser)}
         print(json.dumps(rec), flush=True)
 
     t0, tot = time.time(), 0.0
@@ -155,7 +183,7 @@ def main():
         for g in opt.param_groups:
             g['lr'] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         idx = [gen.randrange(len(tr_x)) for _ in range(a.batch)]
-        clips = [motion_clip(tr_x[i], tr_y[i], a.frames, gen) for i in idx]
+        clips = [motion_clip(tr_x[i], tr_y[i], a.frames, gen, motion=a.motion, mix=a.mix) for i in idx]
         xs = (torch.stack([c[0] for c in clips]) - MEAN[None]) / STD[None]
         ys = torch.stack([c[1] for c in clips])[:, 1:]
         fuser.train()
@@ -169,7 +197,7 @@ def main():
         if done % a.eval_every == 0 or done == a.steps:
             fuser.eval()
             rec = {'step': done, 'loss': round(tot / a.eval_every, 4), 'sec': round(time.time() - t0, 1),
-                   'lr': opt.param_groups[0]['lr'], **evaluate(model, fuser, eval_clips)}
+                   'lr': opt.param_groups[0]['lr'], **evaluate_both(model, fuser)}
             tot, t0 = 0.0, time.time()
             with open(os.path.join(a.run, 'log.jsonl'), 'a') as f:
                 f.write(json.dumps(rec) + '\n')
