@@ -6,7 +6,9 @@
  * the first carries `discontinuity: 'start'`. Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
  * A file that is not a video, has no video stream, or ends before the frame
- * count its container declares is an InputError naming the file.
+ * count its container declares is an InputError naming the file. ffmpeg starts
+ * when the node opens (unless `realtime`), its output held until the graph
+ * reads it, so its start-up overlaps the model's loading.
  *
  * Options: `path` (required), `maxFrames` (0 = all), `realtime` (read at the
  * native frame rate, like a camera; default false), `chunkFrames` (mark
@@ -51,25 +53,40 @@ export const decoder = defineNode({
     }
     let cmd: ffmpeg.FfmpegCommand | undefined;
     let closed = false;
+    /** One ffmpeg, its stdout paused until a subscriber reads it; an error before then is kept. */
+    const start = () => {
+      const st = { stderrTail: [] as string[], early: undefined as Error | undefined, taken: false };
+      const c = ffmpeg(o.path)
+        .inputOptions(o.realtime ? ['-re'] : [])
+        .noAudio()
+        // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
+        .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
+        .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
+        .on('stderr', (line: string) => {
+          st.stderrTail.push(line);
+          if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
+        })
+        .on('error', (err: Error) => {
+          if (!st.taken) st.early = err;
+        });
+      cmd = c;
+      const out = c.pipe() as import('node:stream').PassThrough;
+      out.pause();
+      return { c, out, st };
+    };
+    // Started now rather than at the first subscription, so ffmpeg's start-up and first frames
+    // overlap the other nodes' opening (loading the model takes longer). Not for `realtime`,
+    // whose pacing starts with ffmpeg.
+    let early = o.realtime ? undefined : start();
     return {
       process() {
         const frame$ = new Observable<Frame>((sub) => {
           const asm = new FrameAssembler(info.width * info.height * 3);
           let seq = 0;
-          let stderrTail: string[] = [];
           let finished = false;
-          const c = ffmpeg(o.path)
-            .inputOptions(o.realtime ? ['-re'] : [])
-            .noAudio()
-            // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
-            .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
-            .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
-            .on('stderr', (line: string) => {
-              stderrTail.push(line);
-              if (stderrTail.length > 20) stderrTail = stderrTail.slice(-10);
-            });
-          cmd = c;
-          const out = c.pipe() as import("node:stream").PassThrough;
+          const { c, out, st } = early ?? start();
+          early = undefined;
+          st.taken = true;
           const finish = (err?: Error) => {
             if (finished) return;
             finished = true;
@@ -79,9 +96,9 @@ export const decoder = defineNode({
               const expected = o.maxFrames > 0 ? Math.min(o.maxFrames, info.frames ?? Infinity) : info.frames;
               // Containers round their frame counts; a real truncation loses far more than one frame.
               if (expected !== undefined && seq < expected - 1) {
-                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${seq} of ${expected} frames${tail(stderrTail)}`, o.path));
+                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${seq} of ${expected} frames${tail(st.stderrTail)}`, o.path));
               }
-              if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(stderrTail)}`, o.path));
+              if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(st.stderrTail)}`, o.path));
             }
             sub.complete();
           };
@@ -91,14 +108,19 @@ export const decoder = defineNode({
             finish();
           };
           ctx.signal.addEventListener('abort', stop, { once: true });
-          c.on('error', (err: Error) => {
+          const failed = (err: Error) => {
             if (ctx.signal.aborted || closed) return finish();
-            finish(new InputError(`${o.path}: ffmpeg failed: ${err.message.split('\n')[0]}${tail(stderrTail)}`, o.path));
-          });
+            finish(new InputError(`${o.path}: ffmpeg failed: ${err.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
+          };
+          c.on('error', failed);
           c.on('end', () => {
             // 'end' can fire before the last stdout bytes are read; finish on the stream's end.
           });
-          out.on('end', () => finish());
+          // An error from before this subscription is reported after the frames ffmpeg wrote before it.
+          out.on('end', () => (st.early ? failed(st.early) : finish()));
+          out.on('close', () => {
+            if (st.early) failed(st.early);
+          });
           out.on('data', (chunk: Buffer) => {
             asm.push(chunk, (data) => {
               const t0 = performance.now();
@@ -117,6 +139,7 @@ export const decoder = defineNode({
               void ctx.flow.ready().then(() => out.resume());
             }
           });
+          out.resume();
           return () => {
             if (!finished) {
               finished = true;
