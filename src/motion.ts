@@ -37,17 +37,47 @@ export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 24
   const th = Math.floor(h / f);
   const out = new Uint8Array(tw * th);
   const norm = 1 / (f * f * 3);
+  // The same sums four bytes at a time where a block's bytes fall on whole 32-bit words.
+  if ((f * 3) % 4 === 0 && (w * 3) % 4 === 0 && rgb.byteOffset % 4 === 0 && f <= 64) {
+    thumbnailWords(new Uint32Array(rgb.buffer, rgb.byteOffset, (w * h * 3) >> 2), w, f, tw, th, norm, out);
+  } else {
+    for (let ty = 0; ty < th; ty++) {
+      for (let tx = 0; tx < tw; tx++) {
+        let s = 0;
+        for (let y = ty * f; y < ty * f + f; y++) {
+          let o = (y * w + tx * f) * 3;
+          for (let x = 0; x < f; x++, o += 3) s += rgb[o]! + rgb[o + 1]! + rgb[o + 2]!;
+        }
+        out[ty * tw + tx] = s * norm;
+      }
+    }
+  }
+  return { width: tw, height: th, scale: 1 / f, data: out };
+}
+
+/**
+ * thumbnail()'s box sums over 32-bit words: each word's four bytes are added in two 16-bit lanes
+ * (bytes 0+1 and 2+3 of the masked halves), exact because a block row holds at most 3·64 bytes
+ * (lanes stay under 65536). Little-endian byte order does not matter: all four bytes are summed.
+ */
+function thumbnailWords(words: Uint32Array, w: number, f: number, tw: number, th: number, norm: number, out: Uint8Array): void {
+  const rowWords = (w * 3) >> 2;
+  const blockWords = (f * 3) >> 2;
   for (let ty = 0; ty < th; ty++) {
     for (let tx = 0; tx < tw; tx++) {
       let s = 0;
-      for (let y = ty * f; y < ty * f + f; y++) {
-        let o = (y * w + tx * f) * 3;
-        for (let x = 0; x < f; x++, o += 3) s += rgb[o]! + rgb[o + 1]! + rgb[o + 2]!;
+      for (let y = ty * f, yEnd = y + f; y < yEnd; y++) {
+        let k = y * rowWords + tx * blockWords;
+        let lanes = 0;
+        for (let i = 0; i < blockWords; i++, k++) {
+          const v = words[k]!;
+          lanes += (v & 0x00ff00ff) + ((v >>> 8) & 0x00ff00ff);
+        }
+        s += (lanes & 0xffff) + (lanes >>> 16);
       }
       out[ty * tw + tx] = s * norm;
     }
   }
-  return { width: tw, height: th, scale: 1 / f, data: out };
 }
 
 /** Mean absolute difference of two thumbnails of the same size (0..255): a cheap change score. */
@@ -186,12 +216,25 @@ export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: Motion
       const dx = Math.round(vx / sx);
       const dy = Math.round(vy / sy);
       if (cx + dx >= 0 && xEnd + dx <= lw && cy + dy >= 0 && yEnd + dy <= lh) {
-        // The whole cell comes from inside the frame: plain copies.
+        // The whole cell comes from inside the frame: copied with its neighbours to the right
+        // that move the same way (motion is smooth, so runs are long), one block copy per row.
+        let runEnd = xEnd;
+        let j = i + 1;
+        for (; runEnd < lw; j++) {
+          const nEnd = Math.min(lw, runEnd + cell);
+          const na = ca[j]!, n0 = cx0[j]! * 2, n1 = cx1[j]! * 2;
+          const nvx = (1 - b) * ((1 - na) * v[r0 + n0]! + na * v[r0 + n1]!) + b * ((1 - na) * v[r1 + n0]! + na * v[r1 + n1]!);
+          const nvy = (1 - b) * ((1 - na) * v[r0 + n0 + 1]! + na * v[r0 + n1 + 1]!) + b * ((1 - na) * v[r1 + n0 + 1]! + na * v[r1 + n1 + 1]!);
+          if (Math.round(nvx / sx) !== dx || Math.round(nvy / sy) !== dy || nEnd + dx > lw) break;
+          runEnd = nEnd;
+        }
         for (let y = cy; y < yEnd; y++) {
           const o = y * lw;
           const so = o + dy * lw + dx;
-          for (let x = cx; x < xEnd; x++) out[o + x] = labels[so + x]!;
+          out.set(labels.subarray(so + cx, so + runEnd), o + cx);
         }
+        cx = runEnd - cell;
+        i = j - 1;
         continue;
       }
       for (let y = cy; y < yEnd; y++) {
