@@ -36,9 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fast_scnn import FastSCNN  # noqa: E402
-
-MEDFREQ = [0.2595, 0.1826, 4.5640, 0.1417, 0.9051, 0.3826, 9.6446, 1.8418, 0.6823, 6.2478, 7.3614]
-NCLS, VOID = 11, 11
+from train import MEDFREQ, NCLS, VOID, confusion, miou as miou_cpu  # noqa: E402
 
 
 def load_split(root, split, keep=None):
@@ -122,17 +120,11 @@ def photometric(x, g, strong):
     return x.clamp(0, 255)
 
 
-def confusion(pred, lab):
-    k = lab != VOID
-    return torch.bincount(lab[k] * NCLS + pred[k], minlength=NCLS * NCLS).view(NCLS, NCLS)
-
-
 def miou(conf):
-    conf = conf.double().cpu()
-    inter = conf.diag()
-    union = conf.sum(0) + conf.sum(1) - inter
-    iou = inter / union.clamp(min=1)
-    return round(float(iou.mean()) * 100, 2), round(float(inter.sum() / conf.sum()) * 100, 2), [round(float(v) * 100, 1) for v in iou]
+    """train.py's mIoU, pixel accuracy and per-class IoU of a confusion matrix on any device; the
+    two summary figures rounded to 0.01 for the log."""
+    m, pa, iou = miou_cpu(conf.cpu())
+    return round(m, 2), round(pa, 2), iou
 
 
 @torch.no_grad()
