@@ -166,6 +166,30 @@ def forward_train(model, aux, x):
                   F.interpolate(aux.low(low), size=size, mode='bilinear', align_corners=False)]
 
 
+class EMA:
+    """An exponential moving average of a model's weights (and a copy of its batch-norm statistics),
+    updated after every optimiser step: ema = d * ema + (1 - d) * weights."""
+
+    def __init__(self, model, decay):
+        import copy
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        src = [v for v in model.state_dict().values()]
+        dst = [v for v in self.model.state_dict().values()]
+        fl_d = [d for d, s in zip(dst, src) if d.is_floating_point()]
+        fl_s = [s for d, s in zip(dst, src) if d.is_floating_point()]
+        torch._foreach_mul_(fl_d, self.decay)
+        torch._foreach_add_(fl_d, fl_s, alpha=1 - self.decay)
+        for d, s in zip(dst, src):
+            if not d.is_floating_point():
+                d.copy_(s)
+
+
 def cpu_state(model):
     return {k: v.detach().float().cpu().clone() if v.is_floating_point() else v.detach().cpu().clone()
             for k, v in model.state_dict().items()}
@@ -176,13 +200,16 @@ def unpack(bundle, run_dir):
     os.makedirs(run_dir, exist_ok=True)
     torch.save({'model': b['last'], 'epoch': b['log'][-1]['epoch'] if b['log'] else -1,
                 'metrics': b['log'][-1] if b['log'] else {}, 'args': b['args']}, os.path.join(run_dir, 'last.pt'))
+    if b.get('ema') is not None:
+        torch.save({'model': b['ema'], 'epoch': b['log'][-1]['epoch'] if b['log'] else -1,
+                    'metrics': b['log'][-1] if b['log'] else {}, 'args': b['args']}, os.path.join(run_dir, 'ema.pt'))
     if b.get('best') is not None:
         torch.save({'model': b['best'], 'epoch': b['best_metrics']['epoch'], 'metrics': b['best_metrics'], 'args': b['args']},
                    os.path.join(run_dir, 'best.pt'))
     with open(os.path.join(run_dir, 'log.jsonl'), 'w') as f:
         for rec in b['log']:
             f.write(json.dumps(rec) + '\n')
-    print(f'{run_dir}: last.pt (epoch {b["log"][-1]["epoch"] if b["log"] else "-"}), best.pt, log.jsonl')
+    print(f'{run_dir}: last.pt{", ema.pt" if b.get("ema") is not None else ""} (epoch {b["log"][-1]["epoch"] if b["log"] else "-"}), best.pt, log.jsonl')
 
 
 def main():
@@ -205,6 +232,11 @@ def main():
     ap.add_argument('--scale', default='0.5,2.0')
     ap.add_argument('--aug', choices=['basic', 'strong'], default='strong')
     ap.add_argument('--aux', type=float, default=0.0, help='weight of the auxiliary losses (0 = none; the paper: 0.4)')
+    ap.add_argument('--weight-power', type=float, default=1.0,
+                    help='class weights = median-frequency weights ** P (1 = full balancing, 0 = none)')
+    ap.add_argument('--ema', type=float, default=0.0,
+                    help='keep an exponential moving average of the weights with this decay per step (0 = off); '
+                         'the average is what is evaluated, selected and kept as best')
     ap.add_argument('--eval-every', type=int, default=10)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
@@ -245,7 +277,8 @@ def main():
         if a.aux > 0 else None
     params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
     opt = torch.optim.SGD(params, lr=a.lr, momentum=0.9, weight_decay=4e-5)
-    weight = torch.tensor(MEDFREQ, device=dev)
+    weight = torch.tensor(MEDFREQ, device=dev) ** a.weight_power
+    ema = EMA(model, a.ema) if a.ema > 0 else None
     steps = n // a.batch
     epochs = a.epochs
     log, best, best_state, best_metrics = [], -1.0, None, None
@@ -253,8 +286,8 @@ def main():
 
     def save():
         tmp = bundle_path + '.tmp'
-        torch.save({'last': cpu_state(model), 'best': best_state, 'best_metrics': best_metrics, 'log': log,
-                    'args': {**vars(a), 'epochs_run': epochs}}, tmp)
+        torch.save({'last': cpu_state(model), 'ema': cpu_state(ema.model) if ema else None, 'best': best_state,
+                    'best_metrics': best_metrics, 'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
         os.replace(tmp, bundle_path)
 
     model.train()
@@ -279,16 +312,23 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update(model)
             tot += loss.detach()
         rec = {'epoch': epoch, 'loss': round(float(tot) / steps, 4), 'sec': round(time.time() - t0, 2),
                'lr': round(opt.param_groups[0]['lr'], 6), 'elapsed': round(time.time() - t_start, 1)}
         last = epoch + 1 == epochs
         if (epoch + 1) % a.eval_every == 0 or last:
-            rec['val_miou'], rec['val_pa'], rec['val_iou'] = evaluate(model, va_x, va_y, mean, std, amp)
+            if ema is not None:  # the raw weights' figures too, under raw_*
+                rec['raw_val_miou'] = evaluate(model, va_x, va_y, mean, std, amp)[0]
+                if ho_x is not None:
+                    rec['raw_holdout_miou'] = evaluate(model, ho_x, ho_y, mean, std, amp)[0]
+            kept = ema.model if ema is not None else model
+            rec['val_miou'], rec['val_pa'], rec['val_iou'] = evaluate(kept, va_x, va_y, mean, std, amp)
             if ho_x is not None:
-                rec['holdout_miou'], rec['holdout_pa'], rec['holdout_iou'] = evaluate(model, ho_x, ho_y, mean, std, amp)
+                rec['holdout_miou'], rec['holdout_pa'], rec['holdout_iou'] = evaluate(kept, ho_x, ho_y, mean, std, amp)
             if rec['val_miou'] > best:
-                best, best_state, best_metrics = rec['val_miou'], cpu_state(model), dict(rec)
+                best, best_state, best_metrics = rec['val_miou'], cpu_state(kept), dict(rec)
             log.append(rec)
             save()
             print(json.dumps(rec), flush=True)
