@@ -23,7 +23,7 @@ import { Observable } from 'rxjs';
 import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
 import { InputError } from '../src/errors.ts';
-import { ffmpegPaths, probe, type VideoInfo } from '../src/ffmpeg.ts';
+import { ffmpegPaths, probe, warmCapabilities, type VideoInfo } from '../src/ffmpeg.ts';
 import { FrameAssembler } from '../src/frame-assembler.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
@@ -46,7 +46,7 @@ export const decoder = defineNode({
   async open(ctx) {
     const o = ctx.options;
     ffmpegPaths();
-    const info: VideoInfo = await probe(o.path);
+    const [info] = await Promise.all([probe(o.path), warmCapabilities()]) as [VideoInfo, void];
     // A frame is width*height*3 bytes held per packet in flight: bound it before allocating anything.
     if (info.width * info.height > o.maxPixels) {
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);

@@ -55,7 +55,7 @@ async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSe
   const mode: ReuseMode = o;
   if (o.thread) {
     const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
-    return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread)` };
+    return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
   }
   const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
   let reuse: ReuseSegmenter;

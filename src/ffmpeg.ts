@@ -48,6 +48,22 @@ export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
   return paths;
 }
 
+let capabilities: Promise<void> | undefined;
+/**
+ * fluent-ffmpeg checks a command's formats and codecs before running it: the first command of a
+ * process waits for `ffmpeg -formats` and then `ffmpeg -encoders` (the answers are cached for the
+ * process). Asking both at once, beside probing, takes ~150 ms off the start of the first decode.
+ * Never rejects: a broken ffmpeg is reported by the command itself.
+ */
+export function warmCapabilities(): Promise<void> {
+  ffmpegPaths();
+  capabilities ??= Promise.all([
+    new Promise<void>((resolve) => ffmpeg.getAvailableFormats(() => resolve())),
+    new Promise<void>((resolve) => ffmpeg.getAvailableEncoders(() => resolve())),
+  ]).then(() => undefined);
+  return capabilities;
+}
+
 export interface VideoInfo {
   readonly width: number;
   readonly height: number;

@@ -13,6 +13,8 @@
 #   SET=weights  (session 4, 6 runs): class-weight power 1 / 0.5 / 0.25 (median-frequency weights
 #                ** P), each with a weight average (EMA 0.999) — the shipped model over-predicted the
 #                rare classes (SignSymbol predicted on 4x its pixels, Pedestrian 3x).
+#   SET=final    (session 4, 2 runs): the two best weightings on every training image, alone on the GPU
+#                so that the budget buys twice the epochs.
 set -u
 OUT=${OUT:?set OUT}; BUDGET=${BUDGET:-420}; DATA=${DATA:-.gpu/camvid}; SET=${SET:-weights}
 PY=${PY:-python3}
@@ -30,6 +32,10 @@ case $SET in
     for p in 1 0.5 0.25; do
       run --threads 2 --ema 0.999 --weight-power $p --name hold-p$p --holdout 0001TP
       run --threads 2 --ema 0.999 --weight-power $p --name train-p$p
+    done ;;
+  final)
+    for p in 0.5 0.25; do
+      run --threads 4 --ema 0.999 --weight-power $p --name train-p$p
     done ;;
   *) echo "unknown SET=$SET" >&2; exit 2 ;;
 esac

@@ -129,6 +129,8 @@ def main():
     ap.add_argument('--motion', choices=sorted(MOTION), default='strong', help='training clips: motion maxima')
     ap.add_argument('--mix', action='store_true', help='scale the motion maxima per clip by a uniform draw in 0..1')
     ap.add_argument('--eval-only', default='', help='evaluate this fuser checkpoint on both clip sets and exit')
+    ap.add_argument('--weight-power', type=float, default=None,
+                    help='class weights = median-frequency weights ** P; default: the base run\'s (train_gpu.py --weight-power), else 1')
     ap.add_argument('--seed', type=int, default=1)
     a = ap.parse_args()
 
@@ -164,7 +166,10 @@ def main():
         print(json.dumps({'eval_only': a.eval_only, **evaluate_both(model, fuser)}), flush=True)
         return
     opt = torch.optim.Adam(fuser.parameters(), lr=a.lr)
-    weight = torch.tensor(MEDFREQ)
+    if a.weight_power is None:
+        a.weight_power = float(base.get('args', {}).get('weight_power', 1.0))
+    weight = torch.tensor(MEDFREQ) ** a.weight_power
+    print(f'class weights: median frequency ** {a.weight_power}', flush=True)
     start = 0
     last = os.path.join(a.run, 'last.pt')
     if os.path.exists(last):

@@ -1,8 +1,8 @@
 /**
  * One interface over the inference engines. A model is run in parts (see
  * training/export.py): shallow (image -> 1/8 features), deep (1/8 -> 1/32
- * features), head (both -> class scores at 1/8), upsample (scores -> labels
- * at any size). Tensors are engine-owned handles; `release()` frees one, and
+ * features), head (both -> class scores at 1/8), labels (scores -> class ids
+ * at any size: src/upsample.ts for both engines). Tensors are engine-owned handles; `release()` frees one, and
  * `dispose()` frees the engine. Every tensor an engine returns has exactly one
  * owner: whoever called the method that produced it.
  */

@@ -67,24 +67,27 @@ export class Model {
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
   readonly runs = { full: 0, shallow: 0, fused: 0 };
-  private readonly mean: Float32Array;
-  private readonly inv: Float32Array;
+  /** Per channel, byte value -> normalised float (256 entries each). */
+  private readonly lut: Float32Array;
+  /** The network's input buffer, reused while the size stays (engines copy or finish with it per call). */
+  private input: Float32Array | undefined;
 
   constructor(readonly manifest: Manifest, readonly engine: SegEngine, readonly dir: string) {
-    this.mean = Float32Array.from(manifest.normalisation.mean);
-    this.inv = Float32Array.from(manifest.normalisation.std, (s) => 1 / s);
+    const { mean, std } = manifest.normalisation;
+    this.lut = new Float32Array(768);
+    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) this.lut[c * 256 + v] = (v - mean[c]!) / std[c]!;
   }
 
-  /** RGB24 HWC -> normalised float32 NCHW. */
+  /** RGB24 HWC -> normalised float32 NCHW (a buffer reused by the next call). */
   normalise(rgb: Uint8Array, w: number, h: number): Float32Array {
     const n = w * h;
-    const out = new Float32Array(3 * n);
-    const [m0, m1, m2] = this.mean as unknown as [number, number, number];
-    const [s0, s1, s2] = this.inv as unknown as [number, number, number];
+    if (this.input?.length !== 3 * n) this.input = new Float32Array(3 * n);
+    const out = this.input;
+    const lut = this.lut;
     for (let i = 0, j = 0; i < n; i++, j += 3) {
-      out[i] = (rgb[j]! - m0) * s0;
-      out[n + i] = (rgb[j + 1]! - m1) * s1;
-      out[2 * n + i] = (rgb[j + 2]! - m2) * s2;
+      out[i] = lut[rgb[j]!]!;
+      out[n + i] = lut[256 + rgb[j + 1]!]!;
+      out[2 * n + i] = lut[512 + rgb[j + 2]!]!;
     }
     return out;
   }
@@ -96,7 +99,8 @@ export class Model {
    * this frame's shallow features (a recurrent state carried frame to frame
    * until the next key frame or `reset()`). Labels come back at `outW` x
    * `outH` (default: the image size);
-   * inference runs at `inW` x `inH` (default: the image size).
+   * inference runs at `inW` x `inH` (default: the image size). One call at a
+   * time per model (the kept deep features and the input buffer are the model's).
    */
   async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
     const inW = o.inW || w;

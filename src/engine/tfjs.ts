@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { upsampleArgmax } from '../upsample.ts';
 import type { EngineOptions, SegEngine, Tensor4 } from './engine.ts';
 import type { Manifest } from './model.ts';
 
@@ -164,6 +165,15 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
     return t.t;
   };
 
+  const readChw = async (t: Tensor4): Promise<Float32Array> => {
+    const x = own(t);
+    const chw = tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]));
+    try {
+      return (await chw.data()) as Float32Array;
+    } finally {
+      chw.dispose();
+    }
+  };
   return {
     name: 'tfjs',
     backend,
@@ -205,23 +215,12 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
       );
     }),
     async labels(scores, h, w) {
-      const s = own(scores);
-      const idx = tf.tidy(() => tf.argMax(resize(s, [h, w]), 3));
-      try {
-        return Uint8Array.from((await idx.data()) as Int32Array);
-      } finally {
-        idx.dispose();
-      }
+      // Scores come back at 1/8 (small); upsampleArgmax interpolates only near class boundaries,
+      // exactly as the ONNX engine does.
+      const [, sh, sw, c] = own(scores).shape as number[];
+      return upsampleArgmax(await readChw(scores), c!, sh!, sw!, h, w);
     },
-    async read(t) {
-      const x = own(t);
-      const chw = tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]));
-      try {
-        return (await chw.data()) as Float32Array;
-      } finally {
-        chw.dispose();
-      }
-    },
+    read: readChw,
     wrap(data, dims) {
       const [n, c, h, w] = dims;
       return new TfT(tf.tidy(() => tf.transpose(tf.tensor4d(data, [n, c, h, w]), [0, 2, 3, 1])));

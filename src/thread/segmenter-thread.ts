@@ -17,7 +17,8 @@ let reuse: ReuseSegmenter | undefined;
 try {
   model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads });
   reuse = new ReuseSegmenter(model, init.mode);
-  port.postMessage({ type: 'open', manifest: model.manifest, engine: model.engine.name, backend: model.engine.backend, dir: model.dir } satisfies OpenReply);
+  const boot = (globalThis as { segflowThreadBoot?: 'bundle' | 'tsx' }).segflowThreadBoot ?? 'tsx';
+  port.postMessage({ type: 'open', manifest: model.manifest, engine: model.engine.name, backend: model.engine.backend, dir: model.dir, boot } satisfies OpenReply);
 } catch (e) {
   await model?.dispose().catch(() => {});
   port.postMessage({ type: 'open', error: e instanceof Error ? e.message : String(e) } satisfies OpenReply);

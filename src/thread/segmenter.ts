@@ -23,7 +23,7 @@ export interface ThreadInit {
   readonly mode: ReuseMode;
 }
 export type OpenReply =
-  | { type: 'open'; manifest: Manifest; engine: string; backend: string; dir: string; error?: undefined }
+  | { type: 'open'; manifest: Manifest; engine: string; backend: string; dir: string; boot: 'bundle' | 'tsx'; error?: undefined }
   | { type: 'open'; error: string };
 export interface FrameRequest {
   readonly type: 'frame';
@@ -51,7 +51,14 @@ export class ThreadedSegmenter {
   /** Network path counts in the thread, as of the last reply. */
   runs: Record<string, number> = {};
 
-  private constructor(private readonly worker: Worker, readonly manifest: Manifest, readonly engine: string, readonly backend: string) {
+  /**
+   * How the thread started: from the plain-JS bundle (src/thread/bundle.mjs) or
+   * through tsx (no fresh bundle: ~0.1 s slower).
+   */
+  readonly boot: 'bundle' | 'tsx';
+
+  private constructor(private readonly worker: Worker, readonly manifest: Manifest, readonly engine: string, readonly backend: string, boot: 'bundle' | 'tsx') {
+    this.boot = boot;
     worker.on('message', (m: FrameReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -86,7 +93,7 @@ export class ThreadedSegmenter {
         worker.once('message', onMessage).once('error', onError).once('exit', onExit);
       });
       if (reply.error !== undefined) throw new Error(reply.error);
-      return new ThreadedSegmenter(worker, reply.manifest, reply.engine, reply.backend);
+      return new ThreadedSegmenter(worker, reply.manifest, reply.engine, reply.backend, reply.boot);
     } catch (e) {
       await worker.terminate();
       throw e;
