@@ -3,7 +3,7 @@
  *
  * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
- * the first carries `discontinuity: 'start'`. Reading pauses when the graph's
+ * the first carries `discontinuity: 'start'`, and each the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
  * A file that is not a video, has no video stream, or ends before the frame
  * count its container declares is an InputError naming the file. ffmpeg starts
@@ -126,7 +126,7 @@ export const decoder = defineNode({
               const t0 = performance.now();
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
-                width: info.width, height: info.height, data,
+                width: info.width, height: info.height, data, fps: info.fps,
                 discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
               });
               ctx.flow.emitted(seq);

@@ -1,8 +1,9 @@
 /**
  * encoder — writes frames to an H.264 mp4 with ffmpeg (libx264, yuv420p).
  *
- * Ports: in `frame`; sink. Frame rate: `fps`, or (0) the rate of the incoming
- * timestamps, so the output has the input's frame count and rate. The file is
+ * Ports: in `frame`; sink. Frame rate: `fps`, or (0) the source's nominal rate
+ * carried on the frames (a file's), else the rate of the incoming timestamps,
+ * so the output has the input's frame count and rate. The file is
  * written as `<name>.partial.mp4` and renamed when complete; on interrupt the
  * partial file is finalised (playable) and renamed (`onInterrupt: finalize`)
  * or deleted (`discard`). An existing output is an error unless `overwrite`.
@@ -47,7 +48,7 @@ export const encoder = defineNode({
         '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0',
         '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
         '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', tmp,
-      ], ctx.name);
+      ], ctx.name, 3 * f.data.length); // up to 3 frames queued for ffmpeg before a write waits
     };
     const put = async (f: Frame) => {
       if (`${f.width}x${f.height}` !== size) throw new Error(`${ctx.name}: frame size changed from ${size} to ${f.width}x${f.height} at seq ${f.seq}; expected a constant size (put a downsampler before the encoder)`);
@@ -62,11 +63,11 @@ export const encoder = defineNode({
         done: new Observable<PacketMeta>((sub) => {
           const s = frame!.pipe(serial(ctx.queue('frame'), async (f: Frame) => {
             const t0 = performance.now();
-            if (!writer && o.fps === 0 && !first) {
-              first = f; // wait for a second timestamp to know the rate
+            if (!writer && o.fps === 0 && !first && !(f.fps! > 0)) {
+              first = f; // no nominal rate: wait for a second timestamp to know it
               return undefined;
             }
-            if (!writer) start(first ?? f, o.fps || rateOf(first!, f));
+            if (!writer) start(first ?? f, o.fps || (first ? rateOf(first, f) : f.fps!));
             if (first) {
               await put(first);
               sub.next(first);

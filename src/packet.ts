@@ -21,6 +21,8 @@ export interface Frame extends PacketMeta {
   readonly width: number;
   readonly height: number;
   readonly data: Uint8Array;
+  /** The source's nominal frame rate, when it knows one (a file's); live sources leave it out. */
+  readonly fps?: number | undefined;
 }
 
 /** How a label map was produced, for counting and benchmarks. */

@@ -1,6 +1,9 @@
 /**
  * A child ffmpeg fed raw bytes on stdin, with back-pressure: `write()` waits
- * for 'drain' when the pipe is full. `end()` closes stdin and waits for exit;
+ * for 'drain' once more than `bufferBytes` are queued for the pipe (default 0:
+ * whenever the pipe is full) — a few frames of slack let a slow start (x264's
+ * initialisation) or a slow frame pass without stalling the graph, with the
+ * memory held bounded. `end()` closes stdin and waits for exit;
  * `kill()` ends it at once (SIGTERM, then SIGKILL after 2 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +15,7 @@ export class FfmpegWriter {
   private stderr = '';
   private failed: Error | undefined;
 
-  constructor(args: readonly string[], readonly label: string) {
+  constructor(args: readonly string[], readonly label: string, readonly bufferBytes = 0) {
     this.proc = spawn(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.proc.stderr!.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-2000);
@@ -29,7 +32,7 @@ export class FfmpegWriter {
 
   async write(buf: Uint8Array): Promise<void> {
     if (this.failed) throw this.error();
-    if (!this.proc.stdin!.write(buf)) {
+    if (!this.proc.stdin!.write(buf) && this.proc.stdin!.writableLength > this.bufferBytes) {
       await new Promise<void>((resolve) => {
         const done = () => {
           this.proc.stdin!.off('drain', done);

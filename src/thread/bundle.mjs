@@ -11,9 +11,10 @@
  *
  * The bundle sits two folders below the repository root, as its sources do
  * (src/engine/model.ts finds models/ relative to itself). Packages stay
- * external (loaded from node_modules as usual).
+ * external (loaded from node_modules as usual), and dynamic imports stay
+ * lazy in chunks of their own.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -53,24 +54,37 @@ export async function build(entry = 'src/thread/segmenter-thread.ts', name = 'se
   mkdirSync(dir, { recursive: true });
   const outfile = path.join(dir, `${name}.mjs`);
   const r = await esbuild.build({
-    entryPoints: [path.join(root, entry)],
-    outfile: outfile + '.tmp',
+    entryPoints: { [name]: path.join(root, entry) },
+    outdir: dir,
+    outExtension: { '.js': '.mjs' },
+    // Dynamic imports stay lazy (the TF.js engine and its packages load only when asked for).
+    splitting: true,
+    chunkNames: '[name]-[hash]', // beside the entry: same depth below the root as the sources
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     packages: 'external',
-    sourcemap: 'inline',
     metafile: true,
+    write: false,
     logLevel: 'warning',
     absWorkingDir: root,
   });
+  // Chunks first (content-hashed names), the entry last and atomically.
+  const files = [...r.outputFiles].sort((a, b) => Number(a.path === outfile) - Number(b.path === outfile));
+  for (const f of files) {
+    mkdirSync(path.dirname(f.path), { recursive: true });
+    writeFileSync(f.path + '.tmp', f.contents);
+    renameSync(f.path + '.tmp', f.path);
+  }
+  // Chunks of earlier builds go (their names carry a content hash).
+  const keep = new Set(r.outputFiles.map((f) => path.basename(f.path)));
+  for (const f of readdirSync(dir)) if (f.endsWith('.mjs') && !keep.has(f) && f !== `${name}.mjs`) rmSync(path.join(dir, f), { force: true });
   // Stat the sources after building: a file saved during the build makes the bundle stale, not wrong.
   const inputs = Object.keys(r.metafile.inputs).map((p) => {
     const st = statSync(path.join(root, p));
     return { path: p, mtimeMs: st.mtimeMs, size: st.size };
   });
-  renameSync(outfile + '.tmp', outfile);
   writeFileSync(path.join(dir, `${name}.inputs.json`), JSON.stringify({ entry, inputs }, null, 1));
   return { file: outfile, inputs: inputs.length };
 }
