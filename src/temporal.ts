@@ -92,6 +92,34 @@ export interface ReuseMode {
   readonly scores?: boolean;
 }
 
+/** What a reuse mode does with a frame, decided before the frame's pixels are needed. */
+export class ReusePlanner {
+  private readonly scheduler: KeyframeScheduler;
+  /** Whether frames need a thumbnail (adaptive key frames, or propagation). */
+  readonly needThumb: boolean;
+
+  constructor(readonly mode: ReuseMode) {
+    this.scheduler = new KeyframeScheduler(mode.keyframeIntervalFrames, mode.keyframeChangeThreshold ?? 0);
+    this.needThumb = (mode.keyframeChangeThreshold ?? 0) > 0 || mode.nonKeyFrames === 'propagate';
+  }
+
+  /**
+   * The next frame's thumbnail (when the mode uses one), whether it is a key
+   * frame, and whether the network will need its pixels (not for a frame
+   * whose labels are propagated: the first frame after a reset is always a
+   * key frame, so a non-key frame always has labels to carry).
+   */
+  plan(rgb: Uint8Array, w: number, h: number): { thumb: Thumb | undefined; key: boolean; needsPixels: boolean } {
+    const thumb = this.needThumb ? thumbnail(rgb, w, h) : undefined;
+    const key = this.scheduler.decide(thumb);
+    return { thumb, key, needsPixels: key || this.mode.nonKeyFrames !== 'propagate' };
+  }
+
+  reset(): void {
+    this.scheduler.reset();
+  }
+}
+
 /**
  * Segments a stream of frames under a reuse mode: the scheduler picks key
  * frames, which run the whole network; other frames run the shallow branch
@@ -101,26 +129,32 @@ export interface ReuseMode {
  * the node does.
  */
 export class ReuseSegmenter {
-  private readonly scheduler: KeyframeScheduler;
+  private readonly planner: ReusePlanner;
   private readonly propagator = new LabelPropagator();
-  private readonly needThumb: boolean;
 
   /** Throws when the mode needs a part the model does not have (`fuse` without a fuser). */
   constructor(readonly model: Model, readonly mode: ReuseMode) {
     if (mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
       throw new Error(`nonKeyFrames 'fuse' needs a model with a temporal fuser; ${model.manifest.name} has none (manifest parts.fuser)`);
     }
-    this.scheduler = new KeyframeScheduler(mode.keyframeIntervalFrames, mode.keyframeChangeThreshold ?? 0);
-    this.needThumb = (mode.keyframeChangeThreshold ?? 0) > 0 || mode.nonKeyFrames === 'propagate';
+    this.planner = new ReusePlanner(mode);
   }
 
   async next(rgb: Uint8Array, w: number, h: number): Promise<{ classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath }> {
-    const thumb = this.needThumb ? thumbnail(rgb, w, h) : undefined;
-    const key = this.scheduler.decide(thumb);
+    const { thumb, key } = this.planner.plan(rgb, w, h);
+    return this.run(rgb, w, h, thumb, key);
+  }
+
+  /**
+   * A frame planned elsewhere (ReusePlanner, e.g. on the thread that owns the
+   * frames): `rgb` may be left out when the plan said the pixels are not needed.
+   */
+  async run(rgb: Uint8Array | undefined, w: number, h: number, thumb: Thumb | undefined, key: boolean): Promise<{ classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath }> {
     let r: { classes: Uint8Array; scores?: ScoreMap | undefined; path: LabelPath };
-    if (!key && this.mode.nonKeyFrames === 'propagate' && this.propagator.ready) {
-      r = { classes: this.propagator.propagate(thumb!), path: 'propagated' };
+    if (!key && this.mode.nonKeyFrames === 'propagate' && this.propagator.ready && thumb) {
+      r = { classes: this.propagator.propagate(thumb), path: 'propagated' };
     } else {
+      if (!rgb) throw new Error('segmenter: a frame planned without its pixels needs the network (no labels to carry)');
       r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
     }
     if (thumb) this.propagator.set(thumb, r.classes, w, h);
@@ -130,7 +164,7 @@ export class ReuseSegmenter {
   /** Discontinuity: forget kept features, the schedule and the labels to carry. */
   reset(): void {
     this.model.reset();
-    this.scheduler.reset();
+    this.planner.reset();
     this.propagator.reset();
   }
 }

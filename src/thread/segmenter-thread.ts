@@ -41,7 +41,7 @@ async function handle(m: FrameRequest | { type: 'close' }): Promise<void> {
   try {
     if (!reuse) throw new Error('segmenter thread: the model did not load');
     if (m.reset) reuse.reset();
-    const r = await reuse.next(m.rgb, m.width, m.height);
+    const r = await reuse.run(m.rgb, m.width, m.height, m.thumb, m.key);
     // A copy handed over: the propagator keeps these labels for the next frame.
     const classes = r.classes.slice();
     const transfer: ArrayBuffer[] = [classes.buffer];

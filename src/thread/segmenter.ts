@@ -10,11 +10,17 @@
  * caller can keep the thread busy. A `reset` flag travels with its frame, so
  * a discontinuity takes effect exactly there. `close()` disposes the model in
  * the thread and ends it; a thread that dies fails every pending call.
+ *
+ * Key frames are planned here (ReusePlanner: thumbnail and change score) and
+ * a frame whose labels will be propagated is sent without its pixels: the
+ * thread then only matches thumbnails and warps labels, and ~1.5 MB a frame
+ * (at 960x540) is neither copied nor collected.
  */
 import { Worker } from 'node:worker_threads';
 import type { EngineName, Manifest } from '../engine/model.ts';
 import type { LabelPath, ScoreMap } from '../packet.ts';
-import type { ReuseMode } from '../temporal.ts';
+import type { Thumb } from '../motion.ts';
+import { ReusePlanner, type ReuseMode } from '../temporal.ts';
 
 export interface ThreadInit {
   readonly model: string;
@@ -28,10 +34,14 @@ export type OpenReply =
 export interface FrameRequest {
   readonly type: 'frame';
   readonly id: number;
-  readonly rgb: Uint8Array;
+  /** Left out when the plan needs no pixels (a frame whose labels are propagated). */
+  readonly rgb: Uint8Array | undefined;
   readonly width: number;
   readonly height: number;
   readonly reset: boolean;
+  /** The plan (ReusePlanner, on the caller's thread). */
+  readonly key: boolean;
+  readonly thumb: Thumb | undefined;
 }
 export type FrameReply =
   | { type: 'frame'; id: number; classes: Uint8Array; path: LabelPath; scores?: ScoreMap | undefined; runs: Record<string, number>; error?: undefined }
@@ -45,6 +55,7 @@ export interface ThreadResult {
 
 export class ThreadedSegmenter {
   private nextId = 0;
+  private readonly planner: ReusePlanner;
   private readonly pending = new Map<number, { resolve: (r: ThreadResult) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
@@ -57,8 +68,9 @@ export class ThreadedSegmenter {
    */
   readonly boot: 'bundle' | 'tsx';
 
-  private constructor(private readonly worker: Worker, readonly manifest: Manifest, readonly engine: string, readonly backend: string, boot: 'bundle' | 'tsx') {
+  private constructor(private readonly worker: Worker, readonly manifest: Manifest, readonly engine: string, readonly backend: string, boot: 'bundle' | 'tsx', mode: ReuseMode) {
     this.boot = boot;
+    this.planner = new ReusePlanner(mode);
     worker.on('message', (m: FrameReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -93,7 +105,7 @@ export class ThreadedSegmenter {
         worker.once('message', onMessage).once('error', onError).once('exit', onExit);
       });
       if (reply.error !== undefined) throw new Error(reply.error);
-      return new ThreadedSegmenter(worker, reply.manifest, reply.engine, reply.backend, reply.boot);
+      return new ThreadedSegmenter(worker, reply.manifest, reply.engine, reply.backend, reply.boot, init.mode);
     } catch (e) {
       await worker.terminate();
       throw e;
@@ -106,12 +118,15 @@ export class ThreadedSegmenter {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new Error('segmenter thread closed'));
     const id = this.nextId++;
+    if (reset) this.planner.reset();
+    const { thumb, key, needsPixels } = this.planner.plan(rgb, width, height);
     return new Promise<ThreadResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // One copy, handed over: the caller's frame may be shared, or a view on a larger buffer
-      // (which structured cloning would copy whole).
-      const own = rgb.slice();
-      this.worker.postMessage({ type: 'frame', id, rgb: own, width, height, reset } satisfies FrameRequest, [own.buffer]);
+      // (which structured cloning would copy whole). The thumbnail is cloned (~32 KB): the
+      // planner keeps the key frame's.
+      const own = needsPixels ? rgb.slice() : undefined;
+      this.worker.postMessage({ type: 'frame', id, rgb: own, width, height, reset, key, thumb } satisfies FrameRequest, own ? [own.buffer] : []);
     });
   }
 
