@@ -45,29 +45,30 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const sections: string[] = [];
 const log = (s: string) => process.stderr.write(s + '\n');
 
-async function timeSegment(m: Model, h: number, w: number, reuseDeep: boolean, n = 15, fuse = false): Promise<number[]> {
+async function timeSegment(m: Model, h: number, w: number, reuseDeep: boolean, n = 15, fuse = false, refine = false): Promise<number[]> {
   const rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 2654435761) >>> 24;
   const ts: number[] = [];
   for (let i = 0; i < n + 3; i++) {
     const t0 = performance.now();
-    await m.segment(rgb, w, h, { reuseDeep: reuseDeep && i > 0, fuse });
+    await m.segment(rgb, w, h, { reuseDeep: reuseDeep && i > 0, fuse, refine });
     if (i >= 3) ts.push(performance.now() - t0);
   }
   return ts;
 }
 
 if (only.has('engines')) {
-  const rows = ['| engine | backend | size (HxW) | full network p50 / p99 ms | shallow branch + reused deep p50 / p99 ms | shallow branch + temporal fuser p50 / p99 ms |', '|---|---|---|---|---|---|'];
+  const rows = ['| engine | backend | size (HxW) | full network p50 / p99 ms | full network + fuser refinement (key frames, default) p50 / p99 ms | shallow branch + reused deep p50 / p99 ms | shallow branch + temporal fuser p50 / p99 ms |', '|---|---|---|---|---|---|---|'];
   for (const engine of ['onnx', 'tfjs'] as const) {
     const threadsList = engine === 'onnx' ? [1, 2] : [1];
     for (const threads of threadsList) {
       const m = await loadModel({ engine, threads });
       for (const [h, w] of [[360, 480], [540, 960]] as const) {
         const full = await timeSegment(m, h, w, false);
+        const refined = m.hasFuser ? await timeSegment(m, h, w, false, 15, false, true) : [];
         const shallow = await timeSegment(m, h, w, true);
         const fused = m.hasFuser ? await timeSegment(m, h, w, true, 15, true) : [];
-        rows.push(`| ${engine}${engine === 'onnx' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''} | ${m.engine.backend} | ${h}x${w} | ${f1(pct(full, 50))} / ${f1(pct(full, 99))} | ${f1(pct(shallow, 50))} / ${f1(pct(shallow, 99))} | ${f1(pct(fused, 50))} / ${f1(pct(fused, 99))} |`);
+        rows.push(`| ${engine}${engine === 'onnx' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''} | ${m.engine.backend} | ${h}x${w} | ${f1(pct(full, 50))} / ${f1(pct(full, 99))} | ${f1(pct(refined, 50))} / ${f1(pct(refined, 99))} | ${f1(pct(shallow, 50))} / ${f1(pct(shallow, 99))} | ${f1(pct(fused, 50))} / ${f1(pct(fused, 99))} |`);
         log(rows[rows.length - 1]!);
       }
       await m.dispose();
@@ -78,6 +79,7 @@ if (only.has('engines')) {
 
 const MODES: Mode[] = [
   { name: 'per-frame', keyframeIntervalFrames: 1 },
+  { name: 'per-frame, network alone (refine: false)', keyframeIntervalFrames: 1, refine: false },
   { name: 'shallow, key every 2', keyframeIntervalFrames: 2, nonKeyFrames: 'shallow' },
   { name: 'shallow, key every 4', keyframeIntervalFrames: 4, nonKeyFrames: 'shallow' },
   { name: 'propagate, key every 3', keyframeIntervalFrames: 3, nonKeyFrames: 'propagate' },
@@ -92,7 +94,7 @@ function e2eGraph(input: string, out: string, mode: Mode, engine: string, inW = 
 maxInFlight: 8
 nodes:
   decode:  { type: decoder, options: { path: "${input}" } }
-  segment: { type: two-branch-segmenter, options: { engine: ${engine}, inputWidth: ${inW}, inputHeight: ${inH}, keyframeIntervalFrames: ${mode.keyframeIntervalFrames}, keyframeChangeThreshold: ${mode.keyframeChangeThreshold ?? 0}, nonKeyFrames: ${mode.nonKeyFrames ?? 'shallow'}, thread: ${thread} }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, options: { engine: ${engine}, inputWidth: ${inW}, inputHeight: ${inH}, keyframeIntervalFrames: ${mode.keyframeIntervalFrames}, keyframeChangeThreshold: ${mode.keyframeChangeThreshold ?? 0}, nonKeyFrames: ${mode.nonKeyFrames ?? 'shallow'}, refine: ${mode.refine ?? true}, thread: ${thread} }, in: { frame: decode.frame } }
   overlay: { type: overlay, options: { alpha: 0.45 }, in: { frame: decode.frame, labels: segment.labels } }
   video:   { type: encoder, options: { path: "${out}", preset: ultrafast, overwrite: true }, in: { frame: overlay.frame } }
 `;
@@ -144,7 +146,7 @@ if (only.has('modes')) {
     const clipRun = await runMode(model, mode, clip);
     const tc = temporalConsistency(clip, clipRun.predictions, classes);
     const e = await e2e(mode, 'onnx');
-    if (mode.keyframeIntervalFrames === 1) base = e.fps;
+    if (mode.keyframeIntervalFrames === 1 && mode.refine !== false) base = e.fps;
     const p = clipRun.paths;
     rows.push(`| ${mode.name} | ${f1(e.fps)}${base && mode.keyframeIntervalFrames > 1 ? ` (${(e.fps / base).toFixed(2)}x)` : ''} | ${f1(e.steady)} (first frame after ${e.startMs.toFixed(0)} ms) | ${f1(e.p50)} / ${f1(e.p99)} | ${p.full}/${p.shallow}/${p.fused}/${p.propagated} | ${f1(vs.miou)} / ${f1(vs.worst)} | ${f1(ms.miou)} / ${f1(ms.worst)} | ${f1(tc)} |`);
     log(rows[rows.length - 1]!);

@@ -90,6 +90,8 @@ export interface ReuseMode {
   readonly inputHeight?: number;
   /** Attach 1/8-resolution class scores to network outputs. */
   readonly scores?: boolean;
+  /** Refine key frames' deep features with the model's temporal fuser (Model.segment `refine`; default true). */
+  readonly refine?: boolean;
 }
 
 /** What a reuse mode does with a frame, decided before the frame's pixels are needed. */
@@ -155,7 +157,7 @@ export class ReuseSegmenter {
       r = { classes: this.propagator.propagate(thumb), path: 'propagated' };
     } else {
       if (!rgb) throw new Error('segmenter: a frame planned without its pixels needs the network (no labels to carry)');
-      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
+      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', refine: this.mode.refine ?? true, inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
     }
     if (thumb) this.propagator.set(thumb, r.classes, w, h);
     return r;

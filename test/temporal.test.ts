@@ -103,6 +103,36 @@ test('two-branch-segmenter › the temporal fuser changes the kept features (fus
   t.true(differ < 0.25 * 5 * W * H, `but mostly agree (${differ} pixels differ)`);
 });
 
+test('two-branch-segmenter › key frames are refined by the fuser by default; refine: false is the network alone', async (t) => {
+  const imgs = sampleFrames(4);
+  const frames = imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : undefined));
+  const labelsOf = async (options: Record<string, unknown>) => {
+    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, ...options });
+    try {
+      return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
+    } finally {
+      await inst.close();
+    }
+  };
+  const [refined, plain] = [await labelsOf({}), await labelsOf({ refine: false })];
+  const differ = (a: Labels, b: Labels) => a.classes.reduce((n, v, j) => n + (v !== b.classes[j] ? 1 : 0), 0);
+  t.deepEqual(refined.map((l) => l.path), ['full', 'shallow', 'shallow', 'shallow']);
+  t.true(differ(refined[0]!, plain[0]!) > 0, 'the refined key frame differs from the network alone');
+  t.true(differ(refined[2]!, plain[2]!) > 0, 'non-key frames reuse the refined deep features');
+
+  // counted in the model: once per frame that runs the deep branch, never on reuse
+  const { loadModel } = await import('../src/engine/model.ts');
+  const m = await loadModel({ threads: 1 });
+  try {
+    await m.segment(imgs[0]!, W, H, { refine: true });
+    await m.segment(imgs[1]!, W, H, { refine: true, reuseDeep: true });
+    await m.segment(imgs[2]!, W, H, { refine: false });
+    t.deepEqual(m.runs, { full: 2, shallow: 1, fused: 0, refined: 1 });
+  } finally {
+    await m.dispose();
+  }
+});
+
 test('two-branch-segmenter › adaptive key frames: a scene cut forces one, a still scene does not', async (t) => {
   const imgs = sampleFrames(6);
   const cut = imgs[5]!.map((v) => 255 - v); // a different picture

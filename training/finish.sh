@@ -6,6 +6,8 @@
 # RECIPE_MODEL=<a model dir exported by this script from a run of the same recipe that held a
 # sequence out> its held-out figures are recorded as the recipe's estimate (recipeHeldOut_<seq>).
 # With FUSER=<train_fuser.py checkpoint> (and FUSER_CMD="<its command>") the temporal fuser is exported too.
+# Every figure is measured twice: as the runtime runs key frames (refined by the fuser, when the
+# model has one: `val`, `heldOut_*`) and the two-branch network alone (`*NetworkAlone*`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=$1 holdout=$2 cmd=$3 name=${4:-fast-scnn-camvid}
@@ -17,19 +19,29 @@ if [ -n "${FUSER:-}" ]; then fuser=(--fuser "$FUSER" --fuser-command "${FUSER_CM
 tmp=$(mktemp -d)
 mkdir -p "$tmp/img" "$tmp/lab"
 node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json > "$tmp/val.json"
+node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json --refine off > "$tmp/val-alone.json"
 if [ "$holdout" != "-" ]; then
   for f in "$data"/train/"$holdout"_*.png; do ln -s "$(realpath "$f")" "$tmp/img/"; ln -s "$(realpath "$data/trainannot/$(basename "$f")")" "$tmp/lab/"; done
   node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json > "$tmp/holdout.json"
+  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json --refine off > "$tmp/holdout-alone.json"
 fi
 node -e '
 const fs = require("fs");
 const [dir, holdout, recipe] = process.argv.slice(1);
-const pick = (f) => { const r = JSON.parse(fs.readFileSync(f)); return { images: r.images, miou: r.miou, pixelAccuracy: r.pixelAccuracy, meanAccuracy: r.meanAccuracy, fwIoU: r.fwIoU, perClassIoU: Object.fromEntries(r.perClass.map((c) => [c.name, c.iou])) }; };
-const m = { units: "percent", val: pick(dir + "/val.json") };
-if (holdout !== "-") m["heldOut_" + holdout] = pick(dir + "/holdout.json");
+const pick = (f) => { const r = JSON.parse(fs.readFileSync(f)); return { images: r.images, refined: r.refined, miou: r.miou, pixelAccuracy: r.pixelAccuracy, meanAccuracy: r.meanAccuracy, fwIoU: r.fwIoU, perClassIoU: Object.fromEntries(r.perClass.map((c) => [c.name, c.iou])) }; };
+const m = { units: "percent", val: pick(dir + "/val.json"), valNetworkAlone: pick(dir + "/val-alone.json") };
+if (holdout !== "-") {
+  m["heldOut_" + holdout] = pick(dir + "/holdout.json");
+  m["heldOutNetworkAlone_" + holdout] = pick(dir + "/holdout-alone.json");
+}
 if (recipe) {
   const r = JSON.parse(fs.readFileSync(recipe + "/manifest.json"));
-  for (const [k, v] of Object.entries(r.metrics)) if (k.startsWith("heldOut_")) m["recipeH" + k.slice(1)] = { ...v, note: "this model saw every training sequence; the same recipe trained without " + k.slice(8) + " (" + r.provenance.command + ") scored this on it" };
+  for (const [k, v] of Object.entries(r.metrics)) {
+    if (!k.startsWith("heldOut")) continue;
+    const seq = k.split("_").pop();
+    const how = r.provenance.command + (r.fuser ? "; its fuser: " + r.fuser.command : "");
+    m["recipeH" + k.slice(1)] = { ...v, note: "this model saw every training sequence; the same recipe trained without " + seq + " (" + how + ") scored this on it" };
+  }
 }
 fs.writeFileSync(dir + "/metrics.json", JSON.stringify(m, null, 2));
 ' "$tmp" "$holdout" "${RECIPE_MODEL:-}"

@@ -26,6 +26,8 @@ export interface Manifest {
   readonly parts: Record<string, string>;
   readonly params: number;
   readonly macs: Record<string, number>;
+  /** The temporal fuser's size, when the model has one (parts.fuser). */
+  readonly fuser?: { readonly params: number; readonly macs: Record<string, number> };
   readonly metrics?: Record<string, unknown>;
   readonly provenance?: Record<string, unknown>;
 }
@@ -66,7 +68,7 @@ export class Model {
   private low: Tensor4 | undefined;
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
-  readonly runs = { full: 0, shallow: 0, fused: 0 };
+  readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0 };
   /** Per channel, byte value -> normalised float (256 entries each). */
   private readonly lut: Float32Array;
   /** The network's input buffer, reused while the size stays (engines copy or finish with it per call). */
@@ -99,10 +101,14 @@ export class Model {
    * this frame's shallow features (a recurrent state carried frame to frame
    * until the next key frame or `reset()`). Labels come back at `outW` x
    * `outH` (default: the image size);
-   * inference runs at `inW` x `inH` (default: the image size). One call at a
-   * time per model (the kept deep features and the input buffer are the model's).
+   * inference runs at `inW` x `inH` (default: the image size). With `refine`,
+   * a frame that runs the deep branch also passes its deep features once
+   * through the temporal fuser (with the frame's own shallow features) before
+   * the head — a learned refinement (a no-op for a model without a fuser).
+   * One call at a time per model (the kept deep features and the input buffer
+   * are the model's).
    */
-  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
+  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
     const inW = o.inW || w;
     const inH = o.inH || h;
     const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
@@ -117,6 +123,12 @@ export class Model {
         this.low = undefined;
         this.low = await e.deep(high);
         this.lowSize = size;
+        if (o.refine && e.fuse) {
+          const refined = await e.fuse(high, this.low);
+          e.release(this.low);
+          this.low = refined;
+          this.runs.refined++;
+        }
       }
       let path: SegmentResult['path'] = reuse ? 'shallow' : 'full';
       if (reuse && o.fuse) {

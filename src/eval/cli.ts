@@ -2,7 +2,7 @@
  * `segflow eval`: score a model against class-id label PNGs.
  *
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs]
- *                [--size HxW] [--json] [--report DIR] [--limit N]
+ *                [--size HxW] [--refine on|off] [--json] [--report DIR] [--limit N]
  *
  * Images are paired with labels by file name; pairs are checked (label exists,
  * same size, 8-bit single channel) from the PNG headers before the model loads,
@@ -21,12 +21,14 @@ import { pairFiles, readLabel, readRgb, type Pair } from './dataset.ts';
 import { accumulate, computeMetrics, createConfusion } from './metrics.ts';
 import { toJson, toText, writeReport, type EvalRun, type TriptychInput } from './report.ts';
 
-export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR] [--limit N]
+export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--refine on|off] [--json] [--report DIR] [--limit N]
   --images DIR    RGB images (png/jpg)
   --labels DIR    8-bit grayscale class-id PNGs with the same file names (ids ≥ class count, e.g. CamVid's 11, are void: ignored)
   --model NAME    model under models/ or a folder with manifest.json (default ${DEFAULT_MODEL})
   --engine E      onnx (default) or tfjs
   --size HxW      inference size, e.g. 360x480 (default: each image's own size); scoring is always at the label size
+  --refine on|off pass the deep features once through the model's temporal fuser, as the segmenter node does on
+                  key frames (default on; off = the two-branch network alone; no effect for a model without a fuser)
   --json          print one JSON object (percentages 0..100) instead of the table
   --report DIR    also write confusion.png, iou.png, triptych-*.png, report.json, README.md
   --limit N       only the first N pairs (by file name)`;
@@ -42,6 +44,7 @@ export interface EvalOptions {
   readonly model: string;
   readonly engine: EngineName;
   readonly size?: { h: number; w: number } | undefined;
+  readonly refine: boolean;
   readonly json: boolean;
   readonly report?: string | undefined;
   readonly limit?: number | undefined;
@@ -66,7 +69,7 @@ export function parseEvalArgs(argv: string[]): EvalOptions | 'help' {
       strict: true,
       options: {
         images: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, engine: { type: 'string' },
-        size: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, limit: { type: 'string' },
+        size: { type: 'string' }, refine: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, limit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
@@ -96,8 +99,10 @@ export function parseEvalArgs(argv: string[]): EvalOptions | 'help' {
     limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`eval --limit: expected an integer ≥ 1, got '${values.limit}'`);
   }
+  const refine = (values.refine as string | undefined) ?? 'on';
+  if (refine !== 'on' && refine !== 'off') throw new UsageError(`eval --refine: expected on or off, got '${refine}'`);
   const model = (values.model as string | undefined) ?? DEFAULT_MODEL;
-  return { images, labels, model, engine, size, json: values.json === true, report: values.report as string | undefined, limit };
+  return { images, labels, model, engine, size, refine: refine === 'on', json: values.json === true, report: values.report as string | undefined, limit };
 }
 
 function statOr(p: string): string {
@@ -170,6 +175,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
     let macsApprox = false;
     const macsNotes = new Set<string>();
     let ignored = 0;
+    // The fuser's parameters and MACs count when it runs.
+    const refined = o.refine && model.hasFuser;
     let modelSeconds = 0;
     let e2eSeconds = 0;
 
@@ -177,7 +184,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
     {
       const p = pairs[0]!;
       const img = await readRgb(p.image);
-      await model.segment(img.data, img.width, img.height, { inW: o.size?.w, inH: o.size?.h });
+      await model.segment(img.data, img.width, img.height, { inW: o.size?.w, inH: o.size?.h, refine: o.refine });
     }
 
     const t0 = performance.now();
@@ -189,7 +196,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       const inW = o.size?.w ?? img.width;
       const inH = o.size?.h ?? img.height;
       const tm = performance.now();
-      const { classes } = await model.segment(img.data, img.width, img.height, { inW, inH, outW: lab.width, outH: lab.height });
+      const { classes } = await model.segment(img.data, img.width, img.height, { inW, inH, outW: lab.width, outH: lab.height, refine: o.refine });
       const ms = performance.now() - tm;
       const counted = accumulate(confusion, K, lab.data, classes);
       ignored += lab.data.length - counted;
@@ -199,7 +206,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       const key = `${inH}x${inW}`;
       sizes.set(key, (sizes.get(key) ?? 0) + 1);
       const mc = macsAt(manifest, inH, inW);
-      macsSum += mc.macs;
+      macsSum += mc.macs + (refined && manifest.fuser ? macsAt({ ...manifest, macs: manifest.fuser.macs }, inH, inW).macs : 0);
       macsApprox ||= mc.approximate;
       macsNotes.add(mc.note);
       if (keep.has(k)) triptychs.push({ name: p.name, rgb: img.data, gt: lab.data, pred: classes, width: lab.width, height: lab.height });
@@ -231,7 +238,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
       modelSeconds,
       endToEndSeconds: e2eSeconds,
       modelLatenciesMs: latencies,
-      params: manifest.params,
+      params: manifest.params + (refined && manifest.fuser ? manifest.fuser.params : 0),
+      refined,
       macs: Math.round(macsSum / pairs.length),
       macsApproximate: macsApprox,
       macsNote: sizeList.length === 1 ? [...macsNotes][0]! : `mean over images of mixed sizes (${[...macsNotes].join('; ')})`,

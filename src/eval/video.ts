@@ -34,6 +34,8 @@ export interface Mode {
   readonly keyframeIntervalFrames: number;
   readonly keyframeChangeThreshold?: number;
   readonly nonKeyFrames?: 'shallow' | 'fuse' | 'propagate';
+  /** Refine key frames with the fuser (default true, as the segmenter node). */
+  readonly refine?: boolean;
 }
 
 const VOID = 11;
