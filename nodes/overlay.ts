@@ -14,6 +14,7 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { wasmBlender } from '../src/blend-wasm.ts';
+import { uninitialisedBytes } from '../src/frame-assembler.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
@@ -75,7 +76,7 @@ let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: Retur
 export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] = [], legend = false): Uint8Array {
   const { width: w, height: h } = f;
   const src = f.data;
-  const dst = new Uint8Array(src.length);
+  const dst = uninitialisedBytes(src.length); // every byte written below
   const key = ignore.join(',');
   if (!lastTable || lastTable.palette !== l.palette || lastTable.a !== a || lastTable.ignore !== key) {
     lastTable = { palette: l.palette, a, ignore: key, t: blendTable(l.palette, a, ignore) };

@@ -4,13 +4,22 @@
  * buffer of its own that the caller may keep. Used by the decoder and the
  * RTSP source.
  */
+/**
+ * A plain Uint8Array (not a Buffer, whose slice() is a view) of `n` bytes on an
+ * ArrayBuffer of its own, not zero-filled: for buffers every byte of which the
+ * caller writes before anyone reads them (a 1.5 MB frame: ~0.1 ms saved).
+ */
+export function uninitialisedBytes(n: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+}
+
 export class FrameAssembler {
   private cur: Uint8Array;
   private fill = 0;
 
   constructor(readonly frameBytes: number) {
     if (!Number.isInteger(frameBytes) || frameBytes <= 0) throw new RangeError(`FrameAssembler: frame size must be a positive integer, got ${frameBytes}`);
-    this.cur = new Uint8Array(frameBytes);
+    this.cur = uninitialisedBytes(frameBytes);
   }
 
   /**
@@ -27,7 +36,7 @@ export class FrameAssembler {
       off += n;
       if (this.fill < this.frameBytes) continue;
       const done = this.cur;
-      this.cur = new Uint8Array(this.frameBytes);
+      this.cur = uninitialisedBytes(this.frameBytes); // filled whole before it is handed out
       this.fill = 0;
       if (onFrame(done) === false) return;
     }
