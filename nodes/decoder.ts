@@ -3,7 +3,7 @@
  *
  * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
- * the first carries `discontinuity: 'start'`, and each the file's frame rate (`fps`). Reading pauses when the graph's
+ * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
  * A file that is not a video, has no video stream, or ends before the frame
  * count its container declares is an InputError naming the file. ffmpeg starts
