@@ -14,7 +14,7 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { wasmBlender } from '../src/blend-wasm.ts';
-import { uninitialisedBytes } from '../src/frame-assembler.ts';
+import { uninitialisedBytes } from '../src/image.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';

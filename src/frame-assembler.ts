@@ -4,14 +4,7 @@
  * buffer of its own that the caller may keep. Used by the decoder and the
  * RTSP source.
  */
-/**
- * A plain Uint8Array (not a Buffer, whose slice() is a view) of `n` bytes on an
- * ArrayBuffer of its own, not zero-filled: for buffers every byte of which the
- * caller writes before anyone reads them (a 1.5 MB frame: ~0.1 ms saved).
- */
-export function uninitialisedBytes(n: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
-}
+import { uninitialisedBytes } from './image.ts';
 
 export class FrameAssembler {
   private cur: Uint8Array;

@@ -50,3 +50,12 @@ export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: numbe
   }
   return dst;
 }
+
+/**
+ * A plain Uint8Array (not a Buffer, whose slice() is a view) of `n` bytes on an
+ * ArrayBuffer of its own, not zero-filled: for buffers every byte of which the
+ * caller writes before anyone reads them (a 1.5 MB frame: ~0.1 ms saved).
+ */
+export function uninitialisedBytes(n: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+}

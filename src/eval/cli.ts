@@ -114,15 +114,15 @@ function statOr(p: string): string {
   }
 }
 
-/** MACs per image at h x w: the manifest's figure for that size, or the 360x480 one scaled by pixel count. */
-export function macsAt(manifest: Manifest, h: number, w: number): { macs: number; approximate: boolean; note: string } {
+/** MACs per image at h x w from a manifest's table (its `macs`, or its fuser's): the figure for that size, or the 360x480 one scaled by pixel count. */
+export function macsAt(table: Manifest['macs'], h: number, w: number): { macs: number; approximate: boolean; note: string } {
   const key = `${h}x${w}`;
-  const exact = manifest.macs[key];
+  const exact = table[key];
   if (exact !== undefined) return { macs: exact, approximate: false, note: `manifest figure for ${key}` };
-  const base = manifest.macs['360x480'] !== undefined ? '360x480' : Object.keys(manifest.macs)[0];
+  const base = table['360x480'] !== undefined ? '360x480' : Object.keys(table)[0];
   if (base === undefined) return { macs: NaN, approximate: true, note: 'the manifest has no MACs figure' };
   const [bh, bw] = base.split('x').map(Number) as [number, number];
-  return { macs: Math.round((manifest.macs[base]! * h * w) / (bh * bw)), approximate: true, note: `≈ manifest ${base} figure scaled by pixel count to ${key}` };
+  return { macs: Math.round((table[base]! * h * w) / (bh * bw)), approximate: true, note: `≈ manifest ${base} figure scaled by pixel count to ${key}` };
 }
 
 /** The model's weight files for an engine, and their total size in bytes. */
@@ -205,8 +205,8 @@ export async function cmdEval(argv: string[]): Promise<number> {
       latencies.push(ms);
       const key = `${inH}x${inW}`;
       sizes.set(key, (sizes.get(key) ?? 0) + 1);
-      const mc = macsAt(manifest, inH, inW);
-      macsSum += mc.macs + (refined && manifest.fuser ? macsAt({ ...manifest, macs: manifest.fuser.macs }, inH, inW).macs : 0);
+      const mc = macsAt(manifest.macs, inH, inW);
+      macsSum += mc.macs + (refined && manifest.fuser ? macsAt(manifest.fuser.macs, inH, inW).macs : 0);
       macsApprox ||= mc.approximate;
       macsNotes.add(mc.note);
       if (keep.has(k)) triptychs.push({ name: p.name, rgb: img.data, gt: lab.data, pred: classes, width: lab.width, height: lab.height });
