@@ -34,7 +34,7 @@ import { defineNode } from '../src/node.ts';
 import type { Frame, Labels, PacketMeta } from '../src/packet.ts';
 import { serial } from '../src/runtime/queue.ts';
 import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/ws/protocol.ts';
-import { acquireServer, type Stream } from '../src/ws/server.ts';
+import type { Stream } from '../src/ws/server.ts';
 
 /** Frames kept while waiting for their labels (the segmenter's latency, in frames, is far below this). */
 const MAX_WAITING_FRAMES = 64;
@@ -63,6 +63,7 @@ export const websocketSink = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const tags = { node: ctx.name, stream: o.stream };
+    const { acquireServer } = await import('../src/ws/server.ts'); // ws loads when a node is opened
     const server = await acquireServer({ host: o.host, port: o.port, token: o.token, allowedOrigins: o.allowedOrigins, maxClients: o.maxClients, maxMessageBytes: o.maxMessageBytes });
     let released: Promise<void> | undefined;
     let video = false;

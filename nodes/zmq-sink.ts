@@ -24,7 +24,6 @@
  * ```
  */
 import { map, Observable, throwError, type Observable as Obs } from 'rxjs';
-import * as zmq from 'zeromq';
 import { z } from 'zod';
 import { GraphError } from '../src/errors.ts';
 import { defineNode } from '../src/node.ts';
@@ -50,6 +49,7 @@ export const zmqSink = defineNode({
   outputs: {},
   options,
   async open(ctx) {
+    const zmq = await import('zeromq'); // loaded when a node is opened, not with the registry
     const o = ctx.options;
     const sock = o.pattern === 'push'
       ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs })

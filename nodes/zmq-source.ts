@@ -25,7 +25,6 @@
  * ```
  */
 import { filter, Observable, share } from 'rxjs';
-import * as zmq from 'zeromq';
 import { z } from 'zod';
 import { defineNode } from '../src/node.ts';
 import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/packet.ts';
@@ -48,6 +47,7 @@ export const zmqSource = defineNode({
   outputs: { frame: 'frame', labels: 'labels' },
   options,
   async open(ctx) {
+    const zmq = await import('zeromq'); // loaded when a node is opened, not with the registry
     const o = ctx.options;
     const sock = o.pattern === 'pull'
       ? new zmq.Pull({ receiveHighWaterMark: o.hwmMessages, linger: 0 })

@@ -11,8 +11,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resizeRgb } from '../image.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import type { ScoreMap } from '../packet.ts';
 import type { SegEngine, Tensor4 } from './engine.ts';
 
@@ -42,7 +42,7 @@ export interface LoadOptions {
   readonly threads?: number;
 }
 
-export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
+export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');
 export const DEFAULT_MODEL = 'fast-scnn-camvid';
 
 export function modelDir(model: string): string {

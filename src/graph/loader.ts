@@ -12,6 +12,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { didYouMean } from '../suggest.ts';
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { GraphError } from '../errors.ts';
 import type { NodeSpec } from '../node.ts';
@@ -191,7 +192,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     if (typeof n.type !== 'string') fail(`node '${name}': expected 'type' to be a node type name, found ${describe(n.type)}`, lineOf(['nodes', name, 'type']) ?? line);
     const type = n.type as string;
     const spec = registry.get(type);
-    if (!spec) fail(`node '${name}': unknown node type '${type}'; expected one of: ${[...registry.keys()].sort().join(', ')}`, lineOf(['nodes', name, 'type']) ?? line);
+    if (!spec) fail(`node '${name}': unknown node type '${type}'${didYouMean(type, registry.keys())}; expected one of: ${[...registry.keys()].sort().join(', ')}`, lineOf(['nodes', name, 'type']) ?? line);
     const optsIn = substitute(n.options ?? {}, vars, (v) => fail(`node '${name}'.options: unknown variable \${${v}}; expected one of: ${Object.keys(vars).join(', ') || 'none (declare vars: at the top)'}`, lineOf(['nodes', name, 'options'], true)));
     if (!isObject(optsIn)) fail(`node '${name}'.options: expected a mapping, found ${describe(optsIn)}`, lineOf(['nodes', name, 'options']));
     const parsed = spec!.options.safeParse(optsIn);
@@ -200,9 +201,11 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const key = issue.path.map(String);
       const optPath = ['nodes', name, 'options', ...key];
       const got = key.reduce<unknown>((o, k) => (isObject(o) ? o[k] : undefined), optsIn);
-      const viaSet = setLines.get(`${name}.${key[0]}`);
+      const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+      const viaSet = setLines.get(`${name}.${[...key, ...unknownKeys.slice(0, 1)].join('.')}`) ?? unknownKeys.map((k) => setLines.get(`${[name, ...key, k].join('.')}`)).find((x) => x);
       const at = viaSet ? `(from --set ${viaSet}) ` : '';
-      fail(`${at}${name}.options${key.length ? '.' + key.join('.') : ''}: ${issue.message}${got !== undefined && issue.code !== 'unrecognized_keys' ? `, got ${describe(got)}` : ''}`, viaSet ? undefined : lineOf(optPath, issue.code === 'unrecognized_keys') ?? lineOf(['nodes', name, 'options'], true) ?? line);
+      const hint = unknownKeys.length ? unknownKeyHint(unknownKeys, spec!.options, key) : '';
+      fail(`${at}${name}.options${key.length ? '.' + key.join('.') : ''}: ${issue.message}${got !== undefined && issue.code !== 'unrecognized_keys' ? `, got ${describe(got)}` : ''}${hint}`, viaSet ? undefined : lineOf(optPath, issue.code === 'unrecognized_keys') ?? lineOf(['nodes', name, 'options'], true) ?? line);
     }
     const inRaw = n.in ?? {};
     if (!isObject(inRaw)) fail(`node '${name}'.in: expected a mapping of input port to 'node.port', found ${describe(inRaw)}`, lineOf(['nodes', name, 'in']));
@@ -350,6 +353,17 @@ function tooDeep(text: string, max: number): number | undefined {
 function oneLine(s: string): string {
   if (s.length > 1000) s = `${s.slice(0, 600)} … ${s.slice(-380)}`;
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** ` (did you mean 'x'?); valid keys: …` for unknown option keys (the keys of the object schema they were found in). */
+function unknownKeyHint(keys: readonly string[], schema: unknown, at: readonly string[]): string {
+  type S = { shape?: Record<string, unknown>; def?: { innerType?: unknown } } | undefined;
+  const unwrap = (x: S): S => (x && !x.shape && x.def?.innerType ? unwrap(x.def.innerType as S) : x); // .default(), .optional()
+  let s = unwrap(schema as S);
+  for (const k of at) s = unwrap(s?.shape?.[k] as S);
+  const valid = s?.shape ? Object.keys(s.shape) : [];
+  if (!valid.length) return '';
+  return `${keys.map((k) => didYouMean(k, valid)).find((x) => x) ?? ''}; valid keys: ${valid.join(', ')}`;
 }
 
 /** A plain mapping: YAML tags that make a Set, Map, Date or bytes (`!!set`, `!!omap`, `!!timestamp`, `!!binary`) are not. */

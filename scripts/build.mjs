@@ -1,0 +1,119 @@
+/**
+ * Builds the package into dist/: what `bin/segflow.js`, `import 'segflow'` and
+ * the segmenter's worker thread run, with no TypeScript loader at run time.
+ *
+ *   node scripts/build.mjs        # (npm run build; `prepare` and `prepack` run it)
+ *
+ * 1. tsc -p tsconfig.build.json: src/ and nodes/ → dist/src/, dist/nodes/
+ *    (JavaScript with inline-source maps, .d.ts), `./x.ts` imports rewritten
+ *    to `./x.js` (rewriteRelativeImportExtensions; declarations too, below).
+ * 2. the files the code reads beside itself (the WebSocket viewer's page).
+ * 3. the segmenter thread: esbuild bundles dist/src/thread/segmenter-thread.js
+ *    into dist/src/thread/bundle/ (one file for the thread to load, ~10x
+ *    fewer module loads at each thread start), and dist/src/thread/boot.mjs
+ *    starts the thread from it.
+ * 4. dist/nodes/catalog.json: every node's ports and options, for `segflow nodes`.
+ * 5. dist/build-inputs.json: size and time of every source compiled, so a
+ *    checkout's bin/segflow.js can tell whether dist/ is fresh (see there).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.join(ROOT, 'dist');
+/** Non-TypeScript files the runtime reads relative to its own module. */
+const ASSETS = ['src/ws/viewer.html', 'src/ws/viewer.js'];
+
+function walk(dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+/** The build's inputs as recorded in dist/build-inputs.json. */
+export function sources(root = ROOT) {
+  return ['src', 'nodes'].flatMap((d) => walk(path.join(root, d)))
+    .filter((f) => f.endsWith('.ts') || ASSETS.includes(path.relative(root, f)) || f.endsWith('.mjs'))
+    .map((f) => path.relative(root, f).split(path.sep).join('/'))
+    .sort();
+}
+
+/** True when dist/ was built from exactly the sources now in the checkout (same files, sizes and times). */
+export function distFresh(root = ROOT) {
+  let meta;
+  try {
+    meta = JSON.parse(readFileSync(path.join(root, 'dist', 'build-inputs.json'), 'utf8'));
+  } catch {
+    return false;
+  }
+  const now = sources(root);
+  if (now.length !== meta.inputs.length) return false;
+  for (const [i, p] of now.entries()) {
+    const rec = meta.inputs[i];
+    if (rec.path !== p) return false;
+    const st = statSync(path.join(root, p));
+    if (st.mtimeMs !== rec.mtimeMs || st.size !== rec.size) return false;
+  }
+  return true;
+}
+
+export async function build({ log = console.log } = {}) {
+  const t0 = performance.now();
+  // Stat before compiling: a file saved during the build makes dist/ stale, never wrongly fresh.
+  const inputs = sources().map((p) => {
+    const st = statSync(path.join(ROOT, p));
+    return { path: p, mtimeMs: st.mtimeMs, size: st.size };
+  });
+  for (const d of ['src', 'nodes', 'build-inputs.json']) rmSync(path.join(DIST, d), { recursive: true, force: true });
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${tsc.status})`);
+  // TypeScript rewrites `./x.ts` in JavaScript only; declarations keep `.ts`, which a
+  // consumer's compiler rejects (TS5097) unless it allows .ts imports. Rewrite them too.
+  for (const f of walk(DIST).filter((f) => f.endsWith('.d.ts') && !f.includes(`${path.sep}thread${path.sep}bundle`))) {
+    const s = readFileSync(f, 'utf8');
+    const t = s.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1$2.js$3');
+    if (t !== s) writeFileSync(f, t);
+  }
+  for (const a of ASSETS) cpSync(path.join(ROOT, a), path.join(DIST, a));
+  // The thread: one bundle built from the compiled JavaScript; packages stay external.
+  const esbuild = await import('esbuild');
+  const threadDir = path.join(DIST, 'src', 'thread');
+  await esbuild.build({
+    entryPoints: { 'segmenter-thread': path.join(threadDir, 'segmenter-thread.js') },
+    outdir: path.join(threadDir, 'bundle'),
+    outExtension: { '.js': '.mjs' },
+    splitting: true, // dynamic imports (the TF.js engine) stay lazy, in chunks of their own
+    chunkNames: '[name]-[hash]',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  writeFileSync(path.join(threadDir, 'boot.mjs'), `// Worker-thread entry in the built package (scripts/build.mjs writes it): the thread's bundle.
+globalThis.segflowThreadBoot = 'bundle';
+await import('./bundle/segmenter-thread.mjs');
+`);
+  // The node catalog `segflow nodes` prints without loading the runtime (src/node-catalog.ts).
+  const { describeNodes } = await import(new URL('../dist/src/node-catalog.js', import.meta.url).href);
+  const { nodeSpecs } = await import(new URL('../dist/nodes/index.js', import.meta.url).href);
+  writeFileSync(path.join(DIST, 'nodes', 'catalog.json'), JSON.stringify(await describeNodes(nodeSpecs), null, 1) + '\n');
+  writeFileSync(path.join(DIST, 'build-inputs.json'), JSON.stringify({ inputs }, null, 1));
+  log(`built dist/ from ${inputs.length} sources in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await build();
+  } catch (e) {
+    console.error(`segflow build: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  }
+}

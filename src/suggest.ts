@@ -1,0 +1,37 @@
+/**
+ * "Did you mean …" for a mistyped name: the valid names closest to what was
+ * typed (edit distance, case-insensitive; a prefix or a contained name counts
+ * as close), for error messages that also list every valid name.
+ */
+
+function distance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The valid names close to `got`, best first (at most three). */
+export function closest(got: string, valid: Iterable<string>): string[] {
+  const g = got.toLowerCase();
+  const scored: Array<[string, number]> = [];
+  for (const v of valid) {
+    const l = v.toLowerCase();
+    const d = l.includes(g) || g.includes(l) ? Math.min(1, distance(g, l)) : distance(g, l);
+    if (d <= Math.max(1, Math.floor(Math.max(g.length, l.length) / 3))) scored.push([v, d]);
+  }
+  return scored.sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).slice(0, 3).map(([v]) => v);
+}
+
+/** ` (did you mean 'x'?)` (empty when nothing is close). */
+export function didYouMean(got: string, valid: Iterable<string>): string {
+  const c = closest(got, valid);
+  return c.length ? ` (did you mean ${c.map((x) => `'${x}'`).join(' or ')}?)` : '';
+}
