@@ -179,7 +179,7 @@ async function processOne(input: string, outDir: string, o: ProcessOptions): Pro
 }
 
 /** A progress bar on a terminal, plain lines otherwise. */
-export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr): Progress {
   const tty = stream.isTTY === true;
   const state = new Map<string, { total?: number | undefined; t0: number; lastLine: number }>();
   const line = (file: string, done: number) => {

@@ -8,8 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import test from 'ava';
 import sharp from 'sharp';
 import { loadModel } from '../src/engine/model.ts';
+import { needsShared, SHARED } from './helpers/shared.ts';
 
-const VAL = path.resolve('../shared/data/camvid/val');
+const VAL = path.join(SHARED, 'data', 'camvid', 'val');
 
 /** A deterministic RGB24 image with some structure (gradients + blocks). */
 function synthetic(w: number, h: number): Uint8Array {
@@ -25,7 +26,7 @@ function synthetic(w: number, h: number): Uint8Array {
   return rgb;
 }
 
-test.serial('engines › ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
+needsShared(test.serial, VAL)('engines › ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
   if (!existsSync(VAL)) {
     t.fail(`../shared/data/camvid is absent (looked for ${VAL}); the engine agreement test needs the CamVid val images`);
     return;

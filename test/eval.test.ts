@@ -6,9 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
+import { needsShared, SHARED } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CAMVID = path.resolve(ROOT, '..', 'shared', 'data', 'camvid');
+const CAMVID = path.join(SHARED, 'data', 'camvid');
 const VAL = path.join(CAMVID, 'val');
 const VALANNOT = path.join(CAMVID, 'valannot');
 
@@ -153,7 +154,7 @@ function firstPairs(n: number): string[] {
   return readdirSync(VAL).filter((f) => f.endsWith('.png') && labels.has(f)).sort().slice(0, n);
 }
 
-test('eval › CamVid val with the trained model', async (t) => {
+needsShared(test, VAL, VALANNOT)('eval › CamVid val with the trained model', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT} (the shared data set); this test cannot run without it`);
     return;
@@ -214,7 +215,7 @@ test('eval › CamVid val with the trained model', async (t) => {
   t.log(`first 20 val images: refined ${miou.toFixed(2)}, network alone ${p.miou.toFixed(2)}`);
 });
 
-test('eval › --report writes the pictures', async (t) => {
+needsShared(test, VAL, VALANNOT)('eval › --report writes the pictures', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
     return;

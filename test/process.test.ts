@@ -2,7 +2,7 @@ import test from 'ava';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { CLIP, requireShared, SAMPLE, segflow, spawnSegflow, tmpDir, videoFacts } from './helpers/cli.ts';
+import { CLIP, needsShared, requireShared, SAMPLE, segflow, spawnSegflow, tmpDir, videoFacts } from './helpers/cli.ts';
 
 function waitFor(child: ReturnType<typeof spawnSegflow>, re: RegExp, timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -22,7 +22,7 @@ function waitFor(child: ReturnType<typeof spawnSegflow>, re: RegExp, timeoutMs =
 
 const exited = (child: ReturnType<typeof spawnSegflow>) => new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
 
-test('process › solidWhiteRight → 221-frame 25 fps overlay mp4, 221 label maps, statistics JSON and CSV', async (t) => {
+needsShared(test, CLIP)('process › solidWhiteRight → 221-frame 25 fps overlay mp4, 221 label maps, statistics JSON and CSV', async (t) => {
   requireShared(CLIP);
   const out = tmpDir();
   const r = await segflow(['process', CLIP, '--out', out]);
@@ -54,7 +54,7 @@ test('process › solidWhiteRight → 221-frame 25 fps overlay mp4, 221 label ma
   t.regex(r.stdout, /1 ok, 0 skipped, 0 failed/);
 });
 
-test('process › a folder with a good, a truncated, an empty and a text .mp4 → three reports, the good one complete, exit non-zero', async (t) => {
+needsShared(test, CLIP)('process › a folder with a good, a truncated, an empty and a text .mp4 → three reports, the good one complete, exit non-zero', async (t) => {
   requireShared(CLIP);
   const inDir = tmpDir();
   const out = tmpDir();
@@ -77,7 +77,7 @@ test('process › a folder with a good, a truncated, an empty and a text .mp4 �
   t.is(s.ok, 1);
 });
 
-test('process › Ctrl-C mid-run leaves no partial output under a final name; re-running skips what is done and completes the rest', async (t) => {
+needsShared(test, CLIP)('process › Ctrl-C mid-run leaves no partial output under a final name; re-running skips what is done and completes the rest', async (t) => {
   requireShared(CLIP);
   const inDir = tmpDir();
   const out = tmpDir();
@@ -97,7 +97,7 @@ test('process › Ctrl-C mid-run leaves no partial output under a final name; re
   t.is((await videoFacts(path.join(out, 'b-clip', 'overlay.mp4'))).frames, 221);
 });
 
-test('run › SIGINT finalises a playable mp4 with the frames processed so far', async (t) => {
+needsShared(test, CLIP)('run › SIGINT finalises a playable mp4 with the frames processed so far', async (t) => {
   requireShared(CLIP);
   const out = tmpDir();
   const child = spawnSegflow(['run', 'graphs/dashcam-offline.yaml', '--var', `input=${CLIP}`, '--var', `out=${out}`, '--metrics-port', '0']);

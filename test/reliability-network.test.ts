@@ -10,8 +10,9 @@ import test from 'ava';
 import WebSocket from 'ws';
 import type { Labels } from '../src/packet.ts';
 import {
-  freePort, metric, requireGstreamer, ROOT, runLive, sleep, startRtspServer, testRegistry, waitFor, waitForStream, wsClient,
+  freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, testRegistry, waitFor, waitForStream, wsClient,
 } from './helpers/live.ts';
+import { needsShared } from './helpers/shared.ts';
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -167,7 +168,7 @@ nodes:
   }
 });
 
-test.serial('reliability › RTSP: a camera restarted 5 times in one run → 5 reconnects, masks resume each time', async (t) => {
+needsShared(test.serial, RTSP_SERVER)('reliability › RTSP: a camera restarted 5 times in one run → 5 reconnects, masks resume each time', async (t) => {
   requireGstreamer();
   const server = await startRtspServer();
   const wsPort = await freePort();

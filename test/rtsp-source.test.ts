@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import test from 'ava';
+import ava from 'ava';
 import { epochNowMs } from '../src/live-clock.ts';
 import type { Labels } from '../src/packet.ts';
 import { Flags } from '../src/ws/protocol.ts';
 import {
-  freePort, metric, percentile, processesMatching, requireGstreamer, ROOT, runLive, sleep, startRtspServer, waitFor, waitForStream,
+  freePort, metric, percentile, processesMatching, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, waitFor, waitForStream,
 } from './helpers/live.ts';
+import { needsShared } from './helpers/shared.ts';
+
+const test = needsShared(ava, RTSP_SERVER);
 
 const GRAPH = path.join(ROOT, 'graphs', 'rtsp-live.yaml');
 const camera = { node: 'camera' };

@@ -10,8 +10,9 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { loadModel, MODELS_DIR } from '../src/engine/model.ts';
 import { upsampleArgmax } from '../src/upsample.ts';
+import { needsShared, SHARED } from './helpers/shared.ts';
 
-const VAL = path.resolve('../shared/data/camvid/val');
+const VAL = path.join(SHARED, 'data', 'camvid', 'val');
 
 /** ONNX Resize (linear, half_pixel) + ArgMax, every class at every pixel. */
 function reference(s: Float32Array, c: number, h: number, w: number, oh: number, ow: number): Uint8Array {
@@ -79,7 +80,7 @@ test('upsample › rejects scores shorter than their shape', (t) => {
   t.throws(() => upsampleArgmax(new Float32Array(10), 11, 2, 2, 8, 8), { instanceOf: RangeError });
 });
 
-test('upsample › the same labels as the model\'s upsample.onnx in ONNX Runtime, on CamVid val scores', async (t) => {
+needsShared(test, VAL)('upsample › the same labels as the model\'s upsample.onnx in ONNX Runtime, on CamVid val scores', async (t) => {
   if (!existsSync(VAL)) {
     t.fail(`../shared/data/camvid is absent (looked for ${VAL}); this test needs CamVid val images`);
     return;

@@ -1,8 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import test from 'ava';
+import ava from 'ava';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, freePort, requireChromium, requireGstreamer, ROOT, runLive, startRtspServer, waitFor } from './helpers/live.ts';
+import { CHROMIUM, freePort, requireChromium, requireGstreamer, ROOT, RTSP_SERVER, runLive, startRtspServer, waitFor } from './helpers/live.ts';
+import { needsShared } from './helpers/shared.ts';
+
+const test = needsShared(ava, RTSP_SERVER);
 
 test.before(() => {
   requireGstreamer();

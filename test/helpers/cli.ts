@@ -5,15 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ffmpegPaths } from '../../src/ffmpeg.ts';
+import { SHARED } from './shared.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'segflow.js');
-export const SHARED = path.resolve(ROOT, '..', 'shared');
+export { needsShared, SHARED } from './shared.ts';
 export const CLIP = path.join(SHARED, 'data', 'video', 'solidWhiteRight.mp4');
 export const CAMVID = path.join(SHARED, 'data', 'camvid');
 export const SAMPLE = path.join(ROOT, 'samples', 'synthetic-road.mp4');
 
-/** Shared data must be present: say so clearly when it is not (the test fails, it does not skip). */
+/** Shared data must be present: say so clearly when it is not (declare such tests with needsShared, helpers/shared.ts, so they skip where it is absent). */
 export function requireShared(p: string): string {
   if (!existsSync(p)) throw new Error(`${p} is absent: these tests read ../shared/data next to the repository`);
   return p;

@@ -19,9 +19,10 @@ import { defineNode, type NodeSpec } from '../../src/node.ts';
 import type { Labels, PacketMeta } from '../../src/packet.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import { decodeMessage, MsgType, type DecodedMessage } from '../../src/ws/protocol.ts';
+import { SHARED } from './shared.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const RTSP_SERVER = process.env.SEGFLOW_RTSP_SERVER ?? path.resolve(ROOT, '..', 'shared', 'reference', 'rtsp_server.py');
+export const RTSP_SERVER = process.env.SEGFLOW_RTSP_SERVER ?? path.join(SHARED, 'reference', 'rtsp_server.py');
 export const SAMPLE = path.join(ROOT, 'samples', 'synthetic-road.mp4');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PY = '/usr/bin/python3';
