@@ -38,6 +38,13 @@ test('cli › <command> --help prints its usage and options for every command, a
   for (const cmd of COMMANDS) t.regex(top.stdout, new RegExp(`^  ${cmd} `, 'm'), `segflow --help lists ${cmd}`);
 });
 
+test('cli › the README Commands section shows every command', (t) => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Commands'), readme.indexOf('### The offline job'));
+  for (const cmd of COMMANDS.filter((c) => c !== 'version')) t.regex(section, new RegExp(`^segflow ${cmd} `, 'm'), cmd);
+  t.regex(section, /^segflow --version$/m);
+});
+
 test('cli › nodes NAME prints every option of the schema with its type, default and range', async (t) => {
   const infos = await describeNodes(nodeSpecs);
   const r = await segflow(['nodes', ...infos.map((i) => i.type)]);
