@@ -1,4 +1,12 @@
-/** Every node type, listed explicitly. The registry maps type names to specs. */
+/**
+ * Every node type, listed explicitly. The registry maps type names to specs.
+ *
+ * Loading it is cheap: a spec is its contract (ports, option schema) and an
+ * `open()`; native and heavy packages (onnxruntime and TF.js through the
+ * model, zeromq, ws) are imported inside `open()`, so `import 'segflow'`
+ * loads none of them until a node that needs one is created
+ * (test/package.test.ts checks this on the installed package).
+ */
 import type { NodeSpec } from '../src/node.ts';
 import { decoder } from './decoder.ts';
 import { downsampler } from './downsampler.ts';

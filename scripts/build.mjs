@@ -69,7 +69,8 @@ export async function build({ log = console.log } = {}) {
     const st = statSync(path.join(ROOT, p));
     return { path: p, mtimeMs: st.mtimeMs, size: st.size };
   });
-  for (const d of ['src', 'nodes', 'build-inputs.json']) rmSync(path.join(DIST, d), { recursive: true, force: true });
+  // The freshness record goes first: a checkout's bin/segflow.js then uses tsx until this build is complete.
+  for (const d of ['build-inputs.json', 'src', 'nodes']) rmSync(path.join(DIST, d), { recursive: true, force: true });
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${tsc.status})`);
   // TypeScript rewrites `./x.ts` in JavaScript only; declarations keep `.ts`, which a

@@ -115,3 +115,19 @@ test('cli › run --log json: one JSON object a line (logs, progress, done); std
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--log: expected human or json, got 'xml'/);
 });
+
+test('cli › process --log json: start, progress and file events as JSON lines, then done', async (t) => {
+  const out = tmpDir();
+  const r = await segflow(['process', SAMPLE, '--out', out, '--log', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+  const start = events.find((e) => e.type === 'start');
+  t.is(start?.file, SAMPLE);
+  const file = events.find((e) => e.type === 'file') as { status: string; frames: number; output: string } | undefined;
+  t.is(file?.status, 'ok');
+  t.is(file?.frames, 100);
+  t.true(existsSync(file!.output), 'the file event names its output');
+  const done = events.find((e) => e.type === 'done');
+  t.is(done?.ok, 1);
+  t.true(existsSync(String(done?.summary)));
+});

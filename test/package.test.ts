@@ -10,7 +10,7 @@
  * skips this file (one line says so), e.g. on a machine with no registry.
  */
 import { execFile, type ExecFileOptions } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ava from 'ava';
 import { ROOT, SAMPLE, tmpDir, videoFacts } from './helpers/cli.ts';
@@ -36,8 +36,13 @@ let tarball = '';
 ava.before(async (t) => {
   if (skip) return;
   const dir = tmpDir('segflow-pack-');
-  // npm pack runs `prepack`: the build (tsc, the thread bundle, the node catalog).
-  const pack = await npm(['pack', '--json', '--pack-destination', dir], ROOT);
+  // npm pack runs `prepare`: the build (tsc, the thread bundle, the node catalog). It runs in a copy
+  // of the checkout, so this checkout's dist/ is never half-rebuilt under other tests' feet.
+  const copy = path.join(dir, 'segflow');
+  const skipTop = new Set(['node_modules', 'dist', '.git', 'out', 'o', '.gpu', 'tmp', 'training']);
+  cpSync(ROOT, copy, { recursive: true, filter: (f) => !skipTop.has(path.relative(ROOT, f).split(path.sep)[0]!) });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
+  const pack = await npm(['pack', '--json', '--pack-destination', dir], copy);
   if (pack.code !== 0) throw new Error(`npm pack failed: ${pack.stderr.slice(-2000)}`);
   const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   tarball = path.join(dir, info[0]!.filename);
