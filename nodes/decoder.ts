@@ -115,6 +115,10 @@ export const decoder = defineNode({
           const t = seconds(p.timemark);
           if (t !== undefined) st.timeS = t;
         })
+        // fluent-ffmpeg spawns after its capability checks: a node closed before then kills it here.
+        .on('start', () => {
+          if (closed) c.kill('SIGKILL');
+        })
         .on('end', () => {
           st.exit ??= null;
           st.onExit?.();
