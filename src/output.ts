@@ -13,7 +13,7 @@
  * output that is then discarded are removed again when empty, so a refused or
  * failed run leaves no empty folders behind.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export function partialName(final: string): string {
@@ -26,6 +26,32 @@ export interface OutputKind {
   readonly kind?: 'file' | 'dir';
   /** For `dir`: whether an entry of an existing folder is one this node writes (only such folders are replaced). */
   readonly owns?: (name: string) => boolean;
+}
+
+/**
+ * Temporary outputs to remove if the process exits before they are committed or discarded (a
+ * second Ctrl-C exits at once): nothing half-written is left under any name.
+ */
+const live = new Set<string>();
+let hooked = false;
+export function removeOnExit(p: string): void {
+  live.add(path.resolve(p));
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const q of live) {
+        try {
+          // A child ffmpeg may still be adding files: retry a folder that is not empty yet.
+          rmSync(q, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+        } catch {
+          /* exiting: nothing more to do */
+        }
+      }
+    });
+  }
+}
+export function committed(p: string): void {
+  live.delete(path.resolve(p));
 }
 
 /** Folders this process made for outputs (removed again when empty on discard). */
@@ -71,16 +97,41 @@ export async function prepareOutput(final: string, overwrite: boolean, node: str
   const tmp = partialName(final);
   const whyTmp = refusal(tmp, node, k);
   if (whyTmp) throw new Error(`${whyTmp.replace(`output ${tmp}`, `temporary output ${tmp}`)}`);
-  ensureParent(tmp);
+  ensureParent(tmp, node);
   rmSync(tmp, { recursive: true, force: true });
+  removeOnExit(tmp);
   return tmp;
 }
 
 /** Make `p`'s folder (and remember which folders were made, so `discardOutput` can remove them again). */
-export function ensureParent(p: string): void {
+export function ensureParent(p: string, node = 'output'): void {
   const dir = path.dirname(path.resolve(p));
-  const first = mkdirSync(dir, { recursive: true });
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // mkdir -p on a read-only file system says ENOENT: name the real reason.
+    throw new Error(`${node}: cannot create the folder ${dir} for ${p}: ${whyNotWritable(dir) ?? (e as Error).message}`);
+  }
   if (first) for (let d = dir; d.length >= first.length; d = path.dirname(d)) madeDirs.add(d);
+  const why = whyNotWritable(dir);
+  if (why) throw new Error(`${node}: cannot write ${p}: ${why}`);
+}
+
+/** Why files cannot be made in `dir` (or its nearest existing ancestor), or undefined. */
+export function whyNotWritable(dir: string): string | undefined {
+  let d = path.resolve(dir);
+  while (!existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  try {
+    if (!statSync(d).isDirectory()) return `${d} is not a folder`;
+    accessSync(d, constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `${d} is on a read-only file system (EROFS)`;
+    if (code === 'EACCES' || code === 'EPERM') return `no permission to write in ${d} (${code})`;
+    return (e as Error).message;
+  }
 }
 
 /** Move a completed temporary output to its final name (the old one renamed aside first, then removed). */
@@ -98,11 +149,13 @@ export function commitOutput(tmp: string, final: string, node = 'output', k: Out
     if (aside) renameSync(aside, final);
     throw e;
   }
+  committed(tmp);
   if (aside) rmSync(aside, { recursive: true, force: true });
 }
 
 export function discardOutput(tmp: string): void {
   rmSync(tmp, { recursive: true, force: true });
+  committed(tmp);
   for (let d = path.dirname(path.resolve(tmp)); madeDirs.has(d); d = path.dirname(d)) {
     try {
       rmdirSync(d); // only when empty

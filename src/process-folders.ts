@@ -21,6 +21,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { committed, removeOnExit } from './output.ts';
+
+export { committed, removeOnExit };
 
 export const RESULT_FILE = 'result.json';
 export const SUMMARY_FILE = 'summary.json';
@@ -42,22 +45,6 @@ export interface InputFile {
   /** As given or found (for messages and the summary). */
   readonly path: string;
   readonly rel: string;
-}
-
-/** Paths to remove if the process exits before they are committed (a second Ctrl-C). */
-const live = new Set<string>();
-let hooked = false;
-export function removeOnExit(p: string): void {
-  live.add(p);
-  if (!hooked) {
-    hooked = true;
-    process.on('exit', () => {
-      for (const q of live) rmSync(q, { recursive: true, force: true });
-    });
-  }
-}
-export function committed(p: string): void {
-  live.delete(p);
 }
 
 /** One path component from any string: letters, digits, `_`, `-`, inner dots; never empty, hidden or `..`. */
