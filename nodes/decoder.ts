@@ -1,16 +1,25 @@
 /**
- * decoder — reads any file or URL ffmpeg can open and emits RGB24 frames.
+ * decoder — reads a video file (or, with `url: true`, a URL) with ffmpeg and
+ * emits RGB24 frames.
  *
  * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
  * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
  * A file that is not a video, has no video stream, or ends before the frame
- * count its container declares is an InputError naming the file. ffmpeg starts
+ * count its container declares (or, where it declares none, before its
+ * duration: the last frame's time is compared, so variable frame rates pass)
+ * is an InputError naming the file, and so is an ffmpeg that exits non-zero
+ * or is killed (an OOM kill, a SIGKILL): frames delivered before that are
+ * never taken for the whole file. A file input is opened as
+ * `file:/absolute/path` with `-protocol_whitelist file,pipe` and a demuxer
+ * whitelist (src/ffmpeg.ts: no playlists or concat scripts that would read
+ * other files); only `url: true` lets a URL through. ffmpeg starts
  * when the node opens (unless `realtime`), its output held until the graph
  * reads it, so its start-up overlaps the model's loading.
  *
- * Options: `path` (required), `maxFrames` (0 = all), `realtime` (read at the
+ * Options: `path` (required), `url` (path may be a URL; default false),
+ * `maxFrames` (0 = all), `realtime` (read at the
  * native frame rate, like a camera; default false), `chunkFrames` (mark
  * `discontinuity: 'chunk'` every N frames, so stateful nodes restart there and
  * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off).
@@ -23,13 +32,15 @@ import { Observable } from 'rxjs';
 import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
 import { InputError } from '../src/errors.ts';
-import { ffmpegPaths, probe, warmCapabilities, type VideoInfo } from '../src/ffmpeg.ts';
+import { statSync } from 'node:fs';
+import { ffmpegPaths, inputSpec, looksLikeUrl, probe, warmCapabilities, type VideoInfo } from '../src/ffmpeg.ts';
 import { FrameAssembler } from '../src/frame-assembler.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
 
 const options = z.strictObject({
-  path: z.string().min(1).describe('input file or URL'),
+  path: z.string().min(1).describe('input file (or URL, with url: true)'),
+  url: z.boolean().default(false).describe('path may be a URL (http, rtmp, srt, hls, ...); off: a local file only, never parsed as an option or protocol'),
   maxFrames: z.number().int().min(0).default(0).describe('stop after this many frames (0 = all)'),
   maxPixels: z.number().int().min(1).default(36_000_000).describe('refuse videos whose frames exceed this many pixels (default: a little over 8K)'),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
@@ -46,18 +57,52 @@ export const decoder = defineNode({
   async open(ctx) {
     const o = ctx.options;
     ffmpegPaths();
-    const [info] = await Promise.all([probe(o.path), warmCapabilities()]) as [VideoInfo, void];
+    const isUrl = o.url && looksLikeUrl(o.path);
+    if (!isUrl) {
+      let st;
+      try {
+        st = statSync(o.path);
+      } catch {
+        throw new InputError(`${o.path}: no such file${looksLikeUrl(o.path) ? ' (a URL needs the decoder option url: true)' : ''}`, o.path);
+      }
+      if (!st.isFile() && !st.isFIFO()) throw new InputError(`${o.path}: not a regular file; expected a video file`, o.path);
+    }
+    const spec = inputSpec(o.path, { url: o.url });
+    const [info] = await Promise.all([probe(o.path, undefined, { url: o.url }), warmCapabilities()]) as [VideoInfo, void];
     // A frame is width*height*3 bytes held per packet in flight: bound it before allocating anything.
     if (info.width * info.height > o.maxPixels) {
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
     }
     let cmd: ffmpeg.FfmpegCommand | undefined;
     let closed = false;
+    /** Why `frames` decoded (ending at `timeS`) are not the whole file, or undefined when they are. */
+    const completeness = (frames: number, timeS: number | undefined): string | undefined => {
+      if (o.maxFrames > 0) {
+        const expected = Math.min(o.maxFrames, info.frames ?? Infinity);
+        return Number.isFinite(expected) && frames < expected - 1 ? `decoded ${frames} of ${expected} frames` : undefined;
+      }
+      // Containers round their frame counts; a real truncation loses far more than one frame.
+      if (info.frames !== undefined) return frames < info.frames - 1 ? `decoded ${frames} of ${info.frames} frames` : undefined;
+      if (isUrl || o.realtime || !info.durationS) return undefined;
+      // No frame count (Matroska, MPEG-TS): the decoded part must reach the declared duration. Time,
+      // not frames × rate, so variable frame rates pass; slack for audio longer than video.
+      const slackS = Math.max(1, 0.02 * info.durationS);
+      const reached = timeS ?? frames / info.fps;
+      if (reached < info.durationS - slackS) return `decoded ${frames} frames up to ${reached.toFixed(2)} s of ${info.durationS.toFixed(2)} s`;
+      return undefined;
+    };
     /** One ffmpeg, its stdout paused until a subscriber reads it; an error before then is kept. */
     const start = () => {
-      const st = { stderrTail: [] as string[], early: undefined as Error | undefined, taken: false };
-      const c = ffmpeg(o.path)
-        .inputOptions(o.realtime ? ['-re'] : [])
+      const st = {
+        stderrTail: [] as string[], taken: false,
+        /** How ffmpeg ended: undefined while it runs, null for exit 0, else the error (non-zero exit, signal). */
+        exit: undefined as Error | null | undefined,
+        /** The output time ffmpeg last reported (s): the end of the last frame written. */
+        timeS: undefined as number | undefined,
+        onExit: undefined as (() => void) | undefined,
+      };
+      const c = ffmpeg(spec.source)
+        .inputOptions([...spec.options, ...(o.realtime ? ['-re'] : [])])
         .noAudio()
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
@@ -66,8 +111,21 @@ export const decoder = defineNode({
           st.stderrTail.push(line);
           if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
         })
+        .on('progress', (p: { timemark?: string }) => {
+          const t = seconds(p.timemark);
+          if (t !== undefined) st.timeS = t;
+        })
+        // fluent-ffmpeg spawns after its capability checks: a node closed before then kills it here.
+        .on('start', () => {
+          if (closed) c.kill('SIGKILL');
+        })
+        .on('end', () => {
+          st.exit ??= null;
+          st.onExit?.();
+        })
         .on('error', (err: Error) => {
-          if (!st.taken) st.early = err;
+          st.exit ??= err;
+          st.onExit?.();
         });
       cmd = c;
       const out = c.pipe() as import('node:stream').PassThrough;
@@ -87,17 +145,15 @@ export const decoder = defineNode({
           const { c, out, st } = early ?? start();
           early = undefined;
           st.taken = true;
+          let streamEnded = false;
           const finish = (err?: Error) => {
             if (finished) return;
             finished = true;
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              const expected = o.maxFrames > 0 ? Math.min(o.maxFrames, info.frames ?? Infinity) : info.frames;
-              // Containers round their frame counts; a real truncation loses far more than one frame.
-              if (expected !== undefined && seq < expected - 1) {
-                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${seq} of ${expected} frames${tail(st.stderrTail)}`, o.path));
-              }
+              const bad = completeness(seq, st.timeS);
+              if (bad) return sub.error(new InputError(`${o.path}: truncated or corrupt: ${bad}${tail(st.stderrTail)}`, o.path));
               if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(st.stderrTail)}`, o.path));
             }
             sub.complete();
@@ -108,18 +164,20 @@ export const decoder = defineNode({
             finish();
           };
           ctx.signal.addEventListener('abort', stop, { once: true });
-          const failed = (err: Error) => {
-            if (ctx.signal.aborted || closed) return finish();
-            finish(new InputError(`${o.path}: ffmpeg failed: ${err.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
+          /** Done only when both the frames are read and ffmpeg has said how it ended. */
+          const settle = () => {
+            if (finished || !streamEnded || st.exit === undefined) return;
+            if (st.exit === null || ctx.signal.aborted || closed) return finish();
+            finish(new InputError(`${o.path}: ffmpeg failed after ${seq} frames: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
           };
-          c.on('error', failed);
-          c.on('end', () => {
-            // 'end' can fire before the last stdout bytes are read; finish on the stream's end.
+          st.onExit = settle;
+          out.on('end', () => {
+            streamEnded = true;
+            settle();
           });
-          // An error from before this subscription is reported after the frames ffmpeg wrote before it.
-          out.on('end', () => (st.early ? failed(st.early) : finish()));
           out.on('close', () => {
-            if (st.early) failed(st.early);
+            streamEnded = true;
+            settle();
           });
           out.on('data', (chunk: Buffer) => {
             asm.push(chunk, (data) => {
@@ -156,6 +214,13 @@ export const decoder = defineNode({
     };
   },
 });
+
+/** `HH:MM:SS.ss` → seconds. */
+function seconds(timemark: string | undefined): number | undefined {
+  const m = /^(-?)(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(timemark ?? '');
+  if (!m) return undefined;
+  return (m[1] ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]));
+}
 
 function tail(lines: string[]): string {
   const errs = lines.filter((l) => /error|invalid|corrupt|truncat|partial|moov/i.test(l));

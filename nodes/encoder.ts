@@ -6,12 +6,16 @@
  * so the output has the input's frame count and rate. The file is
  * written as `<name>.partial.mp4` and renamed when complete; on interrupt the
  * partial file is finalised (playable) and renamed (`onInterrupt: finalize`)
- * or deleted (`discard`). An existing output is an error unless `overwrite`.
+ * or deleted (`discard`). An existing output is an error unless `overwrite`;
+ * anything but a regular file under that name (a folder, a link, a device) is
+ * refused even with `overwrite`, and never deleted (src/output.ts). ffmpeg is
+ * given `file:/absolute/path`, so no name is read as an option or protocol.
  *
  * ```yaml
  * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
  * ```
  */
+import path from 'node:path';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/node.ts';
@@ -47,7 +51,7 @@ export const encoder = defineNode({
       writer = new FfmpegWriter([
         '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0',
         '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
-        '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', tmp,
+        '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', `file:${path.resolve(tmp)}`,
       ], ctx.name, 3 * f.data.length); // up to 3 frames queued for ffmpeg before a write waits
     };
     const put = async (f: Frame) => {
@@ -91,7 +95,7 @@ export const encoder = defineNode({
                   await writer.end();
                   writer = undefined;
                   if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
-                  else commitOutput(tmp, o.path);
+                  else commitOutput(tmp, o.path, ctx.name);
                 }
                 sub.complete();
               } catch (e) {
@@ -106,8 +110,8 @@ export const encoder = defineNode({
         if (writer) {
           await writer.kill();
           writer = undefined;
-          discardOutput(tmp);
         }
+        discardOutput(tmp); // also the folders made for it, when nothing else is in them
       },
     };
   },

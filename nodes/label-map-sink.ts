@@ -5,7 +5,11 @@
  * frame's seq on lossless graphs).
  *
  * Ports: in `labels`; sink. PNGs are encoded by an ffmpeg child process into
- * `<dir>.partial/` and the folder is renamed to `dir` when complete.
+ * `<dir>.partial/` and the folder is renamed to `dir` when complete. An
+ * existing `dir` is replaced (with `overwrite`) only when it holds nothing but
+ * files this node writes (`NNNNNN.png`, `classes.json`); any other folder,
+ * file or link there is refused and never deleted. `%` in the path is taken
+ * literally (escaped for ffmpeg's image2 pattern).
  *
  * ```yaml
  * masks: { type: label-map-sink, options: { dir: out/labels }, in: { labels: segment.labels } }
@@ -20,6 +24,9 @@ import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
 import type { Labels, PacketMeta } from '../src/packet.ts';
 import { FfmpegWriter } from '../src/pipe-writer.ts';
 import { serial } from '../src/runtime/queue.ts';
+
+/** What this node writes into its folder: only a folder of these is replaced. */
+const OWNS = { kind: 'dir' as const, owns: (name: string) => /^\d{6,}\.png$/.test(name) || name === 'classes.json' };
 
 const options = z.strictObject({
   dir: z.string().min(1).describe('output folder for the PNG files'),
@@ -36,7 +43,7 @@ export const labelMapSink = defineNode({
   options,
   async open(ctx) {
     const o = ctx.options;
-    const tmp = await prepareOutput(o.dir, o.overwrite, ctx.name);
+    const tmp = await prepareOutput(o.dir, o.overwrite, ctx.name, OWNS);
     await mkdir(tmp, { recursive: true });
     let writer: FfmpegWriter | undefined;
     let size = '';
@@ -48,7 +55,7 @@ export const labelMapSink = defineNode({
             if (!writer) {
               size = `${l.width}x${l.height}`;
               writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
-                '-start_number', '0', '-f', 'image2', '-c:v', 'png', '-pix_fmt', 'gray', '-y', path.join(tmp, '%06d.png')], ctx.name);
+                '-start_number', '0', '-f', 'image2', '-c:v', 'png', '-pix_fmt', 'gray', '-y', `file:${path.resolve(tmp).replaceAll('%', '%%')}/%06d.png`], ctx.name);
             }
             if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
             await writer.write(l.classes);
@@ -62,7 +69,7 @@ export const labelMapSink = defineNode({
                 await writer?.end();
                 writer = undefined;
                 if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
-                else commitOutput(tmp, o.dir);
+                else commitOutput(tmp, o.dir, ctx.name, OWNS);
                 sub.complete();
               } catch (e) {
                 sub.error(e);

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, chmodSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { InputError } from './errors.ts';
 
@@ -81,15 +82,54 @@ function rate(s: string | undefined): number {
   return b ? a! / b : Number(a) || 0;
 }
 
-/** Probe a file or URL; throws InputError naming the input when it is not a readable video. */
-export function probe(input: string, timeoutMs = 20000): Promise<VideoInfo> {
+/**
+ * Protocols a local file input may use. `file` for the file itself; nothing that reaches the
+ * network (http, tcp, rtmp, ...), and no `concat:`/`subfile:`/`data:` that stitch other files in.
+ */
+export const FILE_PROTOCOLS = 'file,pipe';
+/**
+ * Demuxers a local file input may use: video containers and raw streams that read only the file
+ * itself. Not playlists or scripts that open other files or URLs (hls, dash, concat, ffconcat,
+ * image2 patterns, tee, lavfi, ...): a 100-byte "upload.mp4" holding an HLS playlist would read
+ * any file the process can.
+ */
+export const FILE_FORMATS = [
+  'mov', 'mp4', 'matroska', 'webm', 'avi', 'mpegts', 'mpeg', 'mpegvideo', 'flv', 'asf', 'h264', 'hevc',
+  'm4v', 'ivf', 'nut', 'mxf', 'ogg', 'yuv4mpegpipe', 'mjpeg', 'gif', 'dv', 'rm', 'obu', 'av1',
+].join(',');
+
+/** Whether `s` is written as a URL (`scheme://...`). */
+export function looksLikeUrl(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+}
+
+/**
+ * How to hand an input to ffmpeg/ffprobe. A local file becomes `file:/absolute/path` (a name
+ * starting with `-` is never read as an option, one with `:` never as a protocol) with the
+ * protocol and demuxer whitelists; a URL (only where the caller is a URL source) is passed as is.
+ */
+export function inputSpec(input: string, o: { url?: boolean } = {}): { source: string; options: string[] } {
+  if (o.url && looksLikeUrl(input)) return { source: input, options: [] };
+  return { source: `file:${path.resolve(input)}`, options: ['-protocol_whitelist', FILE_PROTOCOLS, '-format_whitelist', FILE_FORMATS] };
+}
+
+/**
+ * Probe a file (or, with `url`, a URL); throws InputError naming the input when it is not a
+ * readable video. Files go through `inputSpec`'s whitelists.
+ */
+export function probe(input: string, timeoutMs = 20000, o: { url?: boolean } = {}): Promise<VideoInfo> {
   ffmpegPaths();
+  const spec = inputSpec(input, o);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input)), timeoutMs);
-    ffmpeg.ffprobe(input, (err, data) => {
+    ffmpeg.ffprobe(spec.source, spec.options, (err, data) => {
       clearTimeout(timer);
       if (err) {
-        const msg = String(err.message ?? err).split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
+        const text = String(err.message ?? err);
+        const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
+        if (refused) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
+        if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
+        const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
       const v = data.streams.find((s) => s.codec_type === 'video');
@@ -104,7 +144,8 @@ export function probe(input: string, timeoutMs = 20000): Promise<VideoInfo> {
         height: quarter ? v.width : v.height,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
-        durationS: Number(v.duration ?? data.format.duration) || undefined,
+        // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
+        durationS: Number(v.duration) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
       });
     });

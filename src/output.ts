@@ -2,9 +2,18 @@
  * Outputs are written under a temporary name and renamed when complete, so a
  * final name never holds a half-written file; existing outputs are kept
  * unless `overwrite` is set.
+ *
+ * What may be replaced, even with `overwrite`: a regular file where a file
+ * output goes, and for a folder output (`kind: 'dir'`) only a folder whose
+ * every entry the caller recognises as its own (`owns`, e.g. `000123.png`).
+ * Anything else under an output's name — a folder where a file goes, a
+ * symlink, a device, a folder of someone else's files — is refused with a
+ * clear error and never deleted. A replaced output is first renamed aside, so
+ * a failed rename never leaves the final name empty. Folders made for an
+ * output that is then discarded are removed again when empty, so a refused or
+ * failed run leaves no empty folders behind.
  */
-import { existsSync, lstatSync, renameSync, rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export function partialName(final: string): string {
@@ -12,27 +21,147 @@ export function partialName(final: string): string {
   return ext ? final.slice(0, -ext.length) + '.partial' + ext : final + '.partial';
 }
 
-/** Throw if `final` exists and must not be overwritten; make its directory. */
-export async function prepareOutput(final: string, overwrite: boolean, node: string): Promise<string> {
-  if (existsSync(final)) {
-    const st = lstatSync(final);
-    if (!st.isFile() && !st.isDirectory()) throw new Error(`${node}: output ${final} exists and is not a regular file or folder; expected a path segflow may create and replace`);
+export interface OutputKind {
+  /** `file` (default): a regular file; `dir`: a folder of files the node writes. */
+  readonly kind?: 'file' | 'dir';
+  /** For `dir`: whether an entry of an existing folder is one this node writes (only such folders are replaced). */
+  readonly owns?: (name: string) => boolean;
+}
+
+/**
+ * Temporary outputs to remove if the process exits before they are committed or discarded (a
+ * second Ctrl-C exits at once): nothing half-written is left under any name.
+ */
+const live = new Set<string>();
+let hooked = false;
+export function removeOnExit(p: string): void {
+  live.add(path.resolve(p));
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const q of live) {
+        try {
+          // A child ffmpeg may still be adding files: retry a folder that is not empty yet.
+          rmSync(q, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+        } catch {
+          /* exiting: nothing more to do */
+        }
+      }
+    });
   }
+}
+export function committed(p: string): void {
+  live.delete(path.resolve(p));
+}
+
+/** Folders this process made for outputs (removed again when empty on discard). */
+const madeDirs = new Set<string>();
+
+/** Why `final` may not be replaced, or undefined when it may (or does not exist). */
+function refusal(final: string, node: string, k: OutputKind): string | undefined {
+  let st;
+  try {
+    st = lstatSync(final);
+  } catch {
+    return undefined;
+  }
+  if ((k.kind ?? 'file') === 'file') {
+    if (st.isFile()) return undefined;
+    return `${node}: output ${final} exists and is ${describe(st)}; expected a regular file (segflow never replaces anything else)`;
+  }
+  if (!st.isDirectory()) return `${node}: output ${final} exists and is ${describe(st)}; expected a folder segflow wrote`;
+  const foreign = readdirSync(final, { withFileTypes: true }).find((e) => !e.isFile() || !(k.owns?.(e.name) ?? false));
+  if (foreign) return `${node}: output folder ${final} holds ${foreign.name}, which ${node} does not write; refusing to replace it (expected a folder ${node} wrote, or a new path)`;
+  return undefined;
+}
+
+function describe(st: import('node:fs').Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Throw if `final` exists and must not be replaced; return the temporary name to write.
+ * Nothing is created here (see `ensureParent`), so a refused run leaves no folders.
+ */
+export async function prepareOutput(final: string, overwrite: boolean, node: string, k: OutputKind = {}): Promise<string> {
+  const why = refusal(final, node, k);
+  if (why) throw new Error(why);
   if (!overwrite && existsSync(final)) {
     throw new Error(`${node}: output ${final} exists; pass --overwrite (or --set ${node}.overwrite=true) to replace it`);
   }
-  await mkdir(path.dirname(path.resolve(final)), { recursive: true });
   const tmp = partialName(final);
+  const whyTmp = refusal(tmp, node, k);
+  if (whyTmp) throw new Error(`${whyTmp.replace(`output ${tmp}`, `temporary output ${tmp}`)}`);
+  ensureParent(tmp, node);
   rmSync(tmp, { recursive: true, force: true });
+  removeOnExit(tmp);
   return tmp;
 }
 
-/** Move a completed temporary output to its final name. */
-export function commitOutput(tmp: string, final: string): void {
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
+/** Make `p`'s folder (and remember which folders were made, so `discardOutput` can remove them again). */
+export function ensureParent(p: string, node = 'output'): void {
+  const dir = path.dirname(path.resolve(p));
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // mkdir -p on a read-only file system says ENOENT: name the real reason.
+    throw new Error(`${node}: cannot create the folder ${dir} for ${p}: ${whyNotWritable(dir) ?? (e as Error).message}`);
+  }
+  if (first) for (let d = dir; d.length >= first.length; d = path.dirname(d)) madeDirs.add(d);
+  const why = whyNotWritable(dir);
+  if (why) throw new Error(`${node}: cannot write ${p}: ${why}`);
+}
+
+/** Why files cannot be made in `dir` (or its nearest existing ancestor), or undefined. */
+export function whyNotWritable(dir: string): string | undefined {
+  let d = path.resolve(dir);
+  while (!existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  try {
+    if (!statSync(d).isDirectory()) return `${d} is not a folder`;
+    accessSync(d, constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `${d} is on a read-only file system (EROFS)`;
+    if (code === 'EACCES' || code === 'EPERM') return `no permission to write in ${d} (${code})`;
+    return (e as Error).message;
+  }
+}
+
+/** Move a completed temporary output to its final name (the old one renamed aside first, then removed). */
+export function commitOutput(tmp: string, final: string, node = 'output', k: OutputKind = {}): void {
+  const why = refusal(final, node, k);
+  if (why) throw new Error(why);
+  let aside: string | undefined;
+  if (existsSync(final)) {
+    aside = `${final}.replaced-${process.pid}`;
+    renameSync(final, aside);
+  }
+  try {
+    renameSync(tmp, final);
+  } catch (e) {
+    if (aside) renameSync(aside, final);
+    throw e;
+  }
+  committed(tmp);
+  if (aside) rmSync(aside, { recursive: true, force: true });
 }
 
 export function discardOutput(tmp: string): void {
   rmSync(tmp, { recursive: true, force: true });
+  committed(tmp);
+  for (let d = path.dirname(path.resolve(tmp)); madeDirs.has(d); d = path.dirname(d)) {
+    try {
+      rmdirSync(d); // only when empty
+      madeDirs.delete(d);
+    } catch {
+      break;
+    }
+  }
 }

@@ -1,14 +1,17 @@
 /**
  * The offline job: run a graph over many recordings.
  *
- * Each input gets its own output folder `<out>/<name>/`, written as
- * `<out>/<name>.partial/` and renamed when every sink has finished, so a final
- * name never holds half-written output. A folder that already exists is
- * skipped (resume) unless `overwrite`. A bad input is reported by name and the
- * others go on. The graph sees `${input}` (the file) and `${out}` (its output
- * folder) as variables.
+ * Each input gets its own output folder `<out>/<name>/` (naming, identity and
+ * which existing folders may be skipped or replaced: src/process-folders.ts),
+ * written in a hidden work folder and renamed when every sink has finished, so
+ * a final name never holds half-written output. A folder holding this input's
+ * complete output (same relative path, size and mtime) is skipped (resume)
+ * unless `overwrite`; a folder segflow did not write for this input is never
+ * skipped, replaced or deleted. A bad input is reported by name and the others
+ * go on. summary.json is merged over runs. The graph sees `${input}` (the
+ * file) and `${out}` (its work folder) as variables.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
@@ -16,6 +19,10 @@ import { probe } from './ffmpeg.ts';
 import { loadGraphFile, type GraphDef } from './graph/loader.ts';
 import { runGraph } from './graph/runner.ts';
 import type { Metrics } from './runtime/metrics.ts';
+import {
+  assignFolders, baseName, committed, identityOf, inspectFolder, makePartial, readSummary, removeLeftovers, removeOnExit,
+  RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
+} from './process-folders.ts';
 
 export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.mpg', '.mpeg', '.flv', '.wmv', '.3gp', '.h264', '.hevc']);
 
@@ -28,6 +35,10 @@ export interface FileResult {
   seconds?: number;
   outputs?: string[];
   error?: string;
+  /** Why the preferred output folder name was not used (an existing folder left alone). */
+  note?: string;
+  /** The input's identity (relative path, size, mtime): which input a folder's output is of. */
+  identity?: InputIdentity | undefined;
   metrics?: object;
 }
 
@@ -66,83 +77,131 @@ export interface Progress {
 }
 
 /** Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. */
-export function expandInputs(inputs: readonly string[]): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
+export function expandInputs(inputs: readonly string[]): InputFile[] {
+  const out: InputFile[] = [];
+  const walk = (root: string, d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(p);
+      if (e.isDirectory()) walk(root, p);
+      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
     }
   };
   for (const i of inputs) {
-    if (!existsSync(i)) {
-      out.push(i); // reported as a failed input, not a crash
-      continue;
-    }
-    if (statSync(i).isDirectory()) walk(i);
-    else out.push(i);
+    // A missing input is reported as a failed file, not a crash.
+    if (existsSync(i) && statSync(i).isDirectory()) walk(i, i);
+    else out.push({ path: i, rel: path.basename(i) });
   }
-  return [...new Set(out)];
+  const seen = new Set<string>();
+  return out.filter((f) => {
+    const k = path.resolve(f.path);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
 }
 
-/** Output folder names: the file's base name, made unique. */
-function outputNames(files: readonly string[]): string[] {
-  const seen = new Map<string, number>();
-  return files.map((f) => {
-    const base = path.basename(f, path.extname(f)).replace(/[^\w.-]+/g, '_') || 'video';
-    const n = (seen.get(base) ?? 0) + 1;
-    seen.set(base, n);
-    return n === 1 ? base : `${base}-${n}`;
-  });
+/** Make --out, check it can be written, and read the summary there (refusing one segflow did not write). */
+async function prepareOut(out: string): Promise<ReturnType<typeof readSummary>> {
+  const fail = (e: unknown, what: string) => {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
+    return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
+  };
+  try {
+    await mkdir(out, { recursive: true });
+  } catch (e) {
+    throw fail(e, 'cannot create the folder');
+  }
+  if (!statSync(out).isDirectory()) throw new Error(`--out ${out}: exists and is not a folder; expected a folder segflow can write`);
+  try {
+    accessSync(out, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw fail(e, 'cannot write there');
+  }
+  const previous = readSummary(out);
+  removeLeftovers(out);
+  return previous;
 }
 
 export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const t0 = Date.now();
   const files = expandInputs(o.inputs);
-  const names = outputNames(files);
   // Validate the graph once before touching any input (GraphError -> exit 2).
-  loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0] ?? 'input.mp4', out: o.out } });
-  await mkdir(o.out, { recursive: true });
+  loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  const previous = await prepareOut(o.out);
+  const ids = files.map((f) => {
+    try {
+      const st = statSync(f.path);
+      return st.isFile() ? identityOf(f, st) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const folders = assignFolders(o.out, files.map((f, i) => ({ base: baseName(f.rel), id: ids[i] })));
   const results: FileResult[] = new Array(files.length);
   let next = 0;
   const worker = async () => {
     while (next < files.length && !o.signal?.aborted) {
       const i = next++;
-      results[i] = await processOne(files[i]!, path.join(o.out, names[i]!), o);
+      results[i] = await processOne(files[i]!.path, ids[i], folders[i]!, o);
       o.progress?.end(results[i]!);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs ?? 1, files.length)) }, worker));
-  for (let i = 0; i < files.length; i++) results[i] ??= { input: files[i]!, status: 'interrupted' };
+  for (let i = 0; i < files.length; i++) results[i] ??= { input: files[i]!.path, status: 'interrupted' };
   const count = (s: FileResult['status']) => results.filter((r) => r.status === s).length;
   const summary: Summary = {
     graph: o.graph, out: o.out, startedAt: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000,
     ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'),
     ...(o.dispatch ? { dispatch: o.dispatch.summary() } : {}), files: results,
   };
-  const tmp = path.join(o.out, 'summary.partial.json');
-  await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
-  renameSync(tmp, path.join(o.out, 'summary.json'));
+  writeSummary(o.out, mergeSummary(previous, summary));
   return summary;
 }
 
-async function processOne(input: string, outDir: string, o: ProcessOptions): Promise<FileResult> {
-  const partial = outDir + '.partial';
-  if (existsSync(outDir) && !o.overwrite) {
-    const prev = path.join(outDir, 'result.json');
-    const r = existsSync(prev) ? (JSON.parse(readFileSync(prev, 'utf8')) as FileResult) : {};
-    return { ...r, input, status: 'skipped', output: outDir };
+/**
+ * summary.json over every run into this --out: one entry per input (the latest run that did
+ * something with it); a file skipped this run keeps the result that made its output, so a
+ * re-run that skips everything changes no result. The counts at the top are over all entries;
+ * `lastRun` has this run's.
+ */
+function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summary): object {
+  const key = (f: { input?: unknown; output?: unknown }) => (typeof f.output === 'string' ? `o:${path.resolve(f.output)}` : `i:${path.resolve(String(f.input))}`);
+  const merged = new Map<string, Record<string, unknown>>();
+  for (const f of previous?.files ?? []) merged.set(key(f), f);
+  for (const r of s.files) {
+    const { earlier, ...now } = r as FileResult & { earlier?: Record<string, unknown> };
+    // An input's older entry without an output (failed, interrupted) is replaced by whatever it did now.
+    merged.delete(`i:${path.resolve(r.input)}`);
+    if (r.status === 'skipped') merged.set(key(r), { ...(earlier ?? merged.get(key(r)) ?? {}), input: r.input, output: r.output, status: 'ok', skippedAt: s.startedAt });
+    else merged.set(key(r), now);
   }
-  rmSync(partial, { recursive: true, force: true });
+  const files = [...merged.values()];
+  const n = (st: string) => files.filter((f) => f.status === st).length;
+  const lastRun = { startedAt: s.startedAt, seconds: s.seconds, ok: s.ok, skipped: s.skipped, failed: s.failed, interrupted: s.interrupted };
+  return {
+    graph: s.graph, out: s.out, startedAt: s.startedAt, seconds: s.seconds,
+    ok: n('ok'), failed: n('failed'), interrupted: n('interrupted'),
+    lastRun, runs: [...((previous?.runs ?? []) as object[]).slice(-49), lastRun],
+    ...(s.dispatch ? { dispatch: s.dispatch } : {}), files,
+  };
+}
+
+async function processOne(input: string, id: InputIdentity | undefined, folder: Assignment, o: ProcessOptions): Promise<FileResult> {
+  const outDir = folder.dir;
+  const note = folder.note ? { note: folder.note } : {};
+  if (folder.existing && !o.overwrite) {
+    const { status: _s, earlier: _e, ...r } = folder.existing as Record<string, unknown>;
+    return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, earlier: folder.existing } as FileResult;
+  }
   const t0 = performance.now();
   let frames = 0;
+  let partial: string | undefined;
   try {
     if (!existsSync(input)) throw new Error(`${input}: no such file`);
+    if (!statSync(input).isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
     if (statSync(input).size === 0) throw new Error(`${input}: empty file (0 bytes)`);
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
-    await mkdir(partial, { recursive: true });
+    partial = makePartial(o.out, folder.name);
     const loaded = loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input, out: partial } });
     const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
@@ -162,19 +221,62 @@ async function processOne(input: string, outDir: string, o: ProcessOptions): Pro
     o.onMetrics?.(res.metrics);
     const seconds = (performance.now() - t0) / 1000;
     if (res.interrupted) {
-      rmSync(partial, { recursive: true, force: true });
-      return { input, status: 'interrupted', frames, seconds };
+      discard(partial);
+      return { input, status: 'interrupted', frames, seconds, ...note };
     }
+    unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const result: FileResult = { input, status: 'ok', output: outDir, frames, fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs, metrics: res.metrics.toJSON() };
-    await writeFile(path.join(partial, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-    rmSync(outDir, { recursive: true, force: true });
-    renameSync(partial, outDir);
+    const result: FileResult = { input, status: 'ok', output: outDir, frames, fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
+    await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
+    commitFolder(partial, folder, id);
     return result;
   } catch (e) {
-    rmSync(partial, { recursive: true, force: true });
-    if (o.signal?.aborted) return { input, status: 'interrupted', frames };
-    return { input, status: 'failed', error: (e as Error).message, frames };
+    if (partial) discard(partial);
+    if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
+    return { input, status: 'failed', error: (e as Error).message, frames, ...note };
+  }
+}
+
+function discard(partial: string): void {
+  rmSync(partial, { recursive: true, force: true });
+  committed(partial);
+}
+
+/**
+ * Rename the finished work folder to its final name. A folder already there is replaced only when
+ * it still holds this input's output (checked again now); it is renamed aside first, so a failed
+ * rename never loses it.
+ */
+function commitFolder(partial: string, folder: Assignment, id: InputIdentity | undefined): void {
+  const dir = folder.dir;
+  let aside: string | undefined;
+  if (existsSync(dir) || isLink(dir)) {
+    const f = inspectFolder(dir);
+    if (!folder.existing || !sameIdentity(f.identity, id)) {
+      throw new Error(`${dir} appeared while this file was processed and is not its output; left alone, nothing written`);
+    }
+    aside = path.join(path.dirname(dir), `.segflow-${folder.name}.replaced-${process.pid}`);
+    renameSync(dir, aside);
+    removeOnExit(aside);
+  }
+  try {
+    renameSync(partial, dir);
+  } catch (e) {
+    if (aside) renameSync(aside, dir);
+    throw e;
+  }
+  committed(partial);
+  if (aside) {
+    rmSync(aside, { recursive: true, force: true });
+    committed(aside);
+  }
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
@@ -205,6 +307,7 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
     end: (r) => {
       if (tty) stream.write('\r\x1b[K');
       const name = r.input;
+      if (r.note) stream.write(`note: ${name}: ${r.note}\n`);
       if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${r.output}\n`);
       else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${r.output}; --overwrite to redo)\n`);
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
