@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import type http from 'node:http';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +14,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { serveMetrics } from '../src/metrics-server.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
-import { freePort, metric, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, freePort, metric, requireChromium, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 
 const LIVE = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'live.ts')).href;
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -216,6 +217,70 @@ test.serial('ws security › cross-origin pages are refused by default; same-ori
     t.is((await get(port, '/', { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'iframe' })).status, 403);
     t.is(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'origin' }), 8);
   } finally {
+    await run.stop();
+  }
+});
+
+/** What a page's script could get from the stream server: WebSocket frames, a CORS fetch of /streams. */
+const PROBE = (wsUrl: string, streamsUrl: string) => `<!doctype html><script>
+window.probe = { opened: false, messages: 0, closeCode: null, streams: null };
+const ws = new WebSocket(${JSON.stringify(wsUrl)});
+ws.onopen = () => { probe.opened = true; };
+ws.onmessage = () => { probe.messages++; };
+ws.onclose = (e) => { probe.closeCode = e.code; };
+fetch(${JSON.stringify(streamsUrl)}).then((r) => r.text()).then((t) => { probe.streams = t; }, (e) => { probe.streams = 'error: ' + e.message; });
+</script>`;
+
+test.serial('ws security › in Chromium: a page on another origin, and a DNS-rebound page, cannot read the stream', async (t) => {
+  requireChromium();
+  const port = await freePort();
+  const run = runLive({ yaml: graph(port) }, [], testRegistry);
+  // The attacker's page, on another port of the same machine (another origin).
+  const attacker = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(PROBE(`ws://127.0.0.1:${port}/ws?stream=s1`, `http://127.0.0.1:${port}/streams`)));
+  await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', () => r()));
+  const other = (attacker.address() as net.AddressInfo).port;
+  // evil.example resolves to 127.0.0.1: what a DNS-rebinding attack achieves after the page has loaded. Chromium's
+  // Private Network Access checks are turned off: other browsers (Firefox, Safari) have none, so the server must refuse by itself.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--host-resolver-rules=MAP evil.example 127.0.0.1', '--disable-background-networking', '--no-first-run',
+      '--disable-features=PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,BlockInsecurePrivateNetworkRequests,LocalNetworkAccessChecks'],
+  });
+  try {
+    await waitFor('server', () => healthy(port));
+    const probe = async (page: import('playwright-core').Page) => {
+      await page.waitForFunction(() => (window as any).probe.closeCode !== null && (window as any).probe.streams !== null, undefined, { timeout: 15_000 });
+      await sleep(500);
+      return page.evaluate(() => (window as any).probe as { opened: boolean; messages: number; closeCode: number; streams: string });
+    };
+    const cross = await browser.newPage();
+    await cross.goto(`http://127.0.0.1:${other}/`);
+    const c = await probe(cross);
+    t.log(`page on http://127.0.0.1:${other}: ${JSON.stringify(c)}`);
+    t.false(c.opened, 'the WebSocket from another origin must not open');
+    t.is(c.messages, 0);
+    t.regex(c.streams, /^error/);
+
+    // The rebound page: its document came from the attacker (served here by the test), its requests reach our server as evil.example:PORT.
+    const rebound = await browser.newPage();
+    await rebound.route(`http://evil.example:${port}/`, (r) => r.fulfill({ status: 200, contentType: 'text/html', body: PROBE(`ws://evil.example:${port}/ws?stream=s1`, '/streams') }));
+    await rebound.goto(`http://evil.example:${port}/`);
+    const r = await probe(rebound);
+    t.log(`refused so far: ${JSON.stringify(Object.fromEntries(run.metrics.counters.get('ws_refused_total') ?? []))}`);
+    t.log(`rebound page on http://evil.example:${port}: ${JSON.stringify(r)}`);
+    t.false(r.opened, 'the rebound page must not open the WebSocket');
+    t.is(r.messages, 0);
+    t.regex(r.streams, /^host "evil\.example:\d+" is not allowed/);
+
+    // The viewer's own origin still works.
+    const own = await browser.newPage();
+    await own.goto(`http://127.0.0.1:${port}/`);
+    await own.waitForFunction(() => (window as any).segflowViewer?.labels > 3, undefined, { timeout: 15_000 });
+    t.true(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'origin' }) >= 2);
+    t.true(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'host' }) >= 2);
+  } finally {
+    await browser.close();
+    attacker.close();
     await run.stop();
   }
 });
