@@ -249,7 +249,8 @@ test.serial('ws security › in Chromium: a page on another origin, and a DNS-re
   try {
     await waitFor('server', () => healthy(port));
     const probe = async (page: import('playwright-core').Page) => {
-      await page.waitForFunction(() => (window as any).probe.closeCode !== null && (window as any).probe.streams !== null, undefined, { timeout: 15_000 });
+      // Settled: the socket was closed or frames arrived, and the fetch answered or failed.
+      await page.waitForFunction(() => ((window as any).probe.closeCode !== null || (window as any).probe.messages > 0) && (window as any).probe.streams !== null, undefined, { timeout: 15_000 });
       await sleep(500);
       return page.evaluate(() => (window as any).probe as { opened: boolean; messages: number; closeCode: number; streams: string });
     };
