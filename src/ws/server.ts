@@ -414,7 +414,8 @@ export class SegflowServer {
   }
 
   private hostHint(): string {
-    return `127.0.0.1:${this.port}, localhost:${this.port}, [::1]:${this.port}, ${this.opts.host}:${this.port} or an entry of allowedHosts`;
+    const names = new Set(['127.0.0.1', 'localhost', '[::1]', this.opts.host.includes(':') && !this.opts.host.startsWith('[') ? `[${this.opts.host}]` : this.opts.host]);
+    return `${[...names].map((n) => `${n}:${this.port}`).join(', ')}, another IP address of this machine with that port, or an entry of allowedHosts`;
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
