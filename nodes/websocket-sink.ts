@@ -52,7 +52,7 @@ const options = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('interface to bind (0.0.0.0 exposes it to the network)'),
   stream: z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'expected a stream name of letters, digits, _ . - (≤ 64)').default('default').describe('stream name clients subscribe to'),
   token: z.string().min(8, 'expected a token of at least 8 characters').optional().describe('shared secret required by the page and the WebSocket'),
-  allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin)])).default([])
+  allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin)], { error: 'expected an origin such as http://viewer.example:8080, or *' })).default([])
     .describe('browser origins (scheme://host[:port]) allowed besides the page itself; empty = same-origin only, ["*"] = any'),
   allowedHosts: z.array(z.string().regex(HOST_PATTERN, 'expected a host name, name:port or *')).default([])
     .describe('Host header values accepted besides IP addresses, localhost and the bind host (DNS-rebinding check); ["*"] = any'),

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
+import { parseGraph } from '../src/graph/loader.ts';
 import { serveMetrics } from '../src/metrics-server.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
 import { chromium } from 'playwright-core';
@@ -113,6 +114,16 @@ process.on('SIGTERM', async () => {
     },
   };
 }
+
+test('ws security › the new options have safe defaults and are validated when the graph loads', (t) => {
+  const sink = parseGraph(graph(8090), 'g.yaml', testRegistry).nodes.find((n) => n.name === 'sink')!;
+  t.like(sink.options, { host: '127.0.0.1', allowedOrigins: [], allowedHosts: [], subscribeTimeoutMs: 10_000, pingIntervalMs: 15_000, maxUnsubscribedPerIp: 16, maxHttpConnections: 512, requestTimeoutMs: 10_000 });
+  t.deepEqual(parseGraph(graph(8090, 'allowedOrigins: ["http://A.example:81/path", "*"]'), 'g.yaml', testRegistry).nodes.find((n) => n.name === 'sink')!.options.allowedOrigins, ['http://a.example:81', '*']);
+  t.throws(() => parseGraph(graph(8090, 'allowedOrigins: ["ftp://x"]'), 'g.yaml', testRegistry), { message: /sink\.options\.allowedOrigins\.0: expected an origin such as http:\/\/viewer\.example:8080, or \*/ });
+  t.throws(() => parseGraph(graph(8090, 'allowedHosts: ["a b"]'), 'g.yaml', testRegistry), { message: /sink\.options\.allowedHosts\.0: expected a host name, name:port or \*/ });
+  t.throws(() => parseGraph(graph(8090, 'subscribeTimeoutMs: 0'), 'g.yaml', testRegistry), { message: /sink\.options\.subscribeTimeoutMs/ });
+  t.throws(() => parseGraph(graph(8090, 'maxUnsubscribedPerIp: -1'), 'g.yaml', testRegistry), { message: /sink\.options\.maxUnsubscribedPerIp/ });
+});
 
 test.serial('ws security › fuzzed request lines and headers never crash the server; GET //[ is a 400', async (t) => {
   const port = await freePort();
