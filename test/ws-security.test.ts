@@ -201,6 +201,44 @@ test.serial('ws security › fuzzed request lines and headers never crash the se
   }
 });
 
+test.serial('ws security › fuzzed WebSocket messages each get one answer; the socket and the stream live on', async (t) => {
+  const port = await freePort();
+  // Long subscribe timeout: the socket stays unsubscribed for most of the fuzz, however slow the machine.
+  const run = runLive({ yaml: graph(port, 'subscribeTimeoutMs: 600000') }, [], testRegistry);
+  try {
+    await waitFor('server', () => healthy(port));
+    const c = wsClient(`ws://127.0.0.1:${port}/ws`);
+    await c.opened;
+    const json = fc.oneof(
+      fc.record({ type: fc.constantFrom('subscribe', 'SUBSCRIBE', 'hello', '__proto__', ''), stream: fc.oneof(fc.constantFrom('s1', 'nope', '__proto__', 'constructor', 'toString', ''), fc.string({ maxLength: 100 }), fc.integer(), fc.constant(null)) }, { requiredKeys: [] }),
+      fc.jsonValue({ maxDepth: 3 }),
+    ).map((v) => JSON.stringify(v) ?? 'null');
+    const msg = fc.oneof(
+      { weight: 3, arbitrary: json.map((s) => ({ text: s.slice(0, 4000) })) },
+      { weight: 1, arbitrary: fc.string({ maxLength: 200 }).map((s) => ({ text: s })) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => ({ binary: b })) },
+    );
+    let sent = 0;
+    await fc.assert(fc.asyncProperty(msg, async (m) => {
+      const before = c.texts.filter((x) => x.type === 'error' || x.type === 'hello').length;
+      if ('binary' in m) c.ws.send(m.binary, { binary: true });
+      else c.ws.send(m.text);
+      sent++;
+      await waitFor('an answer', () => c.texts.filter((x) => x.type === 'error' || x.type === 'hello').length === before + 1, 5000, 5);
+      return c.ws.readyState === c.ws.OPEN;
+    }), { numRuns: 300, seed: 18 });
+    const hellos = c.texts.filter((x) => x.type === 'hello').length;
+    t.log(`${sent} fuzzed messages: ${hellos} hellos, ${c.texts.filter((x) => x.type === 'error').length} error replies`);
+    c.ws.send(JSON.stringify({ type: 'subscribe', stream: 's1' }));
+    const n = c.labels.length;
+    await waitFor('frames after the fuzz', () => c.labels.length > n + 2);
+    t.is(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'handler_error' }), 0);
+    c.close();
+  } finally {
+    await run.stop();
+  }
+});
+
 test.serial('ws security › cross-origin pages are refused by default; same-origin and non-browser clients are not', async (t) => {
   const port = await freePort();
   const run = runLive({ yaml: graph(port) }, [], testRegistry);
