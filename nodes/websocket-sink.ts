@@ -17,11 +17,18 @@
  * Options: `port`, `host` (default 127.0.0.1), `stream` (name), `token`
  * (when set, required as `?token=` or `Authorization: Bearer` by the page,
  * /streams and the WebSocket), `allowedOrigins` (browser origins allowed
- * besides the page's own; empty = any), `maxClients`,
- * `maxQueuedMessagesPerClient` (frames waiting per client before the oldest
- * is dropped), `maxBufferedBytesPerClient` (unsent socket bytes above which
- * frames queue), `maxMessageBytes` (larger incoming messages close the
- * connection with 1009), `jpegQuality` (1..100).
+ * besides the page's own; default none: same-origin only; `["*"]` = any),
+ * `allowedHosts` (Host header names accepted besides IP addresses, localhost
+ * and `host`: the DNS-rebinding check; `name` or `name:port`, `["*"]` = any),
+ * `maxClients`, `maxQueuedMessagesPerClient` (frames waiting per client
+ * before the oldest is dropped), `maxBufferedBytesPerClient` (unsent socket
+ * bytes above which frames queue), `maxMessageBytes` (larger incoming
+ * messages close the connection with 1009), `jpegQuality` (1..100), and the
+ * limits on peers that hold connections without using them:
+ * `subscribeTimeoutMs`, `pingIntervalMs`, `maxUnsubscribedPerIp`,
+ * `maxHttpConnections`, `requestTimeoutMs`. Every refusal (bad request,
+ * foreign Host or Origin, token, limits, timeouts, a handler error) is
+ * counted in `ws_refused_total{port,reason}`. Threat model: docs/security.md.
  *
  * ```yaml
  * browser: { type: websocket-sink, options: { port: 8090, stream: cam0 }, in: { labels: segment.labels, frame: small.frame } }
@@ -34,6 +41,7 @@ import { defineNode } from '../src/node.ts';
 import type { Frame, Labels, PacketMeta } from '../src/packet.ts';
 import { serial } from '../src/runtime/queue.ts';
 import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/ws/protocol.ts';
+import { HOST_PATTERN } from '../src/ws/http-guard.ts';
 import type { Stream } from '../src/ws/server.ts';
 
 /** Frames kept while waiting for their labels (the segmenter's latency, in frames, is far below this). */
@@ -44,12 +52,20 @@ const options = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('interface to bind (0.0.0.0 exposes it to the network)'),
   stream: z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'expected a stream name of letters, digits, _ . - (≤ 64)').default('default').describe('stream name clients subscribe to'),
   token: z.string().min(8, 'expected a token of at least 8 characters').optional().describe('shared secret required by the page and the WebSocket'),
-  allowedOrigins: z.array(z.url()).default([]).describe('browser origins allowed besides the page itself (empty = any)'),
+  allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin)], { error: 'expected an origin such as http://viewer.example:8080, or *' })).default([])
+    .describe('browser origins (scheme://host[:port]) allowed besides the page itself; empty = same-origin only, ["*"] = any'),
+  allowedHosts: z.array(z.string().regex(HOST_PATTERN, 'expected a host name, name:port or *')).default([])
+    .describe('Host header values accepted besides IP addresses, localhost and the bind host (DNS-rebinding check); ["*"] = any'),
   maxClients: z.number().int().min(1).max(10_000).default(64).describe('WebSocket clients per server'),
   maxQueuedMessagesPerClient: z.number().int().min(1).max(1000).default(4).describe('frames waiting per client before the oldest is dropped'),
   maxBufferedBytesPerClient: z.number().int().min(1024).default(1 << 20).describe('unsent socket bytes per client above which frames queue'),
   maxMessageBytes: z.number().int().min(64).max(1 << 24).default(4096).describe('largest message accepted from a client (bytes)'),
   jpegQuality: z.number().int().min(1).max(100).default(75).describe('JPEG quality of the video frames'),
+  subscribeTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('a WebSocket that has not subscribed by then is closed (ms)'),
+  pingIntervalMs: z.number().int().min(100).max(600_000).default(15_000).describe('ping period; a client that has not answered the previous ping is closed (ms)'),
+  maxUnsubscribedPerIp: z.number().int().min(1).max(10_000).default(16).describe('WebSockets one address may hold before subscribing'),
+  maxHttpConnections: z.number().int().min(1).max(100_000).default(512).describe('TCP connections besides the WebSocket clients; more are dropped at once'),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('time a connection has to send its request headers (ms); then 408 and closed'),
 });
 
 export const websocketSink = defineNode({
@@ -64,7 +80,12 @@ export const websocketSink = defineNode({
     const o = ctx.options;
     const tags = { node: ctx.name, stream: o.stream };
     const { acquireServer } = await import('../src/ws/server.ts'); // ws loads when a node is opened
-    const server = await acquireServer({ host: o.host, port: o.port, token: o.token, allowedOrigins: o.allowedOrigins, maxClients: o.maxClients, maxMessageBytes: o.maxMessageBytes });
+    const server = await acquireServer({
+      host: o.host, port: o.port, token: o.token, allowedOrigins: o.allowedOrigins, allowedHosts: o.allowedHosts, maxClients: o.maxClients, maxMessageBytes: o.maxMessageBytes,
+      maxUnsubscribedPerIp: o.maxUnsubscribedPerIp, subscribeTimeoutMs: o.subscribeTimeoutMs, pingIntervalMs: o.pingIntervalMs, maxHttpConnections: o.maxHttpConnections, requestTimeoutMs: o.requestTimeoutMs,
+      // Counted in the run whose sink opened the server (every sink on a port shares it).
+      onRefused: (reason) => ctx.metrics.count('ws_refused_total', { port: String(o.port), reason }, 1, 'Requests, connections and sockets the WebSocket server turned away, by reason.'),
+    });
     let released: Promise<void> | undefined;
     let video = false;
     ctx.metrics.count('ws_dropped_total', tags, 0, 'Frames dropped for slow WebSocket clients.');
