@@ -28,6 +28,7 @@ import { Metrics } from './runtime/metrics.ts';
 import { formatStatus, requestStatus } from './zmq/dispatcher.ts';
 import { startLiveDispatch } from './zmq/live-segmenter.ts';
 import { DEFAULT_CHUNK_FRAMES, requireSegmenter, startDispatch } from './zmq/remote-segmenter.ts';
+import { curveKeysFlag } from './zmq/curve.ts';
 import { checkEndpoint } from './zmq/wire.ts';
 import { runWorker } from './zmq/worker.ts';
 
@@ -36,13 +37,13 @@ export const DEFAULT_GRAPH = path.join(ROOT, 'graphs', 'dashcam-offline.yaml');
 
 const USAGE = `usage:
   segflow run <graph.yaml> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
-              [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N]]
+              [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N] [--curve-keys FILE]]
   segflow validate <graph.yaml> [--set ...] [--var ...]
   segflow graph <graph.yaml> [--dot] [--svg FILE]
   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite]
-                  [--chunk-frames N] [--dispatch tcp://HOST:PORT]
-  segflow worker --connect tcp://HOST:PORT
-  segflow workers [--connect] tcp://HOST:PORT [--json]
+                  [--chunk-frames N] [--dispatch tcp://HOST:PORT [--curve-keys FILE]]
+  segflow worker --connect tcp://HOST:PORT [--curve-keys FILE]
+  segflow workers [--connect] tcp://HOST:PORT [--json] [--curve-keys FILE]
   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
   segflow nodes`;
 
@@ -119,7 +120,7 @@ function stopSignal(): { signal: AbortSignal; dispose: () => void } {
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...common, dispatch: { type: 'string' }, 'stream-name': { type: 'string' }, 'min-workers': { type: 'string' } });
+  const { values, positionals } = parse(argv, { ...common, dispatch: { type: 'string' }, 'stream-name': { type: 'string' }, 'min-workers': { type: 'string' }, 'curve-keys': { type: 'string' } });
   const file = positionals[0] ?? DEFAULT_GRAPH;
   const v = vars(values.var as string[] | undefined);
   let sets = (values.set as string[] | undefined) ?? [];
@@ -132,7 +133,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (dispatchAt) requireSegmenter(def);
   const mp = port(values['metrics-port'] as string | undefined);
   // Live sharding: each segmenter node becomes a stream handed to `segflow worker` processes.
-  const live = dispatchAt ? await startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined }) : undefined;
+  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
+  const live = dispatchAt ? await startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys }) : undefined;
   if (live) def = live.def;
   const metrics = new Metrics();
   const view = live?.dispatcher.metricsView(() => metrics);
@@ -209,7 +211,7 @@ async function cmdGraph(argv: string[]): Promise<number> {
 }
 
 async function cmdProcess(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...common, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, jobs: { type: 'string', short: 'j' }, 'chunk-frames': { type: 'string' }, dispatch: { type: 'string' } });
+  const { values, positionals } = parse(argv, { ...common, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, jobs: { type: 'string', short: 'j' }, 'chunk-frames': { type: 'string' }, dispatch: { type: 'string' }, 'curve-keys': { type: 'string' } });
   if (!positionals.length) throw new UsageError(`process: expected files or folders\n${USAGE}`);
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${USAGE}`);
   const jobs = Number(values.jobs ?? 1);
@@ -219,7 +221,8 @@ async function cmdProcess(argv: string[]): Promise<number> {
   const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
   let sets = (values.set as string[] | undefined) ?? [];
   if (chunkFrames > 0) sets = [...sets, ...chunkSets(graph, sets, chunkFrames)];
-  const dispatch = values.dispatch ? await startDispatch({ endpoint: endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames }) : undefined;
+  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
+  const dispatch = values.dispatch ? await startDispatch({ endpoint: endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys }) : undefined;
   const stop = stopSignal();
   const metrics = new Metrics();
   let current = metrics;
@@ -245,11 +248,12 @@ async function cmdProcess(argv: string[]): Promise<number> {
 }
 
 async function cmdWorker(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { connect: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parse(argv, { connect: { type: 'string' }, 'curve-keys': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   const at = endpoint('--connect', values.connect);
+  const keys = curveKeysFlag(values['curve-keys'], 'client');
   const stop = stopSignal();
   try {
-    await runWorker({ endpoint: at, signal: stop.signal });
+    await runWorker({ endpoint: at, signal: stop.signal, curveKeys: keys });
     return 0;
   } finally {
     stop.dispose();
@@ -257,9 +261,9 @@ async function cmdWorker(argv: string[]): Promise<number> {
 }
 
 async function cmdWorkers(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { connect: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  const { values, positionals } = parse(argv, { connect: { type: 'string' }, json: { type: 'boolean' }, 'curve-keys': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.connect !== undefined && positionals.length) throw new UsageError(`workers: expected the dispatcher once, as --connect or as an argument\n${USAGE}`);
-  const s = await requestStatus(endpoint('--connect', values.connect ?? positionals[0]));
+  const s = await requestStatus(endpoint('--connect', values.connect ?? positionals[0]), undefined, curveKeysFlag(values['curve-keys'], 'client'));
   process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
   return 0;
 }
