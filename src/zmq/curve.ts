@@ -25,7 +25,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as zmq from 'zeromq';
 import { z } from 'zod';
-import { UsageError } from '../errors.ts';
+import { GraphError, UsageError } from '../errors.ts';
 
 const Z85 = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
 const key = z.string().regex(/^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/, 'expected a 40-character Z85 CURVE key');
@@ -192,6 +192,27 @@ export function exposureWarning(endpoint: string, curve: boolean, what: string):
   if (curve || isLoopback(endpoint)) return undefined;
   return `WARNING: ${what} listens on ${endpoint} WITHOUT authentication or encryption: anyone who can reach this port can read the frames and send results. ` +
     'Use CURVE (--curve-keys FILE, or the curveKeys option; docs/security-zmq.md) or bind 127.0.0.1.';
+}
+
+/**
+ * A zmq-sink/zmq-source socket's security: CURVE from `curveKeys` (a path,
+ * relative to the graph), and the loud warning for a non-loopback bind without
+ * it. Returns the cleanup to call after the socket closes.
+ */
+export async function secure(sock: zmq.Socket, node: string, type: string, o: { endpoint: string; bind: boolean; curveKeys?: string | undefined }, graphDir: string, log: (m: string) => void): Promise<() => void> {
+  let keys: CurveKeys | undefined;
+  if (o.curveKeys !== undefined) {
+    const file = path.resolve(graphDir, o.curveKeys);
+    try {
+      keys = o.bind ? loadCurveKeys(file, 'server', 'curveKeys') : loadCurveKeys(file, 'client', 'curveKeys');
+    } catch (e) {
+      throw new GraphError(`${node} (${type}): ${(e as Error).message}`);
+    }
+  }
+  const done = await applyCurve(sock, keys, o.bind, `${node} (${type})`);
+  const warning = o.bind ? exposureWarning(o.endpoint, keys !== undefined, `${node} (${type})`) : undefined;
+  if (warning) log(warning);
+  return done;
 }
 
 // ---- key generation: npx tsx src/zmq/curve.ts init DIR [--clients N] | add-client SERVER.json OUT.json ----

@@ -132,6 +132,8 @@ interface Stream extends StreamOptions {
   worker?: WorkerState | undefined;
   /** The last worker's name, for the move log line. */
   lastWorker?: string | undefined;
+  /** A worker (identity) that let a frame of this stream time out: chosen again only if it is the only one. */
+  avoid?: string | undefined;
   assignments: number;
   /** Discontinuity for the next frame sent ('start', 'reassign', 'error'). */
   mark?: string | undefined;
@@ -428,7 +430,7 @@ export class Dispatcher {
 
   private assign(s: Stream): void {
     // Fewest streams, then fewest frames in hand; Map order is join order, so ties go to the earliest joined.
-    const load = (w: WorkerState) => w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
+    const load = (w: WorkerState) => (w.id === s.avoid ? 1e12 : 0) + w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
     let best: WorkerState | undefined;
     for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
     if (!best) return;
@@ -789,6 +791,7 @@ export class Dispatcher {
       if (w) {
         w.streams.delete(s);
         s.lastWorker = w.name;
+        s.avoid = w.id;
         s.worker = undefined;
       }
       this.pumpStream(s);
