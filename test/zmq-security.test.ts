@@ -13,8 +13,15 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Subject } from 'rxjs';
 import * as zmq from 'zeromq';
+import { zmqSink } from '../nodes/zmq-sink.ts';
+import { zmqSource } from '../nodes/zmq-source.ts';
+import type { NodeContext, NodeSpec } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
+import { unlimitedFlow } from '../src/runtime/flow.ts';
+import { Metrics } from '../src/runtime/metrics.ts';
+import { defaultQueue } from '../src/runtime/queue.ts';
 import { initKeys, isLoopback, loadCurveKeys, zapStats } from '../src/zmq/curve.ts';
 import { Dispatcher, formatStatus, requestStatus } from '../src/zmq/dispatcher.ts';
 import { decodeHeader, decodePacket, decodePackets, encodeControl, encodeHeader, encodePacket, encodePackets, maxPartBytes, sanitize, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
@@ -528,4 +535,40 @@ nodes:
   t.is(await ww.exit, 0, ww.text());
   await iw.exit;
   t.regex(iw.text(), /dispatcher silent for \d+ ms; reconnecting/);
+});
+
+test('zmq security › zmq-sink/zmq-source with curveKeys: a listed subscriber receives, one without keys receives nothing', async (t) => {
+  const dir = tmpDir('segflow-curve-nodes-');
+  initKeys(dir, 1);
+  const ac = new AbortController();
+  const metrics = new Metrics();
+  const ctx = (spec: NodeSpec, name: string, options: unknown, log: (m: string) => void = () => {}) =>
+    ({ name, options: spec.options.parse(options), graphDir: dir, signal: ac.signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p: string) => defaultQueue(p), log }) as NodeContext<any>;
+  const logs: string[] = [];
+  const sink = await zmqSink.open(ctx(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0, curveKeys: 'server.json' }, (m) => logs.push(m)));
+  const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
+  const listed = await zmqSource.open(ctx(zmqSource, 'listed', { endpoint, pattern: 'sub', curveKeys: 'client-1.json' }));
+  const plain = await zmqSource.open(ctx(zmqSource, 'plain', { endpoint, pattern: 'sub' }));
+  const frames = new Subject<Frame>();
+  const sent = sink.process({ frame: frames }).done!.subscribe();
+  t.teardown(async () => {
+    ac.abort();
+    sent.unsubscribe();
+    await sink.close();
+    await listed.close();
+    await plain.close();
+  });
+  const got = { listed: 0, plain: 0 };
+  listed.process({}).frame!.subscribe(() => got.listed++);
+  plain.process({}).frame!.subscribe(() => got.plain++);
+  let seq = 0;
+  const timer = setInterval(() => frames.next(frame(seq++)), 20);
+  t.teardown(() => clearInterval(timer));
+  const until = Date.now() + 20_000;
+  while (got.listed < 5 && Date.now() < until) await delay(50);
+  await delay(500);
+  t.true(got.listed >= 5, `listed subscriber got ${got.listed}`);
+  t.is(got.plain, 0, 'the subscriber without keys got nothing');
+  // The wrong kind of key file for the side is refused with the node's name.
+  await t.throwsAsync(zmqSource.open(ctx(zmqSource, 'wrong', { endpoint, pattern: 'sub', curveKeys: 'server.json' })), { message: /wrong \(zmq-source\): .*expected a client key file/ });
 });

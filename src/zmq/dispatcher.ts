@@ -253,6 +253,8 @@ export class Dispatcher {
   private readonly queue: Job[] = [];
   private readonly jobs = new Map<number, Job>();
   private readonly cancelled = new Set<number>();
+  /** Keys of recently finished chunks (id → key), for the log line of a late result. */
+  private readonly finishedKeys = new Map<number, string>();
   private readonly streams = new Map<string, Stream>();
   /** Live frames in flight: job id → its stream. */
   private readonly liveJobs = new Map<number, Stream>();
@@ -286,14 +288,14 @@ export class Dispatcher {
 
   async bind(): Promise<string> {
     this.uncurve = await applyCurve(this.router, this.o.curveKeys, true, this.o.flag ?? '--dispatch');
-    const warning = exposureWarning(this.o.endpoint, Boolean(this.o.curveKeys), `the dispatcher (${this.o.flag ?? '--dispatch'})`);
-    if (warning) this.log(`dispatch: ${warning}`);
     try {
       await this.router.bind(bindEndpoint(this.o.endpoint));
     } catch (e) {
       throw new Error(`${this.o.flag ?? '--dispatch'} ${this.o.endpoint}: cannot listen there (${(e as Error).message}); expected an address of this machine, e.g. tcp://127.0.0.1:5555 or tcp://0.0.0.0:5555`);
     }
     this.endpoint = this.router.lastEndpoint ?? this.o.endpoint;
+    const warning = exposureWarning(this.o.endpoint, Boolean(this.o.curveKeys), `the dispatcher (${this.o.flag ?? '--dispatch'})`);
+    if (warning) this.log(`dispatch: ${warning}`);
     void this.receive();
     this.timer = setInterval(() => this.tick(), this.heartbeatMs);
     this.timer.unref();
@@ -613,7 +615,7 @@ export class Dispatcher {
       if (this.cancelled.delete(id)) return;
       this.s.duplicatesIgnored++;
       this.metrics.count('zmq_duplicates_ignored_total', {}, 1);
-      this.log(`dispatch: ignoring a duplicate result for chunk ${Number.isSafeInteger(id) ? id : '?'} from worker ${w.name} (already done, or never sent)`);
+      this.log(`dispatch: ignoring a duplicate result for chunk ${this.finishedKeys.get(id) ?? `#${Number.isSafeInteger(id) ? id : '?'}`} from worker ${w.name} (already done, or never sent)`);
       return;
     }
     // Only a worker the chunk was sent to may answer for it (the first valid answer wins).
@@ -674,6 +676,8 @@ export class Dispatcher {
   private finish(job: Job): void {
     job.state = 'done';
     this.jobs.delete(job.id);
+    this.finishedKeys.set(job.id, job.key);
+    if (this.finishedKeys.size > 1000) this.finishedKeys.delete(this.finishedKeys.keys().next().value as number);
     this.gauges();
   }
 
