@@ -108,6 +108,8 @@ export const zmqSource = defineNode({
           if (prev === undefined && !(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'join');
           else if (prev !== undefined && p.seq > prev + 1 && !p.discontinuity) ctx.metrics.count('zmq_seq_gaps_total', tags, p.seq - prev - 1);
           if (!o.keepSourceName) p = Object.freeze({ ...p, source: ctx.name });
+          // A sender's own names reach logs and metric labels: no control characters, bounded.
+          else if (sanitize(p.source, 200) !== p.source) p = Object.freeze({ ...p, source: sanitize(p.source, 200) });
           ctx.metrics.count('zmq_received_total', tags);
           const t0 = performance.now();
           if (!o.keepSourceName) ctx.flow.emitted(p.seq);

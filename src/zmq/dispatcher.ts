@@ -487,7 +487,7 @@ export class Dispatcher {
       try {
         labels = decodeResult([job.frame], parts)[0];
       } catch (e) {
-        error = `bad result: ${(e as Error).message}`;
+        error = sanitize(`bad result: ${(e as Error).message}`, 300);
       }
     }
     if (error || !labels) {
@@ -626,7 +626,7 @@ export class Dispatcher {
       try {
         labels = decodeResult(job.frames, parts);
       } catch (e) {
-        error = `bad result: ${(e as Error).message}`;
+        error = sanitize(`bad result: ${(e as Error).message}`, 300);
       }
     }
     if (error || !labels) {
