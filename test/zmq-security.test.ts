@@ -322,6 +322,7 @@ test.serial('zmq security › `segflow worker` survives a JOB without meta and g
   t.pass('READY again after the reconnect');
   worker.kill('SIGINT');
   t.is(await w.exit, 0, w.text());
+  t.regex(w.text(), /stopped after \d+ chunks \(1 frames; 0 of them live\); [5-9] bad messages ignored/);
 });
 
 test('zmq security › worker names with newlines and ANSI codes are sanitised in logs, STATUS and `segflow workers` output', async (t) => {

@@ -156,7 +156,7 @@ class Worker {
       this.sock.close();
       for (const s of this.segmenters.values()) await s.close();
       for (const s of this.streams.values()) await s.seg.close();
-      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames; ${this.liveFrames} of them live)`);
+      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames; ${this.liveFrames} of them live)${this.badMessages ? `; ${this.badMessages} bad messages ignored` : ''}`);
     }
     return { chunks: this.chunks, frames: this.frames, liveFrames: this.liveFrames, badMessages: this.badMessages };
   }
