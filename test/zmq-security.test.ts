@@ -573,3 +573,47 @@ test('zmq security › zmq-sink/zmq-source with curveKeys: a listed subscriber r
   // The wrong kind of key file for the side is refused with the node's name.
   await t.throwsAsync(zmqSource.open(ctx(zmqSource, 'wrong', { endpoint, pattern: 'sub', curveKeys: 'server.json' })), { message: /wrong \(zmq-source\): .*expected a client key file/ });
 });
+
+test('zmq security › live: a worker that errs on the stream it holds cannot fail it alone — the stream moves to another worker', async (t) => {
+  const { d, logs, dealer } = await dispatcher(t, { maxAttempts: 3 });
+  const bad = dealer('bad');
+  while (d.stats().workersAlive < 1) await delay(20);
+  const got: Labels[] = [];
+  const errors: Error[] = [];
+  const s = d.openStream({ key: 'cam/segment', node: 'segment', options: {}, onLabels: (l) => got.push(l), onError: (e) => errors.push(e) });
+  const good = dealer('good');
+  while (d.stats().workersAlive < 2) await delay(20);
+  for (let seq = 0; seq < 3; seq++) {
+    s.push(frame(seq));
+    const job = await next(bad, ZmqType.job, 1000).catch(() => undefined);
+    if (!job) break; // the stream has left 'bad'
+    const meta = decodeHeader(job[0]!).meta as { id: number; stream: string };
+    for (let i = 0; i < 3; i++) await bad.send([encodeControl(ZmqType.result, { id: meta.id, key: 'x', stream: meta.stream, error: 'no' })]);
+    await delay(100);
+  }
+  s.push(frame(5));
+  const job = await next(good, ZmqType.job);
+  await good.send(answer(job, 2));
+  while (got.length < 1) await delay(20);
+  t.deepEqual(errors, []);
+  t.is(got[0]!.discontinuity, 'reassign');
+  t.true(logs.some((m) => /stream cam\/segment moved from worker bad to worker good/.test(m)), logs.join('\n'));
+  s.close();
+});
+
+test('zmq security › live: with a single worker, frames failing 3 times in a row still fail the stream', async (t) => {
+  const { d, dealer } = await dispatcher(t, { maxAttempts: 3 });
+  const only = dealer('only');
+  while (d.stats().workersAlive < 1) await delay(20);
+  const errors: Error[] = [];
+  const s = d.openStream({ key: 'cam/segment', node: 'segment', options: {}, onLabels: () => {}, onError: (e) => errors.push(e) });
+  for (let seq = 0; seq < 3; seq++) {
+    s.push(frame(seq));
+    const job = await next(only, ZmqType.job);
+    const meta = decodeHeader(job[0]!).meta as { id: number; stream: string };
+    await only.send([encodeControl(ZmqType.result, { id: meta.id, key: 'x', stream: meta.stream, error: 'model missing' })]);
+    await delay(100);
+  }
+  t.is(errors.length, 1);
+  t.regex(errors[0]!.message, /stream cam\/segment: 3 frames in a row failed on workers: model missing/);
+});

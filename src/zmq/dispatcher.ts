@@ -29,8 +29,17 @@
  * `start` unless it has its own mark). Streams are not rebalanced when a
  * worker joins; streams without a worker (none alive) keep their freshest
  * frame and go to the next worker that joins. A late result (its frame was
- * counted lost) is ignored and counted as a duplicate. `maxAttempts` failed
- * frames in a row fail the stream.
+ * counted lost) is ignored and counted as a duplicate. A failed frame moves
+ * the stream to a worker that has not failed it (if one is alive);
+ * `maxAttempts` failed frames in a row, on as many different workers as are
+ * alive (up to `maxAttempts`), fail the stream.
+ *
+ * Untrusted peers (docs/security-zmq.md): a result counts only from the
+ * worker the chunk or frame was sent to (others are ignored and counted as
+ * foreign); an error counts only from the worker holding the work now; every
+ * part is bounded by `maxMessageSize`; at most `maxWorkers` peers register;
+ * peer names are sanitised; a chunk or live frame not answered in time is
+ * taken back; CURVE (`curveKeys`) admits only listed workers.
  */
 import os from 'node:os';
 import * as zmq from 'zeromq';
@@ -134,6 +143,8 @@ interface Stream extends StreamOptions {
   lastWorker?: string | undefined;
   /** A worker (identity) that let a frame of this stream time out: chosen again only if it is the only one. */
   avoid?: string | undefined;
+  /** Workers (identity) whose frames of this stream failed since its last success. */
+  readonly failedOn: Set<string>;
   assignments: number;
   /** Discontinuity for the next frame sent ('start', 'reassign', 'error'). */
   mark?: string | undefined;
@@ -387,7 +398,7 @@ export class Dispatcher {
     if (this.streams.has(o.key)) throw new Error(`stream ${o.key}: already open on this dispatcher`);
     const s: Stream = {
       ...o, maxInFlight: Math.min(2, Math.max(1, o.inFlight ?? 1)), assignments: 0, held: new Map(), lastSeq: -1, errorsInRow: 0,
-      closed: false, waiters: [], byWorker: new Map(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
+      closed: false, waiters: [], byWorker: new Map(), failedOn: new Set(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
     };
     this.streams.set(o.key, s);
     this.streamsOpened++;
@@ -432,7 +443,7 @@ export class Dispatcher {
 
   private assign(s: Stream): void {
     // Fewest streams, then fewest frames in hand; Map order is join order, so ties go to the earliest joined.
-    const load = (w: WorkerState) => (w.id === s.avoid ? 1e12 : 0) + w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
+    const load = (w: WorkerState) => (w.id === s.avoid || s.failedOn.has(w.id) ? 1e12 : 0) + w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
     let best: WorkerState | undefined;
     for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
     if (!best) return;
@@ -496,14 +507,25 @@ export class Dispatcher {
       // The worker's state for this stream may be gone: the next frame starts afresh.
       s.mark = 'error';
       if (s.n.failed === 1 || s.n.failed % 100 === 0) this.log(`dispatch: stream ${s.key}: frame #${job.frame.seq} failed on worker ${w.name} (${s.n.failed} so far): ${error}`);
-      if (s.errorsInRow >= this.maxAttempts) {
+      s.failedOn.add(w.id);
+      // maxAttempts failures in a row fail the stream — on as many different workers as are alive
+      // (up to maxAttempts), so that one bad or rogue worker cannot fail it alone.
+      if (s.errorsInRow >= this.maxAttempts && s.failedOn.size >= Math.min(this.maxAttempts, this.workers.size)) {
         const e = new Error(`stream ${s.key}: ${s.errorsInRow} frames in a row failed on workers: ${error}`);
         this.closeStream(s);
         s.onError(e);
         return;
       }
+      // Another worker that has not failed it takes the stream (fresh state there: 'reassign').
+      if (s.worker === w && [...this.workers.values()].some((x) => !s.failedOn.has(x.id))) {
+        w.streams.delete(s);
+        s.lastWorker = w.name;
+        s.avoid = w.id;
+        s.worker = undefined;
+      }
     } else {
       s.errorsInRow = 0;
+      s.failedOn.clear();
       w.framesDone++;
       s.n.done++;
       s.byWorker.set(w.name, (s.byWorker.get(w.name) ?? 0) + 1);
