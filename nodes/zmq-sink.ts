@@ -16,7 +16,11 @@
  * true` (default) listens on `endpoint` (`tcp://127.0.0.1:5555`; port 0 picks
  * a free one, logged), `bind: false` connects to it. When the inputs end an
  * end-of-stream message follows (to one puller, or to every subscriber);
- * unsent messages are kept up to `lingerMs` after the graph ends. Metrics:
+ * unsent messages are kept up to `lingerMs` after the graph ends.
+ * Security (docs/security-zmq.md): every part a peer sends is bounded by
+ * `maxMessageSize` (from `maxFramePixels`); `curveKeys: FILE` turns on CURVE
+ * (only listed clients may connect); binding a non-loopback address without
+ * it logs a warning. Metrics:
  * `zmq_sent_total`, `zmq_sent_bytes_total`.
  *
  * ```yaml
@@ -30,7 +34,8 @@ import { defineNode } from '../src/node.ts';
 import type { Frame, Labels, Packet, PacketMeta } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
 import { serial } from '../src/runtime/queue.ts';
-import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, ZmqType } from '../src/zmq/wire.ts';
+import { secure } from '../src/zmq/curve.ts';
+import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to bind or connect'),
@@ -38,6 +43,8 @@ const options = z.strictObject({
   bind: z.boolean().default(true).describe('listen on the endpoint (false: connect to it)'),
   hwmMessages: z.number().int().min(1).max(1_000_000).default(16).describe('messages queued per peer before send waits (push) or drops (pub)'),
   lingerMs: z.number().int().min(0).max(600_000).default(2000).describe('how long unsent messages are kept after the graph ends (ms)'),
+  curveKeys: z.string().min(1).optional().describe('CURVE key file (docs/security-zmq.md): a server file when binding, a client file when connecting'),
+  maxFramePixels: z.number().int().min(1).max(65535 * 65535).default(ZMQ_MAX_FRAME_PIXELS).describe('largest frame in pixels; bounds every message part a peer may send (3 bytes a pixel)'),
 });
 
 export const zmqSink = defineNode({
@@ -51,9 +58,11 @@ export const zmqSink = defineNode({
   async open(ctx) {
     const zmq = await import('zeromq'); // loaded when a node is opened, not with the registry
     const o = ctx.options;
+    const limits = socketLimits(o.maxFramePixels);
     const sock = o.pattern === 'push'
-      ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs })
-      : new zmq.Publisher({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs });
+      ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits })
+      : new zmq.Publisher({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits });
+    const uncurve = await secure(sock, ctx.name, 'zmq-sink', o, ctx.graphDir, ctx.log);
     if (o.bind) {
       await sock.bind(bindEndpoint(o.endpoint));
       ctx.log(`${o.pattern} on ${sock.lastEndpoint}`);
@@ -117,6 +126,7 @@ export const zmqSink = defineNode({
         closed = true;
         ctx.signal.removeEventListener('abort', onAbort);
         if (!sock.closed) sock.close();
+        uncurve();
       },
     };
   },

@@ -17,6 +17,10 @@
  * packet, seq 0), so a late subscriber starts cleanly where it joined. With
  * `stopAtEnd` (default) the node ends when the sender's stream ends.
  * A message that does not decode is logged once, counted and skipped.
+ * Security (docs/security-zmq.md): ZeroMQ drops (disconnects) a peer whose
+ * message part exceeds `maxMessageSize` (from `maxFramePixels`);
+ * `curveKeys: FILE` turns on CURVE; binding a non-loopback address without
+ * it logs a warning.
  * Metrics: `zmq_received_total`, `zmq_seq_gaps_total` (packets the sender
  * sent elsewhere or dropped), `zmq_bad_messages_total`.
  *
@@ -28,7 +32,8 @@ import { filter, Observable, share } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/node.ts';
 import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/packet.ts';
-import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, ZmqType } from '../src/zmq/wire.ts';
+import { secure } from '../src/zmq/curve.ts';
+import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),
@@ -37,6 +42,8 @@ const options = z.strictObject({
   hwmMessages: z.number().int().min(1).max(1_000_000).default(16).describe('messages queued before the sender waits (push) or drops (pub)'),
   keepSourceName: z.boolean().default(false).describe("keep the sender's source names (several streams; no flow control)"),
   stopAtEnd: z.boolean().default(true).describe("end when the sender's stream ends"),
+  curveKeys: z.string().min(1).optional().describe('CURVE key file (docs/security-zmq.md): a client file when connecting, a server file when binding'),
+  maxFramePixels: z.number().int().min(1).max(65535 * 65535).default(ZMQ_MAX_FRAME_PIXELS).describe('largest frame in pixels accepted; larger messages are dropped by ZeroMQ (3 bytes a pixel a part)'),
 });
 
 export const zmqSource = defineNode({
@@ -49,10 +56,12 @@ export const zmqSource = defineNode({
   async open(ctx) {
     const zmq = await import('zeromq'); // loaded when a node is opened, not with the registry
     const o = ctx.options;
+    const limits = socketLimits(o.maxFramePixels);
     const sock = o.pattern === 'pull'
-      ? new zmq.Pull({ receiveHighWaterMark: o.hwmMessages, linger: 0 })
-      : new zmq.Subscriber({ receiveHighWaterMark: o.hwmMessages, linger: 0 });
+      ? new zmq.Pull({ receiveHighWaterMark: o.hwmMessages, linger: 0, ...limits })
+      : new zmq.Subscriber({ receiveHighWaterMark: o.hwmMessages, linger: 0, ...limits });
     if (sock instanceof zmq.Subscriber) sock.subscribe();
+    const uncurve = await secure(sock, ctx.name, 'zmq-source', o, ctx.graphDir, ctx.log);
     if (o.bind) {
       await sock.bind(bindEndpoint(o.endpoint));
       ctx.log(`${o.pattern} on ${sock.lastEndpoint}`);
@@ -64,6 +73,7 @@ export const zmqSource = defineNode({
     ctx.metrics.count('zmq_seq_gaps_total', tags, 0, 'Packets missing between two received ones (sent to another puller, or dropped).');
     const close = () => {
       if (!sock.closed) sock.close();
+      uncurve();
     };
     const packets = new Observable<Packet>((sub) => {
       let stopped = false;
@@ -84,10 +94,10 @@ export const zmqSource = defineNode({
               if (o.stopAtEnd) break;
               continue;
             }
-            p = decodePacket(h, payload);
+            p = decodePacket(h, payload, o.maxFramePixels);
           } catch (e) {
             // A stray or newer-version sender: counted and skipped, the stream goes on.
-            if (!bad++) ctx.log(`ignoring a malformed message: ${(e as Error).message}`);
+            if (!bad++) ctx.log(`ignoring a malformed message: ${sanitize((e as Error).message, 300)}`);
             ctx.metrics.count('zmq_bad_messages_total', tags, 1, 'Messages a zmq-source could not decode (skipped).');
             continue;
           }
@@ -98,6 +108,8 @@ export const zmqSource = defineNode({
           if (prev === undefined && !(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'join');
           else if (prev !== undefined && p.seq > prev + 1 && !p.discontinuity) ctx.metrics.count('zmq_seq_gaps_total', tags, p.seq - prev - 1);
           if (!o.keepSourceName) p = Object.freeze({ ...p, source: ctx.name });
+          // A sender's own names reach logs and metric labels: no control characters, bounded.
+          else if (sanitize(p.source, 200) !== p.source) p = Object.freeze({ ...p, source: sanitize(p.source, 200) });
           ctx.metrics.count('zmq_received_total', tags);
           const t0 = performance.now();
           if (!o.keepSourceName) ctx.flow.emitted(p.seq);

@@ -91,6 +91,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'live: hand each segmenter node to `segflow worker` processes connected here' },
       'stream-name': { type: 'string', arg: 'NAME', description: 'with --dispatch: the stream name workers see' },
       'min-workers': { type: 'string', arg: 'N', description: 'with --dispatch: wait for N workers before starting (0..1000)' },
+      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
     },
     run: (v, p) => cmdRun(v, p),
   },
@@ -116,19 +117,20 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       jobs: { type: 'string', short: 'j', arg: 'N', description: 'files processed at once (1..64, default 1)' },
       'chunk-frames': { type: 'string', arg: 'N', description: 'mark a discontinuity every N frames (default 0 = off; with --dispatch the chunk size)' },
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'segment chunks on `segflow worker` processes connected here' },
+      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
     },
     run: (v, p) => cmdProcess(v, p),
   },
   worker: {
     summary: 'segment for a dispatching `process --dispatch` or `run --dispatch` (docs/zmq-protocol.md)',
     usage: '--connect tcp://HOST:PORT',
-    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (required)" }, log: LOG, help: HELP },
+    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (required)" }, 'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' }, log: LOG, help: HELP },
     run: (v) => cmdWorker(v),
   },
   workers: {
     summary: "a dispatcher's workers: state, streams, chunk, frames, heartbeat age",
     usage: '[--connect] tcp://HOST:PORT [--json]',
-    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, help: HELP },
+    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, 'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' }, help: HELP },
     run: (v, p) => cmdWorkers(v, p),
   },
   eval: {
@@ -328,7 +330,9 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   if (dispatchAt) (await import('./zmq/remote-segmenter.ts')).requireSegmenter(def);
   const mp = port(values['metrics-port'] as string | undefined);
   // Live sharding: each segmenter node becomes a stream handed to `segflow worker` processes.
-  const live = dispatchAt ? await (await import('./zmq/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined }) : undefined;
+  const { curveKeysFlag } = await import('./zmq/curve.ts');
+  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
+  const live = dispatchAt ? await (await import('./zmq/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys }) : undefined;
   if (live) def = live.def;
   const { Metrics } = await import('./runtime/metrics.ts');
   const metrics = new Metrics();
@@ -447,7 +451,9 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
   let sets = (values.set as string[] | undefined) ?? [];
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
-  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames }) : undefined;
+  const { curveKeysFlag } = await import('./zmq/curve.ts');
+  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
+  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys }) : undefined;
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('./runtime/metrics.ts');
   const stop = stopSignal(log);
@@ -480,9 +486,10 @@ async function cmdWorker(values: Values): Promise<number> {
   const log = makeLog(values.log);
   const at = await endpoint('--connect', values.connect);
   const { runWorker } = await import('./zmq/worker.ts');
+  const keys = (await import('./zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'client');
   const stop = stopSignal(log);
   try {
-    await runWorker({ endpoint: at, signal: stop.signal, ...(log.json ? { log: (m: string) => log.info(m) } : {}) });
+    await runWorker({ endpoint: at, signal: stop.signal, curveKeys: keys, ...(log.json ? { log: (m: string) => log.info(m) } : {}) });
     return 0;
   } finally {
     stop.dispose();
@@ -492,7 +499,7 @@ async function cmdWorker(values: Values): Promise<number> {
 async function cmdWorkers(values: Values, positionals: string[]): Promise<number> {
   if (values.connect !== undefined && positionals.length) throw new UsageError('workers: expected the dispatcher once, as --connect or as an argument');
   const { formatStatus, requestStatus } = await import('./zmq/dispatcher.ts');
-  const s = await requestStatus(await endpoint('--connect', values.connect ?? positionals[0]));
+  const s = await requestStatus(await endpoint('--connect', values.connect ?? positionals[0]), undefined, (await import('./zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'client'));
   process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
   return 0;
 }

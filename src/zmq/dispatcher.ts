@@ -29,17 +29,33 @@
  * `start` unless it has its own mark). Streams are not rebalanced when a
  * worker joins; streams without a worker (none alive) keep their freshest
  * frame and go to the next worker that joins. A late result (its frame was
- * counted lost) is ignored and counted as a duplicate. `maxAttempts` failed
- * frames in a row fail the stream.
+ * counted lost) is ignored and counted as a duplicate. A failed frame moves
+ * the stream to a worker that has not failed it (if one is alive);
+ * `maxAttempts` failed frames in a row, on as many different workers as are
+ * alive (up to `maxAttempts`), fail the stream.
+ *
+ * Untrusted peers (docs/security-zmq.md): a result counts only from the
+ * worker the chunk or frame was sent to (others are ignored and counted as
+ * foreign); an error counts only from the worker holding the work now; every
+ * part is bounded by `maxMessageSize`; at most `maxWorkers` peers register;
+ * peer names are sanitised; a chunk or live frame not answered in time is
+ * taken back; CURVE (`curveKeys`) admits only listed workers.
  */
 import os from 'node:os';
 import * as zmq from 'zeromq';
 import { withDiscontinuity, type Frame, type Labels } from '../packet.ts';
 import { formatTable, Metrics } from '../runtime/metrics.ts';
-import { bindEndpoint, checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePacket, encodePackets, SendQueue, ZmqType } from './wire.ts';
+import { applyCurve, curveClient, exposureWarning, type CurveClientKeys, type CurveServerKeys } from './curve.ts';
+import { bindEndpoint, checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePacket, encodePackets, sanitize, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from './wire.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_LIVENESS = 3;
+/** A live frame not answered within this is counted lost and its stream moves (ms). */
+export const DEFAULT_LIVE_FRAME_TIMEOUT_MS = 30_000;
+/** A chunk not answered within this is taken back and sent elsewhere (ms). */
+export const DEFAULT_CHUNK_TIMEOUT_MS = 600_000;
+/** Workers registered at once; messages from further new peers are ignored and counted. */
+export const DEFAULT_MAX_WORKERS = 256;
 
 export interface DispatcherOptions {
   /** tcp://HOST:PORT to bind (port 0 = any free port; see `endpoint` after `bind()`). */
@@ -53,6 +69,14 @@ export interface DispatcherOptions {
   /** The command-line flag that gave the endpoint, for error messages. */
   readonly flag?: string;
   readonly log?: (message: string) => void;
+  /** CURVE: only workers whose public key is listed may connect (docs/security-zmq.md). */
+  readonly curveKeys?: CurveServerKeys | undefined;
+  /** Largest frame (pixels) on the wire; bounds every message part (`maxMessageSize`, 3 bytes a pixel). */
+  readonly maxFramePixels?: number;
+  /** See DEFAULT_LIVE_FRAME_TIMEOUT_MS, DEFAULT_CHUNK_TIMEOUT_MS, DEFAULT_MAX_WORKERS. */
+  readonly liveFrameTimeoutMs?: number;
+  readonly chunkTimeoutMs?: number;
+  readonly maxWorkers?: number;
 }
 
 /** A run of consecutive frames of one stream; the first carries a discontinuity. */
@@ -74,8 +98,13 @@ export interface Ticket {
 interface Job extends Chunk {
   readonly id: number;
   state: 'queued' | 'running' | 'done';
-  /** The worker it was last sent to. */
+  /** The worker it was last sent to, and when (Date.now()). */
   worker?: string | undefined;
+  sentAt: number;
+  /** Every worker (identity) it was sent to: only they may answer for it. */
+  readonly sentTo: Set<string>;
+  /** Workers (identity) that reported an error for it, or timed out. */
+  readonly failedOn: Set<string>;
   sends: number;
   errors: string[];
   resolve(ls: Labels[]): void;
@@ -112,6 +141,10 @@ interface Stream extends StreamOptions {
   worker?: WorkerState | undefined;
   /** The last worker's name, for the move log line. */
   lastWorker?: string | undefined;
+  /** A worker (identity) that let a frame of this stream time out: chosen again only if it is the only one. */
+  avoid?: string | undefined;
+  /** Workers (identity) whose frames of this stream failed since its last success. */
+  readonly failedOn: Set<string>;
   assignments: number;
   /** Discontinuity for the next frame sent ('start', 'reassign', 'error'). */
   mark?: string | undefined;
@@ -185,6 +218,10 @@ export interface DispatchStats {
   readonly chunksRedispatched: number;
   readonly chunksCompleted: number;
   readonly duplicatesIgnored: number;
+  /** Results from a peer the chunk or frame was never sent to (ignored). */
+  readonly foreignResultsIgnored: number;
+  /** Messages that did not decode, or from new peers beyond `maxWorkers` (ignored). */
+  readonly badMessages: number;
   readonly chunksQueued: number;
   /** Live streams open, and totals over every stream ever opened. */
   readonly streams: number;
@@ -211,8 +248,13 @@ export class Dispatcher {
   /** segflow_zmq_* counters and gauges (Prometheus names without the segflow_ prefix). */
   readonly metrics = new Metrics();
   endpoint = '';
-  private readonly router = new zmq.Router({ linger: 0 });
-  private readonly out = new SendQueue(this.router);
+  private readonly router: zmq.Router;
+  private readonly out: SendQueue;
+  private readonly maxPixels: number;
+  private readonly liveTimeoutMs: number;
+  private readonly chunkTimeoutMs: number;
+  private readonly maxWorkers: number;
+  private uncurve: () => void = () => {};
   private readonly heartbeatMs: number;
   private readonly liveness: number;
   private readonly maxAttempts: number;
@@ -222,6 +264,8 @@ export class Dispatcher {
   private readonly queue: Job[] = [];
   private readonly jobs = new Map<number, Job>();
   private readonly cancelled = new Set<number>();
+  /** Keys of recently finished chunks (id → key), for the log line of a late result. */
+  private readonly finishedKeys = new Map<number, string>();
   private readonly streams = new Map<string, Stream>();
   /** Live frames in flight: job id → its stream. */
   private readonly liveJobs = new Map<number, Stream>();
@@ -233,7 +277,7 @@ export class Dispatcher {
   private closed = false;
   private s = {
     workersSeen: 0, workersExpired: 0, chunksDispatched: 0, chunksRedispatched: 0, chunksCompleted: 0, duplicatesIgnored: 0,
-    streamFramesDone: 0, streamFramesDropped: 0, streamFramesLost: 0, streamReassignments: 0,
+    foreignResultsIgnored: 0, badMessages: 0, streamFramesDone: 0, streamFramesDropped: 0, streamFramesLost: 0, streamReassignments: 0,
   };
 
   constructor(private readonly o: DispatcherOptions) {
@@ -241,17 +285,28 @@ export class Dispatcher {
     this.heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.liveness = o.liveness ?? DEFAULT_LIVENESS;
     this.maxAttempts = o.maxAttempts ?? 3;
-    this.log = o.log ?? ((m) => process.stderr.write(m + '\n'));
+    this.maxPixels = o.maxFramePixels ?? ZMQ_MAX_FRAME_PIXELS;
+    this.liveTimeoutMs = o.liveFrameTimeoutMs ?? DEFAULT_LIVE_FRAME_TIMEOUT_MS;
+    this.chunkTimeoutMs = o.chunkTimeoutMs ?? DEFAULT_CHUNK_TIMEOUT_MS;
+    this.maxWorkers = o.maxWorkers ?? DEFAULT_MAX_WORKERS;
+    // Log lines quote peers (names, error texts): never let one forge a line or a terminal escape.
+    const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+    this.log = (m) => log(sanitize(m, 4000));
+    this.router = new zmq.Router({ linger: 0, ...socketLimits(this.maxPixels) });
+    this.out = new SendQueue(this.router);
     this.gauges();
   }
 
   async bind(): Promise<string> {
+    this.uncurve = await applyCurve(this.router, this.o.curveKeys, true, this.o.flag ?? '--dispatch');
     try {
       await this.router.bind(bindEndpoint(this.o.endpoint));
     } catch (e) {
       throw new Error(`${this.o.flag ?? '--dispatch'} ${this.o.endpoint}: cannot listen there (${(e as Error).message}); expected an address of this machine, e.g. tcp://127.0.0.1:5555 or tcp://0.0.0.0:5555`);
     }
     this.endpoint = this.router.lastEndpoint ?? this.o.endpoint;
+    const warning = exposureWarning(this.o.endpoint, Boolean(this.o.curveKeys), `the dispatcher (${this.o.flag ?? '--dispatch'})`);
+    if (warning) this.log(`dispatch: ${warning}`);
     void this.receive();
     this.timer = setInterval(() => this.tick(), this.heartbeatMs);
     this.timer.unref();
@@ -267,7 +322,7 @@ export class Dispatcher {
       resolve = res;
       reject = rej;
     });
-    const job: Job = { ...c, id, state: 'queued', sends: 0, errors: [], resolve, reject };
+    const job: Job = { ...c, id, state: 'queued', sends: 0, sentAt: 0, sentTo: new Set(), failedOn: new Set(), errors: [], resolve, reject };
     this.jobs.set(id, job);
     this.queue.push(job);
     this.pump();
@@ -335,6 +390,7 @@ export class Dispatcher {
     for (const job of [...this.jobs.values()]) this.cancel(job.id);
     for (const s of [...this.streams.values()]) this.closeStream(s);
     this.router.close();
+    this.uncurve();
   }
 
   /** Open a live stream: its frames go to one worker, which keeps its temporal state (see the top of this file). */
@@ -342,7 +398,7 @@ export class Dispatcher {
     if (this.streams.has(o.key)) throw new Error(`stream ${o.key}: already open on this dispatcher`);
     const s: Stream = {
       ...o, maxInFlight: Math.min(2, Math.max(1, o.inFlight ?? 1)), assignments: 0, held: new Map(), lastSeq: -1, errorsInRow: 0,
-      closed: false, waiters: [], byWorker: new Map(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
+      closed: false, waiters: [], byWorker: new Map(), failedOn: new Set(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
     };
     this.streams.set(o.key, s);
     this.streamsOpened++;
@@ -387,7 +443,7 @@ export class Dispatcher {
 
   private assign(s: Stream): void {
     // Fewest streams, then fewest frames in hand; Map order is join order, so ties go to the earliest joined.
-    const load = (w: WorkerState) => w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
+    const load = (w: WorkerState) => (w.id === s.avoid || s.failedOn.has(w.id) ? 1e12 : 0) + w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
     let best: WorkerState | undefined;
     for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
     if (!best) return;
@@ -430,17 +486,19 @@ export class Dispatcher {
       this.metrics.count('zmq_duplicates_ignored_total', {}, 1);
       return;
     }
+    // Only the worker the frame was sent to may answer for it.
+    if (job.worker !== w.id) return this.foreign(w, `frame ${s.key} #${job.frame.seq}`);
     this.liveJobs.delete(id);
     s.held.delete(id);
     const holder = this.workers.get(job.worker);
     if (holder) holder.liveInFlight--;
     let labels: Labels | undefined;
-    let error = typeof meta.error === 'string' ? meta.error : undefined;
+    let error = typeof meta.error === 'string' ? sanitize(meta.error, 300) : undefined;
     if (!error) {
       try {
-        labels = checkLabels([job.frame], decodePackets(parts))[0];
+        labels = decodeResult([job.frame], parts)[0];
       } catch (e) {
-        error = `bad result: ${(e as Error).message}`;
+        error = sanitize(`bad result: ${(e as Error).message}`, 300);
       }
     }
     if (error || !labels) {
@@ -449,14 +507,25 @@ export class Dispatcher {
       // The worker's state for this stream may be gone: the next frame starts afresh.
       s.mark = 'error';
       if (s.n.failed === 1 || s.n.failed % 100 === 0) this.log(`dispatch: stream ${s.key}: frame #${job.frame.seq} failed on worker ${w.name} (${s.n.failed} so far): ${error}`);
-      if (s.errorsInRow >= this.maxAttempts) {
+      s.failedOn.add(w.id);
+      // maxAttempts failures in a row fail the stream — on as many different workers as are alive
+      // (up to maxAttempts), so that one bad or rogue worker cannot fail it alone.
+      if (s.errorsInRow >= this.maxAttempts && s.failedOn.size >= Math.min(this.maxAttempts, this.workers.size)) {
         const e = new Error(`stream ${s.key}: ${s.errorsInRow} frames in a row failed on workers: ${error}`);
         this.closeStream(s);
         s.onError(e);
         return;
       }
+      // Another worker that has not failed it takes the stream (fresh state there: 'reassign').
+      if (s.worker === w && [...this.workers.values()].some((x) => !s.failedOn.has(x.id))) {
+        w.streams.delete(s);
+        s.lastWorker = w.name;
+        s.avoid = w.id;
+        s.worker = undefined;
+      }
     } else {
       s.errorsInRow = 0;
+      s.failedOn.clear();
       w.framesDone++;
       s.n.done++;
       s.byWorker.set(w.name, (s.byWorker.get(w.name) ?? 0) + 1);
@@ -508,7 +577,7 @@ export class Dispatcher {
         try {
           await this.onMessage(identity!, header, rest);
         } catch (e) {
-          this.log(`dispatch: ignoring a malformed message: ${(e as Error).message}`);
+          this.bad(`a malformed message: ${(e as Error).message}`);
         }
       }
     } catch (e) {
@@ -520,7 +589,7 @@ export class Dispatcher {
     if (!header) throw new TypeError('expected a header part, got none');
     const h = decodeHeader(header);
     const id = identity.toString('hex');
-    const meta = (h.meta ?? {}) as Record<string, unknown>;
+    const meta = (h.meta !== null && typeof h.meta === 'object' && !Array.isArray(h.meta) ? h.meta : {}) as Record<string, unknown>;
     if (h.type === ZmqType.status) {
       await this.out.send([identity, encodeControl(ZmqType.statusReply, this.status())]).catch(() => {});
       return;
@@ -531,7 +600,10 @@ export class Dispatcher {
       return;
     }
     // Paranoid Pirate: any message from an unknown worker (new, or expired but alive after all) registers it.
-    if (!w) w = this.register(id, identity, meta, h.type === ZmqType.ready ? 'joined' : 'is back');
+    if (!w) {
+      if (this.workers.size >= this.maxWorkers) return this.bad(`a message from a new peer: already ${this.workers.size} workers (the most allowed)`);
+      w = this.register(id, identity, meta, h.type === ZmqType.ready ? 'joined' : 'is back');
+    }
     w.lastSeen = Date.now();
     if (h.type === ZmqType.result && typeof meta.stream === 'string') this.onStreamResult(w, meta, rest);
     else if (h.type === ZmqType.result) this.onResult(w, meta, rest);
@@ -539,7 +611,8 @@ export class Dispatcher {
   }
 
   private register(id: string, identity: Buffer, meta: Record<string, unknown>, how: string): WorkerState {
-    const name = typeof meta.name === 'string' && meta.name ? meta.name.slice(0, 80) : this.names.get(id) ?? id;
+    // A peer's name is shown in logs, metrics and `segflow workers`: no control characters, bounded.
+    const name = typeof meta.name === 'string' && meta.name ? sanitize(meta.name, 64) : this.names.get(id) ?? id;
     this.names.set(id, name);
     if (this.names.size > 10_000) this.names.delete(this.names.keys().next().value as string);
     const w: WorkerState = { id, identity, name, joinedAt: Date.now(), lastSeen: Date.now(), completed: 0, streams: new Set(), framesDone: 0, liveInFlight: 0 };
@@ -564,26 +637,28 @@ export class Dispatcher {
       if (this.cancelled.delete(id)) return;
       this.s.duplicatesIgnored++;
       this.metrics.count('zmq_duplicates_ignored_total', {}, 1);
-      this.log(`dispatch: ignoring a duplicate result for chunk ${typeof meta.key === 'string' ? meta.key : id} from worker ${w.name} (already done)`);
+      this.log(`dispatch: ignoring a duplicate result for chunk ${this.finishedKeys.get(id) ?? `#${Number.isSafeInteger(id) ? id : '?'}`} from worker ${w.name} (already done, or never sent)`);
       return;
     }
+    // Only a worker the chunk was sent to may answer for it (the first valid answer wins).
+    if (!job.sentTo.has(w.id)) return this.foreign(w, `chunk ${job.key}`);
     let labels: Labels[] | undefined;
-    let error = typeof meta.error === 'string' ? meta.error : undefined;
+    let error = typeof meta.error === 'string' ? sanitize(meta.error, 300) : undefined;
     if (!error) {
       try {
-        labels = checkLabels(job.frames, decodePackets(parts));
+        labels = decodeResult(job.frames, parts);
       } catch (e) {
-        error = `bad result: ${(e as Error).message}`;
+        error = sanitize(`bad result: ${(e as Error).message}`, 300);
       }
     }
     if (error || !labels) {
-      job.errors.push(`${w.name}: ${error}`);
-      if (job.errors.length >= this.maxAttempts) {
-        this.finish(job);
-        job.reject(new Error(`chunk ${job.key}: failed on ${job.errors.length} workers: ${job.errors.join('; ')}`));
-      } else if (job.state === 'running' && job.worker === w.id) {
-        this.requeue(job, `failed on worker ${w.name} (${error})`);
+      // An error counts only from the worker holding the chunk now (once per send), and a chunk
+      // fails only on maxAttempts different workers (or after 3 × maxAttempts sends).
+      if (job.state !== 'running' || job.worker !== w.id) {
+        this.log(`dispatch: ignoring an error for chunk ${job.key} from worker ${w.name}: it no longer holds it (${error})`);
+        return;
       }
+      this.failed(job, w, error ?? 'no labels');
       return;
     }
     this.finish(job);
@@ -594,9 +669,37 @@ export class Dispatcher {
     job.resolve(labels);
   }
 
+  /** The chunk failed at the worker holding it (an error, or no answer in time). */
+  private failed(job: Job, w: WorkerState, error: string): void {
+    job.failedOn.add(w.id);
+    job.errors.push(`${w.name}: ${error}`);
+    if (job.failedOn.size >= this.maxAttempts) {
+      this.finish(job);
+      job.reject(new Error(`chunk ${job.key}: failed on ${job.failedOn.size} workers: ${job.errors.join('; ')}`));
+    } else {
+      this.requeue(job, `failed on worker ${w.name} (${error})`);
+    }
+  }
+
+  /** A result from a peer the chunk or frame was never sent to: ignored, counted, logged (not every one). */
+  private foreign(w: WorkerState, what: string): void {
+    const n = ++this.s.foreignResultsIgnored;
+    this.metrics.count('zmq_foreign_results_ignored_total', {}, 1);
+    if (n === 1 || n % 100 === 0) this.log(`dispatch: ignoring a result for ${what} from ${w.name}: it was not sent there (${n} such so far)`);
+  }
+
+  /** A message ignored (malformed, or from one peer too many): counted, logged (not every one). */
+  private bad(why: string): void {
+    const n = ++this.s.badMessages;
+    this.metrics.count('zmq_bad_messages_total', {}, 1);
+    if (n === 1 || n % 100 === 0) this.log(`dispatch: ignoring ${why} (${n} ignored so far)`);
+  }
+
   private finish(job: Job): void {
     job.state = 'done';
     this.jobs.delete(job.id);
+    this.finishedKeys.set(job.id, job.key);
+    if (this.finishedKeys.size > 1000) this.finishedKeys.delete(this.finishedKeys.keys().next().value as number);
     this.gauges();
   }
 
@@ -646,16 +749,28 @@ export class Dispatcher {
   }
 
   private pump(): void {
+    let i = 0;
     while (!this.closed) {
-      while (this.queue.length > 0 && this.queue[0]!.state !== 'queued') this.queue.shift();
-      if (this.queue.length === 0) break;
-      const wid = this.idle.shift();
-      if (wid === undefined) break;
+      for (let k = this.queue.length - 1; k >= 0; k--) if (this.queue[k]!.state !== 'queued') this.queue.splice(k, 1);
+      if (this.queue.length === 0 || i >= this.idle.length) break;
+      const wid = this.idle[i]!;
       const w = this.workers.get(wid);
-      if (!w || w.job) continue;
-      const job = this.queue.shift()!;
+      if (!w || w.job) {
+        this.idle.splice(i, 1);
+        continue;
+      }
+      // The first queued chunk this worker has not failed (unless every live worker failed it).
+      const q = this.queue.findIndex((j) => !j.failedOn.has(w.id) || [...this.workers.keys()].every((x) => j.failedOn.has(x)));
+      if (q < 0) {
+        i++;
+        continue;
+      }
+      this.idle.splice(i, 1);
+      const job = this.queue.splice(q, 1)[0]!;
       job.state = 'running';
       job.worker = w.id;
+      job.sentAt = Date.now();
+      job.sentTo.add(w.id);
       if (job.sends++ === 0) {
         this.s.chunksDispatched++;
         this.metrics.count('zmq_chunks_dispatched_total', {}, 1);
@@ -674,6 +789,40 @@ export class Dispatcher {
       if (now - w.lastSeen > this.liveness * this.heartbeatMs) this.expire(w, 'silent');
       else void this.out.send([w.identity, hb]).catch(() => {});
     }
+    // Every wait is bounded: a worker that heartbeats but never answers loses its chunk or its stream.
+    for (const w of [...this.workers.values()]) {
+      const job = w.job;
+      if (!job || now - job.sentAt <= this.chunkTimeoutMs) continue;
+      // It stays busy (off the idle list) until it answers something.
+      w.job = undefined;
+      this.failed(job, w, `no result within ${this.chunkTimeoutMs} ms`);
+    }
+    const t = performance.now();
+    for (const s of [...this.streams.values()]) {
+      let late = 0;
+      for (const [id, h] of s.held) {
+        if (t - h.at <= this.liveTimeoutMs) continue;
+        late++;
+        s.held.delete(id);
+        this.liveJobs.delete(id);
+        const holder = this.workers.get(h.worker);
+        if (holder) holder.liveInFlight--;
+      }
+      if (!late) continue;
+      s.n.lost += late;
+      this.s.streamFramesLost += late;
+      this.metrics.count('zmq_stream_frames_lost_total', { stream: s.key }, late);
+      const w = s.worker;
+      this.log(`dispatch: stream ${s.key}: no result from worker ${w?.name ?? '?'} within ${this.liveTimeoutMs} ms: ${late} frame${late === 1 ? '' : 's'} counted lost; the stream moves`);
+      if (w) {
+        w.streams.delete(s);
+        s.lastWorker = w.name;
+        s.avoid = w.id;
+        s.worker = undefined;
+      }
+      this.pumpStream(s);
+    }
+    this.pump();
   }
 
   private gauges(): void {
@@ -695,12 +844,15 @@ export class Dispatcher {
     this.metrics.count('zmq_workers_seen_total', {}, 0, 'Workers that joined (including returns after expiry).');
     this.metrics.count('zmq_workers_expired_total', {}, 0, 'Workers expired for missed heartbeats or gone.');
     this.metrics.count('zmq_duplicates_ignored_total', {}, 0, 'Late results ignored: chunks already completed by another worker, or live frames already counted lost.');
+    this.metrics.count('zmq_foreign_results_ignored_total', {}, 0, 'Results ignored because the chunk or frame was never sent to that peer.');
+    this.metrics.count('zmq_bad_messages_total', {}, 0, 'Messages ignored: malformed, or from new peers beyond the worker limit.');
   }
 }
 
-/** The labels must match the frames sent one for one. */
-function checkLabels(frames: readonly Frame[], ps: readonly (Frame | Labels)[]): Labels[] {
-  if (ps.length !== frames.length) throw new TypeError(`expected ${frames.length} label maps, got ${ps.length}`);
+/** A result's label maps: one per frame sent, same source, seq and size (checked before anything is decoded). */
+function decodeResult(frames: readonly Frame[], parts: readonly Buffer[]): Labels[] {
+  if (parts.length !== frames.length * 2) throw new TypeError(`expected ${frames.length} label maps (${frames.length * 2} parts), got ${parts.length} parts`);
+  const ps = decodePackets(parts, Math.max(...frames.map((f) => f.width * f.height)));
   return ps.map((p, i) => {
     const f = frames[i]!;
     if (p.kind !== 'labels') throw new TypeError(`expected labels, got a ${p.kind}`);
@@ -712,24 +864,72 @@ function checkLabels(frames: readonly Frame[], ps: readonly (Frame | Labels)[]):
   });
 }
 
-/** Ask a dispatcher for its status (the `segflow workers` command). */
-export async function requestStatus(endpoint: string, timeoutMs = 3000): Promise<StatusReply> {
+/**
+ * Ask a dispatcher for its status (the `segflow workers` command). The whole
+ * exchange is bounded by `timeoutMs`, however many other messages arrive
+ * (they are ignored); the reply is checked and its text made safe to print.
+ */
+export async function requestStatus(endpoint: string, timeoutMs = 3000, curveKeys?: CurveClientKeys): Promise<StatusReply> {
   checkEndpoint(endpoint, '--connect');
-  const sock = new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
+  const sock = new zmq.Dealer({ linger: 0, sendTimeout: timeoutMs, ...socketLimits() });
+  if (curveKeys) curveClient(sock, curveKeys);
+  const deadline = Date.now() + timeoutMs;
+  let ignored = 0;
+  const timeout = () => new Error(`no dispatcher answered on ${endpoint} within ${timeoutMs} ms${ignored ? ` (${ignored} other messages ignored)` : ''}${curveKeys ? '' : '; if it uses CURVE, pass --curve-keys'}`);
   try {
     sock.connect(endpoint);
     await sock.send([encodeControl(ZmqType.status, { name: `status@${os.hostname()}` })]);
     for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw timeout();
+      sock.receiveTimeout = left;
       const [header] = await sock.receive();
-      const h = decodeHeader(header!);
-      if (h.type === ZmqType.statusReply) return h.meta as StatusReply;
+      try {
+        const h = decodeHeader(header ?? Buffer.alloc(0));
+        if (h.type === ZmqType.statusReply) return checkStatusReply(h.meta);
+      } catch {
+        // malformed: ignored like any other message
+      }
+      ignored++;
     }
   } catch (e) {
-    if ((e as { code?: string }).code === 'EAGAIN') throw new Error(`no dispatcher answered on ${endpoint} within ${timeoutMs} ms`);
+    if ((e as { code?: string }).code === 'EAGAIN') throw timeout();
     throw e;
   } finally {
     sock.close();
   }
+}
+
+const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
+const text = (x: unknown, max = 64): string => sanitize(x ?? '', max);
+const list = (x: unknown, max = 10_000): unknown[] => (Array.isArray(x) ? x.slice(0, max) : []);
+const obj = (x: unknown): Record<string, unknown> => (x !== null && typeof x === 'object' && !Array.isArray(x) ? x as Record<string, unknown> : {});
+
+/** A STATUS reply as received: every field of the expected type, every text safe to print. */
+function checkStatusReply(meta: unknown): StatusReply {
+  const m = obj(meta);
+  if (!Array.isArray(m.workers) || typeof m.workersAlive !== 'number') throw new TypeError('expected a STATUS reply { workersAlive, workers: [...] }');
+  const counts = Object.fromEntries(['workersAlive', 'workersSeen', 'workersExpired', 'chunksDispatched', 'chunksRedispatched', 'chunksCompleted', 'duplicatesIgnored',
+    'foreignResultsIgnored', 'badMessages', 'chunksQueued', 'streams', 'streamFramesDone', 'streamFramesDropped', 'streamFramesLost', 'streamReassignments'].map((k) => [k, num(m[k])]));
+  return {
+    ...(counts as unknown as DispatchStats),
+    endpoint: text(m.endpoint, 200),
+    workers: list(m.workers).map((x): WorkerStatus => {
+      const w = obj(x);
+      return {
+        name: text(w.name), state: w.state === 'busy' ? 'busy' : 'idle', chunk: w.chunk === undefined ? undefined : text(w.chunk, 200), completed: num(w.completed),
+        streams: list(w.streams, 100).map((k) => text(k, 200)), framesDone: num(w.framesDone), inFlight: num(w.inFlight), lastSeenMs: num(w.lastSeenMs), upS: num(w.upS),
+      };
+    }),
+    streamList: list(m.streamList).map((x): StreamStatus => {
+      const t = obj(x);
+      return {
+        key: text(t.key, 200), worker: t.worker === undefined ? undefined : text(t.worker), inFlight: num(t.inFlight), waiting: num(t.waiting), received: num(t.received),
+        done: num(t.done), dropped: num(t.dropped), lost: num(t.lost), failed: num(t.failed), reassignments: num(t.reassignments),
+        byWorker: Object.fromEntries(Object.entries(obj(t.byWorker)).slice(0, 1000).map(([k, v]) => [text(k), num(v)])),
+      };
+    }),
+  };
 }
 
 /** `segflow workers` output: one row per worker, one per live stream, then the totals. */
@@ -745,7 +945,7 @@ export function formatStatus(s: StatusReply): string {
     for (const x of streams) srows.push([x.key, x.worker ?? '(none)', String(x.done), String(x.inFlight), String(x.dropped), String(x.lost), String(x.reassignments)]);
     out += '\n' + formatTable(srows) + '\n';
   }
-  out += `${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired); chunks: ${s.chunksQueued} queued, ${s.chunksDispatched} dispatched, ${s.chunksRedispatched} re-dispatched, ${s.chunksCompleted} completed; ${s.duplicatesIgnored} duplicate results ignored\n`;
+  out += `${s.workersAlive} workers alive (${s.workersSeen} seen, ${s.workersExpired} expired); chunks: ${s.chunksQueued} queued, ${s.chunksDispatched} dispatched, ${s.chunksRedispatched} re-dispatched, ${s.chunksCompleted} completed; ${s.duplicatesIgnored} duplicate results ignored${s.foreignResultsIgnored ? `, ${s.foreignResultsIgnored} results from peers never sent the work ignored` : ''}${s.badMessages ? `, ${s.badMessages} bad messages ignored` : ''}\n`;
   if (streams.length || s.streamFramesDone) {
     out += `live: ${s.streams} streams; ${s.streamFramesDone} frames done, ${s.streamFramesDropped} dropped, ${s.streamFramesLost} lost with dead workers, ${s.streamReassignments} reassignments\n`;
   }

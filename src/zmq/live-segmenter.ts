@@ -30,6 +30,7 @@ import { UsageError } from '../errors.ts';
 import type { GraphDef } from '../graph/loader.ts';
 import { defineNode, type NodeSpec } from '../node.ts';
 import type { Frame, Labels } from '../packet.ts';
+import type { CurveServerKeys } from './curve.ts';
 import { Dispatcher, type LiveStream } from './dispatcher.ts';
 import { requireSegmenter } from './remote-segmenter.ts';
 
@@ -120,15 +121,15 @@ export interface LiveDispatch {
   close(): Promise<void>;
 }
 
-export async function startLiveDispatch(o: { endpoint: string; def: GraphDef; streamName?: string | undefined; log?: (m: string) => void }): Promise<LiveDispatch> {
+export async function startLiveDispatch(o: { endpoint: string; def: GraphDef; streamName?: string | undefined; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined }): Promise<LiveDispatch> {
   requireSegmenter(o.def);
   const prefix = streamPrefix(o.def.file, o.streamName);
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  const d = new Dispatcher({ endpoint: o.endpoint, flag: '--dispatch', log });
+  const d = new Dispatcher({ endpoint: o.endpoint, flag: '--dispatch', log, curveKeys: o.curveKeys });
   const at = await d.bind();
   const def = liveDispatchGraph(o.def, d, prefix);
   const streams = def.nodes.filter((n) => n.type === 'live-remote-segmenter').map((n) => `${prefix}/${n.name}`);
-  log(`dispatch: listening on ${at}; live streams ${streams.join(', ')}; start workers with: segflow worker --connect ${at.replace('//0.0.0.0:', '//HOST:')}`);
+  log(`dispatch: listening on ${at}; live streams ${streams.join(', ')}; start workers with: segflow worker --connect ${at.replace('//0.0.0.0:', '//HOST:')}${o.curveKeys ? ' --curve-keys CLIENT.json' : ''}`);
   return {
     dispatcher: d, def, streams,
     close: async () => {

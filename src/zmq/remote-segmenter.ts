@@ -22,6 +22,7 @@ import { UsageError } from '../errors.ts';
 import { loadGraphFile, type GraphDef } from '../graph/loader.ts';
 import { defineNode, type NodeSpec } from '../node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../packet.ts';
+import type { CurveServerKeys } from './curve.ts';
 import { Dispatcher, type DispatchStats } from './dispatcher.ts';
 
 export const DEFAULT_CHUNK_FRAMES = 30;
@@ -172,12 +173,12 @@ export interface Dispatch {
   close(): Promise<void>;
 }
 
-export async function startDispatch(o: { endpoint: string; graph: string; sets: readonly string[]; chunkFrames: number; log?: (m: string) => void }): Promise<Dispatch> {
+export async function startDispatch(o: { endpoint: string; graph: string; sets: readonly string[]; chunkFrames: number; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined }): Promise<Dispatch> {
   checkDispatchable(loadGraphFile(o.graph, registry, { sets: o.sets, vars: { input: 'input.mp4', out: 'out' } }), o.chunkFrames);
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  const d = new Dispatcher({ endpoint: o.endpoint, log });
+  const d = new Dispatcher({ endpoint: o.endpoint, log, curveKeys: o.curveKeys });
   const at = await d.bind();
-  log(`dispatch: listening on ${at}; chunks of ${o.chunkFrames} frames; start workers with: segflow worker --connect ${at.replace('//0.0.0.0:', '//HOST:')}`);
+  log(`dispatch: listening on ${at}; chunks of ${o.chunkFrames} frames; start workers with: segflow worker --connect ${at.replace('//0.0.0.0:', '//HOST:')}${o.curveKeys ? ' --curve-keys CLIENT.json' : ''}`);
   return {
     dispatcher: d,
     rewrite: (def, input) => dispatchGraph(def, d, o.chunkFrames, input),

@@ -39,6 +39,41 @@ export const ZMQ_MAGIC = 0x4d5a4753; // 'SGZM' read as a little-endian u32
 export const ZMQ_HEADER_BYTES = 40;
 /** Largest header (names and meta) accepted; payloads are separate parts. */
 export const ZMQ_MAX_HEADER_BYTES = 1 << 20;
+/**
+ * Largest frame, in pixels, a message may carry unless configured otherwise:
+ * the decoder's default `maxPixels` (36 M, a little over 8K UHD).
+ */
+export const ZMQ_MAX_FRAME_PIXELS = 36_000_000;
+
+/**
+ * ZeroMQ `maxMessageSize` for sockets carrying frames of at most
+ * `maxFramePixels` pixels. ZeroMQ applies it to each message part: the
+ * largest legitimate part is an RGB24 frame payload (3 bytes a pixel; label
+ * payloads are at most 1 byte a pixel) or a header (1 MiB). A peer sending a
+ * larger part is disconnected by ZeroMQ before the part is allocated.
+ */
+export function maxPartBytes(maxFramePixels = ZMQ_MAX_FRAME_PIXELS): number {
+  return Math.max(ZMQ_MAX_HEADER_BYTES, maxFramePixels * 3);
+}
+
+/** Options every segflow ZeroMQ socket gets: a bounded part size (docs/security-zmq.md). */
+export function socketLimits(maxFramePixels = ZMQ_MAX_FRAME_PIXELS): { maxMessageSize: number } {
+  return { maxMessageSize: maxPartBytes(maxFramePixels) };
+}
+
+/**
+ * Text that came from a peer, made safe to log or show: control characters
+ * (newlines, ESC of ANSI sequences, C1, bidi overrides) become '?', ANSI CSI
+ * sequences are removed, and the result is at most `max` characters.
+ */
+export function sanitize(text: unknown, max = 64): string {
+  const s = String(text)
+    // eslint-disable-next-line no-control-regex
+    .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g, '?');
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
 
 export const ZmqType = {
   frame: 1,
@@ -161,10 +196,18 @@ export function encodePacket(p: Packet): [Buffer, Buffer] {
   return [encodeHeader({ ...base, type: ZmqType.labels, flags, encoding, payloadBytes: payload.length, meta }), view(payload)];
 }
 
-/** Inverse of encodePacket; throws TypeError on a malformed message. */
-export function decodePacket(header: Uint8Array | ZmqHeader, payload: Uint8Array | undefined): Packet {
+const LABEL_PATHS = new Set(['full', 'shallow', 'fused', 'propagated']);
+const isRgb = (c: unknown): boolean => Array.isArray(c) && c.length === 3 && c.every((x) => Number.isInteger(x) && x >= 0 && x <= 255);
+
+/**
+ * Inverse of encodePacket; throws TypeError on a malformed message. A packet
+ * of more than `maxPixels` pixels is refused before anything is allocated
+ * for it (an RLE payload of a few bytes may claim 65535x65535).
+ */
+export function decodePacket(header: Uint8Array | ZmqHeader, payload: Uint8Array | undefined, maxPixels = ZMQ_MAX_FRAME_PIXELS): Packet {
   const h = header instanceof Uint8Array ? decodeHeader(header) : header;
   if (!payload) throw new TypeError(`zmq packet: expected a payload part after the header, got none`);
+  if (h.width * h.height > maxPixels) throw new TypeError(`zmq packet: expected at most ${maxPixels} pixels, got ${h.width}x${h.height}`);
   if (payload.length !== h.payloadBytes) throw new TypeError(`zmq packet: header says ${h.payloadBytes} payload bytes, got ${payload.length}`);
   const base = { source: h.source, seq: h.seq, ptsMs: h.ptsMs, discontinuity: h.discontinuity, width: h.width, height: h.height };
   if (h.type === ZmqType.frame) {
@@ -181,8 +224,9 @@ export function decodePacket(header: Uint8Array | ZmqHeader, payload: Uint8Array
     classes = new Uint8Array(payload.buffer, payload.byteOffset, payload.length);
   } else throw new TypeError(`zmq labels: expected encoding 0 (raw) or 1 (rle), got ${h.encoding}`);
   const m = h.meta as Partial<LabelsMeta> | undefined;
-  if (!m || !Array.isArray(m.classNames) || !Array.isArray(m.palette) || typeof m.path !== 'string') {
-    throw new TypeError('zmq labels: expected meta { path, classNames, palette }');
+  if (!m || !Array.isArray(m.classNames) || !Array.isArray(m.palette) || typeof m.path !== 'string' || !LABEL_PATHS.has(m.path)
+    || m.classNames.length > 256 || !m.classNames.every((c) => typeof c === 'string') || m.palette.length > 256 || !m.palette.every(isRgb)) {
+    throw new TypeError('zmq labels: expected meta { path: full|shallow|fused|propagated, classNames: [≤256 strings], palette: [≤256 [r,g,b]] }');
   }
   const l: Labels = { kind: 'labels', ...base, classes, classNames: m.classNames, palette: m.palette, path: m.path };
   return Object.freeze(l);
@@ -198,10 +242,10 @@ export function encodePackets(ps: readonly Packet[]): Buffer[] {
   return ps.flatMap((p) => encodePacket(p));
 }
 
-export function decodePackets(parts: readonly Uint8Array[]): Packet[] {
+export function decodePackets(parts: readonly Uint8Array[], maxPixels = ZMQ_MAX_FRAME_PIXELS): Packet[] {
   if (parts.length % 2 !== 0) throw new TypeError(`zmq packets: expected header/payload pairs, got ${parts.length} parts`);
   const out: Packet[] = [];
-  for (let i = 0; i < parts.length; i += 2) out.push(decodePacket(parts[i]!, parts[i + 1]));
+  for (let i = 0; i < parts.length; i += 2) out.push(decodePacket(parts[i]!, parts[i + 1], maxPixels));
   return out;
 }
 

@@ -20,9 +20,18 @@
  * hand, says DISCONNECT (the dispatcher re-dispatches its chunk at once),
  * frees the models and returns.
  *
+ * Untrusted input: no message kills a worker. A JOB whose meta is missing
+ * or malformed, a message that does not decode, or more than
+ * `MAX_QUEUED_JOBS` jobs waiting are logged (the first, then every 100th),
+ * counted and skipped; every part is bounded by `maxMessageSize`
+ * (src/zmq/wire.ts), and text from the dispatcher is sanitised before it is
+ * logged.
+ *
  * Trust: a worker runs whatever segmenter options its dispatcher sends
- * (model names and folders); connect workers only to your own dispatcher, on
- * a private network — there is no authentication or encryption.
+ * (model names and folders) and sees its frames. Without CURVE
+ * (`--curve-keys`, a client key file naming the dispatcher's public key) it
+ * cannot tell its dispatcher from an impostor: connect to a dispatcher on
+ * another machine only with CURVE (docs/security-zmq.md).
  */
 import os from 'node:os';
 import { Subject } from 'rxjs';
@@ -34,8 +43,23 @@ import type { Frame, Labels } from '../packet.ts';
 import { unlimitedFlow } from '../runtime/flow.ts';
 import { Metrics } from '../runtime/metrics.ts';
 import { defaultQueue } from '../runtime/queue.ts';
+import { z as zod } from 'zod';
+import { curveClient, isLoopback, type CurveClientKeys } from './curve.ts';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } from './dispatcher.ts';
-import { checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, SendQueue, ZmqType } from './wire.ts';
+import { checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, sanitize, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from './wire.ts';
+
+/** Jobs waiting at a worker: a dispatcher sends one chunk at a time, and 1–2 frames per live stream. */
+export const MAX_QUEUED_JOBS = 64;
+/** Frames in one JOB (a chunk is at most 120; MAX_FRAMES_IN_FLIGHT in remote-segmenter.ts is 240). */
+const MAX_JOB_FRAMES = 240;
+
+const jobMeta = zod.object({
+  id: zod.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  key: zod.string().max(1000),
+  node: zod.string().min(1).max(200),
+  options: zod.unknown(),
+  stream: zod.string().min(1).max(300).optional(),
+});
 
 export interface WorkerOptions {
   /** The dispatcher, tcp://HOST:PORT. */
@@ -51,6 +75,10 @@ export interface WorkerOptions {
   /** Live streams whose segmenters (and temporal state) stay loaded. */
   readonly maxStreams?: number;
   readonly log?: (message: string) => void;
+  /** CURVE: talk only to the dispatcher holding `serverKey`, as the client listed in its allowedClients. */
+  readonly curveKeys?: CurveClientKeys | undefined;
+  /** Largest frame (pixels) accepted; bounds every message part (`maxMessageSize`). */
+  readonly maxFramePixels?: number;
 }
 
 export interface WorkerResult {
@@ -58,6 +86,8 @@ export interface WorkerResult {
   /** Frames segmented: those of chunks and live frames. */
   readonly frames: number;
   readonly liveFrames: number;
+  /** Messages ignored: malformed, a JOB without valid meta, or jobs beyond MAX_QUEUED_JOBS. */
+  readonly badMessages: number;
 }
 
 interface Job {
@@ -91,13 +121,16 @@ class Worker {
   private chunks = 0;
   private frames = 0;
   private liveFrames = 0;
+  private badMessages = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.liveness = o.liveness ?? DEFAULT_LIVENESS;
     this.backoffMs = o.reconnectInitialMs ?? 1000;
     this.name = o.name ?? `${os.hostname()}:${process.pid}`;
-    this.log = o.log ?? ((m) => process.stderr.write(m + '\n'));
+    // Log lines quote the dispatcher (job keys, errors): no control characters, bounded.
+    const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+    this.log = (m) => log(sanitize(m, 4000));
   }
 
   async run(): Promise<WorkerResult> {
@@ -108,7 +141,10 @@ class Worker {
     if (this.o.signal.aborted) onAbort();
     this.o.signal.addEventListener('abort', onAbort, { once: true });
     this.connect();
-    this.log(`worker ${this.name}: connecting to ${this.o.endpoint}`);
+    this.log(`worker ${this.name}: connecting to ${this.o.endpoint}${this.o.curveKeys ? ' (CURVE)' : ''}`);
+    if (!this.o.curveKeys && !isLoopback(this.o.endpoint)) {
+      this.log(`worker ${this.name}: WARNING: no --curve-keys: this worker cannot tell its dispatcher from an impostor, and its frames travel unencrypted (docs/security-zmq.md)`);
+    }
     const timer = setInterval(() => this.tick(), this.heartbeatMs);
     try {
       await this.work();
@@ -120,14 +156,15 @@ class Worker {
       this.sock.close();
       for (const s of this.segmenters.values()) await s.close();
       for (const s of this.streams.values()) await s.seg.close();
-      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames; ${this.liveFrames} of them live)`);
+      this.log(`worker ${this.name}: stopped after ${this.chunks} chunks (${this.frames} frames; ${this.liveFrames} of them live)${this.badMessages ? `; ${this.badMessages} bad messages ignored` : ''}`);
     }
-    return { chunks: this.chunks, frames: this.frames, liveFrames: this.liveFrames };
+    return { chunks: this.chunks, frames: this.frames, liveFrames: this.liveFrames, badMessages: this.badMessages };
   }
 
   private connect(): void {
     // linger: a DISCONNECT or result still queued at close gets this long to leave.
-    const sock = new zmq.Dealer({ linger: 500 });
+    const sock = new zmq.Dealer({ linger: 500, ...socketLimits(this.o.maxFramePixels ?? ZMQ_MAX_FRAME_PIXELS) });
+    if (this.o.curveKeys) curveClient(sock, this.o.curveKeys);
     sock.connect(this.o.endpoint);
     this.sock = sock;
     this.out = new SendQueue(sock);
@@ -141,16 +178,17 @@ class Worker {
       for await (const [header, ...rest] of sock) {
         this.lastHeard = Date.now();
         this.backoffMs = this.o.reconnectInitialMs ?? 1000;
-        let h;
         try {
-          h = decodeHeader(header!);
-        } catch (e) {
-          this.log(`worker ${this.name}: ignoring a malformed message: ${(e as Error).message}`);
-          continue;
-        }
-        if (h.type === ZmqType.job) {
-          this.jobs.push({ meta: h.meta as Job['meta'], parts: rest });
+          const h = decodeHeader(header ?? Buffer.alloc(0));
+          if (h.type !== ZmqType.job) continue;
+          const meta = jobMeta.safeParse(h.meta);
+          if (!meta.success) throw new TypeError(`JOB without valid meta: ${meta.error.issues[0]!.path.join('.') || 'meta'}: ${meta.error.issues[0]!.message}`);
+          if (rest.length === 0 || rest.length % 2 !== 0 || rest.length > 2 * MAX_JOB_FRAMES) throw new TypeError(`JOB with ${rest.length} parts after its header; expected 1..${MAX_JOB_FRAMES} frames, 2 parts each`);
+          if (this.jobs.length >= MAX_QUEUED_JOBS) throw new TypeError(`JOB beyond the ${MAX_QUEUED_JOBS} already waiting`);
+          this.jobs.push({ meta: meta.data as Job['meta'], parts: rest });
           this.wake?.();
+        } catch (e) {
+          if (!this.badMessages++ || this.badMessages % 100 === 0) this.log(`worker ${this.name}: ignoring a bad message: ${(e as Error).message} (${this.badMessages} ignored so far)`);
         }
       }
     } catch (e) {
@@ -184,6 +222,17 @@ class Worker {
         this.wake = undefined;
         continue;
       }
+      try {
+        await this.runJob(job);
+      } catch (e) {
+        // Nothing a job holds may stop the worker: say so and take the next one.
+        this.log(`worker ${this.name}: job ${job.meta.key} dropped: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  private async runJob(job: Job): Promise<void> {
+    {
       const { id, key, stream } = job.meta;
       const t0 = performance.now();
       let labels: Labels[] = [];
@@ -200,7 +249,7 @@ class Worker {
         }
       } catch (e) {
         if (this.ac.signal.aborted) return;
-        error = (e as Error).message;
+        error = sanitize(e instanceof Error ? e.message : String(e), 1000);
         labels = [];
         this.log(`worker ${this.name}: ${stream === undefined ? 'chunk' : 'frame'} ${key} failed: ${error}`);
       }
@@ -210,7 +259,7 @@ class Worker {
         this.frames += labels.length;
         if (stream !== undefined) {
           this.liveFrames += labels.length;
-          continue;
+          return;
         }
         this.chunks++;
         this.log(`worker ${this.name}: chunk ${key} done: ${labels.length} frames in ${ms} ms`);
