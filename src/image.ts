@@ -37,15 +37,39 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, d
   return dst;
 }
 
-/** Nearest-neighbour resize of a single-channel map. */
-export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+/**
+ * The size that fits an image's longer side to `longSide` pixels, keeping its
+ * aspect ratio (the shorter side rounded to the nearest pixel, at least 1):
+ * 960x540 → 480x270, 640x480 → 480x360, 1080x1920 → 270x480.
+ */
+export function fitLongSide(w: number, h: number, longSide: number): { width: number; height: number } {
+  if (w >= h) return { width: longSide, height: Math.max(1, Math.round((h * longSide) / w)) };
+  return { width: Math.max(1, Math.round((w * longSide) / h)), height: longSide };
+}
+
+/**
+ * Nearest-neighbour resize of a single-channel map, pixel centres aligned
+ * (output pixel x samples input pixel floor((x + 0.5) · sw / dw)): the exact
+ * inverse of a resize with half-pixel centres, so a label map computed on a
+ * downscaled frame lands on the pixels it was computed from. Output rows that
+ * sample the same input row are copied, not recomputed (an upscale by k
+ * computes one row in k).
+ */
+export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, out?: Uint8Array): Uint8Array {
   if (sw === dw && sh === dh) return src;
-  const dst = new Uint8Array(dw * dh);
+  if (src.length < sw * sh) throw new RangeError(`resizeNearest: ${src.length} bytes for a ${sw}x${sh} map`);
+  const dst = out && out.length === dw * dh ? out : new Uint8Array(dw * dh);
   const xs = new Int32Array(dw);
   for (let x = 0; x < dw; x++) xs[x] = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
+  let lastRow = -1;
   for (let y = 0; y < dh; y++) {
     const row = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)) * sw;
     const o = y * dw;
+    if (row === lastRow) {
+      dst.copyWithin(o, o - dw, o);
+      continue;
+    }
+    lastRow = row;
     for (let x = 0; x < dw; x++) dst[o + x] = src[row + xs[x]!]!;
   }
   return dst;
