@@ -52,17 +52,17 @@ export const statisticsSink = defineNode({
           const s = labels!.pipe(map((l: Labels) => {
             const t0 = performance.now();
             classes = l.classNames;
-            const counts = new Float64Array(classes.length);
+            const counts = new Uint32Array(256); // any byte indexes it; integer increments (~3x faster than float)
             const c = l.classes;
             for (let i = 0; i < c.length; i++) counts[c[i]!]!++;
             total ??= new Float64Array(classes.length);
             present ??= new Uint32Array(classes.length);
-            for (let k = 0; k < counts.length; k++) {
+            for (let k = 0; k < classes.length; k++) {
               total[k]! += counts[k]!;
               if (counts[k]! > 0) present[k]!++;
             }
             pixels += c.length;
-            perFrame.push({ seq: l.seq, ptsMs: r(l.ptsMs), share: Array.from(counts, (v) => r(v / c.length)) });
+            perFrame.push({ seq: l.seq, ptsMs: r(l.ptsMs), share: Array.from(counts.subarray(0, classes.length), (v) => r(v / c.length)) });
             ctx.stats.observe(performance.now() - t0);
             return l;
           })).subscribe({
