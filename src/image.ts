@@ -83,6 +83,9 @@ export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: numbe
   const dst = out && out.length === dw * dh ? out : new Uint8Array(dw * dh);
   const xs = new Int32Array(dw);
   for (let x = 0; x < dw; x++) xs[x] = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
+  const k = dw / sw;
+  const wide = (k === 2 || k === 4) && dst.byteOffset % k === 0 ? (k === 2 ? new Uint16Array(dst.buffer) : new Uint32Array(dst.buffer, 0, dst.buffer.byteLength >> 2)) : undefined;
+  const rep = k === 2 ? 0x0101 : 0x01010101; // (little- or big-endian alike: every byte the same)
   let lastRow = -1;
   for (let y = 0; y < dh; y++) {
     const row = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh)) * sw;
@@ -92,7 +95,12 @@ export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: numbe
       continue;
     }
     lastRow = row;
-    for (let x = 0; x < dw; x++) dst[o + x] = src[row + xs[x]!]!;
+    if (wide) {
+      // whole upscale by 2 or 4 across: one 16/32-bit store repeats each label
+      for (let x = 0, q = (dst.byteOffset + o) / k; x < sw; x++) wide[q + x] = src[row + x]! * rep;
+    } else {
+      for (let x = 0; x < dw; x++) dst[o + x] = src[row + xs[x]!]!;
+    }
   }
   return dst;
 }
