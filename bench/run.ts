@@ -32,8 +32,8 @@ const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
 const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job').split(','));
-/** The encoder's defaults (nodes/encoder.ts), which the floor uses too. */
-const JOB_PRESET = 'veryfast', JOB_CRF = 23;
+/** The default graph's encoder settings (graphs/dashcam-offline.yaml), which the floor uses too. */
+const JOB_PRESET = 'ultrafast', JOB_CRF = 23;
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
