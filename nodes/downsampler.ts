@@ -1,11 +1,11 @@
 /**
  * downsampler — resizes frames (bilinear) for a model's input.
  *
- * Ports: in `frame`, out `frame`. With `longSidePx` the frame's longer side
- * becomes that many pixels and the aspect ratio is kept (960x540 → 480x270,
+ * Ports: in `frame`, out `frame`. By default the frame's longer side becomes
+ * `longSidePx` (480) pixels and the aspect ratio is kept (960x540 → 480x270,
  * a 4:3 640x480 → 480x360, portrait 1080x1920 → 270x480), so labels computed
- * on it map back onto the full-size frame exactly (label-resizer); without
- * it, frames are stretched to `width` x `height`. The output keeps the input's
+ * on it map back onto the full-size frame exactly (label-resizer); with both
+ * `width` and `height`, frames are stretched to exactly that size. The output keeps the input's
  * source, seq, timestamp and discontinuity mark, so it joins back with
  * full-size frames. Frames already at the target size pass through unchanged
  * (no copy).
@@ -21,11 +21,11 @@ import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
 
 const options = z.strictObject({
-  longSidePx: z.number().int().min(0).max(8192).default(0).refine((v) => v === 0 || v >= 16, 'expected 0 (off) or at least 16')
-    .describe("fit the frame's longer side to this many pixels, keeping the aspect ratio (0 = stretch to width x height)"),
-  width: z.number().int().min(16).max(8192).default(480).describe('output width in pixels (when longSidePx is 0)'),
-  height: z.number().int().min(16).max(8192).default(360).describe('output height in pixels (when longSidePx is 0)'),
-});
+  longSidePx: z.number().int().min(16).max(8192).default(480)
+    .describe("fit the frame's longer side to this many pixels, keeping the aspect ratio (unless width and height are set)"),
+  width: z.number().int().min(16).max(8192).optional().describe('output width in pixels: with height, an exact size (stretched)'),
+  height: z.number().int().min(16).max(8192).optional().describe('output height in pixels: with width, an exact size (stretched)'),
+}).refine((o) => (o.width === undefined) === (o.height === undefined), 'expected both width and height (an exact size) or neither (longSidePx fits the longer side)');
 
 export const downsampler = defineNode({
   type: 'downsampler',
@@ -36,7 +36,8 @@ export const downsampler = defineNode({
   options,
   async open(ctx) {
     const o = ctx.options;
-    const target = (f: Frame) => (o.longSidePx > 0 ? fitLongSide(f.width, f.height, o.longSidePx) : o);
+    const exact = o.width !== undefined && o.height !== undefined ? { width: o.width, height: o.height } : undefined;
+    const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
     return {
       process: ({ frame }) => ({
         frame: frame!.pipe(map((f: Frame): Frame => {
