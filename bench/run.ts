@@ -12,7 +12,7 @@
  *    ffmpeg-only floor, on the real clip and a 1080p version of it (needs /usr/bin/time).
  * Needs ../shared/data (the clip and CamVid val); says so and stops when absent.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -287,8 +287,10 @@ if (only.has('job')) {
   const BIN = path.join(ROOT, 'bin', 'segflow.js');
   const timed = (cmd: string): { wall: number; cpu: number } => {
     const t0 = performance.now();
-    const err = execFileSync('/usr/bin/time', ['-f', 'cpu %U %S', 'sh', '-c', cmd], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 }).toString();
+    const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'sh', '-c', cmd], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
     const wall = (performance.now() - t0) / 1000;
+    const err = r.stderr.toString();
+    if (r.status !== 0) throw new Error(`bench job: ${cmd} exited ${r.status}: ${err.slice(-500)}`);
     const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
     return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
   };
