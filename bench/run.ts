@@ -7,10 +7,12 @@
  *  - modes: per-frame vs the cross-frame reuse modes on the real clip at full 540x960 —
  *    end-to-end fps with the overlay mp4 written, segment latency p50/p99, mIoU (mean and worst
  *    cycle position) on the val-built evaluation sequences, temporal consistency on the clip;
- *  - tfjs: the same graph on the TF.js engine at 256x512 segmentation resolution.
+ *  - tfjs: the same graph on the TF.js engine at 256x512 segmentation resolution;
+ *  - job: `segflow process` with the default graph and every output, its per-frame mode and an
+ *    ffmpeg-only floor, on the real clip and a 1080p version of it (needs /usr/bin/time).
  * Needs ../shared/data (the clip and CamVid val); says so and stops when absent.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +31,9 @@ const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
 const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
-const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq').split(','));
+const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job').split(','));
+/** The default graph's encoder settings (graphs/dashcam-offline.yaml), which the floor uses too. */
+const JOB_PRESET = 'ultrafast', JOB_CRF = 23;
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
@@ -267,6 +271,68 @@ if (only.has('zmq')) {
   await echo;
   sections.push(`## Scale-out over ZeroMQ\n\n\`segflow process solidWhiteRight.mp4 --chunk-frames ${CHUNK}\` (the default graph: 960x540 decode, segmentation at 480x272, overlay mp4, label PNGs, statistics), alone and as \`--dispatch tcp://127.0.0.1:0\` with \`segflow worker\` processes on the same machine; fps = frames / the file's processing time from summary.json (model loading included). The dispatcher itself decodes, downsamples, overlays and encodes, so on 2 cores it competes with its workers.\n\n${rows.join('\n')}\n\nOne ZeroMQ hop, per frame: a ${w}x${h} RGB24 frame message (${(bytesOut / 1024).toFixed(0)} KiB) sent over tcp://127.0.0.1 and its labels message (${bytesBack} bytes, RLE) sent back, encode and decode included, both ends in one process: **${pct(ts, 50).toFixed(2)} ms** median, ${pct(ts, 99).toFixed(2)} ms p99 (${ts.length} round trips).`);
   log(`zmq hop: p50 ${pct(ts, 50).toFixed(2)} ms, p99 ${pct(ts, 99).toFixed(2)} ms`);
+}
+
+if (only.has('job')) {
+  // The job a user runs — `segflow process` with the default graph and every output (overlay mp4 with
+  // the input's audio, label PNGs at the video's size with classes.json, statistics JSON and CSVs) —
+  // beside the same in per-frame mode and an ffmpeg-only floor: decode → raw RGB pipe → libx264 with
+  // the encoder's settings, writing the same overlay size. On the real clip and on a 1080p version of
+  // it (made here with ffmpeg). CPU time is the processes' user + system (/usr/bin/time), so the
+  // rows compare work as well as speed on a shared machine.
+  const { ffmpeg } = ffmpegPaths();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-job-'));
+  const clip1080 = path.join(dir, 'clip1080.mp4');
+  execFileSync(ffmpeg, ['-v', 'error', '-i', CLIP, '-vf', 'scale=1920:1080', '-c:v', 'libx264', '-preset', 'fast', '-crf', '18', '-c:a', 'copy', '-y', clip1080]);
+  const BIN = path.join(ROOT, 'bin', 'segflow.js');
+  const timed = (cmd: string): { wall: number; cpu: number } => {
+    const t0 = performance.now();
+    const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'sh', '-c', cmd], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+    const wall = (performance.now() - t0) / 1000;
+    const err = r.stderr.toString();
+    if (r.status !== 0) throw new Error(`bench job: ${cmd} exited ${r.status}: ${err.slice(-500)}`);
+    const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
+    return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+  };
+  const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const job = (input: string, sets: string[]) => {
+    const out = path.join(dir, 'out');
+    rmSync(out, { recursive: true, force: true });
+    const r = timed(`${sh(process.execPath)} ${sh(BIN)} process ${sh(input)} --out ${sh(out)} ${sets.map(sh).join(' ')}`);
+    rmSync(out, { recursive: true, force: true });
+    return r;
+  };
+  // The floor: the same decode size and encoder settings as the graph's (decoder maxSidePx, encoder preset/crf).
+  const floor = (input: string, w: number, h: number) => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h} -f rawvideo -pix_fmt rgb24 pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt rgb24 -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
+  const frames = 221;
+  const rows = ['| input | run | fps (frames / wall s) | CPU ms / frame | CPU ms / frame after start-up | vs the floor (fps ratio) |', '|---|---|---|---|---|---|'];
+  for (const [name, input, w, h] of [['960x540 (the real clip)', CLIP, 960, 540], ['1920x1080 (the clip scaled up)', clip1080, 960, 540]] as const) {
+    // Start-up: the same job on the clip's first 2 frames (CPU spent before and after the frames).
+    const two = path.join(dir, `two-${w}-${path.basename(input)}`);
+    execFileSync(ffmpeg, ['-v', 'error', '-i', input, '-frames:v', '2', '-c', 'copy', '-y', two]);
+    // Interleaved (floor, job, per-frame, floor again) so that a change in the machine's load hits every row alike.
+    const f1r = floor(input, w, h);
+    const d = job(input, []);
+    const pf = job(input, ['--set', 'segment.keyframeIntervalFrames=1']);
+    const f2r = floor(input, w, h);
+    const start = job(two, []);
+    const fl = { wall: (f1r.wall + f2r.wall) / 2, cpu: (f1r.cpu + f2r.cpu) / 2 };
+    const after = (r: { cpu: number }) => f1(((r.cpu - start.cpu) * 1000) / (frames - 2));
+    const row = (run: string, r: { wall: number; cpu: number }, steady = after(r)) => `| ${name} | ${run} | ${f1(frames / r.wall)} | ${f1((r.cpu * 1000) / frames)} | ${steady} | ${(fl.wall / r.wall).toFixed(2)}x |`;
+    rows.push(row(`ffmpeg-only floor: decode → RGB pipe (${w}x${h}) → x264 ${JOB_PRESET} crf ${JOB_CRF} (mean of 2)`, fl, ''));
+    rows.push(row('`segflow process` default graph, every output (adaptive key frames + propagation)', d));
+    rows.push(row('the same, per-frame mode (`--set segment.keyframeIntervalFrames=1`)', pf));
+    rows.push(`| ${name} | default job ÷ its per-frame mode | ${(pf.wall / d.wall).toFixed(2)}x | | | |`);
+    rows.push(`| ${name} | start-up: the default job on the first 2 frames | | ${f1(start.cpu * 1000)} in all | | |`);
+    if (input === clip1080) {
+      const full = job(input, ['--set', 'decode.maxSidePx=0']);
+      const ff = floor(input, 1920, 1080);
+      rows.push(`| ${name} | full-size overlay (\`--set decode.maxSidePx=0\`) | ${f1(frames / full.wall)} | ${f1((full.cpu * 1000) / frames)} | ${after(full)} | ${(ff.wall / full.wall).toFixed(2)}x of a 1920x1080 floor (${f1(frames / ff.wall)} fps, ${f1((ff.cpu * 1000) / frames)} CPU ms / frame) |`);
+    }
+    for (const r of rows.slice(-6)) log(r);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), 221 frames; beside the same in per-frame mode and an ffmpeg-only floor that decodes to the same size, pipes raw RGB and encodes with the same settings. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
 }
 
 const cpu = (() => { try { return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim(); } catch { return 'unknown'; } })();

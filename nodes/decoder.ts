@@ -19,7 +19,11 @@
  * reads it, so its start-up overlaps the model's loading.
  *
  * Options: `path` (required), `url` (path may be a URL; default false),
- * `maxFrames` (0 = all), `realtime` (read at the
+ * `maxFrames` (0 = all), `maxSidePx` (scale frames
+ * whose longer side is larger down to it in ffmpeg, aspect ratio kept — a
+ * preview size for the overlay, far cheaper than piping full-size RGB; frames
+ * then carry `videoWidth`/`videoHeight`, the video's own size; 0 = full
+ * size), `realtime` (read at the
  * native frame rate, like a camera; default false), `chunkFrames` (mark
  * `discontinuity: 'chunk'` every N frames, so stateful nodes restart there and
  * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off).
@@ -35,6 +39,7 @@ import { InputError } from '../src/errors.ts';
 import { statSync } from 'node:fs';
 import { ffmpegPaths, inputSpec, looksLikeUrl, probe, warmCapabilities, type VideoInfo } from '../src/ffmpeg.ts';
 import { FrameAssembler } from '../src/frame-assembler.ts';
+import { fitLongSide } from '../src/image.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
 
@@ -43,6 +48,7 @@ const options = z.strictObject({
   url: z.boolean().default(false).describe('path may be a URL (http, rtmp, srt, hls, ...); off: a local file only, never parsed as an option or protocol'),
   maxFrames: z.number().int().min(0).default(0).describe('stop after this many frames (0 = all)'),
   maxPixels: z.number().int().min(1).default(36_000_000).describe('refuse videos whose frames exceed this many pixels (default: a little over 8K)'),
+  maxSidePx: z.number().int().min(0).max(16384).default(0).describe("scale frames down so that the longer side is at most this many pixels (0 = the video's size)"),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
 });
@@ -73,6 +79,9 @@ export const decoder = defineNode({
     if (info.width * info.height > o.maxPixels) {
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
     }
+    // Output size: the video's, or scaled down to maxSidePx on the longer side (a preview).
+    const scaled = o.maxSidePx > 0 && Math.max(info.width, info.height) > o.maxSidePx;
+    const { width, height } = scaled ? fitLongSide(info.width, info.height, o.maxSidePx) : info;
     let cmd: ffmpeg.FfmpegCommand | undefined;
     let closed = false;
     /** Why `frames` decoded (ending at `timeS`) are not the whole file, or undefined when they are. */
@@ -105,7 +114,7 @@ export const decoder = defineNode({
         .inputOptions([...spec.options, ...(o.realtime ? ['-re'] : [])])
         .noAudio()
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
-        .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
+        .outputOptions(['-map', '0:v:0', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
         .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
         .on('stderr', (line: string) => {
           st.stderrTail.push(line);
@@ -139,7 +148,7 @@ export const decoder = defineNode({
     return {
       process() {
         const frame$ = new Observable<Frame>((sub) => {
-          const asm = new FrameAssembler(info.width * info.height * 3);
+          const asm = new FrameAssembler(width * height * 3);
           let seq = 0;
           let finished = false;
           const { c, out, st } = early ?? start();
@@ -184,7 +193,8 @@ export const decoder = defineNode({
               const t0 = performance.now();
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
-                width: info.width, height: info.height, data, fps: info.fps,
+                width, height, data, fps: info.fps,
+                ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
                 discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
               });
               ctx.flow.emitted(seq);

@@ -1,37 +1,47 @@
 /**
- * downsampler — resizes frames (bilinear) to `width` x `height` pixels.
+ * downsampler — resizes frames (bilinear) for a model's input.
  *
- * Ports: in `frame`, out `frame`. The output keeps the input's source, seq,
- * timestamp and discontinuity mark, so it joins back with full-size frames.
- * Frames already at the target size pass through unchanged (no copy).
+ * Ports: in `frame`, out `frame`. By default the frame's longer side becomes
+ * `longSidePx` (480) pixels and the aspect ratio is kept (960x540 → 480x270,
+ * a 4:3 640x480 → 480x360, portrait 1080x1920 → 270x480), so labels computed
+ * on it map back onto the full-size frame exactly (label-resizer); with both
+ * `width` and `height`, frames are stretched to exactly that size. The output keeps the input's
+ * source, seq, timestamp and discontinuity mark, so it joins back with
+ * full-size frames. Frames already at the target size pass through unchanged
+ * (no copy).
  *
  * ```yaml
- * small: { type: downsampler, options: { width: 480, height: 360 }, in: { frame: decode.frame } }
+ * small: { type: downsampler, options: { longSidePx: 480 }, in: { frame: decode.frame } }
  * ```
  */
 import { map } from 'rxjs';
 import { z } from 'zod';
-import { resizeRgb } from '../src/image.ts';
+import { fitLongSide, resizeRgb } from '../src/image.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame } from '../src/packet.ts';
 
 const options = z.strictObject({
-  width: z.number().int().min(16).max(8192).default(480).describe('output width in pixels'),
-  height: z.number().int().min(16).max(8192).default(360).describe('output height in pixels'),
-});
+  longSidePx: z.number().int().min(16).max(8192).default(480)
+    .describe("fit the frame's longer side to this many pixels, keeping the aspect ratio (unless width and height are set)"),
+  width: z.number().int().min(16).max(8192).optional().describe('output width in pixels: with height, an exact size (stretched)'),
+  height: z.number().int().min(16).max(8192).optional().describe('output height in pixels: with width, an exact size (stretched)'),
+}).refine((o) => (o.width === undefined) === (o.height === undefined), 'expected both width and height (an exact size) or neither (longSidePx fits the longer side)');
 
 export const downsampler = defineNode({
   type: 'downsampler',
-  description: 'Resize frames (bilinear)',
+  description: 'Resize frames (bilinear), keeping the aspect ratio with longSidePx',
   role: 'transform',
   inputs: { frame: 'frame' },
   outputs: { frame: 'frame' },
   options,
   async open(ctx) {
-    const { width, height } = ctx.options;
+    const o = ctx.options;
+    const exact = o.width !== undefined && o.height !== undefined ? { width: o.width, height: o.height } : undefined;
+    const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
     return {
       process: ({ frame }) => ({
         frame: frame!.pipe(map((f: Frame): Frame => {
+          const { width, height } = target(f);
           if (f.width === width && f.height === height) return f;
           const t0 = performance.now();
           const out = Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });

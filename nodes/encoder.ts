@@ -10,6 +10,11 @@
  * anything but a regular file under that name (a folder, a link, a device) is
  * refused even with `overwrite`, and never deleted (src/output.ts). ffmpeg is
  * given `file:/absolute/path`, so no name is read as an option or protocol.
+ * With `audioFrom` (a file, usually the decoder's input), that file's first
+ * audio stream is copied into the mp4 as it is (no re-encode: ffmpeg takes the
+ * file as a second input, `-map 0:v -map 1:a:0 -c:a copy`); a codec mp4 cannot
+ * hold (PCM, Vorbis, ...) is re-encoded to AAC 128 kb/s; a file without audio
+ * gives a video-only mp4.
  *
  * ```yaml
  * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
@@ -17,7 +22,11 @@
  */
 import path from 'node:path';
 import { Observable } from 'rxjs';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
+import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { defineNode } from '../src/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
 import type { Frame, PacketMeta } from '../src/packet.ts';
@@ -29,6 +38,7 @@ const options = z.strictObject({
   fps: z.number().min(0).max(1000).default(0).describe('frames per second (0 = from input timestamps)'),
   crf: z.number().int().min(0).max(51).default(23).describe('x264 constant rate factor'),
   preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
+  audioFrom: z.string().default('').describe("copy this file's audio into the mp4 ('' = no audio)"),
   overwrite: z.boolean().default(false).describe('replace an existing output'),
   onInterrupt: z.enum(['finalize', 'discard']).default('finalize').describe('what a stopped run leaves'),
 });
@@ -43,14 +53,15 @@ export const encoder = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const tmp = await prepareOutput(o.path, o.overwrite, ctx.name);
+    const audio = o.audioFrom ? await audioArgs(o.audioFrom) : { input: [], output: [] };
     let writer: FfmpegWriter | undefined;
     let first: Frame | undefined;
     let size = '';
     const start = (f: Frame, fps: number) => {
       size = `${f.width}x${f.height}`;
       writer = new FfmpegWriter([
-        '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0',
-        '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
+        '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0', ...audio.input,
+        '-map', '0:v:0', ...audio.output, '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
         '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', `file:${path.resolve(tmp)}`,
       ], ctx.name, 3 * f.data.length); // up to 3 frames queued for ffmpeg before a write waits
     };
@@ -116,3 +127,17 @@ export const encoder = defineNode({
     };
   },
 });
+
+/** Audio codecs an mp4 holds as they are (copied); anything else is re-encoded to AAC. */
+const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
+
+/** ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). */
+async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
+  // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
+  const src = existsSync(file) ? `file:${path.resolve(file)}` : file;
+  const codec = await new Promise<string>((resolve) => {
+    execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));
+  });
+  if (!codec) return { input: [], output: [] };
+  return { input: ['-i', src], output: ['-map', '1:a:0', ...(MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k']), '-shortest'] };
+}

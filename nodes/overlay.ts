@@ -5,7 +5,8 @@
  * nearest-neighbour to the frame), out `frame`. Joins the two by seq; a frame
  * whose labels were dropped upstream (freshest edge) is dropped too, counted
  * as `overlay_unmatched_total`. Options: `alpha` (0..1, weight of the class
- * colour), `legend` (draw a swatch per class present, top-left).
+ * colour), `legend` (every class's swatch and name, in class order, at the
+ * top-left corner: the same in every frame; src/legend.ts), `ignoreClasses`.
  *
  * ```yaml
  * overlay: { type: overlay, options: { alpha: 0.5 }, in: { frame: decode.frame, labels: segment.labels } }
@@ -14,14 +15,15 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { wasmBlender } from '../src/blend-wasm.ts';
-import { uninitialisedBytes } from '../src/image.ts';
+import { resizeNearest, uninitialisedBytes } from '../src/image.ts';
+import { buildLegend, drawLegend, type Legend } from '../src/legend.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
 
 const options = z.strictObject({
   alpha: z.number().min(0).max(1).default(0.5).describe('weight of the class colour, 0..1'),
-  legend: z.boolean().default(false).describe('draw a colour swatch per class present'),
+  legend: z.boolean().default(false).describe('draw every class (colour swatch and name, in class order) at the top-left corner'),
   ignoreClasses: z.array(z.number().int().min(0).max(255)).default([]).describe('class ids left unpainted'),
 });
 
@@ -70,6 +72,8 @@ function blendTable(palette: Labels['palette'], a: number, ignore: readonly numb
   for (let c = 0; c < n; c++) base[c] = c * 768;
   return { lut, base };
 }
+let lastCls: Uint8Array | undefined;
+let lastLegend: { w: number; h: number; palette: Labels['palette']; names: readonly string[]; lg: Legend } | undefined;
 let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: ReturnType<typeof blendTable> } | undefined;
 
 /** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
@@ -82,42 +86,24 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
     lastTable = { palette: l.palette, a, ignore: key, t: blendTable(l.palette, a, ignore) };
   }
   const { lut, base } = lastTable.t;
-  const cls = l.classes;
-  if (l.width === w && l.height === h && wasmBlender) {
+  // Labels at another size (the model's, or the video's under a preview): nearest label for each
+  // pixel, centres aligned (src/image.ts), into a buffer kept for the next frame.
+  const cls = l.width === w && l.height === h ? l.classes : (lastCls = resizeNearest(l.classes, l.width, l.height, w, h, lastCls));
+  if (wasmBlender) {
     wasmBlender.blend(dst, src, cls, lut, base); // the same loop as below, ~4x faster
-  } else if (l.width === w && l.height === h) {
+  } else {
     for (let i = 0, o = 0, n = w * h; i < n; i++, o += 3) {
       const k = base[cls[i]!]!;
       dst[o] = lut[k + src[o]!]!;
       dst[o + 1] = lut[k + 256 + src[o + 1]!]!;
       dst[o + 2] = lut[k + 512 + src[o + 2]!]!;
     }
-  } else {
-    // Labels at another size: nearest label for each pixel.
-    const xs = new Int32Array(w);
-    for (let x = 0; x < w; x++) xs[x] = Math.min(l.width - 1, Math.floor(((x + 0.5) * l.width) / w));
-    for (let y = 0; y < h; y++) {
-      const row = Math.min(l.height - 1, Math.floor(((y + 0.5) * l.height) / h)) * l.width;
-      for (let x = 0, o = y * w * 3; x < w; x++, o += 3) {
-        const k = base[cls[row + xs[x]!]!]!;
-        dst[o] = lut[k + src[o]!]!;
-        dst[o + 1] = lut[k + 256 + src[o + 1]!]!;
-        dst[o + 2] = lut[k + 512 + src[o + 2]!]!;
-      }
-    }
   }
   if (legend) {
-    const present = new Uint8Array(256);
-    for (let i = 0; i < cls.length; i++) present[cls[i]!] = 1;
-    const s = Math.max(8, Math.round(h / 40));
-    let k = 0;
-    for (let c = 0; c < l.palette.length; c++) {
-      if (!present[c]) continue;
-      const y0 = 4 + k++ * (s + 2);
-      for (let y = y0; y < Math.min(h, y0 + s); y++) {
-        for (let x = 4; x < Math.min(w, 4 + s); x++) dst.set(l.palette[c]!, (y * w + x) * 3);
-      }
+    if (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || lastLegend.palette !== l.palette || lastLegend.names !== l.classNames) {
+      lastLegend = { w, h, palette: l.palette, names: l.classNames, lg: buildLegend(w, h, l.classNames, l.palette) };
     }
+    drawLegend(dst, w, lastLegend.lg);
   }
   return dst;
 }

@@ -70,8 +70,20 @@ function refusal(final: string, node: string, k: OutputKind): string | undefined
     return `${node}: output ${final} exists and is ${describe(st)}; expected a regular file (segflow never replaces anything else)`;
   }
   if (!st.isDirectory()) return `${node}: output ${final} exists and is ${describe(st)}; expected a folder segflow wrote`;
-  const foreign = readdirSync(final, { withFileTypes: true }).find((e) => !e.isFile() || !(k.owns?.(e.name) ?? false));
+  const foreign = foreignEntry(final, '', k.owns);
   if (foreign) return `${node}: output folder ${final} holds ${foreign.name}, which ${node} does not write; refusing to replace it (expected a folder ${node} wrote, or a new path)`;
+  return undefined;
+}
+
+/** The first entry under `dir` (recursively; sub-folders named `sub/`) that `owns` does not claim. */
+function foreignEntry(dir: string, prefix: string, owns: ((name: string) => boolean) | undefined): { name: string } | undefined {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const name = prefix + e.name;
+    if (e.isDirectory() && (owns?.(name + '/') ?? false)) {
+      const inner = foreignEntry(path.join(dir, e.name), name + '/', owns);
+      if (inner) return inner;
+    } else if (!e.isFile() || !(owns?.(name) ?? false)) return { name };
+  }
   return undefined;
 }
 

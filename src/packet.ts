@@ -23,6 +23,9 @@ export interface Frame extends PacketMeta {
   readonly data: Uint8Array;
   /** The source's nominal frame rate, when it knows one (a file's); live sources leave it out. */
   readonly fps?: number | undefined;
+  /** The size of the video this frame shows, when the decoder scaled it down (a preview); absent: width x height. */
+  readonly videoWidth?: number | undefined;
+  readonly videoHeight?: number | undefined;
 }
 
 /** How a label map was produced, for counting and benchmarks. */

@@ -107,6 +107,6 @@ test('graph › --dot draws every node and edge', async (t) => {
   const r = await segflow(['graph', 'graphs/dashcam-offline.yaml', '--dot']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^digraph segflow/);
-  for (const n of ['decode', 'small', 'segment', 'overlay', 'video', 'masks', 'stats']) t.true(r.stdout.includes(`"${n}"`), n);
-  t.is((r.stdout.match(/->/g) ?? []).length, 7);
+  for (const n of ['decode', 'small', 'segment', 'labels', 'overlay', 'video', 'masks', 'stats']) t.true(r.stdout.includes(`"${n}"`), n);
+  t.is((r.stdout.match(/->/g) ?? []).length, 9);
 });

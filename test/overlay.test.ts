@@ -1,5 +1,6 @@
 import test from 'ava';
 import { blend } from '../nodes/overlay.ts';
+import { buildLegend, legendScale } from '../src/legend.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 
 const palette = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [60, 40, 222]] as const;
@@ -52,12 +53,49 @@ test('overlay › a palette of 40 classes blends by the plain formula too', (t) 
   t.deepEqual(blend(f, l, 100), reference(f, l, 100, []));
 });
 
-test('overlay › the legend draws a swatch only for classes present', (t) => {
-  const f = frame(200, 120);
-  const l = labels(200, 120, (x) => (x < 100 ? 1 : 3));
-  const out = blend(f, l, 128, [], true);
-  const s = Math.max(8, Math.round(120 / 40));
-  t.deepEqual([...out.subarray((6 * 200 + 6) * 3, (6 * 200 + 6) * 3 + 3)], [...palette[1]]);
-  t.deepEqual([...out.subarray(((6 + s + 2) * 200 + 6) * 3, ((6 + s + 2) * 200 + 6) * 3 + 3)], [...palette[3]]);
-  t.notDeepEqual([...out.subarray(((6 + 2 * (s + 2)) * 200 + 6) * 3, ((6 + 2 * (s + 2)) * 200 + 6) * 3 + 3)], [...palette[2]]);
+test('overlay › the legend lists every class, present or not, in class order at a fixed place', (t) => {
+  const f = frame(960, 540);
+  const k = legendScale(540);
+  const lg = buildLegend(960, 540, ['a', 'b', 'c', 'd'], palette);
+  t.deepEqual([lg.x, lg.y], [4 * k, 4 * k]);
+  t.true(lg.width < 200 && lg.height < 100, `small: ${lg.width}x${lg.height}`);
+  // Swatch centres: one row per class, in order, whatever the labels hold (only class 1 here).
+  const row = (lg.height - 6 * k) / 4;
+  const at = (out: Uint8Array, x: number, y: number) => [...out.subarray((y * 960 + x) * 3, (y * 960 + x) * 3 + 3)];
+  const a = blend(f, labels(960, 540, () => 1), 128, [], true);
+  const b = blend(frame(960, 540), labels(960, 540, (x) => (x < 480 ? 3 : 0)), 128, [], true);
+  for (let c = 0; c < 4; c++) {
+    const x = lg.x + 3 * k + Math.floor((9 * k) / 2), y = lg.y + 3 * k + c * row + k + Math.floor((9 * k) / 2);
+    t.deepEqual(at(a, x, y), [...palette[c]!], `class ${c} swatch`);
+    t.deepEqual(at(b, x, y), [...palette[c]!], `class ${c} swatch, other labels: same place`);
+  }
+  // The names are drawn: light text pixels right of the swatches (dark box elsewhere).
+  const textLight = (out: Uint8Array) => {
+    let n = 0;
+    for (let y = lg.y; y < lg.y + lg.height; y++) for (let x = lg.x + 16 * k; x < lg.x + lg.width; x++) if (at(out, x, y).every((v) => v > 200)) n++;
+    return n;
+  };
+  t.true(textLight(a) > 20, 'class names in light text');
+  // Outside the legend the frame is the plain blend.
+  t.deepEqual(at(a, 500, 300), at(blend(f, labels(960, 540, () => 1), 128, [], false), 500, 300));
+});
+
+test('overlay › legend text scales by whole pixels with the frame height; long names are cut', (t) => {
+  t.is(legendScale(540), 1);
+  t.is(legendScale(1080), 2);
+  t.is(legendScale(2160), 4);
+  const small = buildLegend(960, 540, ['Sky'], [[1, 2, 3]]);
+  const big = buildLegend(1920, 1080, ['Sky'], [[1, 2, 3]]);
+  t.is(big.width, 2 * small.width);
+  t.is(big.height, 2 * small.height);
+  const long = buildLegend(960, 540, ['a'.repeat(60)], [[1, 2, 3]]);
+  t.true(long.width < 150, `cut to 14 characters: ${long.width} px`);
+});
+
+test('overlay › labels smaller or larger than the frame blend as the plain nearest-label formula', (t) => {
+  const f = frame(96, 54);
+  const cls = (x: number, y: number) => (x * 5 + y * 11) % 4;
+  for (const l of [labels(48, 27, cls), labels(192, 108, cls), labels(24, 27, cls)]) {
+    t.deepEqual(blend(f, l, 115), reference(f, l, 115, []), `labels ${l.width}x${l.height}`);
+  }
 });

@@ -37,7 +37,7 @@ needsShared(test, CLIP)('process › solidWhiteRight → 221-frame 25 fps overla
   const png = path.join(dir, 'labels', '000120.png');
   t.is((await sharp(png).metadata()).channels, 1, 'single-channel PNG');
   const { data, info } = await sharp(png).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
-  t.deepEqual([info.width, info.height], [480, 272]);
+  t.deepEqual([info.width, info.height], [960, 540], "label maps at the video's size");
   t.true(data.every((v) => v < 11), 'class ids 0..10');
   t.true(new Set(data).size >= 3, 'more than a couple of classes seen on a road scene');
   const stats = JSON.parse(readFileSync(path.join(dir, 'stats.json'), 'utf8'));
@@ -45,7 +45,7 @@ needsShared(test, CLIP)('process › solidWhiteRight → 221-frame 25 fps overla
   t.is(stats.perFrame.length, 221);
   t.true(Math.abs(stats.video.share.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3);
   const csv = readFileSync(path.join(dir, 'stats.csv'), 'utf8').trim().split('\n');
-  t.is(csv.length, 1 + 221 + 1);
+  t.is(csv.length, 1 + 221, 'one row per frame, nothing under them');
   t.regex(csv[0]!, /^seq,pts_ms,Sky,Building/);
   const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
   t.is(summary.files[0].status, 'ok');

@@ -1,0 +1,96 @@
+/**
+ * label-resizer — brings label maps from the model's size back to the video's
+ * size, and gives them the graph's palette.
+ *
+ * Ports: in `labels` (from a segmenter fed by a downsampler), in `frame` (the
+ * decoder's frames: their size, or the size of the video they were scaled
+ * from, is the target; joined by seq), out `labels`. With `size: video` (the
+ * default) each label map is resized nearest-neighbour with pixel centres
+ * aligned — the exact inverse of the downsampler's resize, so every label
+ * lands on the pixels it was computed from (480x270 → 960x540 doubles each
+ * label; a 4:3 480x360 → 640x480 likewise keeps its shape). `size: model`
+ * passes the model's size through. `palette` replaces colours of the model's
+ * classes by name (`[r, g, b]` or `"#rrggbb"`); overlays, colour masks,
+ * legends and `classes.json` downstream all use it. A name that is not one of
+ * the model's classes is an error naming the classes.
+ *
+ * ```yaml
+ * labels: { type: label-resizer, options: { size: video, palette: { Road: "#804080", Car: [255, 0, 0] } },
+ *           in: { labels: segment.labels, frame: decode.frame } }
+ * ```
+ */
+import { map, type Observable } from 'rxjs';
+import { z } from 'zod';
+import { resizeNearest } from '../src/image.ts';
+import { defineNode } from '../src/node.ts';
+import type { Frame, Labels } from '../src/packet.ts';
+import { joinBySeq } from '../src/runtime/join.ts';
+
+const byte = z.number().int().min(0).max(255);
+const colour = z.union([
+  z.tuple([byte, byte, byte]),
+  z.string().regex(/^#[0-9a-fA-F]{6}$/, 'expected "#rrggbb"').transform((s): [number, number, number] => [
+    parseInt(s.slice(1, 3), 16), parseInt(s.slice(3, 5), 16), parseInt(s.slice(5, 7), 16),
+  ]),
+]);
+
+const options = z.strictObject({
+  size: z.enum(['video', 'model']).default('video').describe("label maps at the video's size, or at the model's"),
+  palette: z.record(z.string().min(1), colour).default({}).describe('class name → colour ([r, g, b] or "#rrggbb"), replacing the model\'s'),
+});
+
+type Palette = Labels['palette'];
+
+/** The model's palette with the named classes recoloured; throws on an unknown name. */
+export function applyPalette(names: readonly string[], base: Palette, custom: Readonly<Record<string, readonly [number, number, number]>>, where: string): Palette {
+  const out = names.map((_, i) => base[i] ?? ([0, 0, 0] as const));
+  for (const [name, c] of Object.entries(custom)) {
+    const i = names.indexOf(name);
+    if (i < 0) throw new TypeError(`${where}.options.palette: unknown class '${name}'; expected one of ${names.join(', ')}`);
+    out[i] = c;
+  }
+  return Object.freeze(out.map((c) => Object.freeze([c[0], c[1], c[2]] as const)));
+}
+
+export const labelResizer = defineNode({
+  type: 'label-resizer',
+  description: "Label maps at the video's size (exact inverse of the downsampler), with the graph's palette",
+  role: 'transform',
+  inputs: { labels: 'labels', frame: 'frame' },
+  optionalInputs: ['frame'],
+  outputs: { labels: 'labels' },
+  options,
+  async open(ctx) {
+    const o = ctx.options;
+    let last: { from: Palette; names: readonly string[]; to: Palette } | undefined;
+    const recolour = (l: Labels): Palette => {
+      if (Object.keys(o.palette).length === 0) return l.palette;
+      if (last?.from !== l.palette || last.names !== l.classNames) last = { from: l.palette, names: l.classNames, to: applyPalette(l.classNames, l.palette, o.palette, ctx.name) };
+      return last.to;
+    };
+    const resize = (l: Labels, f: Frame | undefined): Labels => {
+      const t0 = performance.now();
+      const palette = recolour(l);
+      const w = o.size === 'video' && f ? f.videoWidth ?? f.width : l.width;
+      const h = o.size === 'video' && f ? f.videoHeight ?? f.height : l.height;
+      if (w === l.width && h === l.height && palette === l.palette) return l;
+      const classes = resizeNearest(l.classes, l.width, l.height, w, h);
+      ctx.stats.observe(performance.now() - t0);
+      // Scores stay at their own (1/8) resolution: consumers scale them by their width.
+      return Object.freeze({ ...l, width: w, height: h, classes, palette });
+    };
+    return {
+      process: ({ labels, frame }) => {
+        const l$ = labels as Observable<Labels>;
+        if (!frame || o.size === 'model') return { labels: l$.pipe(map((l) => resize(l, undefined))) };
+        return {
+          // Frames wait for their labels (not the reverse): a frame whose labels were dropped
+          // upstream is released when a later label map arrives, so nothing big is held.
+          labels: joinBySeq<Frame, Labels>(frame as Observable<Frame>, l$, () => ctx.metrics.count('label_resizer_unmatched_total', { node: ctx.name }, 1, 'Frames without labels (dropped upstream).'))
+            .pipe(map(([f, l]) => resize(l, f))),
+        };
+      },
+      async close() {},
+    };
+  },
+});

@@ -1,0 +1,165 @@
+/**
+ * The offline job's outputs as a user gets them (`segflow process` with the default graph) on
+ * inputs made here with the real ffmpeg: label maps at the video's size and aligned with it for a
+ * 4:3 and a 16:9 input, classes.json, colour masks, the input's audio in the overlay, the CSVs'
+ * shapes; and the pieces underneath (aspect-kept model input, exact label mapping, palette option).
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { registry } from '../nodes/index.ts';
+import { applyPalette } from '../nodes/label-resizer.ts';
+import { ffmpegPaths } from '../src/ffmpeg.ts';
+import { parseGraph } from '../src/graph/loader.ts';
+import { fitLongSide, resizeNearest, resizeRgb } from '../src/image.ts';
+import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
+import { testClip } from './helpers/videos.ts';
+
+const FRAMES = 12;
+
+function streams(file: string): Promise<{ codec_type: string; codec_name: string }[]> {
+  return new Promise((resolve, reject) => {
+    execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'json', file], (err, out) => (err ? reject(err) : resolve(JSON.parse(out).streams)));
+  });
+}
+
+async function gray(png: string): Promise<{ data: Uint8Array; width: number; height: number; channels: number }> {
+  const channels = (await sharp(png).metadata()).channels!;
+  const { data, info } = await sharp(png).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height, channels };
+}
+
+async function run(input: string, sets: string[] = []): Promise<string> {
+  const out = tmpDir('segflow-outputs-');
+  const r = await segflow(['process', input, '--out', out, ...sets.flatMap((s) => ['--set', s])]);
+  if (r.code !== 0) throw new Error(`segflow process exited ${r.code}: ${r.stderr}`);
+  return path.join(out, path.basename(input, path.extname(input)));
+}
+
+test('outputs › 4:3 input with audio: label maps at 640x480, classes.json, overlay keeps the audio, CSVs one row per frame / per class', async (t) => {
+  t.timeout(240_000);
+  const input = await testClip(path.join(tmpDir(), 'four-three.mp4'), { width: 640, height: 480, fps: 10, frames: FRAMES, audio: true });
+  t.true((await streams(input)).some((s) => s.codec_type === 'audio'), 'the input has audio');
+  const dir = await run(input);
+
+  const pngs = readdirSync(path.join(dir, 'labels')).filter((f) => f.endsWith('.png')).sort();
+  t.is(pngs.length, FRAMES);
+  const m = await gray(path.join(dir, 'labels', pngs[3]!));
+  t.deepEqual([m.width, m.height, m.channels], [640, 480, 1]);
+  t.true(m.data.every((v) => v < 11), 'class ids');
+
+  const cj = JSON.parse(readFileSync(path.join(dir, 'labels', 'classes.json'), 'utf8'));
+  t.deepEqual([cj.width, cj.height, cj.frames], [640, 480, FRAMES]);
+  t.is(cj.classes.length, 11);
+  t.deepEqual(cj.classes[3], { id: 3, name: 'Road', color: [128, 64, 128] });
+  t.true(cj.classes.every((c: { id: number }, i: number) => c.id === i), 'ids in order');
+  t.regex(cj.format, /pixel value = class id/);
+
+  const s = await streams(path.join(dir, 'overlay.mp4'));
+  t.deepEqual(s.map((x) => x.codec_type).sort(), ['audio', 'video']);
+  t.is(s.find((x) => x.codec_type === 'audio')!.codec_name, 'aac', 'copied as it was (aac)');
+  const v = await videoFacts(path.join(dir, 'overlay.mp4'));
+  t.deepEqual([v.width, v.height, v.frames], [640, 480, FRAMES]);
+
+  const csv = readFileSync(path.join(dir, 'stats.csv'), 'utf8').trim().split('\n');
+  t.is(csv.length, 1 + FRAMES, 'a header and one row per frame, nothing else');
+  t.regex(csv[0]!, /^seq,pts_ms,Sky,Building,Pole,Road/);
+  t.true(csv.every((l) => l.split(',').length === 2 + 11), 'every row has seq, pts_ms and 11 shares');
+  t.true(csv.slice(1).every((l, i) => l.startsWith(`${i},`)), 'rows are frames 0..n-1');
+  const video = readFileSync(path.join(dir, 'stats-video.csv'), 'utf8').trim().split('\n');
+  t.is(video[0], 'id,class,share,frames_present');
+  t.is(video.length, 1 + 11);
+  const shares = video.slice(1).map((l) => Number(l.split(',')[2]));
+  t.true(Math.abs(shares.reduce((a, b) => a + b, 0) - 1) < 1e-3, 'shares sum to 1');
+  t.true(video.slice(1).every((l) => Number(l.split(',')[3]) <= FRAMES));
+});
+
+test('outputs › 16:9 input without audio: label maps at 640x360 land on the model\'s 480x270 labels exactly; colour masks; video-only overlay', async (t) => {
+  t.timeout(300_000);
+  const input = await testClip(path.join(tmpDir(), 'wide.mp4'), { width: 640, height: 360, fps: 10, frames: FRAMES });
+  const [full, model] = [await run(input, ['masks.color=true']), await run(input, ['labels.size=model'])];
+
+  const a = await gray(path.join(full, 'labels', '000005.png'));
+  const b = await gray(path.join(model, 'labels', '000005.png'));
+  t.deepEqual([a.width, a.height], [640, 360]);
+  t.deepEqual([b.width, b.height], [480, 270], 'the model saw 480x270: the aspect ratio kept, not squashed to 480x272');
+  // Every video pixel carries the label of the model pixel whose centre it maps to (the plain formula).
+  let wrong = 0;
+  for (let y = 0; y < 360; y++) {
+    for (let x = 0; x < 640; x++) {
+      const mx = Math.floor(((x + 0.5) * 480) / 640), my = Math.floor(((y + 0.5) * 270) / 360);
+      if (a.data[y * 640 + x] !== b.data[my * 480 + mx]) wrong++;
+    }
+  }
+  t.is(wrong, 0);
+  t.true(new Set(b.data).size >= 1);
+
+  const colour = path.join(full, 'labels', 'color');
+  t.is(readdirSync(colour).filter((f) => f.endsWith('.png')).length, FRAMES);
+  const cm = await sharp(path.join(colour, '000005.png')).raw().toBuffer({ resolveWithObject: true });
+  t.deepEqual([cm.info.width, cm.info.height, cm.info.channels], [640, 360, 3]);
+  const cj = JSON.parse(readFileSync(path.join(colour, 'classes.json'), 'utf8'));
+  // each colour pixel is its class's colour
+  let off = 0;
+  for (let i = 0; i < 640 * 360; i += 97) {
+    const c = cj.classes[a.data[i]!].color as number[];
+    if (cm.data[3 * i] !== c[0] || cm.data[3 * i + 1] !== c[1] || cm.data[3 * i + 2] !== c[2]) off++;
+  }
+  t.is(off, 0, 'colour mask pixels are the palette colours of the class ids');
+  t.true(existsSync(path.join(model, 'labels', 'classes.json')));
+  t.is(JSON.parse(readFileSync(path.join(model, 'labels', 'classes.json'), 'utf8')).width, 480);
+
+  t.deepEqual((await streams(path.join(full, 'overlay.mp4'))).map((x) => x.codec_type), ['video'], 'no audio in, none out');
+});
+
+test('downsampler › the longer side fits, the aspect ratio stays (16:9, 4:3, portrait)', (t) => {
+  t.deepEqual(fitLongSide(960, 540, 480), { width: 480, height: 270 });
+  t.deepEqual(fitLongSide(1920, 1080, 480), { width: 480, height: 270 });
+  t.deepEqual(fitLongSide(640, 480, 480), { width: 480, height: 360 });
+  t.deepEqual(fitLongSide(1080, 1920, 480), { width: 270, height: 480 });
+  t.deepEqual(fitLongSide(1000, 563, 480), { width: 480, height: 270 });
+});
+
+test('label mapping › a rectangle found at the model\'s size lands on the same pixels of a 4:3 and a 16:9 frame (±1 px at its edges)', (t) => {
+  for (const [w, h, box] of [[640, 480, [101, 77, 333, 290]], [960, 540, [250, 120, 611, 401]], [1920, 1080, [401, 333, 1500, 900]]] as const) {
+    const [x0, y0, x1, y1] = box;
+    const inside = (x: number, y: number) => x >= x0 && x < x1 && y >= y0 && y < y1;
+    const rgb = new Uint8Array(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (inside(x, y)) rgb.fill(255, (y * w + x) * 3, (y * w + x) * 3 + 3);
+    const s = fitLongSide(w, h, 480);
+    const small = resizeRgb(rgb, w, h, s.width, s.height);
+    const cls = new Uint8Array(s.width * s.height);
+    for (let i = 0; i < cls.length; i++) cls[i] = small[3 * i]! > 127 ? 1 : 0; // a "model" that thresholds
+    const back = resizeNearest(cls, s.width, s.height, w, h);
+    const k = w / s.width;
+    let far = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const nearEdge = Math.min(Math.abs(x - x0), Math.abs(x - x1), Math.abs(y - y0), Math.abs(y - y1)) <= k;
+        if (!nearEdge && back[y * w + x] !== (inside(x, y) ? 1 : 0)) far++;
+      }
+    }
+    t.is(far, 0, `${w}x${h}: every pixel further than one model pixel from the edge has its own label`);
+  }
+});
+
+test('label-resizer › palette: by class name, "#rrggbb" or [r, g, b]; a bad colour fails at load, an unknown class names the classes', (t) => {
+  const base = [[1, 1, 1], [2, 2, 2], [3, 3, 3]] as const;
+  const p = applyPalette(['Sky', 'Road', 'Car'], base, { Road: [9, 8, 7] }, 'labels');
+  t.deepEqual(p.map((c) => [...c]), [[1, 1, 1], [9, 8, 7], [3, 3, 3]]);
+  t.throws(() => applyPalette(['Sky', 'Road'], base, { Raod: [0, 0, 0] }, 'labels'), { message: /labels\.options\.palette: unknown class 'Raod'; expected one of Sky, Road/ });
+  const graph = (palette: string) => `version: 1
+nodes:
+  decode: { type: decoder, options: { path: in.mp4 } }
+  small:  { type: downsampler, options: { longSidePx: 480 }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, in: { frame: small.frame } }
+  labels: { type: label-resizer, options: { palette: ${palette} }, in: { labels: segment.labels, frame: decode.frame } }
+  masks:  { type: label-map-sink, options: { dir: out }, in: { labels: labels.labels } }
+`;
+  const ok = parseGraph(graph('{ Road: "#ff0080", Car: [1, 2, 3] }'), 'g.yaml', registry);
+  t.deepEqual(ok.nodes.find((n) => n.name === 'labels')!.options.palette, { Road: [255, 0, 128], Car: [1, 2, 3] });
+  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: .*#rrggbb|labels\.options\.palette\.Road/ });
+  t.throws(() => parseGraph(graph('{ Road: [300, 0, 0] }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road/ });
+});
