@@ -20,7 +20,6 @@
  * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
  * ```
  */
-import path from 'node:path';
 import { Observable } from 'rxjs';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
