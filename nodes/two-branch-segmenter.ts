@@ -29,11 +29,15 @@
  */
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/engine/model.ts';
+import { parseTta, TTA_SYNTAX } from '../src/engine/tta.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
 import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
 import { serial } from '../src/runtime/queue.ts';
+
+/** The `tta` default (see the header: why). */
+export const DEFAULT_TTA = 'off';
 
 const options = z.strictObject({
   model: z.string().min(1).default(DEFAULT_MODEL).describe('model name under models/ or a folder with manifest.json'),
@@ -46,6 +50,18 @@ const options = z.strictObject({
   nonKeyFrames: z.enum(['shallow', 'fuse', 'propagate']).default('shallow').describe('cheaper path for non-key frames'),
   scores: z.boolean().default(false).describe('attach 1/8-resolution class scores to the labels (for fusers)'),
   refine: z.boolean().default(true).describe("pass each key frame's deep features once through the model's temporal fuser (a learned refinement: +4.3 val mIoU for the default model; no effect for a model without a fuser)"),
+  tta: z
+    .string()
+    .default(DEFAULT_TTA)
+    .refine((s) => {
+      try {
+        parseTta(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, { message: `expected ${TTA_SYNTAX}` })
+    .describe('test-time augmentation of key frames: class scores at 1/8 averaged over views (off | flip | scales | flip+scales | a list of scales); see src/engine/tta.ts'),
   thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
 });
 
@@ -56,7 +72,7 @@ interface FrameSegmenter {
 
 /** The ReuseSegmenter in a worker thread, or on this thread. */
 async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
-  const mode: ReuseMode = o;
+  const mode: ReuseMode = { ...o, tta: parseTta(o.tta) };
   if (o.thread) {
     const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
