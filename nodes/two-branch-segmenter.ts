@@ -29,15 +29,24 @@
  */
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/engine/model.ts';
-import { parseTta, TTA_SYNTAX } from '../src/engine/tta.ts';
+import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX, type TtaSpec } from '../src/engine/tta.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
 import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
 import { serial } from '../src/runtime/queue.ts';
 
-/** The `tta` default (see the header: why). */
-export const DEFAULT_TTA = 'off';
+/** The `tta` default: AUTO_TTA where key frames are sparse, off where every frame is one (see the header: why). */
+export const DEFAULT_TTA = 'auto';
+/** What `auto` runs on key frames when they come at most every AUTO_TTA_MIN_INTERVAL frames. */
+export const AUTO_TTA = '1,1.25';
+export const AUTO_TTA_MIN_INTERVAL = 5;
+
+/** The TTA spec a node's options resolve to (`auto` by the key-frame interval). */
+export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec {
+  if (tta === 'auto') return keyframeIntervalFrames >= AUTO_TTA_MIN_INTERVAL ? parseTta(AUTO_TTA) : TTA_OFF;
+  return parseTta(tta);
+}
 
 const options = z.strictObject({
   model: z.string().min(1).default(DEFAULT_MODEL).describe('model name under models/ or a folder with manifest.json'),
@@ -55,13 +64,13 @@ const options = z.strictObject({
     .default(DEFAULT_TTA)
     .refine((s) => {
       try {
-        parseTta(s);
+        if (s !== 'auto') parseTta(s);
         return true;
       } catch {
         return false;
       }
-    }, { message: `expected ${TTA_SYNTAX}` })
-    .describe('test-time augmentation of key frames: class scores at 1/8 averaged over views (off | flip | scales | flip+scales | a list of scales); see src/engine/tta.ts'),
+    }, { message: `expected auto, ${TTA_SYNTAX}` })
+    .describe(`test-time augmentation of key frames: class scores at 1/8 averaged over views (auto | off | flip | scales | flip+scales | a list of scales, see src/engine/tta.ts); auto = ${AUTO_TTA} when keyframeIntervalFrames ≥ ${AUTO_TTA_MIN_INTERVAL}, else off`),
   thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
 });
 
@@ -72,7 +81,7 @@ interface FrameSegmenter {
 
 /** The ReuseSegmenter in a worker thread, or on this thread. */
 async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
-  const mode: ReuseMode = { ...o, tta: parseTta(o.tta) };
+  const mode: ReuseMode = { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) };
   if (o.thread) {
     const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
@@ -105,7 +114,7 @@ export const twoBranchSegmenter = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const { seg, manifest, where } = await openSegmenter(o);
-    ctx.log(`model ${manifest.name} on ${where}`);
+    ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(resolveTta(o.tta, o.keyframeIntervalFrames))}`);
     return {
       process: ({ frame }) => ({
         labels: frame!.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
