@@ -100,7 +100,7 @@ test.serial('engines › with key-frame TTA (the node\'s auto spec) ONNX and TF.
         for (let i = 0; i < a.classes.length; i++) changed += a.classes[i] === plain.classes[i] ? 0 : 1;
       }
     }
-    t.is(tfjs.runs.ttaViews, files.length * (tta.scales.length * (tta.flip ? 2 : 1) - 1));
+    t.is(tfjs.ttaViewRuns, files.length * (tta.scales.length * (tta.flip ? 2 : 1) - 1));
     t.true(changed > 0, 'TTA changes the labels of the first image');
     const agreement = same / total;
     t.log(`TTA ${AUTO_TTA}, ${files.length} images (tfjs backend ${tfjs.engine.backend}): ${(agreement * 100).toFixed(4)} % agree (${total - same} of ${total} pixels differ); the first image: ${changed} pixels changed by TTA`);

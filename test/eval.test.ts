@@ -378,7 +378,7 @@ test('tta › key frames only: scores change, non-key frames reuse the base view
     const plain = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true });
     const plainNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true });
     const aug = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true, tta });
-    t.is(m.runs.ttaViews, 5);
+    t.is(m.ttaViewRuns, 5);
     t.deepEqual([aug.scores!.channels, aug.scores!.height, aug.scores!.width], [plain.scores!.channels, plain.scores!.height, plain.scores!.width]);
     let diff = 0;
     for (let i = 0; i < aug.scores!.data.length; i++) diff = Math.max(diff, Math.abs(aug.scores!.data[i]! - plain.scores!.data[i]!));
@@ -387,7 +387,7 @@ test('tta › key frames only: scores change, non-key frames reuse the base view
     // features: the same scores as after a key frame without TTA.
     const augNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true, tta });
     t.is(augNext.path, 'shallow');
-    t.is(m.runs.ttaViews, 5);
+    t.is(m.ttaViewRuns, 5);
     t.deepEqual(augNext.scores!.data, plainNext.scores!.data);
     t.deepEqual(augNext.classes, plainNext.classes);
   } finally {

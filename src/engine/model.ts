@@ -70,7 +70,9 @@ export class Model {
   private low: Tensor4 | undefined;
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
-  readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0, ttaViews: 0 };
+  readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0 };
+  /** Extra test-time-augmentation views run (each a whole network pass; tests count these). */
+  ttaViewRuns = 0;
   /** Per channel, byte value -> normalised float (256 entries each). */
   private readonly lut: Float32Array;
   /** The network's input buffer, reused while the size stays (engines copy or finish with it per call). */
@@ -153,7 +155,7 @@ export class Model {
         const acc = Float32Array.from(await e.read(scores));
         for (const v of views) {
           await this.addView(acc, sh, sw, rgb, w, h, inW, inH, v.scale, v.flip, o.refine === true);
-          this.runs.ttaViews++;
+          this.ttaViewRuns++;
         }
         const inv = 1 / (views.length + 1);
         for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
