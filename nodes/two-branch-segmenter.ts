@@ -18,6 +18,13 @@
  * frame's deep features also pass once through the temporal fuser before the
  * head — a learned refinement trained on the frozen network (+4.3 val mIoU for
  * the default model, ~3 % more MACs); a model without a fuser runs without it.
+ * `tta` adds test-time augmentation on key frames only (src/engine/tta.ts):
+ * the network also runs on other views of the frame (scales, mirrored) and
+ * the 1/8 class scores are averaged; non-key frames are untouched and reuse
+ * the base view's deep features. The default `auto` runs views at 1 and 1.25x
+ * (+2.0 val mIoU for 2.56x a key frame's MACs) where key frames come at most
+ * every 5th frame (`keyframeIntervalFrames` ≥ 5), where the extra cost is
+ * spread over the frames between, and none where every frame is a key frame.
  * Engines: `onnx` (onnxruntime-node, default) or `tfjs`. With `thread` (the
  * default) all of this runs in a worker thread (src/thread/segmenter.ts), two
  * frames in flight, so the JS thread keeps decoding, blending and encoding
@@ -29,24 +36,14 @@
  */
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/engine/model.ts';
-import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX, type TtaSpec } from '../src/engine/tta.ts';
+import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX } from '../src/engine/tta.ts';
+
+export { AUTO_TTA, DEFAULT_TTA, resolveTta };
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
 import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
 import { serial } from '../src/runtime/queue.ts';
-
-/** The `tta` default: AUTO_TTA where key frames are sparse, off where every frame is one (see the header: why). */
-export const DEFAULT_TTA = 'auto';
-/** What `auto` runs on key frames when they come at most every AUTO_TTA_MIN_INTERVAL frames. */
-export const AUTO_TTA = '1,1.25';
-export const AUTO_TTA_MIN_INTERVAL = 5;
-
-/** The TTA spec a node's options resolve to (`auto` by the key-frame interval). */
-export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec {
-  if (tta === 'auto') return keyframeIntervalFrames >= AUTO_TTA_MIN_INTERVAL ? parseTta(AUTO_TTA) : TTA_OFF;
-  return parseTta(tta);
-}
 
 const options = z.strictObject({
   model: z.string().min(1).default(DEFAULT_MODEL).describe('model name under models/ or a folder with manifest.json'),

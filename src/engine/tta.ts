@@ -16,6 +16,10 @@
  *   flip+scales    both: every scale, mirrored and not          6 passes, ≈ 6.3x MACs
  *   0.75,1,1.5     a list of scales (1 is always added)
  *   flip+0.75,1    a list of scales, each mirrored too
+ *
+ * The segmenter node's default is `auto` (resolveTta): AUTO_TTA where key
+ * frames come at most every AUTO_TTA_MIN_INTERVAL frames, off where every
+ * frame is one. Measured in training/README.md ("Test-time augmentation").
  */
 import { resizeRgb } from '../image.ts';
 
@@ -32,6 +36,18 @@ export const DEFAULT_TTA_SCALES = Object.freeze([0.75, 1, 1.25]);
 export const TTA_SCALE_RANGE = [0.25, 4] as const;
 
 export const TTA_SYNTAX = "off, flip, scales (0.75,1,1.25), flip+scales, a list of scales such as 0.75,1,1.5, or flip+<list>";
+
+/** The `tta` default: AUTO_TTA where key frames are sparse, off where every frame is one (the segmenter node's and the video evaluation's; why: training/README.md). */
+export const DEFAULT_TTA = 'auto';
+/** What `auto` runs on key frames when they come at most every AUTO_TTA_MIN_INTERVAL frames. */
+export const AUTO_TTA = '1,1.25';
+export const AUTO_TTA_MIN_INTERVAL = 5;
+
+/** The TTA spec a node's options resolve to (`auto` by the key-frame interval). */
+export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec {
+  if (tta === 'auto') return keyframeIntervalFrames >= AUTO_TTA_MIN_INTERVAL ? parseTta(AUTO_TTA) : TTA_OFF;
+  return parseTta(tta);
+}
 
 /** Parse a spec string (see the file's header); throws a TypeError naming what was expected. */
 export function parseTta(s: string): TtaSpec {
