@@ -13,6 +13,7 @@
 import type { Model } from './engine/model.ts';
 import { blockMotion, changeScore, thumbnail, warpLabels, type Thumb } from './motion.ts';
 import type { LabelPath, ScoreMap } from './packet.ts';
+import type { TtaSpec } from './engine/tta.ts';
 
 export class KeyframeScheduler {
   private sinceKey = Infinity;
@@ -92,6 +93,8 @@ export interface ReuseMode {
   readonly scores?: boolean;
   /** Refine key frames' deep features with the model's temporal fuser (Model.segment `refine`; default true). */
   readonly refine?: boolean;
+  /** Test-time augmentation of key frames (Model.segment `tta`; src/engine/tta.ts; default off). */
+  readonly tta?: TtaSpec | undefined;
 }
 
 /** What a reuse mode does with a frame, decided before the frame's pixels are needed. */
@@ -157,7 +160,7 @@ export class ReuseSegmenter {
       r = { classes: this.propagator.propagate(thumb), path: 'propagated' };
     } else {
       if (!rgb) throw new Error('segmenter: a frame planned without its pixels needs the network (no labels to carry)');
-      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', refine: this.mode.refine ?? true, inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
+      r = await this.model.segment(rgb, w, h, { reuseDeep: !key, fuse: this.mode.nonKeyFrames === 'fuse', refine: this.mode.refine ?? true, tta: this.mode.tta, inW: this.mode.inputWidth, inH: this.mode.inputHeight, withScores: this.mode.scores });
     }
     if (thumb) this.propagator.set(thumb, r.classes, w, h);
     return r;

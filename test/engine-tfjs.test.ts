@@ -9,6 +9,8 @@ import test from 'ava';
 import sharp from 'sharp';
 import { loadModel } from '../src/engine/model.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
+import { parseTta } from '../src/engine/tta.ts';
+import { AUTO_TTA } from '../nodes/two-branch-segmenter.ts';
 
 const VAL = path.join(SHARED, 'data', 'camvid', 'val');
 
@@ -73,6 +75,43 @@ needsShared(test.serial, VAL)('engines › ONNX and TF.js agree on ≥ 99.5 % of
   }
 });
 
+test.serial('engines › with key-frame TTA (the node\'s auto spec) ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
+  if (!existsSync(VAL)) {
+    t.fail(`../shared/data/camvid is absent (looked for ${VAL}); the engine agreement test needs the CamVid val images`);
+    return;
+  }
+  const files = readdirSync(VAL).filter((f) => f.endsWith('.png')).sort();
+  const tta = parseTta(AUTO_TTA);
+  const onnx = await loadModel({ engine: 'onnx' });
+  const tfjs = await loadModel({ engine: 'tfjs' });
+  try {
+    let same = 0;
+    let total = 0;
+    let changed = 0;
+    for (const f of files) {
+      const { data, info } = await sharp(path.join(VAL, f)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const o = { inW: 480, inH: 360, refine: true, tta };
+      const a = await onnx.segment(rgb, info.width, info.height, o);
+      const b = await tfjs.segment(rgb, info.width, info.height, o);
+      for (let i = 0; i < a.classes.length; i++) same += a.classes[i] === b.classes[i] ? 1 : 0;
+      total += a.classes.length;
+      if (f === files[0]) {
+        const plain = await onnx.segment(rgb, info.width, info.height, { inW: 480, inH: 360, refine: true });
+        for (let i = 0; i < a.classes.length; i++) changed += a.classes[i] === plain.classes[i] ? 0 : 1;
+      }
+    }
+    t.is(tfjs.ttaViewRuns, files.length * (tta.scales.length * (tta.flip ? 2 : 1) - 1));
+    t.true(changed > 0, 'TTA changes the labels of the first image');
+    const agreement = same / total;
+    t.log(`TTA ${AUTO_TTA}, ${files.length} images (tfjs backend ${tfjs.engine.backend}): ${(agreement * 100).toFixed(4)} % agree (${total - same} of ${total} pixels differ); the first image: ${changed} pixels changed by TTA`);
+    t.true(agreement >= 0.995, `agreement ${(agreement * 100).toFixed(3)} % < 99.5 %`);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
+});
+
 test.serial('tfjs-engine › native tensors stay flat over 500 frames', async (t) => {
   const [w, h] = [256, 128];
   const rgb = synthetic(w, h);
@@ -81,7 +120,8 @@ test.serial('tfjs-engine › native tensors stay flat over 500 frames', async (t
   let at20 = -1;
   let rssWarm = 0;
   for (let i = 1; i <= 500; i++) {
-    const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, fuse: i % 4 === 0, withScores: i % 10 === 0 });
+    // every 8th frame a key frame with TTA (extra views must free every tensor they make)
+    const r = await model.segment(rgb, w, h, { reuseDeep: i % 2 === 0, fuse: i % 4 === 0, withScores: i % 10 === 0, tta: i % 8 === 1 ? parseTta('flip+scales') : undefined });
     t.is(r.classes.length, w * h);
     if (i === 20) at20 = e.liveTensors();
     // RSS from frame 200 on: the wasm heap grows to its high-water mark while warming up and never

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
+import { loadModel } from '../src/engine/model.ts';
+import { addScores, formatTta, parseTta, ttaCostFactor, ttaViews, viewSize } from '../src/engine/tta.ts';
+import { AUTO_TTA, resolveTta, twoBranchSegmenter } from '../nodes/two-branch-segmenter.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAMVID = path.join(SHARED, 'data', 'camvid');
@@ -293,4 +296,125 @@ test('eval › bad arguments exit 2', async (t) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ------------------------------------------------------------------ test-time augmentation
+
+test('tta › parseTta: named specs, lists, and errors that say what was expected', (t) => {
+  t.deepEqual(parseTta('off'), { flip: false, scales: [1] });
+  t.deepEqual(parseTta('flip'), { flip: true, scales: [1] });
+  t.deepEqual(parseTta('scales'), { flip: false, scales: [0.75, 1, 1.25] });
+  t.deepEqual(parseTta('flip+scales'), { flip: true, scales: [0.75, 1, 1.25] });
+  // 1 is always added (its deep features are the ones non-key frames reuse); sorted, no duplicates
+  t.deepEqual(parseTta('1.5, 1.25,1.25'), { flip: false, scales: [1, 1.25, 1.5] });
+  t.deepEqual(parseTta('flip+1,1.25'), { flip: true, scales: [1, 1.25] });
+  for (const bad of ['', 'flip+', 'mirror', '0.1', '1,,2', '5', 'flip+x']) {
+    t.throws(() => parseTta(bad), { instanceOf: TypeError, message: /expected off, flip, scales .* got/ }, bad);
+  }
+  for (const s of ['off', 'flip', 'scales', 'flip+scales', '1,1.25', 'flip+1,1.25,1.5']) t.is(formatTta(parseTta(s)), s);
+});
+
+test('tta › views and their cost: the base view first, every scale mirrored too with flip', (t) => {
+  t.deepEqual(ttaViews(parseTta('off')), [{ scale: 1, flip: false }]);
+  t.deepEqual(ttaViews(parseTta('flip+scales')), [
+    { scale: 1, flip: false }, { scale: 0.75, flip: false }, { scale: 0.75, flip: true }, { scale: 1, flip: true }, { scale: 1.25, flip: false }, { scale: 1.25, flip: true },
+  ]);
+  t.is(ttaCostFactor(parseTta('flip')), 2);
+  t.is(ttaCostFactor(parseTta('flip+scales')), 2 * (0.75 ** 2 + 1 + 1.25 ** 2));
+  // sizes are multiples of 8, so a view's 1/8 grid covers the frame as the base view's does
+  t.deepEqual(viewSize(480, 360, 0.75), { w: 360, h: 272 });
+  t.deepEqual(viewSize(480, 360, 1.25), { w: 600, h: 448 });
+  t.deepEqual(viewSize(480, 272, 1), { w: 480, h: 272 });
+});
+
+test('tta › addScores: mirrored back, resampled onto the base grid, added', (t) => {
+  // 1 class, 2x4 grid: a horizontal ramp, and the same ramp as a mirrored view produces it.
+  const ramp = Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13]);
+  const mirrored = Float32Array.from([3, 2, 1, 0, 13, 12, 11, 10]);
+  const acc = new Float32Array(8);
+  addScores(acc, 2, 4, ramp, 1, 2, 4, false);
+  addScores(acc, 2, 4, mirrored, 1, 2, 4, true);
+  t.deepEqual(Array.from(acc), Array.from(ramp, (v) => 2 * v));
+  // A constant field stays constant whatever the resampling; a 2x finer mirrored grid of a ramp
+  // lands back on the ramp (bilinear, half-pixel centres: the mean of each pair of fine cells).
+  const fine = new Float32Array(4 * 8);
+  for (let y = 0; y < 4; y++) for (let x = 0; x < 8; x++) fine[y * 8 + x] = 7 - x; // mirrored ramp 0..7
+  const got = new Float32Array(8);
+  addScores(got, 2, 4, fine, 1, 4, 8, true);
+  t.deepEqual(Array.from(got), [0.5, 2.5, 4.5, 6.5, 0.5, 2.5, 4.5, 6.5]);
+  const flat = new Float32Array(2 * 3 * 5).fill(4);
+  const out = new Float32Array(2 * 4 * 6);
+  addScores(out, 4, 6, flat, 2, 3, 5, true);
+  t.true(out.every((v) => Math.abs(v - 4) < 1e-6));
+  t.throws(() => addScores(new Float32Array(3), 2, 4, ramp, 1, 2, 4, false), { instanceOf: RangeError });
+});
+
+test('tta › the segmenter node: option tta validated, default documented', (t) => {
+  const o = twoBranchSegmenter.options;
+  t.is(o.parse({ tta: 'flip+scales' }).tta, 'flip+scales');
+  const bad = o.safeParse({ tta: 'sideways' });
+  t.false(bad.success);
+  t.regex(JSON.stringify(bad.error?.issues), /expected auto, off, flip, scales/);
+  t.is(o.parse({}).tta, 'auto');
+  // auto: TTA where key frames are sparse, none where every frame is one
+  t.deepEqual(resolveTta('auto', 10), parseTta(AUTO_TTA));
+  t.deepEqual(resolveTta('auto', 1), parseTta('off'));
+  t.deepEqual(resolveTta('flip', 1), parseTta('flip'));
+});
+
+test('tta › key frames only: scores change, non-key frames reuse the base view\'s deep features', async (t) => {
+  if (!existsSync(VAL)) {
+    t.fail(`CamVid is absent: expected ${VAL}`);
+    return;
+  }
+  const [f0, f1] = firstPairs(2) as [string, string];
+  const read = async (f: string) => {
+    const { data, info } = await sharp(path.join(VAL, f)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), w: info.width, h: info.height };
+  };
+  const [a, b] = [await read(f0), await read(f1)];
+  const m = await loadModel({ engine: 'onnx', threads: 1 });
+  try {
+    const tta = parseTta('flip+scales');
+    const plain = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true });
+    const plainNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true });
+    const aug = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true, tta });
+    t.is(m.ttaViewRuns, 5);
+    t.deepEqual([aug.scores!.channels, aug.scores!.height, aug.scores!.width], [plain.scores!.channels, plain.scores!.height, plain.scores!.width]);
+    let diff = 0;
+    for (let i = 0; i < aug.scores!.data.length; i++) diff = Math.max(diff, Math.abs(aug.scores!.data[i]! - plain.scores!.data[i]!));
+    t.true(diff > 0.1, `TTA changes the key frame's class scores (largest change ${diff})`);
+    // A non-key frame after a TTA key frame takes no extra views and reuses the base view's deep
+    // features: the same scores as after a key frame without TTA.
+    const augNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true, tta });
+    t.is(augNext.path, 'shallow');
+    t.is(m.ttaViewRuns, 5);
+    t.deepEqual(augNext.scores!.data, plainNext.scores!.data);
+    t.deepEqual(augNext.classes, plainNext.classes);
+  } finally {
+    await m.dispose();
+  }
+});
+
+test('eval › --tta 1,1.25 (the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
+  if (!existsSync(VAL) || !existsSync(VALANNOT)) {
+    t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
+    return;
+  }
+  const base = ['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20'];
+  const off = await cli([...base, '--tta', 'off']);
+  const on = await cli([...base, '--tta', '1,1.25']);
+  t.is(off.code, 0, off.stderr);
+  t.is(on.code, 0, on.stderr);
+  const [a, b] = [JSON.parse(off.stdout), JSON.parse(on.stdout)] as { miou: number; tta: string; ttaViews: number; macs: number; confusion: number[][] }[];
+  t.is(a!.tta, 'off');
+  t.is(b!.tta, '1,1.25');
+  t.is(b!.ttaViews, 2);
+  t.is(b!.macs, Math.round((562164800 + 19376640) * (1 + 1.25 ** 2)));
+  t.notDeepEqual(b!.confusion, a!.confusion, 'TTA changes the predictions');
+  t.true(b!.miou >= a!.miou, `TTA must not lower mIoU: ${b!.miou} with, ${a!.miou} without`);
+  t.log(`first 20 val images: TTA 1,1.25 ${b!.miou.toFixed(2)}, off ${a!.miou.toFixed(2)}`);
+  const bad = await cli([...base, '--tta', 'sideways']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--tta: expected off, flip, scales .* got 'sideways'/);
 });

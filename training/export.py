@@ -27,7 +27,7 @@ import torch.nn as nn
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN, TemporalFuser  # noqa: E402
+from fast_scnn import FastSCNN, TemporalFuser, arch_kwargs  # noqa: E402
 
 CLASSES = ['Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car', 'Pedestrian', 'Bicyclist']
 PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
@@ -123,8 +123,9 @@ def main():
 
     ck = torch.load(a.ckpt, map_location='cpu')
     args = ck.get('args', {})
-    width = float(args.get('width', 1.0))
-    model = FastSCNN(len(CLASSES), width)
+    arch = arch_kwargs(args)
+    width = arch.get('width', 1.0)
+    model = FastSCNN(len(CLASSES), **arch)
     model.load_state_dict(ck['model'])
     model.eval()
     os.makedirs(a.out, exist_ok=True)
@@ -188,8 +189,9 @@ def main():
             metrics = {**metrics, **json.load(f)}
     manifest = {
         'name': a.name,
-        'architecture': 'fast-scnn',
+        'architecture': 'fast-scnn' if (args.get('arch') or 'fast') == 'fast' else f"fast-scnn-{args['arch']}",
         'width': width,
+        **({'arch': {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}} if (args.get('arch') or 'fast') != 'fast' else {}),
         'classes': CLASSES,
         'palette': PALETTE,
         'void': 11,

@@ -6,7 +6,16 @@ The network is three modules so the runtime can run or skip each one:
   deep     global feature extractor + pyramid pooling: 1/8 features -> 1/32 features
   head     feature fusion + classifier: (1/8, 1/32) -> class scores at 1/8
 
-`width` scales every channel count (the survey's width multiplier). Input
+`width` scales every channel count (the survey's width multiplier);
+`deep_width` and `head_width` override it for the deep branch and the head,
+and `depth` sets the number of bottlenecks in each of the deep branch's three
+stages (Fast-SCNN: 3, 3, 3). ARCHS names the presets: `fast` is the paper's
+network (the shipped `fast-scnn-camvid`), `strong` a key-frame network with
+~4x its MACs spent where the runtime can afford them: the deep branch, which
+runs only on key frames (non-key frames run the shallow branch and the head,
+so those stay close to `fast`'s size). Module names do not change with the
+preset, so export.py, the TF.js engine and the temporal fuser work unchanged.
+Input
 resolution is free: every resize is to the size of another tensor, never a
 fixed factor, so 360x480 and 540x960 both work with the same weights.
 
@@ -96,13 +105,13 @@ class Shallow(nn.Module):
 class Deep(nn.Module):
     """Global feature extractor: bottlenecks 64x3 s2, 96x3 s2, 128x3 s1, then PPM -> 128."""
 
-    def __init__(self, cin, width=1.0):
+    def __init__(self, cin, width=1.0, depth=(3, 3, 3)):
         super().__init__()
         c64, c96, c128 = ch(64, width), ch(96, width), ch(128, width)
         self.out_channels = c128
         layers = []
-        for cout, s in ((c64, 2), (c96, 2), (c128, 1)):
-            for i in range(3):
+        for (cout, s), n in zip(((c64, 2), (c96, 2), (c128, 1)), depth):
+            for i in range(n):
                 layers.append(Bottleneck(cin, cout, s if i == 0 else 1))
                 cin = cout
         self.blocks = nn.Sequential(*layers)
@@ -130,12 +139,31 @@ class Head(nn.Module):
         return self.cls(x)
 
 
+ARCHS = {
+    # Poudel et al. 2019: 1.14 M parameters, 0.56 GMACs at 360x480 (shallow 66 M, deep 328 M, head 168 M).
+    'fast': {},
+    # Key-frame network: deep branch 2x wide and 4/4/4 deep, shallow 1.25x; head as fast's.
+    'strong': {'width': 1.25, 'deep_width': 2.0, 'head_width': 1.0, 'depth': (4, 4, 4)},
+}
+
+
+def arch_kwargs(args):
+    """FastSCNN keyword arguments from a checkpoint's recorded args: the preset (`arch`), else `width`."""
+    name = args.get('arch') or 'fast'
+    if name not in ARCHS:
+        raise ValueError(f'unknown arch {name!r}: expected one of {", ".join(ARCHS)}')
+    kw = dict(ARCHS[name])
+    if name == 'fast':
+        kw['width'] = float(args.get('width', 1.0))
+    return kw
+
+
 class FastSCNN(nn.Module):
-    def __init__(self, classes=11, width=1.0):
+    def __init__(self, classes=11, width=1.0, deep_width=None, head_width=None, depth=(3, 3, 3)):
         super().__init__()
         self.shallow = Shallow(width)
-        self.deep = Deep(self.shallow.out_channels, width)
-        self.head = Head(self.shallow.out_channels, self.deep.out_channels, classes, width)
+        self.deep = Deep(self.shallow.out_channels, width if deep_width is None else deep_width, tuple(depth))
+        self.head = Head(self.shallow.out_channels, self.deep.out_channels, classes, width if head_width is None else head_width)
 
     def forward(self, x, full_size=True):
         high = self.shallow(x)

@@ -15,6 +15,19 @@
 #                rare classes (SignSymbol predicted on 4x its pixels, Pedestrian 3x).
 #   SET=final    (session 4, 2 runs): the two best weightings on every training image, alone on the GPU
 #                so that the budget buys twice the epochs.
+#   SET=strong   (issue 13, 4 runs, prepared, not yet run): the `strong` key-frame network (fast_scnn.ARCHS:
+#                1.78 GMACs at 360x480, 3.2x `fast`) against `fast` under the same budget, on the standard
+#                protocol: train + val (468 images), weight power 0.25, EMA 0.999. hold-* leave 0001TP out
+#                (the recipe's estimate for unseen roads, which chooses); trainval-* are the shippable
+#                weights. --slim bundles (float16 final weights: strong ~11 MiB, fast ~2.3 MiB) so that all
+#                four come back (a device call returns at most 8 files of 16 MiB).
+#   SET=loso     (issue 13, 3 runs, prepared): `strong` leaving each training sequence out in turn
+#                (0001TP, 0006R0, 0016E5 — the last also takes val out of training), for a
+#                leave-one-sequence-out estimate.
+#
+# One call for SET=strong, carrying the packed data (.gpu, 40 MiB), with the time the lease leaves:
+#   run(command="OUT=$OUT BUDGET=400 SET=strong bash training/gpu-runs.sh", carry=[".gpu"], timeout_s=560)
+# then here, for each bundle: train_gpu.py unpack $OUT/NAME.pt training/runs/gpu-strong-NAME
 set -u
 OUT=${OUT:?set OUT}; BUDGET=${BUDGET:-420}; DATA=${DATA:-.gpu/camvid}; SET=${SET:-weights}
 PY=${PY:-python3}
@@ -36,6 +49,15 @@ case $SET in
   final)
     for p in 0.5 0.25; do
       run --threads 4 --ema 0.999 --weight-power $p --name train-p$p
+    done ;;
+  strong)
+    for arch in strong fast; do
+      run --threads 4 --arch $arch --with-val --slim --ema 0.999 --weight-power 0.25 --name hold-$arch --holdout 0001TP
+      run --threads 4 --arch $arch --with-val --slim --ema 0.999 --weight-power 0.25 --name trainval-$arch
+    done ;;
+  loso)
+    for seq in 0001TP 0006R0 0016E5; do
+      run --threads 5 --arch strong --with-val --slim --ema 0.999 --weight-power 0.25 --name loso-strong-$seq --holdout $seq
     done ;;
   *) echo "unknown SET=$SET" >&2; exit 2 ;;
 esac

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN, TemporalFuser  # noqa: E402
+from fast_scnn import FastSCNN, TemporalFuser, arch_kwargs  # noqa: E402
 from train import MEAN, STD, MEDFREQ, NCLS, VOID, load_split, confusion, miou  # noqa: E402
 
 
@@ -154,7 +154,7 @@ def main():
                 **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips).items()}}
 
     base = torch.load(a.base, map_location='cpu')
-    model = FastSCNN(NCLS, base['args'].get('width', 1.0))
+    model = FastSCNN(NCLS, **arch_kwargs(base['args']))
     model.load_state_dict(base['model'])
     model.eval()
     for p in model.parameters():

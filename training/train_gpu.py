@@ -20,6 +20,15 @@ Everything a run keeps is one file, OUT/NAME.pt, rewritten atomically at every e
 
   /usr/bin/python3 training/train_gpu.py unpack OUT/NAME.pt training/runs/NAME
 
+With --slim the bundle keeps only the weights the run ends with (the EMA when --ema is on), in
+float16, and no 'last'/'best' copies: a `strong` network's three float32 state dicts (~67 MB) would
+not fit the 16 MiB a device call may return per file; unpack writes them as best.pt and last.pt
+(float32 again).
+
+Standard protocol (issue 13): --with-val trains on train + val (468 images); --holdout SEQ leaves
+one sequence out of everything trained on (from val too, when --with-val: 0016E5 is val's sequence)
+and evaluates on it, which chooses the recipe.
+
 Works on a CPU too (slowly), which is how it is tested before it travels.
 """
 import argparse
@@ -35,7 +44,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN  # noqa: E402
+from fast_scnn import ARCHS, FastSCNN, arch_kwargs  # noqa: E402
 from train import MEDFREQ, NCLS, VOID, confusion, miou as miou_cpu  # noqa: E402
 
 
@@ -198,6 +207,16 @@ def cpu_state(model):
 def unpack(bundle, run_dir):
     b = torch.load(bundle, map_location='cpu')
     os.makedirs(run_dir, exist_ok=True)
+    if b.get('slim') is not None:  # --slim: one float16 state, the weights the run ended with
+        state = {k: v.float() if v.is_floating_point() else v for k, v in b['slim'].items()}
+        rec = b['log'][-1] if b['log'] else {}
+        for f in ('last.pt', 'best.pt'):
+            torch.save({'model': state, 'epoch': rec.get('epoch', -1), 'metrics': rec, 'args': b['args']}, os.path.join(run_dir, f))
+        with open(os.path.join(run_dir, 'log.jsonl'), 'w') as f:
+            for rec in b['log']:
+                f.write(json.dumps(rec) + '\n')
+        print(f'{run_dir}: best.pt = last.pt (the end of the run, {"EMA" if b["args"].get("ema") else "raw"}), log.jsonl')
+        return
     torch.save({'model': b['last'], 'epoch': b['log'][-1]['epoch'] if b['log'] else -1,
                 'metrics': b['log'][-1] if b['log'] else {}, 'args': b['args']}, os.path.join(run_dir, 'last.pt'))
     if b.get('ema') is not None:
@@ -227,7 +246,12 @@ def main():
     ap.add_argument('--time-budget', type=float, default=0, help='seconds; 0 = run --epochs')
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--lr', type=float, default=0.045)
-    ap.add_argument('--width', type=float, default=1.0)
+    ap.add_argument('--width', type=float, default=1.0, help='width multiplier of the fast preset')
+    ap.add_argument('--arch', choices=sorted(ARCHS), default='fast', help='network preset (fast_scnn.ARCHS)')
+    ap.add_argument('--init', default='', help='warm start: a checkpoint (or bundle) whose weights are copied where names and '
+                                               'shapes match (new optimiser and schedule)')
+    ap.add_argument('--slim', action='store_true', help='bundle only the final weights, in float16 (see the docstring)')
+    ap.add_argument('--max-steps', type=int, default=0, help='stop after this many optimiser steps (a smoke test; 0 = no limit)')
     ap.add_argument('--crop', default='352x480')
     ap.add_argument('--scale', default='0.5,2.0')
     ap.add_argument('--aug', choices=['basic', 'strong'], default='strong')
@@ -259,11 +283,21 @@ def main():
     bundle_path = os.path.join(a.out, a.name + '.pt')
 
     keep = (lambda f: not f.startswith(a.holdout)) if a.holdout else None
+    held = (lambda f: f.startswith(a.holdout)) if a.holdout else None
     _, tr_x, tr_y = load_split(a.data, 'train', keep)
     _, va_x, va_y = load_split(a.data, 'val')
-    _, ho_x, ho_y = load_split(a.data, 'train', lambda f: f.startswith(a.holdout)) if a.holdout else ([], None, None)
+    _, ho_x, ho_y = load_split(a.data, 'train', held) if a.holdout else ([], None, None)
     if a.with_val:
-        tr_x, tr_y = torch.cat([tr_x, va_x]), torch.cat([tr_y, va_y])
+        # The held-out sequence stays out of training whichever split its images are in.
+        _, vk_x, vk_y = load_split(a.data, 'val', keep)
+        if vk_x is not None:
+            tr_x, tr_y = torch.cat([tr_x, vk_x]), torch.cat([tr_y, vk_y])
+        if a.holdout:
+            _, vh_x, vh_y = load_split(a.data, 'val', held)
+            if vh_x is not None:
+                ho_x, ho_y = (vh_x, vh_y) if ho_x is None else (torch.cat([ho_x, vh_x]), torch.cat([ho_y, vh_y]))
+    if tr_x is None or (a.holdout and ho_x is None):
+        raise SystemExit(f'no training images, or none of sequence {a.holdout!r} to hold out, in {a.data}')
     tr_x, tr_y, va_x, va_y = tr_x.to(dev), tr_y.to(dev), va_x.to(dev), va_y.to(dev)
     if ho_x is not None:
         ho_x, ho_y = ho_x.to(dev), ho_y.to(dev)
@@ -272,7 +306,15 @@ def main():
 
     mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1) * 255
-    model = FastSCNN(NCLS, a.width).to(dev).to(memory_format=torch.channels_last)
+    model = FastSCNN(NCLS, **arch_kwargs(vars(a)))
+    if a.init:
+        ik = torch.load(a.init, map_location='cpu')
+        src = ik.get('model') or ik.get('slim') or ik.get('ema') or ik.get('last')
+        own = model.state_dict()
+        hit = {k: v.float() if v.is_floating_point() else v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(hit, strict=False)
+        print(f'[{a.name}] --init {a.init}: {len(hit)} of {len(own)} tensors copied', flush=True)
+    model = model.to(dev).to(memory_format=torch.channels_last)
     aux = AuxHeads(model.shallow.out_channels, model.deep.out_channels).to(dev).to(memory_format=torch.channels_last) \
         if a.aux > 0 else None
     params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
@@ -286,13 +328,19 @@ def main():
 
     def save():
         tmp = bundle_path + '.tmp'
-        torch.save({'last': cpu_state(model), 'ema': cpu_state(ema.model) if ema else None, 'best': best_state,
-                    'best_metrics': best_metrics, 'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
+        if a.slim:
+            final = cpu_state(ema.model if ema else model)
+            torch.save({'slim': {k: v.half() if v.is_floating_point() else v for k, v in final.items()},
+                        'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
+        else:
+            torch.save({'last': cpu_state(model), 'ema': cpu_state(ema.model) if ema else None, 'best': best_state,
+                        'best_metrics': best_metrics, 'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
         os.replace(tmp, bundle_path)
 
     model.train()
     t_train = time.time()
     epoch = 0
+    step_count = 0
     while epoch < epochs:
         t0 = time.time()
         perm = torch.randperm(n, generator=g, device=dev)
@@ -315,7 +363,12 @@ def main():
             if ema is not None:
                 ema.update(model)
             tot += loss.detach()
-        rec = {'epoch': epoch, 'loss': round(float(tot) / steps, 4), 'sec': round(time.time() - t0, 2),
+            step_count += 1
+            if a.max_steps and step_count >= a.max_steps:
+                break
+        if a.max_steps and step_count >= a.max_steps:
+            epochs = epoch + 1  # a smoke test: evaluate and stop
+        rec = {'epoch': epoch, 'loss': round(float(tot) / max(1, min(steps, step_count)), 4), 'sec': round(time.time() - t0, 2),
                'lr': round(opt.param_groups[0]['lr'], 6), 'elapsed': round(time.time() - t_start, 1)}
         last = epoch + 1 == epochs
         if (epoch + 1) % a.eval_every == 0 or last:

@@ -15,6 +15,8 @@ import { resizeRgb } from '../image.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import type { ScoreMap } from '../packet.ts';
 import type { SegEngine, Tensor4 } from './engine.ts';
+import { upsampleArgmax } from '../upsample.ts';
+import { addScores, ttaViews, viewImage, viewSize, type TtaSpec } from './tta.ts';
 
 export interface Manifest {
   readonly name: string;
@@ -69,6 +71,8 @@ export class Model {
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
   readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0 };
+  /** Extra test-time-augmentation views run (each a whole network pass; tests count these). */
+  ttaViewRuns = 0;
   /** Per channel, byte value -> normalised float (256 entries each). */
   private readonly lut: Float32Array;
   /** The network's input buffer, reused while the size stays (engines copy or finish with it per call). */
@@ -105,10 +109,15 @@ export class Model {
    * a frame that runs the deep branch also passes its deep features once
    * through the temporal fuser (with the frame's own shallow features) before
    * the head — a learned refinement (a no-op for a model without a fuser).
+   * With `tta` (src/engine/tta.ts), a frame that runs the deep branch also runs
+   * the whole network on the spec's other views (mirrored, other scales) and
+   * the class scores of all views are averaged on the base view's 1/8 grid
+   * before the upsample and argmax; the deep features kept for non-key frames
+   * stay the base view's.
    * One call at a time per model (the kept deep features and the input buffer
    * are the model's).
    */
-  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
+  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; tta?: TtaSpec | undefined; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
     const inW = o.inW || w;
     const inH = o.inH || h;
     const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
@@ -140,6 +149,19 @@ export class Model {
       }
       this.runs[path]++;
       scores = await e.head(high, this.low!);
+      const views = !reuse && o.tta ? ttaViews(o.tta).slice(1) : [];
+      if (views.length) {
+        const [, c, sh, sw] = scores.dims;
+        const acc = Float32Array.from(await e.read(scores));
+        for (const v of views) {
+          await this.addView(acc, sh, sw, rgb, w, h, inW, inH, v.scale, v.flip, o.refine === true);
+          this.ttaViewRuns++;
+        }
+        const inv = 1 / (views.length + 1);
+        for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
+        const classes = upsampleArgmax(acc, c, sh, sw, o.outH || h, o.outW || w);
+        return { classes, scores: o.withScores ? { channels: c, height: sh, width: sw, data: acc } : undefined, path };
+      }
       const classes = await e.labels(scores, o.outH || h, o.outW || w);
       let sm: ScoreMap | undefined;
       if (o.withScores) {
@@ -150,6 +172,33 @@ export class Model {
     } finally {
       e.release(high);
       e.release(scores);
+    }
+  }
+
+  /**
+   * One TTA view through the whole network (its deep features are not kept):
+   * its class scores, mirrored back and resampled to `th` x `tw`, are added to `acc`.
+   */
+  private async addView(acc: Float32Array, th: number, tw: number, rgb: Uint8Array, w: number, h: number, inW: number, inH: number, scale: number, flip: boolean, refine: boolean): Promise<void> {
+    const e = this.engine;
+    const vs = viewSize(inW, inH, scale);
+    const img = viewImage(rgb, w, h, vs.w, vs.h, flip);
+    const held: Tensor4[] = [];
+    try {
+      const high = await e.shallow(this.normalise(img, vs.w, vs.h), vs.h, vs.w);
+      held.push(high);
+      let low = await e.deep(high);
+      held.push(low);
+      if (refine && e.fuse) {
+        low = await e.fuse(high, low);
+        held.push(low);
+      }
+      const scores = await e.head(high, low);
+      held.push(scores);
+      const [, c, sh, sw] = scores.dims;
+      addScores(acc, th, tw, await e.read(scores), c, sh, sw, flip);
+    } finally {
+      for (const t of held) e.release(t);
     }
   }
 

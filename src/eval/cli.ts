@@ -2,7 +2,7 @@
  * `segflow eval`: score a model against class-id label PNGs.
  *
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs]
- *                [--size HxW] [--refine on|off] [--json] [--report DIR] [--limit N]
+ *                [--size HxW] [--refine on|off] [--tta SPEC] [--json] [--report DIR] [--limit N]
  *
  * Images are paired with labels by file name; pairs are checked (label exists,
  * same size, 8-bit single channel) from the PNG headers before the model loads,
@@ -17,11 +17,12 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { loadModel, modelDir, readManifest, DEFAULT_MODEL, type EngineName, type Manifest } from '../engine/model.ts';
 import { UsageError } from '../errors.ts';
+import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX, ttaCostFactor, ttaViews, type TtaSpec } from '../engine/tta.ts';
 import { pairFiles, readLabel, readRgb, type Pair } from './dataset.ts';
 import { accumulate, computeMetrics, createConfusion } from './metrics.ts';
 import { toJson, toText, writeReport, type EvalRun, type TriptychInput } from './report.ts';
 
-export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--refine on|off] [--json] [--report DIR] [--limit N]
+export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--refine on|off] [--tta SPEC] [--json] [--report DIR] [--limit N]
   --images DIR    RGB images (png/jpg)
   --labels DIR    8-bit grayscale class-id PNGs with the same file names (ids ≥ class count, e.g. CamVid's 11, are void: ignored)
   --model NAME    model under models/ or a folder with manifest.json (default ${DEFAULT_MODEL})
@@ -29,6 +30,8 @@ export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--mode
   --size HxW      inference size, e.g. 360x480 (default: each image's own size); scoring is always at the label size
   --refine on|off pass the deep features once through the model's temporal fuser, as the segmenter node does on
                   key frames (default on; off = the two-branch network alone; no effect for a model without a fuser)
+  --tta SPEC      test-time augmentation, as the segmenter node's key frames: class scores at 1/8 averaged over
+                  views — off (default), flip, scales (0.75,1,1.25), flip+scales, a list (0.75,1,1.5), flip+<list>
   --json          print one JSON object (percentages 0..100) instead of the table
   --report DIR    also write confusion.png, iou.png, triptych-*.png, report.json, README.md
   --limit N       only the first N pairs (by file name)`;
@@ -45,6 +48,7 @@ export interface EvalOptions {
   readonly engine: EngineName;
   readonly size?: { h: number; w: number } | undefined;
   readonly refine: boolean;
+  readonly tta: TtaSpec;
   readonly json: boolean;
   readonly report?: string | undefined;
   readonly limit?: number | undefined;
@@ -69,7 +73,7 @@ export function parseEvalArgs(argv: string[]): EvalOptions | 'help' {
       strict: true,
       options: {
         images: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, engine: { type: 'string' },
-        size: { type: 'string' }, refine: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, limit: { type: 'string' },
+        size: { type: 'string' }, refine: { type: 'string' }, tta: { type: 'string' }, json: { type: 'boolean' }, report: { type: 'string' }, limit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
@@ -101,8 +105,16 @@ export function parseEvalArgs(argv: string[]): EvalOptions | 'help' {
   }
   const refine = (values.refine as string | undefined) ?? 'on';
   if (refine !== 'on' && refine !== 'off') throw new UsageError(`eval --refine: expected on or off, got '${refine}'`);
+  let tta = TTA_OFF;
+  if (values.tta !== undefined) {
+    try {
+      tta = parseTta(values.tta as string);
+    } catch {
+      throw new UsageError(`eval --tta: expected ${TTA_SYNTAX}, got '${values.tta}'`);
+    }
+  }
   const model = (values.model as string | undefined) ?? DEFAULT_MODEL;
-  return { images, labels, model, engine, size, refine: refine === 'on', json: values.json === true, report: values.report as string | undefined, limit };
+  return { images, labels, model, engine, size, refine: refine === 'on', tta, json: values.json === true, report: values.report as string | undefined, limit };
 }
 
 function statOr(p: string): string {
@@ -179,12 +191,14 @@ export async function cmdEval(argv: string[]): Promise<number> {
     const refined = o.refine && model.hasFuser;
     let modelSeconds = 0;
     let e2eSeconds = 0;
+    // Every TTA view runs the whole network; its MACs scale with its pixel count.
+    const ttaFactor = ttaCostFactor(o.tta);
 
     // One untimed warm-up: the first run allocates and plans inside the engine.
     {
       const p = pairs[0]!;
       const img = await readRgb(p.image);
-      await model.segment(img.data, img.width, img.height, { inW: o.size?.w, inH: o.size?.h, refine: o.refine });
+      await model.segment(img.data, img.width, img.height, { inW: o.size?.w, inH: o.size?.h, refine: o.refine, tta: o.tta });
     }
 
     const t0 = performance.now();
@@ -196,7 +210,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       const inW = o.size?.w ?? img.width;
       const inH = o.size?.h ?? img.height;
       const tm = performance.now();
-      const { classes } = await model.segment(img.data, img.width, img.height, { inW, inH, outW: lab.width, outH: lab.height, refine: o.refine });
+      const { classes } = await model.segment(img.data, img.width, img.height, { inW, inH, outW: lab.width, outH: lab.height, refine: o.refine, tta: o.tta });
       const ms = performance.now() - tm;
       const counted = accumulate(confusion, K, lab.data, classes);
       ignored += lab.data.length - counted;
@@ -206,7 +220,7 @@ export async function cmdEval(argv: string[]): Promise<number> {
       const key = `${inH}x${inW}`;
       sizes.set(key, (sizes.get(key) ?? 0) + 1);
       const mc = macsAt(manifest.macs, inH, inW);
-      macsSum += mc.macs + (refined && manifest.fuser ? macsAt(manifest.fuser.macs, inH, inW).macs : 0);
+      macsSum += (mc.macs + (refined && manifest.fuser ? macsAt(manifest.fuser.macs, inH, inW).macs : 0)) * ttaFactor;
       macsApprox ||= mc.approximate;
       macsNotes.add(mc.note);
       if (keep.has(k)) triptychs.push({ name: p.name, rgb: img.data, gt: lab.data, pred: classes, width: lab.width, height: lab.height });
@@ -240,9 +254,11 @@ export async function cmdEval(argv: string[]): Promise<number> {
       modelLatenciesMs: latencies,
       params: manifest.params + (refined && manifest.fuser ? manifest.fuser.params : 0),
       refined,
+      tta: formatTta(o.tta),
+      ttaViews: ttaViews(o.tta).length,
       macs: Math.round(macsSum / pairs.length),
-      macsApproximate: macsApprox,
-      macsNote: sizeList.length === 1 ? [...macsNotes][0]! : `mean over images of mixed sizes (${[...macsNotes].join('; ')})`,
+      macsApproximate: macsApprox || ttaFactor !== 1,
+      macsNote: (sizeList.length === 1 ? [...macsNotes][0]! : `mean over images of mixed sizes (${[...macsNotes].join('; ')})`) + (ttaFactor !== 1 ? `; × ${ttaFactor.toFixed(4)} for ${ttaViews(o.tta).length} TTA views (${formatTta(o.tta)})` : ''),
       ...(() => {
         const f = modelFiles(dir, model.engine.name);
         return { modelBytes: f.bytes, modelFiles: f.files };

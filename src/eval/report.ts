@@ -37,6 +37,9 @@ export interface EvalRun {
   readonly params: number;
   /** The deep features passed through the temporal fuser (eval --refine). */
   readonly refined: boolean;
+  /** Test-time augmentation (eval --tta): the spec and how many views each image ran. */
+  readonly tta: string;
+  readonly ttaViews: number;
   readonly macs: number;
   readonly macsApproximate: boolean;
   readonly macsNote: string;
@@ -107,6 +110,8 @@ export function toJson(r: EvalRun): Record<string, unknown> {
     latencyMs: { mean: lat.length ? round(lat.reduce((a, b) => a + b, 0) / lat.length, 3) : null, p50: round(percentile(lat, 50), 3), p90: round(percentile(lat, 90), 3), max: round(percentile(lat, 100), 3) },
     params: r.params,
     refined: r.refined,
+    tta: r.tta,
+    ttaViews: r.ttaViews,
     macs: r.macs,
     macsApproximate: r.macsApproximate,
     macsNote: r.macsNote,
@@ -149,6 +154,7 @@ export function toText(r: EvalRun): string {
   L.push(`fps, model inference     ${j.fps.model?.toFixed(1) ?? 'n/a'}  (model.segment(): resize, normalise, network, upsample, argmax; p50 ${j.latencyMs.p50.toFixed(1)} ms, p90 ${j.latencyMs.p90.toFixed(1)} ms)`);
   L.push(`fps, end to end          ${j.fps.endToEnd?.toFixed(1) ?? 'n/a'}  (PNG decode of image + label, inference, scoring)`);
   L.push(`network                  ${r.refined ? 'two-branch network + one step of the temporal fuser on the deep features (--refine on)' : 'two-branch network alone'}`);
+  L.push(`test-time augmentation   ${r.tta === 'off' ? 'off' : `${r.tta} (${r.ttaViews} views, class scores averaged at 1/8)`}`);
   L.push(`parameters               ${thousands(r.params)}`);
   L.push(`model size               ${thousands(r.modelBytes)} bytes (${(r.modelBytes / 1048576).toFixed(2)} MiB: ${r.modelFiles.join(' + ')})`);
   L.push(`MACs per image           ${r.macsApproximate ? '≈ ' : ''}${humanMacs(r.macs)} (${thousands(r.macs)}; ${r.macsNote})`);

@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { Model } from '../engine/model.ts';
 import { blockMotion, thumbnail, warpLabels } from '../motion.ts';
 import { ReuseSegmenter } from '../temporal.ts';
+import { DEFAULT_TTA, resolveTta } from '../engine/tta.ts';
 import { listImages, readLabel, readRgb } from './dataset.ts';
 import { accumulate, computeMetrics, createConfusion } from './metrics.ts';
 
@@ -36,6 +37,11 @@ export interface Mode {
   readonly nonKeyFrames?: 'shallow' | 'fuse' | 'propagate';
   /** Refine key frames with the fuser (default true, as the segmenter node). */
   readonly refine?: boolean;
+  /**
+   * Key-frame test-time augmentation, as the segmenter node's `tta` (src/engine/tta.ts): a spec
+   * string, `auto` by default — the node's default, resolved the same way from the key-frame interval.
+   */
+  readonly tta?: string;
 }
 
 const VOID = 11;
@@ -119,7 +125,7 @@ export interface ModeRun {
 
 /** Run a mode over a sequence with the segmenter node's own ReuseSegmenter. */
 export async function runMode(model: Model, mode: Mode, frames: readonly SeqFrame[]): Promise<ModeRun> {
-  const seg = new ReuseSegmenter(model, mode);
+  const seg = new ReuseSegmenter(model, { ...mode, tta: resolveTta(mode.tta ?? DEFAULT_TTA, mode.keyframeIntervalFrames) });
   seg.reset();
   const predictions: Uint8Array[] = [];
   const positions: number[] = [];
