@@ -115,6 +115,7 @@ export function z85Decode(s: string): Buffer {
 
 const domains = new Map<string, Set<string>>();
 let zap: zmq.Reply | undefined;
+let zapBound: Promise<void> | undefined;
 let domainSeq = 0;
 /** Handshakes refused (client key not allowed), for tests and logs. */
 export const zapStats = { allowed: 0, denied: 0 };
@@ -143,10 +144,17 @@ export async function curveServer(sock: zmq.Socket, keys: CurveServerKeys): Prom
   if (!zap) {
     const z = new zmq.Reply({ linger: 0 });
     zap = z;
-    await z.bind('inproc://zeromq.zap.01');
-    void serveZap(z);
+    zapBound = z.bind('inproc://zeromq.zap.01').then(() => void serveZap(z));
   }
+  // Every caller waits for the handler: no handshake may happen before it answers.
+  await zapBound;
   sock.zapDomain = domain;
+  try {
+    // Where libzmq supports it (draft API), a missing ZAP handler refuses clients instead of admitting them.
+    sock.zapEnforceDomain = true;
+  } catch {
+    // not in this build: the handler above is always bound before this socket binds
+  }
   sock.curveServer = true;
   sock.curveSecretKey = keys.secretKey;
   sock.curvePublicKey = keys.publicKey;
@@ -158,6 +166,7 @@ export async function curveServer(sock: zmq.Socket, keys: CurveServerKeys): Prom
     if (domains.size === 0 && zap) {
       zap.close();
       zap = undefined;
+      zapBound = undefined;
     }
   };
 }
