@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const n = Number(process.argv[2] ?? 10);
-const bin = process.argv[3] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'segflow.js');
+const bin = process.argv[3] ? path.resolve(process.argv[3]) : path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'segflow.js');
 const cases = {
   'node -e 0': ['-e', '0'],
   'segflow --version': [bin, '--version'],

@@ -74,6 +74,11 @@ const graphOptions = {
   set: { type: 'string', multiple: true, arg: 'node.option=value', description: 'override a node option (repeatable); a bad value names this --set' },
   var: { type: 'string', multiple: true, arg: 'name=value', description: "set a graph variable ${name} (repeatable)" },
 } as const satisfies Options;
+/** Accepted by validate and graph so that a run's command line checks unchanged; they do nothing there. */
+const runOnly = {
+  overwrite: { type: 'boolean', description: 'accepted so a run command line validates unchanged (no effect here)' },
+  'metrics-port': { type: 'string', arg: 'N', description: 'accepted so a run command line validates unchanged (no effect here)' },
+} as const satisfies Options;
 const runOptions = {
   ...graphOptions,
   overwrite: { type: 'boolean', description: 'replace existing outputs (sets overwrite on every node that has it)' },
@@ -98,13 +103,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   validate: {
     summary: 'check a graph (types, options, wiring, kinds, cycles); opens nothing; exit 2 on an error',
     usage: '<graph.yaml> [--set ...] [--var ...]',
-    options: { ...graphOptions, help: HELP },
+    options: { ...graphOptions, ...runOnly, help: HELP },
     run: (v, p) => cmdValidate(v, p),
   },
   graph: {
     summary: 'print a graph as Graphviz DOT, or draw it as SVG',
     usage: '<graph.yaml> [--dot] [--svg FILE]',
-    options: { ...graphOptions, dot: { type: 'boolean', description: 'print DOT (the default)' }, svg: { type: 'string', arg: 'FILE', description: 'write SVG with Graphviz `dot` (prints DOT when it is missing)' }, help: HELP },
+    options: { ...graphOptions, ...runOnly, dot: { type: 'boolean', description: 'print DOT (the default)' }, svg: { type: 'string', arg: 'FILE', description: 'write SVG with Graphviz `dot` (prints DOT when it is missing)' }, help: HELP },
     run: (v, p) => cmdGraph(v, p),
   },
   process: {

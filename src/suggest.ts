@@ -19,6 +19,7 @@ function distance(a: string, b: string): number {
 
 /** The valid names close to `got`, best first (at most three). */
 export function closest(got: string, valid: Iterable<string>): string[] {
+  if (got.length > 64) return []; // not a typo of a name; and the distance costs length x length
   const g = got.toLowerCase();
   const scored: Array<[string, number]> = [];
   for (const v of valid) {

@@ -13,6 +13,8 @@ import { execFile, type ExecFileOptions } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ava from 'ava';
+import { nodeSpecs } from '../nodes/index.ts';
+import { describeNodes } from '../src/node-catalog.ts';
 import { ROOT, SAMPLE, tmpDir, videoFacts } from './helpers/cli.ts';
 
 const skip = process.env.SEGFLOW_SKIP_PACKAGE_TEST ? 'SEGFLOW_SKIP_PACKAGE_TEST is set' : undefined;
@@ -70,6 +72,9 @@ test('package › the tarball holds the build and no sources or tests', async (t
   t.false('tsx' in pkg.dependencies, 'tsx is not a run-time dependency');
   t.false('esbuild' in pkg.dependencies, 'esbuild is not a run-time dependency');
   t.false(existsSync(path.join(app, 'node_modules', 'tsx')), 'tsx is not installed for a consumer');
+  // The catalog `segflow nodes` prints is what the sources' schemas say.
+  const catalog = JSON.parse(readFileSync(path.join(app, 'node_modules', 'segflow', 'dist', 'nodes', 'catalog.json'), 'utf8'));
+  t.deepEqual(catalog, JSON.parse(JSON.stringify(await describeNodes(nodeSpecs))));
 });
 
 test('package › plain node imports segflow, segflow/nodes and segflow/operators (ESM)', async (t) => {

@@ -363,7 +363,7 @@ function unknownKeyHint(keys: readonly string[], schema: unknown, at: readonly s
   for (const k of at) s = unwrap(s?.shape?.[k] as S);
   const valid = s?.shape ? Object.keys(s.shape) : [];
   if (!valid.length) return '';
-  return `${keys.map((k) => didYouMean(k, valid)).find((x) => x) ?? ''}; valid keys: ${valid.join(', ')}`;
+  return `${keys.slice(0, 8).map((k) => didYouMean(k, valid)).find((x) => x) ?? ''}; valid keys: ${valid.join(', ')}`;
 }
 
 /** A plain mapping: YAML tags that make a Set, Map, Date or bytes (`!!set`, `!!omap`, `!!timestamp`, `!!binary`) are not. */
