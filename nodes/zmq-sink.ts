@@ -34,7 +34,6 @@ import { defineNode } from '../src/node.ts';
 import type { Frame, Labels, Packet, PacketMeta } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
 import { serial } from '../src/runtime/queue.ts';
-import { secure } from '../src/zmq/curve.ts';
 import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
 
 const options = z.strictObject({
@@ -62,6 +61,7 @@ export const zmqSink = defineNode({
     const sock = o.pattern === 'push'
       ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits })
       : new zmq.Publisher({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits });
+    const { secure } = await import('../src/zmq/curve.ts'); // zeromq loads when a node opens
     const uncurve = await secure(sock, ctx.name, 'zmq-sink', o, ctx.graphDir, ctx.log);
     if (o.bind) {
       await sock.bind(bindEndpoint(o.endpoint));
