@@ -358,3 +358,18 @@ test('process safety › a second Ctrl-C exits at once and leaves no partial fol
   t.deepEqual(readdirSync(out).filter((f) => f !== 'summary.json'), []);
   canaryOk(t, canary);
 });
+
+test('process safety › --out inside the input folder: a re-run does not take its own outputs for inputs', async (t) => {
+  const { work, graph, clip, canary } = await setup('inside');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  execFileSync('cp', [clip, path.join(rec, 'drive.mp4')]);
+  const out = path.join(rec, 'out');
+  const first = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(first.code, 0, first.stderr);
+  const again = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /0 ok, 1 skipped, 0 failed/);
+  t.deepEqual(readdirSync(out).sort(), ['drive', 'summary.json']);
+  canaryOk(t, canary);
+});
