@@ -179,7 +179,7 @@ function descendants(pid: number): { pid: number; cmd: string }[] {
   return out;
 }
 
-test('process safety › item 4: SIGKILL of the decoder ffmpeg fails the file (exit 1), nothing committed, not skipped next time', async (t) => {
+test('process safety › item 4: SIGKILL of the decoder ffmpeg fails the file (exit 1), nothing committed (so nothing to skip next time)', async (t) => {
   if (!existsSync('/proc/self/stat')) return t.pass('no /proc here: cannot find the decoder child (skipped)');
   const { work, out, graph, canary } = await setup('kill');
   // Long enough that the decoder is still running when found (back-pressure holds it).
