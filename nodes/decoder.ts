@@ -32,6 +32,7 @@
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
  * ```
  */
+import { PassThrough } from 'node:stream';
 import { Observable } from 'rxjs';
 import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
@@ -109,6 +110,8 @@ export const decoder = defineNode({
         /** The output time ffmpeg last reported (s): the end of the last frame written. */
         timeS: undefined as number | undefined,
         onExit: undefined as (() => void) | undefined,
+        /** ffmpeg was spawned (otherwise its stdout never ends: an error is final at once). */
+        started: false,
       };
       const c = ffmpeg(spec.source)
         .inputOptions([...spec.options, ...(o.realtime ? ['-re'] : [])])
@@ -126,6 +129,7 @@ export const decoder = defineNode({
         })
         // fluent-ffmpeg spawns after its capability checks: a node closed before then kills it here.
         .on('start', () => {
+          st.started = true;
           if (closed) c.kill('SIGKILL');
         })
         .on('end', () => {
@@ -137,7 +141,11 @@ export const decoder = defineNode({
           st.onExit?.();
         });
       cmd = c;
-      const out = c.pipe() as import('node:stream').PassThrough;
+      // No 'close' event: fluent-ffmpeg would take it for "Output stream closed", report that as an
+      // error 20 ms later and SIGTERM an ffmpeg still exiting normally (under load, a complete file
+      // would fail). ffmpeg's own exit code or signal decides ('end' / 'error').
+      const out = new PassThrough({ emitClose: false });
+      c.pipe(out, { end: true });
       out.pause();
       return { c, out, st };
     };
@@ -175,16 +183,12 @@ export const decoder = defineNode({
           ctx.signal.addEventListener('abort', stop, { once: true });
           /** Done only when both the frames are read and ffmpeg has said how it ended. */
           const settle = () => {
-            if (finished || !streamEnded || st.exit === undefined) return;
+            if (finished || st.exit === undefined || (!streamEnded && !(st.exit && !st.started))) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
             finish(new InputError(`${o.path}: ffmpeg failed after ${seq} frames: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
           };
           st.onExit = settle;
           out.on('end', () => {
-            streamEnded = true;
-            settle();
-          });
-          out.on('close', () => {
             streamEnded = true;
             settle();
           });

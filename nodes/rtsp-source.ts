@@ -26,6 +26,14 @@
  * `connectTimeoutMs` (no first frame this long after starting ffmpeg → kill
  * and reconnect).
  *
+ * Credentials: ffmpeg takes an RTSP user and password only inside the URL
+ * (5.x has no option or file for them), so `rtsp://user:pass@host` is on
+ * ffmpeg's command line, readable by every local user in `ps` and
+ * /proc/PID/cmdline for as long as the camera is connected. segflow redacts it
+ * in its own logs and errors and warns once when a URL carries a password.
+ * Where other local users are not trusted, give the camera a view-only
+ * account, or put the stream behind a local relay (docs/security-files.md).
+ *
  * ```yaml
  * camera: { type: rtsp-source, options: { url: "rtsp://127.0.0.1:8554/cam", transport: tcp, width: 640, height: 360 } }
  * ```
@@ -77,6 +85,7 @@ export const rtspSource = defineNode({
     const args = ffmpegArgs(o, rtspTimeoutFlag(bin));
     const node = { node: ctx.name };
     const where = `${ctx.name}: ${redact(o.url)}`;
+    if (redact(o.url) !== o.url) ctx.log(`the camera password in ${redact(o.url)} is visible to local users in the process list (ffmpeg reads it only from its command line); see docs/security-files.md`);
     const children = new Set<Child>();
     const stoppers = new Set<() => void>();
     let closed = false;

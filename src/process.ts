@@ -76,13 +76,19 @@ export interface Progress {
   end(r: FileResult): void;
 }
 
-/** Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. */
-export function expandInputs(inputs: readonly string[]): InputFile[] {
+/**
+ * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
+ * `skip` (the output folder) is never searched, so a re-run does not take its own outputs for inputs.
+ */
+export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
   const out: InputFile[] = [];
+  const skipAt = skip ? path.resolve(skip) : undefined;
   const walk = (root: string, d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(root, p);
+      if (e.isDirectory()) {
+        if (path.resolve(p) !== skipAt) walk(root, p);
+      }
       else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
     }
   };
@@ -123,7 +129,7 @@ async function prepareOut(out: string): Promise<ReturnType<typeof readSummary>> 
 
 export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const t0 = Date.now();
-  const files = expandInputs(o.inputs);
+  const files = expandInputs(o.inputs, o.out);
   // Validate the graph once before touching any input (GraphError -> exit 2).
   loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
   const previous = await prepareOut(o.out);

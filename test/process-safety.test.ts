@@ -179,7 +179,7 @@ function descendants(pid: number): { pid: number; cmd: string }[] {
   return out;
 }
 
-test('process safety › item 4: SIGKILL of the decoder ffmpeg fails the file (exit 1), nothing committed, not skipped next time', async (t) => {
+test('process safety › item 4: SIGKILL of the decoder ffmpeg fails the file (exit 1), nothing committed (so nothing to skip next time)', async (t) => {
   if (!existsSync('/proc/self/stat')) return t.pass('no /proc here: cannot find the decoder child (skipped)');
   const { work, out, graph, canary } = await setup('kill');
   // Long enough that the decoder is still running when found (back-pressure holds it).
@@ -356,5 +356,20 @@ test('process safety › a second Ctrl-C exits at once and leaves no partial fol
   await new Promise((r) => setTimeout(r, 500)); // children that outlive it get EOF/SIGPIPE
   t.deepEqual(noPartials(out), []);
   t.deepEqual(readdirSync(out).filter((f) => f !== 'summary.json'), []);
+  canaryOk(t, canary);
+});
+
+test('process safety › --out inside the input folder: a re-run does not take its own outputs for inputs', async (t) => {
+  const { work, graph, clip, canary } = await setup('inside');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  execFileSync('cp', [clip, path.join(rec, 'drive.mp4')]);
+  const out = path.join(rec, 'out');
+  const first = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(first.code, 0, first.stderr);
+  const again = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /0 ok, 1 skipped, 0 failed/);
+  t.deepEqual(readdirSync(out).sort(), ['drive', 'summary.json']);
   canaryOk(t, canary);
 });
