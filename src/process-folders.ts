@@ -72,7 +72,7 @@ export function childOf(out: string, name: string): string {
   return p;
 }
 
-export function identityOf(f: InputFile, st: Stats): InputIdentity {
+export function identityOf(f: InputFile, st: { readonly size: number; readonly mtimeMs: number }): InputIdentity {
   const h = createHash('sha1');
   const fd = openSync(f.path, 'r');
   try {

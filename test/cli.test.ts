@@ -51,7 +51,7 @@ test('cli › nodes NAME prints every option of the schema with its type, defaul
   t.is(r.code, 0, r.stderr);
   for (const info of infos) {
     t.true(r.stdout.includes(`${info.type} (${info.role})`), info.type);
-    for (const o of info.options) t.regex(r.stdout, new RegExp(`^    ${o.name} +${o.type.replace(/[|[\]{}]/g, '\\$&')}, ${o.required ? 'required' : 'default'}`, 'm'), `${info.type}.${o.name}`);
+    for (const o of info.options) t.regex(r.stdout, new RegExp(`^    ${o.name} +${o.type.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, ${o.required ? 'required' : 'default'}`, 'm'), `${info.type}.${o.name}`);
   }
   t.regex(r.stdout, /^ {4}crf +integer, default 23, 0\.\.51\n +x264 constant rate factor$/m, 'encoder.crf in full');
 });
