@@ -13,7 +13,10 @@
  * Options: `path` (required), `maxFrames` (0 = all), `realtime` (read at the
  * native frame rate, like a camera; default false), `chunkFrames` (mark
  * `discontinuity: 'chunk'` every N frames, so stateful nodes restart there and
- * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off).
+ * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off),
+ * `startFrame` (begin at this frame with an ffmpeg seek: seq starts there and its
+ * first frame carries `discontinuity: 'chunk'`; with `maxFrames`, one range of a
+ * file, as a `process --queue` chunk job decodes it; 0 = from the start).
  *
  * ```yaml
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
@@ -34,6 +37,7 @@ const options = z.strictObject({
   maxPixels: z.number().int().min(1).default(36_000_000).describe('refuse videos whose frames exceed this many pixels (default: a little over 8K)'),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
+  startFrame: z.number().int().min(0).default(0).describe('first frame to decode (an ffmpeg seek; 0 = from the start)'),
 });
 
 export const decoder = defineNode({
@@ -58,6 +62,8 @@ export const decoder = defineNode({
       const st = { stderrTail: [] as string[], early: undefined as Error | undefined, taken: false };
       const c = ffmpeg(o.path)
         .inputOptions(o.realtime ? ['-re'] : [])
+        // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
+        .inputOptions(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : [])
         .noAudio()
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         .outputOptions(['-map', '0:v:0', '-vf', `scale=${info.width}:${info.height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
@@ -82,7 +88,7 @@ export const decoder = defineNode({
       process() {
         const frame$ = new Observable<Frame>((sub) => {
           const asm = new FrameAssembler(info.width * info.height * 3);
-          let seq = 0;
+          let seq = o.startFrame;
           let finished = false;
           const { c, out, st } = early ?? start();
           early = undefined;
@@ -93,12 +99,14 @@ export const decoder = defineNode({
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              const expected = o.maxFrames > 0 ? Math.min(o.maxFrames, info.frames ?? Infinity) : info.frames;
+              const left = info.frames !== undefined ? info.frames - o.startFrame : undefined;
+              const expected = o.maxFrames > 0 ? Math.min(o.maxFrames, left ?? Infinity) : left;
+              const decoded = seq - o.startFrame;
               // Containers round their frame counts; a real truncation loses far more than one frame.
-              if (expected !== undefined && seq < expected - 1) {
-                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${seq} of ${expected} frames${tail(st.stderrTail)}`, o.path));
+              if (expected !== undefined && decoded < expected - 1) {
+                return sub.error(new InputError(`${o.path}: truncated or corrupt: decoded ${decoded} of ${expected} frames${o.startFrame ? ` from frame ${o.startFrame}` : ''}${tail(st.stderrTail)}`, o.path));
               }
-              if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(st.stderrTail)}`, o.path));
+              if (decoded === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(st.stderrTail)}`, o.path));
             }
             sub.complete();
           };
@@ -127,7 +135,7 @@ export const decoder = defineNode({
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
                 width: info.width, height: info.height, data, fps: info.fps,
-                discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
+                discontinuity: seq === 0 ? 'start' : seq === o.startFrame || (o.chunkFrames > 0 && seq % o.chunkFrames === 0) ? 'chunk' : undefined,
               });
               ctx.flow.emitted(seq);
               seq++;

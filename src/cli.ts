@@ -8,6 +8,7 @@
  *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
  *   segflow worker --connect tcp://HOST:PORT        (segments chunks for a dispatching process; docs/zmq-protocol.md)
  *   segflow workers [--connect] tcp://HOST:PORT [--json]
+ *   segflow process … --queue redis://HOST:PORT | worker --queue … | status --queue …   (fleet: src/queue/cli.ts)
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
  *
  * Exit codes: 0 ok, 1 a run or an input failed, 2 bad graph or command line, 130 interrupted.
@@ -43,6 +44,10 @@ const USAGE = `usage:
                   [--chunk-frames N] [--dispatch tcp://HOST:PORT]
   segflow worker --connect tcp://HOST:PORT
   segflow workers [--connect] tcp://HOST:PORT [--json]
+  segflow process <absolute files or folders...> --out /ABS/DIR --queue redis://HOST:PORT[/DB]
+                  [--graph /ABS/FILE] [--set ...] [--chunk-frames N] [--attempts N] [--no-wait]
+  segflow worker --queue redis://HOST:PORT[/DB] [--concurrency N] [--lock-ms MS] [--metrics-port N]
+  segflow status --queue redis://HOST:PORT[/DB] [--json]
   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
   segflow nodes`;
 
@@ -208,7 +213,11 @@ async function cmdGraph(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `--queue` hands a command to fleet processing (src/queue/cli.ts, loaded only then). */
+const queued = (argv: string[]) => argv.some((a) => a === '--queue' || a.startsWith('--queue='));
+
 async function cmdProcess(argv: string[]): Promise<number> {
+  if (queued(argv)) return (await import('./queue/cli.ts')).cmdQueueProcess(argv);
   const { values, positionals } = parse(argv, { ...common, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, jobs: { type: 'string', short: 'j' }, 'chunk-frames': { type: 'string' }, dispatch: { type: 'string' } });
   if (!positionals.length) throw new UsageError(`process: expected files or folders\n${USAGE}`);
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${USAGE}`);
@@ -245,6 +254,7 @@ async function cmdProcess(argv: string[]): Promise<number> {
 }
 
 async function cmdWorker(argv: string[]): Promise<number> {
+  if (queued(argv)) return (await import('./queue/cli.ts')).cmdQueueWorker(argv);
   const { values } = parse(argv, { connect: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   const at = endpoint('--connect', values.connect);
   const stop = stopSignal();
@@ -281,6 +291,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'process': return await cmdProcess(rest);
       case 'worker': return await cmdWorker(rest);
       case 'workers': return await cmdWorkers(rest);
+      case 'status': return await (await import('./queue/cli.ts')).cmdQueueStatus(rest);
       case 'eval': return await (await import('./eval/cli.ts')).cmdEval(rest);
       case 'nodes': return await cmdNodes();
       case undefined: case '-h': case '--help': case 'help':

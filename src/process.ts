@@ -127,7 +127,8 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   return summary;
 }
 
-async function processOne(input: string, outDir: string, o: ProcessOptions): Promise<FileResult> {
+/** One input into `outDir` (written as `outDir.partial`, then renamed); also the unit of work of a `process --queue` job (src/queue/worker.ts). */
+export async function processOne(input: string, outDir: string, o: ProcessOptions): Promise<FileResult> {
   const partial = outDir + '.partial';
   if (existsSync(outDir) && !o.overwrite) {
     const prev = path.join(outDir, 'result.json');

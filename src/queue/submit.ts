@@ -1,0 +1,232 @@
+/**
+ * `segflow process FILES… --out DIR --queue redis://…`: put one job per file
+ * (or one flow per file with `chunkFrames`: a `stitch` parent and a `chunk`
+ * child per range) on the queue, then show progress until every file is done
+ * or failed (unless `wait: false`).
+ *
+ * Submitting is idempotent: a file's jobs are keyed by its absolute path,
+ * size, mtime and the run's options (jobs.ts), so a file already done, queued
+ * or running is not added again — the command just waits for it. A file whose
+ * jobs failed is submitted again (removed, then added), and a file whose
+ * output folder already holds its result is skipped without a job. The
+ * submitting process holds no state: killed and run again, it picks up where
+ * the queue is.
+ */
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FlowProducer, Queue, type Job } from 'bullmq';
+import { registry } from '../../nodes/index.ts';
+import { probe } from '../ffmpeg.ts';
+import { loadGraphFile } from '../graph/loader.ts';
+import { expandInputs, type FileResult } from '../process.ts';
+import { chunkJobId, chunkRanges, fileJobId, optionsHash, outputNames, QUEUE_NAME, requireAbsolute, sha256, type JobData, type JobResult, type RunOptions } from './jobs.ts';
+import type { RedisTarget } from './redis-url.ts';
+import { countStates, fileStatus, type FileStatus } from './status.ts';
+import { checkStitchable } from './stitch.ts';
+
+export interface SubmitOptions {
+  readonly target: RedisTarget;
+  readonly inputs: readonly string[];
+  readonly out: string;
+  /** `--graph`, absolute; undefined = the workers' default graph (`defaultGraph` here, for checking and hashing). */
+  readonly graph?: string | undefined;
+  readonly defaultGraph: string;
+  readonly sets?: readonly string[];
+  /** Frames per chunk job (0 = a job per file). */
+  readonly chunkFrames?: number;
+  /** Tries per job before it is failed. @default 3 */
+  readonly attempts?: number;
+  /** Wait for every file and show progress. @default true */
+  readonly wait?: boolean;
+  readonly signal?: AbortSignal;
+  /** Progress and per-file lines (stderr). */
+  readonly log?: (m: string) => void;
+  /** A live progress line (a terminal); plain lines every few seconds otherwise. */
+  readonly tty?: boolean;
+}
+
+export interface SubmitResult {
+  readonly files: number;
+  /** Jobs added now (files), already in the queue, and skipped (output present, no job). */
+  readonly added: number;
+  readonly queued: number;
+  readonly skipped: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly waiting: number;
+  readonly seconds: number;
+  readonly summary?: string | undefined;
+}
+
+interface Planned {
+  readonly input: string;
+  readonly id: string;
+  readonly outDir: string;
+  readonly skipped?: JobResult;
+  readonly missing?: string;
+}
+
+export async function submit(o: SubmitOptions): Promise<SubmitResult> {
+  const t0 = Date.now();
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const out = requireAbsolute(o.out, '--out');
+  for (const i of o.inputs) requireAbsolute(i, 'input');
+  const graph = o.graph !== undefined ? requireAbsolute(o.graph, '--graph') : o.defaultGraph;
+  const chunkFrames = o.chunkFrames ?? 0;
+  const attempts = o.attempts ?? 3;
+  let sets = [...(o.sets ?? [])];
+  const probeDef = loadGraphFile(graph, registry, { sets, vars: { input: '/in.mp4', out } }); // GraphError → exit 2, before anything is queued
+  const decoders = probeDef.nodes.filter((n) => n.type === 'decoder').map((n) => n.name);
+  if (chunkFrames > 0) {
+    if (decoders.length !== 1) throw new TypeError(`--chunk-frames with --queue: expected a graph with one decoder, got ${decoders.length}`);
+    sets = [...sets, `${decoders[0]}.chunkFrames=${chunkFrames}`];
+    checkStitchable(graph, sets);
+  }
+  const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
+  const opts = optionsHash(run);
+  const files = expandInputs(o.inputs);
+  const names = outputNames(out, files);
+  await mkdir(out, { recursive: true });
+
+  const plan: Planned[] = files.map((input, i) => {
+    const outDir = path.join(out, names[i]!);
+    if (!existsSync(input)) return { input, id: '', outDir, missing: `${input}: no such file` };
+    const st = statSync(input);
+    const id = fileJobId(input, st.size, st.mtimeMs, opts);
+    const prev = path.join(outDir, 'result.json');
+    if (existsSync(prev)) {
+      try {
+        const r = JSON.parse(readFileSync(prev, 'utf8')) as JobResult;
+        if (r.input === input) return { input, id, outDir, skipped: { ...r, status: 'skipped' } };
+      } catch {
+        /* not ours: the job replaces it */
+      }
+    }
+    return { input, id, outDir };
+  });
+
+  const queue = new Queue(QUEUE_NAME, { connection: o.target.options });
+  const flows = new FlowProducer({ connection: o.target.options });
+  queue.on('error', () => {});
+  flows.on('error', () => {});
+  let added = 0;
+  let queued = 0;
+  try {
+    await queue.waitUntilReady();
+    const jobOpts = { attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false } as const;
+    for (const p of plan) {
+      if (p.missing || p.skipped) continue;
+      const existing = await queue.getJob(p.id);
+      if (existing) {
+        const state = await existing.getState();
+        if (state === 'failed') {
+          // Submitting again retries a failed file from scratch (its chunk jobs too).
+          await existing.remove({ removeChildren: true });
+        } else if (state === 'completed' && !existsSync(path.join(p.outDir, 'result.json'))) {
+          await existing.remove({ removeChildren: true }); // done once, but its output is gone: do it again
+        } else {
+          queued++;
+          continue;
+        }
+      }
+      const base = { ...run, input: p.input, outDir: p.outDir };
+      let frames = 0;
+      if (chunkFrames > 0) {
+        // Unreadable here: one whole-file job, which fails on a worker with the decoder's own error.
+        frames = await probe(p.input).then((v) => v.frames ?? (v.durationS ? Math.round(v.durationS * v.fps) : 0), () => 0);
+      }
+      if (chunkFrames > 0 && frames > chunkFrames) {
+        const dir = path.join(out, `${path.basename(p.outDir)}.chunks`);
+        const chunks = chunkRanges(frames, chunkFrames).map((c) => ({ ...c, dir: path.join(dir, String(c.start).padStart(6, '0')) }));
+        await flows.add({
+          name: 'stitch', queueName: QUEUE_NAME, data: { ...base, kind: 'stitch', frames, chunks }, opts: { ...jobOpts, jobId: p.id },
+          children: chunks.map((c) => ({
+            name: 'chunk', queueName: QUEUE_NAME, data: { ...base, kind: 'chunk', frames, ...c },
+            // A chunk that fails its attempts fails its file; the other files go on.
+            opts: { ...jobOpts, jobId: chunkJobId(p.id, c.start), failParentOnFailure: true },
+          })),
+        });
+      } else {
+        await queue.add('file', { ...base, kind: 'file', frames }, { ...jobOpts, jobId: p.id });
+      }
+      added++;
+    }
+    const skipped = plan.filter((p) => p.skipped).length;
+    for (const p of plan) {
+      if (p.skipped) log(`- ${p.input}: skipped (complete output exists: ${p.outDir}; remove it to redo)`);
+      if (p.missing) log(`✗ ${p.missing}`);
+    }
+    log(`queue ${o.target.display}: ${files.length} files: ${added} submitted, ${queued} already queued or done, ${skipped} skipped${plan.some((p) => p.missing) ? `, ${plan.filter((p) => p.missing).length} missing` : ''}`);
+    const base = { files: files.length, added, queued, skipped };
+    if (o.wait === false) return { ...base, done: 0, failed: plan.filter((p) => p.missing).length, waiting: added + queued, seconds: (Date.now() - t0) / 1000 };
+    const final = await waitFor(queue, plan.filter((p) => !p.missing && !p.skipped), o, log);
+    const results: FileResult[] = plan.map((p) => {
+      if (p.missing) return { input: p.input, status: 'failed', error: p.missing };
+      if (p.skipped) return { ...p.skipped, input: p.input };
+      const f = final.get(p.id);
+      if (!f || (f.state !== 'done' && f.state !== 'failed')) return { input: p.input, status: 'interrupted', output: p.outDir, frames: f?.frames ?? 0 };
+      if (f.state === 'failed') return { input: p.input, status: 'failed', error: f.error ?? 'failed', frames: f.frames };
+      return { ...(f.result ?? {}), input: p.input, status: f.result?.status ?? 'ok', output: p.outDir };
+    });
+    const count = (s: FileResult['status']) => results.filter((r) => r.status === s).length;
+    const summaryFile = path.join(out, 'summary.json');
+    const summary = {
+      graph, out, queue: o.target.display, startedAt: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000,
+      ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'), files: results,
+    };
+    const tmp = path.join(out, 'summary.partial.json');
+    await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
+    renameSync(tmp, summaryFile);
+    return { ...base, done: count('ok') + count('skipped'), failed: count('failed'), waiting: count('interrupted'), seconds: summary.seconds, summary: summaryFile };
+  } finally {
+    await flows.close().catch(() => {});
+    await queue.close().catch(() => {});
+  }
+}
+
+/** Poll the files' jobs until each is done or failed (or the signal aborts); print progress and a line per finished file. */
+async function waitFor(queue: Queue, plan: readonly Planned[], o: SubmitOptions, log: (m: string) => void): Promise<Map<string, FileStatus>> {
+  const last = new Map<string, FileStatus>();
+  const reported = new Set<string>();
+  let lastLine = 0;
+  const t0 = performance.now();
+  while (!o.signal?.aborted) {
+    let pending = 0;
+    for (const p of plan) {
+      if (reported.has(p.id)) continue;
+      const job = (await queue.getJob(p.id)) as Job<JobData, JobResult> | undefined;
+      if (!job) {
+        // Removed by someone else (or Redis lost it without persistence): nothing will finish it.
+        last.set(p.id, { id: p.id, input: p.input, output: p.outDir, state: 'failed', frames: 0, total: 0, attempts: 0, error: 'its job is no longer in the queue (removed, or Redis lost it); submit again' });
+      } else {
+        last.set(p.id, await fileStatus(queue, job));
+      }
+      const f = last.get(p.id)!;
+      if (f.state === 'done' || f.state === 'failed') {
+        reported.add(p.id);
+        if (o.tty) process.stderr.write('\r\x1b[K');
+        if (f.state === 'done') log(`✓ ${f.input}: ${f.result?.status === 'skipped' ? 'already complete' : `${f.frames} frames`} → ${f.output}`);
+        else log(`✗ ${f.input}: ${f.error} (after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`);
+      } else {
+        pending++;
+      }
+    }
+    if (pending === 0) break;
+    const now = performance.now();
+    if (o.tty || now - lastLine > 5000) {
+      lastLine = now;
+      const all = [...last.values()];
+      const c = countStates(all);
+      const frames = all.reduce((a, f) => a + f.frames, 0);
+      const total = all.reduce((a, f) => a + f.total, 0);
+      const secs = (now - t0) / 1000;
+      const msg = `queue: ${c.done} done, ${c.active} active, ${c.waiting} waiting, ${c.failed} failed; ${frames}/${total || '?'} frames, ${(frames / Math.max(secs, 1e-3)).toFixed(1)} fps`;
+      if (o.tty) process.stderr.write(`\r\x1b[K${msg}`);
+      else log(msg);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (o.tty) process.stderr.write('\r\x1b[K');
+  return last;
+}

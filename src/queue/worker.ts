@@ -1,0 +1,169 @@
+/**
+ * `segflow worker --queue redis://…`: takes jobs of `process --queue` from
+ * Redis (BullMQ) and runs them, `concurrency` at a time.
+ *
+ * A `file` job runs the graph over one file, a `chunk` job over one range of
+ * frames (the decoders seek there; the range starts with a discontinuity), both
+ * through process.ts's `processOne` (output written as `<dir>.partial`, renamed
+ * when complete; a complete folder is kept, so a retried job reuses it). A
+ * `stitch` job joins a file's chunks (stitch.ts). BullMQ holds a lock on each
+ * active job and renews it every `lockMs / 2`; a worker that dies (SIGKILL,
+ * power) stops renewing, and after `lockMs` another worker's stalled-job check
+ * puts the job back in the queue. A job that throws is retried up to its
+ * attempts, then failed with its error; the other jobs go on.
+ *
+ * Stopping: the first SIGINT/SIGTERM takes no new job and finishes the current
+ * ones; the second stops them and releases them to the queue (no attempt used).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { processOne, type FileResult, type Progress } from '../process.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { QUEUE_NAME, rangeSets, sha256, type JobData, type JobResult } from './jobs.ts';
+import type { RedisTarget } from './redis-url.ts';
+import { removeChunks, stitch } from './stitch.ts';
+import { registry } from '../../nodes/index.ts';
+import { loadGraphFile } from '../graph/loader.ts';
+
+export interface QueueWorkerOptions {
+  readonly target: RedisTarget;
+  /** Jobs run at once by this process. @default 1 */
+  readonly concurrency?: number;
+  /** BullMQ lock duration (ms): a dead worker's job is taken over after about this long. @default 30000 */
+  readonly lockMs?: number;
+  /** The graph used for jobs submitted without `--graph` (this installation's default). */
+  readonly defaultGraph: string;
+  /** First abort: finish current jobs and stop. */
+  readonly stop: AbortSignal;
+  /** Abort: stop current jobs now and release them. */
+  readonly release: AbortSignal;
+  readonly log?: (m: string) => void;
+}
+
+export interface QueueWorker {
+  readonly name: string;
+  /** segflow_queue_* counters and the queue's job counts (Prometheus). */
+  readonly metrics: Metrics;
+  /** Resolves when the worker has stopped. */
+  readonly done: Promise<void>;
+}
+
+export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const lockMs = o.lockMs ?? 30_000;
+  const name = `${os.hostname()}:${process.pid}`;
+  const metrics = new Metrics();
+  const graphs = new Map<string, string>();
+
+  const graphFor = (d: JobData): string => {
+    const g = d.graph ?? o.defaultGraph;
+    let h = graphs.get(g);
+    if (h === undefined) {
+      h = sha256(readFileSync(g));
+      graphs.set(g, h);
+    }
+    if (h !== d.graphHash) throw new Error(`graph ${g} on worker ${name} differs from the one submitted (another segflow version or an edited file); expected sha256 ${d.graphHash.slice(0, 12)}…, got ${h.slice(0, 12)}…`);
+    return g;
+  };
+
+  const processor = async (job: Job<JobData, JobResult>, token?: string): Promise<JobResult> => {
+    const d = job.data;
+    const t0 = performance.now();
+    const what = d.kind === 'chunk' ? `${d.input} frames ${d.start}..${d.count ? d.start + d.count - 1 : 'end'}` : `${d.input}${d.kind === 'stitch' ? ` (stitching ${d.chunks.length} chunks)` : ''}`;
+    log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
+    const graph = graphFor(d);
+    if (d.kind === 'stitch') {
+      const r = await stitch({ input: d.input, graph, sets: d.sets, outDir: d.outDir, chunks: d.chunks });
+      removeChunks(path.join(path.dirname(d.outDir), path.basename(d.outDir) + '.chunks'));
+      metrics.count('queue_jobs_completed_total', { kind: d.kind }, 1, 'Jobs this worker completed, by kind.');
+      log(`worker ${name}: stitched ${d.input}: ${r.frames} frames → ${d.outDir}`);
+      return r;
+    }
+    let sets = [...d.sets];
+    let dir = d.outDir;
+    let total = d.frames || undefined;
+    if (d.kind === 'chunk') {
+      const decoders = loadGraphFile(graph, registry, { sets, vars: { input: d.input, out: d.dir } }).nodes.filter((n) => n.type === 'decoder').map((n) => n.name);
+      sets = [...sets, ...rangeSets(decoders, d.start, d.count)];
+      dir = d.dir;
+      total = d.count || (d.frames ? d.frames - d.start : undefined);
+    }
+    let last = 0;
+    const progress: Progress = {
+      start: () => {},
+      frame: (_f, n) => {
+        const now = performance.now();
+        if (now - last < 500) return;
+        last = now;
+        void job.updateProgress({ frames: n, total: total ?? 0 }).catch(() => {});
+      },
+      end: () => {},
+    };
+    const r: FileResult = await processOne(d.input, dir, { inputs: [d.input], out: path.dirname(dir), graph, sets, signal: o.release, progress });
+    const { metrics: _m, ...result } = r;
+    if (r.status === 'interrupted') {
+      // Released, not failed: back to the queue for another worker, no attempt used.
+      await job.moveToWait(token);
+      log(`worker ${name}: released ${what} to the queue`);
+      throw new WaitingError();
+    }
+    if (r.status === 'failed') {
+      metrics.count('queue_jobs_failed_total', { kind: d.kind }, 1, 'Job attempts that failed on this worker, by kind.');
+      log(`worker ${name}: ${d.kind} ${what} failed: ${r.error}`);
+      throw new Error(r.error ?? 'failed');
+    }
+    metrics.count('queue_jobs_completed_total', { kind: d.kind }, 1);
+    metrics.count('queue_frames_total', {}, r.frames ?? 0, 'Frames this worker segmented.');
+    await job.updateProgress({ frames: r.frames ?? 0, total: r.frames ?? 0 }).catch(() => {});
+    log(`worker ${name}: ${d.kind} ${what} ${r.status === 'skipped' ? 'already complete' : `done: ${r.frames} frames in ${((performance.now() - t0) / 1000).toFixed(1)} s`}`);
+    return result;
+  };
+
+  const worker = new Worker<JobData, JobResult>(QUEUE_NAME, processor, {
+    connection: o.target.options,
+    name,
+    concurrency: o.concurrency ?? 1,
+    lockDuration: lockMs,
+    stalledInterval: Math.max(1000, Math.min(30_000, lockMs)),
+    // A job whose worker died is put back this many times before it is failed (a job that kills its workers).
+    maxStalledCount: 3,
+    autorun: false,
+  });
+  worker.on('error', (e) => log(`worker ${name}: redis: ${e.message}`));
+  worker.on('stalled', (id) => log(`worker ${name}: job ${id} stalled (its worker stopped renewing the lock): back in the queue`));
+  // Queue-wide counts for Prometheus, refreshed in the background (the metrics endpoint is synchronous).
+  const queue = new Queue(QUEUE_NAME, { connection: o.target.options });
+  queue.on('error', () => {});
+  let queueText = '';
+  const refresh = async () => {
+    try {
+      queueText = (await queue.exportPrometheusMetrics({ worker: name })).replace(/^(# (?:HELP|TYPE) )?bullmq_/gm, '$1segflow_queue_bullmq_');
+    } catch {
+      /* Redis away: keep the last counts */
+    }
+  };
+  const timer = setInterval(() => void refresh(), 2000);
+  timer.unref();
+  void refresh();
+  const base = metrics.prometheus.bind(metrics);
+  metrics.prometheus = () => base() + queueText;
+
+  await worker.waitUntilReady();
+  log(`worker ${name}: waiting for jobs on ${o.target.display} (queue '${QUEUE_NAME}', concurrency ${o.concurrency ?? 1}, lock ${lockMs} ms)`);
+  const running = worker.run();
+  o.stop.addEventListener('abort', () => {
+    log(`worker ${name}: stopping: finishing the current job${(o.concurrency ?? 1) > 1 ? 's' : ''} (signal again to release ${(o.concurrency ?? 1) > 1 ? 'them' : 'it'} to the queue now)`);
+    void worker.close();
+  }, { once: true });
+  const done = running.then(async () => {
+    clearInterval(timer);
+    await worker.close();
+    await queue.close();
+    log(`worker ${name}: stopped`);
+  });
+  return { name, metrics, done };
+}
+
+
