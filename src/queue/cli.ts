@@ -90,7 +90,7 @@ export async function cmdQueueProcess(argv: string[]): Promise<number> {
       throw e;
     });
     if (values['no-wait']) {
-      process.stdout.write(`submitted: ${r.added} files added, ${r.queued} already queued or done, ${r.skipped} skipped; \`segflow status --queue ${t.display}\` to follow\n`);
+      process.stdout.write(`submitted: ${r.added} files added, ${r.already} already done, ${r.queued} already queued, ${r.skipped} skipped; \`segflow status --queue ${t.display}\` to follow\n`);
       return r.failed ? 1 : 0;
     }
     process.stdout.write(`${r.done} done, ${r.failed} failed, ${r.waiting} still queued in ${r.seconds.toFixed(1)} s; summary: ${r.summary}\n`);

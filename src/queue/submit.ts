@@ -48,8 +48,9 @@ export interface SubmitOptions {
 
 export interface SubmitResult {
   readonly files: number;
-  /** Jobs added now (files), already in the queue, and skipped (output present, no job). */
+  /** Files added now, already done in the queue, queued or running, and skipped (output present, no job). */
   readonly added: number;
+  readonly already: number;
   readonly queued: number;
   readonly skipped: number;
   readonly done: number;
@@ -63,7 +64,8 @@ interface Planned {
   readonly input: string;
   readonly id: string;
   readonly outDir: string;
-  readonly skipped?: JobResult;
+  readonly existing?: JobResult;
+  skipped?: JobResult;
   readonly missing?: string;
 }
 
@@ -98,7 +100,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     if (existsSync(prev)) {
       try {
         const r = JSON.parse(readFileSync(prev, 'utf8')) as JobResult;
-        if (r.input === input) return { input, id, outDir, skipped: { ...r, status: 'skipped' } };
+        // Used only when the queue has no job for the file (done by a plain `process`, or the queue was emptied).
+        if (r.input === input) return { input, id, outDir, existing: { ...r, status: 'skipped' } };
       } catch {
         /* not ours: the job replaces it */
       }
@@ -112,12 +115,17 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   flows.on('error', () => {});
   let added = 0;
   let queued = 0;
+  let already = 0;
   try {
     await queue.waitUntilReady();
     const jobOpts = { attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false } as const;
     for (const p of plan) {
-      if (p.missing || p.skipped) continue;
+      if (p.missing) continue;
       const existing = await queue.getJob(p.id);
+      if (!existing && p.existing) {
+        p.skipped = p.existing;
+        continue;
+      }
       if (existing) {
         const state = await existing.getState();
         if (state === 'failed') {
@@ -126,7 +134,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
         } else if (state === 'completed' && !existsSync(path.join(p.outDir, 'result.json'))) {
           await existing.remove({ removeChildren: true }); // done once, but its output is gone: do it again
         } else {
-          queued++;
+          if (state === 'completed') already++;
+          else queued++;
           continue;
         }
       }
@@ -157,8 +166,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
       if (p.skipped) log(`- ${p.input}: skipped (complete output exists: ${p.outDir}; remove it to redo)`);
       if (p.missing) log(`✗ ${p.missing}`);
     }
-    log(`queue ${o.target.display}: ${files.length} files: ${added} submitted, ${queued} already queued or done, ${skipped} skipped${plan.some((p) => p.missing) ? `, ${plan.filter((p) => p.missing).length} missing` : ''}`);
-    const base = { files: files.length, added, queued, skipped };
+    log(`queue ${o.target.display}: ${files.length} files: ${added} submitted, ${already} already done, ${queued} already queued, ${skipped} skipped${plan.some((p) => p.missing) ? `, ${plan.filter((p) => p.missing).length} missing` : ''}`);
+    const base = { files: files.length, added, queued, already, skipped };
     if (o.wait === false) return { ...base, done: 0, failed: plan.filter((p) => p.missing).length, waiting: added + queued, seconds: (Date.now() - t0) / 1000 };
     const final = await waitFor(queue, plan.filter((p) => !p.missing && !p.skipped), o, log);
     const results: FileResult[] = plan.map((p) => {
@@ -191,6 +200,7 @@ async function waitFor(queue: Queue, plan: readonly Planned[], o: SubmitOptions,
   const reported = new Set<string>();
   let lastLine = 0;
   const t0 = performance.now();
+  let frames0: number | undefined;
   while (!o.signal?.aborted) {
     let pending = 0;
     for (const p of plan) {
@@ -220,8 +230,9 @@ async function waitFor(queue: Queue, plan: readonly Planned[], o: SubmitOptions,
       const c = countStates(all);
       const frames = all.reduce((a, f) => a + f.frames, 0);
       const total = all.reduce((a, f) => a + f.total, 0);
+      frames0 ??= frames;
       const secs = (now - t0) / 1000;
-      const msg = `queue: ${c.done} done, ${c.active} active, ${c.waiting} waiting, ${c.failed} failed; ${frames}/${total || '?'} frames, ${(frames / Math.max(secs, 1e-3)).toFixed(1)} fps`;
+      const msg = `queue: ${c.done} done, ${c.active} active, ${c.waiting} waiting, ${c.failed} failed; ${frames}/${total || '?'} frames${secs > 1 ? `, ${((frames - frames0) / secs).toFixed(1)} fps` : ''}`;
       if (o.tty) process.stderr.write(`\r\x1b[K${msg}`);
       else log(msg);
     }
