@@ -80,6 +80,8 @@ export async function cmdQueueProcess(argv: string[]): Promise<number> {
   if (!values.out) throw new UsageError(`process --queue: expected --out /ABS/DIR\nusage:\n${QUEUE_USAGE}`);
   const t = target(values.queue);
   const sig = signals();
+  // The submitter holds nothing: a second Ctrl-C leaves at once, even while Redis is away.
+  sig.release.signal.addEventListener('abort', () => process.exit(130));
   try {
     const r = await submit({
       target: t, inputs: positionals, out: values.out as string, graph: values.graph as string | undefined, defaultGraph: DEFAULT_GRAPH,
@@ -116,6 +118,8 @@ export async function cmdQueueWorker(argv: string[]): Promise<number> {
     if (server) process.stderr.write(`metrics on http://127.0.0.1:${(server.address() as { port: number }).port}/metrics\n`);
     await w.done;
     server?.close();
+    // A Redis connection still retrying (Redis away) must not keep the process alive.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();
     return sig.release.signal.aborted ? 130 : 0;
   } finally {
     sig.dispose();

@@ -68,7 +68,17 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     return g;
   };
 
+  let active = 0;
+  let idleSince = Date.now();
   const processor = async (job: Job<JobData, JobResult>, token?: string): Promise<JobResult> => {
+    active++;
+    try {
+      return await run(job, token);
+    } finally {
+      if (--active === 0) idleSince = Date.now();
+    }
+  };
+  const run = async (job: Job<JobData, JobResult>, token?: string): Promise<JobResult> => {
     const d = job.data;
     const t0 = performance.now();
     const what = d.kind === 'chunk' ? `${d.input} frames ${d.start}..${d.count ? d.start + d.count - 1 : 'end'}` : `${d.input}${d.kind === 'stitch' ? ` (stitching ${d.chunks.length} chunks)` : ''}`;
@@ -153,14 +163,25 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   await worker.waitUntilReady();
   log(`worker ${name}: waiting for jobs on ${o.target.display} (queue '${QUEUE_NAME}', concurrency ${o.concurrency ?? 1}, lock ${lockMs} ms)`);
   const running = worker.run();
+  let closed!: () => void;
+  const stopped = new Promise<void>((r) => (closed = r));
   o.stop.addEventListener('abort', () => {
     log(`worker ${name}: stopping: finishing the current job${(o.concurrency ?? 1) > 1 ? 's' : ''} (signal again to release ${(o.concurrency ?? 1) > 1 ? 'them' : 'it'} to the queue now)`);
-    void worker.close();
+    worker.close().then(closed, closed);
+    // With Redis away, closing waits for it for ever: once no job is in hand, give it 5 s.
+    const watchdog = setInterval(() => {
+      if (active > 0 || Date.now() - idleSince < 5000) return;
+      log(`worker ${name}: Redis does not answer; stopping without a clean disconnect`);
+      closed();
+    }, 500);
+    watchdog.unref();
+    void stopped.then(() => clearInterval(watchdog));
   }, { once: true });
-  const done = running.then(async () => {
+  const done = Promise.race([running, stopped]).then(async () => {
     clearInterval(timer);
-    await worker.close();
-    await queue.close();
+    const quick = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await quick(worker.close());
+    await quick(queue.close());
     log(`worker ${name}: stopped`);
   });
   return { name, metrics, done };
