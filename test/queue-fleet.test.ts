@@ -109,34 +109,45 @@ t_('queue › 3 recordings, 2 workers: one worker and the submitter SIGKILLed mi
   t.is(await workers[1]!.w.exit, 0);
 });
 
-t_('queue › a corrupt file fails after its attempts with its error while the others complete', async (t) => {
+t_('queue › corrupt files fail after their attempts with their errors (a whole-file job, and one chunk of a flow) while the rest complete', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const inDir = tmpDir('segflow-q-in-');
   const out = tmpDir('segflow-q-out-');
   const [good] = await recordings(inDir, [20]);
+  // Unreadable: the moov atom is at the end and cut off, so even probing fails (one whole-file job).
   const whole = readFileSync(good!);
   const bad = path.join(inDir, 'broken.mp4');
   writeFileSync(bad, whole.subarray(0, Math.floor(whole.length / 2)));
+  // Readable header, data cut at two thirds: the first chunk decodes, a later one is truncated.
+  const fast = path.join(inDir, 'fast.mp4');
+  await ffmpeg(['-i', good!, '-c', 'copy', '-movflags', '+faststart', fast]);
+  const cut = path.join(inDir, 'cut.mp4');
+  const f = readFileSync(fast);
+  writeFileSync(cut, f.subarray(0, Math.floor(f.length * 0.6)));
   const wk = worker(redis.url);
   t.teardown(() => wk.child.kill('SIGKILL'));
-  const r = await segflow(['process', good!, bad, '--out', out, '--queue', redis.url, '--chunk-frames', '10', '--attempts', '2']);
+  const r = await segflow(['process', good!, bad, cut, '--out', out, '--queue', redis.url, '--chunk-frames', '10', '--attempts', '2']);
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /✗ \S+broken\.mp4: .+ \(after 2 attempts\)/);
+  t.regex(r.stderr, /✗ \S+cut\.mp4: .*truncated or corrupt: decoded \d+ of 10 frames from frame 10.* \(after 2 attempts\)/);
   t.regex(r.stderr, /✓ \S+rec1\.mp4: 20 frames/);
-  t.regex(r.stdout, /1 done, 1 failed/);
+  t.regex(r.stdout, /1 done, 2 failed/);
   t.is((wk.w.text().match(/file \S+broken\.mp4 \(attempt/g) ?? []).length, 2, 'tried exactly --attempts times');
+  t.is((wk.w.text().match(/chunk \S+cut\.mp4 frames 10\.\.end \(attempt/g) ?? []).length, 2, 'the bad chunk tried exactly --attempts times');
   t.is(pngs(path.join(out, 'rec1', 'labels')).length, 20);
-  t.false(existsSync(path.join(out, 'broken')), 'nothing under the failed file\'s final name');
-  t.deepEqual(readdirSync(out).sort(), ['rec1', 'summary.json']);
+  t.false(existsSync(path.join(out, 'broken')), 'nothing under a failed file\'s final name');
+  t.false(existsSync(path.join(out, 'cut')));
+  t.deepEqual(readdirSync(out).filter((x) => !x.endsWith('.chunks')).sort(), ['rec1', 'summary.json']);
   const st = JSON.parse((await segflow(['status', '--queue', redis.url, '--json'])).stdout);
-  const failed = st.files.find((f: { input: string }) => f.input === bad);
+  const failed = st.files.find((x: { input: string }) => x.input === bad);
   t.is(failed.state, 'failed');
   t.is(failed.attempts, 2);
   t.regex(failed.error, /broken\.mp4/);
+  t.like(st.files.find((x: { input: string }) => x.input === cut), { state: 'failed', chunks: { done: 1, total: 2 } });
   const text = (await segflow(['status', '--queue', redis.url])).stdout;
   t.regex(text, /broken\.mp4\s+failed/);
-  t.regex(text, /2 files: 0 waiting, 0 active, 1 done, 1 failed/);
+  t.regex(text, /3 files: 0 waiting, 0 active, 1 done, 2 failed/);
 });
 
 t_('queue › Redis restarted mid-run (--appendonly yes) → the run completes', async (t) => {

@@ -140,11 +140,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
         }
       }
       const base = { ...run, input: p.input, outDir: p.outDir };
-      let frames = 0;
-      if (chunkFrames > 0) {
-        // Unreadable here: one whole-file job, which fails on a worker with the decoder's own error.
-        frames = await probe(p.input).then((v) => v.frames ?? (v.durationS ? Math.round(v.durationS * v.fps) : 0), () => 0);
-      }
+      // The frame count, for chunking and progress. Unreadable here: one whole-file job, which fails on a worker with the decoder's own error.
+      const frames = await probe(p.input).then((v) => v.frames ?? (v.durationS ? Math.round(v.durationS * v.fps) : 0), () => 0);
       if (chunkFrames > 0 && frames > chunkFrames) {
         const dir = path.join(out, `${path.basename(p.outDir)}.chunks`);
         const chunks = chunkRanges(frames, chunkFrames).map((c) => ({ ...c, dir: path.join(dir, String(c.start).padStart(6, '0')) }));

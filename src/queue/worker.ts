@@ -50,6 +50,14 @@ export interface QueueWorker {
   readonly done: Promise<void>;
 }
 
+function readResult(dir: string): JobResult | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'result.json'), 'utf8')) as JobResult;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const lockMs = o.lockMs ?? 30_000;
@@ -85,6 +93,13 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
     const graph = graphFor(d);
     if (d.kind === 'stitch') {
+      const prev = readResult(d.outDir);
+      // Stitched before, by a worker that died before it could say so (its chunks may be gone already).
+      if (prev?.input === d.input) {
+        removeChunks(path.join(path.dirname(d.outDir), path.basename(d.outDir) + '.chunks'));
+        log(`worker ${name}: ${what}: already stitched → ${d.outDir}`);
+        return prev;
+      }
       const r = await stitch({ input: d.input, graph, sets: d.sets, outDir: d.outDir, chunks: d.chunks });
       removeChunks(path.join(path.dirname(d.outDir), path.basename(d.outDir) + '.chunks'));
       metrics.count('queue_jobs_completed_total', { kind: d.kind }, 1, 'Jobs this worker completed, by kind.');
