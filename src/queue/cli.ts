@@ -75,7 +75,10 @@ export async function cmdQueueProcess(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     queue: { type: 'string' }, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, set: { type: 'string', multiple: true },
     'chunk-frames': { type: 'string' }, attempts: { type: 'string' }, 'no-wait': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    overwrite: { type: 'boolean' }, jobs: { type: 'string', short: 'j' },
   });
+  if (values.overwrite) throw new UsageError('process --queue: --overwrite does not apply (a job never replaces a complete output); remove the output folder to redo a file');
+  if (values.jobs !== undefined) throw new UsageError('process --queue: --jobs does not apply; start more workers (segflow worker --queue …, --concurrency N)');
   if (!positionals.length) throw new UsageError(`process --queue: expected files or folders\nusage:\n${QUEUE_USAGE}`);
   if (!values.out) throw new UsageError(`process --queue: expected --out /ABS/DIR\nusage:\n${QUEUE_USAGE}`);
   const t = target(values.queue);
