@@ -117,7 +117,11 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   let queued = 0;
   let already = 0;
   try {
-    await queue.waitUntilReady();
+    // Unreachable at the start is a mistake to report; later, Redis going away only pauses the run.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([queue.waitUntilReady(), new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${o.target.display} within 15 s; expected a running redis-server there`)), 15_000);
+    })]).finally(() => clearTimeout(timer));
     const jobOpts = { attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false } as const;
     for (const p of plan) {
       if (p.missing) continue;
@@ -199,6 +203,7 @@ async function waitFor(queue: Queue, plan: readonly Planned[], o: SubmitOptions,
   const t0 = performance.now();
   let frames0: number | undefined;
   while (!o.signal?.aborted) {
+    const round0 = performance.now();
     let pending = 0;
     for (const p of plan) {
       if (reported.has(p.id)) continue;
@@ -233,7 +238,8 @@ async function waitFor(queue: Queue, plan: readonly Planned[], o: SubmitOptions,
       if (o.tty) process.stderr.write(`\r\x1b[K${msg}`);
       else log(msg);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    // Every pending file is read each round: with many files, rounds are spaced by what a round costs.
+    await new Promise((r) => setTimeout(r, Math.max(500, performance.now() - round0)));
   }
   if (o.tty) process.stderr.write('\r\x1b[K');
   return last;
