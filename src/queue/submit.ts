@@ -123,12 +123,13 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
       timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${o.target.display} within 15 s; expected a running redis-server there`)), 15_000);
     })]).finally(() => clearTimeout(timer));
     const jobOpts = { attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false } as const;
-    for (const p of plan) {
-      if (p.missing) continue;
+    // Probing and looking up jobs, a few files at a time (fleets submit thousands).
+    const one = async (p: Planned): Promise<void> => {
+      if (p.missing) return;
       const existing = await queue.getJob(p.id);
       if (!existing && p.existing) {
         p.skipped = p.existing;
-        continue;
+        return;
       }
       if (existing) {
         const state = await existing.getState();
@@ -140,7 +141,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
         } else {
           if (state === 'completed') already++;
           else queued++;
-          continue;
+          return;
         }
       }
       const base = { ...run, input: p.input, outDir: p.outDir };
@@ -161,7 +162,11 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
         await queue.add('file', { ...base, kind: 'file', frames }, { ...jobOpts, jobId: p.id });
       }
       added++;
-    }
+    };
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(8, plan.length) }, async () => {
+      while (next < plan.length) await one(plan[next++]!);
+    }));
     const skipped = plan.filter((p) => p.skipped).length;
     for (const p of plan) {
       if (p.skipped) log(`- ${p.input}: skipped (complete output exists: ${p.outDir}; remove it to redo)`);
