@@ -71,12 +71,18 @@ function signals(): { stop: AbortController; release: AbortController; dispose()
   return { stop, release, dispose: () => { process.off('SIGINT', on); process.off('SIGTERM', on); } };
 }
 
+function help(): number {
+  process.stdout.write(`usage:\n${QUEUE_USAGE}\n`);
+  return 0;
+}
+
 export async function cmdQueueProcess(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     queue: { type: 'string' }, out: { type: 'string', short: 'o' }, graph: { type: 'string', short: 'g' }, set: { type: 'string', multiple: true },
     'chunk-frames': { type: 'string' }, attempts: { type: 'string' }, 'no-wait': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     overwrite: { type: 'boolean' }, jobs: { type: 'string', short: 'j' },
   });
+  if (values.help) return help();
   if (values.overwrite) throw new UsageError('process --queue: --overwrite does not apply (a job never replaces a complete output); remove the output folder to redo a file');
   if (values.jobs !== undefined) throw new UsageError('process --queue: --jobs does not apply; start more workers (segflow worker --queue …, --concurrency N)');
   if (!positionals.length) throw new UsageError(`process --queue: expected files or folders\nusage:\n${QUEUE_USAGE}`);
@@ -110,6 +116,7 @@ export async function cmdQueueWorker(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     queue: { type: 'string' }, concurrency: { type: 'string' }, 'lock-ms': { type: 'string' }, 'metrics-port': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   });
+  if (values.help) return help();
   const t = target(values.queue);
   const concurrency = int('--concurrency', values.concurrency, 1, 1, 64);
   const lockMs = int('--lock-ms', values['lock-ms'], 30_000, 1000, 3_600_000);
@@ -131,6 +138,7 @@ export async function cmdQueueWorker(argv: string[]): Promise<number> {
 
 export async function cmdQueueStatus(argv: string[]): Promise<number> {
   const { values } = parse(argv, { queue: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) return help();
   const t = target(values.queue);
   const queue = new Queue(QUEUE_NAME, { connection: { ...t.options, maxRetriesPerRequest: 1, retryStrategy: () => null } });
   queue.on('error', () => {});
