@@ -15,6 +15,17 @@ test('decoder › emits every frame with seq, timestamps and a start mark', asyn
   t.deepEqual([frames[0]!.width, frames[0]!.height, frames[0]!.data.length], [640, 360, 640 * 360 * 3]);
 });
 
+test('decoder › startFrame seeks to that exact frame: same pixels, seq and timestamps as a full decode, a chunk mark first', async (t) => {
+  const all = await lastValueFrom(decode({ path: SAMPLE, maxFrames: 50 }).pipe(toArray()));
+  const part = await lastValueFrom(decode({ path: SAMPLE, startFrame: 37, maxFrames: 10, chunkFrames: 10 }).pipe(toArray()));
+  t.deepEqual(part.map((f) => f.seq), Array.from({ length: 10 }, (_, i) => 37 + i));
+  t.true(part.every((f, i) => Buffer.from(f.data).equals(Buffer.from(all[37 + i]!.data))), 'byte-identical frames');
+  t.is(part[0]!.ptsMs, all[37]!.ptsMs);
+  t.deepEqual(part.map((f) => f.discontinuity), ['chunk', undefined, undefined, 'chunk', undefined, undefined, undefined, undefined, undefined, undefined]);
+  const tail = await lastValueFrom(decode({ path: SAMPLE, startFrame: 90 }).pipe(toArray()));
+  t.is(tail.length, 10, 'to the end of the file, no truncation error');
+});
+
 test('decoder › refuses frames larger than maxPixels before allocating any', async (t) => {
   const e = await t.throwsAsync(lastValueFrom(decode({ path: SAMPLE, maxPixels: 640 * 360 - 1 })));
   t.true(e instanceof InputError);
