@@ -525,7 +525,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
 async function cmdWorker(values: Values): Promise<number> {
   const log = makeLog(values.log);
   if (values.queue !== undefined) {
-    refuse(values, ['connect', 'curve-keys'], 'go with a dispatcher, not --queue');
+    refuse(values, ['connect', 'curve-keys'], 'are for a dispatcher; a worker takes either --connect (a dispatcher) or --queue (Redis)');
     return (await import('./queue/cli.ts')).cmdQueueWorker(values, log.json ? (m: string) => log.info(m) : undefined);
   }
   refuse(values, ['concurrency', 'lock-ms', 'metrics-port'], 'go with --queue redis://HOST:PORT');

@@ -120,6 +120,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     const what = d.kind === 'chunk' ? `${d.input} frames ${d.start}..${d.count ? d.start + d.count - 1 : 'end'}` : `${d.input}${d.kind === 'stitch' ? ` (stitching ${d.chunks.length} chunks)` : ''}`;
     log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
     const graph = graphFor(d);
+    if (!d.identity) throw new Error(`${d.input}: its job carries no input identity (submitted by an older segflow); submit it again`);
     checkIdentity(d.input, d.identity);
     if (d.kind === 'stitch') {
       const folder = folderNow(d.out, d.name, d.outDir, d.identity);
