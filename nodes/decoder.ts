@@ -26,7 +26,11 @@
  * size), `realtime` (read at the
  * native frame rate, like a camera; default false), `chunkFrames` (mark
  * `discontinuity: 'chunk'` every N frames, so stateful nodes restart there and
- * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off).
+ * chunks can be segmented independently, e.g. by `process --dispatch`; 0 = off),
+ * `startFrame` (begin at this frame with an ffmpeg seek: seq starts there and its
+ * first frame carries `discontinuity: 'chunk'`; with `maxFrames`, one range of a
+ * file, as a `process --queue` chunk job decodes it; the completeness check then
+ * counts frames, or time, from there; 0 = from the start).
  *
  * ```yaml
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
@@ -52,6 +56,7 @@ const options = z.strictObject({
   maxSidePx: z.number().int().min(0).max(16384).default(0).describe("scale frames down so that the longer side is at most this many pixels (0 = the video's size)"),
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
+  startFrame: z.number().int().min(0).default(0).describe('first frame to decode (an ffmpeg seek; 0 = from the start)'),
 });
 
 export const decoder = defineNode({
@@ -85,20 +90,24 @@ export const decoder = defineNode({
     const { width, height } = scaled ? fitLongSide(info.width, info.height, o.maxSidePx) : info;
     let cmd: ffmpeg.FfmpegCommand | undefined;
     let closed = false;
-    /** Why `frames` decoded (ending at `timeS`) are not the whole file, or undefined when they are. */
+    /** Seconds skipped by the `startFrame` seek: ffmpeg's output time (progress) starts at 0 after it. */
+    const startS = o.startFrame / info.fps;
+    const from = o.startFrame > 0 ? ` from frame ${o.startFrame}` : '';
+    /** Why `frames` decoded from `startFrame` (ending at `timeS`) are not the whole file (or range), or undefined when they are. */
     const completeness = (frames: number, timeS: number | undefined): string | undefined => {
+      const left = info.frames !== undefined ? Math.max(0, info.frames - o.startFrame) : undefined;
       if (o.maxFrames > 0) {
-        const expected = Math.min(o.maxFrames, info.frames ?? Infinity);
-        return Number.isFinite(expected) && frames < expected - 1 ? `decoded ${frames} of ${expected} frames` : undefined;
+        const expected = Math.min(o.maxFrames, left ?? Infinity);
+        return Number.isFinite(expected) && frames < expected - 1 ? `decoded ${frames} of ${expected} frames${from}` : undefined;
       }
       // Containers round their frame counts; a real truncation loses far more than one frame.
-      if (info.frames !== undefined) return frames < info.frames - 1 ? `decoded ${frames} of ${info.frames} frames` : undefined;
+      if (left !== undefined) return frames < left - 1 ? `decoded ${frames} of ${left} frames${from}` : undefined;
       if (isUrl || o.realtime || !info.durationS) return undefined;
       // No frame count (Matroska, MPEG-TS): the decoded part must reach the declared duration. Time,
       // not frames × rate, so variable frame rates pass; slack for audio longer than video.
       const slackS = Math.max(1, 0.02 * info.durationS);
-      const reached = timeS ?? frames / info.fps;
-      if (reached < info.durationS - slackS) return `decoded ${frames} frames up to ${reached.toFixed(2)} s of ${info.durationS.toFixed(2)} s`;
+      const reached = startS + (timeS ?? frames / info.fps);
+      if (reached < info.durationS - slackS) return `decoded ${frames} frames${from} up to ${reached.toFixed(2)} s of ${info.durationS.toFixed(2)} s`;
       return undefined;
     };
     /** One ffmpeg, its stdout paused until a subscriber reads it; an error before then is kept. */
@@ -115,6 +124,8 @@ export const decoder = defineNode({
       };
       const c = ffmpeg(spec.source)
         .inputOptions([...spec.options, ...(o.realtime ? ['-re'] : [])])
+        // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
+        .inputOptions(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : [])
         .noAudio()
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         .outputOptions(['-map', '0:v:0', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
@@ -157,7 +168,7 @@ export const decoder = defineNode({
       process() {
         const frame$ = new Observable<Frame>((sub) => {
           const asm = new FrameAssembler(width * height * 3);
-          let seq = 0;
+          let seq = o.startFrame;
           let finished = false;
           const { c, out, st } = early ?? start();
           early = undefined;
@@ -169,9 +180,10 @@ export const decoder = defineNode({
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              const bad = completeness(seq, st.timeS);
+              const decoded = seq - o.startFrame;
+              const bad = completeness(decoded, st.timeS);
               if (bad) return sub.error(new InputError(`${o.path}: truncated or corrupt: ${bad}${tail(st.stderrTail)}`, o.path));
-              if (seq === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${tail(st.stderrTail)}`, o.path));
+              if (decoded === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${from}${tail(st.stderrTail)}`, o.path));
             }
             sub.complete();
           };
@@ -185,7 +197,7 @@ export const decoder = defineNode({
           const settle = () => {
             if (finished || st.exit === undefined || (!streamEnded && !(st.exit && !st.started))) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
-            finish(new InputError(`${o.path}: ffmpeg failed after ${seq} frames: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
+            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
           };
           st.onExit = settle;
           out.on('end', () => {
@@ -199,7 +211,7 @@ export const decoder = defineNode({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
                 width, height, data, fps: info.fps,
                 ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
-                discontinuity: seq === 0 ? 'start' : o.chunkFrames > 0 && seq % o.chunkFrames === 0 ? 'chunk' : undefined,
+                discontinuity: seq === 0 ? 'start' : seq === o.startFrame || (o.chunkFrames > 0 && seq % o.chunkFrames === 0) ? 'chunk' : undefined,
               });
               ctx.flow.emitted(seq);
               seq++;

@@ -131,7 +131,7 @@ export const encoder = defineNode({
 const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
 
 /** ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). */
-async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
+export async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
   // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
   const src = existsSync(file) ? `file:${path.resolve(file)}` : file;
   const codec = await new Promise<string>((resolve) => {

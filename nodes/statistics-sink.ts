@@ -104,6 +104,6 @@ export const statisticsSink = defineNode({
 });
 
 /** A CSV field: quoted when it holds a comma, quote or line break. */
-function csvField(s: string): string {
+export function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

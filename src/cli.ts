@@ -16,6 +16,7 @@
  *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
  *   segflow worker --connect tcp://HOST:PORT        (segments chunks for a dispatching process; docs/zmq-protocol.md)
  *   segflow workers [--connect] tcp://HOST:PORT [--json]
+ *   segflow process … --queue redis://HOST:PORT | worker --queue … | status --queue …   (fleet: src/queue/cli.ts)
  *   segflow eval --images DIR --labels DIR [--model NAME] [--engine onnx|tfjs] [--size HxW] [--json] [--report DIR]
  *   segflow nodes [NAME] [--markdown]
  *   segflow --version
@@ -123,13 +124,29 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       'chunk-frames': { type: 'string', arg: 'N', description: 'mark a discontinuity every N frames (default 0 = off; with --dispatch the chunk size)' },
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'segment chunks on `segflow worker` processes connected here' },
       'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
+      queue: { type: 'string', arg: 'redis://HOST:PORT[/DB]', description: 'fleet: put the files on this Redis queue for `segflow worker --queue` processes (absolute paths; --chunk-frames N splits files into chunk jobs)' },
+      attempts: { type: 'string', arg: 'N', description: 'with --queue: tries per job before it is failed (1..100, default 3)' },
+      'no-wait': { type: 'boolean', description: 'with --queue: submit and exit (segflow status --queue … to follow)' },
     },
+    more: 'With --queue, the command submits and (unless --no-wait) waits: inputs, --out and --graph must be absolute\n' +
+      '(workers on other machines open the same paths); --overwrite, --jobs and --dispatch do not apply.\n' +
+      'Output folders are named as without --queue, and a folder is skipped or replaced only when it holds this input\'s output.',
     run: (v, p) => cmdProcess(v, p),
   },
   worker: {
-    summary: 'segment for a dispatching `process --dispatch` or `run --dispatch` (docs/zmq-protocol.md)',
-    usage: '--connect tcp://HOST:PORT',
-    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (required)" }, 'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' }, log: LOG, help: HELP },
+    summary: 'segment for a dispatching `process --dispatch` or `run --dispatch` (docs/zmq-protocol.md), or take `process --queue` jobs from Redis',
+    usage: '--connect tcp://HOST:PORT | --queue redis://HOST:PORT[/DB] [--concurrency N] [--lock-ms MS] [--metrics-port N]',
+    options: {
+      connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (this or --queue)" },
+      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
+      queue: { type: 'string', arg: 'redis://HOST:PORT[/DB]', description: 'take `process --queue` jobs from this Redis (this or --connect)' },
+      concurrency: { type: 'string', arg: 'N', description: 'with --queue: jobs run at once (1..64, default 1)' },
+      'lock-ms': { type: 'string', arg: 'MS', description: "with --queue: job lock; a dead worker's job is taken over after about this long (1000..3600000, default 30000)" },
+      'metrics-port': { type: 'string', arg: 'N', description: 'with --queue: serve Prometheus metrics on http://127.0.0.1:N/metrics (0 = any free port)' },
+      log: LOG,
+      help: HELP,
+    },
+    more: 'With --queue: the first SIGINT/SIGTERM finishes the current jobs and stops; the second releases them to the queue (no attempt used).',
     run: (v) => cmdWorker(v),
   },
   workers: {
@@ -137,6 +154,16 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: '[--connect] tcp://HOST:PORT [--json]',
     options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, 'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' }, help: HELP },
     run: (v, p) => cmdWorkers(v, p),
+  },
+  status: {
+    summary: 'fleet processing: the files of a `process --queue` run (state, frames, chunks, errors) and the live workers',
+    usage: '--queue redis://HOST:PORT[/DB] [--json]',
+    options: {
+      queue: { type: 'string', arg: 'redis://HOST:PORT[/DB]', description: 'the Redis the files were submitted to (required)' },
+      json: { type: 'boolean', description: 'print JSON' },
+      help: HELP,
+    },
+    run: async (v) => (await import('./queue/cli.ts')).cmdQueueStatus(v),
   },
   eval: {
     summary: 'score a model against class-id label PNGs (confusion matrix, mIoU, …)',
@@ -444,7 +471,20 @@ async function cmdGraph(values: Values, positionals: string[]): Promise<number> 
   return 0;
 }
 
+/** Options given that do not apply: a UsageError naming them and why. */
+function refuse(values: Values, names: readonly string[], why: string): void {
+  const given = names.filter((n) => values[n] !== undefined);
+  if (given.length) throw new UsageError(`${given.map((n) => `--${n}`).join(', ')}: ${why}`);
+}
+
 async function cmdProcess(values: Values, positionals: string[]): Promise<number> {
+  if (values.queue !== undefined) {
+    // Fleet processing: BullMQ and ioredis load only here.
+    refuse(values, ['overwrite', 'jobs', 'dispatch', 'curve-keys', 'metrics-port', 'var'], 'do not apply with --queue (a job never replaces a complete output; start more workers for more at once; workers serve metrics)');
+    if (makeLog(values.log).json) throw new UsageError('--log json: not available with --queue (segflow status --queue … --json reports the run as JSON)');
+    return (await import('./queue/cli.ts')).cmdQueueProcess(values, positionals);
+  }
+  refuse(values, ['attempts', 'no-wait'], 'go with --queue redis://HOST:PORT');
   const log = makeLog(values.log);
   if (!positionals.length) throw new UsageError(`process: expected files or folders\n${commandHelp('process')}`);
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${commandHelp('process')}`);
@@ -489,6 +529,11 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
 
 async function cmdWorker(values: Values): Promise<number> {
   const log = makeLog(values.log);
+  if (values.queue !== undefined) {
+    refuse(values, ['connect', 'curve-keys'], 'are for a dispatcher; a worker takes either --connect (a dispatcher) or --queue (Redis)');
+    return (await import('./queue/cli.ts')).cmdQueueWorker(values, log.json ? (m: string) => log.info(m) : undefined);
+  }
+  refuse(values, ['concurrency', 'lock-ms', 'metrics-port'], 'go with --queue redis://HOST:PORT');
   const at = await endpoint('--connect', values.connect);
   const { runWorker } = await import('./zmq/worker.ts');
   const keys = (await import('./zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'client');

@@ -187,6 +187,22 @@ export function assignFolders(out: string, inputs: readonly { base: string; id?:
   });
 }
 
+/**
+ * Each input's identity (undefined when it is not a readable regular file) and its folder: how
+ * `segflow process` names outputs, with or without `--queue` (src/queue/submit.ts).
+ */
+export function planFolders(out: string, files: readonly InputFile[]): { ids: (InputIdentity | undefined)[]; folders: Assignment[] } {
+  const ids = files.map((f) => {
+    try {
+      const st = statSync(f.path);
+      return st.isFile() ? identityOf(f, st) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  return { ids, folders: assignFolders(out, files.map((f, i) => ({ base: baseName(f.rel), id: ids[i] }))) };
+}
+
 /** A fresh hidden work folder for `name`, marked with this process's pid. */
 export function makePartial(out: string, name: string): string {
   // mkdir (not mkdtemp, which makes 0700 folders): the final folder gets the usual permissions.

@@ -20,7 +20,7 @@ import { loadGraphFile, type GraphDef } from './graph/loader.ts';
 import { runGraph } from './graph/runner.ts';
 import type { Metrics } from './runtime/metrics.ts';
 import {
-  assignFolders, baseName, committed, identityOf, inspectFolder, makePartial, readSummary, removeLeftovers, removeOnExit,
+  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers, removeOnExit,
   RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
 
@@ -133,15 +133,7 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   // Validate the graph once before touching any input (GraphError -> exit 2).
   loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
   const previous = await prepareOut(o.out);
-  const ids = files.map((f) => {
-    try {
-      const st = statSync(f.path);
-      return st.isFile() ? identityOf(f, st) : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  const folders = assignFolders(o.out, files.map((f, i) => ({ base: baseName(f.rel), id: ids[i] })));
+  const { ids, folders } = planFolders(o.out, files);
   const results: FileResult[] = new Array(files.length);
   let next = 0;
   const worker = async () => {
@@ -169,7 +161,7 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
  * re-run that skips everything changes no result. The counts at the top are over all entries;
  * `lastRun` has this run's.
  */
-function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summary): object {
+export function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summary): object {
   const key = (f: { input?: unknown; output?: unknown }) => (typeof f.output === 'string' ? `o:${path.resolve(f.output)}` : `i:${path.resolve(String(f.input))}`);
   const merged = new Map<string, Record<string, unknown>>();
   for (const f of previous?.files ?? []) merged.set(key(f), f);
@@ -191,7 +183,12 @@ function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summary): obj
   };
 }
 
-async function processOne(input: string, id: InputIdentity | undefined, folder: Assignment, o: ProcessOptions): Promise<FileResult> {
+/**
+ * One input into `folder` (assignFolders): skipped when the folder already holds its output (unless
+ * `overwrite`), else written in a hidden work folder under `o.out` and committed by `commitFolder`.
+ * Also the unit of work of a `process --queue` job (src/queue/worker.ts).
+ */
+export async function processOne(input: string, id: InputIdentity | undefined, folder: Assignment, o: ProcessOptions): Promise<FileResult> {
   const outDir = folder.dir;
   const note = folder.note ? { note: folder.note } : {};
   if (folder.existing && !o.overwrite) {
@@ -243,7 +240,7 @@ async function processOne(input: string, id: InputIdentity | undefined, folder: 
   }
 }
 
-function discard(partial: string): void {
+export function discard(partial: string): void {
   rmSync(partial, { recursive: true, force: true });
   committed(partial);
 }
@@ -253,7 +250,7 @@ function discard(partial: string): void {
  * it still holds this input's output (checked again now); it is renamed aside first, so a failed
  * rename never loses it.
  */
-function commitFolder(partial: string, folder: Assignment, id: InputIdentity | undefined): void {
+export function commitFolder(partial: string, folder: Assignment, id: InputIdentity | undefined): void {
   const dir = folder.dir;
   let aside: string | undefined;
   if (existsSync(dir) || isLink(dir)) {

@@ -11,7 +11,7 @@ import { nodeSpecs } from '../nodes/index.ts';
 import { describeNodes, nodesMarkdown } from '../src/node-catalog.ts';
 import { ROOT, SAMPLE, segflow, tmpDir } from './helpers/cli.ts';
 
-const COMMANDS = ['run', 'validate', 'graph', 'process', 'worker', 'workers', 'eval', 'nodes', 'version'];
+const COMMANDS = ['run', 'validate', 'graph', 'process', 'worker', 'workers', 'status', 'eval', 'nodes', 'version'];
 
 test('cli › --version and -v print the package version', async (t) => {
   const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -26,7 +26,7 @@ test('cli › <command> --help prints its usage and options for every command, a
   const dir = tmpDir();
   for (const cmd of COMMANDS) {
     // Arguments that would make the command do something (or fail) if it ran.
-    const args = cmd === 'run' ? ['--var', `out=${path.join(dir, 'run')}`, '--bogus'] : cmd === 'process' ? [SAMPLE, '--out', path.join(dir, 'process')] : cmd === 'worker' ? ['--connect', 'tcp://127.0.0.1:1'] : [];
+    const args = cmd === 'run' ? ['--var', `out=${path.join(dir, 'run')}`, '--bogus'] : cmd === 'process' ? [SAMPLE, '--out', path.join(dir, 'process')] : cmd === 'worker' ? ['--connect', 'tcp://127.0.0.1:1'] : cmd === 'status' ? ['--queue', 'redis://127.0.0.1:1'] : [];
     const r = await segflow([cmd, ...args, '--help'], { timeoutMs: 60_000 });
     t.is(r.code, 0, `${cmd}: ${r.stderr}`);
     t.regex(r.stdout, new RegExp(`^usage: segflow ${cmd}`), cmd);

@@ -3,7 +3,9 @@ import { lastValueFrom, toArray } from 'rxjs';
 import { InputError } from '../src/errors.ts';
 import { FrameAssembler } from '../src/frame-assembler.ts';
 import { decode } from '../src/operators.ts';
-import { SAMPLE } from './helpers/cli.ts';
+import { SAMPLE, tmpDir } from './helpers/cli.ts';
+import { mkvNamed, truncateCopy } from './helpers/videos.ts';
+import path from 'node:path';
 
 test('decoder › emits every frame with seq, timestamps and a start mark', async (t) => {
   const frames = await lastValueFrom(decode({ path: SAMPLE, maxFrames: 30 }).pipe(toArray()));
@@ -13,6 +15,33 @@ test('decoder › emits every frame with seq, timestamps and a start mark', asyn
   t.is(frames[1]!.discontinuity, undefined);
   t.is(frames[25]!.ptsMs, 1000);
   t.deepEqual([frames[0]!.width, frames[0]!.height, frames[0]!.data.length], [640, 360, 640 * 360 * 3]);
+});
+
+test('decoder › startFrame seeks to that exact frame: same pixels, seq and timestamps as a full decode, a chunk mark first', async (t) => {
+  const all = await lastValueFrom(decode({ path: SAMPLE, maxFrames: 50 }).pipe(toArray()));
+  const part = await lastValueFrom(decode({ path: SAMPLE, startFrame: 37, maxFrames: 10, chunkFrames: 10 }).pipe(toArray()));
+  t.deepEqual(part.map((f) => f.seq), Array.from({ length: 10 }, (_, i) => 37 + i));
+  t.true(part.every((f, i) => Buffer.from(f.data).equals(Buffer.from(all[37 + i]!.data))), 'byte-identical frames');
+  t.is(part[0]!.ptsMs, all[37]!.ptsMs);
+  t.deepEqual(part.map((f) => f.discontinuity), ['chunk', undefined, undefined, 'chunk', undefined, undefined, undefined, undefined, undefined, undefined]);
+  const tail = await lastValueFrom(decode({ path: SAMPLE, startFrame: 90 }).pipe(toArray()));
+  t.is(tail.length, 10, 'to the end of the file, no truncation error');
+});
+
+test('decoder › startFrame with maxSidePx and a file: name; a Matroska file (no frame count) is checked by time from the seek', async (t) => {
+  const dir = tmpDir('segflow-dec-start-');
+  const mkv = await mkvNamed(path.join(dir, 'a:b.mkv'), { width: 320, height: 240, fps: 10, frames: 40 });
+  const all = await lastValueFrom(decode({ path: mkv, maxSidePx: 160 }).pipe(toArray()));
+  t.is(all.length, 40);
+  const part = await lastValueFrom(decode({ path: mkv, startFrame: 25, maxSidePx: 160 }).pipe(toArray()));
+  t.deepEqual(part.map((f) => f.seq), Array.from({ length: 15 }, (_, i) => 25 + i), 'to the end, no truncation error');
+  t.deepEqual([part[0]!.width, part[0]!.height, part[0]!.videoWidth, part[0]!.videoHeight], [160, 120, 320, 240]);
+  t.true(part.every((f, i) => Buffer.from(f.data).equals(Buffer.from(all[25 + i]!.data))), 'byte-identical to a full decode');
+  // Cut short: the part after the seek does not reach the declared duration.
+  const cut = truncateCopy(mkv, path.join(dir, 'cut.mkv'), 0.5);
+  const e = await t.throwsAsync(lastValueFrom(decode({ path: cut, startFrame: 5 })));
+  t.true(e instanceof InputError);
+  t.regex(e!.message, /truncated or corrupt: decoded \d+ frames from frame 5 up to [\d.]+ s of [\d.]+ s/);
 });
 
 test('decoder › refuses frames larger than maxPixels before allocating any', async (t) => {

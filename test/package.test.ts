@@ -112,7 +112,7 @@ console.log(mark);`;
   const mark = Number(r.stdout.trim());
   const atImport = lines.slice(0, mark - 1);
   t.true(atImport.some((u) => u.includes('/node_modules/segflow/dist/src/index.js')), 'the trace saw segflow load');
-  for (const heavy of ['/node_modules/zeromq/', '/node_modules/ws/', '/node_modules/onnxruntime-node/', '/node_modules/onnxruntime-common/', '/node_modules/@tensorflow/']) {
+  for (const heavy of ['/node_modules/zeromq/', '/node_modules/ws/', '/node_modules/onnxruntime-node/', '/node_modules/onnxruntime-common/', '/node_modules/@tensorflow/', '/node_modules/bullmq/', '/node_modules/ioredis/']) {
     t.false(atImport.some((u) => u.includes(heavy)), `${heavy} is not loaded by import 'segflow'`);
   }
   t.true(lines.slice(mark - 1).some((u) => u.includes('/node_modules/zeromq/')), 'opening a zmq-sink loads zeromq');
