@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
 import { loadModel } from '../src/engine/model.ts';
+import { ReuseSegmenter } from '../src/temporal.ts';
 import { addScores, formatTta, parseTta, ttaCostFactor, ttaViews, viewSize } from '../src/engine/tta.ts';
 import { AUTO_TTA, resolveTta, twoBranchSegmenter } from '../nodes/two-branch-segmenter.ts';
 
@@ -390,6 +391,13 @@ test('tta › key frames only: scores change, non-key frames reuse the base view
     t.is(m.ttaViewRuns, 5);
     t.deepEqual(augNext.scores!.data, plainNext.scores!.data);
     t.deepEqual(augNext.classes, plainNext.classes);
+    // The segmenter's ReuseSegmenter passes its mode's tta to key frames only: 4 frames, key every 3rd.
+    const reuse = new ReuseSegmenter(m, { keyframeIntervalFrames: 3, tta: parseTta('flip') });
+    const before = m.ttaViewRuns;
+    const paths = [];
+    for (const f of [a, b, a, b]) paths.push((await reuse.next(f.rgb, f.w, f.h)).path);
+    t.deepEqual(paths, ['full', 'shallow', 'shallow', 'full']);
+    t.is(m.ttaViewRuns - before, 2, 'one mirrored view on each of the 2 key frames');
   } finally {
     await m.dispose();
   }
