@@ -359,6 +359,7 @@ test('tta › the segmenter node: option tta validated, default documented', (t)
   // auto: TTA where key frames are sparse, none where every frame is one
   t.deepEqual(resolveTta('auto', 10), parseTta(AUTO_TTA));
   t.deepEqual(resolveTta('auto', 1), parseTta('off'));
+  t.deepEqual(resolveTta('auto', 5), parseTta('off'), 'the live graph\'s interval: no TTA');
   t.deepEqual(resolveTta('flip', 1), parseTta('flip'));
 });
 

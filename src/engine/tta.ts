@@ -41,7 +41,7 @@ export const TTA_SYNTAX = "off, flip, scales (0.75,1,1.25), flip+scales, a list 
 export const DEFAULT_TTA = 'auto';
 /** What `auto` runs on key frames when they come at most every AUTO_TTA_MIN_INTERVAL frames. */
 export const AUTO_TTA = '1,1.25';
-export const AUTO_TTA_MIN_INTERVAL = 5;
+export const AUTO_TTA_MIN_INTERVAL = 10;
 
 /** The TTA spec a node's options resolve to (`auto` by the key-frame interval). */
 export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec {
