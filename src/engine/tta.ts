@@ -3,8 +3,11 @@
  * horizontally flipped copy of the frame and/or at other scales, and the
  * class scores (logits at 1/8 of the inference size, before the upsample and
  * argmax) are averaged. Each view's scores are flipped back and resampled
- * (bilinear, half-pixel centres) onto the base view's 1/8 grid first, so the
- * average is taken cell by cell over the same picture. Only frames that run
+ * (bilinear, half-pixel centres) onto the finest view's 1/8 grid first (the
+ * largest scale's; the base view's when no scale exceeds 1), so the average
+ * is taken cell by cell over the same picture without blurring the upscaled
+ * view's detail (measured better than the base grid: training/README.md).
+ * Only frames that run
  * the deep branch (key frames) take extra views; the deep features kept for
  * non-key frames are always the base view's (scale 1, not flipped).
  *
