@@ -22,9 +22,10 @@
  * the network also runs on other views of the frame (scales, mirrored) and
  * the 1/8 class scores are averaged; non-key frames are untouched and reuse
  * the base view's deep features. The default `auto` runs views at 1 and 1.25x
- * (+2.0 val mIoU for 2.56x a key frame's MACs) where key frames come at most
- * every 5th frame (`keyframeIntervalFrames` ≥ 5), where the extra cost is
- * spread over the frames between, and none where every frame is a key frame.
+ * (+2.4 val mIoU for 2.56x a key frame's MACs) where key frames come at most
+ * every 10th frame (`keyframeIntervalFrames` ≥ 10: the offline job), where
+ * the extra cost is spread over the frames between, and none otherwise (a
+ * live graph's key frame must fit one frame's time).
  * Engines: `onnx` (onnxruntime-node, default) or `tfjs`. With `thread` (the
  * default) all of this runs in a worker thread (src/thread/segmenter.ts), two
  * frames in flight, so the JS thread keeps decoding, blending and encoding

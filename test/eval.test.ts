@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
 import { loadModel } from '../src/engine/model.ts';
+import { ReuseSegmenter } from '../src/temporal.ts';
 import { addScores, formatTta, parseTta, ttaCostFactor, ttaViews, viewSize } from '../src/engine/tta.ts';
 import { AUTO_TTA, resolveTta, twoBranchSegmenter } from '../nodes/two-branch-segmenter.ts';
 
@@ -359,6 +360,7 @@ test('tta › the segmenter node: option tta validated, default documented', (t)
   // auto: TTA where key frames are sparse, none where every frame is one
   t.deepEqual(resolveTta('auto', 10), parseTta(AUTO_TTA));
   t.deepEqual(resolveTta('auto', 1), parseTta('off'));
+  t.deepEqual(resolveTta('auto', 5), parseTta('off'), 'the live graph\'s interval: no TTA');
   t.deepEqual(resolveTta('flip', 1), parseTta('flip'));
 });
 
@@ -380,17 +382,33 @@ test('tta › key frames only: scores change, non-key frames reuse the base view
     const plainNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true });
     const aug = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true, tta });
     t.is(m.ttaViewRuns, 5);
-    t.deepEqual([aug.scores!.channels, aug.scores!.height, aug.scores!.width], [plain.scores!.channels, plain.scores!.height, plain.scores!.width]);
+    // averaged on the finest view's grid: the 1.25x view's (600x448 -> 75x56), not the base view's 60x45
+    t.deepEqual([plain.scores!.channels, plain.scores!.height, plain.scores!.width], [11, 45, 60]);
+    t.deepEqual([aug.scores!.channels, aug.scores!.height, aug.scores!.width], [11, 56, 75]);
+    // the same picture either way: resampled back to 45x60, the TTA scores differ from the plain ones
+    const back = new Float32Array(11 * 45 * 60);
+    addScores(back, 45, 60, aug.scores!.data, 11, 56, 75, false);
     let diff = 0;
-    for (let i = 0; i < aug.scores!.data.length; i++) diff = Math.max(diff, Math.abs(aug.scores!.data[i]! - plain.scores!.data[i]!));
+    for (let i = 0; i < back.length; i++) diff = Math.max(diff, Math.abs(back[i]! - plain.scores!.data[i]!));
     t.true(diff > 0.1, `TTA changes the key frame's class scores (largest change ${diff})`);
+    // flip only: the base grid
+    const flipped = await m.segment(a.rgb, a.w, a.h, { withScores: true, refine: true, tta: parseTta('flip') });
+    t.deepEqual([flipped.scores!.height, flipped.scores!.width], [45, 60]);
+    t.notDeepEqual(flipped.scores!.data, plain.scores!.data);
     // A non-key frame after a TTA key frame takes no extra views and reuses the base view's deep
     // features: the same scores as after a key frame without TTA.
     const augNext = await m.segment(b.rgb, b.w, b.h, { reuseDeep: true, withScores: true, refine: true, tta });
     t.is(augNext.path, 'shallow');
-    t.is(m.ttaViewRuns, 5);
+    t.is(m.ttaViewRuns, 6);
     t.deepEqual(augNext.scores!.data, plainNext.scores!.data);
     t.deepEqual(augNext.classes, plainNext.classes);
+    // The segmenter's ReuseSegmenter passes its mode's tta to key frames only: 4 frames, key every 3rd.
+    const reuse = new ReuseSegmenter(m, { keyframeIntervalFrames: 3, tta: parseTta('flip') });
+    const before = m.ttaViewRuns;
+    const paths = [];
+    for (const f of [a, b, a, b]) paths.push((await reuse.next(f.rgb, f.w, f.h)).path);
+    t.deepEqual(paths, ['full', 'shallow', 'shallow', 'full']);
+    t.is(m.ttaViewRuns - before, 2, 'one mirrored view on each of the 2 key frames');
   } finally {
     await m.dispose();
   }

@@ -3,8 +3,11 @@
  * horizontally flipped copy of the frame and/or at other scales, and the
  * class scores (logits at 1/8 of the inference size, before the upsample and
  * argmax) are averaged. Each view's scores are flipped back and resampled
- * (bilinear, half-pixel centres) onto the base view's 1/8 grid first, so the
- * average is taken cell by cell over the same picture. Only frames that run
+ * (bilinear, half-pixel centres) onto the finest view's 1/8 grid first (the
+ * largest scale's; the base view's when no scale exceeds 1), so the average
+ * is taken cell by cell over the same picture without blurring the upscaled
+ * view's detail (measured better than the base grid: training/README.md).
+ * Only frames that run
  * the deep branch (key frames) take extra views; the deep features kept for
  * non-key frames are always the base view's (scale 1, not flipped).
  *
@@ -41,7 +44,7 @@ export const TTA_SYNTAX = "off, flip, scales (0.75,1,1.25), flip+scales, a list 
 export const DEFAULT_TTA = 'auto';
 /** What `auto` runs on key frames when they come at most every AUTO_TTA_MIN_INTERVAL frames. */
 export const AUTO_TTA = '1,1.25';
-export const AUTO_TTA_MIN_INTERVAL = 5;
+export const AUTO_TTA_MIN_INTERVAL = 10;
 
 /** The TTA spec a node's options resolve to (`auto` by the key-frame interval). */
 export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec {
