@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { registry } from '../nodes/index.ts';
@@ -162,4 +162,38 @@ nodes:
   t.deepEqual(ok.nodes.find((n) => n.name === 'labels')!.options.palette, { Road: [255, 0, 128], Car: [1, 2, 3] });
   t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: .*#rrggbb|labels\.options\.palette\.Road/ });
   t.throws(() => parseGraph(graph('{ Road: [300, 0, 0] }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road/ });
+});
+
+/** The first audio packets' checksums (packet data as stored, no decoding). */
+function audioPackets(file: string, n = 8): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', file, '-map', '0:a:0', '-c', 'copy', '-frames:a', String(n), '-f', 'framemd5', '-'], (err, out) => {
+      if (err) return reject(err);
+      resolve(out.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').slice(3).join(',').trim()));
+    });
+  });
+}
+
+test('encoder › audioFrom: AAC copied packet for packet; PCM (which mp4 cannot hold) re-encoded to AAC', async (t) => {
+  t.timeout(180_000);
+  const dir = tmpDir('segflow-audio-');
+  const aac = await testClip(path.join(dir, 'aac.mp4'), { frames: 20, audio: true });
+  const pcm = path.join(dir, 'pcm.mkv');
+  await new Promise<void>((resolve, reject) => execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', aac, '-c:v', 'copy', '-c:a', 'pcm_s16le', pcm], (e) => (e ? reject(e) : resolve())));
+  const graph = path.join(dir, 'g.yaml');
+  writeFileSync(graph, `version: 1
+vars: { input: in.mp4, out: out.mp4 }
+nodes:
+  decode: { type: decoder, options: { path: "\${input}" } }
+  video:  { type: encoder, options: { path: "\${out}", audioFrom: "\${input}", preset: ultrafast }, in: { frame: decode.frame } }
+`);
+  for (const [input, codec] of [[aac, 'aac'], [pcm, 'aac']] as const) {
+    const out = path.join(dir, `${path.basename(input)}.out.mp4`);
+    const r = await segflow(['run', graph, '--var', `input=${input}`, '--var', `out=${out}`]);
+    t.is(r.code, 0, r.stderr);
+    const s = await streams(out);
+    t.deepEqual(s.map((x) => `${x.codec_type}:${x.codec_name}`), ['video:h264', `audio:${codec}`], path.basename(input));
+    t.is((await videoFacts(out)).frames, 20);
+    if (input === aac) t.deepEqual(await audioPackets(out), await audioPackets(aac), 'the same packets: not re-encoded');
+  }
 });
