@@ -160,7 +160,7 @@ nodes:
 `;
   const ok = parseGraph(graph('{ Road: "#ff0080", Car: [1, 2, 3] }'), 'g.yaml', registry);
   t.deepEqual(ok.nodes.find((n) => n.name === 'labels')!.options.palette, { Road: [255, 0, 128], Car: [1, 2, 3] });
-  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: .*#rrggbb|labels\.options\.palette\.Road/ });
+  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: expected a colour: \[r, g, b\] .* or "#rrggbb"/ });
   t.throws(() => parseGraph(graph('{ Road: [300, 0, 0] }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road/ });
 });
 
