@@ -13,7 +13,7 @@ import { registry } from '../nodes/index.ts';
 import { applyPalette } from '../nodes/label-resizer.ts';
 import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { parseGraph } from '../src/graph/loader.ts';
-import { fitLongSide, resizeNearest, resizeRgb } from '../src/image.ts';
+import { fitLongSide, halveRgbJs, resizeNearest, resizeRgb } from '../src/image.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
@@ -195,5 +195,27 @@ nodes:
     t.deepEqual(s.map((x) => `${x.codec_type}:${x.codec_name}`), ['video:h264', `audio:${codec}`], path.basename(input));
     t.is((await videoFacts(out)).frames, 20);
     if (input === aac) t.deepEqual(await audioPackets(out), await audioPackets(aac), 'the same packets: not re-encoded');
+  }
+});
+
+test('image › half-size RGB resize: WebAssembly and JS give the bilinear (half-pixel centres) bytes', (t) => {
+  for (const [sw, sh] of [[960, 540], [6, 4], [962, 542]] as const) {
+    const src = new Uint8Array(sw * sh * 3);
+    for (let i = 0; i < src.length; i++) src[i] = Math.imul(i, 2654435761) >>> 24;
+    const dw = sw / 2, dh = sh / 2;
+    const ref = new Uint8Array(dw * dh * 3);
+    for (let y = 0; y < dh; y++) {
+      for (let x = 0; x < dw; x++) {
+        for (let c = 0; c < 3; c++) {
+          // bilinear at (2x + 0.5, 2y + 0.5): weights 1/2 and 1/2 on both axes
+          const p = (yy: number, xx: number) => src[(yy * sw + xx) * 3 + c]!;
+          const top = p(2 * y, 2 * x) + (p(2 * y, 2 * x + 1) - p(2 * y, 2 * x)) * 0.5;
+          const bot = p(2 * y + 1, 2 * x) + (p(2 * y + 1, 2 * x + 1) - p(2 * y + 1, 2 * x)) * 0.5;
+          ref[(y * dw + x) * 3 + c] = top + (bot - top) * 0.5 + 0.5;
+        }
+      }
+    }
+    t.deepEqual(resizeRgb(src, sw, sh, dw, dh), ref, `${sw}x${sh} (WebAssembly)`);
+    t.deepEqual(halveRgbJs(src, sw, dw, dh), ref, `${sw}x${sh} (JS)`);
   }
 });
