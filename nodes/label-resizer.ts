@@ -32,7 +32,7 @@ const colour = z.union([
   z.string().regex(/^#[0-9a-fA-F]{6}$/, 'expected "#rrggbb"').transform((s): [number, number, number] => [
     parseInt(s.slice(1, 3), 16), parseInt(s.slice(3, 5), 16), parseInt(s.slice(5, 7), 16),
   ]),
-]);
+], { error: 'expected a colour: [r, g, b] (0..255 each) or "#rrggbb" (quote it on a command line: # starts a YAML comment)' });
 
 const options = z.strictObject({
   size: z.enum(['video', 'model']).default('video').describe("label maps at the video's size, or at the model's"),

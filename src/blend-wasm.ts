@@ -5,7 +5,9 @@
  * arrays); the same loop in wasm runs several times faster, copies in and
  * out included. The module is ~150 bytes, assembled below so that it can be
  * read: memory holds the lookup table at 0 (up to 256·768 bytes), the class
- * bases (256 × i32) after it, then src, cls and dst.
+ * bases (256 × i32) after it, then src, cls and dst. A second function,
+ * `halve`, is the exact half-size RGB resize (2x2 means) of src/image.ts, for
+ * the model's input (960x540 → 480x270), with its data at the same place.
  */
 const LUT_BYTES = 256 * 768; // room for any palette (class ids are bytes)
 const BASE_AT = LUT_BYTES;
@@ -41,17 +43,42 @@ const body = [
   ...bump(0, 3), ...bump(2, 3), ...bump(1, 1),
   BR, 0, END, END, END,
 ];
+// halve(a, o, stride, dw, dh): RGB24 at half size, each output byte the rounded mean of a 2x2
+// block: o[c] = (a[c] + a[c+3] + b[c] + b[c+3] + 2) >> 2 with b = a + stride (the next row).
+// params: 0 a (source row pair), 1 o (output), 2 stride, 3 dw, 4 dh; locals: 5 b, 6 row end, 7 y
+const MUL = 0x6c, SHR_U = 0x76;
+const mean = (c: number) => [GET, 1,
+  GET, 0, LOAD8U, ...mem(0, c), GET, 0, LOAD8U, ...mem(0, c + 3), ADD,
+  GET, 5, LOAD8U, ...mem(0, c), ADD, GET, 5, LOAD8U, ...mem(0, c + 3), ADD,
+  CONST, 2, ADD, CONST, 2, SHR_U, STORE8, ...mem(0, c)];
+const halveBody = [
+  1, 3, 0x7f, // three i32 locals
+  BLOCK, VOID, LOOP, VOID,
+  GET, 7, GET, 4, GE_U, BR_IF, 1,
+  GET, 0, GET, 2, ADD, SET, 5,
+  GET, 1, GET, 3, CONST, 3, MUL, ADD, SET, 6,
+  BLOCK, VOID, LOOP, VOID,
+  GET, 1, GET, 6, GE_U, BR_IF, 1,
+  ...mean(0), ...mean(1), ...mean(2),
+  ...bump(0, 6), ...bump(5, 6), ...bump(1, 3),
+  BR, 0, END, END,
+  GET, 0, GET, 2, ADD, SET, 0, // a ends the row at b's start: skip b's row
+  ...bump(7, 1),
+  BR, 0, END, END, END,
+];
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, [1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]), // type: (i32 i32 i32 i32) -> ()
-  ...section(3, [1, 0]), // one function of type 0
+  ...section(1, [2, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]), // types: (i32 x4) -> (), (i32 x5) -> ()
+  ...section(3, [2, 0, 1]), // blend: type 0, halve: type 1
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [2, ...str('blend'), 0, 0, ...str('mem'), 2, 0]),
-  ...section(10, [1, ...uleb(body.length), ...body]),
+  ...section(7, [3, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('mem'), 2, 0]),
+  ...section(10, [2, ...uleb(body.length), ...body, ...uleb(halveBody.length), ...halveBody]),
 ]);
 
 interface Blender {
   blend(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, lut: Uint8Array, base: Int32Array): void;
+  /** RGB24 `sw` x `2·dh` (sw = 2·dw) → `dw` x `dh` into `dst`: 2x2 means, rounded (src/image.ts halveRgb). */
+  halve(dst: Uint8Array, src: Uint8Array, sw: number, dw: number, dh: number): void;
 }
 
 function create(): Blender | undefined {
@@ -59,6 +86,10 @@ function create(): Blender | undefined {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
     const memory = inst.exports.mem as WebAssembly.Memory;
     const run = inst.exports.blend as (src: number, cls: number, dst: number, n: number) => void;
+    const halve = inst.exports.halve as (a: number, o: number, stride: number, dw: number, dh: number) => void;
+    const room = (need: number) => {
+      if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+    };
     let lastLut: Uint8Array | undefined;
     return {
       blend(dst, src, cls, lut, base) {
@@ -77,6 +108,15 @@ function create(): Blender | undefined {
         heap.set(cls, c);
         run(s, c, d, n);
         dst.set(heap.subarray(d, d + 3 * n));
+      },
+      halve(dst, src, sw, dw, dh) {
+        const inBytes = sw * 2 * dh * 3, outBytes = dw * dh * 3;
+        if (sw !== 2 * dw || src.length < inBytes || dst.length !== outBytes) throw new RangeError('blend-wasm: bad sizes for halve');
+        room(DATA_AT + inBytes + outBytes); // after the blend's tables, which stay
+        const heap = new Uint8Array(memory.buffer);
+        heap.set(src.subarray(0, inBytes), DATA_AT);
+        halve(DATA_AT, DATA_AT + inBytes, sw * 3, dw, dh);
+        dst.set(heap.subarray(DATA_AT + inBytes, DATA_AT + inBytes + outBytes));
       },
     };
   } catch {

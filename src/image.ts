@@ -1,4 +1,5 @@
 /** Small typed-array image kernels used by nodes (no copies beyond the output). */
+import { wasmBlender } from './blend-wasm.ts';
 
 /** Bilinear resize of an RGB24 image (half-pixel centres, like ffmpeg/PyTorch align_corners=false). */
 export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
@@ -41,11 +42,20 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, d
 /**
  * resizeRgb for exactly half the size: with half-pixel centres each output
  * pixel sits in the middle of a 2x2 block (weights 1/2, 1/2), so bilinear is
- * the block's mean, rounded as the general path rounds — the same bytes, ~4x
- * faster (integer sums, no per-pixel tables; 960x540 → 480x270 in ~1 ms).
+ * the block's mean, rounded as the general path rounds — the same bytes, ~2.5x
+ * faster in JS (integer sums, no per-pixel tables), faster again in WebAssembly.
  */
 function halveRgb(src: Uint8Array, sw: number, dw: number, dh: number): Uint8Array {
   const dst = uninitialisedBytes(dw * dh * 3); // every byte written below
+  if (wasmBlender) {
+    wasmBlender.halve(dst, src, sw, dw, dh); // the same loop in WebAssembly, ~3x faster
+    return dst;
+  }
+  return halveRgbJs(src, sw, dw, dh, dst);
+}
+
+/** halveRgb in JS (where WebAssembly is unavailable; tests compare the two). */
+export function halveRgbJs(src: Uint8Array, sw: number, dw: number, dh: number, dst = uninitialisedBytes(dw * dh * 3)): Uint8Array {
   const stride = sw * 3;
   for (let y = 0, o = 0; y < dh; y++) {
     let a = 2 * y * stride;

@@ -6,14 +6,14 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { registry } from '../nodes/index.ts';
 import { applyPalette } from '../nodes/label-resizer.ts';
 import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { parseGraph } from '../src/graph/loader.ts';
-import { fitLongSide, resizeNearest, resizeRgb } from '../src/image.ts';
+import { fitLongSide, halveRgbJs, resizeNearest, resizeRgb } from '../src/image.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
@@ -160,6 +160,62 @@ nodes:
 `;
   const ok = parseGraph(graph('{ Road: "#ff0080", Car: [1, 2, 3] }'), 'g.yaml', registry);
   t.deepEqual(ok.nodes.find((n) => n.name === 'labels')!.options.palette, { Road: [255, 0, 128], Car: [1, 2, 3] });
-  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: .*#rrggbb|labels\.options\.palette\.Road/ });
+  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: expected a colour: \[r, g, b\] .* or "#rrggbb"/ });
   t.throws(() => parseGraph(graph('{ Road: [300, 0, 0] }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road/ });
+});
+
+/** The first audio packets' checksums (packet data as stored, no decoding). */
+function audioPackets(file: string, n = 8): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', file, '-map', '0:a:0', '-c', 'copy', '-frames:a', String(n), '-f', 'framemd5', '-'], (err, out) => {
+      if (err) return reject(err);
+      resolve(out.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').slice(3).join(',').trim()));
+    });
+  });
+}
+
+test('encoder › audioFrom: AAC copied packet for packet; PCM (which mp4 cannot hold) re-encoded to AAC', async (t) => {
+  t.timeout(180_000);
+  const dir = tmpDir('segflow-audio-');
+  const aac = await testClip(path.join(dir, 'aac.mp4'), { frames: 20, audio: true });
+  const pcm = path.join(dir, 'pcm.mkv');
+  await new Promise<void>((resolve, reject) => execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', aac, '-c:v', 'copy', '-c:a', 'pcm_s16le', pcm], (e) => (e ? reject(e) : resolve())));
+  const graph = path.join(dir, 'g.yaml');
+  writeFileSync(graph, `version: 1
+vars: { input: in.mp4, out: out.mp4 }
+nodes:
+  decode: { type: decoder, options: { path: "\${input}" } }
+  video:  { type: encoder, options: { path: "\${out}", audioFrom: "\${input}", preset: ultrafast }, in: { frame: decode.frame } }
+`);
+  for (const [input, codec] of [[aac, 'aac'], [pcm, 'aac']] as const) {
+    const out = path.join(dir, `${path.basename(input)}.out.mp4`);
+    const r = await segflow(['run', graph, '--var', `input=${input}`, '--var', `out=${out}`]);
+    t.is(r.code, 0, r.stderr);
+    const s = await streams(out);
+    t.deepEqual(s.map((x) => `${x.codec_type}:${x.codec_name}`), ['video:h264', `audio:${codec}`], path.basename(input));
+    t.is((await videoFacts(out)).frames, 20);
+    if (input === aac) t.deepEqual(await audioPackets(out), await audioPackets(aac), 'the same packets: not re-encoded');
+  }
+});
+
+test('image › half-size RGB resize: WebAssembly and JS give the bilinear (half-pixel centres) bytes', (t) => {
+  for (const [sw, sh] of [[960, 540], [6, 4], [962, 542]] as const) {
+    const src = new Uint8Array(sw * sh * 3);
+    for (let i = 0; i < src.length; i++) src[i] = Math.imul(i, 2654435761) >>> 24;
+    const dw = sw / 2, dh = sh / 2;
+    const ref = new Uint8Array(dw * dh * 3);
+    for (let y = 0; y < dh; y++) {
+      for (let x = 0; x < dw; x++) {
+        for (let c = 0; c < 3; c++) {
+          // bilinear at (2x + 0.5, 2y + 0.5): weights 1/2 and 1/2 on both axes
+          const p = (yy: number, xx: number) => src[(yy * sw + xx) * 3 + c]!;
+          const top = p(2 * y, 2 * x) + (p(2 * y, 2 * x + 1) - p(2 * y, 2 * x)) * 0.5;
+          const bot = p(2 * y + 1, 2 * x) + (p(2 * y + 1, 2 * x + 1) - p(2 * y + 1, 2 * x)) * 0.5;
+          ref[(y * dw + x) * 3 + c] = top + (bot - top) * 0.5 + 0.5;
+        }
+      }
+    }
+    t.deepEqual(resizeRgb(src, sw, sh, dw, dh), ref, `${sw}x${sh} (WebAssembly)`);
+    t.deepEqual(halveRgbJs(src, sw, dw, dh), ref, `${sw}x${sh} (JS)`);
+  }
 });
