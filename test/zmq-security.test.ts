@@ -528,7 +528,7 @@ nodes:
   const joined = rw.text().match(/dispatch: worker \S+ joined/g) ?? [];
   t.is(joined.length, 1, rw.text());
   t.regex(rw.text(), new RegExp(`worker \\S+:${worker.pid} joined`));
-  const masks = readdirSync(path.join(dir, 'masks'));
+  const masks = readdirSync(path.join(dir, 'masks')).filter((f) => f.endsWith('.png'));
   const done = Number(/live streams: (\d+) frames done/.exec(rw.text())?.[1]);
   t.true(masks.length >= 1 && masks.length === done, `${masks.length} masks, ${done} frames done`);
   worker.kill('SIGINT');
