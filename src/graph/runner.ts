@@ -3,7 +3,10 @@
  *
  * Nodes open in topological order (a failure closes what opened), then each
  * node's `process()` is wired to its upstream outputs; every output is shared
- * (`share()`), so fan-out hands the same packet object to every consumer. Sinks
+ * (`share()`), so fan-out hands the same packet object to every consumer, and
+ * every input passes through its edge's queue (`EdgeQueue.edge()`: lossless
+ * passes through, freshest buffers, drops the oldest and delivers when the node
+ * is ready; src/runtime/queue.ts), whatever the node does with it. Sinks
  * report finished packets on `done`, which drives each source's flow control
  * (lossless edges) and ends the run when every sink completes. Aborting the
  * signal (SIGINT/SIGTERM) makes sources complete, so the end of stream flows
@@ -106,7 +109,8 @@ export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<Ru
   def.nodes.forEach((n, i) => {
     const inst = opened[i]!.inst;
     const inputs: Streams = {};
-    for (const [port, r] of Object.entries(n.inputs)) inputs[port] = outputs.get(`${r.node}.${r.port}`)!;
+    // The runtime owns the edges: every input passes its edge's queue (policy, drops, depth).
+    for (const [port, r] of Object.entries(n.inputs)) inputs[port] = (outputs.get(`${r.node}.${r.port}`) as Observable<PacketMeta>).pipe(ctxs[i]!.queue(port).edge());
     const outs = inst.process(inputs);
     for (const [port, o] of Object.entries(outs)) {
       if (n.spec.role === 'sink' && port === 'done') {

@@ -10,9 +10,26 @@
  *
  * A dropped packet that carried a discontinuity passes the mark to the packet
  * that replaces it, so stateful nodes downstream still reset.
+ *
+ * **The runtime owns the edges.** The runner pipes every input of every node
+ * through its edge's `EdgeQueue.edge()` before the node sees it, so a node
+ * never implements edge semantics itself:
+ *  - lossless: a pass-through (flow control at the source bounds it);
+ *  - freshest: the `freshest` operator (./operators/freshest.ts) holds the
+ *    packets and hands the node one when it is ready. A node that handles a
+ *    packet synchronously (a `map`) is ready again once that call returns and
+ *    the event loop has had a turn (`setImmediate`), so packets that arrive
+ *    meanwhile (I/O, other branches) wait here and the oldest are dropped.
+ * A node that works asynchronously wraps its work in `serial(ctx.queue(port),
+ * fn, depth)`. On an edge the runtime owns, serial *claims* each packet it is
+ * handed and releases it when fn's result is emitted, so the edge hands it at
+ * most `depth` packets at once and packets wait in exactly one place — the
+ * edge — under its policy. Without a runner (library use, `defaultQueue`),
+ * serial applies the queue's policy to its own buffer, as before.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
+import { identity, Observable, Subject, type OperatorFunction } from 'rxjs';
 import { withDiscontinuity, type PacketMeta } from '../packet.ts';
+import { freshest } from './operators/freshest.ts';
 
 export interface QueuePolicy {
   readonly policy: 'lossless' | 'freshest';
@@ -25,7 +42,73 @@ export class EdgeQueue {
   maxDepth = 0;
   drops = 0;
   delivered = 0;
-  constructor(readonly name: string, readonly policy: QueuePolicy) {}
+  /** True once the runtime applies this queue on its edge (`edge()`); serial then only claims packets. */
+  owned = false;
+  /** Packets the consumer may hold at once; `serial` raises it to its depth before it subscribes. */
+  capacity = 1;
+  private handing = false;
+  private ready = new Subject<void>();
+
+  /**
+   * @param yieldTo how a synchronous consumer's credit comes back after it handled a
+   *   packet: on the next event-loop turn, so I/O that arrived meanwhile is queued first.
+   */
+  constructor(readonly name: string, readonly policy: QueuePolicy, private readonly yieldTo: (fn: () => void) => void = setImmediate) {}
+
+  /**
+   * The runtime's operator for this edge (see the file comment): lossless passes
+   * packets through; freshest buffers them under the policy, counts drops and
+   * depth here, and delivers one when the consumer is ready.
+   */
+  edge<T extends PacketMeta>(): OperatorFunction<T, T> {
+    if (this.policy.policy === 'lossless') return identity;
+    this.owned = true;
+    return (source) =>
+      new Observable<T>((sub) => {
+        const ready = (this.ready = new Subject<void>());
+        return source.pipe(freshest<T>({
+          size: this.policy.size,
+          ready,
+          credits: this.capacity,
+          onDrop: () => this.drops++,
+          onDepth: (d) => {
+            this.depth = d;
+            if (d > this.maxDepth) this.maxDepth = d;
+          },
+        })).subscribe({
+          next: (x) => {
+            this.delivered++;
+            this.handing = true;
+            sub.next(x);
+            if (this.handing) {
+              // Not claimed: the consumer finished it in next(); its credit comes back next turn.
+              this.handing = false;
+              this.yieldTo(() => ready.next());
+            }
+          },
+          error: (e) => sub.error(e),
+          complete: () => sub.complete(),
+        });
+      });
+  }
+
+  /**
+   * Called by an asynchronous consumer (serial) while it is handed a packet: the
+   * packet stays "held" until the returned function is called, and the edge hands
+   * over no more than `capacity` held packets. Outside a hand-over (library use,
+   * a lossless edge) it returns a no-op.
+   */
+  claim(): () => void {
+    if (!this.handing) return () => {};
+    this.handing = false;
+    const ready = this.ready;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      ready.next();
+    };
+  }
 
   /** Append to `buf` under this policy; returns packets dropped. */
   push<T>(buf: T[], item: T): void {
@@ -49,10 +132,12 @@ export function defaultQueue(name = 'input'): EdgeQueue {
 }
 
 /**
- * Run `fn` on the packets in order, with `queue` in front, at most `depth`
- * calls in flight (1: one packet at a time; more lets `fn` hand work to
- * another thread while the next packet is already on its way). Results are
- * emitted in input order; `fn` may return `undefined` to emit nothing.
+ * Run `fn` on the packets in order, at most `depth` calls in flight (1: one
+ * packet at a time; more lets `fn` hand work to another thread while the next
+ * packet is already on its way). Results are emitted in input order; `fn` may
+ * return `undefined` to emit nothing. On an edge the runtime owns, packets
+ * wait on the edge (serial claims each one until its result is out); without
+ * a runner they wait here under `queue`'s policy.
  */
 export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefined> | R | undefined, depth = 1): OperatorFunction<T, R> {
   type Settled = { ok: true; r: R | undefined } | { ok: false; e: unknown };
@@ -60,6 +145,9 @@ export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefin
     new Observable<R>((sub) => {
       const buf: T[] = [];
       const inflight: Promise<Settled>[] = [];
+      // Claims on the runtime's edge, released in order as results are emitted.
+      const releases: (() => void)[] = [];
+      queue.capacity = Math.max(1, depth);
       let draining = false;
       let ended = false;
       let closed = false;
@@ -72,8 +160,10 @@ export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefin
       const pump = (): void => {
         while (!closed && buf.length > 0 && inflight.length < depth) {
           const x = buf.shift() as T;
-          queue.depth = buf.length;
-          queue.delivered++;
+          if (!queue.owned) {
+            queue.depth = buf.length;
+            queue.delivered++;
+          }
           let p: Promise<R | undefined>;
           try {
             p = Promise.resolve(fn(x));
@@ -91,6 +181,7 @@ export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefin
         while (inflight.length > 0 && !closed) {
           const res = await inflight[0]!;
           inflight.shift();
+          releases.shift()?.();
           if (closed) break;
           if (!res.ok) {
             closed = true;
@@ -105,7 +196,13 @@ export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefin
       };
       const s = source.subscribe({
         next: (x) => {
-          queue.push(buf, x);
+          if (queue.owned) {
+            // The edge already applied the policy and hands over at most `depth` packets.
+            releases.push(queue.claim());
+            buf.push(x);
+          } else {
+            queue.push(buf, x);
+          }
           pump();
         },
         error: (e) => {

@@ -1,0 +1,287 @@
+/**
+ * The runtime owns the edges (src/runtime/queue.ts, src/runtime/operators/freshest.ts):
+ * marble tests of the freshest operator and of the join, the same queue in front of real
+ * nodes (their consumption pattern in virtual time), and whole graphs through the runner
+ * where a burst of frames meets a `freshest` edge into each node kind.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { map, Observable, tap } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { z } from 'zod';
+import { downsampler, labelPropagation, overlay, registry } from '../nodes/index.ts';
+import { parseGraph } from '../src/graph/loader.ts';
+import { runGraph } from '../src/graph/runner.ts';
+import { defineNode, type NodeContext, type NodeSpec } from '../src/node.ts';
+import { type Frame, type Labels, type PacketMeta } from '../src/packet.ts';
+import { unlimitedFlow } from '../src/runtime/flow.ts';
+import { joinBySeq } from '../src/runtime/join.ts';
+import { Metrics } from '../src/runtime/metrics.ts';
+import { freshest } from '../src/runtime/operators/freshest.ts';
+import { EdgeQueue, serial } from '../src/runtime/queue.ts';
+import { tmpDir } from './helpers/cli.ts';
+
+const pkt = (seq: number, discontinuity?: string): PacketMeta => ({ source: 's', seq, ptsMs: seq * 40, discontinuity });
+const W = 64, H = 48;
+const frame = (seq: number, discontinuity?: string): Frame =>
+  Object.freeze({ kind: 'frame', source: 's', seq, ptsMs: seq * 40, width: W, height: H, data: new Uint8Array(W * H * 3).fill(seq * 20), discontinuity });
+const labels = (seq: number, discontinuity?: string): Labels =>
+  Object.freeze({ kind: 'labels', source: 's', seq, ptsMs: seq * 40, width: W, height: H, classes: new Uint8Array(W * H).fill(seq % 2),
+    classNames: ['a', 'b'], palette: [[255, 0, 0], [0, 0, 255]] as const, path: 'full', discontinuity });
+
+const scheduler = () => new TestScheduler((actual, expected) => {
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`expected ${JSON.stringify(expected)}\n     got ${JSON.stringify(actual)}`);
+});
+
+// ---- the operator -------------------------------------------------------------------------
+
+test('freshest › a slow consumer gets the newest packets; the oldest are dropped and counted', (t) => {
+  const dropped: number[] = [];
+  scheduler().run(({ cold, expectObservable }) => {
+    const v = { a: pkt(0), b: pkt(1), c: pkt(2), d: pkt(3), e: pkt(4), f: pkt(5) };
+    const src = cold('a-b-c-d-e-f|', v);
+    const ready = cold('-----r-----r-----r');
+    expectObservable(src.pipe(freshest({ size: 1, ready, onDrop: (p) => dropped.push(p.seq) }))).toBe('a----c-----(f|)', v);
+  });
+  t.deepEqual(dropped, [1, 3, 4]);
+});
+
+test('freshest › a dropped marked packet passes its mark on', (t) => {
+  let drops = 0;
+  scheduler().run(({ cold, expectObservable }) => {
+    const v = { a: pkt(0), b: pkt(1, 'reconnect'), c: pkt(2), m: pkt(2, 'reconnect') };
+    expectObservable(cold('abc|', v).pipe(freshest({ size: 1, ready: cold('----r'), onDrop: () => drops++ }))).toBe('a---(m|)', v);
+  });
+  t.is(drops, 1);
+});
+
+test('freshest › size N keeps the N newest; credits let a consumer hold several at once', (t) => {
+  let drops = 0;
+  scheduler().run(({ cold, expectObservable }) => {
+    const v = { a: pkt(0), b: pkt(1), c: pkt(2), d: pkt(3), e: pkt(4), f: pkt(5) };
+    // Two credits (two-branch-segmenter in its thread: depth 2); two may wait.
+    expectObservable(cold('abcdef|', v).pipe(freshest({ size: 2, credits: 2, ready: cold('--------r-r'), onDrop: () => drops++ }))).toBe('ab------e-(f|)', v);
+  });
+  t.is(drops, 2);
+});
+
+test('freshest › rejects a size below 1', (t) => {
+  t.throws(() => freshest({ size: 0, ready: new Observable() }), { instanceOf: TypeError, message: /expected an integer ≥ 1, got 0/ });
+});
+
+test('join › a discontinuity mark passes through, also from a packet released unmatched', (t) => {
+  scheduler().run(({ cold, expectObservable }) => {
+    const a = cold('abcd|', { a: pkt(0), b: pkt(1, 'reconnect'), c: pkt(2), d: pkt(3) });
+    const b = cold('--x-y|', { x: pkt(2), y: pkt(3, 'new-file') });
+    const pairs = joinBySeq(a, b).pipe(map(([x, y]) => `${x.seq}${y.seq}:${x.discontinuity ?? ''}/${y.discontinuity ?? ''}`));
+    expectObservable(pairs).toBe('--p-q|', { p: '22:reconnect/reconnect', q: '33:new-file/new-file' });
+  });
+  t.pass();
+});
+
+// ---- the edge in front of real nodes, in virtual time -------------------------------------
+
+/** A context whose queues are runtime-owned edges handing a packet back `busyFrames` after delivery. */
+function virtualContext<S extends NodeSpec>(spec: S, ts: TestScheduler, policy: EdgeQueue['policy'], busyFrames: number) {
+  const metrics = new Metrics();
+  const queues = new Map<string, EdgeQueue>();
+  const queue = (port: string) => {
+    if (!queues.has(port)) queues.set(port, metrics.edge(new EdgeQueue(`${spec.type}.${port}`, policy, (fn) => void ts.schedule(fn, busyFrames))));
+    return queues.get(port)!;
+  };
+  const ctx = { name: spec.type, options: spec.options.parse({}), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node(spec.type), flow: unlimitedFlow(), queue, log: () => {} };
+  return { ctx: ctx as unknown as NodeContext<never>, queue };
+}
+
+const freshest1 = { policy: 'freshest', size: 1 } as const;
+
+test('edge › freshest into downsampler: a node busy 3 frames per packet sees the newest', async (t) => {
+  const ts = scheduler();
+  const { ctx, queue } = virtualContext(downsampler, ts, freshest1, 3);
+  const inst = await downsampler.open(ctx);
+  ts.run(({ cold, expectObservable }) => {
+    const src = cold('abcdefg|', Object.fromEntries([...'abcdefg'].map((k, i) => [k, frame(i)])));
+    const out = inst.process({ frame: src.pipe(queue('frame').edge()) }).frame!.pipe(map((f: Frame) => f.seq));
+    expectObservable(out).toBe('a--d--g|', { a: 0, d: 3, g: 6 });
+  });
+  t.is(queue('frame').drops, 4);
+  t.is(queue('frame').delivered, 3);
+});
+
+test('edge › freshest into overlay (a join): drops frames, pairs the rest, passes the dropped frame\'s mark', async (t) => {
+  const ts = scheduler();
+  const { ctx, queue } = virtualContext(overlay, ts, freshest1, 2);
+  const inst = await overlay.open(ctx);
+  ts.run(({ cold, expectObservable }) => {
+    const f = cold('abcd|', { a: frame(0), b: frame(1, 'reconnect'), c: frame(2), d: frame(3) });
+    const l = cold('abcd|', { a: labels(0), b: labels(1), c: labels(2), d: labels(3) });
+    const out = inst.process({ frame: f.pipe(queue('frame').edge()), labels: l.pipe(queue('labels').edge()) })
+      .frame!.pipe(map((o: Frame) => `${o.seq}${o.discontinuity ?? ''}`));
+    expectObservable(out).toBe('a-c-(e|)', { a: '0', c: '2reconnect', e: '3' });
+  });
+  t.is(queue('frame').drops, 1);
+  t.is(queue('labels').drops, 1);
+});
+
+test('edge › freshest into label-propagation: frames dropped on its input are counted, the mark survives', async (t) => {
+  const ts = scheduler();
+  const { ctx, queue } = virtualContext(labelPropagation, ts, freshest1, 2);
+  const inst = await labelPropagation.open(ctx);
+  ts.run(({ cold, expectObservable }) => {
+    const f = cold('a-bcd-e|', { a: frame(0, 'start'), b: frame(1), c: frame(2, 'reconnect'), d: frame(3), e: frame(4) });
+    const l = cold('l----m-|', { l: labels(0), m: labels(3) });
+    const out = inst.process({ frame: f.pipe(queue('frame').edge()), labels: l.pipe(queue('labels').edge()) })
+      .labels!.pipe(map((o: Labels) => `${o.seq}${o.discontinuity ?? ''}`));
+    // Frame 0 waits for labels (none yet); frame 1 gets 0's labels carried, with the start mark.
+    // Frame 2 (reconnect) is dropped by frame 3, which carries its mark: the old labels are gone,
+    // frame 3 emits nothing, and frame 4 gets frame 3's own labels carried, marked.
+    expectObservable(out).toBe('--a---b|', { a: '1start', b: '4reconnect' });
+  });
+  t.is(queue('frame').drops, 1);
+});
+
+// ---- whole graphs through the runner --------------------------------------------------------
+
+/** A source that emits `count` frames in one burst (after the graph is wired). */
+const burst = defineNode({
+  type: 'test-burst', description: 'test', role: 'source', inputs: {}, outputs: { frame: 'frame' },
+  options: z.strictObject({ count: z.number().int().default(10), width: z.number().int().default(W), height: z.number().int().default(H) }),
+  async open(ctx) {
+    const { count, width, height } = ctx.options;
+    return {
+      process: () => ({
+        frame: new Observable<Frame>((sub) => {
+          const h = setImmediate(() => {
+            for (let i = 0; i < count; i++) {
+              sub.next(Object.freeze({ kind: 'frame', source: 's', seq: i, ptsMs: i * 40, width, height, data: new Uint8Array(width * height * 3).fill((i * 37) % 256), discontinuity: i === 0 ? 'start' : undefined }));
+            }
+            sub.complete();
+          });
+          return () => clearImmediate(h);
+        }),
+      }),
+      async close() {},
+    };
+  },
+});
+/** Labels for every frame, synchronously. */
+const labeler = defineNode({
+  type: 'test-labeler', description: 'test', role: 'transform', inputs: { frame: 'frame' }, outputs: { labels: 'labels' }, options: z.strictObject({}),
+  async open() {
+    return { process: ({ frame: f }) => ({ labels: f!.pipe(map((x: Frame) => ({ ...labels(x.seq, x.discontinuity), width: x.width, height: x.height, classes: new Uint8Array(x.width * x.height) }))) }), async close() {} };
+  },
+});
+/** An asynchronous node (serial, like two-branch-segmenter): `delayMs` per packet. */
+const slow = defineNode({
+  type: 'test-slow', description: 'test', role: 'transform', inputs: { frame: 'frame' }, outputs: { frame: 'frame' },
+  options: z.strictObject({ delayMs: z.number().default(20), depth: z.number().int().default(1) }),
+  async open(ctx) {
+    return {
+      process: ({ frame: f }) => ({ frame: f!.pipe(serial(ctx.queue('frame'), async (x: Frame) => (await new Promise((r) => setTimeout(r, ctx.options.delayMs)), x), ctx.options.depth)) }),
+      async close() {},
+    };
+  },
+});
+const seen = new Map<string, number[]>();
+/** A sink that records the seqs it finishes, per graph (option `key`). */
+const collector = (type: string, kind: 'frame' | 'labels') => defineNode({
+  type, description: 'test', role: 'sink', inputs: { in: kind }, outputs: {}, options: z.strictObject({ key: z.string() }),
+  async open(ctx) {
+    seen.set(ctx.options.key, []);
+    return { process: ({ in: i }) => ({ done: i!.pipe(tap((x: PacketMeta) => seen.get(ctx.options.key)!.push(x.seq))) }), async close() {} };
+  },
+});
+const collect = collector('test-collect', 'frame');
+const collectLabels = collector('test-collect-labels', 'labels');
+const reg = new Map<string, NodeSpec>([...registry, ...[burst, labeler, slow, collect, collectLabels].map((s) => [s.type, s as NodeSpec] as const)]);
+const run = (yaml: string) => runGraph(parseGraph(`version: 1\nnodes:\n${yaml}`, 'edges.yaml', reg), { log: () => {} });
+const F1 = 'queue: { policy: freshest, size: 1 }';
+
+test('runner › freshest into downsampler and statistics-sink: a burst is cut to the newest, drops counted per edge', async (t) => {
+  const dir = tmpDir();
+  const r = await run(`
+  src:   { type: test-burst }
+  small: { type: downsampler, options: { width: 32, height: 24 }, in: { frame: src.frame }, ${F1} }
+  lab:   { type: test-labeler, in: { frame: small.frame } }
+  stats: { type: statistics-sink, options: { json: "${path.join(dir, 's.json')}" }, in: { labels: lab.labels }, ${F1} }
+  stats2: { type: statistics-sink, options: { json: "${path.join(dir, 's2.json')}" }, in: { labels: lab.labels } }
+`);
+  // 10 frames at once: the first is taken, 8 are pushed out by the next, the 10th waits its turn.
+  t.is(r.metrics.edges.get('src.frame→small.frame')!.drops, 8);
+  const json = JSON.parse(readFileSync(path.join(dir, 's2.json'), 'utf8')) as { perFrame: { seq: number }[] };
+  t.deepEqual(json.perFrame.map((f) => f.seq), [0, 9]);
+  t.is(r.metrics.edges.get('lab.labels→stats2.labels')!.drops, 0, 'lossless edge');
+  // The freshest sink edge sees the same two packets (delivered a turn apart): nothing more to drop.
+  t.is(JSON.parse(readFileSync(path.join(dir, 's.json'), 'utf8')).frames, 2);
+});
+
+test('runner › freshest into statistics-sink: drops while the sink is behind', async (t) => {
+  const dir = tmpDir();
+  const r = await run(`
+  src:   { type: test-burst, options: { count: 12 } }
+  lab:   { type: test-labeler, in: { frame: src.frame } }
+  stats: { type: statistics-sink, options: { json: "${path.join(dir, 's.json')}" }, in: { labels: lab.labels }, queue: { policy: freshest, size: 3 } }
+`);
+  const e = r.metrics.edges.get('lab.labels→stats.labels')!;
+  t.is(e.drops, 8, '1 taken at once, 3 newest wait');
+  t.is(e.maxDepth, 3);
+  const json = JSON.parse(readFileSync(path.join(dir, 's.json'), 'utf8')) as { perFrame: { seq: number }[] };
+  t.deepEqual(json.perFrame.map((f) => f.seq), [0, 9, 10, 11]);
+});
+
+test('runner › freshest into overlay: dropped frames are counted on the edge, unmatched labels released', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  over: { type: overlay, in: { frame: src.frame, labels: lab.labels }, ${F1} }
+  out:  { type: test-collect, options: { key: overlay }, in: { in: over.frame } }
+`);
+  t.is(r.metrics.edges.get('src.frame→over.frame')!.drops, 8);
+  t.is(r.metrics.edges.get('lab.labels→over.labels')!.drops, 8);
+  t.deepEqual(seen.get('overlay'), [0, 9]);
+});
+
+test('runner › freshest into label-propagation: drops counted, every delivered frame labelled', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  prop: { type: label-propagation, in: { frame: src.frame, labels: lab.labels }, ${F1} }
+  out:  { type: test-collect-labels, options: { key: prop }, in: { in: prop.labels } }
+`);
+  const e = r.metrics.edges.get('src.frame→prop.frame')!;
+  t.is(e.drops, 8);
+  t.is(e.delivered, 2);
+  t.is(r.metrics.edges.get('lab.labels→prop.labels')!.drops, 8);
+});
+
+test('runner › serial under a runtime-owned freshest edge: packets wait in one place, not two', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst }
+  work: { type: test-slow, options: { delayMs: 30 }, in: { frame: src.frame }, queue: { policy: freshest, size: 2 } }
+  out:  { type: test-collect, options: { key: serial }, in: { in: work.frame } }
+`);
+  t.deepEqual(seen.get('serial'), [0, 8, 9]);
+  t.is(r.metrics.edges.get('src.frame→work.frame')!.drops, 7);
+});
+
+test('runner › freshest into two-branch-segmenter (the real model in its thread, depth 2)', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst, options: { width: 160, height: 96 } }
+  seg:  { type: two-branch-segmenter, in: { frame: src.frame }, ${F1} }
+  out:  { type: test-collect-labels, options: { key: segmenter }, in: { in: seg.labels } }
+`);
+  // Two frames go to the thread at once, the newest of the rest waits; 7 dropped.
+  t.deepEqual(seen.get('segmenter'), [0, 1, 9]);
+  t.is(r.metrics.edges.get('src.frame→seg.frame')!.drops, 7);
+});
+
+test('runner › lossless edges still deliver every packet', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst }
+  work: { type: test-slow, options: { delayMs: 1 }, in: { frame: src.frame } }
+  out:  { type: test-collect, options: { key: lossless }, in: { in: work.frame } }
+`);
+  t.deepEqual(seen.get('lossless'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.is(r.metrics.edges.get('src.frame→work.frame')!.drops, 0);
+});
