@@ -143,22 +143,30 @@ test('edge › freshest into label-propagation: frames dropped on its input are 
 
 // ---- whole graphs through the runner --------------------------------------------------------
 
-/** A source that emits `count` frames in one burst (after the graph is wired). */
+/** A source that emits `count` frames in bursts of `burstFrames` (all at once), `gapMs` apart. */
 const burst = defineNode({
   type: 'test-burst', description: 'test', role: 'source', inputs: {}, outputs: { frame: 'frame' },
-  options: z.strictObject({ count: z.number().int().default(10), width: z.number().int().default(W), height: z.number().int().default(H) }),
+  options: z.strictObject({ count: z.number().int().default(10), burstFrames: z.number().int().default(1000), gapMs: z.number().default(15),
+    width: z.number().int().default(W), height: z.number().int().default(H) }),
   async open(ctx) {
-    const { count, width, height } = ctx.options;
+    const { count, burstFrames, gapMs, width, height } = ctx.options;
     return {
       process: () => ({
         frame: new Observable<Frame>((sub) => {
-          const h = setImmediate(() => {
-            for (let i = 0; i < count; i++) {
+          let i = 0;
+          let timer: NodeJS.Timeout | undefined;
+          const emit = () => {
+            for (const end = Math.min(count, i + burstFrames); i < end; i++) {
               sub.next(Object.freeze({ kind: 'frame', source: 's', seq: i, ptsMs: i * 40, width, height, data: new Uint8Array(width * height * 3).fill((i * 37) % 256), discontinuity: i === 0 ? 'start' : undefined }));
             }
-            sub.complete();
-          });
-          return () => clearImmediate(h);
+            if (i < count) timer = setTimeout(emit, gapMs);
+            else sub.complete();
+          };
+          const h = setImmediate(emit); // after the graph is wired: every consumer has subscribed
+          return () => {
+            clearImmediate(h);
+            clearTimeout(timer);
+          };
         }),
       }),
       async close() {},
@@ -256,9 +264,11 @@ test('runner › freshest into label-propagation: drops counted, every delivered
 });
 
 test('runner › serial under a runtime-owned freshest edge: packets wait in one place, not two', async (t) => {
+  // Two bursts of 5 while the node works on frame 0 (150 ms): had serial kept its own buffer,
+  // the edge would hand it 3 and 4 between the bursts and they would be processed too.
   const r = await run(`
-  src:  { type: test-burst }
-  work: { type: test-slow, options: { delayMs: 30 }, in: { frame: src.frame }, queue: { policy: freshest, size: 2 } }
+  src:  { type: test-burst, options: { burstFrames: 5, gapMs: 30 } }
+  work: { type: test-slow, options: { delayMs: 150 }, in: { frame: src.frame }, queue: { policy: freshest, size: 2 } }
   out:  { type: test-collect, options: { key: serial }, in: { in: work.frame } }
 `);
   t.deepEqual(seen.get('serial'), [0, 8, 9]);
