@@ -4,6 +4,10 @@
  * `open()` that allocates what the node needs (models, child processes,
  * sockets) and returns an instance whose `process()` wires streams in to
  * streams out. `close()` is idempotent and frees everything `open()` took.
+ *
+ * Edges belong to the runtime: each input stream a node receives has already
+ * passed its edge's queue (lossless, or freshest: bounded, dropping the oldest,
+ * delivering when the node is ready). See "Writing a node" in README.md.
  */
 import type { Observable } from 'rxjs';
 import type { z } from 'zod';
@@ -27,7 +31,13 @@ export interface NodeContext<O> {
   readonly stats: NodeStats;
   /** Only for source nodes: wait for downstream progress before emitting more (lossless edges). */
   readonly flow: FlowControl;
-  /** The queue in front of each input port, as declared on the edge. */
+  /**
+   * The queue on the edge into `port`, as declared in the graph. The runner
+   * applies it before `process()` sees the stream (`EdgeQueue.edge()`), so a
+   * node never queues or drops inputs itself; an asynchronous node passes it to
+   * `serial(ctx.queue(port), fn, depth)`, which tells the edge when the node is
+   * ready for more (src/runtime/queue.ts).
+   */
   queue(port: string): EdgeQueue;
   log(message: string): void;
 }
