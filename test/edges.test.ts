@@ -220,6 +220,10 @@ test('runner › freshest into downsampler and statistics-sink: a burst is cut t
   const json = JSON.parse(readFileSync(path.join(dir, 's2.json'), 'utf8')) as { perFrame: { seq: number }[] };
   t.deepEqual(json.perFrame.map((f) => f.seq), [0, 9]);
   t.is(r.metrics.edges.get('lab.labels→stats2.labels')!.drops, 0, 'lossless edge');
+  const out = r.metrics.counters.get('node_output_packets_total')!;
+  t.is(out.get('{node="src",port="frame"}'), 10, 'the runtime counts what each node emits');
+  t.is(out.get('{node="small",port="frame"}'), 2);
+  t.is(out.get('{node="stats2",port="done"}'), 2);
   // The freshest sink edge sees the same two packets (delivered a turn apart): nothing more to drop.
   t.is(JSON.parse(readFileSync(path.join(dir, 's.json'), 'utf8')).frames, 2);
 });

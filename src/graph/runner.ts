@@ -12,7 +12,7 @@
  * signal (SIGINT/SIGTERM) makes sources complete, so the end of stream flows
  * through and sinks finalise their outputs; then every node is closed.
  */
-import { map, merge, share, type Observable } from 'rxjs';
+import { map, merge, share, tap, type Observable } from 'rxjs';
 import type { NodeContext, NodeInstance, Streams } from '../node.ts';
 import type { PacketMeta } from '../packet.ts';
 import { FlowControl, unlimitedFlow } from '../runtime/flow.ts';
@@ -113,10 +113,12 @@ export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<Ru
     for (const [port, r] of Object.entries(n.inputs)) inputs[port] = (outputs.get(`${r.node}.${r.port}`) as Observable<PacketMeta>).pipe(ctxs[i]!.queue(port).edge());
     const outs = inst.process(inputs);
     for (const [port, o] of Object.entries(outs)) {
+      // Counted by the runtime, whatever the node reports itself.
+      const counted = o.pipe(tap(() => metrics.count('node_output_packets_total', { node: n.name, port }, 1, 'Packets a node emitted, per output port (sinks: finished packets on done).')));
       if (n.spec.role === 'sink' && port === 'done') {
-        sinks.push(o.pipe(map((p: PacketMeta) => ({ sink: n.name, p }))));
+        sinks.push(counted.pipe(map((p: PacketMeta) => ({ sink: n.name, p }))));
       } else {
-        outputs.set(`${n.name}.${port}`, o.pipe(share()));
+        outputs.set(`${n.name}.${port}`, counted.pipe(share()));
       }
     }
   });
