@@ -46,8 +46,8 @@ export class EdgeQueue {
   owned = false;
   /** Packets the consumer may hold at once; `serial` raises it to its depth before it subscribes. */
   capacity = 1;
-  private handing = false;
-  private ready = new Subject<void>();
+  /** The credit line of the subscription handing a packet over right now, if any. */
+  private handing: Subject<void> | undefined;
 
   /**
    * @param yieldTo how a synchronous consumer's credit comes back after it handled a
@@ -65,7 +65,7 @@ export class EdgeQueue {
     this.owned = true;
     return (source) =>
       new Observable<T>((sub) => {
-        const ready = (this.ready = new Subject<void>());
+        const ready = new Subject<void>();
         return source.pipe(freshest<T>({
           size: this.policy.size,
           ready,
@@ -78,12 +78,15 @@ export class EdgeQueue {
         })).subscribe({
           next: (x) => {
             this.delivered++;
-            this.handing = true;
-            sub.next(x);
-            if (this.handing) {
-              // Not claimed: the consumer finished it in next(); its credit comes back next turn.
-              this.handing = false;
-              this.yieldTo(() => ready.next());
+            this.handing = ready;
+            try {
+              sub.next(x);
+            } finally {
+              if (this.handing === ready) {
+                // Not claimed: the consumer finished it in next(); its credit comes back next turn.
+                this.handing = undefined;
+                this.yieldTo(() => ready.next());
+              }
             }
           },
           error: (e) => sub.error(e),
@@ -99,9 +102,9 @@ export class EdgeQueue {
    * a lossless edge) it returns a no-op.
    */
   claim(): () => void {
-    if (!this.handing) return () => {};
-    this.handing = false;
-    const ready = this.ready;
+    const ready = this.handing;
+    if (!ready) return () => {};
+    this.handing = undefined;
     let done = false;
     return () => {
       if (done) return;

@@ -48,13 +48,16 @@ export function freshest<T extends PacketMeta>(o: FreshestOptions<T>): OperatorF
       const pump = () => {
         if (emitting) return;
         emitting = true;
-        while (credits > 0 && buf.length > 0 && !sub.closed) {
-          credits--;
-          const x = buf.shift()!;
-          o.onDepth?.(buf.length);
-          sub.next(x);
+        try {
+          while (credits > 0 && buf.length > 0 && !sub.closed) {
+            credits--;
+            const x = buf.shift()!;
+            o.onDepth?.(buf.length);
+            sub.next(x);
+          }
+        } finally {
+          emitting = false;
         }
-        emitting = false;
         if (ended && buf.length === 0) sub.complete();
       };
       const rs = o.ready.subscribe({
