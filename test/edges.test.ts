@@ -254,6 +254,18 @@ test('runner › freshest into overlay: dropped frames are counted on the edge, 
   t.deepEqual(seen.get('overlay'), [0, 9]);
 });
 
+test('runner › freshest into label-resizer (a join): drops counted on both edges, the newest pair goes out', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  size: { type: label-resizer, in: { labels: lab.labels, frame: src.frame }, ${F1} }
+  out:  { type: test-collect-labels, options: { key: resizer }, in: { in: size.labels } }
+`);
+  t.is(r.metrics.edges.get('src.frame→size.frame')!.drops, 8);
+  t.is(r.metrics.edges.get('lab.labels→size.labels')!.drops, 8);
+  t.deepEqual(seen.get('resizer'), [0, 9]);
+});
+
 test('runner › freshest into label-propagation: drops counted, every delivered frame labelled', async (t) => {
   const r = await run(`
   src:  { type: test-burst }

@@ -113,7 +113,7 @@ export class EdgeQueue {
     };
   }
 
-  /** Append to `buf` under this policy; returns packets dropped. */
+  /** Append to `buf` under this policy, counting a drop (library use: `serial` without a runner). */
   push<T>(buf: T[], item: T): void {
     if (this.policy.policy === 'freshest' && buf.length >= this.policy.size) {
       const dropped = buf.shift() as unknown as PacketMeta;
