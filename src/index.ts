@@ -10,6 +10,7 @@ export { runGraph, type RunOptions, type RunResult } from './graph/runner.ts';
 export { toDot } from './graph/dot.ts';
 export { Metrics } from './runtime/metrics.ts';
 export { EdgeQueue, serial, type QueuePolicy } from './runtime/queue.ts';
+export { freshest, type FreshestOptions } from './runtime/operators/freshest.ts';
 export { FlowControl } from './runtime/flow.ts';
 export { joinBySeq } from './runtime/join.ts';
 export { loadModel, Model, type Manifest } from './engine/model.ts';
