@@ -178,6 +178,27 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     options: { markdown: { type: 'boolean', description: 'print the Markdown reference (docs/nodes.md)' }, help: HELP },
     run: (v, p) => cmdNodes(v, p),
   },
+  keys: {
+    summary: 'make CURVE key files for ZeroMQ (--curve-keys; docs/security-zmq.md)',
+    usage: 'init DIR [--clients N] | add-client SERVER.json CLIENT.json',
+    options: { clients: { type: 'string', arg: 'N', description: 'with init: client key files to make (1..1000, default 1)' }, help: HELP },
+    run: async (v, p) => {
+      const { addClient, initKeys } = await import('./zmq/curve.ts');
+      const [sub, a, b] = p;
+      if (sub === 'init' && a && !b) {
+        const n = Number(v.clients ?? 1);
+        if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--clients: expected an integer 1..1000, got '${v.clients}'`);
+        for (const f of initKeys(a, n)) process.stdout.write(`wrote ${f}\n`);
+        return 0;
+      }
+      if (sub === 'add-client' && a && b && p.length === 3) {
+        addClient(a, b);
+        process.stdout.write(`wrote ${b}; added its public key to ${a} (restart the binding side to use it)\n`);
+        return 0;
+      }
+      throw new UsageError('keys: expected `init DIR [--clients N]` or `add-client SERVER.json CLIENT.json` (segflow keys --help)');
+    },
+  },
   version: {
     summary: "print segflow's version (also --version, -v)",
     usage: '',

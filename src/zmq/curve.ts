@@ -16,8 +16,8 @@
  *   it talks only to the server holding `serverKey`'s secret.
  *
  * Keys are Z85 text, 40 characters (zmq_curve_keypair). Make them with
- * `npx tsx src/zmq/curve.ts init DIR [--clients N]` (DIR/server.json and
- * DIR/client-1.json …) and add one with `npx tsx src/zmq/curve.ts
+ * `segflow keys init DIR [--clients N]` (DIR/server.json and
+ * DIR/client-1.json …) and add one with `segflow keys
  * add-client DIR/server.json OUT.json`.
  */
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -224,7 +224,7 @@ export async function secure(sock: zmq.Socket, node: string, type: string, o: { 
   return done;
 }
 
-// ---- key generation: npx tsx src/zmq/curve.ts init DIR [--clients N] | add-client SERVER.json OUT.json ----
+// ---- key generation: segflow keys init DIR [--clients N] | add-client SERVER.json OUT.json ----
 
 function writeSecret(file: string, data: unknown): void {
   if (existsSync(file)) throw new UsageError(`${file}: exists; not overwriting a key file`);
