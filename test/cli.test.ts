@@ -4,14 +4,14 @@
  * misspelt name, --set errors that name the --set, `run` listing its outputs,
  * and `--log json`. Each runs the real bin/segflow.js in a child process.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { nodeSpecs } from '../nodes/index.ts';
 import { describeNodes, nodesMarkdown } from '../src/node-catalog.ts';
 import { ROOT, SAMPLE, segflow, tmpDir } from './helpers/cli.ts';
 
-const COMMANDS = ['run', 'validate', 'graph', 'process', 'worker', 'workers', 'status', 'eval', 'nodes', 'version'];
+const COMMANDS = ['run', 'validate', 'graph', 'process', 'worker', 'workers', 'status', 'eval', 'nodes', 'keys', 'version'];
 
 test('cli › --version and -v print the package version', async (t) => {
   const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -130,4 +130,21 @@ test('cli › process --log json: start, progress and file events as JSON lines,
   const done = events.find((e) => e.type === 'done');
   t.is(done?.ok, 1);
   t.true(existsSync(String(done?.summary)));
+});
+
+test('cli › keys init and add-client write CURVE key files (mode 0600) that --curve-keys accepts; bad use is exit 2', async (t) => {
+  const dir = tmpDir();
+  const init = await segflow(['keys', 'init', dir, '--clients', '2']);
+  t.is(init.code, 0, init.stderr);
+  const { loadCurveKeys } = await import('../src/zmq/curve.ts');
+  const server = loadCurveKeys(path.join(dir, 'server.json'), 'server');
+  t.is(server.allowedClients.length, 2);
+  for (const f of ['server.json', 'client-1.json', 'client-2.json']) t.is(statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+  const add = await segflow(['keys', 'add-client', path.join(dir, 'server.json'), path.join(dir, 'client-3.json')]);
+  t.is(add.code, 0, add.stderr);
+  const c3 = loadCurveKeys(path.join(dir, 'client-3.json'), 'client');
+  t.true(loadCurveKeys(path.join(dir, 'server.json'), 'server').allowedClients.includes(c3.publicKey));
+  t.is(c3.serverKey, server.publicKey);
+  t.is((await segflow(['keys', 'init', dir])).code, 2, 'existing key files are never overwritten');
+  t.is((await segflow(['keys', 'frobnicate'])).code, 2);
 });
