@@ -69,7 +69,8 @@ export const labelMapSink = defineNode({
               const colour = o.color ? ['-map', '0', '-vf', colourFilter(l.palette), ...png, '-pix_fmt', 'rgb24', '-y', `file:${path.resolve(tmp, 'color').replaceAll('%', '%%')}/%06d.png`] : [];
               if (o.color) await mkdir(path.join(tmp, 'color'), { recursive: true });
               writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
-                '-map', '0', ...png, '-pix_fmt', 'gray', '-y', `file:${path.resolve(tmp).replaceAll('%', '%%')}/%06d.png`, ...colour], ctx.name);
+                '-map', '0', ...png, '-pix_fmt', 'gray', '-y', `file:${path.resolve(tmp).replaceAll('%', '%%')}/%06d.png`, ...colour],
+                ctx.name, 3 * l.classes.length); // up to 3 maps queued for ffmpeg before a write waits (as the encoder)
             }
             if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
             await writer.write(l.classes);

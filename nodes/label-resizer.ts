@@ -21,7 +21,7 @@
  */
 import { map, type Observable } from 'rxjs';
 import { z } from 'zod';
-import { resizeNearest } from '../src/image.ts';
+import { resizeLabels } from '../src/image.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
 import { joinBySeq } from '../src/runtime/join.ts';
@@ -74,7 +74,7 @@ export const labelResizer = defineNode({
       const w = o.size === 'video' && f ? f.videoWidth ?? f.width : l.width;
       const h = o.size === 'video' && f ? f.videoHeight ?? f.height : l.height;
       if (w === l.width && h === l.height && palette === l.palette) return l;
-      const classes = resizeNearest(l.classes, l.width, l.height, w, h);
+      const classes = resizeLabels(l.classes, l.width, l.height, w, h); // remembers the model's map (src/image.ts labelsAt)
       ctx.stats.observe(performance.now() - t0);
       // Scores stay at their own (1/8) resolution: consumers scale them by their width.
       return Object.freeze({ ...l, width: w, height: h, classes, palette });

@@ -15,7 +15,7 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { wasmBlender } from '../src/blend-wasm.ts';
-import { resizeNearest, uninitialisedBytes } from '../src/image.ts';
+import { labelsAt, uninitialisedBytes } from '../src/image.ts';
 import { buildLegend, drawLegend, type Legend } from '../src/legend.ts';
 import { defineNode } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
@@ -87,8 +87,10 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
   }
   const { lut, base } = lastTable.t;
   // Labels at another size (the model's, or the video's under a preview): nearest label for each
-  // pixel, centres aligned (src/image.ts), into a buffer kept for the next frame.
-  const cls = l.width === w && l.height === h ? l.classes : (lastCls = resizeNearest(l.classes, l.width, l.height, w, h, lastCls));
+  // pixel, centres aligned (src/image.ts), into a buffer kept for the next frame. Video-size labels
+  // from the label-resizer are resampled from the model's map where that is exact (labelsAt): a
+  // 960x540 preview of a 1080p video upscales 480x270 labels instead of decimating 1920x1080.
+  const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
   if (wasmBlender) {
     wasmBlender.blend(dst, src, cls, lut, base); // the same loop as below, ~4x faster
   } else {

@@ -13,7 +13,7 @@ import { registry } from '../nodes/index.ts';
 import { applyPalette } from '../nodes/label-resizer.ts';
 import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { parseGraph } from '../src/graph/loader.ts';
-import { fitLongSide, halveRgbJs, resizeNearest, resizeRgb } from '../src/image.ts';
+import { fitLongSide, halveRgbJs, labelsAt, resizeLabels, resizeNearest, resizeRgb } from '../src/image.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
@@ -218,4 +218,48 @@ test('image › half-size RGB resize: WebAssembly and JS give the bilinear (half
     t.deepEqual(resizeRgb(src, sw, sh, dw, dh), ref, `${sw}x${sh} (WebAssembly)`);
     t.deepEqual(halveRgbJs(src, sw, dw, dh), ref, `${sw}x${sh} (JS)`);
   }
+});
+
+test('image › height-only RGB resize (the model\'s 480x270 → 480x272) gives the bilinear bytes', (t) => {
+  for (const [w, sh, dh] of [[480, 270, 272], [480, 270, 268], [7, 5, 11], [7, 9, 4]] as const) {
+    const src = new Uint8Array(w * sh * 3);
+    for (let i = 0; i < src.length; i++) src[i] = Math.imul(i, 2654435761) >>> 24;
+    // The general bilinear formula (half-pixel centres); across, every output column is an input column.
+    const ref = new Uint8Array(w * dh * 3);
+    for (let y = 0; y < dh; y++) {
+      const fy = Math.max(0, (y + 0.5) * (sh / dh) - 0.5);
+      const y0 = Math.min(sh - 1, Math.floor(fy));
+      const y1 = Math.min(sh - 1, y0 + 1);
+      for (let i = 0; i < w * 3; i++) {
+        const top = src[y0 * w * 3 + i]!, bot = src[y1 * w * 3 + i]!;
+        ref[y * w * 3 + i] = top + (bot - top) * (fy - y0) + 0.5;
+      }
+    }
+    t.deepEqual(resizeRgb(src, w, sh, w, dh), ref, `${w}x${sh} → ${w}x${dh}`);
+  }
+});
+
+test('image › labelsAt: a video-size map made by resizeLabels gives, at any size, the labels resampled from itself', (t) => {
+  let fromOrigin = 0;
+  for (const [sw, sh, W, H, dw, dh] of [
+    [480, 270, 1920, 1080, 960, 540], [480, 360, 640, 480, 480, 360], [480, 270, 960, 540, 480, 270],
+    [37, 21, 111, 63, 74, 42], [480, 270, 1000, 563, 960, 540], [270, 480, 1080, 1920, 540, 960],
+  ] as const) {
+    const m = new Uint8Array(sw * sh);
+    for (let i = 0; i < m.length; i++) m[i] = Math.imul(i, 2654435761) >>> 28;
+    const big = resizeLabels(m, sw, sh, W, H);
+    t.deepEqual(big, resizeNearest(m, sw, sh, W, H));
+    const keep = new Uint8Array(dw * dh);
+    const got = labelsAt(big, W, H, dw, dh, keep);
+    t.deepEqual(got, resizeNearest(big, W, H, dw, dh), `${sw}x${sh} → ${W}x${H} → ${dw}x${dh}`);
+    t.not(got, m, 'never the original map itself');
+    if (got === keep) fromOrigin++;
+  }
+  t.is(fromOrigin, 6, 'written into the kept buffer');
+  // 1080p labels → the 960x540 preview comes from the model's map (exact): the large map is not read.
+  const m = new Uint8Array(480 * 270).map((_, i) => i % 11);
+  const big = resizeLabels(m, 480, 270, 1920, 1080);
+  const want = resizeNearest(big, 1920, 1080, 960, 540);
+  big.fill(255);
+  t.deepEqual(labelsAt(big, 1920, 1080, 960, 540), want);
 });
