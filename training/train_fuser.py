@@ -96,10 +96,12 @@ def upsampled(scores, size):
 
 
 @torch.no_grad()
-def evaluate(model, fuser, clips):
-    """mIoU of non-key frames for plain reuse and for the fuser, overall and per position."""
+def evaluate(model, fuser, clips, reuse=True):
+    """mIoU of non-key frames for plain reuse (unless `reuse` is False) and for the fuser, overall and per position."""
     res = {}
     for name, use in (('reuse', False), ('fuser', True)):
+        if not use and not reuse:
+            continue
         per_pos = None
         for xs, ys in clips:
             s = upsampled(run_clip(model, fuser, ((xs - MEAN) / STD)[None], use), ys.shape[1:])[0]
@@ -132,6 +134,8 @@ def main():
     ap.add_argument('--weight-power', type=float, default=None,
                     help='class weights = median-frequency weights ** P; default: the base run\'s (train_gpu.py --weight-power), else 1')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--no-reuse-eval', action='store_true',
+                    help='evaluate the fuser only (plain reuse depends only on --base: see another fuser run on it); no step-0 evaluation')
     ap.add_argument('--cell', choices=sorted(FUSERS), default=None,
                     help='fuser cell: gru (TemporalFuser) or lstm (TemporalFuserLSTM); default gru, or the checkpoint\'s')
     a = ap.parse_args()
@@ -152,8 +156,9 @@ def main():
 
     def evaluate_both(model, fuser):
         """`strong` clips (the fuser's first evaluation, kept for comparison) and `mild` ones."""
-        return {**evaluate(model, fuser, eval_clips),
-                **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips).items()}}
+        reuse = not a.no_reuse_eval
+        return {**evaluate(model, fuser, eval_clips, reuse),
+                **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips, reuse).items()}}
 
     base = torch.load(a.base, map_location='cpu')
     model = FastSCNN(NCLS, **arch_kwargs(base['args']))
@@ -187,7 +192,7 @@ def main():
         start = ck['step'] + 1
         gen.setstate(ck['rng'])
         print(f'resumed at step {start}', flush=True)
-    elif a.eval_every:
+    elif a.eval_every and not a.no_reuse_eval:
         rec = {'step': 0, **evaluate_both(model, fuser)}
         print(json.dumps(rec), flush=True)
 
