@@ -10,9 +10,10 @@
  * (start, seek, reconnect, new file). Other frames take the cheaper
  * `nonKeyFrames` path: `shallow` runs only the high-resolution branch and
  * reuses the deep features of the last key frame; `fuse` also runs the
- * temporal fuser — a small ConvGRU at 1/32 whose recurrent state stands in for
- * the deep features, updated from each frame's shallow features (the model
- * must have one: manifest `parts.fuser`); `propagate` runs no network at all
+ * temporal fuser — a small ConvGRU (or, with `fuserCell: lstm`, ConvLSTM) at
+ * 1/32 whose recurrent state stands in for the deep features, updated from
+ * each frame's shallow features (the model must have one: manifest
+ * `parts.fuser`, `fusers.lstm`); `propagate` runs no network at all
  * and carries the previous labels along block-matching motion. A
  * discontinuity resets every kept state. With `refine` (the default), a key
  * frame's deep features also pass once through the temporal fuser before the
@@ -69,6 +70,7 @@ const options = z.strictObject({
       }
     }, { message: `expected auto, ${TTA_SYNTAX}` })
     .describe(`test-time augmentation of key frames: class scores at 1/8 averaged over views (auto | off | flip | scales | flip+scales | a list of scales, see src/engine/tta.ts); auto = ${AUTO_TTA} when keyframeIntervalFrames ≥ ${AUTO_TTA_MIN_INTERVAL}, else off`),
+  fuserCell: z.enum(['gru', 'lstm']).optional().describe("the temporal fuser's cell (for nonKeyFrames fuse and refine): gru or lstm (manifest parts.fuser or fusers.<cell>); default: the model's own (the default model's is gru)"),
   thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
 });
 
@@ -84,7 +86,7 @@ async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSe
     const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
   }
-  const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads });
+  const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads, fuserCell: o.fuserCell });
   let reuse: ReuseSegmenter;
   try {
     reuse = new ReuseSegmenter(model, mode);

@@ -10,6 +10,7 @@
  * LabelPropagator: carries the previous frame's labels to the current frame
  * along block-matching motion (src/motion.ts), chaining frame to frame.
  */
+import type { FuserCell } from './engine/engine.ts';
 import type { Model } from './engine/model.ts';
 import { blockMotion, changeScore, thumbnail, warpLabels, type Thumb } from './motion.ts';
 import type { LabelPath, ScoreMap } from './packet.ts';
@@ -95,6 +96,8 @@ export interface ReuseMode {
   readonly refine?: boolean;
   /** Test-time augmentation of key frames (Model.segment `tta`; src/engine/tta.ts; default off). */
   readonly tta?: TtaSpec | undefined;
+  /** The temporal fuser's cell; the model must have been loaded with it (loadModel `fuserCell`). Undefined: the model's own. */
+  readonly fuserCell?: FuserCell | undefined;
 }
 
 /** What a reuse mode does with a frame, decided before the frame's pixels are needed. */
@@ -141,6 +144,9 @@ export class ReuseSegmenter {
   constructor(readonly model: Model, readonly mode: ReuseMode) {
     if (mode.nonKeyFrames === 'fuse' && !model.hasFuser) {
       throw new Error(`nonKeyFrames 'fuse' needs a model with a temporal fuser; ${model.manifest.name} has none (manifest parts.fuser)`);
+    }
+    if (mode.fuserCell !== undefined && model.hasFuser && model.fuserCell !== mode.fuserCell) {
+      throw new Error(`fuserCell '${mode.fuserCell}' asked for, but the model was loaded with its ${model.fuserCell} fuser (loadModel fuserCell)`);
     }
     this.planner = new ReusePlanner(mode);
   }

@@ -8,10 +8,16 @@ Writes, into --out:
   deep.onnx      high                          -> low  [1,128,H/32,W/32]
   head.onnx      high, low                     -> scores [1,C,H/8,W/8]
   upsample.onnx  scores, size int64[2]         -> labels uint8 [1,H,W] (bilinear up + argmax)
-  fuser.onnx     high, state                   -> state [1,128,H/32,W/32] (only with --fuser: the
-                 temporal fuser, a ConvGRU whose state stands in for the deep features)
+  fuser.onnx     high, state                   -> next (only with --fuser: the temporal fuser, whose
+                 state stands in for the deep features; the gru cell's state is [1,128,H/32,W/32],
+                 the lstm cell's [h, c] on channels, [1,256,H/32,W/32], the head reading h)
   weights.bin + weights.json   the same weights (BN folded) for the TF.js engine
-  manifest.json  classes, palette, input size, normalisation, provenance, metrics
+  manifest.json  classes, palette, input size, normalisation, provenance, metrics; `fuser.cell`
+
+With --add-fuser CKPT (a train_fuser.py checkpoint, or `init` for an untrained cell of --cell)
+the model in --out is left as it is and a second fuser is added beside its own:
+fuser-<cell>.onnx, its TF.js weights fuser-<cell>.json + .bin (module names fuser.*), and
+manifest `fusers.<cell>` (the runtime's `fuserCell` option picks it).
 """
 import argparse
 import datetime
@@ -27,7 +33,7 @@ import torch.nn as nn
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN, TemporalFuser, arch_kwargs  # noqa: E402
+from fast_scnn import FUSERS, FastSCNN, arch_kwargs  # noqa: E402
 
 CLASSES = ['Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car', 'Pedestrian', 'Bicyclist']
 PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
@@ -102,12 +108,76 @@ def count_macs(model, h, w, fuser=False):
     hs = [m.register_forward_hook(hook) for m in (model.fuser if fuser else model).modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
         if fuser:
-            model.fuser(high, low)
+            model.fuser(high, model.fuser.init_state(low))
         else:
             model(torch.zeros(1, 3, h, w), full_size=False)
     for x in hs:
         x.remove()
     return macs[0]
+
+
+def load_fuser(a, ckpt, model, high, low, dyn, kw, onnx_name):
+    """Build the fuser of `ckpt` (a train_fuser.py checkpoint, or 'init': an untrained --cell) as
+    model.fuser, export it to <out>/<onnx_name>; returns its manifest record."""
+    fk = None if ckpt == 'init' else torch.load(ckpt, map_location='cpu')
+    cell = a.cell or (fk or {}).get('args', {}).get('cell') or 'gru'
+    if fk is not None and (fk['args'].get('cell') or 'gru') != cell:
+        raise SystemExit(f"{ckpt} holds a {fk['args'].get('cell') or 'gru'} fuser, not {cell}")
+    model.fuser = FUSERS[cell](model.shallow.out_channels, model.deep.out_channels)
+    if fk is not None:
+        model.fuser.load_state_dict(fk['fuser'])
+    model.fuser.eval()
+    torch.onnx.export(model.fuser, (high, model.fuser.init_state(low)), os.path.join(a.out, onnx_name),
+                      input_names=['high', 'state'], output_names=['next'], dynamic_axes=dyn('high', 'state', 'next'), **kw)
+    info = {
+        'cell': cell,
+        'architecture': ('convgru-1/32 (training/fast_scnn.py TemporalFuser)' if cell == 'gru' else
+                         'convlstm-1/32 (training/fast_scnn.py TemporalFuserLSTM; state [h, c] on channels)'),
+        'stateChannels': (1 if cell == 'gru' else 2) * model.deep.out_channels,
+        'params': sum(p.numel() for p in model.fuser.parameters()),
+        'macs': {s_: count_macs(model, *map(int, s_.split('x')), fuser=True) for s_ in ('360x480', '540x960')},
+    }
+    if fk is None:
+        info.update(command='untrained (training/export.py --add-fuser init): returns the key frame deep features unchanged', steps=0)
+        return info
+    info.update(command=a.fuser_command or ' '.join(['training/train_fuser.py'] + [f'--{k}={v}' for k, v in fk['args'].items() if k != 'data']),
+                steps=fk['step'] + 1, base=fk.get('base'))
+    log = os.path.join(os.path.dirname(ckpt), 'log.jsonl')
+    if os.path.exists(log):
+        with open(log) as f:
+            last = [json.loads(l) for l in f if l.strip()][-1]
+        frames = fk['args'].get('frames', 7)
+        info['metrics'] = {
+            'what': f'mIoU (percent) of the non-key frames of 24 clips of {frames} frames made from CamVid val stills by camera '
+                    'motion (training/train_fuser.py evaluate): plain reuse of the key frame deep features vs the fuser, by '
+                    'position after the key frame; plain keys: strong motion (up to 5 %/frame zoom, 10 px pan, 0.8 deg roll), '
+                    'mild_ keys: the video evaluation\'s motion (1.2 %/frame zoom, 2 px pan, 0.15 deg roll)',
+            **{k: last[k] for k in ('step', 'reuse', 'reuse_by_pos', 'fuser', 'fuser_by_pos', 'mild_reuse', 'mild_reuse_by_pos',
+                                    'mild_fuser', 'mild_fuser_by_pos') if k in last},
+        }
+    return info
+
+
+def add_fuser(a, model, high, low, dyn, kw):
+    """--add-fuser: a second fuser beside the model's own in --out (the model's files are left as they are)."""
+    man_path = os.path.join(a.out, 'manifest.json')
+    with open(man_path) as f:
+        manifest = json.load(f)
+    info = load_fuser(a, a.add_fuser, model, high, low, dyn, kw, 'fuser-tmp.onnx')
+    cell = info['cell']
+    stem = f'fuser-{cell}'
+    os.replace(os.path.join(a.out, 'fuser-tmp.onnx'), os.path.join(a.out, stem + '.onnx'))
+    entries, blob = tfjs_weights(nn.ModuleDict({'fuser': model.fuser}))
+    blob.tofile(os.path.join(a.out, stem + '.bin'))
+    with open(os.path.join(a.out, stem + '.json'), 'w') as f:
+        json.dump({'format': 'segflow-weights-1', 'dtype': 'float32', 'layout': 'OIHW', 'tensors': entries}, f)
+    info['parts'] = {'fuser': stem + '.onnx', 'tfjsWeights': stem + '.json'}
+    manifest.setdefault('fusers', {})[cell] = info
+    if 'fuser' in manifest and 'cell' not in manifest['fuser']:
+        manifest['fuser'] = {'cell': 'gru', **manifest['fuser']}
+    with open(man_path, 'w') as f:
+        json.dump(manifest, f, indent=2)
+    print(json.dumps({'added': stem, 'params': info['params'], 'macs': info['macs']}))
 
 
 def main():
@@ -119,6 +189,9 @@ def main():
     ap.add_argument('--metrics', default='', help='JSON file of evaluation metrics to record')
     ap.add_argument('--fuser', default='', help='temporal fuser checkpoint (training/train_fuser.py) trained on this --ckpt')
     ap.add_argument('--fuser-command', default='', help='the fuser training command, recorded in the manifest')
+    ap.add_argument('--cell', choices=sorted(FUSERS), default=None,
+                    help="the fuser's cell (default: the fuser checkpoint's, else gru); needed with `--add-fuser init`")
+    ap.add_argument('--add-fuser', default='', help='add this fuser checkpoint (or `init`: untrained) to the model in --out as fuser-<cell>.*')
     a = ap.parse_args()
 
     ck = torch.load(a.ckpt, map_location='cpu')
@@ -136,6 +209,9 @@ def main():
         low = model.deep(high)
     dyn = lambda *names: {n: {2: f'{n}_h', 3: f'{n}_w'} for n in names}  # noqa: E731
     kw = dict(opset_version=13, do_constant_folding=True)
+    if a.add_fuser:
+        add_fuser(a, model, high, low, dyn, kw)
+        return
     torch.onnx.export(model.shallow, (x,), os.path.join(a.out, 'shallow.onnx'), input_names=['image'],
                       output_names=['high'], dynamic_axes=dyn('image', 'high'), **kw)
     torch.onnx.export(model.deep, (high,), os.path.join(a.out, 'deep.onnx'), input_names=['high'],
@@ -145,33 +221,7 @@ def main():
     onnx.save(upsample_model(len(CLASSES)), os.path.join(a.out, 'upsample.onnx'))
     fuser_info = None
     if a.fuser:
-        fk = torch.load(a.fuser, map_location='cpu')
-        model.fuser = TemporalFuser(model.shallow.out_channels, model.deep.out_channels)
-        model.fuser.load_state_dict(fk['fuser'])
-        model.fuser.eval()
-        torch.onnx.export(model.fuser, (high, low), os.path.join(a.out, 'fuser.onnx'), input_names=['high', 'state'],
-                          output_names=['next'], dynamic_axes=dyn('high', 'state', 'next'), **kw)
-        fuser_info = {
-            'architecture': 'convgru-1/32 (training/fast_scnn.py TemporalFuser)',
-            'params': sum(p.numel() for p in model.fuser.parameters()),
-            'macs': {s_: count_macs(model, *map(int, s_.split('x')), fuser=True) for s_ in ('360x480', '540x960')},
-            'command': a.fuser_command or ' '.join(['training/train_fuser.py'] + [f'--{k}={v}' for k, v in fk['args'].items() if k != 'data']),
-            'steps': fk['step'] + 1,
-            'base': fk.get('base'),
-        }
-        log = os.path.join(os.path.dirname(a.fuser), 'log.jsonl')
-        if os.path.exists(log):
-            with open(log) as f:
-                last = [json.loads(l) for l in f if l.strip()][-1]
-            frames = fk['args'].get('frames', 7)
-            fuser_info['metrics'] = {
-                'what': f'mIoU (percent) of the non-key frames of 24 clips of {frames} frames made from CamVid val stills by camera '
-                        'motion (training/train_fuser.py evaluate): plain reuse of the key frame deep features vs the fuser, by '
-                        'position after the key frame; plain keys: strong motion (up to 5 %/frame zoom, 10 px pan, 0.8 deg roll), '
-                        'mild_ keys: the video evaluation\'s motion (1.2 %/frame zoom, 2 px pan, 0.15 deg roll)',
-                **{k: last[k] for k in ('reuse', 'reuse_by_pos', 'fuser', 'fuser_by_pos', 'mild_reuse', 'mild_reuse_by_pos',
-                                        'mild_fuser', 'mild_fuser_by_pos') if k in last},
-            }
+        fuser_info = load_fuser(a, a.fuser, model, high, low, dyn, kw, 'fuser.onnx')
 
     entries, blob = tfjs_weights(model)
     blob.tofile(os.path.join(a.out, 'weights.bin'))

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import FastSCNN, TemporalFuser, arch_kwargs  # noqa: E402
+from fast_scnn import FUSERS, FastSCNN, arch_kwargs  # noqa: E402
 from train import MEAN, STD, MEDFREQ, NCLS, VOID, load_split, confusion, miou  # noqa: E402
 
 
@@ -81,12 +81,12 @@ def run_clip(model, fuser, xs, use_fuser):
     B, T = xs.shape[:2]
     with torch.no_grad():
         highs = model.shallow(xs.flatten(0, 1)).unflatten(0, (B, T))
-        state = model.deep(highs[:, 0])
+        state = fuser.init_state(model.deep(highs[:, 0]))
     out = []
     for t in range(1, T):
         if use_fuser:
             state = fuser(highs[:, t], state)
-        out.append(model.head(highs[:, t], state))
+        out.append(model.head(highs[:, t], fuser.features(state)))
     return torch.stack(out, 1)
 
 
@@ -96,10 +96,12 @@ def upsampled(scores, size):
 
 
 @torch.no_grad()
-def evaluate(model, fuser, clips):
-    """mIoU of non-key frames for plain reuse and for the fuser, overall and per position."""
+def evaluate(model, fuser, clips, reuse=True):
+    """mIoU of non-key frames for plain reuse (unless `reuse` is False) and for the fuser, overall and per position."""
     res = {}
     for name, use in (('reuse', False), ('fuser', True)):
+        if not use and not reuse:
+            continue
         per_pos = None
         for xs, ys in clips:
             s = upsampled(run_clip(model, fuser, ((xs - MEAN) / STD)[None], use), ys.shape[1:])[0]
@@ -132,6 +134,10 @@ def main():
     ap.add_argument('--weight-power', type=float, default=None,
                     help='class weights = median-frequency weights ** P; default: the base run\'s (train_gpu.py --weight-power), else 1')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--no-reuse-eval', action='store_true',
+                    help='evaluate the fuser only (plain reuse depends only on --base: see another fuser run on it); no step-0 evaluation')
+    ap.add_argument('--cell', choices=sorted(FUSERS), default=None,
+                    help='fuser cell: gru (TemporalFuser) or lstm (TemporalFuserLSTM); default gru, or the checkpoint\'s')
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -150,8 +156,9 @@ def main():
 
     def evaluate_both(model, fuser):
         """`strong` clips (the fuser's first evaluation, kept for comparison) and `mild` ones."""
-        return {**evaluate(model, fuser, eval_clips),
-                **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips).items()}}
+        reuse = not a.no_reuse_eval
+        return {**evaluate(model, fuser, eval_clips, reuse),
+                **{'mild_' + k: v for k, v in evaluate(model, fuser, mild_clips, reuse).items()}}
 
     base = torch.load(a.base, map_location='cpu')
     model = FastSCNN(NCLS, **arch_kwargs(base['args']))
@@ -159,7 +166,11 @@ def main():
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    fuser = TemporalFuser(model.shallow.out_channels, model.deep.out_channels)
+    if a.eval_only and a.cell is None:
+        a.cell = torch.load(a.eval_only, map_location='cpu').get('args', {}).get('cell') or 'gru'
+    a.cell = a.cell or 'gru'
+    fuser = FUSERS[a.cell](model.shallow.out_channels, model.deep.out_channels)
+    print(f'fuser cell: {a.cell}, {sum(p.numel() for p in fuser.parameters())} parameters', flush=True)
     if a.eval_only:
         fuser.load_state_dict(torch.load(a.eval_only)['fuser'])
         fuser.eval()
@@ -174,12 +185,14 @@ def main():
     last = os.path.join(a.run, 'last.pt')
     if os.path.exists(last):
         ck = torch.load(last)
+        if ck.get('args', {}).get('cell', 'gru') != a.cell:
+            raise SystemExit(f'{last} holds a {ck["args"].get("cell", "gru")} fuser, not {a.cell}')
         fuser.load_state_dict(ck['fuser'])
         opt.load_state_dict(ck['opt'])
         start = ck['step'] + 1
         gen.setstate(ck['rng'])
         print(f'resumed at step {start}', flush=True)
-    elif a.eval_every:
+    elif a.eval_every and not a.no_reuse_eval:
         rec = {'step': 0, **evaluate_both(model, fuser)}
         print(json.dumps(rec), flush=True)
 

@@ -20,11 +20,19 @@ export interface SegEngine {
   deep(high: Tensor4): Promise<Tensor4>;
   head(high: Tensor4, low: Tensor4): Promise<Tensor4>;
   /**
-   * The temporal fuser (a ConvGRU at 1/32): the next deep-feature state from
+   * The temporal fuser (a ConvGRU or ConvLSTM at 1/32): the next state from
    * the current shallow features and the previous state. Undefined when the
-   * model has no fuser (manifest `parts.fuser`).
+   * model has no fuser (manifest `parts.fuser`). The gru cell's state is the
+   * deep features themselves; the lstm cell's is [h, c] on channels (2C), made
+   * on a key frame by `fuserState` and read by the head through `fuserFeatures`.
    */
   readonly fuse?: ((high: Tensor4, state: Tensor4) => Promise<Tensor4>) | undefined;
+  /** The loaded fuser's cell (undefined without a fuser). */
+  readonly fuserCell?: FuserCell | undefined;
+  /** lstm: a key frame's fuser state [low, 0] (a new tensor; `low` stays the caller's). */
+  fuserState(low: Tensor4): Tensor4;
+  /** lstm: the deep features h the head reads, the first half of a state's channels (a new tensor). */
+  fuserFeatures(state: Tensor4): Tensor4;
   /** Bilinear upsample of scores to h x w, then argmax over classes. */
   labels(scores: Tensor4, h: number, w: number): Promise<Uint8Array>;
   /** Copy a tensor's values out (channel-major). */
@@ -37,7 +45,20 @@ export interface SegEngine {
   dispose(): Promise<void>;
 }
 
+export type FuserCell = 'gru' | 'lstm';
+
+/** Which temporal fuser an engine loads (model.ts `resolveFuser`). */
+export interface FuserPart {
+  readonly cell: FuserCell;
+  /** The ONNX file (inputs high, state; output next). */
+  readonly onnx: string;
+  /** Its TF.js weights (convs fuser.*); undefined: they are in the model's own weights file. */
+  readonly tfjsWeights?: string | undefined;
+}
+
 export interface EngineOptions {
   /** Intra-op threads (0 = all cores). */
   readonly threads?: number;
+  /** The temporal fuser to load; undefined: none. */
+  readonly fuser?: FuserPart | undefined;
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { resizeRgb } from '../image.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import type { ScoreMap } from '../packet.ts';
-import type { SegEngine, Tensor4 } from './engine.ts';
+import type { FuserCell, FuserPart, SegEngine, Tensor4 } from './engine.ts';
 import { upsampleArgmax } from '../upsample.ts';
 import { addScores, ttaViews, viewImage, viewSize, type TtaSpec } from './tta.ts';
 
@@ -28,13 +28,41 @@ export interface Manifest {
   readonly parts: Record<string, string>;
   readonly params: number;
   readonly macs: Record<string, number>;
-  /** The temporal fuser's size, when the model has one (parts.fuser). */
-  readonly fuser?: { readonly params: number; readonly macs: Record<string, number> };
+  /** The temporal fuser's size, when the model has one (parts.fuser); `cell` gru when absent. */
+  readonly fuser?: FuserInfo;
+  /** Other fusers beside the model's own (training/export.py --add-fuser), by cell. */
+  readonly fusers?: Partial<Record<FuserCell, FuserInfo & { readonly parts: { readonly fuser: string; readonly tfjsWeights: string } }>>;
   readonly metrics?: Record<string, unknown>;
   readonly provenance?: Record<string, unknown>;
 }
 
+export interface FuserInfo {
+  readonly cell?: FuserCell;
+  readonly params: number;
+  readonly macs: Record<string, number>;
+  readonly metrics?: Record<string, unknown>;
+}
+
 export type EngineName = 'onnx' | 'tfjs';
+export const FUSER_CELLS: readonly FuserCell[] = ['gru', 'lstm'];
+
+/**
+ * The temporal fuser to load: `cell` undefined picks the model's own
+ * (parts.fuser, if any); a cell picks the model's own when it is that cell,
+ * else the one in `fusers.<cell>`, and throws when the model has none.
+ */
+export function resolveFuser(m: Manifest, cell?: FuserCell): FuserPart | undefined {
+  const ownCell: FuserCell = m.fuser?.cell ?? 'gru';
+  if (cell !== undefined && !FUSER_CELLS.includes(cell)) throw new TypeError(`fuserCell must be one of ${FUSER_CELLS.join(' or ')}, but got ${String(cell)}`);
+  if (m.parts.fuser && (cell === undefined || cell === ownCell)) return { cell: ownCell, onnx: m.parts.fuser };
+  if (cell === undefined) return undefined;
+  const other = m.fusers?.[cell];
+  if (!other) {
+    const have = [...(m.parts.fuser ? [ownCell] : []), ...Object.keys(m.fusers ?? {})];
+    throw new Error(`model ${m.name} has no ${cell} temporal fuser (it has: ${have.join(', ') || 'none'})`);
+  }
+  return { cell, onnx: other.parts.fuser, tfjsWeights: other.parts.tfjsWeights };
+}
 
 export interface LoadOptions {
   /** Model name under models/, or a folder with a manifest.json. */
@@ -42,6 +70,8 @@ export interface LoadOptions {
   readonly engine?: EngineName;
   /** Intra-op threads (0 = all cores). */
   readonly threads?: number;
+  /** The temporal fuser's cell (resolveFuser): undefined = the model's own. */
+  readonly fuserCell?: FuserCell | undefined;
 }
 
 export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');
@@ -131,7 +161,7 @@ export class Model {
       if (!reuse) {
         e.release(this.low);
         this.low = undefined;
-        this.low = await e.deep(high);
+        this.low = this.asState(await e.deep(high));
         this.lowSize = size;
         if (o.refine && e.fuse) {
           const refined = await e.fuse(high, this.low);
@@ -149,7 +179,7 @@ export class Model {
         path = 'fused';
       }
       this.runs[path]++;
-      scores = await e.head(high, this.low!);
+      scores = await this.head(high, this.low!);
       const views = !reuse && o.tta ? ttaViews(o.tta).slice(1) : [];
       if (views.length) {
         const [, c, bh, bw] = scores.dims;
@@ -196,19 +226,46 @@ export class Model {
     try {
       const high = await e.shallow(this.normalise(img, vs.w, vs.h), vs.h, vs.w);
       held.push(high);
-      let low = await e.deep(high);
+      let low = this.asState(await e.deep(high));
       held.push(low);
       if (refine && e.fuse) {
         low = await e.fuse(high, low);
         held.push(low);
       }
-      const scores = await e.head(high, low);
+      const scores = await this.head(high, low);
       held.push(scores);
       const [, c, sh, sw] = scores.dims;
       addScores(acc, th, tw, await e.read(scores), c, sh, sw, flip);
     } finally {
       for (const t of held) e.release(t);
     }
+  }
+
+  /** An lstm fuser's state is [h, c] (engine.ts): deep features become [low, 0] (`low` is released). */
+  private asState(low: Tensor4): Tensor4 {
+    if (this.engine.fuserCell !== 'lstm') return low;
+    try {
+      return this.engine.fuserState(low);
+    } finally {
+      this.engine.release(low);
+    }
+  }
+
+  /** The head on the deep features, or on an lstm state's h. */
+  private async head(high: Tensor4, state: Tensor4): Promise<Tensor4> {
+    const e = this.engine;
+    if (e.fuserCell !== 'lstm') return e.head(high, state);
+    const h = e.fuserFeatures(state);
+    try {
+      return await e.head(high, h);
+    } finally {
+      e.release(h);
+    }
+  }
+
+  /** The loaded temporal fuser's cell (undefined without one). */
+  get fuserCell(): FuserCell | undefined {
+    return this.engine.fuserCell;
   }
 
   /** Forget the kept deep features (discontinuity). */
@@ -237,13 +294,14 @@ export async function loadModel(o: LoadOptions = {}): Promise<Model> {
   const dir = modelDir(o.model ?? DEFAULT_MODEL);
   const manifest = readManifest(dir);
   const engineName = o.engine ?? 'onnx';
+  const fuser = resolveFuser(manifest, o.fuserCell);
   let engine: SegEngine;
   if (engineName === 'onnx') {
     const { createOnnxEngine } = await import('./onnx.ts');
-    engine = await createOnnxEngine(dir, manifest.parts, { threads: o.threads ?? 0 });
+    engine = await createOnnxEngine(dir, manifest.parts, { threads: o.threads ?? 0, fuser });
   } else if (engineName === 'tfjs') {
     const { createTfjsEngine } = await import('./tfjs.ts');
-    engine = await createTfjsEngine(dir, manifest, { threads: o.threads ?? 0 });
+    engine = await createTfjsEngine(dir, manifest, { threads: o.threads ?? 0, fuser });
   } else {
     throw new TypeError(`engine must be one of onnx or tfjs, but got ${String(engineName)}`);
   }

@@ -37,7 +37,7 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
   const load = (p: string) => ort.InferenceSession.create(path.join(dir, p), opts);
   // parts.upsample (Resize + ArgMax) is not loaded: upsampleArgmax gives the same labels faster.
   const [shallow, deep, head, fuser] = await Promise.all([
-    load(parts.shallow!), load(parts.deep!), load(parts.head!), parts.fuser ? load(parts.fuser) : undefined,
+    load(parts.shallow!), load(parts.deep!), load(parts.head!), o.fuser ? load(o.fuser.onnx) : undefined,
   ]);
   let live = 0;
   const mk = (t: ort.Tensor): OrtT => {
@@ -58,6 +58,20 @@ export async function createOnnxEngine(dir: string, parts: Record<string, string
       return mk(out(await head.run({ high: (high as OrtT).t, low: (low as OrtT).t }), 'scores'));
     },
     fuse: fuser && (async (high, state) => mk(out(await fuser.run({ high: (high as OrtT).t, state: (state as OrtT).t }), 'next'))),
+    fuserCell: fuser && o.fuser!.cell,
+    fuserState(low) {
+      const [n, c, h, w] = (low as OrtT).dims;
+      const data = new Float32Array(2 * c * h * w);
+      data.set((low as OrtT).t.data as Float32Array);
+      return mk(new ort.Tensor('float32', data, [n, 2 * c, h, w]));
+    },
+    fuserFeatures(state) {
+      // NCHW with N = 1: the first half of the channels is the first half of the data (no copy).
+      const [n, c2, h, w] = (state as OrtT).dims;
+      if (c2 % 2) throw new Error(`onnx engine: a fuser state has an even channel count, got ${c2}`);
+      const c = c2 / 2;
+      return mk(new ort.Tensor('float32', ((state as OrtT).t.data as Float32Array).subarray(0, c * h * w), [n, c, h, w]));
+    },
     async labels(scores, h, w) {
       const [, c, sh, sw] = (scores as OrtT).dims;
       return upsampleArgmax((scores as OrtT).t.data as Float32Array, c, sh, sw, h, w);

@@ -94,9 +94,9 @@ async function pickBackend(): Promise<string> {
   throw new Error('tfjs engine: no TF.js backend could be started (tried tensorflow, wasm, cpu)');
 }
 
-/** Read weights.json + weights.bin into TF-layout convs keyed by module path. */
-function loadConvs(dir: string, m: Manifest): Map<string, Conv> {
-  const jsonPath = path.join(dir, m.parts.tfjsWeights ?? 'weights.json');
+/** Read weights.json + weights.bin (or another such pair) into TF-layout convs keyed by module path. */
+function loadConvs(dir: string, file: string): Map<string, Conv> {
+  const jsonPath = path.join(dir, file);
   const meta = JSON.parse(readFileSync(jsonPath, 'utf8')) as { format?: string; layout?: string; tensors: Entry[] };
   if (meta.format !== 'segflow-weights-1' || meta.layout !== 'OIHW') {
     throw new Error(`${jsonPath}: expected format segflow-weights-1, layout OIHW (got ${meta.format}, ${meta.layout})`);
@@ -127,17 +127,23 @@ function loadConvs(dir: string, m: Manifest): Map<string, Conv> {
   return convs;
 }
 
-export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptions = {}): Promise<SegEngine> {
+export async function createTfjsEngine(dir: string, m: Manifest, o: EngineOptions = {}): Promise<SegEngine> {
   const backend = await pickBackend();
   const before = tf.memory().numTensors;
-  const convs = loadConvs(dir, m);
+  const mainFile = m.parts.tfjsWeights ?? 'weights.json';
+  const convs = loadConvs(dir, mainFile);
+  // A fuser beside the model's own (export.py --add-fuser) has its own weights file.
+  const fuserFile = o.fuser?.tfjsWeights ?? mainFile;
+  const fuserConvs = o.fuser?.tfjsWeights ? loadConvs(dir, o.fuser.tfjsWeights) : convs;
   const weightCount = tf.memory().numTensors - before;
   let disposed = false;
-  const L = (name: string): Conv => {
-    const c = convs.get(name);
-    if (!c) throw new Error(`tfjs engine: ${path.join(dir, 'weights.json')} has no conv '${name}'`);
+  const find = (name: string, from: Map<string, Conv>, file: string): Conv => {
+    const c = from.get(name);
+    if (!c) throw new Error(`tfjs engine: ${path.join(dir, file)} has no conv '${name}'`);
     return c;
   };
+  const L = (name: string) => find(name, convs, mainFile);
+  const F = (name: string) => find(name, fuserConvs, fuserFile);
 
   // The network, resolved once so that a missing weight fails at load.
   const shallowNet = ['shallow.net.0', 'shallow.net.1.0', 'shallow.net.1.1', 'shallow.net.2.0', 'shallow.net.2.1'].map(L);
@@ -150,7 +156,8 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
   const ppmOut = L('deep.ppm.out');
   const [lowDw, lowPw, highPw] = [L('head.low_dw'), L('head.low_pw'), L('head.high_pw')];
   const cls = ['head.cls.0.0', 'head.cls.0.1', 'head.cls.1.0', 'head.cls.1.1', 'head.cls.3'].map(L);
-  const fuser = convs.has('fuser.inp') ? { inp: L('fuser.inp'), gates: L('fuser.gates'), cand: L('fuser.cand'), dw: L('fuser.cand_dw') } : undefined;
+  const cell = o.fuser?.cell;
+  const fuser = cell ? { inp: F('fuser.inp'), gates: F('fuser.gates'), cand: F('fuser.cand'), dw: F('fuser.cand_dw'), out: cell === 'lstm' ? F('fuser.out') : undefined } : undefined;
 
   const conv = (x: tf.Tensor4D, c: Conv): tf.Tensor4D => {
     const args = { x, filter: c.w, bias: c.b, strides: c.stride, pad: c.pad, dilations: c.dilation, activation: c.relu ? ('relu' as const) : ('linear' as const) };
@@ -200,9 +207,25 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
         }),
       );
     },
-    // training/fast_scnn.py TemporalFuser, step for step.
+    // training/fast_scnn.py TemporalFuser (gru) or TemporalFuserLSTM (lstm), step for step.
     fuse: fuser && (async (high, state) => {
       const [h, s] = [own(high), own(state)];
+      if (fuser.out) {
+        const out = fuser.out;
+        return new TfT(
+          tf.tidy(() => {
+            const c = s.shape[3] / 2;
+            const [hh, cc] = tf.split(s, [c, c], 3) as [tf.Tensor4D, tf.Tensor4D];
+            const x = tf.relu(conv(resize(h, hw(s)), fuser.inp));
+            const xh = tf.concat([x, hh], 3);
+            const [i, f, o] = tf.split(tf.sigmoid(conv(xh, fuser.gates)), [c, c, c], 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+            const g = tf.tanh(conv(conv(xh, fuser.cand), fuser.dw));
+            const c2 = tf.add<tf.Tensor4D>(tf.mul<tf.Tensor4D>(f, cc), tf.mul<tf.Tensor4D>(i, g));
+            const h2 = tf.relu(tf.add<tf.Tensor4D>(hh, conv(tf.mul<tf.Tensor4D>(o, tf.tanh(c2)), out)));
+            return tf.concat([h2, c2], 3);
+          }),
+        );
+      }
       return new TfT(
         tf.tidy(() => {
           const c = s.shape[3];
@@ -214,6 +237,17 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
         }),
       );
     }),
+    fuserCell: cell,
+    fuserState(low) {
+      const l = own(low);
+      return new TfT(tf.tidy(() => tf.concat([l, tf.zerosLike(l)], 3)));
+    },
+    fuserFeatures(state) {
+      const s = own(state);
+      const c = s.shape[3];
+      if (c % 2) throw new Error(`tfjs engine: a fuser state has an even channel count, got ${c}`);
+      return new TfT(tf.tidy(() => tf.slice(s, [0, 0, 0, 0], [-1, -1, -1, c / 2])));
+    },
     async labels(scores, h, w) {
       // Scores come back at 1/8 (small); upsampleArgmax interpolates only near class boundaries,
       // exactly as the ONNX engine does.
@@ -232,8 +266,10 @@ export async function createTfjsEngine(dir: string, m: Manifest, _o: EngineOptio
     async dispose() {
       if (disposed) return;
       disposed = true;
-      for (const c of convs.values()) tf.dispose([c.w, c.b]);
-      convs.clear();
+      for (const map of new Set([convs, fuserConvs])) {
+        for (const c of map.values()) tf.dispose([c.w, c.b]);
+        map.clear();
+      }
     },
   };
 }

@@ -15,7 +15,7 @@ let model: Model | undefined;
 let reuse: ReuseSegmenter | undefined;
 
 try {
-  model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads });
+  model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads, fuserCell: init.mode.fuserCell });
   reuse = new ReuseSegmenter(model, init.mode);
   const boot = (globalThis as { segflowThreadBoot?: 'bundle' | 'tsx' }).segflowThreadBoot ?? 'tsx';
   port.postMessage({ type: 'open', manifest: model.manifest, engine: model.engine.name, backend: model.engine.backend, dir: model.dir, boot } satisfies OpenReply);
