@@ -75,7 +75,7 @@ needsShared(test.serial, VAL)('engines › ONNX and TF.js agree on ≥ 99.5 % of
   }
 });
 
-test.serial('engines › with key-frame TTA (the node\'s auto spec) ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
+needsShared(test.serial, VAL)('engines › with key-frame TTA (the node\'s auto spec) ONNX and TF.js agree on ≥ 99.5 % of pixels of the CamVid val images', async (t) => {
   if (!existsSync(VAL)) {
     t.fail(`../shared/data/camvid is absent (looked for ${VAL}); the engine agreement test needs the CamVid val images`);
     return;

@@ -364,7 +364,7 @@ test('tta › the segmenter node: option tta validated, default documented', (t)
   t.deepEqual(resolveTta('flip', 1), parseTta('flip'));
 });
 
-test('tta › key frames only: scores change, non-key frames reuse the base view\'s deep features', async (t) => {
+needsShared(test, VAL)('tta › key frames only: scores change, non-key frames reuse the base view\'s deep features', async (t) => {
   if (!existsSync(VAL)) {
     t.fail(`CamVid is absent: expected ${VAL}`);
     return;
@@ -414,7 +414,7 @@ test('tta › key frames only: scores change, non-key frames reuse the base view
   }
 });
 
-test('eval › --tta 1,1.25 (the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
+needsShared(test, VAL, VALANNOT)('eval › --tta 1,1.25 (the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
     return;
