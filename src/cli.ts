@@ -414,7 +414,7 @@ export function outputsOf(def: GraphDef): Array<{ node: string; type: string; to
   for (const n of def.nodes) {
     if (n.spec.role !== 'sink') continue;
     const o = n.options as Record<string, unknown>;
-    const files = ['path', 'dir', 'json', 'csv', 'file'].filter((k) => typeof o[k] === 'string').map((k) => path.resolve(o[k] as string));
+    const files = ['path', 'dir', 'json', 'csv', 'videoCsv', 'file'].filter((k) => typeof o[k] === 'string').map((k) => path.resolve(o[k] as string));
     for (const f of files) out.push({ node: n.name, type: n.type, to: f });
     if (files.length) continue;
     if (typeof o.endpoint === 'string') out.push({ node: n.name, type: n.type, to: o.endpoint });

@@ -111,6 +111,7 @@ test('cli › run --log json: one JSON object a line (logs, progress, done); std
     t.true(o.to.startsWith(out), `${o.to} is under --var out`);
   }
   t.deepEqual([...new Set(done!.outputs.map((o) => o.node))].sort(), ['masks', 'stats', 'video']);
+  t.true(done!.outputs.some((o) => o.to.endsWith('stats-video.csv')), 'the per-video CSV is listed too');
   const bad = await segflow(['run', '--log', 'xml']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--log: expected human or json, got 'xml'/);
