@@ -15,10 +15,13 @@
  *   note saying why. So names do not depend on which other inputs exist, and
  *   adding a file never re-pairs outputs with inputs.
  * - Work in progress lives in hidden `.segflow-<name>.partial-XXXXXX/` folders
- *   marked with the writing process's pid; the leftovers of a killed run are
- *   removed by the next one, and a forced exit (a second Ctrl-C) removes its own.
+ *   marked with the writing process's pid and host; the leftovers of a killed
+ *   run on this host are removed by the next one (a folder marked by another
+ *   host — a queue worker elsewhere on shared storage — is never touched), and a
+ *   forced exit (a second Ctrl-C) removes its own.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { committed, removeOnExit } from './output.ts';
@@ -217,7 +220,7 @@ export function makePartial(out: string, name: string): string {
     }
   }
   removeOnExit(dir);
-  writeFileSync(path.join(dir, PARTIAL_MARK), `${process.pid}\n`);
+  writeFileSync(path.join(dir, PARTIAL_MARK), `${process.pid} ${hostname()}\n`);
   return dir;
 }
 
@@ -247,8 +250,10 @@ export function removeLeftovers(out: string): string[] {
     const p = path.join(out, e);
     if (PARTIAL_RE.test(e)) {
       try {
-        const pid = Number(readFileSync(path.join(p, PARTIAL_MARK), 'utf8').trim());
-        if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+        // `pid host`: only a dead process of this host is known to be gone.
+        const [pidText, host] = readFileSync(path.join(p, PARTIAL_MARK), 'utf8').trim().split(' ');
+        const pid = Number(pidText);
+        if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
       } catch {
         continue; // no mark: not ours
       }

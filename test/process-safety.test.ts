@@ -373,3 +373,24 @@ test('process safety › --out inside the input folder: a re-run does not take i
   t.deepEqual(readdirSync(out).sort(), ['drive', 'summary.json']);
   canaryOk(t, canary);
 });
+
+test('process › leftover work folders: removed only for a dead process of this host (another host\'s, or a live one, are kept)', async (t) => {
+  const { hostname } = await import('node:os');
+  const { removeLeftovers } = await import('../src/process-folders.ts');
+  const out = tmpDir();
+  const mk = (name: string, mark: string) => {
+    const d = path.join(out, `.segflow-${name}.partial-abcdef`);
+    mkdirSync(d);
+    writeFileSync(path.join(d, '.segflow-partial'), mark);
+    writeFileSync(path.join(d, 'overlay.mp4'), 'x');
+    return d;
+  };
+  const dead = mk('dead', `999999999 ${hostname()}\n`);
+  const remote = mk('remote', '999999999 another-host.example\n');
+  const live = mk('live', `${process.pid} ${hostname()}\n`);
+  const removed = removeLeftovers(out);
+  t.deepEqual(removed, [dead]);
+  t.false(existsSync(dead));
+  t.true(existsSync(path.join(remote, 'overlay.mp4')), 'a work folder of another host is never touched');
+  t.true(existsSync(path.join(live, 'overlay.mp4')));
+});
