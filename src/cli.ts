@@ -70,6 +70,7 @@ interface Command {
 }
 
 const HELP: OptionSpec = { type: 'boolean', short: 'h', description: 'print this help and exit (runs nothing)' };
+const CURVE_KEYS: OptionSpec = { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' };
 const LOG: OptionSpec = { type: 'string', arg: 'human|json', description: 'logs and progress as text and a progress bar (human, default) or one JSON object a line on stderr (json)' };
 const graphOptions = {
   set: { type: 'string', multiple: true, arg: 'node.option=value', description: 'override a node option (repeatable); a bad value names this --set' },
@@ -97,7 +98,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'live: hand each segmenter node to `segflow worker` processes connected here' },
       'stream-name': { type: 'string', arg: 'NAME', description: 'with --dispatch: the stream name workers see' },
       'min-workers': { type: 'string', arg: 'N', description: 'with --dispatch: wait for N workers before starting (0..1000)' },
-      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
+      'curve-keys': CURVE_KEYS,
     },
     run: (v, p) => cmdRun(v, p),
   },
@@ -123,7 +124,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       jobs: { type: 'string', short: 'j', arg: 'N', description: 'files processed at once (1..64, default 1)' },
       'chunk-frames': { type: 'string', arg: 'N', description: 'mark a discontinuity every N frames (default 0 = off; with --dispatch the chunk size)' },
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'segment chunks on `segflow worker` processes connected here' },
-      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
+      'curve-keys': CURVE_KEYS,
       queue: { type: 'string', arg: 'redis://HOST:PORT[/DB]', description: 'fleet: put the files on this Redis queue for `segflow worker --queue` processes (absolute paths; --chunk-frames N splits files into chunk jobs)' },
       attempts: { type: 'string', arg: 'N', description: 'with --queue: tries per job before it is failed (1..100, default 3)' },
       'no-wait': { type: 'boolean', description: 'with --queue: submit and exit (segflow status --queue … to follow)' },
@@ -138,7 +139,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: '--connect tcp://HOST:PORT | --queue redis://HOST:PORT[/DB] [--concurrency N] [--lock-ms MS] [--metrics-port N]',
     options: {
       connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (this or --queue)" },
-      'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' },
+      'curve-keys': CURVE_KEYS,
       queue: { type: 'string', arg: 'redis://HOST:PORT[/DB]', description: 'take `process --queue` jobs from this Redis (this or --connect)' },
       concurrency: { type: 'string', arg: 'N', description: 'with --queue: jobs run at once (1..64, default 1)' },
       'lock-ms': { type: 'string', arg: 'MS', description: "with --queue: job lock; a dead worker's job is taken over after about this long (1000..3600000, default 30000)" },
@@ -152,7 +153,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   workers: {
     summary: "a dispatcher's workers: state, streams, chunk, frames, heartbeat age",
     usage: '[--connect] tcp://HOST:PORT [--json]',
-    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, 'curve-keys': { type: 'string', arg: 'FILE', description: 'CURVE keys (docs/security-zmq.md): required for a non-loopback endpoint' }, help: HELP },
+    options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, 'curve-keys': CURVE_KEYS, help: HELP },
     run: (v, p) => cmdWorkers(v, p),
   },
   status: {

@@ -150,19 +150,33 @@ export function whyNotWritable(dir: string): string | undefined {
 export function commitOutput(tmp: string, final: string, node = 'output', k: OutputKind = {}): void {
   const why = refusal(final, node, k);
   if (why) throw new Error(why);
-  let aside: string | undefined;
-  if (existsSync(final)) {
-    aside = `${final}.replaced-${process.pid}`;
+  swapIn(tmp, final, existsSync(final) ? `${final}.replaced-${process.pid}` : undefined);
+}
+
+/**
+ * Rename `tmp` to `final`. With `aside`, what is at `final` now (already checked by the caller as
+ * replaceable) is first renamed there, put back if the rename fails, and removed once `tmp` is in
+ * place — so a failed commit never leaves the final name empty.
+ */
+export function swapIn(tmp: string, final: string, aside: string | undefined): void {
+  if (aside) {
     renameSync(final, aside);
+    removeOnExit(aside);
   }
   try {
     renameSync(tmp, final);
   } catch (e) {
-    if (aside) renameSync(aside, final);
+    if (aside) {
+      renameSync(aside, final);
+      committed(aside);
+    }
     throw e;
   }
   committed(tmp);
-  if (aside) rmSync(aside, { recursive: true, force: true });
+  if (aside) {
+    rmSync(aside, { recursive: true, force: true });
+    committed(aside);
+  }
 }
 
 export function discardOutput(tmp: string): void {

@@ -11,7 +11,7 @@
  * go on. summary.json is merged over runs. The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, constants, existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
@@ -20,9 +20,10 @@ import { loadGraphFile, type GraphDef } from './graph/loader.ts';
 import { runGraph } from './graph/runner.ts';
 import type { Metrics } from './runtime/metrics.ts';
 import {
-  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers, removeOnExit,
+  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
   RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
+import { swapIn } from './output.ts';
 
 export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.mpg', '.mpeg', '.flv', '.wmv', '.3gp', '.h264', '.hevc']);
 
@@ -259,20 +260,8 @@ export function commitFolder(partial: string, folder: Assignment, id: InputIdent
       throw new Error(`${dir} appeared while this file was processed and is not its output; left alone, nothing written`);
     }
     aside = path.join(path.dirname(dir), `.segflow-${folder.name}.replaced-${process.pid}`);
-    renameSync(dir, aside);
-    removeOnExit(aside);
   }
-  try {
-    renameSync(partial, dir);
-  } catch (e) {
-    if (aside) renameSync(aside, dir);
-    throw e;
-  }
-  committed(partial);
-  if (aside) {
-    rmSync(aside, { recursive: true, force: true });
-    committed(aside);
-  }
+  swapIn(partial, dir, aside);
 }
 
 function isLink(p: string): boolean {
