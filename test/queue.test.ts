@@ -95,27 +95,34 @@ withRedis('queue › worker: SIGTERM finishes the current job; twice releases it
   const out = tmpDir('segflow-q-out-');
   const a = path.join(inDir, 'a.mp4');
   const b = path.join(inDir, 'b.mp4');
-  await ffmpeg(['-i', SAMPLE, '-frames:v', '20', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', a]);
+  await ffmpeg(['-i', SAMPLE, '-frames:v', '100', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', a]);
   await ffmpeg(['-i', SAMPLE, '-frames:v', '20', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', b]);
   utimesSync(b, new Date(), new Date(Date.now() - 1000));
 
+  // Decoded at the video's rate, so a job lasts its duration (a: 4 s) however fast the machine is.
+  const REALTIME = ['--set', 'decode.realtime=true'];
   // One SIGTERM: the job in hand is finished, then the worker exits 0.
-  t.is((await segflow(['process', a, '--out', out, '--queue', redis.url, '--no-wait'])).code, 0);
+  t.is((await segflow(['process', a, '--out', out, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
   const w1 = spawnSegflow(['worker', '--queue', redis.url, '--metrics-port', '0']);
   const x1 = watchChild(w1);
   t.teardown(() => w1.kill('SIGKILL'));
   const port = Number((await x1.until(/metrics on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
   await x1.until(/file \S+a\.mp4 \(attempt 1 of 3\)/);
-  await new Promise((r) => setTimeout(r, 2500)); // the queue's counts are refreshed every 2 s
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  t.regex(text, /segflow_queue_bullmq_job_count\{[^}]*state="active"[^}]*\} 1/);
+  // The queue's counts are refreshed every 2 s: poll while the job runs.
+  const ACTIVE = /segflow_queue_bullmq_job_count\{[^}]*state="active"[^}]*\} 1/;
+  let text = '';
+  for (let i = 0; i < 40 && !ACTIVE.test(text) && !/a\.mp4 done/.test(x1.text()); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  }
+  t.regex(text, ACTIVE);
   w1.kill('SIGTERM');
   await x1.until(/finishing the current job/);
   t.is(await x1.exit, 0, x1.text());
-  t.regex(x1.text(), /file \S+a\.mp4 done: 20 frames/);
+  t.regex(x1.text(), /file \S+a\.mp4 done: 100 frames/);
 
   // Two SIGTERMs: the job goes back to the queue, its attempt not counted; the next worker does it.
-  t.is((await segflow(['process', b, '--out', out, '--queue', redis.url, '--no-wait'])).code, 0);
+  t.is((await segflow(['process', b, '--out', out, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
   const w2 = spawnSegflow(['worker', '--queue', redis.url]);
   const x2 = watchChild(w2);
   t.teardown(() => w2.kill('SIGKILL'));
@@ -132,7 +139,7 @@ withRedis('queue › worker: SIGTERM finishes the current job; twice releases it
   t.teardown(() => w3.kill('SIGKILL'));
   await x3.until(/file \S+b\.mp4 done: 20 frames/);
   t.regex(x3.text(), /file \S+b\.mp4 \(attempt 1 of 3\)/, 'the release used no attempt');
-  const r = await segflow(['process', a, b, '--out', out, '--queue', redis.url]);
+  const r = await segflow(['process', a, b, '--out', out, '--queue', redis.url, ...REALTIME]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /2 files: 0 submitted, 2 already done, 0 already queued/);
   w3.kill('SIGTERM');
