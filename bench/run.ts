@@ -19,11 +19,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { registry } from '../nodes/index.ts';
-import { loadModel, type Model } from '../src/engine/model.ts';
-import { motionSequences, runMode, scoreSequences, temporalConsistency, valSequence, type Mode, type SeqFrame } from '../src/eval/video.ts';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
-import { parseGraph } from '../src/graph/loader.ts';
-import { runGraph } from '../src/graph/runner.ts';
+import { loadModel, type Model } from '../src/segmentation/engine/model.ts';
+import { motionSequences, runMode, scoreSequences, temporalConsistency, valSequence, type Mode, type SeqFrame } from '../src/apps/eval/video.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
+import { runGraph } from '../src/core/graph/runner.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data');
@@ -195,7 +195,7 @@ if (only.has('zmq')) {
   const { spawn } = await import('node:child_process');
   const { readFileSync } = await import('node:fs');
   const zmq = await import('zeromq');
-  const wire = await import('../src/zmq/wire.ts');
+  const wire = await import('../src/codecs/zmq-wire.ts');
   const BIN = path.join(ROOT, 'bin', 'segflow.js');
   const cli = (args: string[]) => spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = (c: ReturnType<typeof cli>) => new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
@@ -249,8 +249,8 @@ if (only.has('zmq')) {
   dealer.connect(router.lastEndpoint!);
   const echo = (async () => {
     for await (const [id, fh, fp] of router) {
-      const f = wire.decodePacket(fh!, fp) as import('../src/packet.ts').Frame;
-      const labels: import('../src/packet.ts').Labels = { kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, classes, classNames: Array.from({ length: 11 }, (_, i) => `class${i}`), palette: Array.from({ length: 11 }, (_, i) => [i, i, i] as [number, number, number]), path: 'full' };
+      const f = wire.decodePacket(fh!, fp) as import('../src/core/packet.ts').Frame;
+      const labels: import('../src/core/packet.ts').Labels = { kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, classes, classNames: Array.from({ length: 11 }, (_, i) => `class${i}`), palette: Array.from({ length: 11 }, (_, i) => [i, i, i] as [number, number, number]), path: 'full' };
       await router.send([id!, ...wire.encodePacket(labels)]);
     }
   })().catch(() => {});

@@ -40,13 +40,13 @@ import { PassThrough } from 'node:stream';
 import { Observable } from 'rxjs';
 import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
-import { InputError } from '../src/errors.ts';
+import { InputError } from '../src/core/errors.ts';
 import { statSync } from 'node:fs';
-import { ffmpegPaths, inputSpec, looksLikeUrl, probe, warmCapabilities, type VideoInfo } from '../src/ffmpeg.ts';
-import { FrameAssembler } from '../src/frame-assembler.ts';
-import { fitLongSide } from '../src/image.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame } from '../src/packet.ts';
+import { ffmpegPaths, inputSpec, looksLikeUrl, probe, warmCapabilities, type VideoInfo } from '../src/media/ffmpeg.ts';
+import { FrameAssembler } from '../src/media/frame-assembler.ts';
+import { fitLongSide } from '../src/kernels/image.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame } from '../src/core/packet.ts';
 
 const options = z.strictObject({
   path: z.string().min(1).describe('input file (or URL, with url: true)'),

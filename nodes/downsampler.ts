@@ -16,9 +16,9 @@
  */
 import { map } from 'rxjs';
 import { z } from 'zod';
-import { fitLongSide, resizeRgb } from '../src/image.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame } from '../src/packet.ts';
+import { fitLongSide, resizeRgb } from '../src/kernels/image.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame } from '../src/core/packet.ts';
 
 const options = z.strictObject({
   longSidePx: z.number().int().min(16).max(8192).default(480)

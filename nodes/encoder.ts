@@ -25,12 +25,12 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
-import { defineNode } from '../src/node.ts';
-import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
-import type { Frame, PacketMeta } from '../src/packet.ts';
-import { FfmpegWriter } from '../src/pipe-writer.ts';
-import { serial } from '../src/runtime/queue.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { defineNode } from '../src/core/node.ts';
+import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
+import type { Frame, PacketMeta } from '../src/core/packet.ts';
+import { FfmpegWriter } from '../src/media/pipe-writer.ts';
+import { serial } from '../src/core/runtime/queue.ts';
 
 const options = z.strictObject({
   path: z.string().min(1).describe('output .mp4 path'),

@@ -7,7 +7,7 @@
  * loads none of them until a node that needs one is created
  * (test/package.test.ts checks this on the installed package).
  */
-import type { NodeSpec } from '../src/node.ts';
+import type { NodeSpec } from '../src/core/node.ts';
 import { decoder } from './decoder.ts';
 import { downsampler } from './downsampler.ts';
 import { encoder } from './encoder.ts';

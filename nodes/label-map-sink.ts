@@ -25,11 +25,11 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { defineNode } from '../src/node.ts';
-import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
-import type { Labels, PacketMeta } from '../src/packet.ts';
-import { FfmpegWriter } from '../src/pipe-writer.ts';
-import { serial } from '../src/runtime/queue.ts';
+import { defineNode } from '../src/core/node.ts';
+import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
+import type { Labels, PacketMeta } from '../src/core/packet.ts';
+import { FfmpegWriter } from '../src/media/pipe-writer.ts';
+import { serial } from '../src/core/runtime/queue.ts';
 
 /** What this node writes into its folder: only a folder of these is replaced. */
 const OWNS = { kind: 'dir' as const, owns: (name: string) => /^(color\/)?(\d{6,}\.png|classes\.json)$/.test(name) || name === 'color/' };

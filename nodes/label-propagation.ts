@@ -18,9 +18,9 @@
  */
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { blockMotion, thumbnail, warpLabels, type Thumb } from '../src/motion.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
+import { blockMotion, thumbnail, warpLabels, type Thumb } from '../src/kernels/motion.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
 
 const options = z.strictObject({
   radiusPx: z.number().int().min(1).max(16).default(4).describe('search radius per frame, thumbnail pixels (1/4 of 960 px wide)'),

@@ -21,10 +21,10 @@
  */
 import { map, type Observable } from 'rxjs';
 import { z } from 'zod';
-import { resizeLabels } from '../src/image.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
-import { joinBySeq } from '../src/runtime/join.ts';
+import { resizeLabels } from '../src/kernels/image.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { joinBySeq } from '../src/core/runtime/join.ts';
 
 const byte = z.number().int().min(0).max(255);
 const colour = z.union([

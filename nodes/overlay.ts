@@ -14,12 +14,12 @@
  */
 import { map } from 'rxjs';
 import { z } from 'zod';
-import { wasmBlender } from '../src/blend-wasm.ts';
-import { labelsAt, uninitialisedBytes } from '../src/image.ts';
-import { buildLegend, drawLegend, type Legend } from '../src/legend.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
-import { joinBySeq } from '../src/runtime/join.ts';
+import { wasmBlender } from '../src/kernels/blend-wasm.ts';
+import { labelsAt, uninitialisedBytes } from '../src/kernels/image.ts';
+import { buildLegend, drawLegend, type Legend } from '../src/kernels/legend.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { joinBySeq } from '../src/core/runtime/join.ts';
 
 const options = z.strictObject({
   alpha: z.number().min(0).max(1).default(0.5).describe('weight of the class colour, 0..1'),

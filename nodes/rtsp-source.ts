@@ -42,12 +42,12 @@ import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_proces
 import type { Readable } from 'node:stream';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { InputError } from '../src/errors.ts';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
-import { epochNowMs, setLiveOrigin } from '../src/live-clock.ts';
-import { defineNode } from '../src/node.ts';
-import { FrameAssembler } from '../src/frame-assembler.ts';
-import type { Frame } from '../src/packet.ts';
+import { InputError } from '../src/core/errors.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { epochNowMs, setLiveOrigin } from '../src/core/live-clock.ts';
+import { defineNode } from '../src/core/node.ts';
+import { FrameAssembler } from '../src/media/frame-assembler.ts';
+import type { Frame } from '../src/core/packet.ts';
 
 /** ffmpeg blocked in a network read can ignore SIGTERM; SIGKILL follows after this long. */
 const KILL_GRACE_MS = 2000;

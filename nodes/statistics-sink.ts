@@ -16,9 +16,9 @@
 import { writeFile } from 'node:fs/promises';
 import { map, Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineNode } from '../src/node.ts';
-import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
-import type { Labels, PacketMeta } from '../src/packet.ts';
+import { defineNode } from '../src/core/node.ts';
+import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
+import type { Labels, PacketMeta } from '../src/core/packet.ts';
 
 const options = z.strictObject({
   json: z.string().min(1).describe('output JSON path'),

@@ -37,15 +37,15 @@
  * ```
  */
 import { z } from 'zod';
-import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/engine/model.ts';
-import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX } from '../src/engine/tta.ts';
+import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/segmentation/engine/model.ts';
+import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX } from '../src/segmentation/engine/tta.ts';
 
 export { AUTO_TTA, DEFAULT_TTA, resolveTta };
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
-import { ReuseSegmenter, type ReuseMode } from '../src/temporal.ts';
-import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
-import { serial } from '../src/runtime/queue.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { ReuseSegmenter, type ReuseMode } from '../src/segmentation/temporal.ts';
+import { ThreadedSegmenter } from '../src/segmentation/thread/segmenter.ts';
+import { serial } from '../src/core/runtime/queue.ts';
 
 const options = z.strictObject({
   model: z.string().min(1).default(DEFAULT_MODEL).describe('model name under models/ or a folder with manifest.json'),

@@ -36,13 +36,13 @@
  */
 import { Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
-import { epochNowMs, liveOrigin } from '../src/live-clock.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels, PacketMeta } from '../src/packet.ts';
-import { serial } from '../src/runtime/queue.ts';
-import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/ws/protocol.ts';
-import { HOST_PATTERN } from '../src/ws/http-guard.ts';
-import type { Stream } from '../src/ws/server.ts';
+import { epochNowMs, liveOrigin } from '../src/core/live-clock.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels, PacketMeta } from '../src/core/packet.ts';
+import { serial } from '../src/core/runtime/queue.ts';
+import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/codecs/ws-protocol.ts';
+import { HOST_PATTERN } from '../src/net/ws/http-guard.ts';
+import type { Stream } from '../src/net/ws/server.ts';
 
 /** Frames kept while waiting for their labels (the segmenter's latency, in frames, is far below this). */
 const MAX_WAITING_FRAMES = 64;
@@ -79,7 +79,7 @@ export const websocketSink = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const tags = { node: ctx.name, stream: o.stream };
-    const { acquireServer } = await import('../src/ws/server.ts'); // ws loads when a node is opened
+    const { acquireServer } = await import('../src/net/ws/server.ts'); // ws loads when a node is opened
     const server = await acquireServer({
       host: o.host, port: o.port, token: o.token, allowedOrigins: o.allowedOrigins, allowedHosts: o.allowedHosts, maxClients: o.maxClients, maxMessageBytes: o.maxMessageBytes,
       maxUnsubscribedPerIp: o.maxUnsubscribedPerIp, subscribeTimeoutMs: o.subscribeTimeoutMs, pingIntervalMs: o.pingIntervalMs, maxHttpConnections: o.maxHttpConnections, requestTimeoutMs: o.requestTimeoutMs,

@@ -29,12 +29,12 @@
  */
 import { map, Observable, throwError, type Observable as Obs } from 'rxjs';
 import { z } from 'zod';
-import { GraphError } from '../src/errors.ts';
-import { defineNode } from '../src/node.ts';
-import type { Frame, Labels, Packet, PacketMeta } from '../src/packet.ts';
-import { joinBySeq } from '../src/runtime/join.ts';
-import { serial } from '../src/runtime/queue.ts';
-import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
+import { GraphError } from '../src/core/errors.ts';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, Labels, Packet, PacketMeta } from '../src/core/packet.ts';
+import { joinBySeq } from '../src/core/runtime/join.ts';
+import { serial } from '../src/core/runtime/queue.ts';
+import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to bind or connect'),
@@ -61,7 +61,7 @@ export const zmqSink = defineNode({
     const sock = o.pattern === 'push'
       ? new zmq.Push({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits })
       : new zmq.Publisher({ sendHighWaterMark: o.hwmMessages, linger: o.lingerMs, ...limits });
-    const { secure } = await import('../src/zmq/curve.ts'); // zeromq loads when a node opens
+    const { secure } = await import('../src/net/zmq/curve.ts'); // zeromq loads when a node opens
     const uncurve = await secure(sock, ctx.name, 'zmq-sink', o, ctx.graphDir, ctx.log);
     if (o.bind) {
       await sock.bind(bindEndpoint(o.endpoint));

@@ -30,9 +30,9 @@
  */
 import { filter, Observable, share } from 'rxjs';
 import { z } from 'zod';
-import { defineNode } from '../src/node.ts';
-import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/packet.ts';
-import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
+import { defineNode } from '../src/core/node.ts';
+import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/core/packet.ts';
+import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),
@@ -60,7 +60,7 @@ export const zmqSource = defineNode({
       ? new zmq.Pull({ receiveHighWaterMark: o.hwmMessages, linger: 0, ...limits })
       : new zmq.Subscriber({ receiveHighWaterMark: o.hwmMessages, linger: 0, ...limits });
     if (sock instanceof zmq.Subscriber) sock.subscribe();
-    const { secure } = await import('../src/zmq/curve.ts'); // zeromq loads when a node opens
+    const { secure } = await import('../src/net/zmq/curve.ts'); // zeromq loads when a node opens
     const uncurve = await secure(sock, ctx.name, 'zmq-source', o, ctx.graphDir, ctx.log);
     if (o.bind) {
       await sock.bind(bindEndpoint(o.endpoint));

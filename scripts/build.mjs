@@ -8,9 +8,9 @@
  *    (JavaScript with inline-source maps, .d.ts), `./x.ts` imports rewritten
  *    to `./x.js` (rewriteRelativeImportExtensions; declarations too, below).
  * 2. the files the code reads beside itself (the WebSocket viewer's page).
- * 3. the segmenter thread: esbuild bundles dist/src/thread/segmenter-thread.js
- *    into dist/src/thread/bundle/ (one file for the thread to load, ~10x
- *    fewer module loads at each thread start), and dist/src/thread/boot.mjs
+ * 3. the segmenter thread: esbuild bundles dist/src/segmentation/thread/segmenter-thread.js
+ *    into dist/src/segmentation/thread/bundle/ (one file for the thread to load, ~10x
+ *    fewer module loads at each thread start), and dist/src/segmentation/thread/boot.mjs
  *    starts the thread from it.
  * 4. dist/nodes/catalog.json: every node's ports and options, for `segflow nodes`.
  * 5. dist/build-inputs.json: size and time of every source compiled, so a
@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
 /** Non-TypeScript files the runtime reads relative to its own module. */
-const ASSETS = ['src/ws/viewer.html', 'src/ws/viewer.js'];
+const ASSETS = ['src/net/ws/viewer.html', 'src/net/ws/viewer.js'];
 
 function walk(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -83,7 +83,7 @@ export async function build({ log = console.log } = {}) {
   for (const a of ASSETS) cpSync(path.join(ROOT, a), path.join(DIST, a));
   // The thread: one bundle built from the compiled JavaScript; packages stay external.
   const esbuild = await import('esbuild');
-  const threadDir = path.join(DIST, 'src', 'thread');
+  const threadDir = path.join(DIST, 'src', 'segmentation', 'thread');
   await esbuild.build({
     entryPoints: { 'segmenter-thread': path.join(threadDir, 'segmenter-thread.js') },
     outdir: path.join(threadDir, 'bundle'),
@@ -102,8 +102,8 @@ export async function build({ log = console.log } = {}) {
 globalThis.segflowThreadBoot = 'bundle';
 await import('./bundle/segmenter-thread.mjs');
 `);
-  // The node catalog `segflow nodes` prints without loading the runtime (src/node-catalog.ts).
-  const { describeNodes } = await import(new URL('../dist/src/node-catalog.js', import.meta.url).href);
+  // The node catalog `segflow nodes` prints without loading the runtime (src/core/node-catalog.ts).
+  const { describeNodes } = await import(new URL('../dist/src/core/node-catalog.js', import.meta.url).href);
   const { nodeSpecs } = await import(new URL('../dist/nodes/index.js', import.meta.url).href);
   writeFileSync(path.join(DIST, 'nodes', 'catalog.json'), JSON.stringify(await describeNodes(nodeSpecs), null, 1) + '\n');
   writeFileSync(path.join(DIST, 'build-inputs.json'), JSON.stringify({ inputs }, null, 1));

@@ -15,11 +15,11 @@
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { z } from 'zod';
 import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from '../nodes/index.ts';
-import type { NodeContext, NodeInstance, NodeSpec, Streams } from './node.ts';
-import type { Frame, Labels, PacketMeta } from './packet.ts';
-import { unlimitedFlow } from './runtime/flow.ts';
-import { Metrics } from './runtime/metrics.ts';
-import { defaultQueue } from './runtime/queue.ts';
+import type { NodeContext, NodeInstance, NodeSpec, Streams } from './core/node.ts';
+import type { Frame, Labels, PacketMeta } from './core/packet.ts';
+import { unlimitedFlow } from './core/runtime/flow.ts';
+import { Metrics } from './core/runtime/metrics.ts';
+import { defaultQueue } from './core/runtime/queue.ts';
 
 let counter = 0;
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { nodeSpecs } from '../nodes/index.ts';
-import { describeNodes, nodesMarkdown } from '../src/node-catalog.ts';
+import { describeNodes, nodesMarkdown } from '../src/core/node-catalog.ts';
 import { ROOT, SAMPLE, segflow, tmpDir } from './helpers/cli.ts';
 
 const COMMANDS = ['run', 'validate', 'graph', 'process', 'worker', 'workers', 'status', 'eval', 'nodes', 'keys', 'version'];
@@ -137,7 +137,7 @@ test('cli › keys init and add-client write CURVE key files (mode 0600) that --
   const dir = tmpDir();
   const init = await segflow(['keys', 'init', dir, '--clients', '2']);
   t.is(init.code, 0, init.stderr);
-  const { loadCurveKeys } = await import('../src/zmq/curve.ts');
+  const { loadCurveKeys } = await import('../src/net/zmq/curve.ts');
   const server = loadCurveKeys(path.join(dir, 'server.json'), 'server');
   t.is(server.allowedClients.length, 2);
   for (const f of ['server.json', 'client-1.json', 'client-2.json']) t.is(statSync(path.join(dir, f)).mode & 0o777, 0o600, f);

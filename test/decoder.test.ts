@@ -1,7 +1,7 @@
 import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
-import { InputError } from '../src/errors.ts';
-import { FrameAssembler } from '../src/frame-assembler.ts';
+import { InputError } from '../src/core/errors.ts';
+import { FrameAssembler } from '../src/media/frame-assembler.ts';
 import { decode } from '../src/operators.ts';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
 import { mkvNamed, truncateCopy } from './helpers/videos.ts';

@@ -7,9 +7,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import test from 'ava';
 import sharp from 'sharp';
-import { loadModel } from '../src/engine/model.ts';
+import { loadModel } from '../src/segmentation/engine/model.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
-import { parseTta } from '../src/engine/tta.ts';
+import { parseTta } from '../src/segmentation/engine/tta.ts';
 import { AUTO_TTA } from '../nodes/two-branch-segmenter.ts';
 
 const VAL = path.join(SHARED, 'data', 'camvid', 'val');

@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/eval/metrics.ts';
+import { accumulate, computeMetrics, createConfusion, nanMean } from '../src/apps/eval/metrics.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
-import { loadModel } from '../src/engine/model.ts';
-import { ReuseSegmenter } from '../src/temporal.ts';
-import { addScores, formatTta, parseTta, ttaCostFactor, ttaViews, viewSize } from '../src/engine/tta.ts';
+import { loadModel } from '../src/segmentation/engine/model.ts';
+import { ReuseSegmenter } from '../src/segmentation/temporal.ts';
+import { addScores, formatTta, parseTta, ttaCostFactor, ttaViews, viewSize } from '../src/segmentation/engine/tta.ts';
 import { AUTO_TTA, resolveTta, twoBranchSegmenter } from '../nodes/two-branch-segmenter.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -10,9 +10,9 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { loadModel, modelDir, readManifest, resolveFuser, DEFAULT_MODEL, type Model } from '../src/engine/model.ts';
-import { ReuseSegmenter } from '../src/temporal.ts';
-import { PACKAGE_ROOT } from '../src/package-root.ts';
+import { loadModel, modelDir, readManifest, resolveFuser, DEFAULT_MODEL, type Model } from '../src/segmentation/engine/model.ts';
+import { ReuseSegmenter } from '../src/segmentation/temporal.ts';
+import { PACKAGE_ROOT } from '../src/core/package-root.ts';
 
 const PY = '/usr/bin/python3';
 const BASE = path.join(PACKAGE_ROOT, 'training', 'runs', 'gpu-final-train-p0.25', 'best.pt');

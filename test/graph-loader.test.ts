@@ -2,8 +2,8 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
-import { GraphError } from '../src/errors.ts';
-import { parseGraph } from '../src/graph/loader.ts';
+import { GraphError } from '../src/core/errors.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
 import { segflow, tmpDir } from './helpers/cli.ts';
 
 const ok = `version: 1

@@ -11,9 +11,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { registry } from '../nodes/index.ts';
 import { applyPalette } from '../nodes/label-resizer.ts';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
-import { parseGraph } from '../src/graph/loader.ts';
-import { fitLongSide, halveRgbJs, labelsAt, resizeLabels, resizeNearest, resizeRgb } from '../src/image.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
+import { fitLongSide, halveRgbJs, labelsAt, resizeLabels, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { blend } from '../nodes/overlay.ts';
-import { buildLegend, legendScale } from '../src/legend.ts';
-import type { Frame, Labels } from '../src/packet.ts';
+import { buildLegend, legendScale } from '../src/kernels/legend.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
 
 const palette = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [60, 40, 222]] as const;
 function frame(w: number, h: number): Frame {

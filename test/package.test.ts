@@ -14,7 +14,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import path from 'node:path';
 import ava from 'ava';
 import { nodeSpecs } from '../nodes/index.ts';
-import { describeNodes } from '../src/node-catalog.ts';
+import { describeNodes } from '../src/core/node-catalog.ts';
 import { ROOT, SAMPLE, tmpDir, videoFacts } from './helpers/cli.ts';
 
 const skip = process.env.SEGFLOW_SKIP_PACKAGE_TEST ? 'SEGFLOW_SKIP_PACKAGE_TEST is set' : undefined;
@@ -63,7 +63,7 @@ ava.after.always(() => {
 
 test('package › the tarball holds the build and no sources or tests', async (t) => {
   const files = readdirSync(path.join(app, 'node_modules', 'segflow'), { recursive: true }).map(String);
-  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.js.map', 'dist/nodes/index.js', 'dist/nodes/catalog.json', 'dist/src/thread/boot.mjs', 'dist/src/thread/bundle/segmenter-thread.mjs', 'dist/src/ws/viewer.html', 'models/fast-scnn-camvid/manifest.json', 'graphs/dashcam-offline.yaml', 'LICENSE']) {
+  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.js.map', 'dist/nodes/index.js', 'dist/nodes/catalog.json', 'dist/src/segmentation/thread/boot.mjs', 'dist/src/segmentation/thread/bundle/segmenter-thread.mjs', 'dist/src/net/ws/viewer.html', 'models/fast-scnn-camvid/manifest.json', 'graphs/dashcam-offline.yaml', 'LICENSE']) {
     t.true(files.includes(f), `${f} is in the package`);
   }
   t.false(files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript sources');

@@ -11,7 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ffmpegPaths, inputSpec } from '../src/ffmpeg.ts';
+import { ffmpegPaths, inputSpec } from '../src/media/ffmpeg.ts';
 import { BIN, segflow, spawnSegflow, tmpDir, videoFacts, watchChild } from './helpers/cli.ts';
 import { ffmpeg, testClip } from './helpers/videos.ts';
 
@@ -376,7 +376,7 @@ test('process safety › --out inside the input folder: a re-run does not take i
 
 test('process › leftover work folders: removed only for a dead process of this host (another host\'s, or a live one, are kept)', async (t) => {
   const { hostname } = await import('node:os');
-  const { removeLeftovers } = await import('../src/process-folders.ts');
+  const { removeLeftovers } = await import('../src/apps/process-folders.ts');
   const out = tmpDir();
   const mk = (name: string, mark: string) => {
     const d = path.join(out, `.segflow-${name}.partial-abcdef`);

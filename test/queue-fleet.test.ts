@@ -8,7 +8,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { SAMPLE, segflow, spawnSegflow, tmpDir, videoFacts, watchChild } from './helpers/cli.ts';
 import { redisServerPath, startRedis } from './helpers/redis.ts';
 import { ffmpeg } from './helpers/videos.ts';

@@ -6,9 +6,9 @@
 import test from 'ava';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chunkIdentity, chunkRanges, chunksDir, fileJobId, optionsHash, requireAbsolute } from '../src/queue/jobs.ts';
-import { folderNow } from '../src/queue/worker.ts';
-import { parseRedisUrl } from '../src/queue/redis-url.ts';
+import { chunkIdentity, chunkRanges, chunksDir, fileJobId, optionsHash, requireAbsolute } from '../src/apps/queue/jobs.ts';
+import { folderNow } from '../src/apps/queue/worker.ts';
+import { parseRedisUrl } from '../src/apps/queue/redis-url.ts';
 import { SAMPLE, segflow, spawnSegflow, tmpDir, watchChild } from './helpers/cli.ts';
 import { redisServerPath, startRedis } from './helpers/redis.ts';
 import { ffmpeg } from './helpers/videos.ts';

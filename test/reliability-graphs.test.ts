@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { parse as yamlParse, stringify } from 'yaml';
 import type { z } from 'zod';
 import { registry } from '../nodes/index.ts';
-import { parseGraph } from '../src/graph/loader.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
 import { ROOT, segflow, tmpDir } from './helpers/cli.ts';
 
 const FILE = 'fuzz/graph.yaml';
@@ -60,7 +60,7 @@ class Parser {
 
   private start(): Promise<void> {
     const url = (p: string) => pathToFileURL(path.join(ROOT, p)).href;
-    const w = new Worker(WORKER, { eval: true, workerData: { tsx: import.meta.resolve('tsx/esm/api'), loader: url('src/graph/loader.ts'), nodes: url('nodes/index.ts'), errors: url('src/errors.ts') } });
+    const w = new Worker(WORKER, { eval: true, workerData: { tsx: import.meta.resolve('tsx/esm/api'), loader: url('src/core/graph/loader.ts'), nodes: url('nodes/index.ts'), errors: url('src/core/errors.ts') } });
     this.worker = w;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('parser worker did not start in 120 s')), 120_000);

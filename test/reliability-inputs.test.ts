@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { decode } from '../src/operators.ts';
-import type { Frame } from '../src/packet.ts';
+import type { Frame } from '../src/core/packet.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import * as v from './helpers/videos.ts';
 

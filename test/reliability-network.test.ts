@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import WebSocket from 'ws';
-import type { Labels } from '../src/packet.ts';
+import type { Labels } from '../src/core/packet.ts';
 import {
   freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, testRegistry, waitFor, waitForStream, wsClient,
 } from './helpers/live.ts';

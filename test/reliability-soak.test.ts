@@ -24,9 +24,9 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { registry } from '../nodes/index.ts';
-import { loadModel } from '../src/engine/model.ts';
-import { loadGraphFile } from '../src/graph/loader.ts';
-import { runGraph } from '../src/graph/runner.ts';
+import { loadModel } from '../src/segmentation/engine/model.ts';
+import { loadGraphFile } from '../src/core/graph/loader.ts';
+import { runGraph } from '../src/core/graph/runner.ts';
 import { ROOT, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import ava from 'ava';
-import { epochNowMs } from '../src/live-clock.ts';
-import type { Labels } from '../src/packet.ts';
-import { Flags } from '../src/ws/protocol.ts';
+import { epochNowMs } from '../src/core/live-clock.ts';
+import type { Labels } from '../src/core/packet.ts';
+import { Flags } from '../src/codecs/ws-protocol.ts';
 import {
   freePort, metric, percentile, processesMatching, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, waitFor, waitForStream,
 } from './helpers/live.ts';

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { from, lastValueFrom, Subject, toArray } from 'rxjs';
-import type { PacketMeta } from '../src/packet.ts';
-import { FlowControl } from '../src/runtime/flow.ts';
-import { joinBySeq } from '../src/runtime/join.ts';
-import { Metrics } from '../src/runtime/metrics.ts';
-import { EdgeQueue, serial } from '../src/runtime/queue.ts';
+import type { PacketMeta } from '../src/core/packet.ts';
+import { FlowControl } from '../src/core/runtime/flow.ts';
+import { joinBySeq } from '../src/core/runtime/join.ts';
+import { Metrics } from '../src/core/runtime/metrics.ts';
+import { EdgeQueue, serial } from '../src/core/runtime/queue.ts';
 
 const pkt = (seq: number, discontinuity?: string): PacketMeta => ({ source: 's', seq, ptsMs: seq * 40, discontinuity });
 const tick = () => new Promise((r) => setTimeout(r, 5));

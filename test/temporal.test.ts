@@ -2,15 +2,15 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { from, lastValueFrom, Subject, toArray } from 'rxjs';
 import { labelPropagation, registry, twoBranchSegmenter } from '../nodes/index.ts';
-import { ffmpegPaths } from '../src/ffmpeg.ts';
-import { parseGraph } from '../src/graph/loader.ts';
-import { runGraph } from '../src/graph/runner.ts';
-import { blockMotion, thumbnail, warpLabels } from '../src/motion.ts';
-import type { NodeContext, NodeSpec } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
-import { unlimitedFlow } from '../src/runtime/flow.ts';
-import { Metrics } from '../src/runtime/metrics.ts';
-import { defaultQueue } from '../src/runtime/queue.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
+import { runGraph } from '../src/core/graph/runner.ts';
+import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
+import type { NodeContext, NodeSpec } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { unlimitedFlow } from '../src/core/runtime/flow.ts';
+import { Metrics } from '../src/core/runtime/metrics.ts';
+import { defaultQueue } from '../src/core/runtime/queue.ts';
 import path from 'node:path';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
 
@@ -121,7 +121,7 @@ test('two-branch-segmenter › key frames are refined by the fuser by default; r
   t.true(differ(refined[2]!, plain[2]!) > 0, 'non-key frames reuse the refined deep features');
 
   // counted in the model: once per frame that runs the deep branch, never on reuse
-  const { loadModel } = await import('../src/engine/model.ts');
+  const { loadModel } = await import('../src/segmentation/engine/model.ts');
   const m = await loadModel({ threads: 1 });
   try {
     await m.segment(imgs[0]!, W, H, { refine: true });
@@ -274,7 +274,7 @@ test('two-branch-segmenter › fuse with a model that has no fuser is refused at
 });
 
 test('two-branch-segmenter › a segmenter thread that dies fails the calls waiting on it (no hang) and later calls at once', async (t) => {
-  const { ThreadedSegmenter } = await import('../src/thread/segmenter.ts');
+  const { ThreadedSegmenter } = await import('../src/segmentation/thread/segmenter.ts');
   // Killed while it carries labels (JS work), not inside an ONNX Runtime call: terminating a
   // thread during a native call can abort the whole process (onnxruntime-node's async work
   // calls back into a dead environment) — the runtime itself never does that (close() waits).

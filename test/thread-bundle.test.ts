@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 // @ts-expect-error plain JS module without types
-import { build, freshBundle } from '../src/thread/bundle.mjs';
-import { ThreadedSegmenter } from '../src/thread/segmenter.ts';
+import { build, freshBundle } from '../src/segmentation/thread/bundle.mjs';
+import { ThreadedSegmenter } from '../src/segmentation/thread/segmenter.ts';
 
 test('bundle › fresh only while its sources are unchanged; rebuilt, fresh again', async (t) => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'segflow-bundle-'));

@@ -8,8 +8,8 @@ import path from 'node:path';
 import test from 'ava';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { loadModel, MODELS_DIR } from '../src/engine/model.ts';
-import { upsampleArgmax } from '../src/upsample.ts';
+import { loadModel, MODELS_DIR } from '../src/segmentation/engine/model.ts';
+import { upsampleArgmax } from '../src/kernels/upsample.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
 
 const VAL = path.join(SHARED, 'data', 'camvid', 'val');

@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import {
   decodeClassIds, decodeMessage, encodeClassIds, encodeMessage, Encoding, Flags, HEADER_BYTES, MsgType, rleDecode, rleEncode, stampSendTime,
-} from '../src/ws/protocol.ts';
+} from '../src/codecs/ws-protocol.ts';
 
 test('websocket-sink › binary format round-trips', (t) => {
   // A mask with long runs (RLE wins), including runs longer than 127 and 16383 (multi-byte LEB128).

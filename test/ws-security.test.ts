@@ -12,9 +12,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
-import { parseGraph } from '../src/graph/loader.ts';
-import { serveMetrics } from '../src/metrics-server.ts';
-import { Metrics } from '../src/runtime/metrics.ts';
+import { parseGraph } from '../src/core/graph/loader.ts';
+import { serveMetrics } from '../src/net/metrics-server.ts';
+import { Metrics } from '../src/core/runtime/metrics.ts';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, freePort, metric, requireChromium, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 

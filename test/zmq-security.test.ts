@@ -17,14 +17,14 @@ import { Subject } from 'rxjs';
 import * as zmq from 'zeromq';
 import { zmqSink } from '../nodes/zmq-sink.ts';
 import { zmqSource } from '../nodes/zmq-source.ts';
-import type { NodeContext, NodeSpec } from '../src/node.ts';
-import type { Frame, Labels } from '../src/packet.ts';
-import { unlimitedFlow } from '../src/runtime/flow.ts';
-import { Metrics } from '../src/runtime/metrics.ts';
-import { defaultQueue } from '../src/runtime/queue.ts';
-import { initKeys, isLoopback, loadCurveKeys, zapStats } from '../src/zmq/curve.ts';
-import { Dispatcher, formatStatus, requestStatus } from '../src/zmq/dispatcher.ts';
-import { decodeHeader, decodePacket, decodePackets, encodeControl, encodeHeader, encodePacket, encodePackets, maxPartBytes, sanitize, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/zmq/wire.ts';
+import type { NodeContext, NodeSpec } from '../src/core/node.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { unlimitedFlow } from '../src/core/runtime/flow.ts';
+import { Metrics } from '../src/core/runtime/metrics.ts';
+import { defaultQueue } from '../src/core/runtime/queue.ts';
+import { initKeys, isLoopback, loadCurveKeys, zapStats } from '../src/net/zmq/curve.ts';
+import { Dispatcher, formatStatus, requestStatus } from '../src/net/zmq/dispatcher.ts';
+import { decodeHeader, decodePacket, decodePackets, encodeControl, encodeHeader, encodePacket, encodePackets, maxPartBytes, sanitize, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { ROOT, SAMPLE, segflow, spawnSegflow, tmpDir, watchChild } from './helpers/cli.ts';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -224,7 +224,7 @@ function oversizedPart(endpoint: string, claim: number, send: number): Promise<{
 
 /** A Dispatcher in a child process (so its RSS is its own), with the given maxFramePixels. */
 async function childDispatcher(t: import('ava').ExecutionContext, maxFramePixels: number) {
-  const code = `const { Dispatcher } = await import(${JSON.stringify(path.join(ROOT, 'src/zmq/dispatcher.ts'))});
+  const code = `const { Dispatcher } = await import(${JSON.stringify(path.join(ROOT, 'src/net/zmq/dispatcher.ts'))});
 const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', maxFramePixels: ${maxFramePixels}, log: (m) => process.stderr.write(m + '\\n') });
 process.stderr.write('listening ' + (await d.bind()) + '\\n');
 setInterval(() => {}, 1000);`;

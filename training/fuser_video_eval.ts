@@ -7,10 +7,10 @@
  * ONNX Runtime, 2 threads; the same sequences, modes and TTA default as bench/run.ts.
  */
 import path from 'node:path';
-import { loadModel } from '../src/engine/model.ts';
-import type { FuserCell } from '../src/engine/engine.ts';
-import { motionSequences, runMode, scoreSequences, valSequence, type Mode } from '../src/eval/video.ts';
-import { PACKAGE_ROOT } from '../src/package-root.ts';
+import { loadModel } from '../src/segmentation/engine/model.ts';
+import type { FuserCell } from '../src/segmentation/engine/engine.ts';
+import { motionSequences, runMode, scoreSequences, valSequence, type Mode } from '../src/apps/eval/video.ts';
+import { PACKAGE_ROOT } from '../src/core/package-root.ts';
 
 const CAMVID = path.join(process.env.SEGFLOW_SHARED ?? path.join(PACKAGE_ROOT, '..', 'shared'), 'data', 'camvid');
 const cells = (process.argv[2] ?? 'gru,lstm').split(',') as FuserCell[];

@@ -33,7 +33,7 @@ from train import MEAN, STD, MEDFREQ, NCLS, VOID, load_split, confusion, miou  #
 MOTION = {
     # per frame: forward zoom up to 5 %, pan up to 10 px (3 px vertically), roll up to 0.8 degrees
     'strong': dict(zoom=0.05, dx=10.0, dy=3.0, rot=0.8),
-    # what the video evaluation (src/eval/video.ts) uses: ~30 km/h at 30 fps
+    # what the video evaluation (src/apps/eval/video.ts) uses: ~30 km/h at 30 fps
     'mild': dict(zoom=0.012, dx=2.0, dy=0.6, rot=0.15),
 }
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ffmpegPaths } from '../../src/ffmpeg.ts';
+import { ffmpegPaths } from '../../src/media/ffmpeg.ts';
 import { SHARED } from './shared.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

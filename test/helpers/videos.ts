@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { closeSync, copyFileSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ffmpegPaths } from '../../src/ffmpeg.ts';
+import { ffmpegPaths } from '../../src/media/ffmpeg.ts';
 
 /** Run ffmpeg quietly; reject with its stderr. */
 export function ffmpeg(args: readonly string[], timeoutMs = 120_000): Promise<void> {

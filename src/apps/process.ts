@@ -1,0 +1,310 @@
+/**
+ * The offline job: run a graph over many recordings.
+ *
+ * Each input gets its own output folder `<out>/<name>/` (naming, identity and
+ * which existing folders may be skipped or replaced: src/process-folders.ts),
+ * written in a hidden work folder and renamed when every sink has finished, so
+ * a final name never holds half-written output. A folder holding this input's
+ * complete output (same relative path, size and mtime) is skipped (resume)
+ * unless `overwrite`; a folder segflow did not write for this input is never
+ * skipped, replaced or deleted. A bad input is reported by name and the others
+ * go on. summary.json is merged over runs. The graph sees `${input}` (the
+ * file) and `${out}` (its work folder) as variables.
+ */
+import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { registry } from '../../nodes/index.ts';
+import { probe } from '../media/ffmpeg.ts';
+import { loadGraphFile, type GraphDef } from '../core/graph/loader.ts';
+import { runGraph } from '../core/graph/runner.ts';
+import type { Metrics } from '../core/runtime/metrics.ts';
+import {
+  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
+  RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
+} from './process-folders.ts';
+import { swapIn } from '../media/output.ts';
+
+export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.mpg', '.mpeg', '.flv', '.wmv', '.3gp', '.h264', '.hevc']);
+
+export interface FileResult {
+  input: string;
+  status: 'ok' | 'skipped' | 'failed' | 'interrupted';
+  output?: string;
+  frames?: number;
+  fps?: number;
+  seconds?: number;
+  outputs?: string[];
+  error?: string;
+  /** Why the preferred output folder name was not used (an existing folder left alone). */
+  note?: string;
+  /** The input's identity (relative path, size, mtime): which input a folder's output is of. */
+  identity?: InputIdentity | undefined;
+  metrics?: object;
+}
+
+export interface Summary {
+  graph: string;
+  out: string;
+  startedAt: string;
+  seconds: number;
+  ok: number;
+  skipped: number;
+  failed: number;
+  interrupted: number;
+  /** With `process --dispatch`: workers and chunks (src/zmq/dispatcher.ts). */
+  dispatch?: object;
+  files: FileResult[];
+}
+
+export interface ProcessOptions {
+  readonly inputs: readonly string[];
+  readonly out: string;
+  readonly graph: string;
+  readonly sets?: readonly string[];
+  readonly jobs?: number;
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly progress?: Progress;
+  readonly onMetrics?: (m: Metrics) => void;
+  /** Scale-out (src/zmq/remote-segmenter.ts): each file's graph is rewritten; the totals go into the summary. */
+  readonly dispatch?: { rewrite(def: GraphDef, input: string): GraphDef; summary(): object };
+}
+
+export interface Progress {
+  start(file: string, totalFrames: number | undefined): void;
+  frame(file: string, done: number): void;
+  end(r: FileResult): void;
+}
+
+/**
+ * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
+ * `skip` (the output folder) is never searched, so a re-run does not take its own outputs for inputs.
+ */
+export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
+  const out: InputFile[] = [];
+  const skipAt = skip ? path.resolve(skip) : undefined;
+  const walk = (root: string, d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (path.resolve(p) !== skipAt) walk(root, p);
+      }
+      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
+    }
+  };
+  for (const i of inputs) {
+    // A missing input is reported as a failed file, not a crash.
+    if (existsSync(i) && statSync(i).isDirectory()) walk(i, i);
+    else out.push({ path: i, rel: path.basename(i) });
+  }
+  const seen = new Set<string>();
+  return out.filter((f) => {
+    const k = path.resolve(f.path);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+/** Make --out, check it can be written, and read the summary there (refusing one segflow did not write). */
+async function prepareOut(out: string): Promise<ReturnType<typeof readSummary>> {
+  const fail = (e: unknown, what: string) => {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
+    return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
+  };
+  try {
+    await mkdir(out, { recursive: true });
+  } catch (e) {
+    throw fail(e, 'cannot create the folder');
+  }
+  if (!statSync(out).isDirectory()) throw new Error(`--out ${out}: exists and is not a folder; expected a folder segflow can write`);
+  try {
+    accessSync(out, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw fail(e, 'cannot write there');
+  }
+  const previous = readSummary(out);
+  removeLeftovers(out);
+  return previous;
+}
+
+export async function processFiles(o: ProcessOptions): Promise<Summary> {
+  const t0 = Date.now();
+  const files = expandInputs(o.inputs, o.out);
+  // Validate the graph once before touching any input (GraphError -> exit 2).
+  loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  const previous = await prepareOut(o.out);
+  const { ids, folders } = planFolders(o.out, files);
+  const results: FileResult[] = new Array(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length && !o.signal?.aborted) {
+      const i = next++;
+      results[i] = await processOne(files[i]!.path, ids[i], folders[i]!, o);
+      o.progress?.end(results[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs ?? 1, files.length)) }, worker));
+  for (let i = 0; i < files.length; i++) results[i] ??= { input: files[i]!.path, status: 'interrupted' };
+  const count = (s: FileResult['status']) => results.filter((r) => r.status === s).length;
+  const summary: Summary = {
+    graph: o.graph, out: o.out, startedAt: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000,
+    ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'),
+    ...(o.dispatch ? { dispatch: o.dispatch.summary() } : {}), files: results,
+  };
+  writeSummary(o.out, mergeSummary(previous, summary));
+  return summary;
+}
+
+/**
+ * summary.json over every run into this --out: one entry per input (the latest run that did
+ * something with it); a file skipped this run keeps the result that made its output, so a
+ * re-run that skips everything changes no result. The counts at the top are over all entries;
+ * `lastRun` has this run's.
+ */
+export function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summary): object {
+  const key = (f: { input?: unknown; output?: unknown }) => (typeof f.output === 'string' ? `o:${path.resolve(f.output)}` : `i:${path.resolve(String(f.input))}`);
+  const merged = new Map<string, Record<string, unknown>>();
+  for (const f of previous?.files ?? []) merged.set(key(f), f);
+  for (const r of s.files) {
+    const { earlier, ...now } = r as FileResult & { earlier?: Record<string, unknown> };
+    // An input's older entry without an output (failed, interrupted) is replaced by whatever it did now.
+    merged.delete(`i:${path.resolve(r.input)}`);
+    if (r.status === 'skipped') merged.set(key(r), { ...(earlier ?? merged.get(key(r)) ?? {}), input: r.input, output: r.output, status: 'ok', skippedAt: s.startedAt });
+    else merged.set(key(r), now);
+  }
+  const files = [...merged.values()];
+  const n = (st: string) => files.filter((f) => f.status === st).length;
+  const lastRun = { startedAt: s.startedAt, seconds: s.seconds, ok: s.ok, skipped: s.skipped, failed: s.failed, interrupted: s.interrupted };
+  return {
+    graph: s.graph, out: s.out, startedAt: s.startedAt, seconds: s.seconds,
+    ok: n('ok'), failed: n('failed'), interrupted: n('interrupted'),
+    lastRun, runs: [...((previous?.runs ?? []) as object[]).slice(-49), lastRun],
+    ...(s.dispatch ? { dispatch: s.dispatch } : {}), files,
+  };
+}
+
+/**
+ * One input into `folder` (assignFolders): skipped when the folder already holds its output (unless
+ * `overwrite`), else written in a hidden work folder under `o.out` and committed by `commitFolder`.
+ * Also the unit of work of a `process --queue` job (src/queue/worker.ts).
+ */
+export async function processOne(input: string, id: InputIdentity | undefined, folder: Assignment, o: ProcessOptions): Promise<FileResult> {
+  const outDir = folder.dir;
+  const note = folder.note ? { note: folder.note } : {};
+  if (folder.existing && !o.overwrite) {
+    const { status: _s, earlier: _e, ...r } = folder.existing as Record<string, unknown>;
+    return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, earlier: folder.existing } as FileResult;
+  }
+  const t0 = performance.now();
+  let frames = 0;
+  let partial: string | undefined;
+  try {
+    if (!existsSync(input)) throw new Error(`${input}: no such file`);
+    if (!statSync(input).isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
+    if (statSync(input).size === 0) throw new Error(`${input}: empty file (0 bytes)`);
+    const info = await probe(input);
+    o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
+    partial = makePartial(o.out, folder.name);
+    const loaded = loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input, out: partial } });
+    const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
+    const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
+    const perSink = new Map(sinks.map((s) => [s, 0]));
+    const res = await runGraph(def, {
+      signal: o.signal,
+      log: () => {},
+      onDone: (sink) => {
+        perSink.set(sink, (perSink.get(sink) ?? 0) + 1);
+        const done = Math.min(...perSink.values());
+        if (done > frames) {
+          frames = done;
+          o.progress?.frame(input, frames);
+        }
+      },
+    });
+    o.onMetrics?.(res.metrics);
+    const seconds = (performance.now() - t0) / 1000;
+    if (res.interrupted) {
+      discard(partial);
+      return { input, status: 'interrupted', frames, seconds, ...note };
+    }
+    unmarkPartial(partial);
+    const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
+    const result: FileResult = { input, status: 'ok', output: outDir, frames, fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
+    await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
+    commitFolder(partial, folder, id);
+    return result;
+  } catch (e) {
+    if (partial) discard(partial);
+    if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
+    return { input, status: 'failed', error: (e as Error).message, frames, ...note };
+  }
+}
+
+export function discard(partial: string): void {
+  rmSync(partial, { recursive: true, force: true });
+  committed(partial);
+}
+
+/**
+ * Rename the finished work folder to its final name. A folder already there is replaced only when
+ * it still holds this input's output (checked again now); it is renamed aside first, so a failed
+ * rename never loses it.
+ */
+export function commitFolder(partial: string, folder: Assignment, id: InputIdentity | undefined): void {
+  const dir = folder.dir;
+  let aside: string | undefined;
+  if (existsSync(dir) || isLink(dir)) {
+    const f = inspectFolder(dir);
+    if (!folder.existing || !sameIdentity(f.identity, id)) {
+      throw new Error(`${dir} appeared while this file was processed and is not its output; left alone, nothing written`);
+    }
+    aside = path.join(path.dirname(dir), `.segflow-${folder.name}.replaced-${process.pid}`);
+  }
+  swapIn(partial, dir, aside);
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** A progress bar on a terminal, plain lines otherwise. */
+export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr): Progress {
+  const tty = stream.isTTY === true;
+  const state = new Map<string, { total?: number | undefined; t0: number; lastLine: number }>();
+  const line = (file: string, done: number) => {
+    const s = state.get(file);
+    if (!s) return;
+    const secs = (performance.now() - s.t0) / 1000;
+    const fps = secs > 0 ? done / secs : 0;
+    const eta = s.total && fps > 0 ? Math.max(0, (s.total - done) / fps) : undefined;
+    const name = path.basename(file);
+    if (tty) {
+      const w = 24;
+      const frac = s.total ? Math.min(1, done / s.total) : 0;
+      const bar = '█'.repeat(Math.round(frac * w)).padEnd(w, '░');
+      stream.write(`\r\x1b[K${bar} ${done}/${s.total ?? '?'} frames  ${fps.toFixed(1)} fps  ETA ${eta !== undefined ? eta.toFixed(0) + 's' : '?'}  ${name}`);
+    } else if (performance.now() - s.lastLine > 2000) {
+      s.lastLine = performance.now();
+      stream.write(`progress ${name}: ${done}/${s.total ?? '?'} frames, ${fps.toFixed(1)} fps, ETA ${eta !== undefined ? eta.toFixed(0) + ' s' : '?'}\n`);
+    }
+  };
+  return {
+    start: (file, total) => state.set(file, { total, t0: performance.now(), lastLine: performance.now() }),
+    frame: line,
+    end: (r) => {
+      if (tty) stream.write('\r\x1b[K');
+      const name = r.input;
+      if (r.note) stream.write(`note: ${name}: ${r.note}\n`);
+      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${r.output}\n`);
+      else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${r.output}; --overwrite to redo)\n`);
+      else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
+      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${name}: `) ? r.error.slice(name.length + 2) : r.error}\n`);
+      state.delete(r.input);
+    },
+  };
+}

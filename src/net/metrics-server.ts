@@ -1,0 +1,58 @@
+/**
+ * Serves Prometheus text on /metrics (and /), and `{"ok":true}` on /health;
+ * 127.0.0.1 unless a host is given.
+ *
+ * Read-only and hardened like the WebSocket server (src/ws/http-guard.ts):
+ * only GET and HEAD (others 405), the target parsed without `new URL` (bad
+ * targets 400), a Host that names this server (DNS rebinding; else 403),
+ * requests from browser pages on other sites refused (403), at most
+ * `maxConnections` connections that must send their request within
+ * `requestTimeoutMs`; no request can throw out of the handler (400 instead).
+ */
+import http from 'node:http';
+import type { Metrics } from '../core/runtime/metrics.ts';
+import { crossSiteRequest, hostAllowed, parseTarget, show } from './ws/http-guard.ts';
+
+export interface MetricsServerOptions {
+  /** Host header values accepted besides IP addresses, localhost and the bind host. */
+  readonly allowedHosts?: readonly string[];
+  /** @default 64 */
+  readonly maxConnections?: number;
+  /** @default 10000 (ms) */
+  readonly requestTimeoutMs?: number;
+}
+
+export async function serveMetrics(metrics: () => Metrics, port: number, host = '127.0.0.1', o: MetricsServerOptions = {}): Promise<http.Server> {
+  const requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+  const server = http.createServer({
+    headersTimeout: requestTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4))),
+  }, (req, res) => {
+    const send = (status: number, type: string, body: string, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    try {
+      const target = parseTarget(req.url);
+      if (!target) return send(400, 'text/plain', 'bad request target; expected /metrics or /health\n', { connection: 'close' });
+      const boundPort = (server.address() as { port: number }).port;
+      if (!hostAllowed(req.headers.host, host, boundPort, o.allowedHosts ?? [])) return send(403, 'text/plain', `host ${show(req.headers.host)} is not allowed; expected 127.0.0.1:${boundPort} or localhost:${boundPort}\n`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'expected GET or HEAD\n', { allow: 'GET, HEAD' });
+      const cross = crossSiteRequest(req, []);
+      if (cross) return send(403, 'text/plain', `${cross}\n`);
+      if (target.pathname === '/metrics' || target.pathname === '/') return send(200, 'text/plain; version=0.0.4', metrics().prometheus());
+      if (target.pathname === '/health') return send(200, 'application/json', '{"ok":true}\n');
+      send(404, 'text/plain', 'not found; expected /metrics or /health\n');
+    } catch (e) {
+      if (!res.headersSent) send(400, 'text/plain', `bad request: ${show((e as Error)?.message ?? e)}\n`, { connection: 'close' });
+      else res.destroy();
+    }
+  });
+  server.maxConnections = o.maxConnections ?? 64;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
