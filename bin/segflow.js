@@ -10,8 +10,8 @@ let main;
 if (existsSync(new URL('tsconfig.json', root)) && (process.env.SEGFLOW_FROM_SOURCE || !(await import('../scripts/build.mjs')).distFresh())) {
   const { register } = await import('tsx/esm/api');
   register();
-  ({ main } = await import('../src/apps/cli.ts'));
+  ({ main } = await import('../cli.ts'));
 } else {
-  ({ main } = await import('../dist/src/apps/cli.js'));
+  ({ main } = await import('../dist/cli.js'));
 }
 process.exitCode = await main(process.argv.slice(2));

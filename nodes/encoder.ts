@@ -21,11 +21,9 @@
  * ```
  */
 import { Observable } from 'rxjs';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { audioArgs } from '../src/media/audio.ts';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import type { Frame, PacketMeta } from '../src/core/packet.ts';
@@ -126,17 +124,3 @@ export const encoder = defineNode({
     };
   },
 });
-
-/** Audio codecs an mp4 holds as they are (copied); anything else is re-encoded to AAC. */
-const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
-
-/** ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). */
-export async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
-  // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
-  const src = existsSync(file) ? `file:${path.resolve(file)}` : file;
-  const codec = await new Promise<string>((resolve) => {
-    execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));
-  });
-  if (!codec) return { input: [], output: [] };
-  return { input: ['-i', src], output: ['-map', '1:a:0', ...(MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k']), '-shortest'] };
-}

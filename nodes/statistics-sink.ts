@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import type { Labels, PacketMeta } from '../src/core/packet.ts';
+import { csvField } from '../src/codecs/csv.ts';
 
 const options = z.strictObject({
   json: z.string().min(1).describe('output JSON path'),
@@ -102,8 +103,3 @@ export const statisticsSink = defineNode({
     };
   },
 });
-
-/** A CSV field: quoted when it holds a comma, quote or line break. */
-export function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FfmpegWriter } from '../src/pipe-writer.ts';
+import { FfmpegWriter } from '../src/media/pipe-writer.ts';
 
 const W = 640, H = 360, FPS = 25, N = 100;
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'synthetic-road.mp4');

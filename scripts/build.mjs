@@ -4,7 +4,9 @@
  *
  *   node scripts/build.mjs        # (npm run build; `prepare` and `prepack` run it)
  *
- * 1. tsc -p tsconfig.build.json: src/ and nodes/ → dist/src/, dist/nodes/
+ * 1. tsc -p tsconfig.build.json: the entry files (index.ts, operators.ts, cli.ts:
+ *    the composition roots that wire nodes/ into src/) → dist/, src/ and nodes/
+ *    → dist/src/, dist/nodes/
  *    (JavaScript with inline-source maps, .d.ts), `./x.ts` imports rewritten
  *    to `./x.js` (rewriteRelativeImportExtensions; declarations too, below).
  * 2. the files the code reads beside itself (the WebSocket viewer's page).
@@ -25,6 +27,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(ROOT, 'dist');
 /** Non-TypeScript files the runtime reads relative to its own module. */
 const ASSETS = ['src/net/ws/viewer.html', 'src/net/ws/viewer.js'];
+/** The package's entry files at the root (composition roots: src/ never imports nodes/, these wire them). */
+const ENTRIES = ['index.ts', 'operators.ts', 'cli.ts'];
 
 function walk(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -37,7 +41,7 @@ function walk(dir, out = []) {
 
 /** The build's inputs as recorded in dist/build-inputs.json. */
 export function sources(root = ROOT) {
-  return ['src', 'nodes'].flatMap((d) => walk(path.join(root, d)))
+  return [...ENTRIES.map((f) => path.join(root, f)), ...['src', 'nodes'].flatMap((d) => walk(path.join(root, d)))]
     .filter((f) => f.endsWith('.ts') || ASSETS.includes(path.relative(root, f)) || f.endsWith('.mjs'))
     .map((f) => path.relative(root, f).split(path.sep).join('/'))
     .sort();
@@ -70,7 +74,7 @@ export async function build({ log = console.log } = {}) {
     return { path: p, mtimeMs: st.mtimeMs, size: st.size };
   });
   // The freshness record goes first: a checkout's bin/segflow.js then uses tsx until this build is complete.
-  for (const d of ['build-inputs.json', 'src', 'nodes']) rmSync(path.join(DIST, d), { recursive: true, force: true });
+  for (const d of ['build-inputs.json', 'src', 'nodes', ...ENTRIES.flatMap((e) => ['.js', '.d.ts', '.js.map'].map((x) => e.replace(/\.ts$/, x)))]) rmSync(path.join(DIST, d), { recursive: true, force: true });
   const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${tsc.status})`);
   // TypeScript rewrites `./x.ts` in JavaScript only; declarations keep `.ts`, which a

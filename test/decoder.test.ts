@@ -2,7 +2,7 @@ import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
 import { InputError } from '../src/core/errors.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
-import { decode } from '../src/operators.ts';
+import { decode } from '../operators.ts';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
 import { mkvNamed, truncateCopy } from './helpers/videos.ts';
 import path from 'node:path';

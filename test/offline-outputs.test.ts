@@ -2,18 +2,16 @@
  * The offline job's outputs as a user gets them (`segflow process` with the default graph) on
  * inputs made here with the real ffmpeg: label maps at the video's size and aligned with it for a
  * 4:3 and a 16:9 input, classes.json, colour masks, the input's audio in the overlay, the CSVs'
- * shapes; and the pieces underneath (aspect-kept model input, exact label mapping, palette option).
+ * shapes; and the image kernels underneath. (The downsampler's, label-resizer's and encoder's own
+ * cases are in test/<node>.test.ts.)
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { registry } from '../nodes/index.ts';
-import { applyPalette } from '../nodes/label-resizer.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
-import { parseGraph } from '../src/core/graph/loader.ts';
-import { fitLongSide, halveRgbJs, labelsAt, resizeLabels, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
+import { halveRgbJs, labelsAt, resizeLabels, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
@@ -112,90 +110,6 @@ test('outputs › 16:9 input without audio: label maps at 640x360 land on the mo
   t.is(JSON.parse(readFileSync(path.join(model, 'labels', 'classes.json'), 'utf8')).width, 480);
 
   t.deepEqual((await streams(path.join(full, 'overlay.mp4'))).map((x) => x.codec_type), ['video'], 'no audio in, none out');
-});
-
-test('downsampler › the longer side fits, the aspect ratio stays (16:9, 4:3, portrait)', (t) => {
-  t.deepEqual(fitLongSide(960, 540, 480), { width: 480, height: 270 });
-  t.deepEqual(fitLongSide(1920, 1080, 480), { width: 480, height: 270 });
-  t.deepEqual(fitLongSide(640, 480, 480), { width: 480, height: 360 });
-  t.deepEqual(fitLongSide(1080, 1920, 480), { width: 270, height: 480 });
-  t.deepEqual(fitLongSide(1000, 563, 480), { width: 480, height: 270 });
-});
-
-test('label mapping › a rectangle found at the model\'s size lands on the same pixels of a 4:3 and a 16:9 frame (±1 px at its edges)', (t) => {
-  for (const [w, h, box] of [[640, 480, [101, 77, 333, 290]], [960, 540, [250, 120, 611, 401]], [1920, 1080, [401, 333, 1500, 900]]] as const) {
-    const [x0, y0, x1, y1] = box;
-    const inside = (x: number, y: number) => x >= x0 && x < x1 && y >= y0 && y < y1;
-    const rgb = new Uint8Array(w * h * 3);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (inside(x, y)) rgb.fill(255, (y * w + x) * 3, (y * w + x) * 3 + 3);
-    const s = fitLongSide(w, h, 480);
-    const small = resizeRgb(rgb, w, h, s.width, s.height);
-    const cls = new Uint8Array(s.width * s.height);
-    for (let i = 0; i < cls.length; i++) cls[i] = small[3 * i]! > 127 ? 1 : 0; // a "model" that thresholds
-    const back = resizeNearest(cls, s.width, s.height, w, h);
-    const k = w / s.width;
-    let far = 0;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const nearEdge = Math.min(Math.abs(x - x0), Math.abs(x - x1), Math.abs(y - y0), Math.abs(y - y1)) <= k;
-        if (!nearEdge && back[y * w + x] !== (inside(x, y) ? 1 : 0)) far++;
-      }
-    }
-    t.is(far, 0, `${w}x${h}: every pixel further than one model pixel from the edge has its own label`);
-  }
-});
-
-test('label-resizer › palette: by class name, "#rrggbb" or [r, g, b]; a bad colour fails at load, an unknown class names the classes', (t) => {
-  const base = [[1, 1, 1], [2, 2, 2], [3, 3, 3]] as const;
-  const p = applyPalette(['Sky', 'Road', 'Car'], base, { Road: [9, 8, 7] }, 'labels');
-  t.deepEqual(p.map((c) => [...c]), [[1, 1, 1], [9, 8, 7], [3, 3, 3]]);
-  t.throws(() => applyPalette(['Sky', 'Road'], base, { Raod: [0, 0, 0] }, 'labels'), { message: /labels\.options\.palette: unknown class 'Raod'; expected one of Sky, Road/ });
-  const graph = (palette: string) => `version: 1
-nodes:
-  decode: { type: decoder, options: { path: in.mp4 } }
-  small:  { type: downsampler, options: { longSidePx: 480 }, in: { frame: decode.frame } }
-  segment: { type: two-branch-segmenter, in: { frame: small.frame } }
-  labels: { type: label-resizer, options: { palette: ${palette} }, in: { labels: segment.labels, frame: decode.frame } }
-  masks:  { type: label-map-sink, options: { dir: out }, in: { labels: labels.labels } }
-`;
-  const ok = parseGraph(graph('{ Road: "#ff0080", Car: [1, 2, 3] }'), 'g.yaml', registry);
-  t.deepEqual(ok.nodes.find((n) => n.name === 'labels')!.options.palette, { Road: [255, 0, 128], Car: [1, 2, 3] });
-  t.throws(() => parseGraph(graph('{ Road: "#ff00" }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road: expected a colour: \[r, g, b\] .* or "#rrggbb"/ });
-  t.throws(() => parseGraph(graph('{ Road: [300, 0, 0] }'), 'g.yaml', registry), { message: /labels\.options\.palette\.Road/ });
-});
-
-/** The first audio packets' checksums (packet data as stored, no decoding). */
-function audioPackets(file: string, n = 8): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', file, '-map', '0:a:0', '-c', 'copy', '-frames:a', String(n), '-f', 'framemd5', '-'], (err, out) => {
-      if (err) return reject(err);
-      resolve(out.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').slice(3).join(',').trim()));
-    });
-  });
-}
-
-test('encoder › audioFrom: AAC copied packet for packet; PCM (which mp4 cannot hold) re-encoded to AAC', async (t) => {
-  t.timeout(180_000);
-  const dir = tmpDir('segflow-audio-');
-  const aac = await testClip(path.join(dir, 'aac.mp4'), { frames: 20, audio: true });
-  const pcm = path.join(dir, 'pcm.mkv');
-  await new Promise<void>((resolve, reject) => execFile(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', aac, '-c:v', 'copy', '-c:a', 'pcm_s16le', pcm], (e) => (e ? reject(e) : resolve())));
-  const graph = path.join(dir, 'g.yaml');
-  writeFileSync(graph, `version: 1
-vars: { input: in.mp4, out: out.mp4 }
-nodes:
-  decode: { type: decoder, options: { path: "\${input}" } }
-  video:  { type: encoder, options: { path: "\${out}", audioFrom: "\${input}", preset: ultrafast }, in: { frame: decode.frame } }
-`);
-  for (const [input, codec] of [[aac, 'aac'], [pcm, 'aac']] as const) {
-    const out = path.join(dir, `${path.basename(input)}.out.mp4`);
-    const r = await segflow(['run', graph, '--var', `input=${input}`, '--var', `out=${out}`]);
-    t.is(r.code, 0, r.stderr);
-    const s = await streams(out);
-    t.deepEqual(s.map((x) => `${x.codec_type}:${x.codec_name}`), ['video:h264', `audio:${codec}`], path.basename(input));
-    t.is((await videoFacts(out)).frames, 20);
-    if (input === aac) t.deepEqual(await audioPackets(out), await audioPackets(aac), 'the same packets: not re-encoded');
-  }
 });
 
 test('image › half-size RGB resize: WebAssembly and JS give the bilinear (half-pixel centres) bytes', (t) => {

@@ -63,7 +63,7 @@ ava.after.always(() => {
 
 test('package › the tarball holds the build and no sources or tests', async (t) => {
   const files = readdirSync(path.join(app, 'node_modules', 'segflow'), { recursive: true }).map(String);
-  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.js.map', 'dist/nodes/index.js', 'dist/nodes/catalog.json', 'dist/src/segmentation/thread/boot.mjs', 'dist/src/segmentation/thread/bundle/segmenter-thread.mjs', 'dist/src/net/ws/viewer.html', 'models/fast-scnn-camvid/manifest.json', 'graphs/dashcam-offline.yaml', 'LICENSE']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/operators.js', 'dist/cli.js', 'dist/nodes/index.js', 'dist/nodes/catalog.json', 'dist/src/segmentation/thread/boot.mjs', 'dist/src/segmentation/thread/bundle/segmenter-thread.mjs', 'dist/src/net/ws/viewer.html', 'models/fast-scnn-camvid/manifest.json', 'graphs/dashcam-offline.yaml', 'LICENSE']) {
     t.true(files.includes(f), `${f} is in the package`);
   }
   t.false(files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript sources');
@@ -111,7 +111,7 @@ console.log(mark);`;
   const lines = readFileSync(trace, 'utf8').split('\n');
   const mark = Number(r.stdout.trim());
   const atImport = lines.slice(0, mark - 1);
-  t.true(atImport.some((u) => u.includes('/node_modules/segflow/dist/src/index.js')), 'the trace saw segflow load');
+  t.true(atImport.some((u) => u.includes('/node_modules/segflow/dist/index.js')), 'the trace saw segflow load');
   for (const heavy of ['/node_modules/zeromq/', '/node_modules/ws/', '/node_modules/onnxruntime-node/', '/node_modules/onnxruntime-common/', '/node_modules/@tensorflow/', '/node_modules/bullmq/', '/node_modules/ioredis/']) {
     t.false(atImport.some((u) => u.includes(heavy)), `${heavy} is not loaded by import 'segflow'`);
   }

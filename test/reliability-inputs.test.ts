@@ -9,7 +9,7 @@ import test from 'ava';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
-import { decode } from '../src/operators.ts';
+import { decode } from '../operators.ts';
 import type { Frame } from '../src/core/packet.ts';
 import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
 import * as v from './helpers/videos.ts';

@@ -1,55 +1,16 @@
 import test from 'ava';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { Subject } from 'rxjs';
-import { zmqSink } from '../nodes/zmq-sink.ts';
-import { zmqSource } from '../nodes/zmq-source.ts';
-import type { NodeContext, NodeSpec } from '../src/core/node.ts';
-import type { Frame, Labels, Packet } from '../src/core/packet.ts';
-import { unlimitedFlow } from '../src/core/runtime/flow.ts';
-import { Metrics } from '../src/core/runtime/metrics.ts';
-import { defaultQueue } from '../src/core/runtime/queue.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
 import { Dispatcher, requestStatus } from '../src/net/zmq/dispatcher.ts';
 import { decodeHeader, decodePacket, decodePackets, encodeControl, encodePacket, encodePackets, ZMQ_HEADER_BYTES, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { SAMPLE, segflow, spawnSegflow, tmpDir, videoFacts } from './helpers/cli.ts';
-
-type Child = ReturnType<typeof spawnSegflow>;
+import { watch } from './helpers/child.ts';
 
 /** Small inference size and one ORT thread per process: the machine has 2 cores. */
 const SMALL = ['--set', 'small.width=160', '--set', 'small.height=96', '--set', 'segment.threads=1'];
 const CHUNK = ['--chunk-frames', '10'];
-
-/** Everything a child wrote to stderr so far, and a way to wait for a line. */
-function watch(child: Child): { text(): string; until(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>; exit: Promise<number | null> } {
-  let buf = '';
-  const waiters = new Set<() => void>();
-  child.stderr!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (const w of [...waiters]) w();
-  });
-  child.stdout!.resume();
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return {
-    text: () => buf,
-    exit,
-    until: (re, timeoutMs = 120_000) => new Promise((resolve, reject) => {
-      const check = () => {
-        const m = buf.match(re);
-        if (!m) return;
-        waiters.delete(check);
-        clearTimeout(t);
-        resolve(m);
-      };
-      const t = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${re}; stderr so far: ${buf.slice(-800)}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    }),
-  };
-}
 
 /** The single-process run every dispatched run is compared with (made once). */
 let reference: Promise<string> | undefined;
@@ -208,77 +169,4 @@ test('zmq › dispatcher: a silent worker is expired, its chunk re-dispatched; i
   t.regex(text, /segflow_zmq_duplicates_ignored_total 1/);
   t.regex(text, /segflow_zmq_chunks_redispatched_total 1/);
   t.regex(text, /segflow_zmq_workers_alive \d/);
-});
-
-test.serial('zmq › zmq-sink → zmq-source carries frames and labels between two processes, losslessly', async (t) => {
-  const dir = tmpDir('segflow-zmq-nodes-');
-  const send = path.join(dir, 'send.yaml');
-  const recv = path.join(dir, 'recv.yaml');
-  writeFileSync(send, `version: 1
-nodes:
-  decode:  { type: decoder, options: { path: "${SAMPLE}", maxFrames: 30 } }
-  small:   { type: downsampler, options: { width: 160, height: 96 }, in: { frame: decode.frame } }
-  segment: { type: two-branch-segmenter, options: { threads: 1 }, in: { frame: small.frame } }
-  masks:   { type: label-map-sink, options: { dir: "${dir}/sent" }, in: { labels: segment.labels } }
-  out:     { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:0", pattern: push, hwmMessages: 4 }, in: { frame: small.frame, labels: segment.labels } }
-`);
-  const a = spawnSegflow(['run', send]);
-  const aw = watch(a);
-  const endpoint = (await aw.until(/push on (tcp:\/\/\S+)/))[1]!;
-  writeFileSync(recv, `version: 1
-nodes:
-  in:      { type: zmq-source, options: { endpoint: "${endpoint}", pattern: pull } }
-  masks:   { type: label-map-sink, options: { dir: "${dir}/received" }, in: { labels: in.labels } }
-  video:   { type: encoder, options: { path: "${dir}/received.mp4" }, in: { frame: in.frame } }
-`);
-  const r = await segflow(['run', recv]);
-  t.is(r.code, 0, r.stderr);
-  t.is(await aw.exit, 0, aw.text());
-  const sent = readdirSync(path.join(dir, 'sent')).filter((f) => f.endsWith('.png')).sort();
-  t.is(sent.length, 30);
-  t.deepEqual(readdirSync(path.join(dir, 'received')).filter((f) => f.endsWith('.png')).sort(), sent);
-  t.deepEqual(sent.filter((f) => !readFileSync(path.join(dir, 'sent', f)).equals(readFileSync(path.join(dir, 'received', f)))), []);
-  const v = await videoFacts(path.join(dir, 'received.mp4'));
-  t.deepEqual([v.frames, v.width, v.height], [30, 160, 96]);
-});
-
-function context<S extends NodeSpec>(spec: S, name: string, options: unknown, signal: AbortSignal, log: (m: string) => void = () => {}): NodeContext<any> {
-  const metrics = new Metrics();
-  return { name, options: spec.options.parse(options), graphDir: process.cwd(), signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p), log };
-}
-
-test('zmq › pub/sub: a late subscriber starts at its join point, marked as a discontinuity', async (t) => {
-  const ac = new AbortController();
-  const logs: string[] = [];
-  const sink = await zmqSink.open(context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m)));
-  const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
-  const frames = new Subject<Frame>();
-  let sentCount = 0;
-  const sent = sink.process({ frame: frames }).done!.subscribe(() => sentCount++);
-  // Frames 0..4 go out before anyone listens; then one every 20 ms until the subscriber has three.
-  for (let seq = 0; seq < 5; seq++) frames.next(frame(seq, 6, 4, seq === 0 ? 'start' : undefined));
-  while (sentCount < 5) await new Promise((r) => setTimeout(r, 10));
-  const source = await zmqSource.open(context(zmqSource, 'sub', { endpoint, pattern: 'sub' }, ac.signal));
-  t.teardown(async () => {
-    ac.abort();
-    sent.unsubscribe();
-    await sink.close();
-    await source.close();
-  });
-  const got: Packet[] = [];
-  const received = new Promise<void>((resolve) => {
-    source.process({}).frame!.subscribe((p: Packet) => {
-      got.push(p);
-      if (got.length === 3) resolve();
-    });
-  });
-  let seq = 5;
-  const timer = setInterval(() => frames.next(frame(seq++)), 20);
-  await received;
-  clearInterval(timer);
-  t.true(got[0]!.seq >= 5, `first seq ${got[0]!.seq}`);
-  t.is(got[0]!.discontinuity, 'join');
-  t.is(got[0]!.source, 'sub', 'packets take the receiving node as source');
-  t.deepEqual(got.slice(1).map((p) => p.discontinuity), [undefined, undefined]);
-  t.deepEqual((got[1] as Frame).data, frame(got[1]!.seq).data);
 });

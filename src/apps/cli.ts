@@ -30,7 +30,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GraphError, UsageError } from '../core/errors.ts';
-import type { GraphDef } from '../core/graph/loader.ts';
+import type { GraphDef, Registry } from '../core/graph/loader.ts';
 import type { NodeInfo } from '../core/node-catalog.ts';
 import { PACKAGE_ROOT } from '../core/package-root.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
@@ -305,8 +305,13 @@ function jsonProgress(log: Log): Progress {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-async function registry() {
-  return (await import('../../nodes/index.ts')).registry;
+/** Loads the node types graphs are made of: handed to main() by the composition root (cli.ts at the package root). */
+export type NodeLoader = () => Promise<Registry>;
+
+let loadNodes: NodeLoader = () => Promise.reject(new Error('segflow: main() was given no node types'));
+
+function registry(): Promise<Registry> {
+  return loadNodes();
 }
 
 function vars(list: string[] | undefined): Record<string, string> {
@@ -504,7 +509,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
     // Fleet processing: BullMQ and ioredis load only here.
     refuse(values, ['overwrite', 'jobs', 'dispatch', 'curve-keys', 'metrics-port', 'var'], 'do not apply with --queue (a job never replaces a complete output; start more workers for more at once; workers serve metrics)');
     if (makeLog(values.log).json) throw new UsageError('--log json: not available with --queue (segflow status --queue … --json reports the run as JSON)');
-    return (await import('./queue/cli.ts')).cmdQueueProcess(values, positionals);
+    return (await import('./queue/cli.ts')).cmdQueueProcess(values, positionals, await registry());
   }
   refuse(values, ['attempts', 'no-wait'], 'go with --queue redis://HOST:PORT');
   const log = makeLog(values.log);
@@ -520,7 +525,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
   const { curveKeysFlag } = await import('../net/zmq/curve.ts');
   const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
-  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys }) : undefined;
+  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);
@@ -532,7 +537,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
     const server = mp !== undefined ? await (await import('../net/metrics-server.ts')).serveMetrics(() => view ?? current, mp) : undefined;
     try {
       const s = await processFiles({
-        inputs: positionals, out: values.out as string, graph, sets, jobs, overwrite: values.overwrite === true,
+        inputs: positionals, out: values.out as string, graph, sets, jobs, overwrite: values.overwrite === true, registry: await registry(),
         signal: stop.signal, progress: log.json ? jsonProgress(log) : consoleProgress(), onMetrics: (m) => (current = m), dispatch,
       });
       const summary = path.join(s.out, 'summary.json');
@@ -553,7 +558,7 @@ async function cmdWorker(values: Values): Promise<number> {
   const log = makeLog(values.log);
   if (values.queue !== undefined) {
     refuse(values, ['connect', 'curve-keys'], 'are for a dispatcher; a worker takes either --connect (a dispatcher) or --queue (Redis)');
-    return (await import('./queue/cli.ts')).cmdQueueWorker(values, log.json ? (m: string) => log.info(m) : undefined);
+    return (await import('./queue/cli.ts')).cmdQueueWorker(values, await registry(), log.json ? (m: string) => log.info(m) : undefined);
   }
   refuse(values, ['concurrency', 'lock-ms', 'metrics-port'], 'go with --queue redis://HOST:PORT');
   const at = await endpoint('--connect', values.connect);
@@ -561,7 +566,7 @@ async function cmdWorker(values: Values): Promise<number> {
   const keys = (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'client');
   const stop = stopSignal(log);
   try {
-    await runWorker({ endpoint: at, signal: stop.signal, curveKeys: keys, ...(log.json ? { log: (m: string) => log.info(m) } : {}) });
+    await runWorker({ endpoint: at, signal: stop.signal, curveKeys: keys, registry: await registry(), ...(log.json ? { log: (m: string) => log.info(m) } : {}) });
     return 0;
   } finally {
     stop.dispose();
@@ -590,7 +595,7 @@ export async function nodeCatalog(): Promise<NodeInfo[]> {
     }
   }
   const { describeNodes } = await import('../core/node-catalog.ts');
-  return describeNodes((await import('../../nodes/index.ts')).nodeSpecs);
+  return describeNodes([...(await registry()).values()]);
 }
 
 async function cmdNodes(values: Values, positionals: string[]): Promise<number> {
@@ -622,7 +627,9 @@ function quietEpipe(): void {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `segflow ARGV`; `nodes` loads the node types (only commands that need them call it). */
+export async function main(argv: string[], nodes: NodeLoader): Promise<number> {
+  loadNodes = nodes;
   quietEpipe();
   const [cmd, ...rest] = argv;
   try {

@@ -14,9 +14,8 @@
 import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { registry } from '../../nodes/index.ts';
 import { probe } from '../media/ffmpeg.ts';
-import { loadGraphFile, type GraphDef } from '../core/graph/loader.ts';
+import { loadGraphFile, type GraphDef, type Registry } from '../core/graph/loader.ts';
 import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import {
@@ -61,6 +60,8 @@ export interface ProcessOptions {
   readonly inputs: readonly string[];
   readonly out: string;
   readonly graph: string;
+  /** The node types the graph is made of (the package's: `registry` from nodes/index.ts). */
+  readonly registry: Registry;
   readonly sets?: readonly string[];
   readonly jobs?: number;
   readonly overwrite?: boolean;
@@ -132,7 +133,7 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const t0 = Date.now();
   const files = expandInputs(o.inputs, o.out);
   // Validate the graph once before touching any input (GraphError -> exit 2).
-  loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
   const previous = await prepareOut(o.out);
   const { ids, folders } = planFolders(o.out, files);
   const results: FileResult[] = new Array(files.length);
@@ -206,7 +207,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     partial = makePartial(o.out, folder.name);
-    const loaded = loadGraphFile(o.graph, registry, { sets: o.sets ?? [], vars: { input, out: partial } });
+    const loaded = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input, out: partial } });
     const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
     const perSink = new Map(sinks.map((s) => [s, 0]));

@@ -14,6 +14,7 @@
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { UsageError } from '../../core/errors.ts';
+import type { Registry } from '../../core/graph/loader.ts';
 import { serveMetrics } from '../../net/metrics-server.ts';
 import { PACKAGE_ROOT } from '../../core/package-root.ts';
 import { QUEUE_NAME } from './jobs.ts';
@@ -61,7 +62,7 @@ function signals(): { stop: AbortController; release: AbortController; dispose()
 }
 
 /** `segflow process … --queue`: the options src/cli.ts parsed (it refuses those that do not apply). */
-export async function cmdQueueProcess(values: Values, positionals: string[]): Promise<number> {
+export async function cmdQueueProcess(values: Values, positionals: string[], registry: Registry): Promise<number> {
   if (!positionals.length) throw new UsageError(`process --queue: expected files or folders\n(segflow process --help)`);
   if (!values.out) throw new UsageError(`process --queue: expected --out /ABS/DIR\n(segflow process --help)`);
   const t = target(values.queue);
@@ -70,7 +71,7 @@ export async function cmdQueueProcess(values: Values, positionals: string[]): Pr
   sig.release.signal.addEventListener('abort', () => process.exit(130));
   try {
     const r = await submit({
-      target: t, inputs: positionals, out: values.out as string, graph: values.graph as string | undefined, defaultGraph: DEFAULT_GRAPH,
+      target: t, inputs: positionals, out: values.out as string, graph: values.graph as string | undefined, defaultGraph: DEFAULT_GRAPH, registry,
       sets: (values.set as string[] | undefined) ?? [], chunkFrames: int('--chunk-frames', values['chunk-frames'], 0, 0, 1_000_000),
       attempts: int('--attempts', values.attempts, 3, 1, 100), wait: values['no-wait'] !== true, signal: sig.stop.signal, tty: process.stderr.isTTY === true,
     }).catch((e: unknown) => {
@@ -90,14 +91,14 @@ export async function cmdQueueProcess(values: Values, positionals: string[]): Pr
 }
 
 /** `segflow worker --queue …`; `log` replaces the text lines on stderr (--log json). */
-export async function cmdQueueWorker(values: Values, log?: (m: string) => void): Promise<number> {
+export async function cmdQueueWorker(values: Values, registry: Registry, log?: (m: string) => void): Promise<number> {
   const t = target(values.queue);
   const concurrency = int('--concurrency', values.concurrency, 1, 1, 64);
   const lockMs = int('--lock-ms', values['lock-ms'], 30_000, 1000, 3_600_000);
   const mp = values['metrics-port'] !== undefined ? int('--metrics-port', values['metrics-port'], 0, 0, 65535) : undefined;
   const sig = signals();
   try {
-    const w = await startQueueWorker({ target: t, concurrency, lockMs, defaultGraph: DEFAULT_GRAPH, stop: sig.stop.signal, release: sig.release.signal, ...(log ? { log } : {}) });
+    const w = await startQueueWorker({ target: t, concurrency, lockMs, defaultGraph: DEFAULT_GRAPH, registry, stop: sig.stop.signal, release: sig.release.signal, ...(log ? { log } : {}) });
     const server = mp !== undefined ? await serveMetrics(() => w.metrics, mp) : undefined;
     if (server) (log ?? ((m: string) => process.stderr.write(m + '\n')))(`metrics on http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`);
     await w.done;

@@ -24,11 +24,10 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { audioArgs } from '../../../nodes/encoder.ts';
-import { registry } from '../../../nodes/index.ts';
-import { csvField } from '../../../nodes/statistics-sink.ts';
+import { audioArgs } from '../../media/audio.ts';
+import { csvField } from '../../codecs/csv.ts';
 import { ffmpegPaths } from '../../media/ffmpeg.ts';
-import { loadGraphFile, type GraphDef } from '../../core/graph/loader.ts';
+import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
 import { commitFolder, discard } from '../process.ts';
 import { makePartial, RESULT_FILE, unmarkPartial, type Assignment, type InputIdentity } from '../process-folders.ts';
 import type { JobResult } from './jobs.ts';
@@ -53,7 +52,7 @@ function sinkOutputs(def: GraphDef): { node: string; type: string; paths: Record
 }
 
 /** Sinks that write files must be stitchable and write under `${out}`; throws a TypeError naming the node. */
-export function checkStitchable(graph: string, sets: readonly string[]): void {
+export function checkStitchable(graph: string, sets: readonly string[], registry: Registry): void {
   const probeOut = path.resolve('/segflow-stitch-probe/out');
   const def = loadGraphFile(graph, registry, { sets, vars: { input: '/segflow-stitch-probe/in.mp4', out: probeOut } });
   for (const n of def.nodes.filter((x) => x.spec.role === 'sink')) {
@@ -73,6 +72,7 @@ export interface StitchInput {
   readonly input: string;
   readonly identity: InputIdentity;
   readonly graph: string;
+  readonly registry: Registry;
   readonly sets: readonly string[];
   /** The output root, and the file's folder in it (worker.ts `folderNow`). */
   readonly out: string;
@@ -85,7 +85,7 @@ export interface StitchInput {
 export async function stitch(s: StitchInput): Promise<JobResult> {
   const t0 = performance.now();
   const outDir = s.folder.dir;
-  const load = (out: string) => sinkOutputs(loadGraphFile(s.graph, registry, { sets: [...s.sets], vars: { input: s.input, out } }));
+  const load = (out: string) => sinkOutputs(loadGraphFile(s.graph, s.registry, { sets: [...s.sets], vars: { input: s.input, out } }));
   const parts = s.chunks.map((c) => ({ ...c, sinks: load(c.dir), result: JSON.parse(readFileSync(path.join(c.dir, RESULT_FILE), 'utf8')) as JobResult }));
   // Every chunk but the last must hold exactly its range, or frame numbers would shift.
   for (let i = 0; i + 1 < parts.length; i++) {

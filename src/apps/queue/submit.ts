@@ -19,9 +19,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FlowProducer, Queue, type Job } from 'bullmq';
-import { registry } from '../../../nodes/index.ts';
 import { probe } from '../../media/ffmpeg.ts';
-import { loadGraphFile } from '../../core/graph/loader.ts';
+import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
 import { expandInputs, mergeSummary, type FileResult, type Summary } from '../process.ts';
 import { planFolders, readSummary, RESULT_FILE, writeSummary, type InputIdentity } from '../process-folders.ts';
 import { chunkJobId, chunkRanges, chunksDir, fileJobId, optionsHash, QUEUE_NAME, requireAbsolute, sha256, type JobData, type JobResult, type RunOptions } from './jobs.ts';
@@ -36,6 +35,8 @@ export interface SubmitOptions {
   /** `--graph`, absolute; undefined = the workers' default graph (`defaultGraph` here, for checking and hashing). */
   readonly graph?: string | undefined;
   readonly defaultGraph: string;
+  /** The node types graphs are made of. */
+  readonly registry: Registry;
   readonly sets?: readonly string[];
   /** Frames per chunk job (0 = a job per file). */
   readonly chunkFrames?: number;
@@ -86,12 +87,12 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const chunkFrames = o.chunkFrames ?? 0;
   const attempts = o.attempts ?? 3;
   let sets = [...(o.sets ?? [])];
-  const probeDef = loadGraphFile(graph, registry, { sets, vars: { input: '/in.mp4', out } }); // GraphError → exit 2, before anything is queued
+  const probeDef = loadGraphFile(graph, o.registry, { sets, vars: { input: '/in.mp4', out } }); // GraphError → exit 2, before anything is queued
   const decoders = probeDef.nodes.filter((n) => n.type === 'decoder').map((n) => n.name);
   if (chunkFrames > 0) {
     if (decoders.length !== 1) throw new TypeError(`--chunk-frames with --queue: expected a graph with one decoder, got ${decoders.length}`);
     sets = [...sets, `${decoders[0]}.chunkFrames=${chunkFrames}`];
-    checkStitchable(graph, sets);
+    checkStitchable(graph, sets, o.registry);
   }
   const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
   const opts = optionsHash(run);

@@ -29,8 +29,7 @@ import { Metrics } from '../../core/runtime/metrics.ts';
 import { chunkIdentity, chunksDir, QUEUE_NAME, rangeSets, sha256, type JobData, type JobResult } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
 import { removeChunks, stitch } from './stitch.ts';
-import { registry } from '../../../nodes/index.ts';
-import { loadGraphFile } from '../../core/graph/loader.ts';
+import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
 
 export interface QueueWorkerOptions {
   readonly target: RedisTarget;
@@ -40,6 +39,8 @@ export interface QueueWorkerOptions {
   readonly lockMs?: number;
   /** The graph used for jobs submitted without `--graph` (this installation's default). */
   readonly defaultGraph: string;
+  /** The node types graphs are made of. */
+  readonly registry: Registry;
   /** First abort: finish current jobs and stop. */
   readonly stop: AbortSignal;
   /** Abort: stop current jobs now and release them. */
@@ -131,7 +132,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         return { ...(folder.existing as JobResult), output: folder.dir };
       }
       if (folder.note) log(`worker ${name}: note: ${d.input}: ${folder.note}`);
-      const r = await stitch({ input: d.input, identity: d.identity, graph, sets: d.sets, out: d.out, folder, chunks: d.chunks });
+      const r = await stitch({ input: d.input, identity: d.identity, graph, registry: o.registry, sets: d.sets, out: d.out, folder, chunks: d.chunks });
       removeChunks(chunksDir(d.out, d.name));
       metrics.count('queue_jobs_completed_total', { kind: d.kind }, 1, 'Jobs this worker completed, by kind.');
       log(`worker ${name}: stitched ${d.input}: ${r.frames} frames → ${r.output}`);
@@ -143,7 +144,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     let id = d.identity;
     let total = d.frames || undefined;
     if (d.kind === 'chunk') {
-      const nodes = loadGraphFile(graph, registry, { sets, vars: { input: d.input, out: d.dir } }).nodes;
+      const nodes = loadGraphFile(graph, o.registry, { sets, vars: { input: d.input, out: d.dir } }).nodes;
       const decoders = nodes.filter((n) => n.type === 'decoder').map((n) => n.name);
       // A chunk's mp4 is video only: the input's audio is added once, by the stitch (a chunk would get the file's first seconds).
       const audio = nodes.filter((n) => n.type === 'encoder' && (n.options as { audioFrom?: string }).audioFrom).map((n) => `${n.name}.audioFrom=''`);
@@ -169,7 +170,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       end: () => {},
     };
     mkdirSync(out, { recursive: true });
-    const r: FileResult = await processOne(d.input, id, folder, { inputs: [d.input], out, graph, sets, signal: o.release, progress });
+    const r: FileResult = await processOne(d.input, id, folder, { inputs: [d.input], out, graph, registry: o.registry, sets, signal: o.release, progress });
     const result = lean(r);
     if (r.status === 'interrupted') {
       // Released, not failed: back to the queue for another worker, no attempt used.

@@ -25,14 +25,13 @@
  */
 import path from 'node:path';
 import { Observable } from 'rxjs';
-import { twoBranchSegmenter } from '../../../nodes/two-branch-segmenter.ts';
 import { UsageError } from '../../core/errors.ts';
 import type { GraphDef } from '../../core/graph/loader.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import type { Frame, Labels } from '../../core/packet.ts';
 import type { CurveServerKeys } from './curve.ts';
 import { Dispatcher, type LiveStream } from './dispatcher.ts';
-import { requireSegmenter } from './remote-segmenter.ts';
+import { requireSegmenter, SEGMENTER_TYPE } from './remote-segmenter.ts';
 
 /** `--stream-name`, else the graph file's base name without `.yaml`. */
 export function streamPrefix(graphFile: string, name?: string): string {
@@ -44,21 +43,21 @@ export function streamPrefix(graphFile: string, name?: string): string {
 export function liveDispatchGraph(def: GraphDef, d: Dispatcher, prefix: string): GraphDef {
   requireSegmenter(def);
   const nodes = def.nodes.map((n) => {
-    if (n.type !== twoBranchSegmenter.type) return n;
-    const spec = liveSegmenter(d, `${prefix}/${n.name}`);
+    if (n.type !== SEGMENTER_TYPE) return n;
+    const spec = liveSegmenter(d, `${prefix}/${n.name}`, n.spec);
     return { ...n, type: spec.type, spec: spec as NodeSpec };
   });
   return { ...def, nodes };
 }
 
-function liveSegmenter(d: Dispatcher, key: string) {
+function liveSegmenter(d: Dispatcher, key: string, segmenter: NodeSpec) {
   return defineNode({
     type: 'live-remote-segmenter',
-    description: `${twoBranchSegmenter.type} run by a worker, stream ${key} (run --dispatch)`,
+    description: `${SEGMENTER_TYPE} run by a worker, stream ${key} (run --dispatch)`,
     role: 'transform',
     inputs: { frame: 'frame' },
     outputs: { labels: 'labels' },
-    options: twoBranchSegmenter.options,
+    options: segmenter.options,
     async open(ctx) {
       let stream: LiveStream | undefined;
       return {

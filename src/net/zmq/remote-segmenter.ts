@@ -16,14 +16,15 @@
  */
 import path from 'node:path';
 import { Observable } from 'rxjs';
-import { registry } from '../../../nodes/index.ts';
-import { twoBranchSegmenter } from '../../../nodes/two-branch-segmenter.ts';
 import { UsageError } from '../../core/errors.ts';
-import { loadGraphFile, type GraphDef } from '../../core/graph/loader.ts';
+import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../../core/packet.ts';
 import type { CurveServerKeys } from './curve.ts';
 import { Dispatcher, type DispatchStats } from './dispatcher.ts';
+
+/** The node type workers run: a graph's nodes of this type are handed to them. */
+export const SEGMENTER_TYPE = 'two-branch-segmenter';
 
 export const DEFAULT_CHUNK_FRAMES = 30;
 /** Chunks a file may have in flight (frames decoded, labels not yet back). */
@@ -33,8 +34,8 @@ export const MAX_FRAMES_IN_FLIGHT = 240;
 
 /** Throws UsageError when the graph has no segmenter node to hand to workers (`process` and `run`). */
 export function requireSegmenter(def: GraphDef): void {
-  if (!def.nodes.some((n) => n.type === twoBranchSegmenter.type)) {
-    throw new UsageError(`--dispatch: ${def.file} has no ${twoBranchSegmenter.type} node to hand to workers`);
+  if (!def.nodes.some((n) => n.type === SEGMENTER_TYPE)) {
+    throw new UsageError(`--dispatch: ${def.file} has no ${SEGMENTER_TYPE} node to hand to workers`);
   }
 }
 
@@ -49,20 +50,26 @@ export function checkDispatchable(def: GraphDef, chunkFrames: number): void {
 
 /** The graph with its segmenters run by `d`'s workers, for one input file. */
 export function dispatchGraph(def: GraphDef, d: Dispatcher, chunkFrames: number, input: string): GraphDef {
-  const spec = remoteSegmenter(d, chunkFrames, path.basename(input));
-  const nodes = def.nodes.map((n) => (n.type === twoBranchSegmenter.type ? { ...n, type: spec.type, spec: spec as NodeSpec } : n));
+  const spec = remoteSegmenter(d, chunkFrames, path.basename(input), segmenterSpec(def));
+  const nodes = def.nodes.map((n) => (n.type === SEGMENTER_TYPE ? { ...n, type: spec.type, spec: spec as NodeSpec } : n));
   const window = Math.min(MAX_FRAMES_IN_FLIGHT, chunkFrames * CHUNKS_IN_FLIGHT);
   return { ...def, nodes, maxInFlight: Math.max(def.maxInFlight, window) };
 }
 
-function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string) {
+/** The segmenter's spec as the graph loaded it (its options schema is the stand-in's). */
+function segmenterSpec(def: GraphDef): NodeSpec {
+  requireSegmenter(def);
+  return def.nodes.find((n) => n.type === SEGMENTER_TYPE)!.spec;
+}
+
+function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string, segmenter: NodeSpec) {
   return defineNode({
     type: 'remote-segmenter',
-    description: `${twoBranchSegmenter.type} run by workers (process --dispatch)`,
+    description: `${SEGMENTER_TYPE} run by workers (process --dispatch)`,
     role: 'transform',
     inputs: { frame: 'frame' },
     outputs: { labels: 'labels' },
-    options: twoBranchSegmenter.options,
+    options: segmenter.options,
     async open(ctx) {
       const tickets = new Set<number>();
       return {
@@ -173,8 +180,8 @@ export interface Dispatch {
   close(): Promise<void>;
 }
 
-export async function startDispatch(o: { endpoint: string; graph: string; sets: readonly string[]; chunkFrames: number; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined }): Promise<Dispatch> {
-  checkDispatchable(loadGraphFile(o.graph, registry, { sets: o.sets, vars: { input: 'input.mp4', out: 'out' } }), o.chunkFrames);
+export async function startDispatch(o: { endpoint: string; graph: string; sets: readonly string[]; chunkFrames: number; registry: Registry; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined }): Promise<Dispatch> {
+  checkDispatchable(loadGraphFile(o.graph, o.registry, { sets: o.sets, vars: { input: 'input.mp4', out: 'out' } }), o.chunkFrames);
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const d = new Dispatcher({ endpoint: o.endpoint, log, curveKeys: o.curveKeys });
   const at = await d.bind();

@@ -36,9 +36,8 @@
 import os from 'node:os';
 import { Subject } from 'rxjs';
 import * as zmq from 'zeromq';
-import type { z } from 'zod';
-import { twoBranchSegmenter } from '../../../nodes/two-branch-segmenter.ts';
-import type { NodeContext, NodeInstance } from '../../core/node.ts';
+import type { Registry } from '../../core/graph/loader.ts';
+import type { NodeContext, NodeInstance, NodeSpec } from '../../core/node.ts';
 import type { Frame, Labels } from '../../core/packet.ts';
 import { unlimitedFlow } from '../../core/runtime/flow.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
@@ -46,6 +45,7 @@ import { defaultQueue } from '../../core/runtime/queue.ts';
 import { z as zod } from 'zod';
 import { curveClient, isLoopback, type CurveClientKeys } from './curve.ts';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } from './dispatcher.ts';
+import { SEGMENTER_TYPE } from './remote-segmenter.ts';
 import { checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, sanitize, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../../codecs/zmq-wire.ts';
 
 /** Jobs waiting at a worker: a dispatcher sends one chunk at a time, and 1–2 frames per live stream. */
@@ -65,6 +65,8 @@ export interface WorkerOptions {
   /** The dispatcher, tcp://HOST:PORT. */
   readonly endpoint: string;
   readonly signal: AbortSignal;
+  /** The node types: the worker runs the one named SEGMENTER_TYPE. */
+  readonly registry: Registry;
   readonly name?: string;
   readonly heartbeatMs?: number;
   readonly liveness?: number;
@@ -118,6 +120,7 @@ class Worker {
   private readonly name: string;
   private readonly log: (m: string) => void;
   private readonly ac = new AbortController();
+  private readonly spec: NodeSpec;
   private chunks = 0;
   private frames = 0;
   private liveFrames = 0;
@@ -128,6 +131,7 @@ class Worker {
     this.liveness = o.liveness ?? DEFAULT_LIVENESS;
     this.backoffMs = o.reconnectInitialMs ?? 1000;
     this.name = o.name ?? `${os.hostname()}:${process.pid}`;
+    this.spec = segmenterOf(o.registry);
     // Log lines quote the dispatcher (job keys, errors): no control characters, bounded.
     const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
     this.log = (m) => log(sanitize(m, 4000));
@@ -268,7 +272,7 @@ class Worker {
   }
 
   private async segmenter(node: string, options: unknown): Promise<FrameByFrame> {
-    const parsed = parseOptions(options);
+    const parsed = parseOptions(this.spec, options);
     const key = JSON.stringify(parsed);
     const have = this.segmenters.get(key);
     if (have && !have.failed) return have;
@@ -288,7 +292,7 @@ class Worker {
 
   /** The live stream's own segmenter: kept between its frames, so its temporal state carries on. */
   private async streamSegmenter(stream: string, node: string, options: unknown): Promise<FrameByFrame> {
-    const parsed = parseOptions(options);
+    const parsed = parseOptions(this.spec, options);
     const key = JSON.stringify(parsed);
     const have = this.streams.get(stream);
     this.streams.delete(stream);
@@ -311,17 +315,24 @@ class Worker {
     const metrics = new Metrics();
     const ctx: NodeContext<SegmenterOptions> = {
       name: node, options, graphDir: process.cwd(), signal: this.ac.signal, metrics,
-      stats: metrics.node(node, twoBranchSegmenter.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
+      stats: metrics.node(node, this.spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
       log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`),
     };
-    return new FrameByFrame(await twoBranchSegmenter.open(ctx));
+    return new FrameByFrame(await this.spec.open(ctx));
   }
 }
 
-type SegmenterOptions = z.infer<typeof twoBranchSegmenter.options>;
+type SegmenterOptions = unknown;
 
-function parseOptions(options: unknown): SegmenterOptions {
-  const parsed = twoBranchSegmenter.options.safeParse(options);
+/** The segmenter node the worker runs: SEGMENTER_TYPE in `registry`. */
+function segmenterOf(registry: Registry): NodeSpec {
+  const spec = registry.get(SEGMENTER_TYPE);
+  if (!spec) throw new Error(`worker: no ${SEGMENTER_TYPE} node type to run; expected one of: ${[...registry.keys()].join(', ')}`);
+  return spec;
+}
+
+function parseOptions(segmenter: NodeSpec, options: unknown): SegmenterOptions {
+  const parsed = segmenter.options.safeParse(options);
   if (!parsed.success) throw new TypeError(`segmenter options: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
   return parsed.data;
 }

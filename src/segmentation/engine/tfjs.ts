@@ -20,7 +20,6 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { upsampleArgmax } from '../../kernels/upsample.ts';
 import type { EngineOptions, SegEngine, Tensor4 } from './engine.ts';
-import type { Manifest } from './model.ts';
 
 type Dims = readonly [number, number, number, number];
 
@@ -127,7 +126,8 @@ function loadConvs(dir: string, file: string): Map<string, Conv> {
   return convs;
 }
 
-export async function createTfjsEngine(dir: string, m: Manifest, o: EngineOptions = {}): Promise<SegEngine> {
+/** `m`: the model's manifest (model.ts `Manifest`); only its parts are read. */
+export async function createTfjsEngine(dir: string, m: { readonly parts: Readonly<Record<string, string>> }, o: EngineOptions = {}): Promise<SegEngine> {
   const backend = await pickBackend();
   const before = tf.memory().numTensors;
   const mainFile = m.parts.tfjsWeights ?? 'weights.json';

@@ -14,12 +14,12 @@
  */
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { z } from 'zod';
-import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from '../nodes/index.ts';
-import type { NodeContext, NodeInstance, NodeSpec, Streams } from './core/node.ts';
-import type { Frame, Labels, PacketMeta } from './core/packet.ts';
-import { unlimitedFlow } from './core/runtime/flow.ts';
-import { Metrics } from './core/runtime/metrics.ts';
-import { defaultQueue } from './core/runtime/queue.ts';
+import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from './nodes/index.ts';
+import type { NodeContext, NodeInstance, NodeSpec, Streams } from './src/core/node.ts';
+import type { Frame, Labels, PacketMeta } from './src/core/packet.ts';
+import { unlimitedFlow } from './src/core/runtime/flow.ts';
+import { Metrics } from './src/core/runtime/metrics.ts';
+import { defaultQueue } from './src/core/runtime/queue.ts';
 
 let counter = 0;
 

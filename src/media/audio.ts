@@ -1,0 +1,24 @@
+/**
+ * The audio of an encoded mp4: ffmpeg arguments that add a file's first audio
+ * stream, copied when mp4 holds its codec, else re-encoded to AAC. Used by the
+ * encoder node and by the queue's stitch, which adds the audio once to the
+ * joined chunks.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ffmpegPaths } from './ffmpeg.ts';
+
+/** Audio codecs an mp4 holds as they are (copied); anything else is re-encoded to AAC. */
+const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
+
+/** ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). */
+export async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
+  // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
+  const src = existsSync(file) ? `file:${path.resolve(file)}` : file;
+  const codec = await new Promise<string>((resolve) => {
+    execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));
+  });
+  if (!codec) return { input: [], output: [] };
+  return { input: ['-i', src], output: ['-map', '1:a:0', ...(MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k']), '-shortest'] };
+}

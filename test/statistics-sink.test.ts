@@ -1,0 +1,44 @@
+/**
+ * statistics-sink: per-frame and per-video class shares written to real files (JSON, CSV, video
+ * CSV) with the values worked out by hand; class names that need CSV quoting; an existing output
+ * refused without `overwrite`. (The default graph's CSV shapes are checked in
+ * offline-outputs.test.ts.)
+ */
+import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { writeStatistics } from '../operators.ts';
+import type { Labels } from '../src/core/packet.ts';
+import { tmpDir } from './helpers/cli.ts';
+
+const NAMES = ['Sky', 'Road, wet', 'Car "x"'];
+const labels = (seq: number, classes: number[]): Labels => ({
+  kind: 'labels', source: 'cam', seq, ptsMs: seq * 40, width: 4, height: 2, classes: Uint8Array.from(classes),
+  classNames: NAMES, palette: [[1, 1, 1], [2, 2, 2], [3, 3, 3]], path: 'full',
+});
+const MAPS = [labels(0, [0, 0, 1, 1, 1, 1, 2, 2]), labels(1, [1, 1, 1, 1, 1, 1, 1, 1]), labels(2, [0, 0, 0, 0, 0, 0, 0, 0])];
+
+test('statistics-sink › shares per frame and per video in JSON, CSV and video CSV, by hand; names quoted in CSV', async (t) => {
+  const dir = tmpDir('segflow-stats-');
+  const out = { json: path.join(dir, 's.json'), csv: path.join(dir, 's.csv'), videoCsv: path.join(dir, 'v.csv') };
+  const done = await lastValueFrom(from(MAPS).pipe(writeStatistics(out), toArray()));
+  t.deepEqual(done.map((l) => l.seq), [0, 1, 2], 'every map is passed on as done');
+  const j = JSON.parse(readFileSync(out.json, 'utf8'));
+  t.deepEqual(j.classes, NAMES);
+  t.is(j.frames, 3);
+  t.deepEqual(j.perFrame, [{ seq: 0, ptsMs: 0, share: [0.25, 0.5, 0.25] }, { seq: 1, ptsMs: 40, share: [0, 1, 0] }, { seq: 2, ptsMs: 80, share: [1, 0, 0] }]);
+  t.deepEqual(j.video.share, [0.416667, 0.5, 0.083333], '10, 12 and 2 of 24 pixels');
+  t.is(readFileSync(out.csv, 'utf8'), 'seq,pts_ms,Sky,Road__wet,Car__x_\n0,0,0.25,0.5,0.25\n1,40,0,1,0\n2,80,1,0,0\n');
+  t.is(readFileSync(out.videoCsv, 'utf8'), 'id,class,share,frames_present\n0,Sky,0.416667,2\n1,"Road, wet",0.5,2\n2,"Car ""x""",0.083333,1\n');
+});
+
+test('statistics-sink › an existing output is refused without overwrite and left as it was; with overwrite it is replaced', async (t) => {
+  const dir = tmpDir('segflow-stats-');
+  const json = path.join(dir, 's.json');
+  writeFileSync(json, 'keep me\n');
+  await t.throwsAsync(lastValueFrom(from(MAPS).pipe(writeStatistics({ json }))), { message: /exists/ });
+  t.is(readFileSync(json, 'utf8'), 'keep me\n');
+  await lastValueFrom(from(MAPS).pipe(writeStatistics({ json, overwrite: true }), toArray()));
+  t.is(JSON.parse(readFileSync(json, 'utf8')).frames, 3);
+});
