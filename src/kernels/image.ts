@@ -1,11 +1,12 @@
 /** Small typed-array image kernels used by nodes (no copies beyond the output). */
 import { wasmBlender } from './blend-wasm.ts';
+import { simdKernels } from './simd.ts';
 
 /** Bilinear resize of an RGB24 image (half-pixel centres, like ffmpeg/PyTorch align_corners=false). */
 export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
   if (sw === 2 * dw && sh === 2 * dh) return halveRgb(src, sw, dw, dh);
   if (sw === dw) return resizeRgbRows(src, sw, sh, dh);
-  const dst = new Uint8Array(dw * dh * 3);
+  const dst = uninitialisedBytes(dw * dh * 3); // every byte written below
   const sx = sw / dw;
   const sy = sh / dh;
   const x0s = new Int32Array(dw);
@@ -18,23 +19,39 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, d
     x1s[x] = Math.min(sw - 1, x0 + 1) * 3;
     fxs[x] = fx - x0;
   }
+  // Separable: each input row's horizontal blend (`top`/`bot` below, the same doubles) is computed
+  // once into a kept row and shared by the output rows that use it (~3x faster than per pixel).
+  const rowBytes = dw * 3;
+  const rows = [new Float64Array(rowBytes), new Float64Array(rowBytes)];
+  const held = [-1, -1];
+  const across = (r: number): Float64Array => {
+    if (held[0] === r) return rows[0]!;
+    if (held[1] === r) return rows[1]!;
+    const k = held[0]! < held[1]! ? 0 : 1; // rows only move down: replace the upper one
+    const out = rows[k]!;
+    held[k] = r;
+    const base = r * sw * 3;
+    for (let x = 0, o = 0; x < dw; x++, o += 3) {
+      const a = base + x0s[x]!;
+      const b = base + x1s[x]!;
+      const wx = fxs[x]!;
+      out[o] = src[a]! + (src[b]! - src[a]!) * wx;
+      out[o + 1] = src[a + 1]! + (src[b + 1]! - src[a + 1]!) * wx;
+      out[o + 2] = src[a + 2]! + (src[b + 2]! - src[a + 2]!) * wx;
+    }
+    return out;
+  };
   for (let y = 0; y < dh; y++) {
     const fy = Math.max(0, (y + 0.5) * sy - 0.5);
     const y0 = Math.min(sh - 1, Math.floor(fy));
     const y1 = Math.min(sh - 1, y0 + 1);
     const wy = fy - y0;
-    const r0 = y0 * sw * 3;
-    const r1 = y1 * sw * 3;
-    let o = y * dw * 3;
-    for (let x = 0; x < dw; x++) {
-      const a = x0s[x]!;
-      const b = x1s[x]!;
-      const wx = fxs[x]!;
-      for (let c = 0; c < 3; c++) {
-        const top = src[r0 + a + c]! + (src[r0 + b + c]! - src[r0 + a + c]!) * wx;
-        const bot = src[r1 + a + c]! + (src[r1 + b + c]! - src[r1 + a + c]!) * wx;
-        dst[o++] = top + (bot - top) * wy + 0.5;
-      }
+    const top = across(y0);
+    const bot = across(y1);
+    const o = y * rowBytes;
+    for (let i = 0; i < rowBytes; i++) {
+      const t = top[i]!;
+      dst[o + i] = t + (bot[i]! - t) * wy + 0.5;
     }
   }
   return dst;
@@ -80,6 +97,10 @@ function resizeRgbRows(src: Uint8Array, w: number, sh: number, dh: number): Uint
  */
 function halveRgb(src: Uint8Array, sw: number, dw: number, dh: number): Uint8Array {
   const dst = uninitialisedBytes(dw * dh * 3); // every byte written below
+  if (simdKernels) {
+    simdKernels.halve(dst, src, sw, dw, dh); // the same bytes, 16 at a time (src/kernels/simd.ts)
+    return dst;
+  }
   if (wasmBlender) {
     wasmBlender.halve(dst, src, sw, dw, dh); // the same loop in WebAssembly, ~3x faster
     return dst;
@@ -123,6 +144,9 @@ export function fitLongSide(w: number, h: number, longSide: number): { width: nu
 export function resizeNearest(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, out?: Uint8Array): Uint8Array {
   if (sw === dw && sh === dh) return src;
   if (src.length < sw * sh) throw new RangeError(`resizeNearest: ${src.length} bytes for a ${sw}x${sh} map`);
+  // Exactly twice the size: WebAssembly SIMD (the same bytes; at 4x the copy out of its memory
+  // costs what it saves, so the JS rows below stay).
+  if (simdKernels && dw === 2 * sw && dh === 2 * sh && sw >= 16) return simdKernels.upscale(src, sw, sh, 2, out);
   const dst = out && out.length === dw * dh ? out : uninitialisedBytes(dw * dh); // every byte written below
   const xs = new Int32Array(dw);
   for (let x = 0; x < dw; x++) xs[x] = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));

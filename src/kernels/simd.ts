@@ -1,0 +1,287 @@
+/**
+ * Pixel kernels in WebAssembly SIMD (128-bit): the overlay's blend, the
+ * half-size RGB resize of the model's input and whole-number label upscales
+ * (2x, 4x). Each computes exactly the bytes of its scalar reference (the
+ * lookup-table blend of nodes/overlay.ts, halveRgbJs and resizeNearest of
+ * src/image.ts; test/simd.test.ts compares them on random data and odd
+ * sizes), 16 bytes at a time instead of one.
+ *
+ * The module (~1 KB) is assembled below from opcodes, so that it can be read
+ * without a toolchain. Memory: the blend's four 16-byte class tables at 0
+ * (alpha, red, green, blue), data from DATA_AT. `simdKernels` is undefined
+ * where WebAssembly SIMD is unavailable: callers keep their scalar paths.
+ */
+
+// ---- a small assembler ----------------------------------------------------------------------
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
+
+const I32 = 0x7f, V128 = 0x7b;
+const get = (l: number) => [0x20, ...uleb(l)];
+const set = (l: number) => [0x21, ...uleb(l)];
+const tee = (l: number) => [0x22, ...uleb(l)];
+const i32 = (v: number) => [0x41, ...sleb(v)];
+const ADD = [0x6a], MUL = [0x6c], GT_U = [0x4b], GE_U = [0x4f], EQ = [0x46], SELECT = [0x1b];
+const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
+const br = (d: number) => [0x0c, d];
+const brIf = (d: number) => [0x0d, d];
+const MEMCOPY = [0xfc, ...uleb(10), 0, 0]; // memory.copy (dst, src, n)
+const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
+const load = (offset = 0) => simd(0x00, 0, ...uleb(offset)); // v128.load (unaligned)
+const store = (offset = 0) => simd(0x0b, 0, ...uleb(offset)); // v128.store
+const store64 = (offset = 0) => simd(0x5b, 0, ...uleb(offset), 0); // v128.store64_lane, lane 0
+const vconst = (bytes: readonly number[]) => simd(0x0c, ...bytes);
+const shuffle = (lanes: readonly number[]) => simd(0x0d, ...lanes);
+const SWIZZLE = simd(0x0e), BITSELECT = simd(0x52), NARROW_U = simd(0x66);
+const EXT_LO = simd(0x89), EXT_HI = simd(0x8a); // i16x8.extend_{low,high}_i8x16_u
+const ADD16 = simd(0x8e), SUB16 = simd(0x91), MUL16 = simd(0x95), SHR16 = simd(0x8d);
+const splat16 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (i & 1 ? v >> 8 : v) & 0xff));
+/** `while (i < end) { body; i += step }` with i, end locals. */
+const whileLt = (i: number, end: number, body: number[], step: number[]) => [
+  ...BLOCK, ...LOOP, ...get(i), ...get(end), ...GE_U, ...brIf(1), ...body, ...step, ...br(0), ...END, ...END,
+];
+
+// ---- blend ----------------------------------------------------------------------------------
+// blend(src, cls, dst, clsEnd): 16 pixels a step. Per output vector k (bytes 16k..16k+15 of 48):
+// each byte's class (swizzle of the 16 labels), its alpha and channel colour (swizzles of the
+// 16-entry tables), then (v·(256 − α) + colour·α) >> 8 in 16-bit lanes: the lookup table's values.
+const TABLE_ALPHA = 0, TABLE_R = 16, TABLE_G = 32, TABLE_B = 48;
+const DATA_AT = 1024;
+const blendBody = (() => {
+  // params 0 src, 1 cls, 2 dst, 3 clsEnd; v128 locals 4 labels, 5 idx, 6 alpha, 7 colour, 8 v
+  const half = (ext: number[]) => [
+    ...get(8), ...ext, ...splat16(256), ...get(6), ...ext, ...SUB16, ...MUL16,
+    ...get(7), ...ext, ...get(6), ...ext, ...MUL16, ...ADD16, ...i32(8), ...SHR16,
+  ];
+  const vec = (k: number) => {
+    const pick = Array.from({ length: 16 }, (_, j) => Math.floor((16 * k + j) / 3));
+    const mask = (ch: number) => Array.from({ length: 16 }, (_, j) => ((16 * k + j) % 3 === ch ? 0xff : 0));
+    return [
+      ...get(4), ...vconst(pick), ...SWIZZLE, ...set(5),
+      ...i32(0), ...load(TABLE_ALPHA), ...get(5), ...SWIZZLE, ...set(6),
+      ...i32(0), ...load(TABLE_R), ...get(5), ...SWIZZLE,
+      ...i32(0), ...load(TABLE_G), ...get(5), ...SWIZZLE,
+      ...i32(0), ...load(TABLE_B), ...get(5), ...SWIZZLE,
+      ...vconst(mask(1)), ...BITSELECT, ...vconst(mask(0)), ...BITSELECT, ...set(7),
+      ...get(0), ...load(16 * k), ...set(8),
+      ...get(2), ...half(EXT_LO), ...half(EXT_HI), ...NARROW_U, ...store(16 * k),
+    ];
+  };
+  const body = [...get(1), ...load(), ...set(4), ...vec(0), ...vec(1), ...vec(2)];
+  const step = [...get(0), ...i32(48), ...ADD, ...set(0), ...get(2), ...i32(48), ...ADD, ...set(2), ...get(1), ...i32(16), ...ADD, ...set(1)];
+  return [1, 5, V128, ...whileLt(1, 3, body, step), ...END];
+})();
+
+// ---- halve ----------------------------------------------------------------------------------
+// halve(a, o, stride, groups, dh, outStride): RGB24 at half size, 8 output pixels (48 input bytes
+// of two rows) a step: o[c] = (a[c] + a[c+3] + b[c] + b[c+3] + 2) >> 2, b = a + stride. Sums for
+// all 48 byte positions (loads at +0 and +3), then the 24 that start a pixel pair are gathered.
+// Reads 3 bytes past a row pair's last group (the caller leaves room).
+const halveBody = (() => {
+  // params 0 a, 1 o, 2 stride, 3 groups, 4 dh, 5 outStride; i32 locals 6 pa, 7 pb, 8 po, 9 g, 10 y; v128 11 n0, 12 n16, 13 n32
+  const sums = (m: number, ext: number[]) => [
+    ...get(6), ...load(m), ...ext, ...get(6), ...load(m + 3), ...ext, ...ADD16,
+    ...get(7), ...load(m), ...ext, ...get(7), ...load(m + 3), ...ext, ...ADD16, ...ADD16,
+    ...splat16(2), ...ADD16, ...i32(2), ...SHR16,
+  ];
+  const chunk = (m: number, local: number) => [...sums(m, EXT_LO), ...sums(m, EXT_HI), ...NARROW_U, ...set(local)];
+  const group = [
+    ...chunk(0, 11), ...chunk(16, 12), ...chunk(32, 13),
+    ...get(8), ...get(11), ...get(12), ...shuffle([0, 1, 2, 6, 7, 8, 12, 13, 14, 18, 19, 20, 24, 25, 26, 30]), ...store(0),
+    ...get(8), ...get(12), ...get(13), ...shuffle([15, 16, 20, 21, 22, 26, 27, 28, 0, 0, 0, 0, 0, 0, 0, 0]), ...store64(16),
+  ];
+  const groupStep = [
+    ...get(6), ...i32(48), ...ADD, ...set(6), ...get(7), ...i32(48), ...ADD, ...set(7),
+    ...get(8), ...i32(24), ...ADD, ...set(8), ...get(9), ...i32(1), ...ADD, ...set(9),
+  ];
+  const row = [
+    ...get(0), ...set(6), ...get(0), ...get(2), ...ADD, ...set(7), ...get(1), ...set(8), ...i32(0), ...set(9),
+    ...whileLt(9, 3, group, groupStep),
+  ];
+  const rowStep = [
+    ...get(0), ...get(2), ...get(2), ...ADD, ...ADD, ...set(0), ...get(1), ...get(5), ...ADD, ...set(1),
+    ...get(10), ...i32(1), ...ADD, ...set(10),
+  ];
+  return [2, 5, I32, 3, V128, ...whileLt(10, 4, row, rowStep), ...END];
+})();
+
+// ---- label upscales -------------------------------------------------------------------------
+// up(src, dst, sw, sh) for k = 2 or 4: each row's labels repeated k times across (shuffles, 16
+// labels a step; the last step is placed at sw − 16, overlapping, so any sw ≥ 16 works), then the
+// row copied k − 1 times below (memory.copy).
+const upBody = (k: 2 | 4) => {
+  // params 0 src, 1 dst, 2 sw, 3 sh; locals 4 y, 5 x, 6 s, 7 d, 8 last, 9 dw; v128 10 v
+  const parts = Array.from({ length: k }, (_, p) => Array.from({ length: 16 }, (_, j) => Math.floor((16 * p + j) / k)));
+  const stores = parts.flatMap((lanes, p) => [...get(7), ...get(5), ...i32(k), ...MUL, ...ADD, ...get(10), ...get(10), ...shuffle(lanes), ...store(16 * p)]);
+  const xs = [
+    ...i32(0), ...set(5),
+    ...BLOCK, ...LOOP,
+    ...get(6), ...get(5), ...ADD, ...load(), ...set(10), ...stores,
+    ...get(5), ...get(8), ...EQ, ...brIf(1),
+    // x = min(x + 16, last)
+    ...get(8), ...get(5), ...i32(16), ...ADD, ...tee(5), ...get(5), ...get(8), ...GT_U, ...SELECT, ...set(5),
+    ...br(0), ...END, ...END,
+  ];
+  const copies = k === 2
+    ? [...get(7), ...get(9), ...ADD, ...get(7), ...get(9), ...MEMCOPY]
+    : [...get(7), ...get(9), ...ADD, ...get(7), ...get(9), ...MEMCOPY,
+      ...get(7), ...get(9), ...i32(2), ...MUL, ...ADD, ...get(7), ...get(9), ...i32(2), ...MUL, ...MEMCOPY];
+  const row = [
+    ...get(0), ...get(4), ...get(2), ...MUL, ...ADD, ...set(6),
+    ...get(1), ...get(4), ...get(9), ...MUL, ...i32(k), ...MUL, ...ADD, ...set(7),
+    ...xs, ...copies,
+  ];
+  const rowStep = [...get(4), ...i32(1), ...ADD, ...set(4)];
+  const init = [...get(2), ...i32(16), ...[0x6b], ...set(8), ...get(2), ...i32(k), ...MUL, ...set(9)]; // last = sw - 16; dw = k·sw
+  return [2, 6, I32, 1, V128, ...init, ...whileLt(4, 3, row, rowStep), ...END];
+};
+
+const fn = (body: number[]) => [...uleb(body.length), ...body];
+const bytes = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  // types: 0 (i32 x4) -> (), 1 (i32 x6) -> ()
+  ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 6, I32, I32, I32, I32, I32, I32, 0]),
+  ...section(3, [4, 0, 1, 0, 0]), // blend, halve, up2, up4
+  ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
+  ...section(7, [5, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('up2'), 0, 2, ...str('up4'), 0, 3, ...str('mem'), 2, 0]),
+  ...section(10, [4, ...fn(blendBody), ...fn(halveBody), ...fn(upBody(2)), ...fn(upBody(4))]),
+]);
+
+// ---- JS side --------------------------------------------------------------------------------
+
+/** The blend's per-class tables (class ids 0..15; other ids are left as they are). */
+export interface BlendTables {
+  /** Per class: alpha out of 256 (0 = unpainted), at most 255. */
+  readonly alpha: Uint8Array;
+  readonly r: Uint8Array;
+  readonly g: Uint8Array;
+  readonly b: Uint8Array;
+}
+
+/**
+ * Tables for blendSimd, or undefined when the SIMD blend cannot give the lookup table's bytes
+ * (alpha 256, or a painted class id above 15): the caller then uses its table.
+ */
+export function blendTables(palette: readonly (readonly number[])[], a: number, ignore: readonly number[]): BlendTables | undefined {
+  if (a > 255) return undefined;
+  const t = { alpha: new Uint8Array(16), r: new Uint8Array(16), g: new Uint8Array(16), b: new Uint8Array(16) };
+  for (let c = 0; c < palette.length; c++) {
+    const col = palette[c];
+    if (!col || ignore.includes(c)) continue;
+    if (c > 15) return undefined;
+    t.alpha[c] = a;
+    t.r[c] = col[0]!;
+    t.g[c] = col[1]!;
+    t.b[c] = col[2]!;
+  }
+  return t;
+}
+
+export interface SimdKernels {
+  /** dst = src blended with the class colours of `cls` (one label per RGB pixel). */
+  blend(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, t: BlendTables): void;
+  /** RGB24 `sw` x `2·dh` (sw = 2·dw) → `dw` x `dh` into `dst`: 2x2 means, rounded (src/image.ts halveRgbJs). */
+  halve(dst: Uint8Array, src: Uint8Array, sw: number, dw: number, dh: number): void;
+  /** A label map `sw` x `sh` (sw ≥ 16) at `k` times the size (k = 2 or 4), nearest; into `out` when it has the size. */
+  upscale(src: Uint8Array, sw: number, sh: number, k: 2 | 4, out?: Uint8Array): Uint8Array;
+}
+
+function create(): SimdKernels | undefined {
+  let inst: WebAssembly.Instance;
+  try {
+    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+  } catch {
+    return undefined; // no WebAssembly SIMD: the scalar paths are used
+  }
+  const memory = inst.exports.mem as WebAssembly.Memory;
+  const blend = inst.exports.blend as (src: number, cls: number, dst: number, clsEnd: number) => void;
+  const halve = inst.exports.halve as (a: number, o: number, stride: number, groups: number, dh: number, outStride: number) => void;
+  const up2 = inst.exports.up2 as (src: number, dst: number, sw: number, sh: number) => void;
+  const up4 = inst.exports.up4 as (src: number, dst: number, sw: number, sh: number) => void;
+  /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
+  const heap = (need: number): Uint8Array => {
+    const bytes = DATA_AT + need + 64;
+    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+    return new Uint8Array(memory.buffer);
+  };
+  const at16 = (n: number) => (n + 15) & ~15;
+  return {
+    blend(dst, src, cls, t) {
+      const n = cls.length;
+      if (src.length !== 3 * n || dst.length !== 3 * n) throw new RangeError('simd blend: bad sizes');
+      const whole = n - (n % 16);
+      const s = DATA_AT, c = s + at16(3 * n), d = c + at16(n);
+      const h = heap(d - DATA_AT + 3 * n);
+      h.set(t.alpha, TABLE_ALPHA);
+      h.set(t.r, TABLE_R);
+      h.set(t.g, TABLE_G);
+      h.set(t.b, TABLE_B);
+      h.set(src, s);
+      h.set(cls, c);
+      blend(s, c, d, c + whole);
+      dst.set(h.subarray(d, d + 3 * whole));
+      for (let i = whole, o = 3 * whole; i < n; i++) {
+        const k = cls[i]! & 15, a = cls[i]! < 16 ? t.alpha[k]! : 0; // ids above 15: unpainted
+        dst[o] = (src[o]! * (256 - a) + t.r[k]! * a) >> 8;
+        dst[o + 1] = (src[o + 1]! * (256 - a) + t.g[k]! * a) >> 8;
+        dst[o + 2] = (src[o + 2]! * (256 - a) + t.b[k]! * a) >> 8;
+        o += 3;
+      }
+    },
+    halve(dst, src, sw, dw, dh) {
+      const inBytes = sw * 2 * dh * 3, outBytes = dw * dh * 3;
+      if (sw !== 2 * dw || src.length < inBytes || dst.length !== outBytes) throw new RangeError('simd halve: bad sizes');
+      const groups = Math.floor(dw / 8);
+      const o = DATA_AT + at16(inBytes) + 64;
+      const h = heap(o - DATA_AT + outBytes);
+      h.set(src.subarray(0, inBytes), DATA_AT);
+      halve(DATA_AT, o, sw * 3, groups, dh, dw * 3);
+      dst.set(h.subarray(o, o + outBytes));
+      if (groups * 8 === dw) return;
+      // The last dw % 8 pixels of each row, as halveRgbJs computes them.
+      const stride = sw * 3;
+      for (let y = 0; y < dh; y++) {
+        for (let x = groups * 8; x < dw; x++) {
+          const a = 2 * y * stride + 6 * x, b = a + stride, q = (y * dw + x) * 3;
+          for (let ch = 0; ch < 3; ch++) dst[q + ch] = (src[a + ch]! + src[a + ch + 3]! + src[b + ch]! + src[b + ch + 3]! + 2) >> 2;
+        }
+      }
+    },
+    upscale(src, sw, sh, k, out) {
+      if (sw < 16 || src.length < sw * sh) throw new RangeError('simd upscale: bad sizes');
+      const n = sw * sh, m = n * k * k;
+      const dst = out && out.length === m ? out : new Uint8Array(Buffer.allocUnsafeSlow(m).buffer, 0, m); // every byte written below
+      const d = DATA_AT + at16(n);
+      const h = heap(d - DATA_AT + m);
+      h.set(src.subarray(0, n), DATA_AT);
+      (k === 2 ? up2 : up4)(DATA_AT, d, sw, sh);
+      dst.set(h.subarray(d, d + m));
+      return dst;
+    },
+  };
+}
+
+/** The SIMD kernels, or undefined where WebAssembly SIMD is unavailable. */
+export const simdKernels: SimdKernels | undefined = create();

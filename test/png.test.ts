@@ -1,0 +1,97 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import sharp from 'sharp';
+import { filterRows, grayPng, grayPngSync } from '../src/media/png.ts';
+
+/** Class ids in runs, every `k` rows repeated (as an upscaled label map), ids below `m`. */
+function labelMap(w: number, h: number, m: number, k = 1, seed = 1): Uint8Array {
+  const a = new Uint8Array(w * h);
+  let s = seed >>> 0, v = 0;
+  for (let y = 0; y < h; y++) {
+    if (y % k) {
+      a.copyWithin(y * w, (y - 1) * w, y * w);
+      continue;
+    }
+    for (let x = 0; x < w; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      if (s >>> 28 === 0) v = (s >>> 8) % m;
+      a[y * w + x] = v;
+    }
+  }
+  return a;
+}
+
+/** A PNG read plainly, chunk by chunk (checking every CRC), rows unfiltered (None and Up only). */
+function decode(png: Buffer): { w: number; h: number; data: Uint8Array; chunks: string[] } {
+  if (!png.subarray(0, 8).equals(Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]))) throw new Error('no PNG signature');
+  const chunks: string[] = [];
+  const idat: Buffer[] = [];
+  let w = 0, h = 0;
+  for (let o = 8; o < png.length;) {
+    const n = png.readUInt32BE(o), type = png.toString('latin1', o + 4, o + 8), data = png.subarray(o + 8, o + 8 + n);
+    if (zlib.crc32(png.subarray(o + 4, o + 8 + n)) !== png.readUInt32BE(o + 8 + n)) throw new Error(`bad CRC in ${type}`);
+    chunks.push(type);
+    if (type === 'IHDR') {
+      w = data.readUInt32BE(0);
+      h = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[9] !== 0 || data[12] !== 0) throw new Error('not 8-bit gray, non-interlaced');
+    }
+    if (type === 'IDAT') idat.push(data);
+    o += 12 + n;
+  }
+  const rows = zlib.inflateSync(Buffer.concat(idat));
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const f = rows[y * (w + 1)]!;
+    for (let x = 0; x < w; x++) {
+      const v = rows[y * (w + 1) + 1 + x]!;
+      out[y * w + x] = f === 0 ? v : f === 2 ? (v + (y > 0 ? out[(y - 1) * w + x]! : 0)) & 255 : NaN;
+    }
+  }
+  return { w, h, data: out, chunks };
+}
+
+test('png › class maps round-trip byte for byte at odd sizes, repeated rows and every level', async (t) => {
+  for (const [w, h, k] of [[1, 1, 1], [3, 7, 1], [17, 5, 2], [960, 540, 2], [1920, 1080, 4], [641, 3, 3]] as const) {
+    const map = labelMap(w, h, 12, k, w + h);
+    for (const level of w * h > 1e5 ? [1] : [0, 1, 9]) {
+      const png = await grayPng(map, w, h, level);
+      const d = decode(png);
+      t.deepEqual([d.w, d.h, d.chunks], [w, h, ['IHDR', 'IDAT', 'IEND']]);
+      t.deepEqual(d.data, map, `${w}x${h} level ${level}`);
+      t.deepEqual(grayPngSync(map, w, h, level), png);
+    }
+  }
+});
+
+test('png › repeated rows are filtered Up (zeros), others None; a view into a larger buffer is read at its offset', (t) => {
+  const w = 5, map = Uint8Array.from([1, 1, 2, 2, 2, 1, 1, 2, 2, 2, 0, 3, 3, 3, 3]);
+  const rows = filterRows(map, w, 3);
+  t.deepEqual([...rows], [0, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3]);
+  const big = new Uint8Array(100).fill(7);
+  big.set(map, 40);
+  t.deepEqual(filterRows(big.subarray(40, 55), w, 3), rows);
+  t.throws(() => filterRows(map, 5, 4), { message: /15 bytes for a 5x4 map/ });
+  t.throws(() => grayPngSync(map, 5, 3, 10), { message: /level must be 0..9/ });
+});
+
+test('png › other readers (ffmpeg, sharp/libvips) read the same ids', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-png-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [w, h] = [333, 187];
+  const map = labelMap(w, h, 12, 2, 5);
+  const file = path.join(dir, 'm.png');
+  writeFileSync(file, await grayPng(map, w, h));
+  const probe = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,pix_fmt,width,height', '-of', 'csv=p=0', file], { encoding: 'utf8' }).trim();
+  t.is(probe, `png,${w},${h},gray`);
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { maxBuffer: 1 << 24 });
+  t.deepEqual(new Uint8Array(raw), map);
+  t.is((await sharp(file).metadata()).channels, 1);
+  const { data, info } = await sharp(file).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+  t.deepEqual([info.width, info.height, info.channels], [w, h, 1]);
+  t.deepEqual(new Uint8Array(data), map);
+});
