@@ -512,15 +512,16 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${commandHelp('process')}`);
   const jobs = Number(values.jobs ?? 1);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected an integer 1..64, got '${values.jobs}'`);
-  const { DEFAULT_CHUNK_FRAMES, startDispatch } = await import('./zmq/remote-segmenter.ts');
-  const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? DEFAULT_CHUNK_FRAMES : 0));
+  // ZeroMQ (a native addon) and the dispatcher load only for --dispatch / --curve-keys.
+  const zmqWanted = values.dispatch !== undefined || values['curve-keys'] !== undefined;
+  const remote = zmqWanted ? await import('./zmq/remote-segmenter.ts') : undefined;
+  const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? remote!.DEFAULT_CHUNK_FRAMES : 0));
   if (!Number.isInteger(chunkFrames) || chunkFrames < 0) throw new UsageError(`--chunk-frames: expected an integer ≥ 1 (frames), got '${values['chunk-frames']}'`);
   const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
   let sets = (values.set as string[] | undefined) ?? [];
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
-  const { curveKeysFlag } = await import('./zmq/curve.ts');
-  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
-  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys }) : undefined;
+  const keys = zmqWanted ? (await import('./zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
+  const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys }) : undefined;
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('./runtime/metrics.ts');
   const stop = stopSignal(log);
