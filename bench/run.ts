@@ -8,8 +8,10 @@
  *    end-to-end fps with the overlay mp4 written, segment latency p50/p99, mIoU (mean and worst
  *    cycle position) on the val-built evaluation sequences, temporal consistency on the clip;
  *  - tfjs: the same graph on the TF.js engine at 256x512 segmentation resolution;
- *  - job: `segflow process` with the default graph and every output, its per-frame mode and an
- *    ffmpeg-only floor, on the real clip and a 1080p version of it (needs /usr/bin/time).
+ *  - job: `segflow process` with the default graph and every output, its per-frame mode, an
+ *    ffmpeg-only floor and the PyTorch per-frame script (bench/pytorch_baseline.py, when
+ *    /usr/bin/python3 has torch) at the graph's segmentation size, overlay size and encoder
+ *    settings, on the real clip and a 1080p version of it (needs /usr/bin/time).
  * Needs ../shared/data (the clip and CamVid val); says so and stops when absent.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,7 +24,8 @@ import { registry } from '../nodes/index.ts';
 import { loadModel, type Model } from '../src/segmentation/engine/model.ts';
 import { motionSequences, runMode, scoreSequences, temporalConsistency, valSequence, type Mode, type SeqFrame } from '../src/apps/eval/video.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
-import { parseGraph } from '../src/core/graph/loader.ts';
+import { fitLongSide } from '../src/kernels/image.ts';
+import { loadGraphFile, parseGraph } from '../src/core/graph/loader.ts';
 import { runGraph } from '../src/core/graph/runner.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,8 +35,6 @@ const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
 const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job').split(','));
-/** The default graph's encoder settings (graphs/dashcam-offline.yaml), which the floor uses too. */
-const JOB_PRESET = 'ultrafast', JOB_CRF = 23;
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
@@ -281,6 +282,17 @@ if (only.has('job')) {
   // it (made here with ffmpeg). CPU time is the processes' user + system (/usr/bin/time), so the
   // rows compare work as well as speed on a shared machine.
   const { ffmpeg } = ffmpegPaths();
+  // The default graph's sizes and encoder settings, read from the graph itself: the floor and the
+  // PyTorch script use the same overlay size, segmentation size and x264 preset and CRF.
+  const jobGraph = loadGraphFile(path.join(ROOT, 'graphs', 'dashcam-offline.yaml'), registry, { vars: { input: CLIP, out: os.tmpdir() } });
+  const opt = (node: string, key: string) => (jobGraph.nodes.find((n) => n.name === node)!.options as Record<string, unknown>)[key];
+  const JOB_PRESET = String(opt('video', 'preset')), JOB_CRF = Number(opt('video', 'crf'));
+  const MAX_SIDE = Number(opt('decode', 'maxSidePx')), LONG_SIDE = Number(opt('small', 'longSidePx'));
+  const overlaySize = (w: number, h: number) => (MAX_SIDE > 0 && Math.max(w, h) > MAX_SIDE ? fitLongSide(w, h, MAX_SIDE) : { width: w, height: h });
+  const segSize = (w: number, h: number) => {
+    const f = overlaySize(w, h);
+    return fitLongSide(f.width, f.height, LONG_SIDE);
+  };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-job-'));
   const clip1080 = path.join(dir, 'clip1080.mp4');
   execFileSync(ffmpeg, ['-v', 'error', '-i', CLIP, '-vf', 'scale=1920:1080', '-c:v', 'libx264', '-preset', 'fast', '-crf', '18', '-c:a', 'copy', '-y', clip1080]);
@@ -304,15 +316,29 @@ if (only.has('job')) {
   };
   // The floor: the same decode size and encoder settings as the graph's (decoder maxSidePx, encoder preset/crf).
   const floor = (input: string, w: number, h: number) => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h} -f rawvideo -pix_fmt rgb24 pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt rgb24 -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
+  // The per-frame PyTorch script (Debian's python3-torch) at the job's segmentation and overlay sizes
+  // and encoder settings; it writes the overlay only (no label maps or statistics: the job does more).
+  const pytorch = (input: string, vw: number, vh: number) => {
+    const seg = segSize(vw, vh), fr = overlaySize(vw, vh);
+    const out = path.join(dir, 'pt.mp4');
+    const r = timed(`/usr/bin/python3 ${sh(path.join(ROOT, 'bench', 'pytorch_baseline.py'))} ${sh(input)} ${sh(out)} ${seg.height}x${seg.width} ${fr.height}x${fr.width} ${JOB_PRESET} ${JOB_CRF}`);
+    rmSync(out, { force: true });
+    return { ...r, seg, fr };
+  };
+  const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  if (!hasTorch) log('bench job: the PyTorch row is left out (needs /usr/bin/python3 with torch: apt-get install python3-torch)');
   const frames = 221;
   const rows = ['| input | run | fps (frames / wall s) | CPU ms / frame | CPU ms / frame after start-up | vs the floor (fps ratio) |', '|---|---|---|---|---|---|'];
-  for (const [name, input, w, h] of [['960x540 (the real clip)', CLIP, 960, 540], ['1920x1080 (the clip scaled up)', clip1080, 960, 540]] as const) {
+  for (const [name, input, vw, vh] of [['960x540 (the real clip)', CLIP, 960, 540], ['1920x1080 (the clip scaled up)', clip1080, 1920, 1080]] as const) {
+    const { width: w, height: h } = overlaySize(vw, vh);
+    const first = rows.length;
     // Start-up: the same job on the clip's first 2 frames (CPU spent before and after the frames).
     const two = path.join(dir, `two-${w}-${path.basename(input)}`);
     execFileSync(ffmpeg, ['-v', 'error', '-i', input, '-frames:v', '2', '-c', 'copy', '-y', two]);
-    // Interleaved (floor, job, per-frame, floor again) so that a change in the machine's load hits every row alike.
+    // Interleaved (floor, job, PyTorch, per-frame, floor again) so that a change in the machine's load hits every row alike.
     const f1r = floor(input, w, h);
     const d = job(input, []);
+    const pt = hasTorch ? pytorch(input, vw, vh) : undefined;
     const pf = job(input, ['--set', 'segment.keyframeIntervalFrames=1']);
     const f2r = floor(input, w, h);
     const start = job(two, []);
@@ -323,16 +349,20 @@ if (only.has('job')) {
     rows.push(row('`segflow process` default graph, every output (adaptive key frames + propagation)', d));
     rows.push(row('the same, per-frame mode (`--set segment.keyframeIntervalFrames=1`)', pf));
     rows.push(`| ${name} | default job ÷ its per-frame mode | ${(pf.wall / d.wall).toFixed(2)}x | | | |`);
-    rows.push(`| ${name} | start-up: the default job on the first 2 frames | | ${f1(start.cpu * 1000)} in all | | |`);
+    rows.push(`| ${name} | start-up: the default job on the first 2 frames | | ${f1(start.cpu * 1000)} in all (${f1(start.wall * 1000)} ms wall) | | |`);
+    if (pt) {
+      rows.push(row(`PyTorch per-frame script (bench/pytorch_baseline.py: Fast-SCNN at ${pt.seg.width}x${pt.seg.height}, overlay ${pt.fr.width}x${pt.fr.height}, x264 ${JOB_PRESET} crf ${JOB_CRF}; overlay only, no label maps or statistics)`, pt, ''));
+      rows.push(`| ${name} | default job ÷ the PyTorch script | ${(pt.wall / d.wall).toFixed(2)}x | ${(pt.cpu / d.cpu).toFixed(2)}x less CPU | | |`);
+    }
     if (input === clip1080) {
       const full = job(input, ['--set', 'decode.maxSidePx=0']);
       const ff = floor(input, 1920, 1080);
       rows.push(`| ${name} | full-size overlay (\`--set decode.maxSidePx=0\`) | ${f1(frames / full.wall)} | ${f1((full.cpu * 1000) / frames)} | ${after(full)} | ${(ff.wall / full.wall).toFixed(2)}x of a 1920x1080 floor (${f1(frames / ff.wall)} fps, ${f1((ff.cpu * 1000) / frames)} CPU ms / frame) |`);
     }
-    for (const r of rows.slice(-6)) log(r);
+    for (const r of rows.slice(first)) log(r);
   }
   rmSync(dir, { recursive: true, force: true });
-  sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), 221 frames; beside the same in per-frame mode and an ffmpeg-only floor that decodes to the same size, pipes raw RGB and encodes with the same settings. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
+  sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), 221 frames; beside the same in per-frame mode, an ffmpeg-only floor that decodes to the same size, pipes raw RGB and encodes with the same settings, and the per-frame PyTorch script (bench/pytorch_baseline.py: the same architecture with random weights, 2 threads) at the graph's segmentation size, overlay size and encoder settings, writing the overlay only. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
 }
 
 const cpu = (() => { try { return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim(); } catch { return 'unknown'; } })();

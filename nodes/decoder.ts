@@ -36,13 +36,12 @@
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
  * ```
  */
-import { PassThrough } from 'node:stream';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Observable } from 'rxjs';
-import ffmpeg from 'fluent-ffmpeg';
 import { z } from 'zod';
 import { InputError } from '../src/core/errors.ts';
 import { statSync } from 'node:fs';
-import { ffmpegPaths, inputSpec, looksLikeUrl, probe, warmCapabilities, type VideoInfo } from '../src/media/ffmpeg.ts';
+import { ffmpegPaths, inputSpec, looksLikeUrl, probe } from '../src/media/ffmpeg.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
 import { fitLongSide } from '../src/kernels/image.ts';
 import { defineNode } from '../src/core/node.ts';
@@ -80,7 +79,8 @@ export const decoder = defineNode({
       if (!st.isFile() && !st.isFIFO()) throw new InputError(`${o.path}: not a regular file; expected a video file`, o.path);
     }
     const spec = inputSpec(o.path, { url: o.url });
-    const [info] = await Promise.all([probe(o.path, undefined, { url: o.url }), warmCapabilities()]) as [VideoInfo, void];
+    // The CLI probed this file already (src/ffmpeg.ts keeps the answer): no second ffprobe.
+    const info = await probe(o.path, undefined, { url: o.url });
     // A frame is width*height*3 bytes held per packet in flight: bound it before allocating anything.
     if (info.width * info.height > o.maxPixels) {
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
@@ -88,7 +88,7 @@ export const decoder = defineNode({
     // Output size: the video's, or scaled down to maxSidePx on the longer side (a preview).
     const scaled = o.maxSidePx > 0 && Math.max(info.width, info.height) > o.maxSidePx;
     const { width, height } = scaled ? fitLongSide(info.width, info.height, o.maxSidePx) : info;
-    let cmd: ffmpeg.FfmpegCommand | undefined;
+    let cmd: ChildProcess | undefined;
     let closed = false;
     /** Seconds skipped by the `startFrame` seek: ffmpeg's output time (progress) starts at 0 after it. */
     const startS = o.startFrame / info.fps;
@@ -110,7 +110,12 @@ export const decoder = defineNode({
       if (reached < info.durationS - slackS) return `decoded ${frames} frames${from} up to ${reached.toFixed(2)} s of ${info.durationS.toFixed(2)} s`;
       return undefined;
     };
-    /** One ffmpeg, its stdout paused until a subscriber reads it; an error before then is kept. */
+    /**
+     * One ffmpeg, spawned directly (no fluent-ffmpeg: its capability checks — `ffmpeg -formats`,
+     * `ffmpeg -encoders` — and the extra ffprobe its progress events run cost ~0.3 s of CPU and
+     * ~1 s of wall time before the first frame); its stdout is not read until a subscriber
+     * reads it, and an error before then is kept.
+     */
     const start = () => {
       const st = {
         stderrTail: [] as string[], taken: false,
@@ -122,41 +127,64 @@ export const decoder = defineNode({
         /** ffmpeg was spawned (otherwise its stdout never ends: an error is final at once). */
         started: false,
       };
-      const c = ffmpeg(spec.source)
-        .inputOptions([...spec.options, ...(o.realtime ? ['-re'] : [])])
+      const args = [
+        '-hide_banner', '-nostdin', ...spec.options, ...(o.realtime ? ['-re'] : []),
         // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
-        .inputOptions(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : [])
-        .noAudio()
+        ...(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : []),
+        '-i', spec.source, '-an',
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
-        .outputOptions(['-map', '0:v:0', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn'])
-        .outputOptions(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : [])
-        .on('stderr', (line: string) => {
-          st.stderrTail.push(line);
-          if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
-        })
-        .on('progress', (p: { timemark?: string }) => {
-          const t = seconds(p.timemark);
-          if (t !== undefined) st.timeS = t;
-        })
-        // fluent-ffmpeg spawns after its capability checks: a node closed before then kills it here.
-        .on('start', () => {
-          st.started = true;
-          if (closed) c.kill('SIGKILL');
-        })
-        .on('end', () => {
-          st.exit ??= null;
-          st.onExit?.();
-        })
-        .on('error', (err: Error) => {
-          st.exit ??= err;
-          st.onExit?.();
-        });
+        '-map', '0:v:0', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
+        ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
+        'pipe:1',
+      ];
+      const c = spawn(ffmpegPaths().ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
       cmd = c;
-      // No 'close' event: fluent-ffmpeg would take it for "Output stream closed", report that as an
-      // error 20 ms later and SIGTERM an ffmpeg still exiting normally (under load, a complete file
-      // would fail). ffmpeg's own exit code or signal decides ('end' / 'error').
-      const out = new PassThrough({ emitClose: false });
-      c.pipe(out, { end: true });
+      st.started = c.pid !== undefined;
+      let exitErr: Error | null | undefined;
+      let stderrClosed = false;
+      /** ffmpeg's end is known once it exited and its stderr (the last lines, the time reached) is read. */
+      const ended = () => {
+        if (exitErr === undefined || !stderrClosed || st.exit !== undefined) return;
+        st.exit = exitErr;
+        st.onExit?.();
+      };
+      let partial = '';
+      c.stderr!.setEncoding('utf8');
+      c.stderr!.on('data', (text: string) => {
+        const lines = (partial + text).split(/\r\n|\r|\n/);
+        partial = lines.pop()!;
+        for (const line of lines) onLine(line);
+      });
+      c.stderr!.on('close', () => {
+        if (partial) onLine(partial);
+        stderrClosed = true;
+        ended();
+      });
+      const onLine = (line: string) => {
+        if (!line) return;
+        st.stderrTail.push(line);
+        if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
+        const t = /\btime=\s*(\S+)/.exec(line);
+        const s = t ? seconds(t[1]) : undefined;
+        if (s !== undefined) st.timeS = s;
+      };
+      c.on('error', (err: Error) => {
+        // Not spawned (no such binary): nothing more will come.
+        if (!st.started) {
+          stderrClosed = true;
+          exitErr ??= err;
+          ended();
+        }
+      });
+      c.on('exit', (code, signal) => {
+        // The same wording as fluent-ffmpeg's (callers and tests read it).
+        exitErr = signal ? new Error(`ffmpeg was killed with signal ${signal}`)
+          : code ? new Error(`ffmpeg exited with code ${code}: ${lastError(st.stderrTail)}`)
+          : null;
+        ended();
+      });
+      // Nothing is read until a subscriber asks: ffmpeg waits on the full pipe.
+      const out = c.stdout!;
       out.pause();
       return { c, out, st };
     };
@@ -246,6 +274,12 @@ function seconds(timemark: string | undefined): number | undefined {
   const m = /^(-?)(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(timemark ?? '');
   if (!m) return undefined;
   return (m[1] ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]));
+}
+
+/** The last of ffmpeg's own messages (not a stream description or a `[demuxer @ ...]` line). */
+function lastError(lines: string[]): string {
+  const own = lines.filter((l) => l.trim() && !l.startsWith(' ') && !l.startsWith('[') && !/^(frame|size)=/.test(l.trim()));
+  return own[own.length - 1]?.trim() ?? '';
 }
 
 function tail(lines: string[]): string {

@@ -23,12 +23,12 @@
 import { Observable } from 'rxjs';
 import path from 'node:path';
 import { z } from 'zod';
-import { audioArgs } from '../src/media/audio.ts';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import type { Frame, PacketMeta } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
 import { serial } from '../src/core/runtime/queue.ts';
+import { audioArgs } from '../src/media/audio.ts';
 
 const options = z.strictObject({
   path: z.string().min(1).describe('output .mp4 path'),

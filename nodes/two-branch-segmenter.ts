@@ -44,7 +44,7 @@ export { AUTO_TTA, DEFAULT_TTA, resolveTta };
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/segmentation/temporal.ts';
-import { ThreadedSegmenter } from '../src/segmentation/thread/segmenter.ts';
+import { ThreadedSegmenter, type ThreadInit } from '../src/segmentation/thread/segmenter.ts';
 import { serial } from '../src/core/runtime/queue.ts';
 
 const options = z.strictObject({
@@ -79,11 +79,16 @@ interface FrameSegmenter {
   close(): Promise<void>;
 }
 
+/** What the segmenter's thread is started with. */
+function threadInit(o: z.infer<typeof options>): ThreadInit {
+  return { model: o.model, engine: o.engine, threads: o.threads, mode: { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) } };
+}
+
 /** The ReuseSegmenter in a worker thread, or on this thread. */
 async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
   const mode: ReuseMode = { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) };
   if (o.thread) {
-    const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
+    const t = await ThreadedSegmenter.open(threadInit(o));
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
   }
   const model = await loadModel({ model: o.model, engine: o.engine, threads: o.threads, fuserCell: o.fuserCell });
@@ -111,6 +116,10 @@ export const twoBranchSegmenter = defineNode({
   inputs: { frame: 'frame' },
   outputs: { labels: 'labels' },
   options,
+  // The model starts loading in its thread as soon as the graph is known (ThreadedSegmenter.prewarm).
+  warm(o) {
+    if (o.thread) ThreadedSegmenter.prewarm(threadInit(o));
+  },
   async open(ctx) {
     const o = ctx.options;
     const { seg, manifest, where } = await openSegmenter(o);

@@ -336,6 +336,27 @@ async function overwriteSets(file: string, sets: string[], v: Record<string, str
 }
 
 /** `--chunk-frames N` reaches every decoder as `chunkFrames` (a discontinuity every N frames). */
+/**
+ * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node: ~0.5 s of CPU),
+ * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm)
+ * and the first inputs given as files are probed (src/ffmpeg.ts keeps the answer for the job);
+ * on 2 cores these run beside the loading instead of after it. A failed probe is not kept: the
+ * job probes again and reports it.
+ */
+async function warmStart(inputs: string[], jobs: number): Promise<void> {
+  const { ThreadedSegmenter } = await import('../segmentation/thread/segmenter.ts');
+  ThreadedSegmenter.prewarm();
+  const { probe } = await import('../media/ffmpeg.ts');
+  const { statSync } = await import('node:fs');
+  for (const f of inputs.slice(0, jobs)) {
+    try {
+      if (statSync(f).isFile()) probe(f).catch(() => {});
+    } catch {
+      // a missing input is reported by the job
+    }
+  }
+}
+
 async function chunkSets(file: string, sets: string[], n: number): Promise<string[]> {
   const def = await loadGraph(file, sets, { input: 'input.mp4', out: 'out' });
   return def.nodes.filter((x) => x.type === 'decoder').map((x) => `${x.name}.chunkFrames=${n}`);
@@ -517,15 +538,17 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (!values.out) throw new UsageError(`process: expected --out DIR\n${commandHelp('process')}`);
   const jobs = Number(values.jobs ?? 1);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected an integer 1..64, got '${values.jobs}'`);
-  const { DEFAULT_CHUNK_FRAMES, startDispatch } = await import('../net/zmq/remote-segmenter.ts');
-  const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? DEFAULT_CHUNK_FRAMES : 0));
+  // ZeroMQ (a native addon) and the dispatcher load only for --dispatch / --curve-keys.
+  const zmqWanted = values.dispatch !== undefined || values['curve-keys'] !== undefined;
+  const remote = zmqWanted ? await import('../net/zmq/remote-segmenter.ts') : undefined;
+  const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? remote!.DEFAULT_CHUNK_FRAMES : 0));
   if (!Number.isInteger(chunkFrames) || chunkFrames < 0) throw new UsageError(`--chunk-frames: expected an integer ≥ 1 (frames), got '${values['chunk-frames']}'`);
   const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
   let sets = (values.set as string[] | undefined) ?? [];
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
-  const { curveKeysFlag } = await import('../net/zmq/curve.ts');
-  const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
-  const dispatch = values.dispatch ? await startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
+  const keys = zmqWanted ? (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
+  const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
+  if (!dispatch) await warmStart(positionals, jobs);
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);

@@ -133,7 +133,10 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const t0 = Date.now();
   const files = expandInputs(o.inputs, o.out);
   // Validate the graph once before touching any input (GraphError -> exit 2).
-  loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  const def = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  // Nodes start their slow set-up now (the segmenter's model loads in its thread while inputs are
+  // probed and folders prepared); a dispatching run replaces its segmenters, so nothing is warmed.
+  if (!o.dispatch && files.length) for (const n of def.nodes) n.spec.warm?.(n.options);
   const previous = await prepareOut(o.out);
   const { ids, folders } = planFolders(o.out, files);
   const results: FileResult[] = new Array(files.length);

@@ -69,6 +69,12 @@ export interface NodeSpec<S extends z.ZodType = z.ZodType> {
   /** Source nodes: live sources drop rather than wait (edge default `freshest`). */
   readonly live?: boolean;
   open(ctx: NodeContext<z.infer<S>>): Promise<NodeInstance>;
+  /**
+   * Optional: start slow set-up that `open()` will take over (a model loading in its thread), as
+   * soon as the graph is known — `segflow process` calls it once the graph is validated, before it
+   * probes inputs and prepares folders. Never throws; what nobody takes must not keep the process alive.
+   */
+  warm?(options: z.infer<S>): void;
 }
 
 export function defineNode<S extends z.ZodType>(spec: NodeSpec<S>): NodeSpec<S> {

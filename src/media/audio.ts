@@ -5,18 +5,30 @@
  * joined chunks.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { ffmpegPaths } from './ffmpeg.ts';
+import { ffmpegPaths, probe } from './ffmpeg.ts';
 
 /** Audio codecs an mp4 holds as they are (copied); anything else is re-encoded to AAC. */
 const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
 
-/** ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). */
+/**
+ * ffmpeg arguments that add `file`'s first audio stream (none when it has no audio). A local video
+ * file's audio codec comes from its probe (src/media/ffmpeg.ts), which the decoder of the same file has
+ * asked for already: no ffprobe of its own; anything else (an audio-only file, a URL) is asked
+ * with one ffprobe.
+ */
 export async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
+  let local = false;
+  try {
+    local = statSync(file).isFile();
+  } catch {
+    // not a local file
+  }
   // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
-  const src = existsSync(file) ? `file:${path.resolve(file)}` : file;
-  const codec = await new Promise<string>((resolve) => {
+  const src = local ? `file:${path.resolve(file)}` : file;
+  const probed = local ? await probe(file).then((v) => v.audioCodec ?? '', () => undefined) : undefined;
+  const codec = probed ?? await new Promise<string>((resolve) => {
     execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));
   });
   if (!codec) return { input: [], output: [] };

@@ -5,8 +5,7 @@
  * static binaries that @ffmpeg-installer and @ffprobe-installer ship inside
  * npm, so a fresh machine with only Node needs nothing else.
  */
-import { execFileSync } from 'node:child_process';
-import { accessSync, chmodSync, constants } from 'node:fs';
+import { accessSync, chmodSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
@@ -14,12 +13,19 @@ import { InputError } from '../core/errors.ts';
 
 const require = createRequire(import.meta.url);
 
-function onPath(bin: string): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
+/** `bin` on PATH, as `command -v` finds it (looked up here: no shell spawned for it). */
+export function onPath(bin: string, pathVar = process.env.PATH ?? ''): string | undefined {
+  for (const dir of pathVar.split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      if (statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
   }
+  return undefined;
 }
 
 function bundled(pkg: string): string | undefined {
@@ -49,21 +55,6 @@ export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
   return paths;
 }
 
-let capabilities: Promise<void> | undefined;
-/**
- * fluent-ffmpeg checks a command's formats and codecs before running it: the first command of a
- * process waits for `ffmpeg -formats` and then `ffmpeg -encoders` (the answers are cached for the
- * process). Asking both at once, beside probing, takes ~150 ms off the start of the first decode.
- * Never rejects: a broken ffmpeg is reported by the command itself.
- */
-export function warmCapabilities(): Promise<void> {
-  ffmpegPaths();
-  capabilities ??= Promise.all([
-    new Promise<void>((resolve) => ffmpeg.getAvailableFormats(() => resolve())),
-    new Promise<void>((resolve) => ffmpeg.getAvailableEncoders(() => resolve())),
-  ]).then(() => undefined);
-  return capabilities;
-}
 
 export interface VideoInfo {
   readonly width: number;
@@ -74,6 +65,8 @@ export interface VideoInfo {
   readonly frames?: number | undefined;
   readonly durationS?: number | undefined;
   readonly codec: string;
+  /** The codec of the first audio stream (`-select_streams a:0`); undefined when there is none. */
+  readonly audioCodec?: string | undefined;
 }
 
 function rate(s: string | undefined): number {
@@ -113,12 +106,53 @@ export function inputSpec(input: string, o: { url?: boolean } = {}): { source: s
   return { source: `file:${path.resolve(input)}`, options: ['-protocol_whitelist', FILE_PROTOCOLS, '-format_whitelist', FILE_FORMATS] };
 }
 
+/** Probes of local files by path, size, time and inode: one ffprobe a file per process (most recent last). */
+const probes = new Map<string, Promise<VideoInfo>>();
+/** Probes kept (a long-running queue worker sees many files). */
+const PROBES_KEPT = 64;
+/** How many ffprobe processes `probe` has started (tests check that a file is probed once). */
+export let probesRun = 0;
+
+/** A local regular file's cache key; undefined for a URL or anything that is not a regular file. */
+function probeKey(input: string, o: { url?: boolean }): string | undefined {
+  if (o.url && looksLikeUrl(input)) return undefined;
+  try {
+    const st = statSync(input);
+    return st.isFile() ? `${path.resolve(input)}\0${st.size}\0${st.mtimeMs}\0${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Probe a file (or, with `url`, a URL); throws InputError naming the input when it is not a
- * readable video. Files go through `inputSpec`'s whitelists.
+ * readable video. Files go through `inputSpec`'s whitelists. A local file is probed once per
+ * process while its size and modification time stay the same: the CLI, the decoder and the
+ * encoder's audio copy all ask about the same input, and each ffprobe costs ~0.1 s of CPU and
+ * up to ~0.8 s of wall time on a busy machine, on the path to the first frame.
  */
 export function probe(input: string, timeoutMs = 20000, o: { url?: boolean } = {}): Promise<VideoInfo> {
+  const key = probeKey(input, o);
+  const hit = key === undefined ? undefined : probes.get(key);
+  if (hit) {
+    probes.delete(key!); // most recently used last
+    probes.set(key!, hit);
+    return hit;
+  }
+  const p = runProbe(input, timeoutMs, o);
+  if (key !== undefined) {
+    probes.set(key, p);
+    while (probes.size > PROBES_KEPT) probes.delete(probes.keys().next().value!);
+    p.catch(() => {
+      if (probes.get(key) === p) probes.delete(key); // a failure is not kept: the next call asks again
+    });
+  }
+  return p;
+}
+
+function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promise<VideoInfo> {
   ffmpegPaths();
+  probesRun++;
   const spec = inputSpec(input, o);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input)), timeoutMs);
@@ -147,6 +181,7 @@ export function probe(input: string, timeoutMs = 20000, o: { url?: boolean } = {
         // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
         durationS: Number(v.duration) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
+        audioCodec: data.streams.find((s) => s.codec_type === 'audio')?.codec_name || undefined,
       });
     });
   });

@@ -4,6 +4,7 @@
  * on the CPU are plain typed arrays, so `release()` only drops the reference;
  * sessions hold the native memory and are released in `dispose()`.
  */
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -20,6 +21,19 @@ function providers(): string[] {
   if (want) return want;
   const available = ort.listSupportedBackends().filter((b) => b.bundled || b.name === 'cuda');
   return available.some((b) => b.name === 'cuda' && b.bundled) ? ['cuda', 'cpu'] : ['cpu'];
+}
+
+/**
+ * Initialise ONNX Runtime in this thread now (its environment: ~90 ms, done otherwise by the first
+ * session): a spare segmenter thread does it while its caller still loads. Best effort: a no-op
+ * where the package's layout differs.
+ */
+export function warmOnnx(): void {
+  try {
+    (createRequire(import.meta.url)('onnxruntime-node/dist/binding.js') as { initOrt?: () => void }).initOrt?.();
+  } catch {
+    // the first session initialises it
+  }
 }
 
 export async function createOnnxEngine(dir: string, parts: Record<string, string>, o: EngineOptions = {}): Promise<SegEngine> {

@@ -7,12 +7,20 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, type Model } from '../engine/model.ts';
 import { ReuseSegmenter } from '../temporal.ts';
-import type { FrameReply, FrameRequest, OpenReply, ThreadInit } from './segmenter.ts';
+import type { FrameReply, FrameRequest, InitRequest, OpenReply, ThreadInit } from './segmenter.ts';
 
 const port = parentPort!;
-const init = workerData as ThreadInit;
 let model: Model | undefined;
 let reuse: ReuseSegmenter | undefined;
+
+// A spare thread (ThreadedSegmenter.prewarm() without a model) starts with no workerData: it loads
+// the ONNX engine and initialises ONNX Runtime while the caller's JS thread is still loading, then
+// waits for the model to load.
+const init = (workerData as ThreadInit | undefined) ?? await (async () => {
+  const given = new Promise<ThreadInit>((resolve) => port.once('message', (m: InitRequest) => resolve(m.init)));
+  await import('../engine/onnx.ts').then((m) => m.warmOnnx()).catch(() => {});
+  return given;
+})();
 
 try {
   model = await loadModel({ model: init.model, engine: init.engine, threads: init.threads, fuserCell: init.mode.fuserCell });

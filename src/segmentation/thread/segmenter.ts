@@ -28,6 +28,11 @@ export interface ThreadInit {
   readonly threads: number;
   readonly mode: ReuseMode;
 }
+/** A spare thread's model, sent when it is known (ThreadedSegmenter.prewarm / open). */
+export interface InitRequest {
+  readonly type: 'init';
+  readonly init: ThreadInit;
+}
 export type OpenReply =
   | { type: 'open'; manifest: Manifest; engine: string; backend: string; dir: string; boot: 'bundle' | 'tsx'; error?: undefined }
   | { type: 'open'; error: string };
@@ -90,27 +95,49 @@ export class ThreadedSegmenter {
     worker.on('exit', (code) => fail(new Error(`segmenter thread exited (code ${code})`)));
   }
 
-  /** Start the thread and load the model in it; rejects with the load error. */
+  /**
+   * Start a thread before a graph opens, so that its start-up overlaps the caller's: without `init`
+   * a spare that boots and initialises ONNX Runtime, then waits for a model (`segflow process`
+   * starts one before it loads the runtime); with `init` (the segmenter node's `warm`, once the graph
+   * is loaded), a thread that loads that model now — a spare takes it if there is one. The next
+   * `open()` with an equal init (or any init, for a spare) takes the thread instead of starting one.
+   * A thread nobody takes does not keep the process alive.
+   */
+  static prewarm(init?: ThreadInit): void {
+    if (!init) {
+      if (!spares.some((s) => s.key === undefined)) spares.push(spawnThread(undefined));
+      return;
+    }
+    const key = initKey(init);
+    if (spares.some((s) => s.key === key)) return;
+    const spare = spares.find((s) => s.key === undefined);
+    if (spare) assign(spare, init);
+    else spares.push(spawnThread(init));
+  }
+
+  /** Threads prewarmed and not yet taken (tests). */
+  static get prewarmed(): number {
+    return spares.length;
+  }
+
+  /** Start the thread (or take a prewarmed one) and load the model in it; rejects with the load error. */
   static async open(init: ThreadInit): Promise<ThreadedSegmenter> {
-    const worker = new Worker(new URL('./boot.mjs', import.meta.url), { workerData: init });
-    // Only our own listeners are removed: the Worker's internal ones keep its port referenced.
-    let onMessage: (m: OpenReply) => void = () => {};
-    let onError: (e: Error) => void = () => {};
-    let onExit: (code: number) => void = () => {};
+    const key = initKey(init);
+    const same = spares.findIndex((s) => s.key === key);
+    const i = same >= 0 ? same : spares.findIndex((s) => s.key === undefined);
+    const t = i >= 0 ? spares.splice(i, 1)[0]! : spawnThread(init);
+    if (t.key === undefined) assign(t, init);
+    const worker = t.worker;
+    worker.ref();
     try {
-      const reply = await new Promise<OpenReply>((resolve, reject) => {
-        onMessage = resolve;
-        onError = reject;
-        onExit = (code) => reject(new Error(`segmenter thread exited while loading (code ${code})`));
-        worker.once('message', onMessage).once('error', onError).once('exit', onExit);
-      });
+      const reply = await t.reply;
       if (reply.error !== undefined) throw new Error(reply.error);
       return new ThreadedSegmenter(worker, reply.manifest, reply.engine, reply.backend, reply.boot, init.mode);
     } catch (e) {
       await worker.terminate();
       throw e;
     } finally {
-      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      t.release();
     }
   }
 
@@ -145,4 +172,52 @@ export class ThreadedSegmenter {
     })();
     return this.closing;
   }
+}
+
+/** A started thread not yet taken by a ThreadedSegmenter. */
+interface Started {
+  readonly worker: Worker;
+  /** Its model's init (initKey); undefined for a spare still waiting for one. */
+  key: string | undefined;
+  /** The thread's answer to loading its model: its first message, or its death. */
+  readonly reply: Promise<OpenReply>;
+  /** Remove the listeners set here (only ours: the Worker's internal ones keep its port referenced). */
+  release(): void;
+}
+/** Prewarmed threads, not yet taken. */
+const spares: Started[] = [];
+
+function initKey(init: ThreadInit): string {
+  return JSON.stringify(init);
+}
+
+function spawnThread(init: ThreadInit | undefined): Started {
+  const worker = new Worker(new URL('./boot.mjs', import.meta.url), { workerData: init });
+  // Not taken yet: it does not keep the process alive (open() refs it).
+  worker.unref();
+  let onMessage: (m: OpenReply) => void = () => {};
+  let onError: (e: Error) => void = () => {};
+  let onExit: (code: number) => void = () => {};
+  const reply = new Promise<OpenReply>((resolve) => {
+    onMessage = resolve;
+    onError = (e) => resolve({ type: 'open', error: e.message });
+    onExit = (code) => resolve({ type: 'open', error: `segmenter thread exited while loading (code ${code})` });
+    worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+  });
+  const t: Started = {
+    worker, key: init && initKey(init), reply,
+    release: () => void worker.off('message', onMessage).off('error', onError).off('exit', onExit),
+  };
+  // A thread that died is no longer offered.
+  worker.once('exit', () => {
+    const i = spares.indexOf(t);
+    if (i >= 0) spares.splice(i, 1);
+  });
+  return t;
+}
+
+/** Give a spare its model. */
+function assign(t: Started, init: ThreadInit): void {
+  t.key = initKey(init);
+  t.worker.postMessage({ type: 'init', init } satisfies InitRequest);
 }
