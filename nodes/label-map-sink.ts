@@ -5,7 +5,7 @@
  * frame's seq on lossless graphs).
  *
  * Ports: in `labels`; sink. PNGs are encoded by an ffmpeg child process into
- * `<dir>.partial/` and the folder is renamed to `dir` when complete. An
+ * `<dir>.partial/` and the folder is renamed to `dir` when complete (`finish()`). An
  * existing `dir` is replaced (with `overwrite`) only when it holds nothing but
  * files this node writes (`NNNNNN.png`, `classes.json`, `color/` of the same); any other folder,
  * file or link there is refused and never deleted. `%` in the path is taken
@@ -21,13 +21,12 @@
  * masks: { type: label-map-sink, options: { dir: out/labels }, in: { labels: segment.labels } }
  * ```
  */
-import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineNode } from '../src/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/output.ts';
-import type { Labels, PacketMeta } from '../src/packet.ts';
+import type { Labels } from '../src/packet.ts';
 import { FfmpegWriter } from '../src/pipe-writer.ts';
 import { serial } from '../src/runtime/queue.ts';
 
@@ -58,47 +57,32 @@ export const labelMapSink = defineNode({
     let first: Labels | undefined;
     let frames = 0;
     return {
-      process: ({ labels }) => ({
-        done: new Observable<PacketMeta>((sub) => {
-          const s = labels!.pipe(serial(ctx.queue('labels'), async (l: Labels) => {
-            const t0 = performance.now();
-            if (!writer) {
-              size = `${l.width}x${l.height}`;
-              first = l;
-              const png = ['-start_number', '0', '-f', 'image2', '-c:v', 'png', '-compression_level', String(o.compressionLevel)];
-              const colour = o.color ? ['-map', '0', '-vf', colourFilter(l.palette), ...png, '-pix_fmt', 'rgb24', '-y', `file:${path.resolve(tmp, 'color').replaceAll('%', '%%')}/%06d.png`] : [];
-              if (o.color) await mkdir(path.join(tmp, 'color'), { recursive: true });
-              writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
-                '-map', '0', ...png, '-pix_fmt', 'gray', '-y', `file:${path.resolve(tmp).replaceAll('%', '%%')}/%06d.png`, ...colour],
-                ctx.name, 3 * l.classes.length); // up to 3 maps queued for ffmpeg before a write waits (as the encoder)
-            }
-            if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
-            await writer.write(l.classes);
-            frames++;
-            ctx.stats.observe(performance.now() - t0);
-            return l;
-          })).subscribe({
-            next: (l) => sub.next(l),
-            error: (e) => sub.error(e),
-            complete: async () => {
-              try {
-                await writer?.end();
-                writer = undefined;
-                if (first) {
-                  await writeFile(path.join(tmp, 'classes.json'), classesJson(first, frames, 'class id'));
-                  if (o.color) await writeFile(path.join(tmp, 'color', 'classes.json'), classesJson(first, frames, 'colour'));
-                }
-                if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
-                else commitOutput(tmp, o.dir, ctx.name, OWNS);
-                sub.complete();
-              } catch (e) {
-                sub.error(e);
-              }
-            },
-          });
-          return () => s.unsubscribe();
-        }),
-      }),
+      process: ({ labels }) => labels.pipe(serial(ctx.queue('labels'), async (l) => {
+        if (!writer) {
+          size = `${l.width}x${l.height}`;
+          first = l;
+          const png = ['-start_number', '0', '-f', 'image2', '-c:v', 'png', '-compression_level', String(o.compressionLevel)];
+          const colour = o.color ? ['-map', '0', '-vf', colourFilter(l.palette), ...png, '-pix_fmt', 'rgb24', '-y', `file:${path.resolve(tmp, 'color').replaceAll('%', '%%')}/%06d.png`] : [];
+          if (o.color) await mkdir(path.join(tmp, 'color'), { recursive: true });
+          writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
+            '-map', '0', ...png, '-pix_fmt', 'gray', '-y', `file:${path.resolve(tmp).replaceAll('%', '%%')}/%06d.png`, ...colour],
+            ctx.name, 3 * l.classes.length); // up to 3 maps queued for ffmpeg before a write waits (as the encoder)
+        }
+        if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
+        await writer.write(l.classes);
+        frames++;
+        return l;
+      })),
+      async finish() {
+        await writer?.end();
+        writer = undefined;
+        if (first) {
+          await writeFile(path.join(tmp, 'classes.json'), classesJson(first, frames, 'class id'));
+          if (o.color) await writeFile(path.join(tmp, 'color', 'classes.json'), classesJson(first, frames, 'colour'));
+        }
+        if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
+        else commitOutput(tmp, o.dir, ctx.name, OWNS);
+      },
       async close() {
         if (writer) {
           await writer.kill();

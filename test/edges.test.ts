@@ -13,10 +13,11 @@ import { z } from 'zod';
 import { downsampler, labelPropagation, overlay, registry } from '../nodes/index.ts';
 import { parseGraph } from '../src/graph/loader.ts';
 import { runGraph } from '../src/graph/runner.ts';
-import { defineNode, type NodeContext, type NodeSpec } from '../src/node.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import { wireNode } from '../src/core/runtime/wire.ts';
+import { defineNode, type NodeSpec } from '../src/node.ts';
 import { type Frame, type Labels, type PacketMeta } from '../src/packet.ts';
-import { unlimitedFlow } from '../src/runtime/flow.ts';
-import { joinBySeq } from '../src/runtime/join.ts';
+import { joinBySeq } from '../src/core/runtime/operators/join-by-seq.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
 import { freshest } from '../src/runtime/operators/freshest.ts';
 import { EdgeQueue, serial } from '../src/runtime/queue.ts';
@@ -74,7 +75,7 @@ test('join › a discontinuity mark passes through, also from a packet released 
   scheduler().run(({ cold, expectObservable }) => {
     const a = cold('abcd|', { a: pkt(0), b: pkt(1, 'reconnect'), c: pkt(2), d: pkt(3) });
     const b = cold('--x-y|', { x: pkt(2), y: pkt(3, 'new-file') });
-    const pairs = joinBySeq(a, b).pipe(map(([x, y]) => `${x.seq}${y.seq}:${x.discontinuity ?? ''}/${y.discontinuity ?? ''}`));
+    const pairs = joinBySeq({ a, b }).pipe(map(({ a: x, b: y }) => `${x!.seq}${y!.seq}:${x!.discontinuity ?? ''}/${y!.discontinuity ?? ''}`));
     expectObservable(pairs).toBe('--p-q|', { p: '22:reconnect/reconnect', q: '33:new-file/new-file' });
   });
   t.pass();
@@ -82,27 +83,26 @@ test('join › a discontinuity mark passes through, also from a packet released 
 
 // ---- the edge in front of real nodes, in virtual time -------------------------------------
 
-/** A context whose queues are runtime-owned edges handing a packet back `busyFrames` after delivery. */
-function virtualContext<S extends NodeSpec>(spec: S, ts: TestScheduler, policy: EdgeQueue['policy'], busyFrames: number) {
+/**
+ * A node opened with a context whose input edges are runtime-owned queues handing a packet back
+ * `busyFrames` after delivery, wired by the runtime (`wireNode`: edges, joins, timing) to `inputs`.
+ */
+async function virtualNode(spec: NodeSpec, ts: TestScheduler, policy: EdgeQueue['policy'], busyFrames: number, options: Record<string, unknown> = {}) {
   const metrics = new Metrics();
-  const queues = new Map<string, EdgeQueue>();
-  const queue = (port: string) => {
-    if (!queues.has(port)) queues.set(port, metrics.edge(new EdgeQueue(`${spec.type}.${port}`, policy, (fn) => void ts.schedule(fn, busyFrames))));
-    return queues.get(port)!;
-  };
-  const ctx = { name: spec.type, options: spec.options.parse({}), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node(spec.type), flow: unlimitedFlow(), queue, log: () => {} };
-  return { ctx: ctx as unknown as NodeContext<never>, queue };
+  const edges = Object.fromEntries(Object.keys(spec.inputs).map((port) => [port, { name: `${spec.type}.${port}`, policy }]));
+  const ctx = createNodeContext(spec, { options: spec.options.parse(options), metrics, edges, yieldTo: (fn) => void ts.schedule(fn, busyFrames) });
+  const inst = await spec.open(ctx);
+  return { ctx, metrics, queue: ctx.queue, wire: (inputs: Record<string, Observable<PacketMeta>>) => wireNode(spec, inst, ctx, inputs) };
 }
 
 const freshest1 = { policy: 'freshest', size: 1 } as const;
 
 test('edge › freshest into downsampler: a node busy 3 frames per packet sees the newest', async (t) => {
   const ts = scheduler();
-  const { ctx, queue } = virtualContext(downsampler, ts, freshest1, 3);
-  const inst = await downsampler.open(ctx);
+  const { wire, queue } = await virtualNode(downsampler, ts, freshest1, 3);
   ts.run(({ cold, expectObservable }) => {
     const src = cold('abcdefg|', Object.fromEntries([...'abcdefg'].map((k, i) => [k, frame(i)])));
-    const out = inst.process({ frame: src.pipe(queue('frame').edge()) }).frame!.pipe(map((f: Frame) => f.seq));
+    const out = wire({ frame: src }).outputs.frame!.pipe(map((f: Frame) => f.seq));
     expectObservable(out).toBe('a--d--g|', { a: 0, d: 3, g: 6 });
   });
   t.is(queue('frame').drops, 4);
@@ -111,13 +111,11 @@ test('edge › freshest into downsampler: a node busy 3 frames per packet sees t
 
 test('edge › freshest into overlay (a join): drops frames, pairs the rest, passes the dropped frame\'s mark', async (t) => {
   const ts = scheduler();
-  const { ctx, queue } = virtualContext(overlay, ts, freshest1, 2);
-  const inst = await overlay.open(ctx);
+  const { wire, queue } = await virtualNode(overlay, ts, freshest1, 2);
   ts.run(({ cold, expectObservable }) => {
     const f = cold('abcd|', { a: frame(0), b: frame(1, 'reconnect'), c: frame(2), d: frame(3) });
     const l = cold('abcd|', { a: labels(0), b: labels(1), c: labels(2), d: labels(3) });
-    const out = inst.process({ frame: f.pipe(queue('frame').edge()), labels: l.pipe(queue('labels').edge()) })
-      .frame!.pipe(map((o: Frame) => `${o.seq}${o.discontinuity ?? ''}`));
+    const out = wire({ frame: f, labels: l }).outputs.frame!.pipe(map((o: Frame) => `${o.seq}${o.discontinuity ?? ''}`));
     expectObservable(out).toBe('a-c-(e|)', { a: '0', c: '2reconnect', e: '3' });
   });
   t.is(queue('frame').drops, 1);
@@ -126,13 +124,11 @@ test('edge › freshest into overlay (a join): drops frames, pairs the rest, pas
 
 test('edge › freshest into label-propagation: frames dropped on its input are counted, the mark survives', async (t) => {
   const ts = scheduler();
-  const { ctx, queue } = virtualContext(labelPropagation, ts, freshest1, 2);
-  const inst = await labelPropagation.open(ctx);
+  const { wire, queue } = await virtualNode(labelPropagation, ts, freshest1, 2);
   ts.run(({ cold, expectObservable }) => {
     const f = cold('a-bcd-e|', { a: frame(0, 'start'), b: frame(1), c: frame(2, 'reconnect'), d: frame(3), e: frame(4) });
     const l = cold('l----m-|', { l: labels(0), m: labels(3) });
-    const out = inst.process({ frame: f.pipe(queue('frame').edge()), labels: l.pipe(queue('labels').edge()) })
-      .labels!.pipe(map((o: Labels) => `${o.seq}${o.discontinuity ?? ''}`));
+    const out = wire({ frame: f, labels: l }).outputs.labels!.pipe(map((o: Labels) => `${o.seq}${o.discontinuity ?? ''}`));
     // Frame 0 waits for labels (none yet); frame 1 gets 0's labels carried, with the start mark.
     // Frame 2 (reconnect) is dropped by frame 3, which carries its mark: the old labels are gone,
     // frame 3 emits nothing, and frame 4 gets frame 3's own labels carried, marked.
@@ -197,7 +193,7 @@ const collector = (type: string, kind: 'frame' | 'labels') => defineNode({
   type, description: 'test', role: 'sink', inputs: { in: kind }, outputs: {}, options: z.strictObject({ key: z.string() }),
   async open(ctx) {
     seen.set(ctx.options.key, []);
-    return { process: ({ in: i }) => ({ done: i!.pipe(tap((x: PacketMeta) => seen.get(ctx.options.key)!.push(x.seq))) }), async close() {} };
+    return { process: ({ in: i }) => i.pipe(tap((x: PacketMeta) => seen.get(ctx.options.key)!.push(x.seq))), async close() {} };
   },
 });
 const collect = collector('test-collect', 'frame');

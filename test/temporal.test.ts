@@ -1,16 +1,15 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { from, lastValueFrom, Subject, toArray } from 'rxjs';
+import { from, lastValueFrom, Subject, toArray, type Observable } from 'rxjs';
 import { labelPropagation, registry, twoBranchSegmenter } from '../nodes/index.ts';
 import { ffmpegPaths } from '../src/ffmpeg.ts';
 import { parseGraph } from '../src/graph/loader.ts';
 import { runGraph } from '../src/graph/runner.ts';
 import { blockMotion, thumbnail, warpLabels } from '../src/motion.ts';
-import type { NodeContext, NodeSpec } from '../src/node.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import type { AnyInstance, NodeSpec } from '../src/node.ts';
 import type { Frame, Labels } from '../src/packet.ts';
-import { unlimitedFlow } from '../src/runtime/flow.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
-import { defaultQueue } from '../src/runtime/queue.ts';
 import path from 'node:path';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
 
@@ -25,8 +24,8 @@ const frame = (data: Uint8Array, seq: number, discontinuity?: string): Frame =>
 
 async function open<S extends NodeSpec>(spec: S, options: Record<string, unknown>) {
   const metrics = new Metrics();
-  const ctx = { name: 'n', options: spec.options.parse(options), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node('n'), flow: unlimitedFlow(), queue: () => defaultQueue(), log: () => {} } as NodeContext<unknown>;
-  return { inst: await spec.open(ctx as never), metrics };
+  const ctx = createNodeContext(spec, { name: 'n', options: spec.options.parse(options), metrics });
+  return { inst: (await spec.open(ctx)) as AnyInstance as { process(i: Record<string, Observable<Frame | Labels>>): Record<string, Observable<Labels>>; close(): Promise<void> }, metrics };
 }
 
 async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): Promise<string[]> {

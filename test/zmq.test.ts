@@ -5,11 +5,10 @@ import * as zmq from 'zeromq';
 import { Subject } from 'rxjs';
 import { zmqSink } from '../nodes/zmq-sink.ts';
 import { zmqSource } from '../nodes/zmq-source.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import { wireNode } from '../src/core/runtime/wire.ts';
 import type { NodeContext, NodeSpec } from '../src/node.ts';
 import type { Frame, Labels, Packet } from '../src/packet.ts';
-import { unlimitedFlow } from '../src/runtime/flow.ts';
-import { Metrics } from '../src/runtime/metrics.ts';
-import { defaultQueue } from '../src/runtime/queue.ts';
 import { Dispatcher, requestStatus } from '../src/zmq/dispatcher.ts';
 import { decodeHeader, decodePacket, decodePackets, encodeControl, encodePacket, encodePackets, ZMQ_HEADER_BYTES, ZmqType } from '../src/zmq/wire.ts';
 import { SAMPLE, segflow, spawnSegflow, tmpDir, videoFacts } from './helpers/cli.ts';
@@ -243,18 +242,18 @@ nodes:
 });
 
 function context<S extends NodeSpec>(spec: S, name: string, options: unknown, signal: AbortSignal, log: (m: string) => void = () => {}): NodeContext<any> {
-  const metrics = new Metrics();
-  return { name, options: spec.options.parse(options), graphDir: process.cwd(), signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p), log };
+  return createNodeContext(spec, { name, options: spec.options.parse(options), signal, log });
 }
 
 test('zmq › pub/sub: a late subscriber starts at its join point, marked as a discontinuity', async (t) => {
   const ac = new AbortController();
   const logs: string[] = [];
-  const sink = await zmqSink.open(context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m)));
+  const sinkCtx = context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m));
+  const sink = await zmqSink.open(sinkCtx);
   const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
   const frames = new Subject<Frame>();
   let sentCount = 0;
-  const sent = sink.process({ frame: frames }).done!.subscribe(() => sentCount++);
+  const sent = wireNode(zmqSink, sink, sinkCtx, { frame: frames }).done!.subscribe(() => sentCount++);
   // Frames 0..4 go out before anyone listens; then one every 20 ms until the subscriber has three.
   for (let seq = 0; seq < 5; seq++) frames.next(frame(seq, 6, 4, seq === 0 ? 'start' : undefined));
   while (sentCount < 5) await new Promise((r) => setTimeout(r, 10));

@@ -76,10 +76,9 @@ function liveSegmenter(d: Dispatcher, key: string) {
             const onAbort = () => end();
             const s = d.openStream({
               key, node: ctx.name, options: ctx.options,
-              onLabels: (l, ms) => {
+              onLabels: (l) => {
                 if (finished) return;
                 ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: l.path }, 1, 'Frames by network path (full = key frame).');
-                ctx.stats.observe(ms);
                 sub.next(l);
               },
               onError: (e) => end(e),

@@ -105,14 +105,11 @@ function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string) {
               const idx = made++;
               const first = frames[0]!;
               const key = `${file} ${first.source} [${first.seq}..${frames[frames.length - 1]!.seq}]`;
-              const t0 = performance.now();
               const t = d.submit({ key, node: ctx.name, options: ctx.options, frames });
               tickets.add(t.id);
               t.result.then(
                 (ls) => {
                   tickets.delete(t.id);
-                  const perFrame = (performance.now() - t0) / ls.length;
-                  for (let i = 0; i < ls.length; i++) ctx.stats.observe(perFrame);
                   ready.set(idx, ls);
                   drain();
                 },

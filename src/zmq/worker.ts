@@ -34,15 +34,13 @@
  * another machine only with CURVE (docs/security-zmq.md).
  */
 import os from 'node:os';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import * as zmq from 'zeromq';
 import type { z } from 'zod';
 import { twoBranchSegmenter } from '../../nodes/two-branch-segmenter.ts';
-import type { NodeContext, NodeInstance } from '../node.ts';
+import { createNodeContext } from '../core/runtime/context.ts';
+import type { StreamInstance } from '../node.ts';
 import type { Frame, Labels } from '../packet.ts';
-import { unlimitedFlow } from '../runtime/flow.ts';
-import { Metrics } from '../runtime/metrics.ts';
-import { defaultQueue } from '../runtime/queue.ts';
 import { z as zod } from 'zod';
 import { curveClient, isLoopback, type CurveClientKeys } from './curve.ts';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } from './dispatcher.ts';
@@ -308,12 +306,7 @@ class Worker {
   }
 
   private async open(node: string, options: SegmenterOptions): Promise<FrameByFrame> {
-    const metrics = new Metrics();
-    const ctx: NodeContext<SegmenterOptions> = {
-      name: node, options, graphDir: process.cwd(), signal: this.ac.signal, metrics,
-      stats: metrics.node(node, twoBranchSegmenter.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
-      log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`),
-    };
+    const ctx = createNodeContext(twoBranchSegmenter, { name: node, options, signal: this.ac.signal, log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`) });
     return new FrameByFrame(await twoBranchSegmenter.open(ctx));
   }
 }
@@ -333,8 +326,8 @@ class FrameByFrame {
   private readonly waiting: { resolve(l: Labels): void; reject(e: unknown): void }[] = [];
   private closed = false;
 
-  constructor(private readonly inst: NodeInstance) {
-    inst.process({ frame: this.input }).labels!.subscribe({
+  constructor(private readonly inst: StreamInstance<{ readonly frame: Observable<Frame> }, { readonly labels: Observable<Labels> }>) {
+    inst.process({ frame: this.input }).labels.subscribe({
       next: (l: Labels) => this.waiting.shift()?.resolve(l),
       error: (e) => {
         this.failed = e ?? new Error('segmenter failed');
