@@ -7,12 +7,12 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { map, Observable, tap } from 'rxjs';
+import { filter, map, Observable, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { z } from 'zod';
 import { downsampler, labelPropagation, overlay, registry } from '../nodes/index.ts';
 import { parseGraph } from '../src/graph/loader.ts';
-import { runGraph } from '../src/graph/runner.ts';
+import { runGraph, type RunOptions } from '../src/graph/runner.ts';
 import { createNodeContext } from '../src/core/runtime/context.ts';
 import { wireNode } from '../src/core/runtime/wire.ts';
 import { defineNode, type NodeSpec } from '../src/node.ts';
@@ -22,6 +22,7 @@ import { Metrics } from '../src/runtime/metrics.ts';
 import { freshest } from '../src/runtime/operators/freshest.ts';
 import { EdgeQueue, serial } from '../src/runtime/queue.ts';
 import { tmpDir } from './helpers/cli.ts';
+import { freePort } from './helpers/live.ts';
 
 const pkt = (seq: number, discontinuity?: string): PacketMeta => ({ source: 's', seq, ptsMs: seq * 40, discontinuity });
 const W = 64, H = 48;
@@ -79,6 +80,39 @@ test('join › a discontinuity mark passes through, also from a packet released 
     expectObservable(pairs).toBe('--p-q|', { p: '22:reconnect/reconnect', q: '33:new-file/new-file' });
   });
   t.pass();
+});
+
+test('join › a packet whose partner can no longer come is released: kept ports alone, the others dropped and counted, in seq order', (t) => {
+  const unmatched: string[] = [];
+  scheduler().run(({ cold, expectObservable }) => {
+    // a3 shows b's 2 has no partner: it goes alone (b is kept); a1 (b moved past it) and a3 (b ended) are dropped.
+    const a = cold('ab-c|', { a: pkt(0), b: pkt(1), c: pkt(3) });
+    const b = cold('-x-y-|', { x: pkt(0), y: pkt(2, 'new-file') });
+    const out = joinBySeq({ a, b }, { keep: ['b'], onUnmatched: (port, p) => unmatched.push(`${port}${p.seq}`) })
+      .pipe(map((r) => `${r.a?.seq ?? '-'}/${r.b?.seq ?? '-'}${r.b?.discontinuity ?? ''}`));
+    expectObservable(out).toBe('-p-q-|', { p: '0/0', q: '-/2new-file' });
+  });
+  t.deepEqual(unmatched, ['a1', 'b2', 'a3']);
+});
+
+test('join › the mark of a dropped packet moves to the next record of its source, on every member', (t) => {
+  scheduler().run(({ cold, expectObservable }) => {
+    const a = cold('ab-c|', { a: pkt(0, 'start'), b: pkt(1, 'reconnect'), c: pkt(2) });
+    const b = cold('x--y|', { x: pkt(0), y: pkt(2) });
+    const out = joinBySeq({ a, b }).pipe(map((r) => `${r.a!.seq}${r.a!.discontinuity ?? ''}/${r.b!.seq}${r.b!.discontinuity ?? ''}`));
+    expectObservable(out).toBe('p--q|', { p: '0start/0start', q: '2reconnect/2reconnect' });
+  });
+  t.pass();
+});
+
+test('join › more than maxWaiting records waiting: the oldest is released', (t) => {
+  const unmatched: number[] = [];
+  scheduler().run(({ cold, expectObservable }) => {
+    const a = cold('abc|', { a: pkt(0), b: pkt(1), c: pkt(2) });
+    const b = cold('---(z|)', { z: pkt(2) });
+    expectObservable(joinBySeq({ a, b }, { maxWaiting: 2, onUnmatched: (_, p) => unmatched.push(p.seq) }).pipe(map((r) => r.a!.seq))).toBe('---(c|)', { c: 2 });
+  });
+  t.deepEqual(unmatched, [0, 1]);
 });
 
 // ---- the edge in front of real nodes, in virtual time -------------------------------------
@@ -170,10 +204,16 @@ const burst = defineNode({
   },
 });
 /** Labels for every frame, synchronously. */
+/** Labels for every frame (with `every: n`, only for every nth seq), synchronously. */
 const labeler = defineNode({
-  type: 'test-labeler', description: 'test', role: 'transform', inputs: { frame: 'frame' }, outputs: { labels: 'labels' }, options: z.strictObject({}),
-  async open() {
-    return { process: ({ frame: f }) => ({ labels: f!.pipe(map((x: Frame) => ({ ...labels(x.seq, x.discontinuity), width: x.width, height: x.height, classes: new Uint8Array(x.width * x.height) }))) }), async close() {} };
+  type: 'test-labeler', description: 'test', role: 'transform', inputs: { frame: 'frame' }, outputs: { labels: 'labels' }, options: z.strictObject({ every: z.number().int().default(1) }),
+  async open(ctx) {
+    return {
+      process: ({ frame: f }) => ({
+        labels: f.pipe(filter((x) => x.seq % ctx.options.every === 0), map((x): Labels => ({ ...labels(x.seq, x.discontinuity), width: x.width, height: x.height, classes: new Uint8Array(x.width * x.height) }))),
+      }),
+      async close() {},
+    };
   },
 });
 /** An asynchronous node (serial, like two-branch-segmenter): `delayMs` per packet. */
@@ -199,7 +239,13 @@ const collector = (type: string, kind: 'frame' | 'labels') => defineNode({
 const collect = collector('test-collect', 'frame');
 const collectLabels = collector('test-collect-labels', 'labels');
 const reg = new Map<string, NodeSpec>([...registry, ...[burst, labeler, slow, collect, collectLabels].map((s) => [s.type, s as NodeSpec] as const)]);
-const run = (yaml: string) => runGraph(parseGraph(`version: 1\nnodes:\n${yaml}`, 'edges.yaml', reg), { log: () => {} });
+const run = (yaml: string, opts: RunOptions = {}) => runGraph(parseGraph(`version: 1\nnodes:\n${yaml}`, 'edges.yaml', reg), { log: () => {}, ...opts });
+/** Runs `yaml`, returning the seqs each sink finished (`onDone`). */
+async function runDone(yaml: string) {
+  const done = new Map<string, number[]>();
+  const r = await run(yaml, { onDone: (sink, p) => done.set(sink, [...(done.get(sink) ?? []), p.seq]) });
+  return { r, done };
+}
 const F1 = 'queue: { policy: freshest, size: 1 }';
 
 test('runner › freshest into downsampler and statistics-sink: a burst is cut to the newest, drops counted per edge', async (t) => {
@@ -306,4 +352,128 @@ test('runner › lossless edges still deliver every packet', async (t) => {
 `);
   t.deepEqual(seen.get('lossless'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   t.is(r.metrics.edges.get('src.frame→work.frame')!.drops, 0);
+});
+
+// A burst of 10 frames meets a freshest edge (size 1) into each sink kind: the first is taken, the
+// next 8 are dropped while the sink works on it, the 10th waits its turn.
+test('runner › freshest into encoder: drops counted, the newest frame written', async (t) => {
+  const dir = tmpDir();
+  const { r, done } = await runDone(`
+  src:  { type: test-burst }
+  file: { type: encoder, options: { path: "${path.join(dir, 'out.mp4')}" }, in: { frame: src.frame }, ${F1} }
+`);
+  t.is(r.metrics.edges.get('src.frame→file.frame')!.drops, 8);
+  t.deepEqual(done.get('file'), [0, 9]);
+  t.true(readFileSync(path.join(dir, 'out.mp4')).length > 0, 'finish() renamed the finished file into place');
+});
+
+test('runner › freshest into label-map-sink: drops counted, one PNG per delivered map', async (t) => {
+  const dir = tmpDir();
+  const { r, done } = await runDone(`
+  src:   { type: test-burst }
+  lab:   { type: test-labeler, in: { frame: src.frame } }
+  masks: { type: label-map-sink, options: { dir: "${path.join(dir, 'masks')}" }, in: { labels: lab.labels }, ${F1} }
+`);
+  t.is(r.metrics.edges.get('lab.labels→masks.labels')!.drops, 8);
+  t.deepEqual(done.get('masks'), [0, 9]);
+  t.is(JSON.parse(readFileSync(path.join(dir, 'masks', 'classes.json'), 'utf8')).frames, 2);
+});
+
+test('runner › freshest into zmq-sink (a join of frame and labels, sent by serial): drops counted on both edges', async (t) => {
+  const { r, done } = await runDone(`
+  src:  { type: test-burst }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  out:  { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:0", pattern: pub, lingerMs: 0 }, in: { frame: src.frame, labels: lab.labels }, ${F1} }
+`);
+  t.is(r.metrics.edges.get('src.frame→out.frame')!.drops, 8);
+  t.is(r.metrics.edges.get('lab.labels→out.labels')!.drops, 8);
+  t.deepEqual(done.get('out'), [0, 0, 9, 9], 'each frame right before its labels');
+});
+
+test('runner › freshest into websocket-sink (labels joined to frames): drops counted', async (t) => {
+  const port = await freePort();
+  const { r, done } = await runDone(`
+  src:  { type: test-burst }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  ws:   { type: websocket-sink, options: { port: ${port} }, in: { labels: lab.labels, frame: src.frame }, ${F1} }
+`);
+  t.is(r.metrics.edges.get('lab.labels→ws.labels')!.drops, 8);
+  t.deepEqual(done.get('ws'), [0, 9]);
+});
+
+// ---- joins, timing and finish() are the runtime's ----------------------------------------------
+
+test('runner › a declared join counts unmatched packets per node and port; overlay drops frames without labels', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst, options: { burstFrames: 1, gapMs: 1 } }
+  lab:  { type: test-labeler, options: { every: 3 }, in: { frame: src.frame } }
+  over: { type: overlay, in: { frame: src.frame, labels: lab.labels } }
+  out:  { type: test-collect, options: { key: join-count }, in: { in: over.frame } }
+`);
+  t.deepEqual(seen.get('join-count'), [0, 3, 6, 9]);
+  const unmatched = r.metrics.counters.get('node_unmatched_total')!;
+  t.is(unmatched.get('{node="over",port="frame"}'), 6);
+  t.is(unmatched.get('{node="over",port="labels"}'), 0);
+});
+
+test('runner › every node is timed by the runtime: one observation per packet, latency from input to output', async (t) => {
+  const r = await run(`
+  src:  { type: test-burst, options: { burstFrames: 1, gapMs: 1 } }
+  work: { type: test-slow, options: { delayMs: 30 }, in: { frame: src.frame } }
+  small: { type: downsampler, options: { width: 32, height: 24 }, in: { frame: work.frame } }
+  out:  { type: test-collect, options: { key: timing }, in: { in: small.frame } }
+`);
+  for (const n of ['src', 'work', 'small', 'out']) t.is(r.metrics.node(n).frames, 10, n);
+  t.true(r.metrics.node('work').percentile(50) >= 25, `the async node's latency spans its work: ${r.metrics.node('work').percentile(50)} ms`);
+  t.true(r.metrics.node('small').percentile(50) < 25, `a map's latency is its own call: ${r.metrics.node('small').percentile(50)} ms`);
+});
+
+/** A sink that holds every packet until the next, and finishes the last one in `finish()`. */
+let finishes = 0;
+const holder = defineNode({
+  type: 'test-holder', description: 'test', role: 'sink', inputs: { in: 'frame' }, outputs: {}, options: z.strictObject({}),
+  async open() {
+    let held: Frame | undefined;
+    return {
+      process: ({ in: i }) => i.pipe(map((f) => [held, (held = f)][0]), filter((f): f is Frame => f !== undefined)),
+      async finish() {
+        finishes++;
+        await new Promise((res) => setTimeout(res, 20));
+        return held ? [held] : [];
+      },
+      async close() {},
+    };
+  },
+});
+reg.set(holder.type, holder as NodeSpec);
+
+test('runner › a sink\'s finish() is awaited when its inputs end; the packets it returns are finished too', async (t) => {
+  const before = finishes;
+  const { r, done } = await runDone(`
+  src:  { type: test-burst, options: { count: 4 } }
+  hold: { type: test-holder, in: { in: src.frame } }
+`);
+  t.is(finishes - before, 1);
+  t.deepEqual(done.get('hold'), [0, 1, 2, 3]);
+  t.is(r.metrics.counters.get('node_output_packets_total')!.get('{node="hold",port="done"}'), 4);
+});
+
+test('node › ports are typed from the declaration', (t) => {
+  const spec = defineNode({
+    type: 'test-typed', description: 'test', role: 'transform', inputs: { frame: 'frame', labels: 'labels' }, optionalInputs: ['labels'],
+    join: { ports: ['frame', 'labels'] }, outputs: { width: 'frame' }, options: z.strictObject({}),
+    async open() {
+      return {
+        process: (inputs) => {
+          // @ts-expect-error frame is joined: it arrives only in the records of `joined`
+          void inputs.frame;
+          // @ts-expect-error labels is an optional input: a record may lack it
+          inputs.joined.pipe(map((r) => r.labels.classes));
+          return { width: inputs.joined.pipe(map((r): Frame => r.frame)) };
+        },
+        async close() {},
+      };
+    },
+  });
+  t.throws(() => defineNode({ ...spec, join: { ports: ['frame', 'nope' as 'frame'] } }), { instanceOf: TypeError, message: /'nope' is not an input/ });
 });
