@@ -1,5 +1,5 @@
 /**
- * Edge queues and the serial stage in front of an asynchronous node.
+ * Edge queues (the `serial` stage in front of an asynchronous node is in src/core/runtime/operators/serial.ts, re-exported here).
  *
  * Each edge declares a policy in the graph file:
  *  - `lossless`: nothing is dropped; the queue is bounded by the source's flow
@@ -155,93 +155,4 @@ export function defaultQueue(name = 'input'): EdgeQueue {
   return new EdgeQueue(name, { policy: 'lossless', size: Infinity });
 }
 
-/**
- * Run `fn` on the packets in order, at most `depth` calls in flight (1: one
- * packet at a time; more lets `fn` hand work to another thread while the next
- * packet is already on its way). Results are emitted in input order; `fn` may
- * return `undefined` to emit nothing. On an edge the runtime owns, packets
- * wait on the edge (serial claims each one until its result is out); without
- * a runner they wait here under `queue`'s policy.
- */
-export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefined> | R | undefined, depth = 1): OperatorFunction<T, R> {
-  type Settled = { ok: true; r: R | undefined } | { ok: false; e: unknown };
-  return (source) =>
-    new Observable<R>((sub) => {
-      const buf: T[] = [];
-      const inflight: Promise<Settled>[] = [];
-      // Claims on the runtime's edge, released in order as results are emitted.
-      const releases: (() => void)[] = [];
-      queue.capacity = Math.max(1, depth);
-      let draining = false;
-      let ended = false;
-      let closed = false;
-      const finishIfDone = () => {
-        if (ended && !closed && buf.length === 0 && inflight.length === 0) {
-          closed = true;
-          sub.complete();
-        }
-      };
-      const pump = (): void => {
-        while (!closed && buf.length > 0 && inflight.length < depth) {
-          const x = buf.shift() as T;
-          if (!queue.owned) {
-            queue.depth = buf.length;
-            queue.delivered++;
-          }
-          queue.gate.onStart?.(x);
-          let p: Promise<R | undefined>;
-          try {
-            p = Promise.resolve(fn(x));
-          } catch (e) {
-            p = Promise.reject(e);
-          }
-          inflight.push(p.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })));
-          void drain();
-        }
-        finishIfDone();
-      };
-      const drain = async (): Promise<void> => {
-        if (draining) return;
-        draining = true;
-        while (inflight.length > 0 && !closed) {
-          const res = await inflight[0]!;
-          inflight.shift();
-          releases.shift()?.();
-          if (closed) break;
-          if (!res.ok) {
-            closed = true;
-            sub.error(res.e);
-            break;
-          }
-          if (res.r !== undefined) sub.next(res.r);
-          pump();
-        }
-        draining = false;
-        finishIfDone();
-      };
-      const s = source.subscribe({
-        next: (x) => {
-          // Whichever of the node's edges handed x over (also through a join) holds it until
-          // its result is out: the edges then hand over at most `depth` at once.
-          releases.push(queue.claim());
-          // On a runtime-owned edge the policy is applied already; otherwise here (library use).
-          if (queue.owned) buf.push(x);
-          else queue.push(buf, x);
-          pump();
-        },
-        error: (e) => {
-          closed = true;
-          sub.error(e);
-        },
-        complete: () => {
-          ended = true;
-          finishIfDone();
-        },
-      });
-      return () => {
-        closed = true;
-        buf.length = 0;
-        s.unsubscribe();
-      };
-    });
-}
+export { serial, type SerialQueue } from '../core/runtime/operators/serial.ts';
