@@ -10,7 +10,7 @@ import path from 'node:path';
 import { filter, map, Observable, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { z } from 'zod';
-import { downsampler, labelPropagation, overlay, registry } from '../nodes/index.ts';
+import { downsampler, labelPropagation, labelResizer, overlay, registry, statisticsSink } from '../nodes/index.ts';
 import { parseGraph } from '../src/graph/loader.ts';
 import { runGraph, type RunOptions } from '../src/graph/runner.ts';
 import { createNodeContext } from '../src/core/runtime/context.ts';
@@ -169,6 +169,32 @@ test('edge › freshest into label-propagation: frames dropped on its input are 
     expectObservable(out).toBe('--a---b|', { a: '1start', b: '4reconnect' });
   });
   t.is(queue('frame').drops, 1);
+});
+
+test('edge › freshest into label-resizer (a declared join): each edge drops and counts, the dropped frame\'s mark reaches the record', async (t) => {
+  const ts = scheduler();
+  const { wire, queue, metrics } = await virtualNode(labelResizer, ts, freshest1, 2);
+  ts.run(({ cold, expectObservable }) => {
+    const f = cold('abcd|', { a: frame(0), b: frame(1, 'reconnect'), c: frame(2), d: frame(3) });
+    const l = cold('abcd|', { a: labels(0), b: labels(1), c: labels(2), d: labels(3) });
+    const out = wire({ frame: f, labels: l }).outputs.labels!.pipe(map((o: Labels) => `${o.seq}${o.discontinuity ?? ''}`));
+    expectObservable(out).toBe('a-c-(e|)', { a: '0', c: '2reconnect', e: '3' });
+  });
+  t.is(queue('frame').drops, 1);
+  t.is(queue('labels').drops, 1);
+  t.is(metrics.counters.get('node_unmatched_total')!.get('{node="label-resizer",port="frame"}'), 0, 'both edges dropped seq 1: nothing left unmatched');
+});
+
+test('edge › freshest into statistics-sink (virtual time): the sink finishes the newest, drops and counts the rest', async (t) => {
+  const ts = scheduler();
+  const dir = tmpDir();
+  const { wire, queue } = await virtualNode(statisticsSink, ts, freshest1, 3, { json: path.join(dir, 's.json') });
+  ts.run(({ cold, expectObservable }) => {
+    const l = cold('abcdefg|', Object.fromEntries([...'abcdefg'].map((k, i) => [k, labels(i)])));
+    // finish() writes the files after the virtual run: completion is not in the marble.
+    expectObservable(wire({ labels: l }).done!.pipe(map((p) => p.seq))).toBe('a--d--g', { a: 0, d: 3, g: 6 });
+  });
+  t.is(queue('labels').drops, 4);
 });
 
 // ---- whole graphs through the runner --------------------------------------------------------
