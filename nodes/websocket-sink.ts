@@ -71,7 +71,8 @@ export const websocketSink = defineNode({
   role: 'sink',
   inputs: { labels: 'labels', frame: 'frame' },
   optionalInputs: ['frame'],
-  join: { ports: ['labels', 'frame'], keepUnmatched: ['labels'] },
+  // Frames wait for their labels (the segmenter's latency, in frames, is far below 64).
+  join: { ports: ['labels', 'frame'], keepUnmatched: ['labels'], maxWaiting: 64 },
   outputs: {},
   options,
   async open(ctx) {

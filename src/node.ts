@@ -62,7 +62,7 @@ export interface NodeContext<O> {
  * pass through: a record carries a mark on every member when any member has
  * one, and the mark of a packet released unmatched moves to the next record of
  * its source. A packet whose partner can no longer come (a later seq arrived on
- * the partner's port, the partner's stream ended, or more than 256 records
+ * the partner's port, the partner's stream ended, or more than `maxWaiting` records
  * wait) is released unmatched and counted in `node_unmatched_total{node,port}`.
  */
 export interface JoinSpec<P extends string = string, K extends string = string> {
@@ -73,6 +73,8 @@ export interface JoinSpec<P extends string = string, K extends string = string> 
    * frame). Unmatched packets of the other ports are dropped. Default: none.
    */
   readonly keepUnmatched?: readonly K[];
+  /** Records that may wait for their partners before the oldest is released. @default 256 */
+  readonly maxWaiting?: number;
 }
 
 /** True when port P is in every record: wired always (not optional) and never released alone without it. */

@@ -42,6 +42,7 @@ export function wireNode(spec: Pick<NodeSpec, 'role' | 'join'>, inst: NodeInstan
     if (Object.keys(members).length > 0) {
       streams.joined = joinBySeq(members, {
         keep: spec.join.keepUnmatched ?? [],
+        ...(spec.join.maxWaiting ? { maxWaiting: spec.join.maxWaiting } : {}),
         onUnmatched: (port) => ctx.metrics.count('node_unmatched_total', { node: ctx.name, port }),
       });
     }
