@@ -89,7 +89,7 @@ function liveSegmenter(d: Dispatcher, key: string) {
               return undefined;
             }
             ctx.signal.addEventListener('abort', onAbort, { once: true });
-            const input = frame!.subscribe({
+            const input = frame.subscribe({
               next: (f: Frame) => s.push(f),
               error: (e) => end(e),
               complete: () => void s.drained().then(() => end()),

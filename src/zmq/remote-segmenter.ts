@@ -129,7 +129,7 @@ function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string) {
               drain();
             };
             ctx.signal.addEventListener('abort', onAbort, { once: true });
-            const s = frame!.subscribe({
+            const s = frame.subscribe({
               next: (f: Frame) => {
                 if (finished) return;
                 if (f.discontinuity && chunk.length > 0) flush();
