@@ -82,7 +82,8 @@ export function joinBySeq<R extends Record<string, PacketMeta>>(
     /** True when a port missing from `e` can no longer bring its packet. */
     const hopeless = (e: Entry) => ports.some((port) => !(port in e.parts) && (ended.has(port) || (last.get(port)!.get(e.source) ?? -Infinity) >= e.seq));
     const sweep = (source?: string) => {
-      for (const e of [...entries.values()]) if ((source === undefined || e.source === source) && hopeless(e)) release(e);
+      // A copy: delivering may re-enter (a consumer feeding an input synchronously); skip what is gone.
+      for (const e of [...entries.values()]) if (entries.get(key(e)) === e && (source === undefined || e.source === source) && hopeless(e)) release(e);
       while (entries.size > maxWaiting) release(entries.values().next().value!);
     };
 
