@@ -253,6 +253,17 @@ const slow = defineNode({
     };
   },
 });
+/** An asynchronous node that joins frame and labels (like zmq-sink): `delayMs` per record. */
+const slowJoin = defineNode({
+  type: 'test-slow-join', description: 'test', role: 'transform', inputs: { frame: 'frame', labels: 'labels' }, join: { ports: ['frame', 'labels'] }, outputs: { frame: 'frame' },
+  options: z.strictObject({ delayMs: z.number().default(150) }),
+  async open(ctx) {
+    return {
+      process: ({ joined }) => ({ frame: joined.pipe(serial(ctx.queue('frame'), async (r) => (await new Promise((res) => setTimeout(res, ctx.options.delayMs)), r.frame))) }),
+      async close() {},
+    };
+  },
+});
 const seen = new Map<string, number[]>();
 /** A sink that records the seqs it finishes, per graph (option `key`). */
 const collector = (type: string, kind: 'frame' | 'labels') => defineNode({
@@ -264,7 +275,7 @@ const collector = (type: string, kind: 'frame' | 'labels') => defineNode({
 });
 const collect = collector('test-collect', 'frame');
 const collectLabels = collector('test-collect-labels', 'labels');
-const reg = new Map<string, NodeSpec>([...registry, ...[burst, labeler, slow, collect, collectLabels].map((s) => [s.type, s as NodeSpec] as const)]);
+const reg = new Map<string, NodeSpec>([...registry, ...[burst, labeler, slow, slowJoin, collect, collectLabels].map((s) => [s.type, s as NodeSpec] as const)]);
 const run = (yaml: string, opts: RunOptions = {}) => runGraph(parseGraph(`version: 1\nnodes:\n${yaml}`, 'edges.yaml', reg), { log: () => {}, ...opts });
 /** Runs `yaml`, returning the seqs each sink finished (`onDone`). */
 async function runDone(yaml: string) {
@@ -357,6 +368,22 @@ test('runner › serial under a runtime-owned freshest edge: packets wait in one
 `);
   t.deepEqual(seen.get('serial'), [0, 8, 9]);
   t.is(r.metrics.edges.get('src.frame→work.frame')!.drops, 7);
+});
+
+test('runner › serial behind a declared join holds the edge whose packet completed the record', async (t) => {
+  // As above, through a join: labels 0 complete a record while frame 0 waits in the join; serial then
+  // holds the labels edge for 150 ms, so labels wait (and drop) there instead of piling up in serial.
+  const r = await run(`
+  src:  { type: test-burst, options: { burstFrames: 5, gapMs: 30 } }
+  lab:  { type: test-labeler, in: { frame: src.frame } }
+  work: { type: test-slow-join, in: { frame: src.frame, labels: lab.labels }, queue: { policy: freshest, size: 2 } }
+  out:  { type: test-collect, options: { key: serial-join }, in: { in: work.frame } }
+`);
+  t.deepEqual(seen.get('serial-join'), [0, 8, 9]);
+  t.is(r.metrics.edges.get('lab.labels→work.labels')!.drops, 7);
+  const frameDrops = r.metrics.edges.get('src.frame→work.frame')!.drops;
+  const unmatched = r.metrics.counters.get('node_unmatched_total')!.get('{node="work",port="frame"}')!;
+  t.is(frameDrops + unmatched, 7, `frames 1..7 dropped on the edge (${frameDrops}) or released unmatched by the join (${unmatched})`);
 });
 
 test('runner › freshest into two-branch-segmenter (the real model in its thread, depth 2)', async (t) => {
