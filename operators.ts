@@ -15,26 +15,26 @@
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { z } from 'zod';
 import { decoder, downsampler, encoder, labelMapSink, overlay as overlayNode, statisticsSink, twoBranchSegmenter } from './nodes/index.ts';
+import { createNodeContext } from './src/core/runtime/context.ts';
+import { wireNode } from './src/core/runtime/wire.ts';
 import type { NodeContext, NodeInstance, NodeSpec, Streams } from './src/core/node.ts';
 import type { Frame, Labels, PacketMeta } from './src/core/packet.ts';
-import { unlimitedFlow } from './src/core/runtime/flow.ts';
-import { Metrics } from './src/core/runtime/metrics.ts';
-import { defaultQueue } from './src/core/runtime/queue.ts';
 
 let counter = 0;
 
-function context<S extends z.ZodType>(spec: NodeSpec<S>, options: z.input<S>, signal: AbortSignal): NodeContext<z.infer<S>> {
+function context<S extends z.ZodType>(spec: NodeSpec<S>, options: z.input<S>, signal: AbortSignal, wired: Iterable<string>): NodeContext<z.infer<S>> {
   const parsed = spec.options.safeParse(options);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     throw new TypeError(`${spec.type} options.${i.path.join('.')}: ${i.message}`);
   }
-  const name = `${spec.type}-${counter++}`;
-  const metrics = new Metrics();
-  return { name, options: parsed.data, graphDir: process.cwd(), signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p), log: () => {} };
+  return createNodeContext(spec, { name: `${spec.type}-${counter++}`, options: parsed.data, signal, wired });
 }
 
-/** Open `spec`, wire `inputs`, emit its `port` output; close the node when done. */
+/**
+ * Open `spec`, wire `inputs` (joins, queues and timing as in a graph), emit its `port`
+ * output (a sink's: `done`, the packets it finished); close the node when done.
+ */
 export function fromNode<S extends z.ZodType, T>(spec: NodeSpec<S>, options: z.input<S>, inputs: Streams, port: string): Observable<T> {
   return new Observable<T>((sub) => {
     const ac = new AbortController();
@@ -51,10 +51,14 @@ export function fromNode<S extends z.ZodType, T>(spec: NodeSpec<S>, options: z.i
     // starts with its first subscriber, and a branch that subscribed late would
     // miss its first packets. What arrives meanwhile is held and replayed once.
     const held = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, holdUntilSubscribed(v)]));
-    spec.open(context(spec, options, ac.signal)).then((i) => {
+    const ctx = context(spec, options, ac.signal, Object.keys(inputs));
+    spec.open(ctx).then((i) => {
       inst = i;
       if (closed) return void i.close();
-      s = i.process(Object.fromEntries(Object.entries(held).map(([k, h]) => [k, h.stream])))[port]!.subscribe({
+      const w = wireNode(spec, i, ctx, Object.fromEntries(Object.entries(held).map(([k, h]) => [k, h.stream])));
+      const out = spec.role === 'sink' && port === 'done' ? w.done : w.outputs[port];
+      if (!out) throw new TypeError(`${spec.type}: no output '${port}'`);
+      s = out.subscribe({
         next: (v) => sub.next(v as T),
         error: (e) => { close(); sub.error(e); },
         complete: () => { close(); sub.complete(); },

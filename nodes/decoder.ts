@@ -234,7 +234,6 @@ export const decoder = defineNode({
           });
           out.on('data', (chunk: Buffer) => {
             asm.push(chunk, (data) => {
-              const t0 = performance.now();
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
                 width, height, data, fps: info.fps,
@@ -244,7 +243,6 @@ export const decoder = defineNode({
               ctx.flow.emitted(seq);
               seq++;
               sub.next(f);
-              ctx.stats.observe(performance.now() - t0);
             });
             if (ctx.flow.blocked && !out.isPaused()) {
               out.pause();

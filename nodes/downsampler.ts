@@ -40,13 +40,10 @@ export const downsampler = defineNode({
     const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
     return {
       process: ({ frame }) => ({
-        frame: frame!.pipe(map((f: Frame): Frame => {
+        frame: frame.pipe(map((f): Frame => {
           const { width, height } = target(f);
           if (f.width === width && f.height === height) return f;
-          const t0 = performance.now();
-          const out = Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });
-          ctx.stats.observe(performance.now() - t0);
-          return out;
+          return Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });
         })),
       }),
       async close() {},

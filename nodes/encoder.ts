@@ -4,7 +4,7 @@
  * Ports: in `frame`; sink. Frame rate: `fps`, or (0) the source's nominal rate
  * carried on the frames (a file's), else the rate of the incoming timestamps,
  * so the output has the input's frame count and rate. The file is
- * written as `<name>.partial.mp4` and renamed when complete; on interrupt the
+ * written as `<name>.partial.mp4` and renamed when complete (`finish()`); on interrupt the
  * partial file is finalised (playable) and renamed (`onInterrupt: finalize`)
  * or deleted (`discard`). An existing output is an error unless `overwrite`;
  * anything but a regular file under that name (a folder, a link, a device) is
@@ -20,7 +20,9 @@
  * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
  * ```
  */
-import { Observable } from 'rxjs';
+import { concatMap } from 'rxjs';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
@@ -71,49 +73,36 @@ export const encoder = defineNode({
       return dt > 0 ? Math.round((1000 / dt) * 1000) / 1000 : 25;
     };
     return {
-      process: ({ frame }) => ({
-        done: new Observable<PacketMeta>((sub) => {
-          const s = frame!.pipe(serial(ctx.queue('frame'), async (f: Frame) => {
-            const t0 = performance.now();
-            if (!writer && o.fps === 0 && !first && !(f.fps! > 0)) {
-              first = f; // no nominal rate: wait for a second timestamp to know it
-              return undefined;
-            }
-            if (!writer) start(first ?? f, o.fps || (first ? rateOf(first, f) : f.fps!));
-            if (first) {
-              await put(first);
-              sub.next(first);
-              first = undefined;
-            }
-            await put(f);
-            ctx.stats.observe(performance.now() - t0);
-            return f;
-          })).subscribe({
-            next: (f) => sub.next(f),
-            error: (e) => sub.error(e),
-            complete: async () => {
-              try {
-                if (first) {
-                  start(first, o.fps || 25);
-                  await put(first);
-                  sub.next(first);
-                  first = undefined;
-                }
-                if (writer) {
-                  await writer.end();
-                  writer = undefined;
-                  if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
-                  else commitOutput(tmp, o.path, ctx.name);
-                }
-                sub.complete();
-              } catch (e) {
-                sub.error(e);
-              }
-            },
-          });
-          return () => s.unsubscribe();
-        }),
-      }),
+      // Finished frames, in order: the held first frame goes out with the second.
+      process: ({ frame }) => frame.pipe(serial(ctx.queue('frame'), async (f): Promise<readonly Frame[] | undefined> => {
+        if (!writer && o.fps === 0 && !first && !(f.fps! > 0)) {
+          first = f; // no nominal rate: wait for a second timestamp to know it
+          return undefined;
+        }
+        if (!writer) start(first ?? f, o.fps || (first ? rateOf(first, f) : f.fps!));
+        const held = first;
+        if (held) {
+          await put(held);
+          first = undefined;
+        }
+        await put(f);
+        return held ? [held, f] : [f];
+      }), concatMap((fs) => fs)),
+      async finish(): Promise<readonly PacketMeta[]> {
+        const held = first;
+        if (held) {
+          start(held, o.fps || 25);
+          await put(held);
+          first = undefined;
+        }
+        if (writer) {
+          await writer.end();
+          writer = undefined;
+          if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
+          else commitOutput(tmp, o.path, ctx.name);
+        }
+        return held ? [held] : [];
+      },
       async close() {
         if (writer) {
           await writer.kill();

@@ -5,7 +5,7 @@
  * frame's seq on lossless graphs).
  *
  * Ports: in `labels`; sink. PNGs are written into `<dir>.partial/` and the
- * folder is renamed to `dir` when complete. An
+ * folder is renamed to `dir` when complete (`finish()`). An
  * existing `dir` is replaced (with `overwrite`) only when it holds nothing but
  * files this node writes (`NNNNNN.png`, `classes.json`, `color/` of the same); any other folder,
  * file or link there is refused and never deleted. `%` in the path is taken
@@ -24,16 +24,15 @@
  * masks: { type: label-map-sink, options: { dir: out/labels }, in: { labels: segment.labels } }
  * ```
  */
-import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
-import type { Labels, PacketMeta } from '../src/core/packet.ts';
-import { grayPng } from '../src/media/png.ts';
+import type { Labels } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
 import { serial } from '../src/core/runtime/queue.ts';
+import { grayPng } from '../src/media/png.ts';
 
 /** What this node writes into its folder: only a folder of these is replaced. */
 const OWNS = { kind: 'dir' as const, owns: (name: string) => /^(color\/)?(\d{6,}\.png|classes\.json)$/.test(name) || name === 'color/' };
@@ -62,49 +61,34 @@ export const labelMapSink = defineNode({
     let first: Labels | undefined;
     let frames = 0;
     return {
-      process: ({ labels }) => ({
-        done: new Observable<PacketMeta>((sub) => {
-          // Up to 3 maps in flight: each one's rows are filtered at once (on this thread), deflated
-          // on the thread pool and written; files are named in arrival order.
-          const s = labels!.pipe(serial(ctx.queue('labels'), async (l: Labels) => {
-            const t0 = performance.now();
-            if (!size) {
-              size = `${l.width}x${l.height}`;
-              first = l;
-              if (o.color) {
-                writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
-                  '-vf', colourFilter(l.palette), '-start_number', '0', '-f', 'image2', '-c:v', 'png', '-compression_level', String(o.compressionLevel),
-                  '-pix_fmt', 'rgb24', '-y', `file:${path.resolve(tmp, 'color').replaceAll('%', '%%')}/%06d.png`],
-                ctx.name, 3 * l.classes.length); // up to 3 maps queued for ffmpeg before a write waits (as the encoder)
-              }
-            }
-            if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
-            const file = path.join(tmp, `${String(frames++).padStart(6, '0')}.png`);
-            await Promise.all([grayPng(l.classes, l.width, l.height, o.compressionLevel).then((png) => writeFile(file, png)), writer?.write(l.classes)]);
-            ctx.stats.observe(performance.now() - t0);
-            return l;
-          }, 3)).subscribe({
-            next: (l) => sub.next(l),
-            error: (e) => sub.error(e),
-            complete: async () => {
-              try {
-                await writer?.end();
-                writer = undefined;
-                if (first) {
-                  await writeFile(path.join(tmp, 'classes.json'), classesJson(first, frames, 'class id'));
-                  if (o.color) await writeFile(path.join(tmp, 'color', 'classes.json'), classesJson(first, frames, 'colour'));
-                }
-                if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
-                else commitOutput(tmp, o.dir, ctx.name, OWNS);
-                sub.complete();
-              } catch (e) {
-                sub.error(e);
-              }
-            },
-          });
-          return () => s.unsubscribe();
-        }),
-      }),
+      process: ({ labels }) => labels.pipe(serial(ctx.queue('labels'), async (l) => {
+        // Up to 3 maps in flight: each one's rows are filtered at once (on this thread), deflated
+        // on the thread pool and written; files are named in arrival order.
+        if (!size) {
+          size = `${l.width}x${l.height}`;
+          first = l;
+          if (o.color) {
+            writer = new FfmpegWriter(['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', size, '-i', 'pipe:0',
+              '-vf', colourFilter(l.palette), '-start_number', '0', '-f', 'image2', '-c:v', 'png', '-compression_level', String(o.compressionLevel),
+              '-pix_fmt', 'rgb24', '-y', `file:${path.resolve(tmp, 'color').replaceAll('%', '%%')}/%06d.png`],
+            ctx.name, 3 * l.classes.length); // up to 3 maps queued for ffmpeg before a write waits (as the encoder)
+          }
+        }
+        if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
+        const file = path.join(tmp, `${String(frames++).padStart(6, '0')}.png`);
+        await Promise.all([grayPng(l.classes, l.width, l.height, o.compressionLevel).then((png) => writeFile(file, png)), writer?.write(l.classes)]);
+        return l;
+      }, 3)),
+      async finish() {
+        await writer?.end();
+        writer = undefined;
+        if (first) {
+          await writeFile(path.join(tmp, 'classes.json'), classesJson(first, frames, 'class id'));
+          if (o.color) await writeFile(path.join(tmp, 'color', 'classes.json'), classesJson(first, frames, 'colour'));
+        }
+        if (ctx.signal.aborted && o.onInterrupt === 'discard') discardOutput(tmp);
+        else commitOutput(tmp, o.dir, ctx.name, OWNS);
+      },
       async close() {
         if (writer) {
           await writer.kill();

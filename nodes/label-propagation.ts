@@ -47,9 +47,8 @@ export const labelPropagation = defineNode({
           let ended = 0;
           const end = () => ++ended === 2 && sub.complete();
           const key = (p: { source: string; seq: number }) => `${p.source}#${p.seq}`;
-          const sf = frame!.subscribe({
+          const sf = frame.subscribe({
             next: (f: Frame) => {
-              const t0 = performance.now();
               if (f.discontinuity) {
                 thumbs.clear();
                 cur = undefined;
@@ -68,12 +67,11 @@ export const labelPropagation = defineNode({
               // The first labels out after a discontinuity carry its mark, so nodes downstream reset too.
               sub.next(mark ? Object.freeze({ ...cur.labels, discontinuity: mark }) : cur.labels);
               mark = undefined;
-              ctx.stats.observe(performance.now() - t0);
             },
             error: (e) => sub.error(e),
             complete: end,
           });
-          const sl = labels!.subscribe({
+          const sl = labels.subscribe({
             next: (l: Labels) => {
               const th = thumbs.get(key(l));
               if (!th || (cur && cur.labels.source === l.source && l.seq <= cur.fromSeq)) return;

@@ -4,7 +4,9 @@
  *
  * Ports: in `labels` (from a segmenter fed by a downsampler), in `frame` (the
  * decoder's frames: their size, or the size of the video they were scaled
- * from, is the target; joined by seq), out `labels`. With `size: video` (the
+ * from, is the target; the runtime joins the two by seq, and a frame whose
+ * labels were dropped upstream is dropped, counted in
+ * `node_unmatched_total`), out `labels`. With `size: video` (the
  * default) each label map is resized nearest-neighbour with pixel centres
  * aligned — the exact inverse of the downsampler's resize, so every label
  * lands on the pixels it was computed from (480x270 → 960x540 doubles each
@@ -19,12 +21,11 @@
  *           in: { labels: segment.labels, frame: decode.frame } }
  * ```
  */
-import { map, type Observable } from 'rxjs';
+import { map } from 'rxjs';
 import { z } from 'zod';
 import { resizeLabels } from '../src/kernels/image.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
-import { joinBySeq } from '../src/core/runtime/join.ts';
 
 const byte = z.number().int().min(0).max(255);
 const colour = z.union([
@@ -58,6 +59,7 @@ export const labelResizer = defineNode({
   role: 'transform',
   inputs: { labels: 'labels', frame: 'frame' },
   optionalInputs: ['frame'],
+  join: { ports: ['frame', 'labels'] },
   outputs: { labels: 'labels' },
   options,
   async open(ctx) {
@@ -69,27 +71,18 @@ export const labelResizer = defineNode({
       return last.to;
     };
     const resize = (l: Labels, f: Frame | undefined): Labels => {
-      const t0 = performance.now();
       const palette = recolour(l);
       const w = o.size === 'video' && f ? f.videoWidth ?? f.width : l.width;
       const h = o.size === 'video' && f ? f.videoHeight ?? f.height : l.height;
       if (w === l.width && h === l.height && palette === l.palette) return l;
       const classes = resizeLabels(l.classes, l.width, l.height, w, h); // remembers the model's map (src/image.ts labelsAt)
-      ctx.stats.observe(performance.now() - t0);
       // Scores stay at their own (1/8) resolution: consumers scale them by their width.
       return Object.freeze({ ...l, width: w, height: h, classes, palette });
     };
     return {
-      process: ({ labels, frame }) => {
-        const l$ = labels as Observable<Labels>;
-        if (!frame || o.size === 'model') return { labels: l$.pipe(map((l) => resize(l, undefined))) };
-        return {
-          // Frames wait for their labels (not the reverse): a frame whose labels were dropped
-          // upstream is released when a later label map arrives, so nothing big is held.
-          labels: joinBySeq<Frame, Labels>(frame as Observable<Frame>, l$, () => ctx.metrics.count('label_resizer_unmatched_total', { node: ctx.name }, 1, 'Frames without labels (dropped upstream).'))
-            .pipe(map(([f, l]) => resize(l, f))),
-        };
-      },
+      // Without a frame wired, records hold labels alone. A frame whose labels were dropped upstream
+      // is released when a later label map arrives, so nothing big is held.
+      process: ({ joined }) => ({ labels: joined.pipe(map((r) => resize(r.labels, o.size === 'model' ? undefined : r.frame))) }),
       async close() {},
     };
   },

@@ -2,9 +2,9 @@
  * overlay — blends a label map's palette colours onto frames.
  *
  * Ports: in `frame` (full-size video), in `labels` (any size; sampled
- * nearest-neighbour to the frame), out `frame`. Joins the two by seq; a frame
- * whose labels were dropped upstream (freshest edge) is dropped too, counted
- * as `overlay_unmatched_total`. Options: `alpha` (0..1, weight of the class
+ * nearest-neighbour to the frame), out `frame`. The runtime joins the two by
+ * seq (`join`); a frame whose labels were dropped upstream (freshest edge) is
+ * dropped too, counted in `node_unmatched_total`. Options: `alpha` (0..1, weight of the class
  * colour), `legend` (every class's swatch and name, in class order, at the
  * top-left corner: the same in every frame; src/legend.ts), `ignoreClasses`.
  *
@@ -15,12 +15,11 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { wasmBlender } from '../src/kernels/blend-wasm.ts';
-import { blendTables, simdKernels, type BlendTables } from '../src/kernels/simd.ts';
 import { labelsAt, uninitialisedBytes } from '../src/kernels/image.ts';
 import { buildLegend, drawLegend, type Legend } from '../src/kernels/legend.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
-import { joinBySeq } from '../src/core/runtime/join.ts';
+import { blendTables, simdKernels, type BlendTables } from '../src/kernels/simd.ts';
 
 const options = z.strictObject({
   alpha: z.number().min(0).max(1).default(0.5).describe('weight of the class colour, 0..1'),
@@ -33,21 +32,15 @@ export const overlay = defineNode({
   description: 'Blend class colours onto frames',
   role: 'transform',
   inputs: { frame: 'frame', labels: 'labels' },
+  join: { ports: ['frame', 'labels'] },
   outputs: { frame: 'frame' },
   options,
   async open(ctx) {
     const { alpha, legend, ignoreClasses } = ctx.options;
     const a = Math.round(alpha * 256);
     return {
-      process: ({ frame, labels }) => ({
-        frame: joinBySeq<Frame, Labels>(frame!, labels!, () => ctx.metrics.count('overlay_unmatched_total', { node: ctx.name }, 1, 'Frames without labels (dropped upstream).')).pipe(
-          map(([f, l]) => {
-            const t0 = performance.now();
-            const out = Object.freeze({ ...f, data: blend(f, l, a, ignoreClasses, legend) });
-            ctx.stats.observe(performance.now() - t0);
-            return out;
-          }),
-        ),
+      process: ({ joined }) => ({
+        frame: joined.pipe(map(({ frame: f, labels: l }): Frame => Object.freeze({ ...f, data: blend(f, l, a, ignoreClasses, legend) }))),
       }),
       async close() {},
     };

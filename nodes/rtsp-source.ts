@@ -166,7 +166,6 @@ export const rtspSource = defineNode({
             ctx.metrics.count('rtsp_frames_total', node);
             ctx.metrics.gauge('rtsp_last_frame_timestamp_seconds', node, (performance.timeOrigin + t0) / 1000, 'Wall-clock time the last frame was received.');
             sub.next(f);
-            ctx.stats.observe(performance.now() - t0);
             return !(stopped || ended);
           });
 

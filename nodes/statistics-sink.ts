@@ -6,7 +6,7 @@
  * fractions 0..1 in class order), `csv` (per frame: `seq,pts_ms,<class>...`,
  * one row per frame and nothing else) and `videoCsv` (per video: one row per
  * class, `id,class,share,frames_present`), each under a temporary name
- * renamed when complete.
+ * renamed when complete (`finish()`, when the labels end).
  *
  * ```yaml
  * stats: { type: statistics-sink, options: { json: out/stats.json, csv: out/stats.csv, videoCsv: out/stats-video.csv },
@@ -14,11 +14,11 @@
  * ```
  */
 import { writeFile } from 'node:fs/promises';
-import { map, Observable } from 'rxjs';
+import { map } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
-import type { Labels, PacketMeta } from '../src/core/packet.ts';
+import type { Labels } from '../src/core/packet.ts';
 import { csvField } from '../src/codecs/csv.ts';
 
 const options = z.strictObject({
@@ -48,52 +48,37 @@ export const statisticsSink = defineNode({
     let pixels = 0;
     const r = (v: number) => Math.round(v * 1e6) / 1e6;
     return {
-      process: ({ labels }) => ({
-        done: new Observable<PacketMeta>((sub) => {
-          const s = labels!.pipe(map((l: Labels) => {
-            const t0 = performance.now();
-            classes = l.classNames;
-            const c = l.classes;
-            const counts = countBytes(c);
-            total ??= new Float64Array(classes.length);
-            present ??= new Uint32Array(classes.length);
-            for (let k = 0; k < classes.length; k++) {
-              total[k]! += counts[k]!;
-              if (counts[k]! > 0) present[k]!++;
-            }
-            pixels += c.length;
-            perFrame.push({ seq: l.seq, ptsMs: r(l.ptsMs), share: Array.from(counts.subarray(0, classes.length), (v) => r(v / c.length)) });
-            ctx.stats.observe(performance.now() - t0);
-            return l;
-          })).subscribe({
-            next: (l) => sub.next(l),
-            error: (e) => sub.error(e),
-            complete: async () => {
-              try {
-                if (ctx.signal.aborted && o.onInterrupt === 'discard') return sub.complete();
-                const video = total ? Array.from(total, (v) => r(v / pixels)) : [];
-                await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, perFrame }) + '\n');
-                commitOutput(tmpJson, o.json);
-                if (tmpCsv && o.csv) {
-                  const head = ['seq', 'pts_ms', ...classes.map((n) => n.replace(/[^\w-]/g, '_'))].join(',');
-                  const rows = perFrame.map((f) => [f.seq, f.ptsMs, ...f.share].join(','));
-                  await writeFile(tmpCsv, [head, ...rows].join('\n') + '\n');
-                  commitOutput(tmpCsv, o.csv);
-                }
-                if (tmpVideoCsv && o.videoCsv) {
-                  const rows = classes.map((n, k) => [k, csvField(n), video[k] ?? 0, present?.[k] ?? 0].join(','));
-                  await writeFile(tmpVideoCsv, ['id,class,share,frames_present', ...rows].join('\n') + '\n');
-                  commitOutput(tmpVideoCsv, o.videoCsv);
-                }
-                sub.complete();
-              } catch (e) {
-                sub.error(e);
-              }
-            },
-          });
-          return () => s.unsubscribe();
-        }),
-      }),
+      process: ({ labels }) => labels.pipe(map((l) => {
+        classes = l.classNames;
+        const c = l.classes;
+        const counts = countBytes(c);
+        total ??= new Float64Array(classes.length);
+        present ??= new Uint32Array(classes.length);
+        for (let k = 0; k < classes.length; k++) {
+          total[k]! += counts[k]!;
+          if (counts[k]! > 0) present[k]!++;
+        }
+        pixels += c.length;
+        perFrame.push({ seq: l.seq, ptsMs: r(l.ptsMs), share: Array.from(counts.subarray(0, classes.length), (v) => r(v / c.length)) });
+        return l;
+      })),
+      async finish() {
+        if (ctx.signal.aborted && o.onInterrupt === 'discard') return;
+        const video = total ? Array.from(total, (v) => r(v / pixels)) : [];
+        await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, perFrame }) + '\n');
+        commitOutput(tmpJson, o.json);
+        if (tmpCsv && o.csv) {
+          const head = ['seq', 'pts_ms', ...classes.map((n) => n.replace(/[^\w-]/g, '_'))].join(',');
+          const rows = perFrame.map((f) => [f.seq, f.ptsMs, ...f.share].join(','));
+          await writeFile(tmpCsv, [head, ...rows].join('\n') + '\n');
+          commitOutput(tmpCsv, o.csv);
+        }
+        if (tmpVideoCsv && o.videoCsv) {
+          const rows = classes.map((n, k) => [k, csvField(n), video[k] ?? 0, present?.[k] ?? 0].join(','));
+          await writeFile(tmpVideoCsv, ['id,class,share,frames_present', ...rows].join('\n') + '\n');
+          commitOutput(tmpVideoCsv, o.videoCsv);
+        }
+      },
       async close() {
         discardOutput(tmpJson);
         if (tmpCsv) discardOutput(tmpCsv);

@@ -126,11 +126,9 @@ export const twoBranchSegmenter = defineNode({
     ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(resolveTta(o.tta, o.keyframeIntervalFrames))}`);
     return {
       process: ({ frame }) => ({
-        labels: frame!.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
-          const t0 = performance.now();
+        labels: frame.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
           const r = await seg.next(f.data, f.width, f.height, f.discontinuity !== undefined);
           ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by network path (full = key frame).');
-          ctx.stats.observe(performance.now() - t0);
           return Object.freeze({
             kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity,
             width: f.width, height: f.height, classes: r.classes, classNames: manifest.classes, palette: manifest.palette,

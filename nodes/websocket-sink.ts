@@ -2,9 +2,10 @@
  * websocket-sink — publishes label maps (and optionally the video) as a named
  * stream over WebSocket, with a browser viewer on the same port.
  *
- * Ports: in `labels`; optional in `frame` (the video: the frame with the same
- * source and seq as each labels packet is sent first as a JPEG, so video is
- * sent at most at the labels' rate); sink. Every websocket-sink in the process
+ * Ports: in `labels`; optional in `frame` (the video: the runtime joins it to
+ * the labels by source and seq, and the frame of each labels packet is sent
+ * first as a JPEG, so video is sent at most at the labels' rate; labels whose
+ * frame was dropped go without it); sink. Every websocket-sink in the process
  * that names the same host:port shares one server (src/ws/server.ts); each
  * publishes its `stream`. Clients connect to `ws://host:port/ws?stream=NAME`
  * and get a `hello` JSON message, then binary frame messages (format and
@@ -34,18 +35,14 @@
  * browser: { type: websocket-sink, options: { port: 8090, stream: cam0 }, in: { labels: segment.labels, frame: small.frame } }
  * ```
  */
-import { Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import { epochNowMs, liveOrigin } from '../src/core/live-clock.ts';
 import { defineNode } from '../src/core/node.ts';
-import type { Frame, Labels, PacketMeta } from '../src/core/packet.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
 import { serial } from '../src/core/runtime/queue.ts';
 import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/codecs/ws-protocol.ts';
 import { HOST_PATTERN } from '../src/net/ws/http-guard.ts';
 import type { Stream } from '../src/net/ws/server.ts';
-
-/** Frames kept while waiting for their labels (the segmenter's latency, in frames, is far below this). */
-const MAX_WAITING_FRAMES = 64;
 
 const options = z.strictObject({
   port: z.number().int().min(1).max(65535).describe('TCP port of the HTTP/WebSocket server'),
@@ -74,6 +71,8 @@ export const websocketSink = defineNode({
   role: 'sink',
   inputs: { labels: 'labels', frame: 'frame' },
   optionalInputs: ['frame'],
+  // Frames wait for their labels (the segmenter's latency, in frames, is far below 64).
+  join: { ports: ['labels', 'frame'], keepUnmatched: ['labels'], maxWaiting: 64 },
   outputs: {},
   options,
   async open(ctx) {
@@ -87,7 +86,7 @@ export const websocketSink = defineNode({
       onRefused: (reason) => ctx.metrics.count('ws_refused_total', { port: String(o.port), reason }, 1, 'Requests, connections and sockets the WebSocket server turned away, by reason.'),
     });
     let released: Promise<void> | undefined;
-    let video = false;
+    const video = ctx.wired.has('frame');
     ctx.metrics.count('ws_dropped_total', tags, 0, 'Frames dropped for slow WebSocket clients.');
     ctx.metrics.count('ws_frames_sent_total', tags, 0, 'Frames written to WebSocket clients (summed over clients).');
     ctx.metrics.count('ws_bytes_sent_total', tags, 0, 'Bytes written to WebSocket clients.');
@@ -134,43 +133,11 @@ export const websocketSink = defineNode({
     };
 
     return {
-      process: ({ labels, frame }) => ({
-        done: new Observable<PacketMeta>((sub) => {
-          const waiting = new Map<string, Frame>();
-          const key = (p: PacketMeta) => `${p.source}#${p.seq}`;
-          let fs: Subscription | undefined;
-          if (frame) {
-            video = true;
-            fs = frame.subscribe({
-              next: (f: Frame) => {
-                waiting.set(key(f), f);
-                if (waiting.size > MAX_WAITING_FRAMES) waiting.delete(waiting.keys().next().value as string);
-              },
-              error: (e) => sub.error(e),
-            });
-          }
-          const ls = labels!.pipe(serial(ctx.queue('labels'), async (l: Labels) => {
-            const t0 = performance.now();
-            const f = waiting.get(key(l));
-            // Frames up to this one will never be needed: their labels were dropped or sent.
-            for (const [k, w] of waiting) {
-              if (w.source === l.source && w.seq <= l.seq) waiting.delete(k);
-            }
-            await publish(l, f);
-            ctx.stats.observe(performance.now() - t0);
-            return l as PacketMeta;
-          })).subscribe({
-            next: (p) => sub.next(p),
-            error: (e) => sub.error(e),
-            complete: () => sub.complete(),
-          });
-          return () => {
-            fs?.unsubscribe();
-            ls.unsubscribe();
-            waiting.clear();
-          };
-        }),
-      }),
+      // Frames whose labels were dropped upstream are dropped by the join.
+      process: ({ joined }) => joined.pipe(serial(ctx.queue('labels'), async ({ labels, frame }) => {
+        await publish(labels, frame);
+        return labels;
+      })),
       close() {
         released ??= server.release(s);
         return released;

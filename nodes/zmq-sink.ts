@@ -5,9 +5,10 @@
  * payload part: RGB24 pixels, or class ids run-length encoded).
  *
  * Ports: in `frame` and/or in `labels` (both optional, at least one wired);
- * sink. With both wired, each frame is sent right before its labels (joined
- * by seq; a frame whose labels were dropped upstream goes alone), so a
- * receiver never waits for one kind queued behind the other.
+ * sink. With both wired, each frame is sent right before its labels (the
+ * runtime joins them by seq; a frame whose labels were dropped upstream goes
+ * alone, and so do labels whose frame was), so a receiver never waits for one
+ * kind queued behind the other.
  * `pattern: push` (default) distributes packets round-robin over the
  * connected pullers and waits when every one of them has `hwmMessages`
  * messages queued, so a slow receiver slows this graph (back-pressure, no
@@ -27,12 +28,11 @@
  * out: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5555", pattern: push }, in: { frame: small.frame, labels: segment.labels } }
  * ```
  */
-import { map, Observable, throwError, type Observable as Obs } from 'rxjs';
+import { concatMap, throwError } from 'rxjs';
 import { z } from 'zod';
 import { GraphError } from '../src/core/errors.ts';
 import { defineNode } from '../src/core/node.ts';
-import type { Frame, Labels, Packet, PacketMeta } from '../src/core/packet.ts';
-import { joinBySeq } from '../src/core/runtime/join.ts';
+import type { Packet, PacketMeta } from '../src/core/packet.ts';
 import { serial } from '../src/core/runtime/queue.ts';
 import { bindEndpoint, encodeControl, encodePacket, endpointOption as endpoint, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 
@@ -52,6 +52,7 @@ export const zmqSink = defineNode({
   role: 'sink',
   inputs: { frame: 'frame', labels: 'labels' },
   optionalInputs: ['frame', 'labels'],
+  join: { ports: ['frame', 'labels'], keepUnmatched: ['frame', 'labels'] },
   outputs: {},
   options,
   async open(ctx) {
@@ -78,48 +79,31 @@ export const zmqSink = defineNode({
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     let closed = false;
     return {
-      process: ({ frame, labels }) => {
-        if (!frame && !labels) return { done: throwError(() => new GraphError(`${ctx.name} (zmq-sink): expected in.frame or in.labels to be wired, got neither`)) };
-        // With both wired, a frame and its labels leave together, in seq order: a receiver whose
-        // sinks need both then never waits for one kind stuck behind the other in the socket.
-        const groups: Obs<readonly Packet[]> = frame && labels
-          ? new Observable<readonly Packet[]>((sub) => {
-            const s = joinBySeq<Frame, Labels>(frame, labels, (f) => sub.next([f])).subscribe({
-              next: (pair) => sub.next(pair),
-              error: (e) => sub.error(e),
-              complete: () => sub.complete(),
-            });
-            return () => s.unsubscribe();
-          })
-          : (frame ?? labels)!.pipe(map((p: Packet) => [p]));
-        return {
-          done: new Observable<PacketMeta>((sub) => {
-            const s = groups.pipe(serial(ctx.queue(labels ? 'labels' : 'frame'), async (group: readonly Packet[]) => {
-              for (const p of group) {
-                const t0 = performance.now();
-                const parts = encodePacket(p);
-                try {
-                  await q.send(parts);
-                } catch (e) {
-                  if (ctx.signal.aborted || sock.closed) return undefined;
-                  throw e;
-                }
-                ctx.metrics.count('zmq_sent_total', tags);
-                ctx.metrics.count('zmq_sent_bytes_total', tags, parts[0].length + parts[1].length);
-                ctx.stats.observe(performance.now() - t0);
-                sub.next(p);
-              }
-              return undefined;
-            })).subscribe({
-              error: (e) => sub.error(e),
-              complete: () => {
-                if (sock.closed) return sub.complete();
-                q.send([encodeControl(ZmqType.end, undefined, ctx.name)]).catch(() => {}).finally(() => sub.complete());
-              },
-            });
-            return () => s.unsubscribe();
-          }),
-        };
+      // With both wired, a frame and its labels leave together, in seq order: a receiver whose
+      // sinks need both then never waits for one kind stuck behind the other in the socket.
+      process: ({ joined }) => {
+        if (!joined) return throwError(() => new GraphError(`${ctx.name} (zmq-sink): expected in.frame or in.labels to be wired, got neither`));
+        return joined.pipe(serial(ctx.queue(ctx.wired.has('labels') ? 'labels' : 'frame'), async ({ frame, labels }) => {
+          const sent: Packet[] = [];
+          for (const p of [frame, labels]) {
+            if (!p) continue;
+            const parts = encodePacket(p);
+            try {
+              await q.send(parts);
+            } catch (e) {
+              if (ctx.signal.aborted || sock.closed) break;
+              throw e;
+            }
+            ctx.metrics.count('zmq_sent_total', tags);
+            ctx.metrics.count('zmq_sent_bytes_total', tags, parts[0].length + parts[1].length);
+            sent.push(p);
+          }
+          return sent;
+        }), concatMap((ps): readonly PacketMeta[] => ps));
+      },
+      // When the inputs end, an end-of-stream message follows the last packet.
+      async finish() {
+        if (!sock.closed) await q.send([encodeControl(ZmqType.end, undefined, ctx.name)]).catch(() => {});
       },
       async close() {
         if (closed) return;

@@ -111,10 +111,8 @@ export const zmqSource = defineNode({
           // A sender's own names reach logs and metric labels: no control characters, bounded.
           else if (sanitize(p.source, 200) !== p.source) p = Object.freeze({ ...p, source: sanitize(p.source, 200) });
           ctx.metrics.count('zmq_received_total', tags);
-          const t0 = performance.now();
           if (!o.keepSourceName) ctx.flow.emitted(p.seq);
           sub.next(p);
-          ctx.stats.observe(performance.now() - t0);
           if (!o.keepSourceName && ctx.flow.blocked) await ctx.flow.ready();
           if (stopped) break;
         }

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { lastValueFrom, Subject, toArray } from 'rxjs';
+import { lastValueFrom, type Observable, Subject, toArray } from 'rxjs';
 import { labelPropagation } from '../nodes/index.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
@@ -13,7 +13,7 @@ import type { NodeContext, NodeSpec } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
 import { unlimitedFlow } from '../src/core/runtime/flow.ts';
 import { Metrics } from '../src/core/runtime/metrics.ts';
-import { defaultQueue } from '../src/core/runtime/queue.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
 import { SAMPLE } from './helpers/cli.ts';
 
 const W = 320, H = 180;
@@ -27,7 +27,7 @@ const frame = (data: Uint8Array, seq: number, discontinuity?: string): Frame =>
 
 async function open<S extends NodeSpec>(spec: S, options: Record<string, unknown>) {
   const metrics = new Metrics();
-  const ctx = { name: 'n', options: spec.options.parse(options), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node('n'), flow: unlimitedFlow(), queue: () => defaultQueue(), log: () => {} } as NodeContext<unknown>;
+  const ctx = createNodeContext(spec, { name: 'n', options: spec.options.parse(options), metrics });
   return { inst: await spec.open(ctx as never), metrics };
 }
 
@@ -36,7 +36,7 @@ test('label-propagation › a label map for every frame, and nothing carried acr
   const { inst } = await open(labelPropagation, {});
   const frames$ = new Subject<Frame>();
   const labels$ = new Subject<Labels>();
-  const got = lastValueFrom(inst.process({ frame: frames$, labels: labels$ }).labels!.pipe(toArray()));
+  const got = lastValueFrom((inst.process({ frame: frames$, labels: labels$ }) as { labels: Observable<Labels> }).labels.pipe(toArray()));
   const lab = (seq: number): Labels => ({ kind: 'labels', source: 'cam', seq, ptsMs: seq * 40, width: W, height: H, classes: new Uint8Array(W * H).fill(3), classNames: [], palette: [], path: 'full' });
   frames$.next(frame(imgs[0]!, 0, 'start'));
   labels$.next(lab(0)); // the model is slower than the camera: labels arrive after the frame

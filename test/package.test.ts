@@ -100,8 +100,7 @@ export async function resolve(spec, ctx, next) { const r = await next(spec, ctx)
 const s = await import('segflow');
 const mark = readFileSync(process.env.TRACE, 'utf8').split('\\n').length;
 const spec = s.registry.get('zmq-sink');
-const ctx = { name: 'z', options: spec.options.parse({ endpoint: 'tcp://127.0.0.1:0', bind: true }), graphDir: '.', signal: new AbortController().signal,
-  metrics: new s.Metrics(), stats: undefined, flow: undefined, queue: () => undefined, log: () => {} };
+const ctx = s.createNodeContext(spec, { name: 'z', options: spec.options.parse({ endpoint: 'tcp://127.0.0.1:0', bind: true }) });
 const inst = await spec.open(ctx);
 await inst.close();
 console.log(mark);`;

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { from, lastValueFrom, Subject, toArray } from 'rxjs';
+import { from, lastValueFrom, map, Subject, toArray } from 'rxjs';
 import type { PacketMeta } from '../src/core/packet.ts';
 import { FlowControl } from '../src/core/runtime/flow.ts';
-import { joinBySeq } from '../src/core/runtime/join.ts';
+import { joinBySeq } from '../src/core/runtime/operators/join-by-seq.ts';
 import { Metrics } from '../src/core/runtime/metrics.ts';
 import { EdgeQueue, serial } from '../src/core/runtime/queue.ts';
 
@@ -53,7 +53,7 @@ test('join › pairs by seq and releases frames whose labels were dropped', asyn
   const a = new Subject<PacketMeta>();
   const b = new Subject<PacketMeta>();
   const unmatched: number[] = [];
-  const pairs = lastValueFrom(joinBySeq(a, b, (x) => unmatched.push(x.seq)).pipe(toArray()));
+  const pairs = lastValueFrom(joinBySeq({ a, b }, { onUnmatched: (port, x) => port === 'a' && unmatched.push(x.seq) }).pipe(map((r) => [r.a!, r.b!] as const), toArray()));
   for (const s of [0, 1, 2, 3]) a.next(pkt(s));
   b.next(pkt(0));
   b.next(pkt(3)); // 1 and 2 were dropped upstream

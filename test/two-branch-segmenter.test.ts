@@ -1,14 +1,16 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { from, lastValueFrom, toArray } from 'rxjs';
-import { registry, twoBranchSegmenter } from '../nodes/index.ts';
+import { from, lastValueFrom, Subject, toArray, type Observable } from 'rxjs';
+import { labelPropagation, registry, twoBranchSegmenter } from '../nodes/index.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { parseGraph } from '../src/core/graph/loader.ts';
 import { runGraph } from '../src/core/graph/runner.ts';
-import type { NodeContext, NodeSpec } from '../src/core/node.ts';
+import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import type { AnyInstance, NodeSpec } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
-import { unlimitedFlow } from '../src/core/runtime/flow.ts';
 import { Metrics } from '../src/core/runtime/metrics.ts';
+import { unlimitedFlow } from '../src/core/runtime/flow.ts';
 import { defaultQueue } from '../src/core/runtime/queue.ts';
 import path from 'node:path';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
@@ -24,8 +26,8 @@ const frame = (data: Uint8Array, seq: number, discontinuity?: string): Frame =>
 
 async function open<S extends NodeSpec>(spec: S, options: Record<string, unknown>) {
   const metrics = new Metrics();
-  const ctx = { name: 'n', options: spec.options.parse(options), graphDir: '.', signal: new AbortController().signal, metrics, stats: metrics.node('n'), flow: unlimitedFlow(), queue: () => defaultQueue(), log: () => {} } as NodeContext<unknown>;
-  return { inst: await spec.open(ctx as never), metrics };
+  const ctx = createNodeContext(spec, { name: 'n', options: spec.options.parse(options), metrics });
+  return { inst: (await spec.open(ctx)) as AnyInstance as { process(i: Record<string, Observable<Frame | Labels>>): Record<string, Observable<Labels>>; close(): Promise<void> }, metrics };
 }
 
 async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): Promise<string[]> {

@@ -17,14 +17,16 @@ import { Subject } from 'rxjs';
 import * as zmq from 'zeromq';
 import { zmqSink } from '../nodes/zmq-sink.ts';
 import { zmqSource } from '../nodes/zmq-source.ts';
-import type { NodeContext, NodeSpec } from '../src/core/node.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import { wireNode } from '../src/core/runtime/wire.ts';
+import type { NodeSpec } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
-import { unlimitedFlow } from '../src/core/runtime/flow.ts';
 import { Metrics } from '../src/core/runtime/metrics.ts';
-import { defaultQueue } from '../src/core/runtime/queue.ts';
 import { initKeys, isLoopback, loadCurveKeys, zapStats } from '../src/net/zmq/curve.ts';
 import { Dispatcher, formatStatus, requestStatus } from '../src/net/zmq/dispatcher.ts';
 import { decodeHeader, decodePacket, decodePackets, encodeControl, encodeHeader, encodePacket, encodePackets, maxPartBytes, sanitize, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { unlimitedFlow } from '../src/core/runtime/flow.ts';
+import { defaultQueue } from '../src/core/runtime/queue.ts';
 import { ROOT, SAMPLE, segflow, spawnSegflow, tmpDir, watchChild } from './helpers/cli.ts';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -544,14 +546,15 @@ test('zmq security › zmq-sink/zmq-source with curveKeys: a listed subscriber r
   const ac = new AbortController();
   const metrics = new Metrics();
   const ctx = (spec: NodeSpec, name: string, options: unknown, log: (m: string) => void = () => {}) =>
-    ({ name, options: spec.options.parse(options), graphDir: dir, signal: ac.signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p: string) => defaultQueue(p), log }) as NodeContext<any>;
+    createNodeContext(spec, { name, options: spec.options.parse(options) as any, graphDir: dir, signal: ac.signal, metrics, log });
   const logs: string[] = [];
-  const sink = await zmqSink.open(ctx(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0, curveKeys: 'server.json' }, (m) => logs.push(m)));
+  const sinkCtx = ctx(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0, curveKeys: 'server.json' }, (m) => logs.push(m));
+  const sink = await zmqSink.open(sinkCtx);
   const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
   const listed = await zmqSource.open(ctx(zmqSource, 'listed', { endpoint, pattern: 'sub', curveKeys: 'client-1.json' }));
   const plain = await zmqSource.open(ctx(zmqSource, 'plain', { endpoint, pattern: 'sub' }));
   const frames = new Subject<Frame>();
-  const sent = sink.process({ frame: frames }).done!.subscribe();
+  const sent = wireNode(zmqSink, sink, sinkCtx, { frame: frames }).done!.subscribe();
   t.teardown(async () => {
     ac.abort();
     sent.unsubscribe();

@@ -8,27 +8,26 @@ import { zmqSink } from '../nodes/zmq-sink.ts';
 import { zmqSource } from '../nodes/zmq-source.ts';
 import type { NodeContext, NodeSpec } from '../src/core/node.ts';
 import type { Frame, Packet } from '../src/core/packet.ts';
-import { unlimitedFlow } from '../src/core/runtime/flow.ts';
-import { Metrics } from '../src/core/runtime/metrics.ts';
-import { defaultQueue } from '../src/core/runtime/queue.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import { wireNode } from '../src/core/runtime/wire.ts';
 
 function frame(seq: number, w = 6, h = 4, discontinuity?: string): Frame {
   return Object.freeze({ kind: 'frame', source: 'decode', seq, ptsMs: seq * 40, width: w, height: h, data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 31 + seq) & 255), discontinuity });
 }
 
 function context<S extends NodeSpec>(spec: S, name: string, options: unknown, signal: AbortSignal, log: (m: string) => void = () => {}): NodeContext<any> {
-  const metrics = new Metrics();
-  return { name, options: spec.options.parse(options), graphDir: process.cwd(), signal, metrics, stats: metrics.node(name, spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p), log };
+  return createNodeContext(spec, { name, options: spec.options.parse(options), signal, log });
 }
 
 test('zmq-source › pub/sub: a late subscriber starts at its join point, marked as a discontinuity', async (t) => {
   const ac = new AbortController();
   const logs: string[] = [];
-  const sink = await zmqSink.open(context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m)));
+  const sinkCtx = context(zmqSink, 'pub', { endpoint: 'tcp://127.0.0.1:0', pattern: 'pub', lingerMs: 0 }, ac.signal, (m) => logs.push(m));
+  const sink = await zmqSink.open(sinkCtx);
   const endpoint = /on (tcp:\/\/\S+)/.exec(logs.join('\n'))![1]!;
   const frames = new Subject<Frame>();
   let sentCount = 0;
-  const sent = sink.process({ frame: frames }).done!.subscribe(() => sentCount++);
+  const sent = wireNode(zmqSink, sink, sinkCtx, { frame: frames }).done!.subscribe(() => sentCount++);
   // Frames 0..4 go out before anyone listens; then one every 20 ms until the subscriber has three.
   for (let seq = 0; seq < 5; seq++) frames.next(frame(seq, 6, 4, seq === 0 ? 'start' : undefined));
   while (sentCount < 5) await new Promise((r) => setTimeout(r, 10));

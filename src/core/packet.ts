@@ -57,6 +57,9 @@ export type Packet = Frame | Labels;
 
 export type PortKind = Packet['kind'];
 
+/** The packet type a port of kind `K` carries (`PacketOf<'frame'>` is `Frame`). */
+export type PacketOf<K extends PortKind> = Extract<Packet, { readonly kind: K }>;
+
 /** Same packet, marked as the first after a discontinuity (used when a queue drops the marked one). */
 export function withDiscontinuity<T extends PacketMeta>(p: T, reason: string): T {
   return Object.freeze({ ...p, discontinuity: reason });

@@ -269,7 +269,6 @@ export const testLabelsSource: NodeSpec = defineNode({
             if (o.noise) for (let i = 0; i < classes.length; i++) classes[i] = (Math.random() * 4) | 0;
             else for (let i = 0; i < classes.length; i++) classes[i] = ((i % o.width) * 4 / o.width + seq) & 3;
             sub.next(Object.freeze({ kind: 'labels', source: ctx.name, seq, ptsMs: (seq * 1000) / o.fps, discontinuity: seq === 0 ? 'start' : undefined, width: o.width, height: o.height, classes, classNames, palette, path: 'full' }) as Labels);
-            ctx.stats.observe(0);
             seq++;
             timer = setTimeout(tick, Math.max(0, t0 + (seq * 1000) / o.fps - performance.now()));
           };

@@ -6,18 +6,21 @@
  * (`share()`), so fan-out hands the same packet object to every consumer, and
  * every input passes through its edge's queue (`EdgeQueue.edge()`: lossless
  * passes through, freshest buffers, drops the oldest and delivers when the node
- * is ready; src/runtime/queue.ts), whatever the node does with it. Sinks
- * report finished packets on `done`, which drives each source's flow control
- * (lossless edges) and ends the run when every sink completes. Aborting the
+ * is ready; src/runtime/queue.ts), whatever the node does with it; declared
+ * joins, per-node timing and output counts are the runtime's too
+ * (src/core/runtime/wire.ts). Each sink's finished packets (then its
+ * `finish()`) drive each source's flow control (lossless edges) and end the
+ * run when every sink completes. Aborting the
  * signal (SIGINT/SIGTERM) makes sources complete, so the end of stream flows
  * through and sinks finalise their outputs; then every node is closed.
  */
-import { map, merge, share, tap, type Observable } from 'rxjs';
-import type { NodeContext, NodeInstance, Streams } from '../node.ts';
+import { map, merge, share, type Observable } from 'rxjs';
+import { createNodeContext } from '../runtime/context.ts';
+import { wireNode } from '../runtime/wire.ts';
+import type { NodeInstance, Streams } from '../node.ts';
 import type { PacketMeta } from '../packet.ts';
-import { FlowControl, unlimitedFlow } from '../runtime/flow.ts';
+import { FlowControl } from '../runtime/flow.ts';
 import { Metrics } from '../runtime/metrics.ts';
-import { EdgeQueue } from '../runtime/queue.ts';
 import type { GraphDef } from './loader.ts';
 
 export interface RunOptions {
@@ -75,23 +78,15 @@ export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<Ru
   // Nodes open concurrently (probing a file, loading a model in its thread and
   // starting an encoder overlap); if any fails, the others are closed and the
   // first failure in graph order is thrown.
-  const ctxs = def.nodes.map((n): NodeContext<Record<string, unknown>> => {
-    const queues = new Map<string, EdgeQueue>();
-    for (const [port, r] of Object.entries(n.inputs)) {
-      queues.set(port, metrics.edge(new EdgeQueue(`${r.node}.${r.port}→${n.name}.${port}`, n.queue)));
-    }
-    return {
-      name: n.name,
-      options: n.options,
-      graphDir: process.cwd(),
-      signal: ac.signal,
-      metrics,
-      stats: metrics.node(n.name, n.type),
-      flow: flows.get(n.name) ?? unlimitedFlow(),
-      queue: (port) => queues.get(port) ?? metrics.edge(new EdgeQueue(`${n.name}.${port}`, n.queue)),
-      log: (m) => log(`${n.name}: ${m}`),
-    };
-  });
+  const ctxs = def.nodes.map((n) => createNodeContext(n.spec, {
+    name: n.name,
+    options: n.options,
+    signal: ac.signal,
+    metrics,
+    ...(flows.has(n.name) ? { flow: flows.get(n.name)! } : {}),
+    edges: Object.fromEntries(Object.entries(n.inputs).map(([port, r]) => [port, { name: `${r.node}.${r.port}→${n.name}.${port}`, policy: n.queue }])),
+    log: (m) => log(`${n.name}: ${m}`),
+  }));
   const settled = await Promise.allSettled(def.nodes.map((n, i) => n.spec.open(ctxs[i]!)));
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') opened.push({ name: def.nodes[i]!.name, inst: r.value });
@@ -107,20 +102,12 @@ export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<Ru
   const outputs = new Map<string, Observable<unknown>>();
   const sinks: Observable<{ sink: string; p: PacketMeta }>[] = [];
   def.nodes.forEach((n, i) => {
-    const inst = opened[i]!.inst;
     const inputs: Streams = {};
-    // The runtime owns the edges: every input passes its edge's queue (policy, drops, depth).
-    for (const [port, r] of Object.entries(n.inputs)) inputs[port] = (outputs.get(`${r.node}.${r.port}`) as Observable<PacketMeta>).pipe(ctxs[i]!.queue(port).edge());
-    const outs = inst.process(inputs);
-    for (const [port, o] of Object.entries(outs)) {
-      // Counted by the runtime, whatever the node reports itself.
-      const counted = o.pipe(tap(() => metrics.count('node_output_packets_total', { node: n.name, port }, 1, 'Packets a node emitted, per output port (sinks: finished packets on done).')));
-      if (n.spec.role === 'sink' && port === 'done') {
-        sinks.push(counted.pipe(map((p: PacketMeta) => ({ sink: n.name, p }))));
-      } else {
-        outputs.set(`${n.name}.${port}`, counted.pipe(share()));
-      }
-    }
+    for (const [port, r] of Object.entries(n.inputs)) inputs[port] = outputs.get(`${r.node}.${r.port}`)!;
+    // The runtime owns the edges: queues, joins, timing and counting (src/core/runtime/wire.ts).
+    const w = wireNode(n.spec, opened[i]!.inst, ctxs[i]!, inputs);
+    for (const [port, o] of Object.entries(w.outputs)) outputs.set(`${n.name}.${port}`, o.pipe(share()));
+    if (w.done) sinks.push(w.done.pipe(map((p) => ({ sink: n.name, p }))));
   });
 
   let failure: unknown;

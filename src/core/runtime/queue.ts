@@ -1,5 +1,5 @@
 /**
- * Edge queues and the serial stage in front of an asynchronous node.
+ * Edge queues (the `serial` stage in front of an asynchronous node is in src/core/runtime/operators/serial.ts, re-exported here).
  *
  * Each edge declares a policy in the graph file:
  *  - `lossless`: nothing is dropped; the queue is bounded by the source's flow
@@ -37,6 +37,21 @@ export interface QueuePolicy {
   readonly size: number;
 }
 
+/**
+ * What the edges into one node share: the hand-over in progress (so `serial`
+ * claims a packet whichever edge handed it, also through a join), how many
+ * packets the node may hold, and the runtime's hook that restarts the node's
+ * clock when it starts work on a packet (src/core/runtime/timing.ts).
+ */
+export class NodeGate {
+  /** The credit line of the edge handing a packet over right now, if any. */
+  handing: Subject<void> | undefined;
+  /** Packets the consumer may hold at once; `serial` raises it to its depth before it subscribes. */
+  capacity = 1;
+  /** Called with what `serial` starts work on (a packet, or a joined record). */
+  onStart: ((x: unknown) => void) | undefined;
+}
+
 export class EdgeQueue {
   depth = 0;
   maxDepth = 0;
@@ -44,16 +59,21 @@ export class EdgeQueue {
   delivered = 0;
   /** True once the runtime applies this queue on its edge (`edge()`); serial then only claims packets. */
   owned = false;
-  /** Packets the consumer may hold at once; `serial` raises it to its depth before it subscribes. */
-  capacity = 1;
-  /** The credit line of the subscription handing a packet over right now, if any. */
-  private handing: Subject<void> | undefined;
 
   /**
    * @param yieldTo how a synchronous consumer's credit comes back after it handled a
    *   packet: on the next event-loop turn, so I/O that arrived meanwhile is queued first.
+   * @param gate shared by the edges into one node (src/core/runtime/context.ts); its own by default.
    */
-  constructor(readonly name: string, readonly policy: QueuePolicy, private readonly yieldTo: (fn: () => void) => void = setImmediate) {}
+  constructor(readonly name: string, readonly policy: QueuePolicy, private readonly yieldTo: (fn: () => void) => void = setImmediate, readonly gate: NodeGate = new NodeGate()) {}
+
+  /** Packets the consumer may hold at once (shared by the node's edges). */
+  get capacity(): number {
+    return this.gate.capacity;
+  }
+  set capacity(n: number) {
+    this.gate.capacity = n;
+  }
 
   /**
    * The runtime's operator for this edge (see the file comment): lossless passes
@@ -78,15 +98,16 @@ export class EdgeQueue {
         })).subscribe({
           next: (x) => {
             this.delivered++;
-            this.handing = ready;
+            const gate = this.gate;
+            const outer = gate.handing;
+            gate.handing = ready;
             try {
               sub.next(x);
             } finally {
-              if (this.handing === ready) {
-                // Not claimed: the consumer finished it in next(); its credit comes back next turn.
-                this.handing = undefined;
-                this.yieldTo(() => ready.next());
-              }
+              const unclaimed = gate.handing === ready;
+              gate.handing = outer;
+              // Not claimed: the consumer finished it in next() (or a join holds it); its credit comes back next turn.
+              if (unclaimed) this.yieldTo(() => ready.next());
             }
           },
           error: (e) => sub.error(e),
@@ -102,9 +123,9 @@ export class EdgeQueue {
    * a lossless edge) it returns a no-op.
    */
   claim(): () => void {
-    const ready = this.handing;
+    const ready = this.gate.handing;
     if (!ready) return () => {};
-    this.handing = undefined;
+    this.gate.handing = undefined;
     let done = false;
     return () => {
       if (done) return;
@@ -134,93 +155,4 @@ export function defaultQueue(name = 'input'): EdgeQueue {
   return new EdgeQueue(name, { policy: 'lossless', size: Infinity });
 }
 
-/**
- * Run `fn` on the packets in order, at most `depth` calls in flight (1: one
- * packet at a time; more lets `fn` hand work to another thread while the next
- * packet is already on its way). Results are emitted in input order; `fn` may
- * return `undefined` to emit nothing. On an edge the runtime owns, packets
- * wait on the edge (serial claims each one until its result is out); without
- * a runner they wait here under `queue`'s policy.
- */
-export function serial<T, R>(queue: EdgeQueue, fn: (x: T) => Promise<R | undefined> | R | undefined, depth = 1): OperatorFunction<T, R> {
-  type Settled = { ok: true; r: R | undefined } | { ok: false; e: unknown };
-  return (source) =>
-    new Observable<R>((sub) => {
-      const buf: T[] = [];
-      const inflight: Promise<Settled>[] = [];
-      // Claims on the runtime's edge, released in order as results are emitted.
-      const releases: (() => void)[] = [];
-      queue.capacity = Math.max(1, depth);
-      let draining = false;
-      let ended = false;
-      let closed = false;
-      const finishIfDone = () => {
-        if (ended && !closed && buf.length === 0 && inflight.length === 0) {
-          closed = true;
-          sub.complete();
-        }
-      };
-      const pump = (): void => {
-        while (!closed && buf.length > 0 && inflight.length < depth) {
-          const x = buf.shift() as T;
-          if (!queue.owned) {
-            queue.depth = buf.length;
-            queue.delivered++;
-          }
-          let p: Promise<R | undefined>;
-          try {
-            p = Promise.resolve(fn(x));
-          } catch (e) {
-            p = Promise.reject(e);
-          }
-          inflight.push(p.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })));
-          void drain();
-        }
-        finishIfDone();
-      };
-      const drain = async (): Promise<void> => {
-        if (draining) return;
-        draining = true;
-        while (inflight.length > 0 && !closed) {
-          const res = await inflight[0]!;
-          inflight.shift();
-          releases.shift()?.();
-          if (closed) break;
-          if (!res.ok) {
-            closed = true;
-            sub.error(res.e);
-            break;
-          }
-          if (res.r !== undefined) sub.next(res.r);
-          pump();
-        }
-        draining = false;
-        finishIfDone();
-      };
-      const s = source.subscribe({
-        next: (x) => {
-          if (queue.owned) {
-            // The edge already applied the policy and hands over at most `depth` packets.
-            releases.push(queue.claim());
-            buf.push(x);
-          } else {
-            queue.push(buf, x);
-          }
-          pump();
-        },
-        error: (e) => {
-          closed = true;
-          sub.error(e);
-        },
-        complete: () => {
-          ended = true;
-          finishIfDone();
-        },
-      });
-      return () => {
-        closed = true;
-        buf.length = 0;
-        s.unsubscribe();
-      };
-    });
-}
+export { serial, type SerialQueue } from './operators/serial.ts';

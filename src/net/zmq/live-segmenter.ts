@@ -75,10 +75,9 @@ function liveSegmenter(d: Dispatcher, key: string, segmenter: NodeSpec) {
             const onAbort = () => end();
             const s = d.openStream({
               key, node: ctx.name, options: ctx.options,
-              onLabels: (l, ms) => {
+              onLabels: (l) => {
                 if (finished) return;
                 ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: l.path }, 1, 'Frames by network path (full = key frame).');
-                ctx.stats.observe(ms);
                 sub.next(l);
               },
               onError: (e) => end(e),
@@ -89,7 +88,7 @@ function liveSegmenter(d: Dispatcher, key: string, segmenter: NodeSpec) {
               return undefined;
             }
             ctx.signal.addEventListener('abort', onAbort, { once: true });
-            const input = frame!.subscribe({
+            const input = frame.subscribe({
               next: (f: Frame) => s.push(f),
               error: (e) => end(e),
               complete: () => void s.drained().then(() => end()),

@@ -112,14 +112,11 @@ function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string, segme
               const idx = made++;
               const first = frames[0]!;
               const key = `${file} ${first.source} [${first.seq}..${frames[frames.length - 1]!.seq}]`;
-              const t0 = performance.now();
               const t = d.submit({ key, node: ctx.name, options: ctx.options, frames });
               tickets.add(t.id);
               t.result.then(
                 (ls) => {
                   tickets.delete(t.id);
-                  const perFrame = (performance.now() - t0) / ls.length;
-                  for (let i = 0; i < ls.length; i++) ctx.stats.observe(perFrame);
                   ready.set(idx, ls);
                   drain();
                 },
@@ -139,7 +136,7 @@ function remoteSegmenter(d: Dispatcher, chunkFrames: number, file: string, segme
               drain();
             };
             ctx.signal.addEventListener('abort', onAbort, { once: true });
-            const s = frame!.subscribe({
+            const s = frame.subscribe({
               next: (f: Frame) => {
                 if (finished) return;
                 if (f.discontinuity && chunk.length > 0) flush();

@@ -34,11 +34,14 @@
  * another machine only with CURVE (docs/security-zmq.md).
  */
 import os from 'node:os';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import * as zmq from 'zeromq';
+import type { z } from 'zod';
+import { createNodeContext } from '../../core/runtime/context.ts';
+import type { StreamInstance } from '../../core/node.ts';
+import type { Frame, Labels } from '../../core/packet.ts';
 import type { Registry } from '../../core/graph/loader.ts';
 import type { NodeContext, NodeInstance, NodeSpec } from '../../core/node.ts';
-import type { Frame, Labels } from '../../core/packet.ts';
 import { unlimitedFlow } from '../../core/runtime/flow.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
 import { defaultQueue } from '../../core/runtime/queue.ts';
@@ -312,12 +315,7 @@ class Worker {
   }
 
   private async open(node: string, options: SegmenterOptions): Promise<FrameByFrame> {
-    const metrics = new Metrics();
-    const ctx: NodeContext<SegmenterOptions> = {
-      name: node, options, graphDir: process.cwd(), signal: this.ac.signal, metrics,
-      stats: metrics.node(node, this.spec.type), flow: unlimitedFlow(), queue: (p) => defaultQueue(p),
-      log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`),
-    };
+    const ctx = createNodeContext(this.spec, { name: node, options, signal: this.ac.signal, log: (m) => this.log(`worker ${this.name}: ${node}: ${m}`) });
     return new FrameByFrame(await this.spec.open(ctx));
   }
 }
@@ -344,8 +342,8 @@ class FrameByFrame {
   private readonly waiting: { resolve(l: Labels): void; reject(e: unknown): void }[] = [];
   private closed = false;
 
-  constructor(private readonly inst: NodeInstance) {
-    inst.process({ frame: this.input }).labels!.subscribe({
+  constructor(private readonly inst: StreamInstance<{ readonly frame: Observable<Frame> }, { readonly labels: Observable<Labels> }>) {
+    inst.process({ frame: this.input }).labels.subscribe({
       next: (l: Labels) => this.waiting.shift()?.resolve(l),
       error: (e) => {
         this.failed = e ?? new Error('segmenter failed');
