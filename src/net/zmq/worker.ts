@@ -44,8 +44,7 @@ import { Metrics } from '../../core/runtime/metrics.ts';
 import { defaultQueue } from '../../core/runtime/queue.ts';
 import { z as zod } from 'zod';
 import { curveClient, isLoopback, type CurveClientKeys } from './curve.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } from './dispatcher.ts';
-import { SEGMENTER_TYPE } from './remote-segmenter.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS, SEGMENTER_TYPE } from './dispatcher.ts';
 import { checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, sanitize, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../../codecs/zmq-wire.ts';
 
 /** Jobs waiting at a worker: a dispatcher sends one chunk at a time, and 1–2 frames per live stream. */
