@@ -6,7 +6,7 @@
  *
  * - src/ never imports nodes/: the apps get the node types by injection; the
  *   composition roots (index.ts, operators.ts, cli.ts at the package root)
- *   wire nodes/ in.
+ *   wire nodes/ in, and nothing in src/ or nodes/ imports them.
  * - no import cycles (the failure names the cycle).
  * - every file in src/ lives in a layer folder, and a layer imports only from
  *   itself and the layers LAYERS allows it.
@@ -121,6 +121,13 @@ test('layout › the graph is read: every relative import resolves to a file', (
 test('layout › nothing in src/ imports nodes/', (t) => {
   const bad = [...graph].flatMap(([f, deps]) => (f.startsWith('src/') ? deps.filter((d) => d.startsWith('nodes/')).map((d) => `${f} → ${d}`) : []));
   t.deepEqual(bad, [], 'src/ files importing nodes/ (inject the registry instead; wire it in a composition root outside src/)');
+});
+
+test('layout › the composition roots (index.ts, operators.ts, cli.ts) are imported by nothing in src/ or nodes/', (t) => {
+  const roots = ['index.ts', 'operators.ts', 'cli.ts'];
+  t.true(roots.every((f) => existsSync(path.join(ROOT, f))));
+  const bad = [...graph].flatMap(([f, deps]) => deps.filter((d) => roots.includes(d)).map((d) => `${f} → ${d}`));
+  t.deepEqual(bad, []);
 });
 
 test('layout › no import cycles in src/ and nodes/', (t) => {
