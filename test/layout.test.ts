@@ -23,8 +23,9 @@ import { ROOT } from './helpers/cli.ts';
  * nothing of higher ones: core is the node API, packets and the runtime;
  * kernels are pixel loops; codecs are wire and file formats; media is ffmpeg
  * and output files; segmentation is the model, temporal reuse and its thread;
- * net serves and dispatches (WebSocket, ZeroMQ, metrics); apps are the
- * commands (CLI, process, queue, eval).
+ * net is transport (WebSocket server, ZeroMQ dispatcher and CURVE, metrics
+ * server); apps are the commands (CLI, process, scale-out over ZeroMQ, queue,
+ * eval).
  */
 const LAYERS: Record<string, readonly string[]> = {
   core: [],

@@ -20,8 +20,8 @@ import { UsageError } from '../../core/errors.ts';
 import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../../core/packet.ts';
-import type { CurveServerKeys } from './curve.ts';
-import { Dispatcher, SEGMENTER_TYPE, type DispatchStats } from './dispatcher.ts';
+import type { CurveServerKeys } from '../../net/zmq/curve.ts';
+import { Dispatcher, SEGMENTER_TYPE, type DispatchStats } from '../../net/zmq/dispatcher.ts';
 
 export const DEFAULT_CHUNK_FRAMES = 30;
 /** Chunks a file may have in flight (frames decoded, labels not yet back). */
