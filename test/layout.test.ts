@@ -6,7 +6,7 @@
  *
  * - src/ never imports nodes/: the apps get the node types by injection; the
  *   composition roots (index.ts, operators.ts, cli.ts at the package root)
- *   wire nodes/ in.
+ *   wire nodes/ in, and nothing in src/ or nodes/ imports them.
  * - no import cycles (the failure names the cycle).
  * - every file in src/ lives in a layer folder, and a layer imports only from
  *   itself and the layers LAYERS allows it.
@@ -23,8 +23,9 @@ import { ROOT } from './helpers/cli.ts';
  * nothing of higher ones: core is the node API, packets and the runtime;
  * kernels are pixel loops; codecs are wire and file formats; media is ffmpeg
  * and output files; segmentation is the model, temporal reuse and its thread;
- * net serves and dispatches (WebSocket, ZeroMQ, metrics); apps are the
- * commands (CLI, process, queue, eval).
+ * net is transport (WebSocket server, ZeroMQ dispatcher and CURVE, metrics
+ * server); apps are the commands (CLI, process, scale-out over ZeroMQ, queue,
+ * eval).
  */
 const LAYERS: Record<string, readonly string[]> = {
   core: [],
@@ -35,6 +36,8 @@ const LAYERS: Record<string, readonly string[]> = {
   net: ['core', 'codecs'],
   apps: ['core', 'kernels', 'codecs', 'media', 'segmentation', 'net'],
 };
+/** nodes/ builds on every layer but the apps (which get the nodes injected, never import them). */
+const NODES_MAY_IMPORT: readonly string[] = ['core', 'kernels', 'codecs', 'media', 'segmentation', 'net'];
 /** Files allowed at the top of src/ (none: the entry files are at the package root). */
 const SRC_TOP_LEVEL: readonly string[] = [];
 /** nodes/ files that are not node modules (so need no test of their own). */
@@ -86,14 +89,15 @@ function findCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | un
   return undefined;
 }
 
-/** The layer of a src/ file (its first folder), or undefined for one at the top of src/. */
+/** The layer of a src/ file (its first folder; `nodes` for nodes/), or undefined for one at the top of src/. */
 function layerOf(f: string): string | undefined {
   const parts = f.split('/');
+  if (parts[0] === 'nodes') return 'nodes';
   return parts[0] === 'src' && parts.length > 2 ? parts[1] : undefined;
 }
 
 /** Imports that break the layer table, as `from → to (layer a may not import layer b)`. */
-function layerViolations(graph: ReadonlyMap<string, readonly string[]>, layers: Record<string, readonly string[]> = LAYERS): string[] {
+function layerViolations(graph: ReadonlyMap<string, readonly string[]>, layers: Record<string, readonly string[]> = { ...LAYERS, nodes: NODES_MAY_IMPORT }): string[] {
   const out: string[] = [];
   for (const [f, deps] of graph) {
     const from = layerOf(f);
@@ -123,6 +127,13 @@ test('layout › nothing in src/ imports nodes/', (t) => {
   t.deepEqual(bad, [], 'src/ files importing nodes/ (inject the registry instead; wire it in a composition root outside src/)');
 });
 
+test('layout › the composition roots (index.ts, operators.ts, cli.ts) are imported by nothing in src/ or nodes/', (t) => {
+  const roots = ['index.ts', 'operators.ts', 'cli.ts'];
+  t.true(roots.every((f) => existsSync(path.join(ROOT, f))));
+  const bad = [...graph].flatMap(([f, deps]) => deps.filter((d) => roots.includes(d)).map((d) => `${f} → ${d}`));
+  t.deepEqual(bad, []);
+});
+
 test('layout › no import cycles in src/ and nodes/', (t) => {
   const cycle = findCycle(graph);
   t.is(cycle, undefined, `import cycle: ${cycle?.join(' → ')}`);
@@ -131,11 +142,11 @@ test('layout › no import cycles in src/ and nodes/', (t) => {
 test('layout › every file in src/ is in a layer folder', (t) => {
   const loose = sources.filter((f) => f.startsWith('src/') && layerOf(f) === undefined && !SRC_TOP_LEVEL.includes(f));
   t.deepEqual(loose, [], `files at the top of src/ (expected only ${SRC_TOP_LEVEL.join(', ') || 'none'})`);
-  const folders = new Set(sources.map(layerOf).filter((l) => l !== undefined));
+  const folders = new Set(sources.filter((f) => f.startsWith('src/')).map(layerOf).filter((l) => l !== undefined));
   t.deepEqual([...folders].filter((l) => !(l in LAYERS)), [], `folders of src/ that are not layers (${Object.keys(LAYERS).join(', ')})`);
 });
 
-test('layout › each layer imports only from the layers below it', (t) => {
+test('layout › each layer imports only from the layers below it; nodes/ from every layer but apps', (t) => {
   t.deepEqual(layerViolations(graph), []);
 });
 
@@ -153,6 +164,7 @@ test('layout › the checks fail on a bad graph (cycle path, layer breach, src �
   const g = importGraph(Object.keys(files), (f) => files[f]!);
   t.deepEqual(findCycle(g), ['src/apps/c.ts', 'src/core/a.ts', 'src/core/b.ts', 'src/apps/c.ts']);
   t.deepEqual(layerViolations(g), ['src/core/b.ts → src/apps/c.ts (core may not import apps)']);
+  t.deepEqual(layerViolations(new Map([['nodes/y.ts', ['src/apps/c.ts', 'src/core/a.ts']]])), ['nodes/y.ts → src/apps/c.ts (nodes may not import apps)']);
   t.deepEqual(g.get('src/apps/c.ts'), ['src/core/a.ts', 'nodes/x.ts']);
   t.deepEqual(g.get('src/core/a.ts'), ['src/core/b.ts']);
 });

@@ -407,12 +407,12 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined)) throw new UsageError('--stream-name and --min-workers go with --dispatch tcp://HOST:PORT');
   const minWorkers = Number(values['min-workers'] ?? 0);
   if (!Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > 1000) throw new UsageError(`--min-workers: expected an integer 0..1000, got '${values['min-workers']}'`);
-  if (dispatchAt) (await import('../net/zmq/remote-segmenter.ts')).requireSegmenter(def);
+  if (dispatchAt) (await import('./dispatch/remote-segmenter.ts')).requireSegmenter(def);
   const mp = port(values['metrics-port'] as string | undefined);
   // Live sharding: each segmenter node becomes a stream handed to `segflow worker` processes.
   const { curveKeysFlag } = await import('../net/zmq/curve.ts');
   const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
-  const live = dispatchAt ? await (await import('../net/zmq/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys }) : undefined;
+  const live = dispatchAt ? await (await import('./dispatch/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys }) : undefined;
   if (live) def = live.def;
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const metrics = new Metrics();
@@ -540,7 +540,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected an integer 1..64, got '${values.jobs}'`);
   // ZeroMQ (a native addon) and the dispatcher load only for --dispatch / --curve-keys.
   const zmqWanted = values.dispatch !== undefined || values['curve-keys'] !== undefined;
-  const remote = zmqWanted ? await import('../net/zmq/remote-segmenter.ts') : undefined;
+  const remote = zmqWanted ? await import('./dispatch/remote-segmenter.ts') : undefined;
   const chunkFrames = Number(values['chunk-frames'] ?? (values.dispatch ? remote!.DEFAULT_CHUNK_FRAMES : 0));
   if (!Number.isInteger(chunkFrames) || chunkFrames < 0) throw new UsageError(`--chunk-frames: expected an integer ≥ 1 (frames), got '${values['chunk-frames']}'`);
   const graph = (values.graph as string | undefined) ?? DEFAULT_GRAPH;
@@ -585,7 +585,7 @@ async function cmdWorker(values: Values): Promise<number> {
   }
   refuse(values, ['concurrency', 'lock-ms', 'metrics-port'], 'go with --queue redis://HOST:PORT');
   const at = await endpoint('--connect', values.connect);
-  const { runWorker } = await import('../net/zmq/worker.ts');
+  const { runWorker } = await import('./dispatch/worker.ts');
   const keys = (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'client');
   const stop = stopSignal(log);
   try {

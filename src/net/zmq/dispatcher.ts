@@ -56,6 +56,8 @@ export const DEFAULT_LIVE_FRAME_TIMEOUT_MS = 30_000;
 export const DEFAULT_CHUNK_TIMEOUT_MS = 600_000;
 /** Workers registered at once; messages from further new peers are ignored and counted. */
 export const DEFAULT_MAX_WORKERS = 256;
+/** The node type workers run: a graph's nodes of this type are handed to them (remote-segmenter.ts, live-segmenter.ts, worker.ts). */
+export const SEGMENTER_TYPE = 'two-branch-segmenter';
 
 export interface DispatcherOptions {
   /** tcp://HOST:PORT to bind (port 0 = any free port; see `endpoint` after `bind()`). */

@@ -20,11 +20,8 @@ import { UsageError } from '../../core/errors.ts';
 import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../../core/packet.ts';
-import type { CurveServerKeys } from './curve.ts';
-import { Dispatcher, type DispatchStats } from './dispatcher.ts';
-
-/** The node type workers run: a graph's nodes of this type are handed to them. */
-export const SEGMENTER_TYPE = 'two-branch-segmenter';
+import type { CurveServerKeys } from '../../net/zmq/curve.ts';
+import { Dispatcher, SEGMENTER_TYPE, type DispatchStats } from '../../net/zmq/dispatcher.ts';
 
 export const DEFAULT_CHUNK_FRAMES = 30;
 /** Chunks a file may have in flight (frames decoded, labels not yet back). */

@@ -29,9 +29,9 @@ import { UsageError } from '../../core/errors.ts';
 import type { GraphDef } from '../../core/graph/loader.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import type { Frame, Labels } from '../../core/packet.ts';
-import type { CurveServerKeys } from './curve.ts';
-import { Dispatcher, type LiveStream } from './dispatcher.ts';
-import { requireSegmenter, SEGMENTER_TYPE } from './remote-segmenter.ts';
+import type { CurveServerKeys } from '../../net/zmq/curve.ts';
+import { Dispatcher, SEGMENTER_TYPE, type LiveStream } from '../../net/zmq/dispatcher.ts';
+import { requireSegmenter } from './remote-segmenter.ts';
 
 /** `--stream-name`, else the graph file's base name without `.yaml`. */
 export function streamPrefix(graphFile: string, name?: string): string {

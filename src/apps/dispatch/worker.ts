@@ -46,9 +46,8 @@ import { unlimitedFlow } from '../../core/runtime/flow.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
 import { defaultQueue } from '../../core/runtime/queue.ts';
 import { z as zod } from 'zod';
-import { curveClient, isLoopback, type CurveClientKeys } from './curve.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } from './dispatcher.ts';
-import { SEGMENTER_TYPE } from './remote-segmenter.ts';
+import { curveClient, isLoopback, type CurveClientKeys } from '../../net/zmq/curve.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS, SEGMENTER_TYPE } from '../../net/zmq/dispatcher.ts';
 import { checkEndpoint, decodeHeader, decodePackets, encodeControl, encodePackets, sanitize, SendQueue, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../../codecs/zmq-wire.ts';
 
 /** Jobs waiting at a worker: a dispatcher sends one chunk at a time, and 1–2 frames per live stream. */

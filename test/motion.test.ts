@@ -1,0 +1,94 @@
+/**
+ * The motion kernels label propagation runs on (src/kernels/motion.ts): block matching recovers a
+ * known shift, and thumbnail() and warpLabels() equal their plain reference loops on real frames.
+ * (Moved from temporal.test.ts.)
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
+import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
+import { SAMPLE } from './helpers/cli.ts';
+
+const W = 320, H = 180;
+/** The first n frames of the bundled sample at 320x180, decoded by the real ffmpeg. */
+function sampleFrames(n: number): Uint8Array[] {
+  const buf = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', SAMPLE, '-frames:v', String(n), '-vf', `scale=${W}:${H}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
+  return Array.from({ length: n }, (_, i) => new Uint8Array(buf.subarray(i * W * H * 3, (i + 1) * W * H * 3)));
+}
+
+test('motion › block matching recovers a known shift and warps labels with it', (t) => {
+  const w = 480, h = 272;
+  const a = new Uint8Array(w * h * 3);
+  for (let i = 0; i < a.length; i++) a[i] = (Math.imul(i / 3 | 0, 2654435761) >>> 24);
+  const b = new Uint8Array(a.length); // content moved 8 px right
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) b[(y * w + x) * 3 + c] = a[(y * w + Math.max(0, x - 8)) * 3 + c]!;
+  const m = blockMotion(thumbnail(a, w, h), thumbnail(b, w, h));
+  const labels = new Uint8Array(w * h).map((_, i) => ((i % w) >> 4) % 11);
+  const warped = warpLabels(labels, w, h, m);
+  let ok = 0;
+  for (let y = 0; y < h; y++) for (let x = 16; x < w - 16; x++) ok += warped[y * w + x] === labels[y * w + x - 8] ? 1 : 0;
+  t.true(ok / (h * (w - 32)) > 0.98, `${ok / (h * (w - 32))}`);
+});
+
+/** The plain per-byte box filter thumbnail() must equal (its word-wise fast path is an optimisation). */
+function thumbnailReference(rgb: Uint8Array, w: number, h: number, thumbWidth = 240): Uint8Array {
+  const f = Math.max(1, Math.round(w / thumbWidth));
+  const tw = Math.floor(w / f), th = Math.floor(h / f);
+  const out = new Uint8Array(tw * th);
+  for (let ty = 0; ty < th; ty++) for (let tx = 0; tx < tw; tx++) {
+    let s = 0;
+    for (let y = ty * f; y < ty * f + f; y++) for (let x = tx * f; x < tx * f + f; x++) for (let c = 0; c < 3; c++) s += rgb[(y * w + x) * 3 + c]!;
+    out[ty * tw + tx] = s / (f * f * 3);
+  }
+  return out;
+}
+
+/** warpLabels() without its run merging and block copies: every pixel from its cell's vector. */
+function warpReference(labels: Uint8Array, lw: number, lh: number, m: ReturnType<typeof blockMotion>, cell = 8): Uint8Array {
+  const out = new Uint8Array(lw * lh);
+  const { bw, bh, block, vectors: v } = m;
+  const sx = m.thumb.width / lw, sy = m.thumb.height / lh;
+  for (let cy = 0; cy < lh; cy += cell) for (let cx = 0; cx < lw; cx += cell) {
+    const xEnd = Math.min(lw, cx + cell), yEnd = Math.min(lh, cy + cell);
+    const t = (((xEnd + cx) / 2) * sx) / block - 0.5, u = (((cy + yEnd) / 2) * sy) / block - 0.5;
+    // the horizontal weight is kept in float32, as warpLabels keeps it per column of cells
+    const x0 = Math.max(0, Math.min(bw - 1, Math.floor(t))), x1 = Math.min(bw - 1, x0 + 1), a = Math.fround(Math.max(0, Math.min(1, t - x0)));
+    const y0 = Math.max(0, Math.min(bh - 1, Math.floor(u))), y1 = Math.min(bh - 1, y0 + 1), b = Math.max(0, Math.min(1, u - y0));
+    const at = (bx: number, by: number, k: number) => v[(by * bw + bx) * 2 + k]!;
+    const vx = (1 - b) * ((1 - a) * at(x0, y0, 0) + a * at(x1, y0, 0)) + b * ((1 - a) * at(x0, y1, 0) + a * at(x1, y1, 0));
+    const vy = (1 - b) * ((1 - a) * at(x0, y0, 1) + a * at(x1, y0, 1)) + b * ((1 - a) * at(x0, y1, 1) + a * at(x1, y1, 1));
+    const dx = Math.round(vx / sx), dy = Math.round(vy / sy);
+    for (let y = cy; y < yEnd; y++) for (let x = cx; x < xEnd; x++) {
+      const sy_ = Math.max(0, Math.min(lh - 1, y + dy)), sx_ = Math.max(0, Math.min(lw - 1, x + dx));
+      out[y * lw + x] = labels[sy_ * lw + sx_]!;
+    }
+  }
+  return out;
+}
+
+test('motion › thumbnail and label warp equal their plain reference loops (real frames, odd sizes, random motion)', (t) => {
+  const data = sampleFrames(2);
+  let rng = 12345;
+  const rand = () => ((rng = Math.imul(rng ^ (rng >>> 15), 2246822507) + 1) >>> 0) / 2 ** 32;
+  // sizes: word-aligned fast path (320, 960), and ones that take the byte path (f*3 or w*3 not a multiple of 4)
+  for (const [w, h] of [[W, H], [960, 540], [482, 271], [250, 97]] as const) {
+    const rgb = new Uint8Array(w * h * 3).map((_, i) => data[0]![i % data[0]!.length]! ^ (i * 7));
+    t.deepEqual(thumbnail(rgb, w, h).data, thumbnailReference(rgb, w, h), `thumbnail ${w}x${h}`);
+    const off = new Uint8Array(rgb.length + 1);
+    off.set(rgb, 1); // an unaligned view takes the byte path too
+    t.deepEqual(thumbnail(off.subarray(1), w, h).data, thumbnailReference(rgb, w, h), `thumbnail ${w}x${h}, unaligned`);
+  }
+  const a = data[0]!, b = data[1]!;
+  const real = blockMotion(thumbnail(a, W, H), thumbnail(b, W, H));
+  for (const [lw, lh] of [[W, H], [960, 540], [333, 201]] as const) {
+    const labels = new Uint8Array(lw * lh).map((_, i) => ((i % lw) * 7 + ((i / lw) | 0) * 3) % 11);
+    t.deepEqual(warpLabels(labels, lw, lh, real), warpReference(labels, lw, lh, real), `real motion, labels ${lw}x${lh}`);
+    for (let k = 0; k < 5; k++) {
+      // smooth fields (long runs), noisy ones (short runs), and large ones (cells leaving the frame)
+      const amp = [1, 4, 16, 30, 2][k]!;
+      const v = new Int8Array(real.vectors.length).map((_, i) => k === 4 ? (i % 2 ? -1 : 2) : Math.round((rand() - 0.5) * 2 * amp));
+      const m = { ...real, vectors: v };
+      t.deepEqual(warpLabels(labels, lw, lh, m), warpReference(labels, lw, lh, m), `random motion ±${amp}, labels ${lw}x${lh}`);
+    }
+  }
+});
