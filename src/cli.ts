@@ -625,6 +625,7 @@ function quietEpipe(): void {
 export async function main(argv: string[]): Promise<number> {
   quietEpipe();
   const [cmd, ...rest] = argv;
+  if (cmd === 'run' || cmd === 'process' || cmd === 'worker') (await import('./apps/heap.ts')).growHeapForVideo(); // fewer full GCs (src/apps/heap.ts)
   try {
     if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
       const topic = cmd === 'help' ? rest[0] : undefined;
