@@ -77,7 +77,7 @@ test('simd › blend equals the lookup-table formula; alpha 256 and ids above 15
   t.truthy(blendTables(Array.from({ length: 17 }, () => [1, 2, 3]), 100, [16]));
 });
 
-test('image › the separable bilinear resize gives the per-pixel formula\'s bytes', (t) => {
+test('image › the bilinear resize (separable, in WebAssembly) gives the per-pixel formula\'s bytes', (t) => {
   // The formula resizeRgb documents, evaluated per pixel as before it was made separable.
   const plain = (src: Uint8Array, sw: number, sh: number, dw: number, dh: number) => {
     const dst = new Uint8Array(dw * dh * 3);
@@ -97,7 +97,9 @@ test('image › the separable bilinear resize gives the per-pixel formula\'s byt
     }
     return dst;
   };
-  for (const [sw, sh, dw, dh] of [[48, 27, 60, 34], [48, 27, 60, 33], [7, 5, 3, 9], [1, 1, 5, 4], [5, 3, 1, 1], [64, 48, 48, 36]] as const) {
+  // General sizes (WebAssembly: src/kernels/simd.ts bilinear) and height-only ones (bilinearRows).
+  for (const [sw, sh, dw, dh] of [[48, 27, 60, 34], [48, 27, 60, 33], [7, 5, 3, 9], [1, 1, 5, 4], [5, 3, 1, 1], [64, 48, 48, 36],
+    [48, 27, 48, 28], [480, 270, 480, 272], [5, 7, 5, 3], [5, 7, 5, 20]] as const) {
     const src = bytes(sw * sh * 3, 256, sw * sh);
     t.deepEqual(resizeRgb(src, sw, sh, dw, dh), plain(src, sw, sh, dw, dh), `${sw}x${sh} → ${dw}x${dh}`);
   }

@@ -655,6 +655,7 @@ export async function main(argv: string[], nodes: NodeLoader): Promise<number> {
   loadNodes = nodes;
   quietEpipe();
   const [cmd, ...rest] = argv;
+  if (cmd === 'run' || cmd === 'process' || cmd === 'worker') (await import('./heap.ts')).growHeapForVideo(); // fewer full GCs (src/apps/heap.ts)
   try {
     if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
       const topic = cmd === 'help' ? rest[0] : undefined;

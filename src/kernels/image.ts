@@ -7,6 +7,10 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, d
   if (sw === 2 * dw && sh === 2 * dh) return halveRgb(src, sw, dw, dh);
   if (sw === dw) return resizeRgbRows(src, sw, sh, dh);
   const dst = uninitialisedBytes(dw * dh * 3); // every byte written below
+  if (simdKernels) {
+    simdKernels.bilinear(src, sw, sh, dw, dh, dst); // the loops below in WebAssembly (the same doubles), ~4x faster
+    return dst;
+  }
   const sx = sw / dw;
   const sy = sh / dh;
   const x0s = new Int32Array(dw);
@@ -66,6 +70,10 @@ export function resizeRgb(src: Uint8Array, sw: number, sh: number, dw: number, d
  */
 function resizeRgbRows(src: Uint8Array, w: number, sh: number, dh: number): Uint8Array {
   const dst = uninitialisedBytes(w * dh * 3); // every byte written below
+  if (simdKernels) {
+    simdKernels.bilinearRows(src, w, sh, dh, dst); // the loop below in WebAssembly (the same doubles)
+    return dst;
+  }
   const rowBytes = w * 3;
   const sy = sh / dh;
   for (let y = 0; y < dh; y++) {

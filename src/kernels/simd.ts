@@ -158,15 +158,58 @@ const upBody = (k: 2 | 4) => {
   return [2, 6, I32, 1, V128, ...init, ...whileLt(4, 3, row, rowStep), ...END];
 };
 
+// ---- bilinear resize (f64, scalar) ------------------------------------------------------------
+// The arithmetic of src/image.ts resizeRgb, operation for operation in IEEE doubles (WebAssembly
+// and JS round alike, and neither fuses a multiply-add), so the bytes are the same.
+// hrow(s, out, xa, xaEnd, xb, fx): one input row's horizontal blend, 3 doubles a pixel:
+//   out[3x+c] = s[xa[x]+c] + (s[xb[x]+c] − s[xa[x]+c]) · fx[x]
+// vrow(t, b, d, dEnd, wy): d[i] = trunc(t[i] + (b[i] − t[i]) · wy + 0.5) over rows of doubles;
+// vrow8 the same over rows of bytes (the height-only resize).
+const F64 = 0x7c;
+const f64const = (v: number) => { const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, v, true); return [0x44, ...b]; };
+const LOAD8 = (o = 0) => [0x2d, 0, ...uleb(o)], LOADI32 = [0x28, 2, 0], LOADF64 = [0x2b, 3, 0];
+const STORE8 = [0x3a, 0, 0], storeF64 = (o: number) => [0x39, 3, ...uleb(o)];
+const FADD = [0xa0], FSUB = [0xa1], FMUL = [0xa2], F_I32_S = [0xb7], F_I32_U = [0xb8], SUB = [0x6b], TRUNC_SAT_U = [0xfc, 3];
+const bump = (l: number, by: number) => [...get(l), ...i32(by), ...ADD, ...set(l)];
+const hrowBody = (() => {
+  // params 0 s, 1 out, 2 xa, 3 xaEnd, 4 xb, 5 fx; locals 6 pa, 7 pb (i32), 8 w (f64)
+  const ch = (c: number) => [
+    ...get(1),
+    ...get(6), ...LOAD8(c), ...F_I32_U,
+    ...get(7), ...LOAD8(c), ...get(6), ...LOAD8(c), ...SUB, ...F_I32_S, ...get(8), ...FMUL,
+    ...FADD, ...storeF64(8 * c),
+  ];
+  const body = [
+    ...get(0), ...get(2), ...LOADI32, ...ADD, ...set(6),
+    ...get(0), ...get(4), ...LOADI32, ...ADD, ...set(7),
+    ...get(5), ...LOADF64, ...set(8),
+    ...ch(0), ...ch(1), ...ch(2),
+  ];
+  const step = [...bump(2, 4), ...bump(4, 4), ...bump(5, 8), ...bump(1, 24)];
+  return [2, 2, I32, 1, F64, ...whileLt(2, 3, body, step), ...END];
+})();
+const vrowBody = (bytes: boolean) => {
+  // params 0 t, 1 b, 2 d, 3 dEnd, 4 wy (f64); local 5 tv (f64)
+  const top = bytes ? [...get(0), ...LOAD8(), ...F_I32_U] : [...get(0), ...LOADF64];
+  const diff = bytes ? [...get(1), ...LOAD8(), ...get(0), ...LOAD8(), ...SUB, ...F_I32_S] : [...get(1), ...LOADF64, ...get(5), ...FSUB];
+  const body = [
+    ...top, ...set(5),
+    ...get(2), ...get(5), ...diff, ...get(4), ...FMUL, ...FADD, ...f64const(0.5), ...FADD, ...TRUNC_SAT_U, ...STORE8,
+  ];
+  const step = [...bump(0, bytes ? 1 : 8), ...bump(1, bytes ? 1 : 8), ...bump(2, 1)];
+  return [1, 1, F64, ...whileLt(2, 3, body, step), ...END];
+};
+
 const fn = (body: number[]) => [...uleb(body.length), ...body];
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 (i32 x4) -> (), 1 (i32 x6) -> ()
-  ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 6, I32, I32, I32, I32, I32, I32, 0]),
-  ...section(3, [4, 0, 1, 0, 0]), // blend, halve, up2, up4
+  // types: 0 (i32 x4) -> (), 1 (i32 x6) -> (), 2 (i32 x4, f64) -> ()
+  ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 5, I32, I32, I32, I32, F64, 0]),
+  ...section(3, [7, 0, 1, 0, 0, 1, 2, 2]), // blend, halve, up2, up4, hrow, vrow, vrow8
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [5, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('up2'), 0, 2, ...str('up4'), 0, 3, ...str('mem'), 2, 0]),
-  ...section(10, [4, ...fn(blendBody), ...fn(halveBody), ...fn(upBody(2)), ...fn(upBody(4))]),
+  ...section(7, [8, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('up2'), 0, 2, ...str('up4'), 0, 3,
+    ...str('hrow'), 0, 4, ...str('vrow'), 0, 5, ...str('vrow8'), 0, 6, ...str('mem'), 2, 0]),
+  ...section(10, [7, ...fn(blendBody), ...fn(halveBody), ...fn(upBody(2)), ...fn(upBody(4)), ...fn(hrowBody), ...fn(vrowBody(false)), ...fn(vrowBody(true))]),
 ]);
 
 // ---- JS side --------------------------------------------------------------------------------
@@ -206,6 +249,13 @@ export interface SimdKernels {
   halve(dst: Uint8Array, src: Uint8Array, sw: number, dw: number, dh: number): void;
   /** A label map `sw` x `sh` (sw ≥ 16) at `k` times the size (k = 2 or 4), nearest; into `out` when it has the size. */
   upscale(src: Uint8Array, sw: number, sh: number, k: 2 | 4, out?: Uint8Array): Uint8Array;
+  /**
+   * src/image.ts resizeRgb's bilinear resize (half-pixel centres), the same bytes: separable, each
+   * input row's horizontal blend computed once in doubles, the vertical blend per output row.
+   */
+  bilinear(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, dst: Uint8Array): void;
+  /** bilinear when only the height changes (each output row a blend of two input rows). */
+  bilinearRows(src: Uint8Array, w: number, sh: number, dh: number, dst: Uint8Array): void;
 }
 
 function create(): SimdKernels | undefined {
@@ -220,6 +270,9 @@ function create(): SimdKernels | undefined {
   const halve = inst.exports.halve as (a: number, o: number, stride: number, groups: number, dh: number, outStride: number) => void;
   const up2 = inst.exports.up2 as (src: number, dst: number, sw: number, sh: number) => void;
   const up4 = inst.exports.up4 as (src: number, dst: number, sw: number, sh: number) => void;
+  const hrow = inst.exports.hrow as (s: number, out: number, xa: number, xaEnd: number, xb: number, fx: number) => void;
+  const vrow = inst.exports.vrow as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
+  const vrow8 = inst.exports.vrow8 as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => {
     const bytes = DATA_AT + need + 64;
@@ -279,6 +332,61 @@ function create(): SimdKernels | undefined {
       (k === 2 ? up2 : up4)(DATA_AT, d, sw, sh);
       dst.set(h.subarray(d, d + m));
       return dst;
+    },
+    bilinear(src, sw, sh, dw, dh, dst) {
+      const inBytes = sw * sh * 3, rowBytes = dw * 3;
+      if (src.length < inBytes || dst.length !== rowBytes * dh) throw new RangeError('simd bilinear: bad sizes');
+      // Layout: tables (xa, xb: i32; fx: f64), two rows of doubles, the source, the output.
+      const xa = DATA_AT, xb = xa + at16(4 * dw), fx = xb + at16(4 * dw), rowA = fx + 8 * dw, rowB = rowA + 8 * rowBytes;
+      const s = rowB + 8 * rowBytes, o = s + at16(inBytes);
+      const h = heap(o - DATA_AT + rowBytes * dh);
+      const ints = new Int32Array(h.buffer), dbl = new Float64Array(h.buffer);
+      const sx = sw / dw, sy = sh / dh;
+      const f32 = new Float32Array(1);
+      for (let x = 0; x < dw; x++) {
+        const fxv = Math.max(0, (x + 0.5) * sx - 0.5);
+        const x0 = Math.min(sw - 1, Math.floor(fxv));
+        ints[(xa >> 2) + x] = x0 * 3;
+        ints[(xb >> 2) + x] = Math.min(sw - 1, x0 + 1) * 3;
+        f32[0] = fxv - x0; // the JS path keeps the weight in a Float32Array
+        dbl[(fx >> 3) + x] = f32[0]!;
+      }
+      h.set(src.subarray(0, inBytes), s);
+      const held = [-1, -1], at = [rowA, rowB];
+      const across = (r: number): number => {
+        if (held[0] === r) return at[0]!;
+        if (held[1] === r) return at[1]!;
+        const k = held[0]! < held[1]! ? 0 : 1; // rows only move down: replace the upper one
+        held[k] = r;
+        hrow(s + r * sw * 3, at[k]!, xa, xa + 4 * dw, xb, fx);
+        return at[k]!;
+      };
+      for (let y = 0; y < dh; y++) {
+        const fy = Math.max(0, (y + 0.5) * sy - 0.5);
+        const y0 = Math.min(sh - 1, Math.floor(fy));
+        const y1 = Math.min(sh - 1, y0 + 1);
+        const top = across(y0), bot = across(y1);
+        vrow(top, bot, o + y * rowBytes, o + (y + 1) * rowBytes, fy - y0);
+      }
+      dst.set(h.subarray(o, o + rowBytes * dh));
+    },
+    bilinearRows(src, w, sh, dh, dst) {
+      const rowBytes = w * 3;
+      if (src.length < rowBytes * sh || dst.length !== rowBytes * dh) throw new RangeError('simd bilinearRows: bad sizes');
+      const s = DATA_AT, o = s + at16(rowBytes * sh);
+      const h = heap(o - DATA_AT + rowBytes * dh);
+      h.set(src.subarray(0, rowBytes * sh), s);
+      const sy = sh / dh;
+      for (let y = 0; y < dh; y++) {
+        const fy = Math.max(0, (y + 0.5) * sy - 0.5);
+        const y0 = Math.min(sh - 1, Math.floor(fy));
+        const y1 = Math.min(sh - 1, y0 + 1);
+        const wy = fy - y0;
+        const d = o + y * rowBytes;
+        if (wy === 0 || y0 === y1) h.copyWithin(d, s + y0 * rowBytes, s + (y0 + 1) * rowBytes); // the row as it is
+        else vrow8(s + y0 * rowBytes, s + y1 * rowBytes, d, d + rowBytes, wy);
+      }
+      dst.set(h.subarray(o, o + rowBytes * dh));
     },
   };
 }

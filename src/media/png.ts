@@ -46,11 +46,11 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * The map's PNG scanlines: each row after its filter byte, `Up` with zeros
  * where the row repeats the one above, `None` with the row's bytes otherwise.
  */
-export function filterRows(map: Uint8Array, w: number, h: number): Buffer {
+export function filterRows(map: Uint8Array, w: number, h: number, into?: Buffer): Buffer {
   if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new RangeError(`png: bad size ${w}x${h}`);
   if (map.length < w * h) throw new RangeError(`png: ${map.length} bytes for a ${w}x${h} map`);
   const src = Buffer.from(map.buffer, map.byteOffset, w * h);
-  const out = Buffer.allocUnsafe(h * (w + 1));
+  const out = into?.length === h * (w + 1) ? into : Buffer.allocUnsafeSlow(h * (w + 1));
   for (let y = 0, s = 0, o = 0; y < h; y++, s += w, o += w + 1) {
     if (y > 0 && src.compare(src, s - w, s, s, s + w) === 0) {
       out.fill(0, o + 1, o + 1 + w);
@@ -86,11 +86,18 @@ function deflateOptions(level: number): zlib.ZlibOptions {
  */
 export function grayPng(map: Uint8Array, w: number, h: number, level = 1): Promise<Buffer> {
   const opts = deflateOptions(level);
-  const rows = filterRows(map, w, h);
+  const rows = filterRows(map, w, h, spare.pop());
   return new Promise((resolve, reject) => {
-    zlib.deflate(rows, opts, (err, idat) => (err ? reject(err) : resolve(assemble(w, h, idat))));
+    zlib.deflate(rows, opts, (err, idat) => {
+      // The deflate is done with the rows: kept for the next map (a 1080p map's are 2 MB).
+      if (spare.length < 4) spare.push(rows);
+      if (err) reject(err);
+      else resolve(assemble(w, h, idat));
+    });
   });
 }
+/** Row buffers whose deflate has finished, for the next maps (fewer large allocations, fewer GCs). */
+const spare: Buffer[] = [];
 
 /** grayPng on the calling thread. */
 export function grayPngSync(map: Uint8Array, w: number, h: number, level = 1): Buffer {
