@@ -26,6 +26,26 @@ export interface Frame extends PacketMeta {
   /** The size of the video this frame shows, when the decoder scaled it down (a preview); absent: width x height. */
   readonly videoWidth?: number | undefined;
   readonly videoHeight?: number | undefined;
+  /** The keyframe-scheduler's mark: what the segmenter does with this frame (absent: the segmenter decides itself). */
+  readonly key?: KeyMark | undefined;
+}
+
+/** Why a frame is or is not a key frame (keyframe-scheduler). */
+export type KeyReason = 'discontinuity' | 'interval' | 'change' | 'between';
+
+/**
+ * A frame marked by the keyframe-scheduler. A key frame runs the whole network;
+ * a non-key frame takes `path`: `shallow` (the shallow branch with the last key
+ * frame's deep features), `fuse` (the shallow branch, its features handed to a
+ * temporal-fuser) or `propagate` (no network: label-propagation carries labels).
+ */
+export interface KeyMark {
+  readonly key: boolean;
+  readonly reason: KeyReason;
+  /** Non-key frames' path (key frames: `full`). */
+  readonly path: 'full' | 'shallow' | 'fuse' | 'propagate';
+  /** Mean absolute gray change against the last key frame (0..255), when the adaptive rule measured it. */
+  readonly change?: number | undefined;
 }
 
 /** How a label map was produced, for counting and benchmarks. */
