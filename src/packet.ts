@@ -73,7 +73,28 @@ export interface Labels extends PacketMeta {
   readonly scores?: ScoreMap | undefined;
 }
 
-export type Packet = Frame | Labels;
+/**
+ * An opaque handle to one frame's features, held by the executor (worker
+ * thread) that made them: valid only there, so a `features` edge never
+ * crosses executors (the loader refuses one). Its maker frees it.
+ */
+export interface FeatureHandle {
+  /** The thread that made it (worker_threads threadId; 0 = the main thread). */
+  readonly threadId: number;
+  /** Made from a key frame (deep features present). */
+  readonly key: boolean;
+}
+
+/** A frame's network features (two-branch-segmenter `features` → temporal-fuser). */
+export interface Features extends PacketMeta {
+  readonly kind: 'features';
+  /** The frame's size: labels made from these features come out at this size. */
+  readonly width: number;
+  readonly height: number;
+  readonly handle: FeatureHandle;
+}
+
+export type Packet = Frame | Labels | Features;
 
 export type PortKind = Packet['kind'];
 
