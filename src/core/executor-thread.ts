@@ -1,0 +1,133 @@
+/**
+ * The thread side of an executor (src/core/executor.ts): imports the node
+ * registry, opens the group's nodes with contexts like the runner's, wires
+ * them (each input through its edge's queue, every output shared) and
+ * exchanges only the outer streams with the parent: packets in and out,
+ * end and error of each stream. Node statistics, counters, gauges and logs
+ * are forwarded to the parent. `close` closes every node (models are freed in
+ * this thread) and ends the thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { merge, share, Subject, tap, type Observable } from 'rxjs';
+import type { NodeContext, NodeInstance, NodeSpec, Streams } from '../node.ts';
+import type { PacketMeta } from '../packet.ts';
+import { unlimitedFlow } from '../runtime/flow.ts';
+import { Metrics, NodeStats } from '../runtime/metrics.ts';
+import { EdgeQueue } from '../runtime/queue.ts';
+import { toWire, type ExecutorPlan, type FromThread, type ToThread } from './executor.ts';
+
+const port = parentPort!;
+const plan = workerData as ExecutorPlan;
+const send = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+class ForwardedStats extends NodeStats {
+  override observe(ms: number): void {
+    super.observe(ms);
+    send({ t: 'obs', node: this.name, type: this.type, ms });
+  }
+}
+
+class ForwardedMetrics extends Metrics {
+  override node(name: string, type = ''): NodeStats {
+    let s = this.nodes.get(name);
+    if (!s) this.nodes.set(name, (s = new ForwardedStats(name, type)));
+    return s;
+  }
+  override count(name: string, labels: Record<string, string>, by = 1, help = ''): void {
+    super.count(name, labels, by, help);
+    send({ t: 'count', name, labels, by, help });
+  }
+  override gauge(name: string, labels: Record<string, string>, value: number, help = ''): void {
+    super.gauge(name, labels, value, help);
+    send({ t: 'gauge', name, labels, value, help });
+  }
+}
+
+const metrics = new ForwardedMetrics();
+const ac = new AbortController();
+const ext = new Map(plan.inputs.map((id) => [id, new Subject<PacketMeta>()]));
+const opened: { name: string; inst: NodeInstance }[] = [];
+
+async function closeAll(): Promise<void> {
+  for (const { name, inst } of opened.reverse()) {
+    try {
+      await inst.close();
+    } catch (e) {
+      send({ t: 'log', node: name, message: `close failed: ${(e as Error).message}` });
+    }
+  }
+  opened.length = 0;
+}
+
+async function start(): Promise<void> {
+  const { registry } = (await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> };
+  const ctxs = plan.nodes.map((n): NodeContext<Record<string, unknown>> => {
+    const spec = registry.get(n.type);
+    if (!spec) throw new Error(`executor '${plan.executor}': unknown node type '${n.type}'`);
+    const queues = new Map<string, EdgeQueue>();
+    for (const [p, r] of Object.entries(n.inputs)) queues.set(p, metrics.edge(new EdgeQueue(`${'ext' in r ? r.ext : `${r.node}.${r.port}`}→${n.name}.${p}`, n.queue)));
+    return {
+      name: n.name, options: n.options, graphDir: process.cwd(), signal: ac.signal, metrics,
+      stats: metrics.node(n.name, n.type), flow: unlimitedFlow(),
+      queue: (p) => queues.get(p) ?? metrics.edge(new EdgeQueue(`${n.name}.${p}`, n.queue)),
+      log: (message) => send({ t: 'log', node: n.name, message }),
+    };
+  });
+  const settled = await Promise.allSettled(plan.nodes.map((n, i) => registry.get(n.type)!.open(ctxs[i]!)));
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') opened.push({ name: plan.nodes[i]!.name, inst: r.value });
+  });
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const outputs = new Map<string, Observable<PacketMeta>>();
+  plan.nodes.forEach((n, i) => {
+    const inputs: Streams = {};
+    for (const [p, r] of Object.entries(n.inputs)) {
+      const src = 'ext' in r ? ext.get(r.ext)! : outputs.get(`${r.node}.${r.port}`)!;
+      inputs[p] = src.pipe(ctxs[i]!.queue(p).edge());
+    }
+    for (const [p, o] of Object.entries(opened[i]!.inst.process(inputs))) {
+      const counted = (o as Observable<PacketMeta>).pipe(tap(() => metrics.count('node_output_packets_total', { node: n.name, port: p }, 1, 'Packets a node emitted, per output port (sinks: finished packets on done).')));
+      outputs.set(`${n.name}.${p}`, counted.pipe(share()));
+    }
+  });
+  // The outer outputs, subscribed now: the parent sends packets only after `open`.
+  merge(...plan.outputs.map((id) => {
+    const o = outputs.get(id);
+    if (!o) throw new Error(`executor '${plan.executor}': no output ${id}`);
+    return o.pipe(tap({
+      next: (p) => {
+        const w = toWire(p);
+        send({ t: 'out', id, p: w.p }, w.transfer);
+      },
+      complete: () => send({ t: 'done', id }),
+    }));
+  })).subscribe({ error: (e) => send({ t: 'error', message: `executor '${plan.executor}': ${e instanceof Error ? e.message : String(e)}` }) });
+}
+
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (m: ToThread) => {
+  switch (m.t) {
+    case 'in': return ext.get(m.id)?.next(Object.freeze(m.p));
+    case 'end': return ext.get(m.id)?.complete();
+    case 'fail': return ext.get(m.id)?.error(new Error(m.message));
+    case 'stop': return ac.abort();
+    case 'close':
+      chain = chain.then(async () => {
+        ac.abort();
+        await closeAll();
+        send({ t: 'closed' });
+        port.close();
+      });
+      return;
+  }
+});
+
+try {
+  await start();
+  send({ t: 'open' });
+} catch (e) {
+  await closeAll();
+  send({ t: 'open', error: e instanceof Error ? e.message : String(e) });
+  port.close();
+}
