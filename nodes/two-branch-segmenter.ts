@@ -38,7 +38,7 @@
  * decides, not `keyframeIntervalFrames`: key frames run the whole network,
  * frames marked `shallow` the shallow branch with kept deep features, frames
  * marked `propagate` nothing at all (no labels: `label-propagation` makes
- * them), and frames marked `fuse` only the shallow branch when a
+ * them; `tta: auto` resolves from the scheduler's interval), and frames marked `fuse` only the shallow branch when a
  * `temporal-fuser` takes the `features` port (else the model's own fused path).
  * Out `features` (a `features` port: an opaque handle to the frame's shallow
  * features, and on key frames its raw deep features, with the model itself,
@@ -137,7 +137,7 @@ export const twoBranchSegmenter = defineNode({
     const o = ctx.options;
     const { seg, manifest, where } = await openSegmenter(o);
     const tta = resolveTta(o.tta, o.keyframeIntervalFrames);
-    ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(tta)}`);
+    ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(tta)}${o.tta === 'auto' ? ' (auto; frames marked by a keyframe-scheduler: from its interval)' : ''}`);
     const ring = new FeatureRing();
     const count = (path: string) => ctx.metrics.count('segmenter_path_total', { node: ctx.name, path }, 1, 'Frames by network path (full = key frame).');
     return {
@@ -174,7 +174,9 @@ export const twoBranchSegmenter = defineNode({
             count(m.key ? 'full' : 'features');
             return { features: featuresOf(f, model, high, deep) };
           }
-          const r = await model.segment(f.data, f.width, f.height, { reuseDeep: !m.key, fuse: m.path === 'fuse', refine: o.refine, tta, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores, features: featuresWanted });
+          // `tta: auto` resolves from the scheduler's interval (sparse key frames: TTA), as it does from keyframeIntervalFrames unmarked.
+          const keyTta = o.tta === 'auto' ? resolveTta('auto', m.intervalFrames) : tta;
+          const r = await model.segment(f.data, f.width, f.height, { reuseDeep: !m.key, fuse: m.path === 'fuse', refine: o.refine, tta: keyTta, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores, features: featuresWanted });
           count(r.path);
           return { labels: labelsOf(f, r.classes, r.path, r.scores), features: r.features ? featuresOf(f, model, r.features.high, r.features.deep) : undefined };
         };

@@ -46,6 +46,8 @@ export interface KeyMark {
   readonly path: 'full' | 'shallow' | 'fuse' | 'propagate';
   /** Mean absolute gray change against the last key frame (0..255), when the adaptive rule measured it. */
   readonly change?: number | undefined;
+  /** The scheduler's interval (key frames at least every N frames): the segmenter's `tta: auto` resolves from it. */
+  readonly intervalFrames: number;
 }
 
 /** How a label map was produced, for counting and benchmarks. */

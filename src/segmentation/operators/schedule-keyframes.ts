@@ -34,7 +34,7 @@ export function scheduleKeyframes(o: ScheduleOptions): OperatorFunction<Frame, F
       if (f.discontinuity) s.reset();
       const thumb = s.needsThumb ? thumbnail(f.data, f.width, f.height) : undefined;
       const key = s.decide(thumb);
-      const mark: KeyMark = { key, reason: s.lastReason, path: key ? 'full' : o.nonKeyFrames, change: thumb && s.lastReason !== 'discontinuity' ? s.lastChange : undefined };
+      const mark: KeyMark = { key, reason: s.lastReason, path: key ? 'full' : o.nonKeyFrames, change: thumb && s.lastReason !== 'discontinuity' ? s.lastChange : undefined, intervalFrames: o.intervalFrames };
       o.observe?.(performance.now() - t0);
       return Object.freeze({ ...f, key: mark });
     }));
