@@ -20,6 +20,7 @@ import { registry } from '../../nodes/index.ts';
 import { twoBranchSegmenter } from '../../nodes/two-branch-segmenter.ts';
 import { UsageError } from '../errors.ts';
 import { loadGraphFile, type GraphDef } from '../graph/loader.ts';
+import { collapseDecomposed } from '../segmentation/collapse.ts';
 import { defineNode, type NodeSpec } from '../node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../packet.ts';
 import type { CurveServerKeys } from './curve.ts';
@@ -48,7 +49,9 @@ export function checkDispatchable(def: GraphDef, chunkFrames: number): void {
 }
 
 /** The graph with its segmenters run by `d`'s workers, for one input file. */
-export function dispatchGraph(def: GraphDef, d: Dispatcher, chunkFrames: number, input: string): GraphDef {
+export function dispatchGraph(graph: GraphDef, d: Dispatcher, chunkFrames: number, input: string): GraphDef {
+  // A decomposed segmentation (scheduler → segmenter → propagation) goes to the workers as one segmenter.
+  const def = collapseDecomposed(graph);
   const spec = remoteSegmenter(d, chunkFrames, path.basename(input));
   const nodes = def.nodes.map((n) => (n.type === twoBranchSegmenter.type ? { ...n, type: spec.type, spec: spec as NodeSpec } : n));
   const window = Math.min(MAX_FRAMES_IN_FLIGHT, chunkFrames * CHUNKS_IN_FLIGHT);
