@@ -123,7 +123,7 @@ async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSe
     close: () => model.dispose(),
     local: { model, reuse },
   };
-  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}${isMainThread ? '' : ' (in its executor\'s thread)'}` };
+  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}${isMainThread ? '' : ` (in its executor's thread, started from ${(globalThis as { segflowThreadBoot?: string }).segflowThreadBoot === 'tsx' ? 'tsx' : 'compiled JavaScript'})`}` };
 }
 
 export const twoBranchSegmenter = defineNode({

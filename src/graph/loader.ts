@@ -31,6 +31,8 @@ export interface NodeDef {
   readonly inputs: Readonly<Record<string, EdgeRef>>;
   readonly queue: QueuePolicy;
   readonly line: number;
+  /** The options the graph file (or --set) gives, by name; the others are defaults (drawings show these). */
+  readonly given?: readonly string[] | undefined;
   /** The executor (worker thread) the node runs in with the others that name it; absent: the main thread (src/core/executor.ts). */
   readonly executor?: string | undefined;
 }
@@ -222,7 +224,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     const executor = n.executor;
     if (executor !== undefined && (typeof executor !== 'string' || !NAME.test(executor))) fail(`node '${name}'.executor: expected an executor name (letters, digits, '-' or '_', starting with a letter), found ${describe(executor)}`, lineOf(['nodes', name, 'executor']));
     if (executor !== undefined && spec!.role !== 'transform') fail(`node '${name}' (${type}) is a ${spec!.role}: only transforms run in an executor; remove its executor: ${executor as string}`, lineOf(['nodes', name, 'executor']));
-    defs.set(name, { name, type, spec: spec!, options: parsed.data as Record<string, unknown>, inputs, line: line ?? 1, queueRaw: n.queue, executor: executor as string | undefined });
+    defs.set(name, { name, type, spec: spec!, options: parsed.data as Record<string, unknown>, inputs, line: line ?? 1, queueRaw: n.queue, executor: executor as string | undefined, given: Object.keys(optsIn as Record<string, unknown>) });
   }
 
   // Wiring: upstream exists, port exists, kinds match, required inputs wired.
