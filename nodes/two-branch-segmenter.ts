@@ -51,7 +51,6 @@
  * segment: { type: two-branch-segmenter, options: { model: fast-scnn-camvid, keyframeIntervalFrames: 1 }, in: { frame: small.frame } }
  * ```
  */
-import { isMainThread } from 'node:worker_threads';
 import { defer, filter, map, share, type Observable } from 'rxjs';
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest, type Model } from '../src/engine/model.ts';
@@ -100,10 +99,13 @@ interface FrameSegmenter {
   readonly local?: { readonly model: Model; readonly reuse: ReuseSegmenter } | undefined;
 }
 
-/** The ReuseSegmenter in a worker thread, or on this thread. */
+/** The executor (src/core/executor.ts) whose thread this is, if any. */
+const executor = () => (globalThis as { segflowExecutor?: string }).segflowExecutor;
+
+/** The ReuseSegmenter in a worker thread, or on this thread (also in an executor's thread: one already). */
 async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
   const mode: ReuseMode = { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) };
-  if (o.thread && isMainThread) {
+  if (o.thread && executor() === undefined) {
     const t = await ThreadedSegmenter.open({ model: o.model, engine: o.engine, threads: o.threads, mode });
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
   }
@@ -123,7 +125,7 @@ async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSe
     close: () => model.dispose(),
     local: { model, reuse },
   };
-  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}${isMainThread ? '' : ` (in its executor's thread, started from ${(globalThis as { segflowThreadBoot?: string }).segflowThreadBoot === 'tsx' ? 'tsx' : 'compiled JavaScript'})`}` };
+  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}${executor() === undefined ? '' : ` (in executor ${executor()}'s thread, started from ${(globalThis as { segflowThreadBoot?: string }).segflowThreadBoot === 'tsx' ? 'tsx' : 'compiled JavaScript'})`}` };
 }
 
 export const twoBranchSegmenter = defineNode({

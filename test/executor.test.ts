@@ -66,7 +66,7 @@ test.serial('executor › the decomposed default graph in its thread gives the m
   const logs: string[] = [];
   const def = loadGraphFile(path.join(ROOT, 'graphs', 'dashcam-offline.yaml'), registry, { vars: { ...vars, out: path.join(out, 'dec') }, sets: ['decode.maxFrames=30', 'segment.threads=1'] });
   const r = await runGraph(def, { log: (m) => logs.push(m) });
-  t.true(logs.some((l) => /segment: model fast-scnn-camvid on onnx\/cpu \(in its executor's thread, started from (tsx|compiled JavaScript)\)/.test(l)), logs.join('\n'));
+  t.true(logs.some((l) => /segment: model fast-scnn-camvid on onnx\/cpu \(in executor segmentation's thread, started from (tsx|compiled JavaScript)\)/.test(l)), logs.join('\n'));
   t.is(r.metrics.nodes.get('segment')?.frames, 30, 'the statistics of nodes in the thread reach the run\'s metrics');
   t.is(r.metrics.nodes.get('carry')?.frames, 30);
   const full = r.metrics.counters.get('segmenter_path_total')?.get('{node="segment",path="full"}') ?? 0;

@@ -18,6 +18,8 @@ import { toWire, type ExecutorPlan, type FromThread, type ToThread } from './exe
 
 const port = parentPort!;
 const plan = workerData as ExecutorPlan;
+// Nodes can tell that they run in an executor's thread (a segmenter then runs its model here, not in a thread of its own).
+(globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
 const send = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 class ForwardedStats extends NodeStats {
