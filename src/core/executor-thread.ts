@@ -20,7 +20,20 @@ const port = parentPort!;
 const plan = workerData as ExecutorPlan;
 // Nodes can tell that they run in an executor's thread (a segmenter then runs its model here, not in a thread of its own).
 (globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
-const send = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+// Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
+let batch: FromThread[] = [];
+const flush = () => {
+  if (batch.length) port.postMessage({ t: 'batch', items: batch } satisfies FromThread);
+  batch = [];
+};
+const send = (m: FromThread, transfer: ArrayBuffer[] = []) => {
+  if (m.t === 'obs' || m.t === 'count' || m.t === 'gauge' || m.t === 'log') {
+    if (batch.push(m) === 1) setImmediate(flush);
+    return;
+  }
+  flush();
+  port.postMessage(m, transfer);
+};
 
 class ForwardedStats extends NodeStats {
   override observe(ms: number): void {

@@ -55,7 +55,8 @@ export type FromThread =
   | { t: 'count'; name: string; labels: Record<string, string>; by: number; help: string }
   | { t: 'gauge'; name: string; labels: Record<string, string>; value: number; help: string }
   | { t: 'log'; node: string; message: string }
-  | { t: 'closed' };
+  | { t: 'closed' }
+  | { t: 'batch'; items: FromThread[] };
 
 /** Messages to the thread. */
 export type ToThread =
@@ -183,8 +184,11 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
     opened(e.message);
     for (const s of outs.values()) s.error(e);
   };
-  worker.on('message', (m: FromThread) => {
+  const onMessage = (m: FromThread): void => {
     switch (m.t) {
+      case 'batch':
+        for (const x of m.items) onMessage(x);
+        return;
       case 'open': return opened(m.error);
       case 'out': return outs.get(m.id)?.next(Object.freeze(m.p));
       case 'done': return outs.get(m.id)?.complete();
@@ -195,7 +199,8 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
       case 'log': return ctx.log(`${m.node}: ${m.message}`);
       case 'closed': return closedAck();
     }
-  });
+  };
+  worker.on('message', onMessage);
   worker.on('error', (e) => fail(e));
   worker.on('exit', (code) => {
     if (!closing) fail(new Error(`executor '${plan.executor}': its thread exited (code ${code})`));

@@ -10,7 +10,7 @@
  * const next = carryLabels(prev.classes, w, h, prevThumb, thumbnail(rgb, w, h));
  * ```
  */
-import { blockMotion, warpLabels, type Thumb } from '../motion.ts';
+import { blockMotion, thumbnail, warpLabels, type Thumb } from '../motion.ts';
 
 /** Block size (thumbnail pixels) of the motion search. */
 export const PROPAGATION_BLOCK = 8;
@@ -24,6 +24,20 @@ export const PROPAGATION_RADIUS = 4;
  */
 export function carryLabels(labels: Uint8Array, w: number, h: number, from: Thumb, to: Thumb, radius = PROPAGATION_RADIUS, block = PROPAGATION_BLOCK): Uint8Array {
   return warpLabels(labels, w, h, blockMotion(from, to, block, radius));
+}
+
+const thumbs = new WeakMap<Uint8Array, { readonly w: number; readonly h: number; readonly thumb: Thumb }>();
+
+/**
+ * A frame's gray thumbnail (src/motion.ts), made once per pixel buffer: packets are immutable and
+ * fan-out shares them, so the keyframe-scheduler and label-propagation of one thread share it.
+ */
+export function frameThumbnail(data: Uint8Array, w: number, h: number): Thumb {
+  const c = thumbs.get(data);
+  if (c && c.w === w && c.h === h) return c.thumb;
+  const thumb = thumbnail(data, w, h);
+  thumbs.set(data, { w, h, thumb });
+  return thumb;
 }
 
 /** Carries the last frame's labels to the next frame, chaining frame to frame. */

@@ -20,9 +20,9 @@
  * ```
  */
 import { Observable, type OperatorFunction } from 'rxjs';
-import { thumbnail, type Thumb } from '../../motion.ts';
+import type { Thumb } from '../../motion.ts';
 import type { Frame, Labels } from '../../packet.ts';
-import { carryLabels } from '../propagation.ts';
+import { carryLabels, frameThumbnail } from '../propagation.ts';
 
 export interface PropagateOptions {
   /** Search radius from one frame to the next, thumbnail pixels. */
@@ -101,7 +101,7 @@ export function propagateLabels(labels$: Observable<Labels>, o: PropagateOptions
     };
     const sf = frame$.subscribe({
       next: (f: Frame) => {
-        const th = thumbnail(f.data, f.width, f.height);
+        const th = frameThumbnail(f.data, f.width, f.height);
         if (f.key) {
           marked = true;
           waiting.push({ frame: f, thumb: th });

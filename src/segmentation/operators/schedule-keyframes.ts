@@ -12,9 +12,9 @@
  * ```
  */
 import { defer, map, type OperatorFunction } from 'rxjs';
-import { thumbnail } from '../../motion.ts';
 import type { Frame, KeyMark } from '../../packet.ts';
 import { KeyframeScheduler } from '../../temporal.ts';
+import { frameThumbnail } from '../propagation.ts';
 
 export interface ScheduleOptions {
   readonly intervalFrames: number;
@@ -32,7 +32,7 @@ export function scheduleKeyframes(o: ScheduleOptions): OperatorFunction<Frame, F
     return frame$.pipe(map((f): Frame => {
       const t0 = performance.now();
       if (f.discontinuity) s.reset();
-      const thumb = s.needsThumb ? thumbnail(f.data, f.width, f.height) : undefined;
+      const thumb = s.needsThumb ? frameThumbnail(f.data, f.width, f.height) : undefined;
       const key = s.decide(thumb);
       const mark: KeyMark = { key, reason: s.lastReason, path: key ? 'full' : o.nonKeyFrames, change: thumb && s.lastReason !== 'discontinuity' ? s.lastChange : undefined, intervalFrames: o.intervalFrames };
       o.observe?.(performance.now() - t0);
