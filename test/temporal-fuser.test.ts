@@ -23,7 +23,7 @@ async function decomposed(frames: Frame[], cell: 'lstm' | 'gru', tamper: (x: Fea
     const marked = keys.inst.process({ frame: from(frames) }).frame as Observable<Frame>;
     const features = (seg.inst.process({ frame: marked }).features as Observable<Features>).pipe(tap((x) => (model ??= openFeatures(x.handle).model)), map(tamper));
     const labels = await lastValueFrom((fuse.inst.process({ features }).labels as Observable<Labels>).pipe(toArray()));
-    return { labels, model: model!, runs: { ...model!.runs }, metrics: fuse.metrics, segMetrics: seg.metrics };
+    return { labels, model: model!, runs: { ...model!.runs, deep: model!.deepRuns }, metrics: fuse.metrics, segMetrics: seg.metrics };
   } finally {
     await fuse.inst.close();
     await seg.inst.close();

@@ -106,7 +106,9 @@ export class Model {
   private low: Tensor4 | undefined;
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
-  readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0, deep: 0 };
+  readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0 };
+  /** Deep-branch runs, TTA views included (tests count these: non-key frames never reach it). */
+  deepRuns = 0;
   /** Extra test-time-augmentation views run (each a whole network pass; tests count these). */
   ttaViewRuns = 0;
   /** Per channel, byte value -> normalised float (256 entries each). */
@@ -168,7 +170,7 @@ export class Model {
         e.release(this.low);
         this.low = undefined;
         const deep = await e.deep(high);
-        this.runs.deep++;
+        this.deepRuns++;
         if (o.features) deepCopy = e.wrap(await e.read(deep), deep.dims);
         this.low = this.asState(deep);
         this.lowSize = size;
@@ -233,10 +235,10 @@ export class Model {
     return this.engine.shallow(this.normalise(img, inW, inH), inH, inW);
   }
 
-  /** The deep branch on shallow features: raw deep features at 1/32, owned by the caller (counted in `runs.deep`). */
+  /** The deep branch on shallow features: raw deep features at 1/32, owned by the caller (counted in `deepRuns`). */
   async deepFeatures(high: Tensor4): Promise<Tensor4> {
     const d = await this.engine.deep(high);
-    this.runs.deep++;
+    this.deepRuns++;
     return d;
   }
 
@@ -290,7 +292,7 @@ export class Model {
     try {
       const high = await e.shallow(this.normalise(img, vs.w, vs.h), vs.h, vs.w);
       held.push(high);
-      this.runs.deep++;
+      this.deepRuns++;
       let low = this.asState(await e.deep(high));
       held.push(low);
       if (refine && e.fuse) {
