@@ -60,6 +60,14 @@ test('executor › the group becomes one node whose ports are the streams crossi
   t.false(withExecutors(collapseDecomposed(def)).nodes.some((n) => n.type === 'executor'), 'folded back: no executor left');
 });
 
+test('executor › the bundled fuser graph: scheduler, segmenter and fuser in one executor; only frames in, labels out', (t) => {
+  const g = withExecutors(loadGraphFile(path.join(ROOT, 'graphs', 'dashcam-offline-fuser.yaml'), registry));
+  const ex = g.nodes.find((n) => n.type === 'executor')!;
+  t.deepEqual(Object.entries(ex.spec.inputs), [['small.frame', 'frame']]);
+  t.deepEqual(Object.entries(ex.spec.outputs), [['fuse.labels', 'labels']], 'the features edge stays inside');
+  t.throws(() => collapseDecomposed(loadGraphFile(path.join(ROOT, 'graphs', 'dashcam-offline-fuser.yaml'), registry)), { message: /feeds a temporal-fuser/ }, 'cannot be handed to remote workers');
+});
+
 test.serial('executor › the decomposed default graph in its thread gives the monolithic graph\'s label maps, byte for byte', async (t) => {
   const out = tmpDir('segflow-executor-');
   const vars = { input: SAMPLE };
