@@ -102,3 +102,21 @@ test('executor › a node that fails to open in the thread fails the run with it
   const def = parseGraph(`${head}  seg: { type: two-branch-segmenter, executor: a, options: { model: no-such-model }, in: { frame: small.frame } }\n  stats: { type: statistics-sink, options: { json: /dev/null }, in: { labels: seg.labels } }\n`, 'g.yaml', registry);
   await t.throwsAsync(runGraph(def, { log: () => {} }), { message: /model 'no-such-model' not found/ });
 });
+
+test.serial('executor › a freshest queue on an edge into a node in the thread drops there, and the drops reach the run\'s metrics', async (t) => {
+  const stats = path.join(tmpDir(), 'stats.json');
+  const def = parseGraph(`version: 1
+nodes:
+  decode:  { type: decoder, options: { path: "${SAMPLE}", maxFrames: 30 } }
+  small:   { type: downsampler, options: { width: 480, height: 272 }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, executor: a, options: { threads: 1 }, in: { frame: small.frame }, queue: { policy: freshest, size: 1 } }
+  stats:   { type: statistics-sink, options: { json: "${stats}" }, in: { labels: segment.labels } }
+`, 'g.yaml', registry);
+  const r = await runGraph(def, { log: () => {} });
+  const e = r.metrics.edges.get('small.frame→segment.frame');
+  t.truthy(e, [...r.metrics.edges.keys()].join(', '));
+  t.is(e!.policy.policy, 'freshest');
+  t.true(e!.drops > 0, `the model is slower than decoding: ${e!.drops} dropped`);
+  t.is(e!.delivered + e!.drops, 30, 'every frame delivered or dropped, in the thread');
+  t.is(JSON.parse(readFileSync(stats, 'utf8')).frames, 30 - e!.drops);
+});

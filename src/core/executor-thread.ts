@@ -22,7 +22,15 @@ const plan = workerData as ExecutorPlan;
 (globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
 // Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
 let batch: FromThread[] = [];
+let edgeState = '';
 const flush = () => {
+  // The edges' queue state, when it changed since the last batch.
+  const edges = [...metrics.edges.values()].map((q) => ({ name: q.name, policy: q.policy, depth: q.depth, maxDepth: q.maxDepth, drops: q.drops, delivered: q.delivered }));
+  const state = JSON.stringify(edges);
+  if (state !== edgeState) {
+    edgeState = state;
+    batch.push({ t: 'edges', edges });
+  }
   if (batch.length) port.postMessage({ t: 'batch', items: batch } satisfies FromThread);
   batch = [];
 };
@@ -131,6 +139,7 @@ port.on('message', (m: ToThread) => {
       chain = chain.then(async () => {
         ac.abort();
         await closeAll();
+        flush();
         send({ t: 'closed' });
         port.close();
       });

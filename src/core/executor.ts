@@ -13,7 +13,7 @@
  * handles included — stays in the thread. The loader refuses a `features`
  * edge between executors. Node statistics, counters, gauges and log lines
  * made in the thread are forwarded to the run's metrics and log under the
- * nodes' own names.
+ * nodes' own names, and its edges' queue depths and drops as they change.
  *
  * ```yaml
  * keys:    { type: keyframe-scheduler,   executor: seg, in: { frame: small.frame } }
@@ -28,7 +28,7 @@ import { GraphError } from '../errors.ts';
 import type { EdgeRef, GraphDef, NodeDef } from '../graph/loader.ts';
 import type { NodeContext, NodeInstance, NodeSpec, Ports } from '../node.ts';
 import type { Frame, Labels, PacketMeta, PortKind } from '../packet.ts';
-import type { QueuePolicy } from '../runtime/queue.ts';
+import { EdgeQueue, type QueuePolicy } from '../runtime/queue.ts';
 
 /** A group node's input inside the thread: an outer stream (by id) or a port of a node in the group. */
 export type PlanRef = { readonly ext: string } | { readonly node: string; readonly port: string };
@@ -56,7 +56,8 @@ export type FromThread =
   | { t: 'gauge'; name: string; labels: Record<string, string>; value: number; help: string }
   | { t: 'log'; node: string; message: string }
   | { t: 'closed' }
-  | { t: 'batch'; items: FromThread[] };
+  | { t: 'batch'; items: FromThread[] }
+  | { t: 'edges'; edges: { name: string; policy: QueuePolicy; depth: number; maxDepth: number; drops: number; delivered: number }[] };
 
 /** Messages to the thread. */
 export type ToThread =
@@ -184,8 +185,17 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
     opened(e.message);
     for (const s of outs.values()) s.error(e);
   };
+  // The thread's edges (queue depth and drops), mirrored into the run's metrics.
+  const edges = new Map<string, EdgeQueue>();
   const onMessage = (m: FromThread): void => {
     switch (m.t) {
+      case 'edges':
+        for (const e of m.edges) {
+          let q = edges.get(e.name);
+          if (!q) edges.set(e.name, (q = ctx.metrics.edge(new EdgeQueue(e.name, e.policy))));
+          Object.assign(q, { depth: e.depth, maxDepth: e.maxDepth, drops: e.drops, delivered: e.delivered });
+        }
+        return;
       case 'batch':
         for (const x of m.items) onMessage(x);
         return;
