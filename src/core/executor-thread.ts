@@ -7,6 +7,7 @@
  * are forwarded to the parent. `close` closes every node (models are freed in
  * this thread) and ends the thread.
  */
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { merge, share, Subject, tap, type Observable } from 'rxjs';
 import type { NodeContext, NodeInstance, NodeSpec, Streams } from '../node.ts';
@@ -83,7 +84,16 @@ async function closeAll(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  const { registry } = (await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> };
+  // Each node's own module (a node is one file named after its type: nodes/<type>), not every node's.
+  const registry = new Map<string, NodeSpec>();
+  for (const type of new Set(plan.nodes.map((n) => n.type))) {
+    const own = await import(new URL(`./${type}${path.extname(new URL(plan.registry).pathname)}`, plan.registry).href).catch(() => undefined) as Record<string, unknown> | undefined;
+    const spec = Object.values(own ?? {}).find((x): x is NodeSpec => typeof x === 'object' && x !== null && (x as NodeSpec).type === type);
+    if (spec) registry.set(type, spec);
+  }
+  if (plan.nodes.some((n) => !registry.has(n.type))) {
+    for (const [type, spec] of ((await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
+  }
   const ctxs = plan.nodes.map((n): NodeContext<Record<string, unknown>> => {
     const spec = registry.get(n.type);
     if (!spec) throw new Error(`executor '${plan.executor}': unknown node type '${n.type}'`);

@@ -36,7 +36,7 @@ export type PlanRef = { readonly ext: string } | { readonly node: string; readon
 /** What the thread needs to rebuild its part of the graph (structured-cloneable). */
 export interface ExecutorPlan {
   readonly executor: string;
-  /** The node registry module the thread imports (nodes/index). */
+  /** The node registry module (nodes/index): the thread imports it when a node's own module (nodes/<type>) does not give its spec. */
   readonly registry: string;
   readonly nodes: readonly { name: string; type: string; options: Record<string, unknown>; inputs: Record<string, PlanRef>; queue: QueuePolicy }[];
   /** Outer streams in (ids `node.port` of the upstream). */

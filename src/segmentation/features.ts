@@ -4,8 +4,8 @@
  * instance: one copy of the weights, no second load) and the tensors — the
  * frame's shallow features and, on a key frame, its raw deep features. The
  * segmenter that made a handle frees it `FEATURES_KEPT` frames later (a
- * consumer in the same executor is never that far behind: a graph keeps at
- * most `maxInFlight` packets in flight), so a handle must be used where and
+ * consumer in the same executor is never that far behind while a graph keeps
+ * at most `maxInFlight` (default 8) packets in flight), so a handle must be used where and
  * soon after it was made — never sent to another thread.
  */
 import { threadId } from 'node:worker_threads';
@@ -14,7 +14,7 @@ import type { Model } from '../engine/model.ts';
 import type { FeatureHandle } from '../packet.ts';
 
 /** How many frames' features a segmenter keeps before freeing the oldest. */
-export const FEATURES_KEPT = 64;
+export const FEATURES_KEPT = 16;
 
 export interface ModelFeatures extends FeatureHandle {
   readonly model: Model;
