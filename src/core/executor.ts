@@ -185,6 +185,24 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
     opened(e.message);
     for (const s of outs.values()) s.error(e);
   };
+  // Labels' class names and palette arrive as new arrays with every packet (structured clone); nodes
+  // downstream cache by identity (the overlay's legend and blend table, the label-map sink's
+  // classes.json), so equal ones are given the same objects again.
+  const interned = new Map<string, unknown>();
+  const intern = <T>(x: T): T => {
+    const k = JSON.stringify(x);
+    const have = interned.get(k);
+    if (have !== undefined) return have as T;
+    if (interned.size < 64) interned.set(k, Object.freeze(x));
+    return x;
+  };
+  const fromWire = (p: PacketMeta): PacketMeta => {
+    if ((p as Labels).kind === 'labels') {
+      const l = p as Labels;
+      return Object.freeze({ ...l, classNames: intern(l.classNames), palette: intern(l.palette) });
+    }
+    return Object.freeze(p);
+  };
   // The thread's edges (queue depth and drops), mirrored into the run's metrics.
   const edges = new Map<string, EdgeQueue>();
   const onMessage = (m: FromThread): void => {
@@ -200,7 +218,7 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
         for (const x of m.items) onMessage(x);
         return;
       case 'open': return opened(m.error);
-      case 'out': return outs.get(m.id)?.next(Object.freeze(m.p));
+      case 'out': return outs.get(m.id)?.next(fromWire(m.p));
       case 'done': return outs.get(m.id)?.complete();
       case 'error': return fail(new Error(m.message));
       case 'obs': return ctx.metrics.node(m.node, m.type).observe(m.ms);
