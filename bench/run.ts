@@ -11,7 +11,10 @@
  *  - job: `segflow process` with the default graph and every output, its per-frame mode, an
  *    ffmpeg-only floor and the PyTorch per-frame script (bench/pytorch_baseline.py, when
  *    /usr/bin/python3 has torch) at the graph's segmentation size, overlay size and encoder
- *    settings, on the real clip and a 1080p version of it (needs /usr/bin/time).
+ *    settings, on the real clip and a 1080p version of it (needs /usr/bin/time);
+ *  - decomposed: the default graph as it ships (keyframe-scheduler → two-branch-segmenter →
+ *    label-propagation in one executor) against the same job with one monolithic segmenter, run
+ *    interleaved; and the ConvLSTM against the ConvGRU temporal fuser on the video evaluation.
  * Needs ../shared/data (the clip and CamVid val); says so and stops when absent.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -34,7 +37,7 @@ const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
 const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
-const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job').split(','));
+const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job,decomposed').split(','));
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
@@ -339,7 +342,7 @@ if (only.has('job')) {
     const f1r = floor(input, w, h);
     const d = job(input, []);
     const pt = hasTorch ? pytorch(input, vw, vh) : undefined;
-    const pf = job(input, ['--set', 'segment.keyframeIntervalFrames=1']);
+    const pf = job(input, ['--set', 'keys.keyframeIntervalFrames=1']);
     const f2r = floor(input, w, h);
     const start = job(two, []);
     const fl = { wall: (f1r.wall + f2r.wall) / 2, cpu: (f1r.cpu + f2r.cpu) / 2 };
@@ -347,7 +350,7 @@ if (only.has('job')) {
     const row = (run: string, r: { wall: number; cpu: number }, steady = after(r)) => `| ${name} | ${run} | ${f1(frames / r.wall)} | ${f1((r.cpu * 1000) / frames)} | ${steady} | ${(fl.wall / r.wall).toFixed(2)}x |`;
     rows.push(row(`ffmpeg-only floor: decode → RGB pipe (${w}x${h}) → x264 ${JOB_PRESET} crf ${JOB_CRF} (mean of 2)`, fl, ''));
     rows.push(row('`segflow process` default graph, every output (adaptive key frames + propagation)', d));
-    rows.push(row('the same, per-frame mode (`--set segment.keyframeIntervalFrames=1`)', pf));
+    rows.push(row('the same, per-frame mode (`--set keys.keyframeIntervalFrames=1`)', pf));
     rows.push(`| ${name} | default job ÷ its per-frame mode | ${(pf.wall / d.wall).toFixed(2)}x | | | |`);
     rows.push(`| ${name} | start-up: the default job on the first 2 frames | | ${f1(start.cpu * 1000)} in all (${f1(start.wall * 1000)} ms wall) | | |`);
     if (pt) {
@@ -363,6 +366,87 @@ if (only.has('job')) {
   }
   rmSync(dir, { recursive: true, force: true });
   sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), 221 frames; beside the same in per-frame mode, an ffmpeg-only floor that decodes to the same size, pipes raw RGB and encodes with the same settings, and the per-frame PyTorch script (bench/pytorch_baseline.py: the same architecture with random weights, 2 threads) at the graph's segmentation size, overlay size and encoder settings, writing the overlay only. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
+}
+
+if (only.has('decomposed')) {
+  // 1. The default graph as it ships — keyframe-scheduler → two-branch-segmenter → label-propagation, one
+  //    executor (worker thread) — against the same job with one monolithic segmenter doing all three in its
+  //    own thread (the graph before the split), `segflow process` on the real clip, interleaved (mono, dec,
+  //    mono, dec) so the machine's load hits both alike. CPU: the processes' user + system (/usr/bin/time).
+  const { readFileSync } = await import('node:fs');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-bench-dec-'));
+  const BIN = path.join(ROOT, 'bin', 'segflow.js');
+  const graphText = readFileSync(path.join(ROOT, 'graphs', 'dashcam-offline.yaml'), 'utf8');
+  const block = /^ {2}keys: [\s\S]*?(?=^ {2}# The model's labels mapped back)/m;
+  if (!block.test(graphText)) throw new Error('bench decomposed: graphs/dashcam-offline.yaml has no keys/segment/carry block to fold');
+  const keyOpts = /keyframeIntervalFrames: (\d+), keyframeChangeThreshold: ([\d.]+), nonKeyFrames: (\w+)/.exec(graphText)!;
+  const mono = graphText.replace(block, `  segment: { type: two-branch-segmenter,\n             options: { model: fast-scnn-camvid, engine: onnx,\n                        keyframeIntervalFrames: ${keyOpts[1]}, keyframeChangeThreshold: ${keyOpts[2]}, nonKeyFrames: ${keyOpts[3]} },\n             in: { frame: small.frame } }\n`).replaceAll('carry.labels', 'segment.labels');
+  const monoFile = path.join(dir, 'dashcam-offline-monolithic.yaml');
+  writeFileSync(monoFile, mono);
+  const frames = 221;
+  const runJob = (graph: string | undefined) => {
+    const out = path.join(dir, 'out');
+    rmSync(out, { recursive: true, force: true });
+    const args = [BIN, 'process', CLIP, '--out', out, ...(graph ? ['--graph', graph] : [])];
+    const t0 = performance.now();
+    const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+    const wall = (performance.now() - t0) / 1000;
+    const err = r.stderr.toString();
+    if (r.status !== 0) throw new Error(`bench decomposed: process exited ${r.status}: ${err.slice(-500)}`);
+    const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
+    const nodes = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')).files[0].metrics.nodes as Record<string, { p50Ms: number; p99Ms: number }>;
+    return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, seg: nodes.segment!, carry: nodes.carry };
+  };
+  const runs: Record<'mono' | 'dec', ReturnType<typeof runJob>[]> = { mono: [], dec: [] };
+  for (let i = 0; i < 2; i++) {
+    runs.mono.push(runJob(monoFile));
+    log(`decomposed bench: monolithic run ${i + 1}: ${f1(frames / runs.mono[i]!.wall)} fps`);
+    runs.dec.push(runJob(undefined));
+    log(`decomposed bench: decomposed run ${i + 1}: ${f1(frames / runs.dec[i]!.wall)} fps`);
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rowsJob = ['| graph | fps (frames / wall s, mean of 2) | each run | CPU ms / frame | segment p50 / p99 ms | carry p50 / p99 ms |', '|---|---|---|---|---|---|'];
+  const line = (name: string, rs: ReturnType<typeof runJob>[]) => `| ${name} | ${f1(frames / mean(rs.map((r) => r.wall)))} | ${rs.map((r) => f1(frames / r.wall)).join(', ')} | ${f1((mean(rs.map((r) => r.cpu)) * 1000) / frames)} | ${f1(mean(rs.map((r) => r.seg.p50Ms)))} / ${f1(mean(rs.map((r) => r.seg.p99Ms)))} | ${rs[0]!.carry ? `${f1(mean(rs.map((r) => r.carry!.p50Ms)))} / ${f1(mean(rs.map((r) => r.carry!.p99Ms)))}` : '(inside segment)'} |`;
+  rowsJob.push(line('monolithic: one two-branch-segmenter (scheduling, network, propagation) in its own thread', runs.mono));
+  rowsJob.push(line('decomposed (as shipped): keyframe-scheduler → two-branch-segmenter → label-propagation, one executor', runs.dec));
+  const ratio = mean(runs.mono.map((r) => r.wall)) / mean(runs.dec.map((r) => r.wall));
+  rowsJob.push(`| decomposed ÷ monolithic | ${ratio.toFixed(2)}x fps | | ${(mean(runs.dec.map((r) => r.cpu)) / mean(runs.mono.map((r) => r.cpu))).toFixed(2)}x CPU | | |`);
+  for (const r of rowsJob.slice(2)) log(r);
+  rmSync(dir, { recursive: true, force: true });
+
+  // 2. The temporal fuser's cell on the video evaluation: key frames every 5 / 10 frames, the frames
+  //    between from the fuser alone (nonKeyFrames fuse; the same labels as keyframe-scheduler →
+  //    two-branch-segmenter → temporal-fuser, test/temporal-fuser.test.ts), each cell loaded as shipped
+  //    (fuser.onnx, fuser-lstm.onnx). Cost: the cell's parameters and MACs (manifest) and the fused
+  //    frames' latency (shallow branch + cell + head + upsample) on the val sequence.
+  const val = await valSequence(CAMVID);
+  const motion = await motionSequences(CAMVID, 8, 10);
+  const rowsCell = ['| fuser cell | key frames | val 15 Hz mIoU mean / worst | motion-seq mIoU mean / worst | fused frame p50 / p99 ms (360x480) | cell params / MMACs at 360x480 |', '|---|---|---|---|---|---|'];
+  for (const cell of ['gru', 'lstm'] as const) {
+    let model: Model;
+    try {
+      model = await loadModel({ engine: 'onnx', fuserCell: cell });
+    } catch (e) {
+      log(`fuser ${cell}: skipped (${(e as Error).message})`);
+      continue;
+    }
+    const info = cell === (model.manifest.fuser?.cell ?? 'gru') && model.manifest.parts.fuser ? model.manifest.fuser : model.manifest.fusers?.[cell];
+    const macs = info?.macs ? Object.entries(info.macs).find(([k]) => /360/.test(k))?.[1] : undefined;
+    const classes = model.manifest.classes.length;
+    for (const every of [5, 10]) {
+      const mode: Mode = { name: `fuse ${cell} every ${every}`, keyframeIntervalFrames: every, nonKeyFrames: 'fuse', tta: 'off' };
+      const vr = await runMode(model, mode, val);
+      const vs = scoreSequences([{ run: vr, frames: val }], classes);
+      const mr = [];
+      for (const sq of motion) mr.push({ run: await runMode(model, mode, sq), frames: sq });
+      const ms = scoreSequences(mr, classes);
+      const fusedMs = vr.latenciesMs.filter((_, i) => vr.positions[i]! > 0);
+      rowsCell.push(`| ${cell === 'lstm' ? 'ConvLSTM (fuser-lstm.onnx)' : 'ConvGRU (fuser.onnx)'} | every ${every} | ${f1(vs.miou)} / ${f1(vs.worst)} | ${f1(ms.miou)} / ${f1(ms.worst)} | ${f1(pct(fusedMs, 50))} / ${f1(pct(fusedMs, 99))} | ${info ? `${(info.params / 1000).toFixed(0)} k` : '–'} / ${macs !== undefined ? f1(macs / 1e6) : '–'} |`);
+      log(rowsCell[rowsCell.length - 1]!);
+    }
+    await model.dispose();
+  }
+  sections.push(`## Decomposed graph and the temporal fuser's cell\n\n\`segflow process solidWhiteRight.mp4 --out DIR\` with graphs/dashcam-offline.yaml as it ships (keyframe-scheduler → two-branch-segmenter → label-propagation, the three in one executor: a worker thread that takes the small frames in and gives label maps out) and with the same job written as one monolithic two-branch-segmenter (scheduling, network and propagation inside it, in its own worker thread — the graph before the split); both give the same 221 label PNGs byte for byte. Runs interleaved (monolithic, decomposed, twice); whole runs, start-up included; CPU = user + system of the process and its ffmpeg children. segment p50/p99: the segmenter node's time per frame — in the decomposed graph frames marked for propagation pass it without any network, and carry's time is the propagation.\n\n${rowsJob.join('\n')}\n\nThe temporal fuser on the video evaluation (CamVid val only: the 15 Hz val sequence, ${val.length} frames, and ${motion.length} motion sequences of 10 frames made from val stills; mean over all frames and the worst position in the key-frame cycle). Key frames run the whole network (refined by the cell), the frames between only the shallow branch, the cell and the head; no TTA. models/fast-scnn-camvid/fuser-lstm.* are read as shipped.\n\n${rowsCell.join('\n')}`);
 }
 
 const cpu = (() => { try { return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim(); } catch { return 'unknown'; } })();

@@ -10,20 +10,28 @@
  * along block-matching motion from s's thumbnail, then chained frame to
  * frame. A discontinuity drops all state: frames emit nothing until the first
  * labels after it arrive, and the first labels out carry the mark on. Output `path` is `propagated` except for frames
- * whose own labels were already there.
+ * whose own labels were already there. Frames marked by a `keyframe-scheduler`
+ * are handled in order, exactly as the segmenter's own `propagate` path: key
+ * frames wait for their labels, frames marked `propagate` get the previous
+ * frame's labels carried to them (the offline graph). The stream logic is the
+ * operator src/segmentation/operators/propagate-labels.ts; the carrying,
+ * src/segmentation/propagation.ts — the one implementation.
  *
  * ```yaml
  * carry: { type: label-propagation, in: { frame: small.frame, labels: segment.labels } }
+ * carry: { type: label-propagation, in: { frame: keys.frame, labels: segment.labels } }   # marked frames
  * ```
  */
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { z } from 'zod';
-import { blockMotion, thumbnail, warpLabels, type Thumb } from '../src/kernels/motion.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
+import { propagateLabels } from '../src/segmentation/operators/propagate-labels.ts';
+import { PROPAGATION_RADIUS } from '../src/segmentation/propagation.ts';
+import { blockMotion, thumbnail, warpLabels, type Thumb } from '../src/kernels/motion.ts';
 
 const options = z.strictObject({
-  radiusPx: z.number().int().min(1).max(16).default(4).describe('search radius per frame, thumbnail pixels (1/4 of 960 px wide)'),
+  radiusPx: z.number().int().min(1).max(16).default(PROPAGATION_RADIUS).describe('search radius per frame, thumbnail pixels (1/4 of 960 px wide)'),
   catchUpRadiusPx: z.number().int().min(1).max(24).default(8).describe('search radius when late labels jump to the newest frame'),
   historyFrames: z.number().int().min(2).max(512).default(64).describe('frame thumbnails kept to match late labels'),
 });
@@ -39,58 +47,7 @@ export const labelPropagation = defineNode({
     const o = ctx.options;
     return {
       process: ({ frame, labels }) => ({
-        labels: new Observable<Labels>((sub) => {
-          const thumbs = new Map<string, Thumb>();
-          let cur: { labels: Labels; thumb: Thumb; fromSeq: number } | undefined; // labels carried to the newest frame
-          let newest: { frame: Frame; thumb: Thumb } | undefined;
-          let mark: string | undefined;
-          let ended = 0;
-          const end = () => ++ended === 2 && sub.complete();
-          const key = (p: { source: string; seq: number }) => `${p.source}#${p.seq}`;
-          const sf = frame.subscribe({
-            next: (f: Frame) => {
-              if (f.discontinuity) {
-                thumbs.clear();
-                cur = undefined;
-                mark = f.discontinuity;
-              }
-              const th = thumbnail(f.data, f.width, f.height);
-              thumbs.set(key(f), th);
-              if (thumbs.size > o.historyFrames) thumbs.delete(thumbs.keys().next().value as string);
-              newest = { frame: f, thumb: th };
-              if (!cur || cur.labels.source !== f.source) return;
-              if (cur.labels.seq !== f.seq) {
-                const l = cur.labels;
-                const classes = warpLabels(l.classes, l.width, l.height, blockMotion(cur.thumb, th, 8, o.radiusPx));
-                cur = { labels: Object.freeze({ ...l, seq: f.seq, ptsMs: f.ptsMs, discontinuity: undefined, classes, path: 'propagated' as const, scores: undefined }), thumb: th, fromSeq: cur.fromSeq };
-              }
-              // The first labels out after a discontinuity carry its mark, so nodes downstream reset too.
-              sub.next(mark ? Object.freeze({ ...cur.labels, discontinuity: mark }) : cur.labels);
-              mark = undefined;
-            },
-            error: (e) => sub.error(e),
-            complete: end,
-          });
-          const sl = labels.subscribe({
-            next: (l: Labels) => {
-              const th = thumbs.get(key(l));
-              if (!th || (cur && cur.labels.source === l.source && l.seq <= cur.fromSeq)) return;
-              if (newest && newest.frame.seq > l.seq && newest.frame.source === l.source) {
-                // Late labels: jump them to the newest frame in one wider search.
-                const classes = warpLabels(l.classes, l.width, l.height, blockMotion(th, newest.thumb, 8, o.catchUpRadiusPx));
-                cur = { labels: Object.freeze({ ...l, seq: newest.frame.seq, ptsMs: newest.frame.ptsMs, discontinuity: undefined, classes, path: 'propagated' as const, scores: undefined }), thumb: newest.thumb, fromSeq: l.seq };
-              } else {
-                cur = { labels: l, thumb: th, fromSeq: l.seq };
-              }
-            },
-            error: (e) => sub.error(e),
-            complete: end,
-          });
-          return () => {
-            sf.unsubscribe();
-            sl.unsubscribe();
-          };
-        }),
+        labels: (frame as Observable<Frame>).pipe(propagateLabels(labels as Observable<Labels>, o)),
       }),
       async close() {},
     };

@@ -30,19 +30,37 @@
  * Engines: `onnx` (onnxruntime-node, default) or `tfjs`. With `thread` (the
  * default) all of this runs in a worker thread (src/thread/segmenter.ts), two
  * frames in flight, so the JS thread keeps decoding, blending and encoding
- * while the network runs; `thread: false` runs it on the JS thread.
+ * while the network runs; `thread: false` runs it on the JS thread, and so
+ * does a segmenter in an executor (a worker thread of its own already).
+ *
+ * Decomposed (graphs/dashcam-offline.yaml): frames marked by a
+ * `keyframe-scheduler` (`Frame.key`) are segmented as marked — the scheduler
+ * decides, not `keyframeIntervalFrames`: key frames run the whole network,
+ * frames marked `shallow` the shallow branch with kept deep features, frames
+ * marked `propagate` nothing at all (no labels: `label-propagation` makes
+ * them; `tta: auto` resolves from the scheduler's interval), and frames marked `fuse` only the shallow branch when a
+ * `temporal-fuser` takes the `features` port (else the model's own fused path).
+ * Out `features` (a `features` port: an opaque handle to the frame's shallow
+ * features, and on key frames its raw deep features, with the model itself,
+ * valid only inside the segmenter's executor) feeds a `temporal-fuser`; when
+ * `labels` is not wired, key frames run only shallow + deep (the fuser runs
+ * the head). Marked frames need the segmenter in this thread: in an executor
+ * (`executor:` in the graph) or with `thread: false`.
  *
  * ```yaml
  * segment: { type: two-branch-segmenter, options: { model: fast-scnn-camvid, keyframeIntervalFrames: 1 }, in: { frame: small.frame } }
  * ```
  */
+import { defer, filter, map, share, type Observable } from 'rxjs';
 import { z } from 'zod';
-import { loadModel, DEFAULT_MODEL, type Manifest } from '../src/segmentation/engine/model.ts';
+import { loadModel, DEFAULT_MODEL, type Manifest, type Model } from '../src/segmentation/engine/model.ts';
+import type { Tensor4 } from '../src/segmentation/engine/engine.ts';
 import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX } from '../src/segmentation/engine/tta.ts';
 
 export { AUTO_TTA, DEFAULT_TTA, resolveTta };
 import { defineNode } from '../src/core/node.ts';
-import type { Frame, Labels } from '../src/core/packet.ts';
+import type { Features, Frame, Labels, ScoreMap } from '../src/core/packet.ts';
+import { FeatureRing, makeFeatures } from '../src/segmentation/features.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/segmentation/temporal.ts';
 import { ThreadedSegmenter, type ThreadInit } from '../src/segmentation/thread/segmenter.ts';
 import { serial } from '../src/core/runtime/queue.ts';
@@ -71,12 +89,14 @@ const options = z.strictObject({
     }, { message: `expected auto, ${TTA_SYNTAX}` })
     .describe(`test-time augmentation of key frames: class scores at 1/8 averaged over views (auto | off | flip | scales | flip+scales | a list of scales, see src/engine/tta.ts); auto = ${AUTO_TTA} when keyframeIntervalFrames ≥ ${AUTO_TTA_MIN_INTERVAL}, else off`),
   fuserCell: z.enum(['gru', 'lstm']).optional().describe("the temporal fuser's cell (for nonKeyFrames fuse and refine): gru or lstm (manifest parts.fuser or fusers.<cell>); default: the model's own (the default model's is gru)"),
-  thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread'),
+  thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread (not needed in an executor, which is one)'),
 });
 
 interface FrameSegmenter {
   next(rgb: Uint8Array, w: number, h: number, reset: boolean): Promise<{ classes: Uint8Array; path: Labels['path']; scores?: Labels['scores'] }>;
   close(): Promise<void>;
+  /** Running in this thread: the model and its reuse state (for marked frames and features). */
+  readonly local?: { readonly model: Model; readonly reuse: ReuseSegmenter } | undefined;
 }
 
 /** What the segmenter's thread is started with. */
@@ -84,10 +104,13 @@ function threadInit(o: z.infer<typeof options>): ThreadInit {
   return { model: o.model, engine: o.engine, threads: o.threads, mode: { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) } };
 }
 
-/** The ReuseSegmenter in a worker thread, or on this thread. */
+/** The executor (src/core/executor.ts) whose thread this is, if any. */
+const executor = () => (globalThis as { segflowExecutor?: string }).segflowExecutor;
+
+/** The ReuseSegmenter in a worker thread, or on this thread (also in an executor's thread: one already). */
 async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSegmenter; manifest: Manifest; where: string }> {
   const mode: ReuseMode = { ...o, tta: resolveTta(o.tta, o.keyframeIntervalFrames) };
-  if (o.thread) {
+  if (o.thread && executor() === undefined) {
     const t = await ThreadedSegmenter.open(threadInit(o));
     return { seg: t, manifest: t.manifest, where: `${t.engine}/${t.backend} (worker thread, started from ${t.boot === 'bundle' ? 'its bundle' : 'tsx'})` };
   }
@@ -105,8 +128,9 @@ async function openSegmenter(o: z.infer<typeof options>): Promise<{ seg: FrameSe
       return reuse.next(rgb, w, h);
     },
     close: () => model.dispose(),
+    local: { model, reuse },
   };
-  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}` };
+  return { seg, manifest: model.manifest, where: `${model.engine.name}/${model.engine.backend}${executor() === undefined ? '' : ` (in executor ${executor()}'s thread, started from ${(globalThis as { segflowThreadBoot?: string }).segflowThreadBoot === 'tsx' ? 'tsx' : 'compiled JavaScript'})`}` };
 }
 
 export const twoBranchSegmenter = defineNode({
@@ -114,7 +138,7 @@ export const twoBranchSegmenter = defineNode({
   description: 'Fast-SCNN segmentation with deep-feature reuse between key frames',
   role: 'transform',
   inputs: { frame: 'frame' },
-  outputs: { labels: 'labels' },
+  outputs: { labels: 'labels', features: 'features' },
   options,
   // The model starts loading in its thread as soon as the graph is known (ThreadedSegmenter.prewarm).
   warm(o) {
@@ -123,20 +147,76 @@ export const twoBranchSegmenter = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const { seg, manifest, where } = await openSegmenter(o);
-    ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(resolveTta(o.tta, o.keyframeIntervalFrames))}`);
+    const tta = resolveTta(o.tta, o.keyframeIntervalFrames);
+    ctx.log(`model ${manifest.name} on ${where}; key-frame TTA ${formatTta(tta)}${o.tta === 'auto' ? ' (auto; frames marked by a keyframe-scheduler: from its interval)' : ''}`);
+    const ring = new FeatureRing();
+    const count = (path: string) => ctx.metrics.count('segmenter_path_total', { node: ctx.name, path }, 1, 'Frames by network path (full = key frame).');
     return {
-      process: ({ frame }) => ({
-        labels: frame.pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<Labels> => {
-          const r = await seg.next(f.data, f.width, f.height, f.discontinuity !== undefined);
-          ctx.metrics.count('segmenter_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by network path (full = key frame).');
-          return Object.freeze({
-            kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity,
-            width: f.width, height: f.height, classes: r.classes, classNames: manifest.classes, palette: manifest.palette,
-            path: r.path, scores: r.scores,
-          });
-        }, o.thread ? 2 : 1)),
-      }),
-      close: () => seg.close(),
+      process: ({ frame }) => {
+        // Which outputs are wired (subscribed before the first frame): work nobody takes is skipped.
+        let labelsWanted = false;
+        let featuresWanted = false;
+        const labelsOf = (f: Frame, classes: Uint8Array, path: Labels['path'], scores?: ScoreMap): Labels => Object.freeze({
+          kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity,
+          width: f.width, height: f.height, classes, classNames: manifest.classes, palette: manifest.palette, path, scores,
+        });
+        const featuresOf = (f: Frame, model: Model, high: Tensor4, deep: Tensor4 | undefined): Features => {
+          const handle = makeFeatures(model, high, deep, o.inputWidth || f.width, o.inputHeight || f.height);
+          ring.add(handle);
+          return Object.freeze({ kind: 'features', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, handle });
+        };
+        /** A frame marked by a keyframe-scheduler: segmented as marked. */
+        const marked = async (f: Frame): Promise<{ labels?: Labels; features?: Features }> => {
+          if (!seg.local) throw new Error(`${ctx.name}: frames marked by a keyframe-scheduler need the segmenter in this thread: give it the scheduler's executor (executor: <name>) or set thread: false`);
+          const { model, reuse } = seg.local;
+          const m = f.key!;
+          if (f.discontinuity) reuse.reset();
+          if (!m.key && m.path === 'propagate') return {}; // no network: label-propagation labels it
+          if (!labelsWanted && featuresWanted && (m.key || m.path === 'fuse')) {
+            // Features only (a temporal-fuser runs the head): key frames shallow + deep, others shallow.
+            const high = await model.shallowFeatures(f.data, f.width, f.height, o.inputWidth || f.width, o.inputHeight || f.height);
+            let deep: Tensor4 | undefined;
+            try {
+              if (m.key) deep = await model.deepFeatures(high);
+            } catch (e) {
+              model.engine.release(high);
+              throw e;
+            }
+            count(m.key ? 'full' : 'features');
+            return { features: featuresOf(f, model, high, deep) };
+          }
+          // `tta: auto` resolves from the scheduler's interval (sparse key frames: TTA), as it does from keyframeIntervalFrames unmarked.
+          const keyTta = o.tta === 'auto' ? resolveTta('auto', m.intervalFrames) : tta;
+          const r = await model.segment(f.data, f.width, f.height, { reuseDeep: !m.key, fuse: m.path === 'fuse', refine: o.refine, tta: keyTta, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores, features: featuresWanted });
+          count(r.path);
+          return { labels: labelsOf(f, r.classes, r.path, r.scores), features: r.features ? featuresOf(f, model, r.features.high, r.features.deep) : undefined };
+        };
+        const results = (frame as Observable<Frame>).pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<{ labels?: Labels; features?: Features }> => {
+          let out: { labels?: Labels; features?: Features };
+          if (f.key) {
+            out = await marked(f);
+          } else {
+            const r = await seg.next(f.data, f.width, f.height, f.discontinuity !== undefined);
+            count(r.path);
+            out = { labels: labelsOf(f, r.classes, r.path, r.scores) };
+          }
+          return out;
+        }, seg.local ? 1 : 2), share());
+        return {
+          labels: defer(() => {
+            labelsWanted = true;
+            return results;
+          }).pipe(filter((r) => r.labels !== undefined), map((r) => r.labels!)),
+          features: defer(() => {
+            featuresWanted = true;
+            return results;
+          }).pipe(filter((r) => r.features !== undefined), map((r) => r.features!)),
+        };
+      },
+      close: async () => {
+        ring.clear();
+        await seg.close();
+      },
     };
   },
 });

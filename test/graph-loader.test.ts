@@ -107,6 +107,7 @@ test('graph › --dot draws every node and edge', async (t) => {
   const r = await segflow(['graph', 'graphs/dashcam-offline.yaml', '--dot']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^digraph segflow/);
-  for (const n of ['decode', 'small', 'segment', 'labels', 'overlay', 'video', 'masks', 'stats']) t.true(r.stdout.includes(`"${n}"`), n);
-  t.is((r.stdout.match(/->/g) ?? []).length, 9);
+  for (const n of ['decode', 'small', 'keys', 'segment', 'carry', 'labels', 'overlay', 'video', 'masks', 'stats']) t.true(r.stdout.includes(`"${n}"`), n);
+  t.is((r.stdout.match(/->/g) ?? []).length, 12);
+  t.regex(r.stdout, /subgraph "cluster_segmentation" \{\n.*label="executor segmentation \(one worker thread\)"(.*\n){1,2}\s+"keys" \[/, 'the executor\'s nodes in one box');
 });

@@ -153,7 +153,8 @@ test('package › npx segflow runs a small graph; the segmenter thread starts fr
   const out = path.join(app, 'out-graph');
   const r = await run('npx', ['--no-install', 'segflow', 'run', 'node_modules/segflow/graphs/dashcam-offline.yaml', '--var', 'input=node_modules/segflow/samples/synthetic-road.mp4', '--var', `out=${out}`, '--set', 'decode.maxFrames=12', '--set', 'segment.threads=1'], { cwd: app });
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stderr, /worker thread, started from its bundle/);
+  // The default graph runs the segmenter in its executor's thread (src/core/executor.ts), started from dist/'s JavaScript.
+  t.regex(r.stderr, /worker thread, started from its bundle|in executor segmentation's thread, started from compiled JavaScript/);
   t.regex(r.stdout, /done: 12 frames/);
   t.regex(r.stdout, new RegExp(`outputs:[\\s\\S]*video\\s+${out.replace(/[/.]/g, '\\$&')}/overlay\\.mp4`));
   t.is((await videoFacts(path.join(out, 'overlay.mp4'))).frames, 12);

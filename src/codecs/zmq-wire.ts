@@ -190,6 +190,7 @@ export function encodePacket(p: Packet): [Buffer, Buffer] {
     if (p.data.length !== p.width * p.height * 3) throw new RangeError(`frame ${p.source}#${p.seq}: expected ${p.width * p.height * 3} bytes of RGB24, got ${p.data.length}`);
     return [encodeHeader({ ...base, type: ZmqType.frame, flags: 0, encoding: Encoding.raw, payloadBytes: p.data.length }), view(p.data)];
   }
+  if (p.kind === 'features') throw new TypeError(`features ${p.source}#${p.seq}: features never leave their executor (thread), so they cannot be sent`);
   const { encoding, payload } = encodeClassIds(p.classes);
   const meta: LabelsMeta = { path: p.path, classNames: p.classNames, palette: p.palette };
   const flags = p.path === 'full' ? ZmqFlags.keyframe : 0;

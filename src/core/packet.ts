@@ -26,6 +26,28 @@ export interface Frame extends PacketMeta {
   /** The size of the video this frame shows, when the decoder scaled it down (a preview); absent: width x height. */
   readonly videoWidth?: number | undefined;
   readonly videoHeight?: number | undefined;
+  /** The keyframe-scheduler's mark: what the segmenter does with this frame (absent: the segmenter decides itself). */
+  readonly key?: KeyMark | undefined;
+}
+
+/** Why a frame is or is not a key frame (keyframe-scheduler). */
+export type KeyReason = 'discontinuity' | 'interval' | 'change' | 'between';
+
+/**
+ * A frame marked by the keyframe-scheduler. A key frame runs the whole network;
+ * a non-key frame takes `path`: `shallow` (the shallow branch with the last key
+ * frame's deep features), `fuse` (the shallow branch, its features handed to a
+ * temporal-fuser) or `propagate` (no network: label-propagation carries labels).
+ */
+export interface KeyMark {
+  readonly key: boolean;
+  readonly reason: KeyReason;
+  /** Non-key frames' path (key frames: `full`). */
+  readonly path: 'full' | 'shallow' | 'fuse' | 'propagate';
+  /** Mean absolute gray change against the last key frame (0..255), when the adaptive rule measured it. */
+  readonly change?: number | undefined;
+  /** The scheduler's interval (key frames at least every N frames): the segmenter's `tta: auto` resolves from it. */
+  readonly intervalFrames: number;
 }
 
 /** How a label map was produced, for counting and benchmarks. */
@@ -53,7 +75,28 @@ export interface Labels extends PacketMeta {
   readonly scores?: ScoreMap | undefined;
 }
 
-export type Packet = Frame | Labels;
+/**
+ * An opaque handle to one frame's features, held by the executor (worker
+ * thread) that made them: valid only there, so a `features` edge never
+ * crosses executors (the loader refuses one). Its maker frees it.
+ */
+export interface FeatureHandle {
+  /** The thread that made it (worker_threads threadId; 0 = the main thread). */
+  readonly threadId: number;
+  /** Made from a key frame (deep features present). */
+  readonly key: boolean;
+}
+
+/** A frame's network features (two-branch-segmenter `features` → temporal-fuser). */
+export interface Features extends PacketMeta {
+  readonly kind: 'features';
+  /** The frame's size: labels made from these features come out at this size. */
+  readonly width: number;
+  readonly height: number;
+  readonly handle: FeatureHandle;
+}
+
+export type Packet = Frame | Labels | Features;
 
 export type PortKind = Packet['kind'];
 

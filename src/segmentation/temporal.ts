@@ -7,12 +7,15 @@
  * difference, 0..255, of small thumbnails against the last key frame) — a
  * scene cut or a fast turn. A discontinuity forces one (`reset()`).
  *
- * LabelPropagator: carries the previous frame's labels to the current frame
- * along block-matching motion (src/motion.ts), chaining frame to frame.
+ * LabelPropagator (src/segmentation/propagation.ts, re-exported here): carries
+ * the previous frame's labels to the current frame along block-matching motion.
  */
 import type { FuserCell } from './engine/engine.ts';
 import type { Model } from './engine/model.ts';
-import { blockMotion, changeScore, thumbnail, warpLabels, type Thumb } from '../kernels/motion.ts';
+import { changeScore, thumbnail, type Thumb } from '../kernels/motion.ts';
+import { LabelPropagator } from './propagation.ts';
+
+export { LabelPropagator };
 import type { LabelPath, ScoreMap } from '../core/packet.ts';
 import type { TtaSpec } from './engine/tta.ts';
 
@@ -20,15 +23,19 @@ export class KeyframeScheduler {
   private sinceKey = Infinity;
   private keyThumb: Thumb | undefined;
   lastChange = 0;
+  /** Why the last decision was made: forced (after a reset), the interval, the change rule, or not a key frame. */
+  lastReason: 'discontinuity' | 'interval' | 'change' | 'between' = 'between';
 
   constructor(readonly intervalFrames: number, readonly changeThreshold = 0) {}
 
   /** Decide for the next frame; `thumb` is needed only for the adaptive rule. */
   decide(thumb?: Thumb): boolean {
     let key = this.sinceKey >= this.intervalFrames;
+    this.lastReason = key ? (this.sinceKey === Infinity ? 'discontinuity' : 'interval') : 'between';
     if (!key && this.changeThreshold > 0 && thumb && this.keyThumb) {
       this.lastChange = changeScore(thumb, this.keyThumb);
       key = this.lastChange > this.changeThreshold;
+      if (key) this.lastReason = 'change';
     }
     if (key) {
       this.sinceKey = 1;
@@ -46,40 +53,6 @@ export class KeyframeScheduler {
   reset(): void {
     this.sinceKey = Infinity;
     this.keyThumb = undefined;
-  }
-}
-
-export class LabelPropagator {
-  private thumb: Thumb | undefined;
-  private labels: Uint8Array | undefined;
-  private w = 0;
-  private h = 0;
-
-  constructor(readonly radius = 4, readonly block = 8) {}
-
-  /** True when there are labels to carry forward. */
-  get ready(): boolean {
-    return this.labels !== undefined;
-  }
-
-  /** Labels for the frame whose thumbnail is `thumb`, carried from the last frame. */
-  propagate(thumb: Thumb): Uint8Array {
-    if (!this.thumb || !this.labels) throw new Error('LabelPropagator: no labels to propagate yet');
-    const m = blockMotion(this.thumb, thumb, this.block, this.radius);
-    return warpLabels(this.labels, this.w, this.h, m);
-  }
-
-  /** Remember the current frame and its labels (computed or propagated). */
-  set(thumb: Thumb, labels: Uint8Array, w: number, h: number): void {
-    this.thumb = thumb;
-    this.labels = labels;
-    this.w = w;
-    this.h = h;
-  }
-
-  reset(): void {
-    this.thumb = undefined;
-    this.labels = undefined;
   }
 }
 

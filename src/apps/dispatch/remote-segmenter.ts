@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Observable } from 'rxjs';
 import { UsageError } from '../../core/errors.ts';
 import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
+import { collapseDecomposed } from '../../segmentation/collapse.ts';
 import { defineNode, type NodeSpec } from '../../core/node.ts';
 import { withDiscontinuity, type Frame, type Labels } from '../../core/packet.ts';
 import type { CurveServerKeys } from '../../net/zmq/curve.ts';
@@ -46,7 +47,9 @@ export function checkDispatchable(def: GraphDef, chunkFrames: number): void {
 }
 
 /** The graph with its segmenters run by `d`'s workers, for one input file. */
-export function dispatchGraph(def: GraphDef, d: Dispatcher, chunkFrames: number, input: string): GraphDef {
+export function dispatchGraph(graph: GraphDef, d: Dispatcher, chunkFrames: number, input: string): GraphDef {
+  // A decomposed segmentation (scheduler → segmenter → propagation) goes to the workers as one segmenter.
+  const def = collapseDecomposed(graph);
   const spec = remoteSegmenter(d, chunkFrames, path.basename(input), segmenterSpec(def));
   const nodes = def.nodes.map((n) => (n.type === SEGMENTER_TYPE ? { ...n, type: spec.type, spec: spec as NodeSpec } : n));
   const window = Math.min(MAX_FRAMES_IN_FLIGHT, chunkFrames * CHUNKS_IN_FLIGHT);

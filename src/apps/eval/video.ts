@@ -12,12 +12,13 @@
  * we report mIoU over all frames and at the worst position in the key-frame
  * cycle. Temporal consistency (TC, as in ETC) needs no labels and runs on any
  * clip: mIoU between prediction(t) and prediction(t+1) warped back to t by
- * block-matching motion (src/motion.ts — the same motion the `propagate` path
+ * block-matching motion (src/segmentation/propagation.ts — the same carrying the `propagate` path
  * uses, which favours that path; say so when reporting).
  */
 import path from 'node:path';
 import type { Model } from '../../segmentation/engine/model.ts';
-import { blockMotion, thumbnail, warpLabels } from '../../kernels/motion.ts';
+import { thumbnail } from '../../kernels/motion.ts';
+import { carryLabels } from '../../segmentation/propagation.ts';
 import { ReuseSegmenter } from '../../segmentation/temporal.ts';
 import { DEFAULT_TTA, resolveTta } from '../../segmentation/engine/tta.ts';
 import { listImages, readLabel, readRgb } from './dataset.ts';
@@ -178,8 +179,7 @@ export function temporalConsistency(frames: readonly { rgb: Uint8Array; width: n
     const f = frames[t]!;
     const nextThumb = thumbnail(frames[t + 1]!.rgb, f.width, f.height);
     // Motion of frame t's blocks into frame t+1, then pull t+1's labels back onto t.
-    const m = blockMotion(nextThumb, prevThumb!, 8, 4);
-    const warped = warpLabels(preds[t + 1]!, f.width, f.height, m);
+    const warped = carryLabels(preds[t + 1]!, f.width, f.height, nextThumb, prevThumb!);
     const conf = createConfusion(classes);
     accumulate(conf, classes, preds[t]!, warped);
     const mi = computeMetrics(conf, classes).miou;

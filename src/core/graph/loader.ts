@@ -31,6 +31,10 @@ export interface NodeDef {
   readonly inputs: Readonly<Record<string, EdgeRef>>;
   readonly queue: QueuePolicy;
   readonly line: number;
+  /** The options the graph file (or --set) gives, by name; the others are defaults (drawings show these). */
+  readonly given?: readonly string[] | undefined;
+  /** The executor (worker thread) the node runs in with the others that name it; absent: the main thread (src/core/executor.ts). */
+  readonly executor?: string | undefined;
 }
 
 export interface GraphDef {
@@ -47,7 +51,7 @@ const MAX_BYTES = 1 << 20;
 const MAX_NODES = 1000;
 const MAX_DEPTH = 256;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const NODE_KEYS = new Set(['type', 'options', 'in', 'queue']);
+const NODE_KEYS = new Set(['type', 'options', 'in', 'queue', 'executor']);
 
 /** Parse `node.option=value` (value read as YAML, so numbers and booleans work). */
 export function parseSet(arg: string): { node: string; key: string[]; value: unknown } {
@@ -188,7 +192,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     if (!NAME.test(name)) fail(`node '${name}': expected a name of letters, digits, '-' or '_' starting with a letter`, line);
     if (!isObject(v)) fail(`node '${name}': expected a mapping with 'type', found ${describe(v)}`, line);
     const n = v as Record<string, unknown>;
-    for (const k of Object.keys(n)) if (!NODE_KEYS.has(k)) fail(`node '${name}': unknown key '${k}'; expected type, options, in, queue`, lineOf(['nodes', name, k], true));
+    for (const k of Object.keys(n)) if (!NODE_KEYS.has(k)) fail(`node '${name}': unknown key '${k}'; expected type, options, in, queue, executor`, lineOf(['nodes', name, k], true));
     if (typeof n.type !== 'string') fail(`node '${name}': expected 'type' to be a node type name, found ${describe(n.type)}`, lineOf(['nodes', name, 'type']) ?? line);
     const type = n.type as string;
     const spec = registry.get(type);
@@ -217,7 +221,10 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const [up, upPort] = (ref as string).split('.') as [string, string];
       inputs[port] = { node: up, port: upPort };
     }
-    defs.set(name, { name, type, spec: spec!, options: parsed.data as Record<string, unknown>, inputs, line: line ?? 1, queueRaw: n.queue });
+    const executor = n.executor;
+    if (executor !== undefined && (typeof executor !== 'string' || !NAME.test(executor))) fail(`node '${name}'.executor: expected an executor name (letters, digits, '-' or '_', starting with a letter), found ${describe(executor)}`, lineOf(['nodes', name, 'executor']));
+    if (executor !== undefined && spec!.role !== 'transform') fail(`node '${name}' (${type}) is a ${spec!.role}: only transforms run in an executor; remove its executor: ${executor as string}`, lineOf(['nodes', name, 'executor']));
+    defs.set(name, { name, type, spec: spec!, options: parsed.data as Record<string, unknown>, inputs, line: line ?? 1, queueRaw: n.queue, executor: executor as string | undefined, given: Object.keys(optsIn as Record<string, unknown>) });
   }
 
   // Wiring: upstream exists, port exists, kinds match, required inputs wired.
@@ -230,6 +237,11 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       if (!kind) fail(`${d.name}.in.${port}: node '${ref.node}' (${up!.type}) has no output '${ref.port}'; expected ${listOr(Object.keys(up!.spec.outputs)) || 'none (it is a sink)'}`, pl);
       const want = d.spec.inputs[port]!;
       if (kind !== want) fail(`${d.name}.in.${port}: expected a '${want}' stream, but ${ref.node}.${ref.port} is '${kind}'`, pl);
+      if (kind === 'features' && up!.executor !== d.executor) {
+        // A features packet is a handle to tensors in the thread that made them: it cannot cross threads.
+        const at = (e: string | undefined) => (e ? `executor '${e}'` : 'the main thread');
+        fail(`${d.name}.in.${port}: a 'features' edge must stay inside one executor, but ${ref.node} runs in ${at(up!.executor)} and ${d.name} in ${at(d.executor)}; give both the same executor: <name>`, pl);
+      }
     }
     for (const port of Object.keys(d.spec.inputs)) {
       if (!(port in d.inputs) && !(d.spec.optionalInputs ?? []).includes(port)) {

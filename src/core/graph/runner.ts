@@ -21,6 +21,8 @@ import type { NodeInstance, Streams } from '../node.ts';
 import type { PacketMeta } from '../packet.ts';
 import { FlowControl } from '../runtime/flow.ts';
 import { Metrics } from '../runtime/metrics.ts';
+import { EdgeQueue } from '../runtime/queue.ts';
+import { withExecutors } from '../executor.ts';
 import type { GraphDef } from './loader.ts';
 
 export interface RunOptions {
@@ -37,7 +39,9 @@ export interface RunResult {
   readonly interrupted: boolean;
 }
 
-export async function runGraph(def: GraphDef, opts: RunOptions = {}): Promise<RunResult> {
+export async function runGraph(graph: GraphDef, opts: RunOptions = {}): Promise<RunResult> {
+  // Nodes that share an `executor:` become one node running them in a worker thread (src/core/executor.ts).
+  const def = withExecutors(graph);
   const metrics = opts.metrics ?? new Metrics();
   const ac = new AbortController();
   const onAbort = () => ac.abort(opts.signal?.reason);

@@ -94,6 +94,12 @@ export interface SegmentResult {
   readonly scores?: ScoreMap | undefined;
   /** 'full' ran every part; 'shallow' reused the deep features of the last key frame; 'fused' updated them with the temporal fuser. */
   readonly path: 'full' | 'shallow' | 'fused';
+  /**
+   * With `features`: this frame's shallow features and, when it ran the deep
+   * branch, its raw deep features (before any fuser), owned by the caller
+   * (release them with the model's engine).
+   */
+  readonly features?: { readonly high: Tensor4; readonly deep?: Tensor4 | undefined } | undefined;
 }
 
 export class Model {
@@ -101,6 +107,8 @@ export class Model {
   private lowSize = '';
   /** Counts of each path taken (tests count these). */
   readonly runs = { full: 0, shallow: 0, fused: 0, refined: 0 };
+  /** Deep-branch runs, TTA views included (tests count these: non-key frames never reach it). */
+  deepRuns = 0;
   /** Extra test-time-augmentation views run (each a whole network pass; tests count these). */
   ttaViewRuns = 0;
   /** Per channel, byte value -> normalised float (256 entries each). */
@@ -148,20 +156,23 @@ export class Model {
    * One call at a time per model (the kept deep features and the input buffer
    * are the model's).
    */
-  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; tta?: TtaSpec | undefined; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean } = {}): Promise<SegmentResult> {
+  async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; tta?: TtaSpec | undefined; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean; features?: boolean } = {}): Promise<SegmentResult> {
     const inW = o.inW || w;
     const inH = o.inH || h;
-    const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
     const e = this.engine;
-    const high = await e.shallow(this.normalise(img, inW, inH), inH, inW);
+    const high = await this.shallowFeatures(rgb, w, h, inW, inH);
     let scores: Tensor4 | undefined;
+    let deepCopy: Tensor4 | undefined;
     try {
       const size = `${inW}x${inH}`;
       const reuse = o.reuseDeep === true && this.low !== undefined && this.lowSize === size;
       if (!reuse) {
         e.release(this.low);
         this.low = undefined;
-        this.low = this.asState(await e.deep(high));
+        const deep = await e.deep(high);
+        this.deepRuns++;
+        if (o.features) deepCopy = e.wrap(await e.read(deep), deep.dims);
+        this.low = this.asState(deep);
         this.lowSize = size;
         if (o.refine && e.fuse) {
           const refined = await e.fuse(high, this.low);
@@ -199,7 +210,7 @@ export class Model {
         const inv = 1 / (views.length + 1);
         for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
         const classes = upsampleArgmax(acc, c, sh, sw, o.outH || h, o.outW || w);
-        return { classes, scores: o.withScores ? { channels: c, height: sh, width: sw, data: acc } : undefined, path };
+        return { classes, scores: o.withScores ? { channels: c, height: sh, width: sw, data: acc } : undefined, path, features: o.features ? { high, deep: deepCopy } : undefined };
       }
       const classes = await e.labels(scores, o.outH || h, o.outW || w);
       let sm: ScoreMap | undefined;
@@ -207,10 +218,65 @@ export class Model {
         const [, c, sh, sw] = scores.dims;
         sm = { channels: c, height: sh, width: sw, data: await e.read(scores) };
       }
-      return { classes, scores: sm, path };
+      return { classes, scores: sm, path, features: o.features ? { high, deep: deepCopy } : undefined };
+    } catch (err) {
+      e.release(deepCopy);
+      if (o.features) e.release(high);
+      throw err;
     } finally {
-      e.release(high);
+      if (!o.features) e.release(high);
       e.release(scores);
+    }
+  }
+
+  /** The shallow branch alone (1/8 features of the image resized to `inW` x `inH`), owned by the caller. */
+  async shallowFeatures(rgb: Uint8Array, w: number, h: number, inW = w, inH = h): Promise<Tensor4> {
+    const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
+    return this.engine.shallow(this.normalise(img, inW, inH), inH, inW);
+  }
+
+  /** The deep branch on shallow features: raw deep features at 1/32, owned by the caller (counted in `deepRuns`). */
+  async deepFeatures(high: Tensor4): Promise<Tensor4> {
+    const d = await this.engine.deep(high);
+    this.deepRuns++;
+    return d;
+  }
+
+  /**
+   * A temporal fuser's state for a key frame from its raw deep features (as
+   * `segment` makes it: the lstm cell's [deep, 0]; with `refine`, passed once
+   * through the fuser with the frame's shallow features). A new tensor the
+   * caller owns; `high` and `deep` stay the caller's. Needs a fuser.
+   */
+  async keyState(high: Tensor4, deep: Tensor4, refine: boolean): Promise<Tensor4> {
+    const e = this.engine;
+    if (!e.fuse) throw new Error(`model ${this.manifest.name} has no temporal fuser (manifest parts.fuser)`);
+    const st = e.fuserCell === 'lstm' ? e.fuserState(deep) : e.wrap(await e.read(deep), deep.dims);
+    if (!refine) return st;
+    try {
+      const next = await e.fuse(high, st);
+      this.runs.refined++;
+      return next;
+    } finally {
+      e.release(st);
+    }
+  }
+
+  /** The temporal fuser's next state from a frame's shallow features (a new tensor; `state` stays the caller's). */
+  async fuseStep(high: Tensor4, state: Tensor4): Promise<Tensor4> {
+    if (!this.engine.fuse) throw new Error(`model ${this.manifest.name} has no temporal fuser (manifest parts.fuser)`);
+    const next = await this.engine.fuse(high, state);
+    this.runs.fused++;
+    return next;
+  }
+
+  /** The head on shallow features and a fuser state (or deep features), then labels at `outW` x `outH`. */
+  async labelsFrom(high: Tensor4, state: Tensor4, outW: number, outH: number): Promise<Uint8Array> {
+    const scores = await this.head(high, state);
+    try {
+      return await this.engine.labels(scores, outH, outW);
+    } finally {
+      this.engine.release(scores);
     }
   }
 
@@ -226,6 +292,7 @@ export class Model {
     try {
       const high = await e.shallow(this.normalise(img, vs.w, vs.h), vs.h, vs.w);
       held.push(high);
+      this.deepRuns++;
       let low = this.asState(await e.deep(high));
       held.push(low);
       if (refine && e.fuse) {

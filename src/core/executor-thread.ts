@@ -1,0 +1,162 @@
+/**
+ * The thread side of an executor (src/core/executor.ts): imports the node
+ * registry, opens the group's nodes with contexts like the runner's, wires
+ * them (each input through its edge's queue, every output shared) and
+ * exchanges only the outer streams with the parent: packets in and out,
+ * end and error of each stream. Node statistics, counters, gauges and logs
+ * are forwarded to the parent. `close` closes every node (models are freed in
+ * this thread) and ends the thread.
+ */
+import path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { merge, share, Subject, tap, type Observable } from 'rxjs';
+import type { NodeContext, NodeInstance, NodeSpec, Streams } from './node.ts';
+import type { PacketMeta } from './packet.ts';
+import { unlimitedFlow } from './runtime/flow.ts';
+import { Metrics, NodeStats } from './runtime/metrics.ts';
+import { createNodeContext } from './runtime/context.ts';
+import { wireNode } from './runtime/wire.ts';
+import { toWire, type ExecutorPlan, type FromThread, type ToThread } from './executor.ts';
+
+const port = parentPort!;
+const plan = workerData as ExecutorPlan;
+// Nodes can tell that they run in an executor's thread (a segmenter then runs its model here, not in a thread of its own).
+(globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
+// Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
+let batch: FromThread[] = [];
+let edgeState = '';
+const flush = () => {
+  // The edges' queue state, when it changed since the last batch.
+  const edges = [...metrics.edges.values()].map((q) => ({ name: q.name, policy: q.policy, depth: q.depth, maxDepth: q.maxDepth, drops: q.drops, delivered: q.delivered }));
+  const state = JSON.stringify(edges);
+  if (state !== edgeState) {
+    edgeState = state;
+    batch.push({ t: 'edges', edges });
+  }
+  if (batch.length) port.postMessage({ t: 'batch', items: batch } satisfies FromThread);
+  batch = [];
+};
+const send = (m: FromThread, transfer: ArrayBuffer[] = []) => {
+  if (m.t === 'obs' || m.t === 'count' || m.t === 'gauge' || m.t === 'log') {
+    if (batch.push(m) === 1) setImmediate(flush);
+    return;
+  }
+  flush();
+  port.postMessage(m, transfer);
+};
+
+class ForwardedStats extends NodeStats {
+  override observe(ms: number): void {
+    super.observe(ms);
+    send({ t: 'obs', node: this.name, type: this.type, ms });
+  }
+}
+
+class ForwardedMetrics extends Metrics {
+  override node(name: string, type = ''): NodeStats {
+    let s = this.nodes.get(name);
+    if (!s) this.nodes.set(name, (s = new ForwardedStats(name, type)));
+    return s;
+  }
+  override count(name: string, labels: Record<string, string>, by = 1, help = ''): void {
+    super.count(name, labels, by, help);
+    send({ t: 'count', name, labels, by, help });
+  }
+  override gauge(name: string, labels: Record<string, string>, value: number, help = ''): void {
+    super.gauge(name, labels, value, help);
+    send({ t: 'gauge', name, labels, value, help });
+  }
+}
+
+const metrics = new ForwardedMetrics();
+const ac = new AbortController();
+const ext = new Map(plan.inputs.map((id) => [id, new Subject<PacketMeta>()]));
+const opened: { name: string; inst: NodeInstance }[] = [];
+
+async function closeAll(): Promise<void> {
+  for (const { name, inst } of opened.reverse()) {
+    try {
+      await inst.close();
+    } catch (e) {
+      send({ t: 'log', node: name, message: `close failed: ${(e as Error).message}` });
+    }
+  }
+  opened.length = 0;
+}
+
+async function start(): Promise<void> {
+  // Each node's own module (a node is one file named after its type: nodes/<type>), not every node's.
+  const registry = new Map<string, NodeSpec>();
+  for (const type of new Set(plan.nodes.map((n) => n.type))) {
+    const own = await import(new URL(`./${type}${path.extname(new URL(plan.registry).pathname)}`, plan.registry).href).catch(() => undefined) as Record<string, unknown> | undefined;
+    const spec = Object.values(own ?? {}).find((x): x is NodeSpec => typeof x === 'object' && x !== null && (x as NodeSpec).type === type);
+    if (spec) registry.set(type, spec);
+  }
+  if (plan.nodes.some((n) => !registry.has(n.type))) {
+    for (const [type, spec] of ((await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
+  }
+  // One context factory and one wiring for every node (src/core/runtime/context.ts, wire.ts): the
+  // thread's nodes get the same edge queues, joins, timing and counting as on the main thread.
+  const ctxs = plan.nodes.map((n) => {
+    const spec = registry.get(n.type);
+    if (!spec) throw new Error(`executor '${plan.executor}': unknown node type '${n.type}'`);
+    return createNodeContext(spec, {
+      name: n.name, options: n.options, signal: ac.signal, metrics,
+      edges: Object.fromEntries(Object.entries(n.inputs).map(([p, r]) => [p, { name: `${'ext' in r ? r.ext : `${r.node}.${r.port}`}→${n.name}.${p}`, policy: n.queue }])),
+      log: (message) => send({ t: 'log', node: n.name, message }),
+    });
+  });
+  const settled = await Promise.allSettled(plan.nodes.map((n, i) => registry.get(n.type)!.open(ctxs[i]!)));
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') opened.push({ name: plan.nodes[i]!.name, inst: r.value });
+  });
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const outputs = new Map<string, Observable<PacketMeta>>();
+  plan.nodes.forEach((n, i) => {
+    const inputs: Streams = {};
+    for (const [p, r] of Object.entries(n.inputs)) inputs[p] = 'ext' in r ? ext.get(r.ext)! : outputs.get(`${r.node}.${r.port}`)!;
+    const w = wireNode(registry.get(n.type)!, opened[i]!.inst, ctxs[i]!, inputs);
+    for (const [p, o] of Object.entries(w.outputs)) outputs.set(`${n.name}.${p}`, (o as Observable<PacketMeta>).pipe(share()));
+  });
+  // The outer outputs, subscribed now: the parent sends packets only after `open`.
+  merge(...plan.outputs.map((id) => {
+    const o = outputs.get(id);
+    if (!o) throw new Error(`executor '${plan.executor}': no output ${id}`);
+    return o.pipe(tap({
+      next: (p) => {
+        const w = toWire(p);
+        send({ t: 'out', id, p: w.p }, w.transfer);
+      },
+      complete: () => send({ t: 'done', id }),
+    }));
+  })).subscribe({ error: (e) => send({ t: 'error', message: `executor '${plan.executor}': ${e instanceof Error ? e.message : String(e)}` }) });
+}
+
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (m: ToThread) => {
+  switch (m.t) {
+    case 'in': return ext.get(m.id)?.next(Object.freeze(m.p));
+    case 'end': return ext.get(m.id)?.complete();
+    case 'fail': return ext.get(m.id)?.error(new Error(m.message));
+    case 'stop': return ac.abort();
+    case 'close':
+      chain = chain.then(async () => {
+        ac.abort();
+        await closeAll();
+        flush();
+        send({ t: 'closed' });
+        port.close();
+      });
+      return;
+  }
+});
+
+try {
+  await start();
+  send({ t: 'open' });
+} catch (e) {
+  await closeAll();
+  send({ t: 'open', error: e instanceof Error ? e.message : String(e) });
+  port.close();
+}
