@@ -123,8 +123,12 @@ await ThreadedSegmenter.dropPrewarmed(${JSON.stringify(INIT)});
 await new Promise((r) => setTimeout(r, 4000));
 await ThreadedSegmenter.dropPrewarmed();
 console.log('done', ThreadedSegmenter.prewarmed);`;
+  const dir = tmpDir('segflow-prewarm-');
+  const file = path.join(dir, 'drop.mts');
+  writeFileSync(file, script);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
     const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);

@@ -123,6 +123,7 @@ export class ThreadedSegmenter {
     for (const s of drop) spares.splice(spares.indexOf(s), 1);
     await Promise.all(drop.map(async (s) => {
       s.release();
+      s.worker.on('error', () => {}); // a thread that fails while ending is ended all the same
       if (s.exited) return;
       const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
       s.worker.postMessage({ type: 'close' });
