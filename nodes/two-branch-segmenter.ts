@@ -142,7 +142,10 @@ export const twoBranchSegmenter = defineNode({
   options,
   // The model starts loading in its thread as soon as the graph is known (ThreadedSegmenter.prewarm).
   warm(o) {
-    if (o.thread) ThreadedSegmenter.prewarm(threadInit(o));
+    if (!o.thread) return undefined;
+    const init = threadInit(o);
+    ThreadedSegmenter.prewarm(init);
+    return () => ThreadedSegmenter.dropPrewarmed(init);
   },
   async open(ctx) {
     const o = ctx.options;

@@ -341,7 +341,7 @@ async function overwriteSets(file: string, sets: string[], v: Record<string, str
  * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm)
  * and the first inputs given as files are probed (src/ffmpeg.ts keeps the answer for the job);
  * on 2 cores these run beside the loading instead of after it. A failed probe is not kept: the
- * job probes again and reports it.
+ * job probes again and reports it. cmdProcess ends the spare if no graph took it.
  */
 async function warmStart(inputs: string[], jobs: number): Promise<void> {
   const { ThreadedSegmenter } = await import('../segmentation/thread/segmenter.ts');
@@ -574,6 +574,8 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   } finally {
     stop.dispose();
     await dispatch?.close();
+    // A spare segmenter thread no graph took (warmStart) is ended: it would keep the process alive.
+    if (!dispatch) await (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.dropPrewarmed();
   }
 }
 

@@ -136,7 +136,17 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const def = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
   // Nodes start their slow set-up now (the segmenter's model loads in its thread while inputs are
   // probed and folders prepared); a dispatching run replaces its segmenters, so nothing is warmed.
-  if (!o.dispatch && files.length) for (const n of def.nodes) if (n.executor === undefined) n.spec.warm?.(n.options); // a node in an executor loads in that thread
+  const unwarm: (() => Promise<void>)[] = [];
+  if (!o.dispatch && files.length) for (const n of def.nodes) if (n.executor === undefined) unwarm.push(n.spec.warm?.(n.options) ?? (async () => {})); // a node in an executor loads in that thread
+  try {
+    return await processAll(o, files, t0);
+  } finally {
+    // What no file took (all skipped, or failed before opening) is ended.
+    await Promise.all(unwarm.map((f) => f()));
+  }
+}
+
+async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Promise<Summary> {
   const previous = await prepareOut(o.out);
   const { ids, folders } = planFolders(o.out, files);
   const results: FileResult[] = new Array(files.length);

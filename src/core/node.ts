@@ -151,9 +151,10 @@ export interface NodeSpec<S extends z.ZodType = z.ZodType, I extends Ports = Por
   /**
    * Optional: start slow set-up that `open()` will take over (a model loading in its thread), as
    * soon as the graph is known — `segflow process` calls it once the graph is validated, before it
-   * probes inputs and prepares folders. Never throws; what nobody takes must not keep the process alive.
+   * probes inputs and prepares folders. Never throws. Returns what ends the set-up if `open()` never
+   * took it (the caller runs it when its job is done).
    */
-  warm?(options: z.infer<S>): void;
+  warm?(options: z.infer<S>): (() => Promise<void>) | undefined;
 }
 
 /** A node spec, its port types inferred from the literal (`inputs`, `outputs`, `optionalInputs`, `join`, `role`). */

@@ -101,7 +101,8 @@ export class ThreadedSegmenter {
    * starts one before it loads the runtime); with `init` (the segmenter node's `warm`, once the graph
    * is loaded), a thread that loads that model now — a spare takes it if there is one. The next
    * `open()` with an equal init (or any init, for a spare) takes the thread instead of starting one.
-   * A thread nobody takes does not keep the process alive.
+   * A thread nobody takes must be ended with `dropPrewarmed()` (a Node worker that loaded ONNX
+   * Runtime keeps the process from exiting until it ends itself).
    */
   static prewarm(init?: ThreadInit): void {
     if (!init) {
@@ -113,6 +114,23 @@ export class ThreadedSegmenter {
     const spare = spares.find((s) => s.key === undefined);
     if (spare) assign(spare, init);
     else spares.push(spawnThread(init));
+  }
+
+  /** End the prewarmed threads nobody took (all, or the one for `init`), as close() ends a taken one. */
+  static async dropPrewarmed(init?: ThreadInit): Promise<void> {
+    const key = init && initKey(init);
+    const drop = spares.filter((s) => key === undefined || s.key === key);
+    for (const s of drop) spares.splice(spares.indexOf(s), 1);
+    await Promise.all(drop.map(async (s) => {
+      s.release();
+      s.worker.on('error', () => {}); // a thread that fails while ending is ended all the same
+      if (s.exited) return;
+      const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
+      s.worker.postMessage({ type: 'close' });
+      const timer = setTimeout(() => void s.worker.terminate(), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }));
   }
 
   /** Threads prewarmed and not yet taken (tests). */
@@ -181,6 +199,8 @@ interface Started {
   key: string | undefined;
   /** The thread's answer to loading its model: its first message, or its death. */
   readonly reply: Promise<OpenReply>;
+  /** The thread has ended. */
+  exited: boolean;
   /** Remove the listeners set here (only ours: the Worker's internal ones keep its port referenced). */
   release(): void;
 }
@@ -205,11 +225,12 @@ function spawnThread(init: ThreadInit | undefined): Started {
     worker.once('message', onMessage).once('error', onError).once('exit', onExit);
   });
   const t: Started = {
-    worker, key: init && initKey(init), reply,
+    worker, key: init && initKey(init), reply, exited: false,
     release: () => void worker.off('message', onMessage).off('error', onError).off('exit', onExit),
   };
   // A thread that died is no longer offered.
   worker.once('exit', () => {
+    t.exited = true;
     const i = spares.indexOf(t);
     if (i >= 0) spares.splice(i, 1);
   });
