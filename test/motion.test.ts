@@ -6,7 +6,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
-import { blockMotion, blockMotionScalar, changeScore, changeScoreScalar, thumbnail, warpLabels, type Thumb } from '../src/kernels/motion.ts';
+import { blockMotion, blockMotionScalar, changeScore, changeScoreScalar, thumbnail, thumbnail2Scalar, warpLabels, type Thumb } from '../src/kernels/motion.ts';
 import { motionSimd } from '../src/kernels/motion-simd.ts';
 import { SAMPLE } from './helpers/cli.ts';
 
@@ -122,5 +122,24 @@ test('motion › the WebAssembly SIMD block matching and change score equal thei
   for (let n = 1; n <= 40; n++) {
     const a = thumb(n, 1, () => (rand() * 256) | 0), b = thumb(n, 1, () => (rand() * 256) | 0);
     t.is(changeScore(a, b), changeScoreScalar(a, b), `changeScore length ${n}`);
+  }
+});
+
+test('motion › the WebAssembly SIMD 2x2 thumbnail equals its scalar loop (random, saturated and real frames, odd sizes)', (t) => {
+  let rng = 4242;
+  const rand = () => ((rng = Math.imul(rng ^ (rng >>> 15), 2246822507) + 1) >>> 0) / 2 ** 32;
+  // the SIMD path's ⌊s/12⌋ = (s · 2731) >> 15 against JS's s · (1/12) truncated, for every sum of 12 bytes
+  for (let s = 0; s <= 12 * 255; s++) if (((s * 2731) >>> 15) !== Math.trunc(s * (1 / 12))) t.fail(`sum ${s}`);
+  const real = sampleFrames(1)[0]!;
+  for (const [w, h] of [[480, 270], [482, 271], [16, 2], [17, 3], [30, 9], [14, 4], [501, 37]] as const) {
+    for (const fill of ['random', 'max', 'real'] as const) {
+      const rgb = new Uint8Array(w * h * 3).map((_, i) => fill === 'max' ? 255 : fill === 'real' ? real[i % real.length]! : (rand() * 256) | 0);
+      const tw = Math.floor(w / 2), th = Math.floor(h / 2);
+      const ref = new Uint8Array(tw * th);
+      thumbnail2Scalar(rgb, w, tw, th, 1 / 12, ref);
+      const got = thumbnail(rgb, w, h, w / 2);
+      t.is(got.width, tw);
+      t.deepEqual(got.data, ref, `${w}x${h} ${fill}`);
+    }
   }
 });

@@ -69,15 +69,52 @@ const absdiffBody = (() => {
   return [1, 3, V128, ...ZERO, ...set(3), ...whileLt(0, 2, body, step), ...hsum32(3), ...END];
 })();
 
+// thumb2(a, o, stride, groups, th, outStride): thumbnail()'s 2x2 gray box (f = 2), 8 thumbnail
+// pixels (48 bytes of each of two RGB rows) a step: the 12 bytes of each pixel summed in 32-bit
+// lanes, then ⌊s/12⌋ as (s · 2731) >> 15 — equal to JS's s · (1/12) truncated for every s ≤ 3060
+// (checked exhaustively in the test).
+const EXTLO = simd(0x89), EXTHI = simd(0x8a), MUL32 = simd(0xb5), SHRU32 = simd(0xad);
+const NARROW32 = simd(0x86), NARROW16 = simd(0x66);
+const store64 = (offset = 0) => simd(0x5b, 0, ...uleb(offset), 0);
+const shuffle32 = (lanes: readonly number[]) => simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+const splat32 = (v: number) => simd(0x0c, ...Array.from({ length: 16 }, (_, i) => (v >> (8 * (i & 3))) & 0xff));
+const thumb2Body = (() => {
+  // params 0 a, 1 o, 2 stride, 3 groups, 4 th, 5 outStride; i32 locals 6 pa, 7 pb, 8 po, 9 g, 10 y;
+  // v128 locals 11..16 pair sums P0..P5 (32-bit lanes: bytes 2m, 2m+1 of both rows)
+  const P = (i: number) => 11 + i;
+  const pairs = (j: number) => [
+    ...get(6), ...load(16 * j), ...EXTLO, ...get(7), ...load(16 * j), ...EXTLO, ...ADD16, ...EXTADD16, ...set(P(2 * j)),
+    ...get(6), ...load(16 * j), ...EXTHI, ...get(7), ...load(16 * j), ...EXTHI, ...ADD16, ...EXTADD16, ...set(P(2 * j + 1)),
+  ];
+  // pixel k of four = pairs 3k, 3k+1, 3k+2 of P[b..b+2]
+  const four = (b: number) => [
+    ...get(P(b)), ...get(P(b + 1)), ...shuffle32([0, 3, 6, 7]), ...get(P(b + 2)), ...shuffle32([0, 1, 2, 5]),
+    ...get(P(b)), ...get(P(b + 1)), ...shuffle32([1, 4, 7, 0]), ...get(P(b + 2)), ...shuffle32([0, 1, 2, 6]), ...ADD32,
+    ...get(P(b)), ...get(P(b + 1)), ...shuffle32([2, 5, 0, 0]), ...get(P(b + 2)), ...shuffle32([0, 1, 4, 7]), ...ADD32,
+    ...splat32(2731), ...MUL32, ...i32(15), ...SHRU32,
+  ];
+  const group = [
+    ...pairs(0), ...pairs(1), ...pairs(2),
+    ...get(8), ...four(0), ...four(3), ...NARROW32, ...ZERO, ...NARROW16, ...store64(),
+  ];
+  const groupStep = [...bump(6, i32(48)), ...bump(7, i32(48)), ...bump(8, i32(8)), ...bump(9, i32(1))];
+  const row = [
+    ...get(0), ...set(6), ...get(0), ...get(2), ...ADD, ...set(7), ...get(1), ...set(8), ...i32(0), ...set(9),
+    ...whileLt(9, 3, group, groupStep),
+  ];
+  const rowStep = [...get(0), ...get(2), ...get(2), ...ADD, ...ADD, ...set(0), ...bump(1, get(5)), ...bump(10, i32(1))];
+  return [2, 5, I32, 6, V128, ...whileLt(10, 4, row, rowStep), ...END];
+})();
+
 const fn = (body: number[]) => [...uleb(body.length), ...body];
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 (i32 x5) -> i32, 1 (i32 x3) -> i32
-  ...section(1, [2, 0x60, 5, I32, I32, I32, I32, I32, 1, I32, 0x60, 3, I32, I32, I32, 1, I32]),
-  ...section(3, [2, 0, 1]),
+  // types: 0 (i32 x5) -> i32, 1 (i32 x3) -> i32, 2 (i32 x6) -> ()
+  ...section(1, [3, 0x60, 5, I32, I32, I32, I32, I32, 1, I32, 0x60, 3, I32, I32, I32, 1, I32, 0x60, 6, I32, I32, I32, I32, I32, I32, 0]),
+  ...section(3, [3, 0, 1, 2]),
   ...section(5, [1, 0, 1]),
-  ...section(7, [3, ...str('sad'), 0, 0, ...str('absdiff'), 0, 1, ...str('mem'), 2, 0]),
-  ...section(10, [2, ...fn(sadBody), ...fn(absdiffBody)]),
+  ...section(7, [4, ...str('sad'), 0, 0, ...str('absdiff'), 0, 1, ...str('thumb2'), 0, 2, ...str('mem'), 2, 0]),
+  ...section(10, [3, ...fn(sadBody), ...fn(absdiffBody), ...fn(thumb2Body)]),
 ]);
 
 const DATA_AT = 1024;
@@ -95,6 +132,11 @@ export interface MotionSimd {
   sad(c: number, p: number, stride: number, width: number, rows: number): number;
   /** Σ |a[i] − b[i]| over two equal-length arrays. */
   absDiffSum(a: Uint8Array, b: Uint8Array): number;
+  /**
+   * thumbnail()'s 2x2 gray box of an RGB24 image `w` wide into `out` (`tw` x `th`, tw = ⌊w/2⌋):
+   * the first 8·⌊tw/8⌋ pixels of each row (the caller computes the rest).
+   */
+  thumb2(rgb: Uint8Array, w: number, tw: number, th: number, out: Uint8Array): number;
 }
 
 function create(): MotionSimd | undefined {
@@ -107,6 +149,7 @@ function create(): MotionSimd | undefined {
   const memory = inst.exports.mem as WebAssembly.Memory;
   const sad = inst.exports.sad as (c: number, p: number, stride: number, cEnd: number, mask: number) => number;
   const absdiff = inst.exports.absdiff as (a: number, b: number, aEnd: number) => number;
+  const thumb2 = inst.exports.thumb2 as (a: number, o: number, stride: number, groups: number, th: number, outStride: number) => void;
   let heap = new Uint8Array(memory.buffer);
   for (let k = 0; k <= 16; k++) heap.fill(0xff, 16 * k, 16 * k + k);
   /** Room for `need` bytes from DATA_AT, and 64 bytes of slack for the 16-byte loads past a row. */
@@ -138,6 +181,18 @@ function create(): MotionSimd | undefined {
       let s = absdiff(DATA_AT, DATA_AT + at, DATA_AT + whole);
       for (let i = whole; i < n; i++) s += Math.abs(a[i]! - b[i]!);
       return s;
+    },
+    thumb2(rgb, w, tw, th, out) {
+      const groups = tw >> 3;
+      const inBytes = 2 * th * w * 3;
+      if (rgb.length < inBytes || out.length < tw * th) throw new RangeError('simd thumb2: bad sizes');
+      if (groups === 0) return 0;
+      const o = DATA_AT + at16(inBytes);
+      const h = room(o - DATA_AT + tw * th);
+      h.set(rgb.subarray(0, inBytes), DATA_AT);
+      thumb2(DATA_AT, o, w * 3, groups, th, tw);
+      out.set(h.subarray(o, o + tw * th));
+      return groups * 8;
     },
   };
 }

@@ -61,9 +61,17 @@ export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 24
 
 /** thumbnail() of 2x2 blocks (a 480 px frame): the same sums, unrolled (~4x faster than the general loop). */
 function thumbnail2(rgb: Uint8Array, w: number, tw: number, th: number, norm: number, out: Uint8Array): void {
+  // WebAssembly SIMD for the first 8·⌊tw/8⌋ pixels of each row (the same bytes), this loop for the rest.
+  const done = motionSimd && norm === 1 / 12 ? motionSimd.thumb2(rgb, w, tw, th, out) : 0;
+  if (done === tw) return;
+  thumbnail2Scalar(rgb, w, tw, th, norm, out, done);
+}
+
+/** thumbnail2() in plain loops from column `from` of each row (exported for the SIMD test). */
+export function thumbnail2Scalar(rgb: Uint8Array, w: number, tw: number, th: number, norm: number, out: Uint8Array, from = 0): void {
   const stride = w * 3;
-  for (let ty = 0, o = 0; ty < th; ty++) {
-    for (let tx = 0, a = 2 * ty * stride, b = a + stride; tx < tw; tx++, a += 6, b += 6, o++) {
+  for (let ty = 0; ty < th; ty++) {
+    for (let tx = from, a = 2 * ty * stride + 6 * from, b = a + stride, o = ty * tw + from; tx < tw; tx++, a += 6, b += 6, o++) {
       out[o] = (rgb[a]! + rgb[a + 1]! + rgb[a + 2]! + rgb[a + 3]! + rgb[a + 4]! + rgb[a + 5]! +
         rgb[b]! + rgb[b + 1]! + rgb[b + 2]! + rgb[b + 3]! + rgb[b + 4]! + rgb[b + 5]!) * norm;
     }
