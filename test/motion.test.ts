@@ -6,7 +6,8 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
-import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
+import { blockMotion, blockMotionScalar, changeScore, changeScoreScalar, thumbnail, thumbnail2Scalar, warpLabels, type Thumb } from '../src/kernels/motion.ts';
+import { motionSimd } from '../src/kernels/motion-simd.ts';
 import { SAMPLE } from './helpers/cli.ts';
 
 const W = 320, H = 180;
@@ -89,6 +90,56 @@ test('motion › thumbnail and label warp equal their plain reference loops (rea
       const v = new Int8Array(real.vectors.length).map((_, i) => k === 4 ? (i % 2 ? -1 : 2) : Math.round((rand() - 0.5) * 2 * amp));
       const m = { ...real, vectors: v };
       t.deepEqual(warpLabels(labels, lw, lh, m), warpReference(labels, lw, lh, m), `random motion ±${amp}, labels ${lw}x${lh}`);
+    }
+  }
+});
+
+test('motion › the WebAssembly SIMD block matching and change score equal their scalar loops (random and real thumbnails, odd sizes)', (t) => {
+  t.truthy(motionSimd, 'Node 20 has WebAssembly SIMD');
+  let rng = 987654321;
+  const rand = () => ((rng = Math.imul(rng ^ (rng >>> 15), 2246822507) + 1) >>> 0) / 2 ** 32;
+  const thumb = (w: number, h: number, f: (i: number) => number): Thumb => ({ width: w, height: h, scale: 0.5, data: new Uint8Array(w * h).map((_, i) => f(i)) });
+  const data = sampleFrames(3);
+  const real = data.map((d) => thumbnail(d, W, H));
+  const cases: [Thumb, Thumb][] = [[real[0]!, real[1]!], [real[0]!, real[2]!]];
+  for (const [w, h] of [[240, 135], [97, 61], [16, 16], [33, 7], [250, 3]] as const) {
+    const a = thumb(w, h, () => (rand() * 256) | 0);
+    cases.push([a, thumb(w, h, (i) => (a.data[i]! + ((rand() * 40) | 0) - 20) & 255)]); // noisy copy
+    cases.push([a, thumb(w, h, (i) => a.data[Math.max(0, i - 3)]!)]); // shifted 3 px
+    cases.push([a, thumb(w, h, () => (rand() * 256) | 0)]); // unrelated
+  }
+  let compared = 0;
+  for (const [a, b] of cases) {
+    t.is(changeScore(a, b), changeScoreScalar(a, b), `changeScore ${a.width}x${a.height}`);
+    for (const [block, radius, lambda] of [[8, 4, 4], [4, 2, 4], [13, 5, 1], [16, 3, 0], [7, 6, 4]] as const) {
+      const fast = blockMotion(a, b, block, radius, lambda), slow = blockMotionScalar(a, b, block, radius, lambda);
+      t.deepEqual(fast, slow, `blockMotion ${a.width}x${a.height}, block ${block}, radius ${radius}, lambda ${lambda}`);
+      compared++;
+    }
+  }
+  t.is(compared, cases.length * 5);
+  // the tails of changeScore's 16-byte steps, lengths 1..40
+  for (let n = 1; n <= 40; n++) {
+    const a = thumb(n, 1, () => (rand() * 256) | 0), b = thumb(n, 1, () => (rand() * 256) | 0);
+    t.is(changeScore(a, b), changeScoreScalar(a, b), `changeScore length ${n}`);
+  }
+});
+
+test('motion › the WebAssembly SIMD 2x2 thumbnail equals its scalar loop (random, saturated and real frames, odd sizes)', (t) => {
+  let rng = 4242;
+  const rand = () => ((rng = Math.imul(rng ^ (rng >>> 15), 2246822507) + 1) >>> 0) / 2 ** 32;
+  // the SIMD path's ⌊s/12⌋ = (s · 2731) >> 15 against JS's s · (1/12) truncated, for every sum of 12 bytes
+  for (let s = 0; s <= 12 * 255; s++) if (((s * 2731) >>> 15) !== Math.trunc(s * (1 / 12))) t.fail(`sum ${s}`);
+  const real = sampleFrames(1)[0]!;
+  for (const [w, h] of [[480, 270], [482, 271], [16, 2], [17, 3], [30, 9], [14, 4], [501, 37]] as const) {
+    for (const fill of ['random', 'max', 'real'] as const) {
+      const rgb = new Uint8Array(w * h * 3).map((_, i) => fill === 'max' ? 255 : fill === 'real' ? real[i % real.length]! : (rand() * 256) | 0);
+      const tw = Math.floor(w / 2), th = Math.floor(h / 2);
+      const ref = new Uint8Array(tw * th);
+      thumbnail2Scalar(rgb, w, tw, th, 1 / 12, ref);
+      const got = thumbnail(rgb, w, h, w / 2);
+      t.is(got.width, tw);
+      t.deepEqual(got.data, ref, `${w}x${h} ${fill}`);
     }
   }
 });

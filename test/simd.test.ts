@@ -99,7 +99,7 @@ test('image › the bilinear resize (separable, in WebAssembly) gives the per-pi
   };
   // General sizes (WebAssembly: src/kernels/simd.ts bilinear) and height-only ones (bilinearRows).
   for (const [sw, sh, dw, dh] of [[48, 27, 60, 34], [48, 27, 60, 33], [7, 5, 3, 9], [1, 1, 5, 4], [5, 3, 1, 1], [64, 48, 48, 36],
-    [48, 27, 48, 28], [480, 270, 480, 272], [5, 7, 5, 3], [5, 7, 5, 20]] as const) {
+    [48, 27, 48, 28], [480, 270, 480, 272], [5, 7, 5, 3], [5, 7, 5, 20], [480, 272, 600, 340], [33, 9, 41, 11]] as const) {
     const src = bytes(sw * sh * 3, 256, sw * sh);
     t.deepEqual(resizeRgb(src, sw, sh, dw, dh), plain(src, sw, sh, dw, dh), `${sw}x${sh} → ${dw}x${dh}`);
   }

@@ -11,6 +11,8 @@
  * dense warp is far cheaper this way than with tensor ops (measurements.md).
  */
 
+import { motionSimd } from './motion-simd.ts';
+
 export interface Thumb {
   readonly width: number;
   readonly height: number;
@@ -59,9 +61,17 @@ export function thumbnail(rgb: Uint8Array, w: number, h: number, thumbWidth = 24
 
 /** thumbnail() of 2x2 blocks (a 480 px frame): the same sums, unrolled (~4x faster than the general loop). */
 function thumbnail2(rgb: Uint8Array, w: number, tw: number, th: number, norm: number, out: Uint8Array): void {
+  // WebAssembly SIMD for the first 8·⌊tw/8⌋ pixels of each row (the same bytes), this loop for the rest.
+  const done = motionSimd && norm === 1 / 12 ? motionSimd.thumb2(rgb, w, tw, th, out) : 0;
+  if (done === tw) return;
+  thumbnail2Scalar(rgb, w, tw, th, norm, out, done);
+}
+
+/** thumbnail2() in plain loops from column `from` of each row (exported for the SIMD test). */
+export function thumbnail2Scalar(rgb: Uint8Array, w: number, tw: number, th: number, norm: number, out: Uint8Array, from = 0): void {
   const stride = w * 3;
-  for (let ty = 0, o = 0; ty < th; ty++) {
-    for (let tx = 0, a = 2 * ty * stride, b = a + stride; tx < tw; tx++, a += 6, b += 6, o++) {
+  for (let ty = 0; ty < th; ty++) {
+    for (let tx = from, a = 2 * ty * stride + 6 * from, b = a + stride, o = ty * tw + from; tx < tw; tx++, a += 6, b += 6, o++) {
       out[o] = (rgb[a]! + rgb[a + 1]! + rgb[a + 2]! + rgb[a + 3]! + rgb[a + 4]! + rgb[a + 5]! +
         rgb[b]! + rgb[b + 1]! + rgb[b + 2]! + rgb[b + 3]! + rgb[b + 4]! + rgb[b + 5]!) * norm;
     }
@@ -96,6 +106,13 @@ function thumbnailWords(words: Uint32Array, w: number, f: number, tw: number, th
 /** Mean absolute difference of two thumbnails of the same size (0..255): a cheap change score. */
 export function changeScore(a: Thumb, b: Thumb): number {
   if (a.width !== b.width || a.height !== b.height) return 255;
+  if (motionSimd) return motionSimd.absDiffSum(a.data, b.data) / a.data.length; // the same integer sum
+  return changeScoreScalar(a, b);
+}
+
+/** changeScore() in plain loops (the reference its SIMD path equals). */
+export function changeScoreScalar(a: Thumb, b: Thumb): number {
+  if (a.width !== b.width || a.height !== b.height) return 255;
   let s = 0;
   const n = a.data.length;
   for (let i = 0; i < n; i++) s += Math.abs(a.data[i]! - b.data[i]!);
@@ -117,6 +134,20 @@ const RING = Int8Array.from([1, 0, -1, 0, 0, 1, 0, -1, 1, 1, -1, -1, 1, -1, -1, 
  * or two.
  */
 export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lambda = 4): MotionField {
+  return motionSimd && block <= 16 && prev.data.length === cur.data.length ? blockMotionWith(prev, cur, block, radius, lambda, motionSimd) : blockMotionScalar(prev, cur, block, radius, lambda);
+}
+
+/** blockMotion() with the SAD in plain loops (the reference its SIMD path equals). */
+export function blockMotionScalar(prev: Thumb, cur: Thumb, block = 8, radius = 4, lambda = 4): MotionField {
+  return blockMotionWith(prev, cur, block, radius, lambda, undefined);
+}
+
+/**
+ * The search, its SAD in WebAssembly SIMD when `simd` is given. The SIMD SAD does not stop early past
+ * `limit`; that changes no choice: a candidate is taken only when its cost is below `limit` (the best
+ * so far), and a sum stopped early is already at or above it, as is the whole sum.
+ */
+function blockMotionWith(prev: Thumb, cur: Thumb, block: number, radius: number, lambda: number, simd: typeof motionSimd): MotionField {
   const { width: w, height: h } = cur;
   const bw = Math.ceil(w / block);
   const bh = Math.ceil(h / block);
@@ -124,12 +155,14 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
   const p = prev.data;
   const c = cur.data;
   let x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-  const ring = [radius];
+  const at = simd?.load(p, c);
+  const pAt = at?.prev ?? 0, cAt = at?.cur ?? 0;
   /** SAD of the current block against prev shifted by (dx, dy), plus the motion penalty; stops early past `limit`. */
   const cost = (dx: number, dy: number, limit: number): number => {
     if (dx < -radius || dx > radius || dy < -radius || dy > radius) return Infinity;
     if (y0 + dy < 0 || y1 + dy > h || x0 + dx < 0 || x1 + dx > w) return Infinity;
     let sad = lambda * (Math.abs(dx) + Math.abs(dy)) * (x1 - x0);
+    if (simd) return sad + simd.sad(cAt + y0 * w + x0, pAt + (y0 + dy) * w + x0 + dx, w, x1 - x0, y1 - y0);
     for (let y = y0; y < y1 && sad < limit; y++) {
       const rc = y * w;
       const rp = (y + dy) * w + dx;
@@ -146,8 +179,9 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
       let bdx = 0, bdy = 0;
       let best = cost(0, 0, Infinity);
       const k = (by * bw + bx) * 2;
-      const preds = [bx > 0 ? k - 2 : -1, by > 0 ? k - bw * 2 : -1, by > 0 && bx + 1 < bw ? k - bw * 2 + 2 : -1];
-      for (const q of preds) {
+      // Predictors: left, upper, upper-right (no array a block: this loop runs ~500 times a frame).
+      for (let j = 0; j < 3; j++) {
+        const q = j === 0 ? (bx > 0 ? k - 2 : -1) : j === 1 ? (by > 0 ? k - bw * 2 : -1) : (by > 0 && bx + 1 < bw ? k - bw * 2 + 2 : -1);
         if (q < 0) continue;
         const dx = vectors[q]!, dy = vectors[q + 1]!;
         if (dx === bdx && dy === bdy) continue;
@@ -158,15 +192,13 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
           bdy = dy;
         }
       }
-      for (const r of ring) {
-        for (let d = 0; d < 16; d += 2) {
-          const dx = RING[d]! * r, dy = RING[d + 1]! * r;
-          const s = cost(dx, dy, best);
-          if (s < best) {
-            best = s;
-            bdx = dx;
-            bdy = dy;
-          }
+      for (let d = 0; d < 16; d += 2) {
+        const dx = RING[d]! * radius, dy = RING[d + 1]! * radius;
+        const s = cost(dx, dy, best);
+        if (s < best) {
+          best = s;
+          bdx = dx;
+          bdy = dy;
         }
       }
       for (let step = 0; step < 4 * radius; step++) {
@@ -198,7 +230,12 @@ export function blockMotion(prev: Thumb, cur: Thumb, block = 8, radius = 4, lamb
  * only in the inner loop).
  */
 export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: MotionField, cell = 8): Uint8Array {
-  const out = new Uint8Array(lw * lh);
+  // Built in a kept scratch buffer, the labels first and the output after them: the run copies below
+  // are then copyWithin() on one array (no subarray view allocated per row); one copy out at the end.
+  const n = lw * lh;
+  if (warpWork.length < 2 * n) warpWork = new Uint8Array(2 * n);
+  const work = warpWork;
+  work.set(labels.subarray(0, n));
   const { bw, bh, block, vectors: v } = m;
   const sx = m.thumb.width / lw; // label pixel -> thumbnail pixel
   const sy = m.thumb.height / lh;
@@ -244,7 +281,7 @@ export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: Motion
         for (let y = cy; y < yEnd; y++) {
           const o = y * lw;
           const so = o + dy * lw + dx;
-          out.set(labels.subarray(so + cx, so + runEnd), o + cx);
+          work.copyWithin(n + o + cx, so + cx, so + runEnd);
         }
         cx = runEnd - cell;
         i = j - 1;
@@ -254,13 +291,16 @@ export function warpLabels(labels: Uint8Array, lw: number, lh: number, m: Motion
         let srcY = y + dy;
         srcY = srcY < 0 ? 0 : srcY >= lh ? lh - 1 : srcY;
         const ro = srcY * lw;
-        const o = y * lw;
+        const o = n + y * lw;
         for (let x = cx; x < xEnd; x++) {
           const srcX = x + dx;
-          out[o + x] = labels[ro + (srcX < 0 ? 0 : srcX >= lw ? lw - 1 : srcX)]!;
+          work[o + x] = work[ro + (srcX < 0 ? 0 : srcX >= lw ? lw - 1 : srcX)]!;
         }
       }
     }
   }
-  return out;
+  return work.slice(n, 2 * n);
 }
+
+/** warpLabels()'s scratch (labels, then the output), grown as needed. */
+let warpWork = new Uint8Array(0);

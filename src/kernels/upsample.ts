@@ -78,9 +78,16 @@ export function upsampleArgmax(scores: Float32Array, c: number, h: number, w: nu
   const MIXED = 255;
   // For the current pair of source rows: the class shared by the four cells (x0, x0+1) x (y0, y1), or MIXED.
   const pair = new Uint8Array(w);
-  let lastY0 = -1, lastY1 = -1;
+  // Output rows that share the pair of source rows (~8 at 8x) differ only at MIXED pixels (their
+  // weights differ): the first row is computed whole and lists those pixels, the next ones copy
+  // the row above and recompute only the listed pixels.
+  const mixed = new Int32Array(outW);
+  let nMixed = 0;
+  let lastY0 = -1, lastY1 = -1, lastRow = 0;
   for (let y = 0; y < outH; y++) {
     const y0 = ya.i0[y]!, y1 = ya.i1[y]!;
+    const wy0 = ya.w0[y]!, wy1 = ya.w1[y]!;
+    const row = y * outW;
     if (y0 !== lastY0 || y1 !== lastY1) {
       const r0 = y0 * w, r1 = y1 * w;
       for (let x = 0; x < w; x++) {
@@ -90,18 +97,20 @@ export function upsampleArgmax(scores: Float32Array, c: number, h: number, w: nu
       }
       lastY0 = y0;
       lastY1 = y1;
-    }
-    const wy0 = ya.w0[y]!, wy1 = ya.w1[y]!;
-    const row = y * outW;
-    for (let x = 0; x < outW; x++) {
-      const x0 = xa.i0[x]!;
-      const u = pair[x0]!;
-      if (u !== MIXED) {
-        labels[row + x] = u;
-        continue;
+      nMixed = 0;
+      for (let x = 0; x < outW; x++) {
+        const u = pair[xa.i0[x]!]!;
+        if (u !== MIXED) labels[row + x] = u;
+        else mixed[nMixed++] = x;
       }
-      // near a boundary: interpolate every class (ONNX Runtime's order of terms)
-      const x1 = xa.i1[x]!;
+    } else {
+      labels.copyWithin(row, lastRow, lastRow + outW);
+    }
+    lastRow = row;
+    // near a boundary: interpolate every class (ONNX Runtime's order of terms)
+    for (let i = 0; i < nMixed; i++) {
+      const x = mixed[i]!;
+      const x0 = xa.i0[x]!, x1 = xa.i1[x]!;
       const wx0 = xa.w0[x]!, wx1 = xa.w1[x]!;
       const p00 = y0 * w + x0, p01 = y0 * w + x1, p10 = y1 * w + x0, p11 = y1 * w + x1;
       const a = wx0 * wy0, b = wx1 * wy0, cc = wx0 * wy1, d = wx1 * wy1;

@@ -113,8 +113,12 @@ export class Model {
   ttaViewRuns = 0;
   /** Per channel, byte value -> normalised float (256 entries each). */
   private readonly lut: Float32Array;
-  /** The network's input buffer, reused while the size stays (engines copy or finish with it per call). */
-  private input: Float32Array | undefined;
+  /**
+   * The network's input buffers, one per input size (a key frame with TTA alternates two sizes:
+   * a fresh 1.5–2.5 MB buffer per call cost page faults and scavenges), reused by the next call
+   * of the same size (engines copy or finish with it per call).
+   */
+  private readonly inputs = new Map<number, Float32Array>();
 
   constructor(readonly manifest: Manifest, readonly engine: SegEngine, readonly dir: string) {
     const { mean, std } = manifest.normalisation;
@@ -125,8 +129,12 @@ export class Model {
   /** RGB24 HWC -> normalised float32 NCHW (a buffer reused by the next call). */
   normalise(rgb: Uint8Array, w: number, h: number): Float32Array {
     const n = w * h;
-    if (this.input?.length !== 3 * n) this.input = new Float32Array(3 * n);
-    const out = this.input;
+    let out = this.inputs.get(n);
+    if (!out) {
+      if (this.inputs.size >= 4) this.inputs.clear(); // sizes that changed: keep only the current ones
+      out = new Float32Array(3 * n);
+      this.inputs.set(n, out);
+    }
     const lut = this.lut;
     for (let i = 0, j = 0; i < n; i++, j += 3) {
       out[i] = lut[rgb[j]!]!;
