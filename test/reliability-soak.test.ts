@@ -9,7 +9,7 @@
  *   RSS growth                     < 64 MB
  *   V8 heap growth                 < 32 MB (statistics keep ~20,000 per-frame rows by design)
  *   open file descriptors          ± 4 (and ± 4 against before the run, after it)
- *   child processes                the same at both samples (3 ffmpegs); after the run, the same
+ *   child processes                the same at both samples (2 ffmpegs: decoder, encoder); after the run, the same
  *                                  as before it (no ffmpeg left)
  *   frames lost                    0 (every sink finishes all 20,000; lossless edges drop nothing)
  *
