@@ -9,22 +9,11 @@
  * `halve`, is the exact half-size RGB resize (2x2 means) of src/image.ts, for
  * the model's input (960x540 → 480x270), with its data at the same place.
  */
+import { section, str, uleb } from './wasm-asm.ts';
 const LUT_BYTES = 256 * 768; // room for any palette (class ids are bytes)
 const BASE_AT = LUT_BYTES;
 const DATA_AT = BASE_AT + 1024;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 
 // Opcodes
 const GET = 0x20, SET = 0x21, CONST = 0x41, ADD = 0x6a, SHL = 0x74, GE_U = 0x4f;

@@ -10,29 +10,14 @@
  * Memory: 17 row masks (16 bytes each: the first k bytes 0xff) at 0, data
  * from DATA_AT.
  */
+import { fn, get, load, section, set, simd, str, uleb } from './wasm-asm.ts';
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 const I32 = 0x7f, V128 = 0x7b;
-const get = (l: number) => [0x20, ...uleb(l)];
-const set = (l: number) => [0x21, ...uleb(l)];
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
 const ADD = [0x6a], GE_U = [0x4f];
 const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
 const br = (d: number) => [0x0c, d];
 const brIf = (d: number) => [0x0d, d];
-const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
-const load = (offset = 0) => simd(0x00, 0, ...uleb(offset));
 const ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 const AND = simd(0x4e), MIN_U = simd(0x77), MAX_U = simd(0x79), SUB8 = simd(0x71);
 const EXTADD8 = simd(0x7d), EXTADD16 = simd(0x7f), ADD16 = simd(0x8e), ADD32 = simd(0xae);
@@ -106,7 +91,6 @@ const thumb2Body = (() => {
   return [2, 5, I32, 6, V128, ...whileLt(10, 4, row, rowStep), ...END];
 })();
 
-const fn = (body: number[]) => [...uleb(body.length), ...body];
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   // types: 0 (i32 x5) -> i32, 1 (i32 x3) -> i32, 2 (i32 x6) -> ()

@@ -11,36 +11,10 @@
  * (alpha, red, green, blue), data from DATA_AT. `simdKernels` is undefined
  * where WebAssembly SIMD is unavailable: callers keep their scalar paths.
  */
+import { fn, get, load, section, set, simd, sleb, str, uleb } from './wasm-asm.ts';
 
-// ---- a small assembler ----------------------------------------------------------------------
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 
 const I32 = 0x7f, V128 = 0x7b;
-const get = (l: number) => [0x20, ...uleb(l)];
-const set = (l: number) => [0x21, ...uleb(l)];
 const tee = (l: number) => [0x22, ...uleb(l)];
 const i32 = (v: number) => [0x41, ...sleb(v)];
 const ADD = [0x6a], MUL = [0x6c], GT_U = [0x4b], GE_U = [0x4f], EQ = [0x46], SELECT = [0x1b];
@@ -48,8 +22,6 @@ const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
 const br = (d: number) => [0x0c, d];
 const brIf = (d: number) => [0x0d, d];
 const MEMCOPY = [0xfc, ...uleb(10), 0, 0]; // memory.copy (dst, src, n)
-const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
-const load = (offset = 0) => simd(0x00, 0, ...uleb(offset)); // v128.load (unaligned)
 const store = (offset = 0) => simd(0x0b, 0, ...uleb(offset)); // v128.store
 const store64 = (offset = 0) => simd(0x5b, 0, ...uleb(offset), 0); // v128.store64_lane, lane 0
 const vconst = (bytes: readonly number[]) => simd(0x0c, ...bytes);
@@ -216,7 +188,6 @@ const vrowxBody = (() => {
   return [1, 2, V128, ...get(4), ...F64SPLAT, ...set(5), ...whileLt(2, 3, body, step), ...END];
 })();
 
-const fn = (body: number[]) => [...uleb(body.length), ...body];
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   // types: 0 (i32 x4) -> (), 1 (i32 x6) -> (), 2 (i32 x4, f64) -> ()
