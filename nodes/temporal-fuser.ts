@@ -64,7 +64,6 @@ export const temporalFuser = defineNode({
     return {
       process: ({ features }) => ({
         labels: (features as Observable<Features>).pipe(serial(ctx.queue('features'), async (x: Features): Promise<Labels | undefined> => {
-          const t0 = performance.now();
           if (x.discontinuity) drop();
           const f = openFeatures(x.handle);
           const m = await cellModel(f.model);

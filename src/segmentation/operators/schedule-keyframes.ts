@@ -22,20 +22,16 @@ export interface ScheduleOptions {
   readonly changeThreshold: number;
   /** The path of non-key frames. */
   readonly nonKeyFrames: 'shallow' | 'fuse' | 'propagate';
-  /** Called with the time spent on each frame, ms (node statistics). */
-  readonly observe?: (ms: number) => void;
 }
 
 export function scheduleKeyframes(o: ScheduleOptions): OperatorFunction<Frame, Frame> {
   return (frame$) => defer(() => {
     const s = new KeyframeScheduler(o.intervalFrames, o.changeThreshold);
     return frame$.pipe(map((f): Frame => {
-      const t0 = performance.now();
       if (f.discontinuity) s.reset();
       const thumb = s.needsThumb ? frameThumbnail(f.data, f.width, f.height) : undefined;
       const key = s.decide(thumb);
       const mark: KeyMark = { key, reason: s.lastReason, path: key ? 'full' : o.nonKeyFrames, change: thumb && s.lastReason !== 'discontinuity' ? s.lastChange : undefined, intervalFrames: o.intervalFrames };
-      o.observe?.(performance.now() - t0);
       return Object.freeze({ ...f, key: mark });
     }));
   });
