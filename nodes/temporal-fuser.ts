@@ -12,7 +12,16 @@
  * deep branch never runs — and the model's head turns state and shallow
  * features into labels (path `fused`). A discontinuity or a key frame resets
  * the state; a non-key frame with no state (its key frame was lost upstream)
- * gets no labels. The head, and the cell when the segmenter's model was
+ * gets no labels. Key frames get test-time augmentation as the monolithic
+ * segmenter's (`tta`; src/segmentation/engine/tta.ts): the other views
+ * (scales, mirrored) of the frame run through the whole network, each refined
+ * by the cell, and the 1/8 class scores of all views are averaged before the
+ * argmax; the state carried to the next frames stays the base view's. The
+ * default `auto` takes the segmenter's key-frame TTA (its `tta` option, whose
+ * own `auto` resolves from the scheduler's interval: views at 1 and 1.25x
+ * where key frames come at most every 10th frame, none otherwise), so the
+ * decomposed graph's labels equal the monolithic segmenter's with the same
+ * options (src/segmentation/temporal.ts FeatureFuser; test/temporal-fuser.test.ts). The head, and the cell when the segmenter's model was
  * loaded with the same one (its `fuserCell`), are the segmenter's own model
  * instance, shared inside the executor; another cell loads the model once
  * more, with that cell, at the first frame (logged).
@@ -25,16 +34,29 @@
  */
 import type { Observable } from 'rxjs';
 import { z } from 'zod';
-import type { Tensor4 } from '../src/segmentation/engine/engine.ts';
 import { loadModel, type Model } from '../src/segmentation/engine/model.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Features, Labels } from '../src/core/packet.ts';
 import { serial } from '../src/core/runtime/queue.ts';
-import { openFeatures } from '../src/segmentation/features.ts';
+import { exclusive, openFeatures } from '../src/segmentation/features.ts';
+import { FeatureFuser } from '../src/segmentation/temporal.ts';
+import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX } from '../src/segmentation/engine/tta.ts';
 
 const options = z.strictObject({
   cell: z.enum(['lstm', 'gru']).default('lstm').describe("the recurrent cell: lstm (ConvLSTM, the model's fusers.lstm) or gru (ConvGRU, parts.fuser)"),
   refine: z.boolean().default(true).describe("pass each key frame's deep features once through the cell before the head (as the segmenter's refine)"),
+  tta: z
+    .string()
+    .default('auto')
+    .refine((s) => {
+      try {
+        if (s !== 'auto') parseTta(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, { message: `expected auto, ${TTA_SYNTAX}` })
+    .describe(`test-time augmentation of key frames (scores at 1/8 averaged over views, each refined by the cell): auto (the segmenter's key-frame TTA, as the monolithic segmenter runs it) | off | flip | scales | flip+scales | a list of scales`),
   threads: z.number().int().min(0).max(256).default(0).describe('intra-op threads of a model loaded for another cell (0 = all cores)'),
 });
 
@@ -48,11 +70,8 @@ export const temporalFuser = defineNode({
   async open(ctx) {
     const o = ctx.options;
     let own: Model | undefined; // loaded only when the segmenter's model has another cell
-    let state: { model: Model; t: Tensor4 } | undefined;
-    const drop = () => {
-      state?.model.engine.release(state.t);
-      state = undefined;
-    };
+    const fuser = new FeatureFuser({ refine: o.refine, tta: o.tta === 'auto' ? 'auto' : parseTta(o.tta) });
+    let ttaLogged: string | undefined;
     const cellModel = async (m: Model): Promise<Model> => {
       if (m.fuserCell === o.cell) return m;
       if (!own) {
@@ -64,34 +83,29 @@ export const temporalFuser = defineNode({
     return {
       process: ({ features }) => ({
         labels: (features as Observable<Features>).pipe(serial(ctx.queue('features'), async (x: Features): Promise<Labels | undefined> => {
-          if (x.discontinuity) drop();
+          if (x.discontinuity) fuser.reset();
           const f = openFeatures(x.handle);
           const m = await cellModel(f.model);
-          let path: Labels['path'];
           if (f.deep) {
-            drop();
-            state = { model: m, t: await m.keyState(f.high, f.deep, o.refine) };
-            path = 'full';
-          } else {
-            if (!state) {
-              ctx.metrics.count('fuser_frames_without_state_total', { node: ctx.name }, 1, 'Non-key frames with no state to fuse (their key frame was lost upstream): no labels.');
-              return undefined;
-            }
-            const next = await m.fuseStep(f.high, state.t);
-            drop();
-            state = { model: m, t: next };
-            path = 'fused';
+            const tta = formatTta(fuser.ttaFor(f) ?? TTA_OFF);
+            if (tta !== ttaLogged) ctx.log(`key-frame TTA ${tta}${o.tta === 'auto' ? " (auto: the segmenter's)" : ''}`);
+            ttaLogged = tta;
           }
-          const classes = await m.labelsFrom(f.high, state.t, x.width, x.height);
-          ctx.metrics.count('fuser_path_total', { node: ctx.name, path }, 1, 'Frames by fuser path (full = key frame, fused = the cell alone).');
+          const r = await exclusive(m, () => fuser.step(f, m, x.width, x.height)); // the segmenter's model: one call at a time
+          if (!r) {
+            ctx.metrics.count('fuser_frames_without_state_total', { node: ctx.name }, 1, 'Non-key frames with no state to fuse (their key frame was lost upstream): no labels.');
+            return undefined;
+          }
+          ctx.metrics.count('fuser_path_total', { node: ctx.name, path: r.path }, 1, 'Frames by fuser path (full = key frame, fused = the cell alone).');
+          if (r.views) ctx.metrics.count('fuser_tta_views_total', { node: ctx.name }, r.views, 'Extra test-time-augmentation views run on key frames (each a whole network pass).');
           return Object.freeze({
             kind: 'labels', source: x.source, seq: x.seq, ptsMs: x.ptsMs, discontinuity: x.discontinuity,
-            width: x.width, height: x.height, classes, classNames: m.manifest.classes, palette: m.manifest.palette, path,
+            width: x.width, height: x.height, classes: r.classes, classNames: m.manifest.classes, palette: m.manifest.palette, path: r.path,
           });
         }, 1)),
       }),
       async close() {
-        drop();
+        fuser.reset();
         await own?.dispose();
         own = undefined;
       },

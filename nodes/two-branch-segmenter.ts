@@ -41,7 +41,9 @@
  * them; `tta: auto` resolves from the scheduler's interval), and frames marked `fuse` only the shallow branch when a
  * `temporal-fuser` takes the `features` port (else the model's own fused path).
  * Out `features` (a `features` port: an opaque handle to the frame's shallow
- * features, and on key frames its raw deep features, with the model itself,
+ * features, and on key frames its raw deep features, the frame's pixels and
+ * its key-frame TTA — so the fuser runs the same views as `labels` would get —
+ * with the model itself,
  * valid only inside the segmenter's executor) feeds a `temporal-fuser`; when
  * `labels` is not wired, key frames run only shallow + deep (the fuser runs
  * the head). Marked frames need the segmenter in this thread: in an executor
@@ -55,12 +57,12 @@ import { defer, filter, map, share, type Observable } from 'rxjs';
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest, type Model } from '../src/segmentation/engine/model.ts';
 import type { Tensor4 } from '../src/segmentation/engine/engine.ts';
-import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX } from '../src/segmentation/engine/tta.ts';
+import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX, type TtaSpec } from '../src/segmentation/engine/tta.ts';
 
 export { AUTO_TTA, DEFAULT_TTA, resolveTta };
 import { defineNode } from '../src/core/node.ts';
 import type { Features, Frame, Labels, ScoreMap } from '../src/core/packet.ts';
-import { FeatureRing, makeFeatures } from '../src/segmentation/features.ts';
+import { exclusive, FeatureRing, makeFeatures } from '../src/segmentation/features.ts';
 import { ReuseSegmenter, type ReuseMode } from '../src/segmentation/temporal.ts';
 import { ThreadedSegmenter, type ThreadInit } from '../src/segmentation/thread/segmenter.ts';
 import { serial } from '../src/core/runtime/queue.ts';
@@ -163,8 +165,9 @@ export const twoBranchSegmenter = defineNode({
           kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity,
           width: f.width, height: f.height, classes, classNames: manifest.classes, palette: manifest.palette, path, scores,
         });
-        const featuresOf = (f: Frame, model: Model, high: Tensor4, deep: Tensor4 | undefined): Features => {
-          const handle = makeFeatures(model, high, deep, o.inputWidth || f.width, o.inputHeight || f.height);
+        const featuresOf = (f: Frame, model: Model, high: Tensor4, deep: Tensor4 | undefined, keyTta?: TtaSpec): Features => {
+          // Key frames also carry the pixels and the key-frame TTA: a temporal-fuser runs the TTA views as segment() does.
+          const handle = makeFeatures(model, high, deep, o.inputWidth || f.width, o.inputHeight || f.height, keyTta && { rgb: f, tta: keyTta });
           ring.add(handle);
           return Object.freeze({ kind: 'features', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, handle });
         };
@@ -175,6 +178,8 @@ export const twoBranchSegmenter = defineNode({
           const m = f.key!;
           if (f.discontinuity) reuse.reset();
           if (!m.key && m.path === 'propagate') return {}; // no network: label-propagation labels it
+          // `tta: auto` resolves from the scheduler's interval (sparse key frames: TTA), as it does from keyframeIntervalFrames unmarked.
+          const keyTta = o.tta === 'auto' ? resolveTta('auto', m.intervalFrames) : tta;
           if (!labelsWanted && featuresWanted && (m.key || m.path === 'fuse')) {
             // Features only (a temporal-fuser runs the head): key frames shallow + deep, others shallow.
             const high = await model.shallowFeatures(f.data, f.width, f.height, o.inputWidth || f.width, o.inputHeight || f.height);
@@ -186,18 +191,16 @@ export const twoBranchSegmenter = defineNode({
               throw e;
             }
             count(m.key ? 'full' : 'features');
-            return { features: featuresOf(f, model, high, deep) };
+            return { features: featuresOf(f, model, high, deep, keyTta) };
           }
-          // `tta: auto` resolves from the scheduler's interval (sparse key frames: TTA), as it does from keyframeIntervalFrames unmarked.
-          const keyTta = o.tta === 'auto' ? resolveTta('auto', m.intervalFrames) : tta;
           const r = await model.segment(f.data, f.width, f.height, { reuseDeep: !m.key, fuse: m.path === 'fuse', refine: o.refine, tta: keyTta, inW: o.inputWidth, inH: o.inputHeight, withScores: o.scores, features: featuresWanted });
           count(r.path);
-          return { labels: labelsOf(f, r.classes, r.path, r.scores), features: r.features ? featuresOf(f, model, r.features.high, r.features.deep) : undefined };
+          return { labels: labelsOf(f, r.classes, r.path, r.scores), features: r.features ? featuresOf(f, model, r.features.high, r.features.deep, keyTta) : undefined };
         };
         const results = (frame as Observable<Frame>).pipe(serial(ctx.queue('frame'), async (f: Frame): Promise<{ labels?: Labels; features?: Features }> => {
           let out: { labels?: Labels; features?: Features };
           if (f.key) {
-            out = await marked(f);
+            out = await (seg.local ? exclusive(seg.local.model, () => marked(f)) : marked(f)); // the model is shared with a temporal-fuser
           } else {
             const r = await seg.next(f.data, f.width, f.height, f.discontinuity !== undefined);
             count(r.path);

@@ -9,15 +9,23 @@
  *
  * LabelPropagator (src/segmentation/propagation.ts, re-exported here): carries
  * the previous frame's labels to the current frame along block-matching motion.
+ *
+ * ReuseSegmenter: the monolithic segmenter's frame loop (Model.segment).
+ * FeatureFuser: the temporal-fuser node's, over a segmenter's `features`
+ * handles — the same arithmetic as ReuseSegmenter's `fuse` mode, key-frame TTA
+ * included, so the decomposed graph gives the monolithic segmenter's labels.
  */
 import type { FuserCell } from './engine/engine.ts';
+import type { Tensor4 } from './engine/engine.ts';
 import type { Model } from './engine/model.ts';
+import { upsampleArgmax } from '../kernels/upsample.ts';
+import type { ModelFeatures } from './features.ts';
 import { changeScore, thumbnail, type Thumb } from '../kernels/motion.ts';
 import { LabelPropagator } from './propagation.ts';
 
 export { LabelPropagator };
 import type { LabelPath, ScoreMap } from '../core/packet.ts';
-import type { TtaSpec } from './engine/tta.ts';
+import { addScores, ttaViews, viewSize, type TtaSpec } from './engine/tta.ts';
 
 export class KeyframeScheduler {
   private sinceKey = Infinity;
@@ -150,5 +158,87 @@ export class ReuseSegmenter {
     this.model.reset();
     this.planner.reset();
     this.propagator.reset();
+  }
+}
+
+/**
+ * The temporal-fuser node's frame loop over a segmenter's features handles
+ * (src/segmentation/features.ts), computing what Model.segment computes for
+ * `nonKeyFrames: fuse`: on a key frame the state starts from its raw deep
+ * features (with `refine`, passed once through the cell) and the head runs on
+ * it; with key-frame TTA the other views (mirrored, other scales) also run
+ * through the whole network — each refined by the same cell — and the class
+ * scores of all views are averaged on the finest view's 1/8 grid before the
+ * upsample and argmax, exactly as Model.segment does (the state kept for the
+ * frames after stays the base view's). On other frames the cell updates the
+ * state from the frame's shallow features and the head runs on it. A key
+ * frame replaces the state; `reset()` (discontinuity) drops it.
+ */
+export class FeatureFuser {
+  private state: { model: Model; t: Tensor4 } | undefined;
+
+  /**
+   * `tta`: the key-frame TTA, or `auto` for the one each key frame's handle
+   * carries (the segmenter's `tta` option, resolved: the monolithic segmenter's).
+   */
+  constructor(readonly o: { readonly refine: boolean; readonly tta: TtaSpec | 'auto' }) {}
+
+  /** The key-frame TTA this handle's key frame runs with. */
+  ttaFor(f: ModelFeatures): TtaSpec | undefined {
+    return this.o.tta === 'auto' ? f.tta : this.o.tta;
+  }
+
+  /**
+   * Labels (at `outW` x `outH`) for one frame's features, `m` the model with
+   * this fuser's cell (the handle's own, or one loaded with the cell);
+   * undefined for a non-key frame with no state (its key frame was lost).
+   * `views`: extra TTA views run (0 off key frames).
+   */
+  async step(f: ModelFeatures, m: Model, outW: number, outH: number): Promise<{ classes: Uint8Array; path: 'full' | 'fused'; views: number } | undefined> {
+    if (f.deep) {
+      this.reset();
+      this.state = { model: m, t: await m.keyState(f.high, f.deep, this.o.refine) };
+      const tta = this.ttaFor(f);
+      const views = tta ? ttaViews(tta).slice(1) : [];
+      if (!views.length) return { classes: await m.labelsFrom(f.high, this.state.t, outW, outH), path: 'full', views: 0 };
+      if (!f.rgb) throw new Error('temporal-fuser: key-frame TTA needs the frame\'s pixels on its features handle (a two-branch-segmenter\'s features port)');
+      return { classes: await this.ttaLabels(f, m, this.state.t, views, outW, outH), path: 'full', views: views.length };
+    }
+    if (!this.state) return undefined;
+    const next = await m.fuseStep(f.high, this.state.t);
+    this.reset();
+    this.state = { model: m, t: next };
+    return { classes: await m.labelsFrom(f.high, next, outW, outH), path: 'fused', views: 0 };
+  }
+
+  /** Model.segment's TTA average, on a key frame whose base state (`state`) the fuser made. */
+  private async ttaLabels(f: ModelFeatures, m: Model, state: Tensor4, views: ReturnType<typeof ttaViews>, outW: number, outH: number): Promise<Uint8Array> {
+    const e = m.engine;
+    const { data: rgb, width: w, height: h } = f.rgb!;
+    const scores = await m.head(f.high, state);
+    try {
+      const [, c, bh, bw] = scores.dims;
+      const big = Math.max(...views.map((v) => v.scale));
+      const fine = big > 1 ? viewSize(f.inW, f.inH, big) : undefined;
+      const sh = fine ? fine.h / 8 : bh;
+      const sw = fine ? fine.w / 8 : bw;
+      const acc = new Float32Array(c * sh * sw);
+      addScores(acc, sh, sw, await e.read(scores), c, bh, bw, false);
+      for (const v of views) {
+        await m.addView(acc, sh, sw, rgb, w, h, f.inW, f.inH, v.scale, v.flip, this.o.refine);
+        m.ttaViewRuns++;
+      }
+      const inv = 1 / (views.length + 1);
+      for (let i = 0; i < acc.length; i++) acc[i]! *= inv;
+      return upsampleArgmax(acc, c, sh, sw, outH, outW);
+    } finally {
+      e.release(scores);
+    }
+  }
+
+  /** Drop the state (discontinuity, close). */
+  reset(): void {
+    this.state?.model.engine.release(this.state.t);
+    this.state = undefined;
   }
 }

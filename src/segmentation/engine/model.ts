@@ -292,7 +292,7 @@ export class Model {
    * One TTA view through the whole network (its deep features are not kept):
    * its class scores, mirrored back and resampled to `th` x `tw`, are added to `acc`.
    */
-  private async addView(acc: Float32Array, th: number, tw: number, rgb: Uint8Array, w: number, h: number, inW: number, inH: number, scale: number, flip: boolean, refine: boolean): Promise<void> {
+  async addView(acc: Float32Array, th: number, tw: number, rgb: Uint8Array, w: number, h: number, inW: number, inH: number, scale: number, flip: boolean, refine: boolean): Promise<void> {
     const e = this.engine;
     const vs = viewSize(inW, inH, scale);
     const img = viewImage(rgb, w, h, vs.w, vs.h, flip);
@@ -327,7 +327,7 @@ export class Model {
   }
 
   /** The head on the deep features, or on an lstm state's h. */
-  private async head(high: Tensor4, state: Tensor4): Promise<Tensor4> {
+  async head(high: Tensor4, state: Tensor4): Promise<Tensor4> {
     const e = this.engine;
     if (e.fuserCell !== 'lstm') return e.head(high, state);
     const h = e.fuserFeatures(state);
