@@ -111,3 +111,29 @@ test.serial('rtsp-live (decomposed) › a camera drop: propagation resets, the s
     await server.stop();
   }
 });
+
+test.serial('rtsp-live-every-frame › every frame a key frame: the network on as many as it takes (the rest dropped, counted), every frame labelled', async (t) => {
+  const server = await startRtspServer();
+  const wsPort = await freePort();
+  const run = runLive({ file: path.join(ROOT, 'graphs', 'rtsp-live-every-frame.yaml') }, [`camera.url=${server.url('/cam')}`, `browser.port=${wsPort}`]);
+  try {
+    await waitFor('first labels out', () => sent(run).length > 0, 30_000);
+    await sleep(6000);
+    await run.stop();
+    const m = run.metrics;
+    const keysIn = out(m, 'keys', 'frame');
+    const toSegment = m.edges.get('keys.keyframes→segment.frame')!;
+    const toCarry = m.edges.get('keys.frame→carry.frame')!;
+    const full = metric(m, 'segmenter_path_total', { node: 'segment', path: 'full' });
+    const labelled = out(m, 'carry', 'labels') + metric(m, 'propagation_unlabelled_total', { node: 'carry' });
+    t.log(`camera frames ${metric(m, 'rtsp_frames_total', camera)}, dropped before the scheduler ${m.edges.get('small.frame→keys.frame')!.drops + m.edges.get('camera.frame→small.frame')!.drops}; frames ${keysIn}; network runs ${full}, dropped before the network ${toSegment.drops}; labelled ${labelled}`);
+    t.is(out(m, 'keys', 'keyframes'), keysIn, 'every frame is a key frame');
+    t.is(toSegment.delivered + toSegment.drops + toSegment.depth, keysIn);
+    t.true(full <= toSegment.delivered && toSegment.delivered - full <= 1);
+    t.true(toCarry.delivered - labelled <= 3, `labelled ${labelled} of ${toCarry.delivered}`);
+    t.true(labelled > full, 'more frames labelled than the network ran on: the rest carried by motion');
+  } finally {
+    await run.stop();
+    await server.stop();
+  }
+});
