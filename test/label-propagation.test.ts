@@ -158,13 +158,15 @@ test('label-propagation › live: a camera drop resets; frames from it wait for 
   labels$.next(striped(2, 1)); // labels from before the drop arrive late: not carried across it
   frames$.next(frameOf(IMGS[5]!, 5));
   t.deepEqual(got.map((l) => l.seq), [0, 1, 2], 'frames 3-5 wait for labels of the new picture');
-  const l5 = striped(5, 2); // key frame 3 (forced by the reconnect) was dropped upstream: 5 is the first labelled
+  // Key frame 3 (forced by the reconnect) was dropped upstream, its mark moved onto key frame 5: the first labelled.
+  const l5 = Object.freeze({ ...striped(5, 2), discontinuity: 'reconnect' });
   labels$.next(l5);
   t.deepEqual(got.map((l) => l.seq), [0, 1, 2, 3, 4, 5], 'then they go out, in order');
   t.is(got[3]!.discontinuity, 'reconnect', 'the first labels after the drop carry its mark');
   t.deepEqual(got[3]!.classes, carryLabels(l5.classes, W, H, thumbnail(IMGS[5]!, W, H), thumbnail(IMGS[3]!, W, H), 8), 'frames before the labelled key frame: carried back from it');
   t.is(got[5]!.path, 'full', 'the key frame: its own labels');
   t.is(got[5]!.classes, l5.classes);
+  t.is(got[5]!.discontinuity, undefined, 'the mark goes out once');
   frames$.next(frameOf(IMGS[6]!, 6));
   t.deepEqual(got[6]!.classes, warpLabels(l5.classes, W, H, motionTo(6)));
   // A drop and no labels for longer than historyFrames: the oldest held frames go out without labels (counted).

@@ -69,9 +69,12 @@ export function propagateLabelsLive(labels$: Observable<Labels>, o: LiveOptions)
     const early = new Map<number, Labels>(); // labels whose frame has not arrived (not expected: kept to be safe)
     let ended = 0;
     const emit = (l: Labels) => {
-      // The first labels out after a discontinuity carry its mark, so nodes downstream reset too.
-      sub.next(mark && !l.discontinuity ? Object.freeze({ ...l, discontinuity: mark }) : l);
+      // The first labels out after a discontinuity carry its mark, so nodes downstream reset too; only
+      // they: a key frame's own labels may carry the mark too (a freshest queue moved it onto a later
+      // key frame), and go out without it when frames held before them took it already.
+      const d = mark;
       mark = undefined;
+      sub.next(l.discontinuity === d ? l : Object.freeze({ ...l, discontinuity: d }));
     };
     const unlabelled = (s: Seen) => {
       s.held = false;
