@@ -21,6 +21,6 @@ for ((m = 0; m <= minutes; m++)); do
   kids=$(ps --ppid $app --no-headers | wc -l)
   met=$(curl -s http://127.0.0.1:$mport/metrics)
   f() { echo "$met" | grep -v "^#" | grep -E "$1" | awk '{print $NF}' | head -1; }
-  echo "$m $rss $fds $kids $(f 'node_frames_total\{node="camera"') $(f 'node_frames_total\{node="carry"') $(f 'edge_drops_total\{edge="small.frame→segment.frame"') $(f 'rtsp_reconnects_total')"
+  echo "$m $rss $fds $kids $(f 'node_frames_total\{node="camera"') $(f 'node_frames_total\{node="carry"') $(f 'edge_drops_total\{edge="keys.keyframes→segment.frame"') $(f 'rtsp_reconnects_total')"
   [ $m -lt $minutes ] && sleep 60
 done

@@ -2,7 +2,11 @@
  * keyframe-scheduler — decides which frames run the whole network.
  *
  * Ports: in `frame`, out `frame` (the same frames, each marked with
- * `Frame.key`: key or not, why, and the path a non-key frame takes). A key
+ * `Frame.key`: key or not, why, and the path a non-key frame takes) and out
+ * `keyframes` (the key frames alone, marked the same: a live graph feeds the
+ * segmenter from it, so that a freshest queue in front of a slow network only
+ * ever drops older key frames, never a key frame for a frame it would not
+ * segment anyway). A
  * frame comes every `keyframeIntervalFrames` frames, earlier when the picture
  * changed by more than `keyframeChangeThreshold` since the last key frame
  * (mean absolute gray difference of small thumbnails, 0..255; 0 = off), and
@@ -17,9 +21,10 @@
  *
  * ```yaml
  * keys: { type: keyframe-scheduler, options: { keyframeIntervalFrames: 10, keyframeChangeThreshold: 12, nonKeyFrames: propagate }, in: { frame: small.frame } }
+ * segment: { type: two-branch-segmenter, executor: seg, in: { frame: keys.keyframes }, queue: { policy: freshest, size: 1 } }   # live
  * ```
  */
-import type { Observable } from 'rxjs';
+import { filter, share, type Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame } from '../src/core/packet.ts';
@@ -36,14 +41,16 @@ export const keyframeScheduler = defineNode({
   description: 'Mark key frames (fixed interval, adaptive on picture change, forced on discontinuity) and the path of the others',
   role: 'transform',
   inputs: { frame: 'frame' },
-  outputs: { frame: 'frame' },
+  outputs: { frame: 'frame', keyframes: 'frame' },
   options,
   async open(ctx) {
     const o = ctx.options;
     return {
-      process: ({ frame }) => ({
-        frame: (frame as Observable<Frame>).pipe(scheduleKeyframes({ intervalFrames: o.keyframeIntervalFrames, changeThreshold: o.keyframeChangeThreshold, nonKeyFrames: o.nonKeyFrames })),
-      }),
+      process: ({ frame }) => {
+        // One schedule for both outputs (the rule keeps state: two subscriptions would decide twice).
+        const marked = (frame as Observable<Frame>).pipe(scheduleKeyframes({ intervalFrames: o.keyframeIntervalFrames, changeThreshold: o.keyframeChangeThreshold, nonKeyFrames: o.nonKeyFrames }), share());
+        return { frame: marked, keyframes: marked.pipe(filter((f) => f.key!.key)) };
+      },
       async close() {},
     };
   },

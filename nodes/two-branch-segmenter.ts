@@ -33,7 +33,8 @@
  * while the network runs; `thread: false` runs it on the JS thread, and so
  * does a segmenter in an executor (a worker thread of its own already).
  *
- * Decomposed (graphs/dashcam-offline.yaml): frames marked by a
+ * Decomposed (graphs/dashcam-offline.yaml; the live graphs take only the
+ * scheduler's `keyframes`, behind a freshest queue): frames marked by a
  * `keyframe-scheduler` (`Frame.key`) are segmented as marked — the scheduler
  * decides, not `keyframeIntervalFrames`: key frames run the whole network,
  * frames marked `shallow` the shallow branch with kept deep features, frames

@@ -1,6 +1,6 @@
 /** keyframe-scheduler: the marks it puts on frames (fixed interval, adaptive on change, forced on discontinuity). */
 import test from 'ava';
-import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import { from, lastValueFrom, Subject, toArray, type Observable } from 'rxjs';
 import { keyframeScheduler } from '../nodes/index.ts';
 import type { Frame } from '../src/core/packet.ts';
 import { ReusePlanner } from '../src/segmentation/temporal.ts';
@@ -50,4 +50,20 @@ test('keyframe-scheduler › the node marks real frames like the segmenter\'s ow
   const planner = new ReusePlanner({ keyframeIntervalFrames: 10, keyframeChangeThreshold: 12, nonKeyFrames: 'propagate' });
   t.deepEqual(out.map((f) => f.key!.key), imgs.map((d) => planner.plan(d, W, H).key), 'the same decisions as the monolithic segmenter\'s planner');
   t.throws(() => keyframeScheduler.options.parse({ keyframeIntervalFrames: 0 }));
+});
+
+test('keyframe-scheduler › out keyframes: the key frames alone, marked as on out frame (one schedule for both)', async (t) => {
+  const frames = Array.from({ length: 12 }, (_, i) => frameOf(gray(i < 7 ? 60 : 200), i, i === 0 ? 'start' : i === 9 ? 'reconnect' : undefined));
+  const { inst } = await openNode(keyframeScheduler, { keyframeIntervalFrames: 4, keyframeChangeThreshold: 12 });
+  const src = new Subject<Frame>();
+  const ports = inst.process({ frame: src });
+  const all = lastValueFrom((ports.frame as Observable<Frame>).pipe(toArray()));
+  const keys = lastValueFrom((ports.keyframes as Observable<Frame>).pipe(toArray()));
+  for (const f of frames) src.next(f);
+  src.complete();
+  const marked = await all;
+  t.deepEqual((await keys).map((f) => f.seq), [0, 4, 7, 9], 'interval (4), change (7), discontinuity (9)');
+  t.deepEqual((await keys).map((f) => f.seq), marked.filter((f) => f.key!.key).map((f) => f.seq));
+  t.is((await keys)[3], marked[9], 'the same packet on both outputs');
+  t.is(marked.length, 12);
 });

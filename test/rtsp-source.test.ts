@@ -32,15 +32,16 @@ test.serial('rtsp-source › keeps up with a 30 fps camera, latency bounded', as
     const fps = (metric(run.metrics, 'rtsp_frames_total', camera) - frames0) / secs;
     const window = client.labels.slice(got0);
     const latency = window.map((m) => m.receivedAtMs - m.captureTimeMs);
-    const edge = run.metrics.edges.get('small.frame→segment.frame')!;
-    const small = run.metrics.node('small').frames;
+    // The segmenter takes the scheduler's key frames (graphs/rtsp-live.yaml; the rest: test/rtsp-live.test.ts).
+    const edge = run.metrics.edges.get('keys.keyframes→segment.frame')!;
+    const keyFrames = metric(run.metrics, 'node_output_packets_total', { node: 'keys', port: 'keyframes' });
     const p50 = percentile(latency, 50);
     const p99 = percentile(latency, 99);
     t.log(`camera ${fps.toFixed(1)} fps; labels over WebSocket ${(window.length / secs).toFixed(1)} fps; segment edge: ${edge.delivered} delivered, ${edge.drops} dropped (freshest 1)`);
     t.log(`latency camera receipt → WebSocket receipt (incl. 1 JPEG + segmentation): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latency).toFixed(1)} ms over ${latency.length} frames`);
     t.true(fps > 26 && fps < 34, `camera rate ${fps.toFixed(1)} fps; expected ≈ 30`);
     // Every frame into the freshest edge is either delivered, dropped (counted) or still waiting.
-    t.is(edge.delivered + edge.drops + edge.depth, small);
+    t.is(edge.delivered + edge.drops + edge.depth, keyFrames);
     t.true(edge.maxDepth <= 1);
     t.true(window.length > secs * 10, `only ${window.length} label maps in ${secs.toFixed(1)} s`);
     t.true(latency.every((x) => Number.isFinite(x) && x > 0), 'every labels message carries the camera receipt time');
@@ -139,7 +140,7 @@ test.serial('rtsp-source › metrics endpoint exposes segflow_ counters with nod
     t.is(value(text, 'segflow_rtsp_reconnects_total{node="camera"}'), 0);
     t.regex(text, /# TYPE segflow_rtsp_reconnects_total counter/);
     t.regex(text, /segflow_node_frames_total\{node="segment",type="two-branch-segmenter"\} \d+/);
-    t.regex(text, /segflow_edge_drops_total\{edge="small\.frame→segment\.frame"\} \d+/);
+    t.regex(text, /segflow_edge_drops_total\{edge="keys\.keyframes→segment\.frame"\} \d+/);
     t.regex(text, /segflow_ws_dropped_total\{node="browser",stream="cam0"\} 0/);
 
     // A camera restart shows up in the reconnect counter.

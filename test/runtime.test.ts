@@ -1,6 +1,10 @@
 import test from 'ava';
-import { from, lastValueFrom, map, Subject, toArray } from 'rxjs';
-import type { PacketMeta } from '../src/core/packet.ts';
+import { from, lastValueFrom, map, Subject, toArray, type Observable } from 'rxjs';
+import { z } from 'zod';
+import { defineNode } from '../src/core/node.ts';
+import type { Frame, PacketMeta } from '../src/core/packet.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import { wireNode } from '../src/core/runtime/wire.ts';
 import { FlowControl } from '../src/core/runtime/flow.ts';
 import { joinBySeq } from '../src/core/runtime/operators/join-by-seq.ts';
 import { Metrics } from '../src/core/runtime/metrics.ts';
@@ -95,4 +99,29 @@ test('runtime › serial with depth 2: at most 2 calls in flight, results in inp
   await t.throwsAsync(lastValueFrom(from([0, 1, 2, 3, 4, 5]).pipe(serial(new EdgeQueue('q2', { policy: 'lossless', size: Infinity }), failing, 2), toArray())), { message: 'boom at 3' });
   await lastValueFrom(from([0, 1, 2]).pipe(serial(new EdgeQueue('q3', { policy: 'lossless', size: Infinity }), failing, 2))).then((v) => got.push(v));
   t.deepEqual(got, [2]);
+});
+
+test('timing › an asynchronous node is timed for every packet it takes in, also those it emits nothing for', async (t) => {
+  // A segmenter passing frames marked for propagation emits nothing for them: they still count (and are timed).
+  const spec = defineNode({
+    type: 'test-every-other', description: 'emits even seqs only', role: 'transform', inputs: { frame: 'frame' }, outputs: { frame: 'frame' }, options: z.object({}),
+    async open(ctx) {
+      return {
+        process: ({ frame }) => ({ frame: frame.pipe(serial(ctx.queue('frame'), async (f: Frame) => {
+          await new Promise((r) => setTimeout(r, f.seq % 2 ? 1 : 15));
+          return f.seq % 2 ? undefined : f;
+        })) }),
+        async close() {},
+      };
+    },
+  });
+  const metrics = new Metrics();
+  const ctx = createNodeContext(spec, { name: 'n', options: {}, metrics });
+  const frames = Array.from({ length: 10 }, (_, seq): Frame => ({ kind: 'frame', source: 's', seq, ptsMs: seq, width: 1, height: 1, data: new Uint8Array(3) }));
+  const out = await lastValueFrom((wireNode(spec, await spec.open(ctx), ctx, { frame: from(frames) }).outputs.frame as Observable<Frame>).pipe(toArray()));
+  t.deepEqual(out.map((f) => f.seq), [0, 2, 4, 6, 8]);
+  const s = metrics.node('n');
+  t.is(s.frames, 10, 'all 10 packets timed, not only the 5 it emitted');
+  t.true(s.percentile(50) < s.percentile(99), `p50 ${s.percentile(50).toFixed(1)} ms (the quick no-output packets) < p99 ${s.percentile(99).toFixed(1)} ms`);
+  t.true(s.percentile(99) >= 14, 'the emitting packets: their whole work');
 });

@@ -2,8 +2,9 @@
  * Label propagation — the one implementation: labels of one frame carried to
  * another along block-matching motion between their gray thumbnails
  * (src/motion.ts). Used by the segmenter's `propagate` path (ReuseSegmenter,
- * src/temporal.ts), the `label-propagation` node (through the operator in
- * operators/propagate-labels.ts), the video evaluation's temporal consistency
+ * src/temporal.ts), the `label-propagation` node (through the operators in
+ * operators/propagate-labels.ts and, live, operators/propagate-labels-live.ts,
+ * which warps along motion fields it measured once per frame), the video evaluation's temporal consistency
  * (src/eval/video.ts) and the bench.
  *
  * ```ts

@@ -55,6 +55,7 @@ export function createNodeContext<O>(spec: Pick<NodeSpec, 'type' | 'inputs'>, in
   const gate = new NodeGate();
   const timer = new NodeTimer(metrics.node(name, spec.type));
   gate.onStart = (x) => timer.enter(x);
+  gate.onEnd = (x) => timer.settle(x);
   const queues = new Map<string, EdgeQueue>();
   for (const [port, e] of Object.entries(init.edges ?? {})) queues.set(port, metrics.edge(new EdgeQueue(e.name, e.policy, init.yieldTo, gate)));
   const log = init.log ?? (() => {});

@@ -40,8 +40,9 @@ export interface QueuePolicy {
 /**
  * What the edges into one node share: the hand-over in progress (so `serial`
  * claims a packet whichever edge handed it, also through a join), how many
- * packets the node may hold, and the runtime's hook that restarts the node's
- * clock when it starts work on a packet (src/core/runtime/timing.ts).
+ * packets the node may hold, and the runtime's hooks that restart the node's
+ * clock when it starts work on a packet and stop it when that work is over
+ * (src/core/runtime/timing.ts).
  */
 export class NodeGate {
   /** The credit line of the edge handing a packet over right now, if any. */
@@ -50,6 +51,8 @@ export class NodeGate {
   capacity = 1;
   /** Called with what `serial` starts work on (a packet, or a joined record). */
   onStart: ((x: unknown) => void) | undefined;
+  /** Called with what `serial` finished work on, after its result (if any) was emitted. */
+  onEnd: ((x: unknown) => void) | undefined;
 }
 
 export class EdgeQueue {

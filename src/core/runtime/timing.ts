@@ -5,9 +5,14 @@
  * node — after its edge's queue; for a join, when the last member arrives; for
  * an asynchronous node, when `serial` starts work on it — to the moment the
  * node emits the output with the same source and seq (for a sink: finishes
- * it). A source has no input: its time is what handing a packet on takes
- * (the synchronous work downstream of it). Each timed packet counts one in
- * the node's frames and fps (src/runtime/metrics.ts NodeStats).
+ * it). An asynchronous node (`serial`) may finish work on a packet without
+ * emitting anything for it — a segmenter passing a frame marked for
+ * propagation, a sink's no-op — and that packet is timed too, from the start
+ * of the work to its end (`settle`), so the node's frames, fps and latency
+ * percentiles cover every packet it took in, not only those it answered. A
+ * source has no input: its time is what handing a packet on takes (the
+ * synchronous work downstream of it). Each timed packet counts one in the
+ * node's frames and fps (src/runtime/metrics.ts NodeStats).
  */
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import type { PacketMeta } from '../packet.ts';
@@ -50,6 +55,14 @@ export class NodeTimer {
     if (t0 === undefined) return;
     this.started.delete(k);
     this.stats.observe(performance.now() - t0);
+  }
+
+  /**
+   * Work on `x` is over (serial, after its result — if any — was emitted): timed
+   * now if no output left with its source and seq (the node emitted nothing for it).
+   */
+  settle(x: unknown): void {
+    this.leave(x);
   }
 
   /** Operator: each value enters the node. */

@@ -7,8 +7,8 @@
  * serial claims each packet it is handed — whichever of the node's edges
  * handed it, also through a join — and releases it when its result is out, so
  * packets wait on the edge under its policy and nowhere else; it also tells
- * the runtime when work on a packet starts (the node's clock,
- * src/core/runtime/timing.ts). Without a runner (library use) it applies the
+ * the runtime when work on a packet starts and when it ends — its result
+ * emitted, or nothing to emit (the node's clock, src/core/runtime/timing.ts). Without a runner (library use) it applies the
  * queue's policy to its own buffer.
  *
  * ```ts
@@ -25,7 +25,7 @@ export interface SerialQueue {
   capacity: number;
   depth: number;
   delivered: number;
-  readonly gate: { readonly onStart: ((x: unknown) => void) | undefined };
+  readonly gate: { readonly onStart: ((x: unknown) => void) | undefined; readonly onEnd?: ((x: unknown) => void) | undefined };
   /** Hold the packet being handed over until the returned function is called (a no-op outside a hand-over). */
   claim(): () => void;
   /** Append under the queue's policy (library use). */
@@ -45,7 +45,7 @@ export function serial<T, R>(queue: SerialQueue, fn: (x: T) => Promise<R | undef
   return (source) =>
     new Observable<R>((sub) => {
       const buf: T[] = [];
-      const inflight: Promise<Settled>[] = [];
+      const inflight: { x: T; p: Promise<Settled> }[] = [];
       // Claims on the runtime's edge, released in order as results are emitted.
       const releases: (() => void)[] = [];
       queue.capacity = Math.max(1, depth);
@@ -72,7 +72,7 @@ export function serial<T, R>(queue: SerialQueue, fn: (x: T) => Promise<R | undef
           } catch (e) {
             p = Promise.reject(e);
           }
-          inflight.push(p.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })));
+          inflight.push({ x, p: p.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })) });
           void drain();
         }
         finishIfDone();
@@ -81,7 +81,8 @@ export function serial<T, R>(queue: SerialQueue, fn: (x: T) => Promise<R | undef
         if (draining) return;
         draining = true;
         while (inflight.length > 0 && !closed) {
-          const res = await inflight[0]!;
+          const { x, p } = inflight[0]!;
+          const res = await p;
           inflight.shift();
           releases.shift()?.();
           if (closed) break;
@@ -91,6 +92,8 @@ export function serial<T, R>(queue: SerialQueue, fn: (x: T) => Promise<R | undef
             break;
           }
           if (res.r !== undefined) sub.next(res.r);
+          // Work on x is over, whether or not it gave an output (the node's clock: timing.ts).
+          queue.gate.onEnd?.(x);
           pump();
         }
         draining = false;
