@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { registry } from '../nodes/index.ts';
-import { applyPalette } from '../nodes/label-resizer.ts';
+import { applyPalette } from '../src/segmentation/operators/resize-label-maps.ts';
 import { parseGraph } from '../src/core/graph/loader.ts';
 import { fitLongSide, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
 

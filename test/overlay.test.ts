@@ -1,5 +1,5 @@
 import test from 'ava';
-import { blend } from '../nodes/overlay.ts';
+import { blend } from '../src/media/operators/overlay-labels.ts';
 import { buildLegend, legendScale } from '../src/kernels/legend.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
 
