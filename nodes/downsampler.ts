@@ -8,17 +8,15 @@
  * `width` and `height`, frames are stretched to exactly that size. The output keeps the input's
  * source, seq, timestamp and discontinuity mark, so it joins back with
  * full-size frames. Frames already at the target size pass through unchanged
- * (no copy).
+ * (no copy). The resize is the operator src/media/operators/downsample-frames.ts.
  *
  * ```yaml
  * small: { type: downsampler, options: { longSidePx: 480 }, in: { frame: decode.frame } }
  * ```
  */
-import { map } from 'rxjs';
 import { z } from 'zod';
-import { fitLongSide, resizeRgb } from '../src/kernels/image.ts';
 import { defineNode } from '../src/core/node.ts';
-import type { Frame } from '../src/core/packet.ts';
+import { downsampleFrames } from '../src/media/operators/downsample-frames.ts';
 
 const options = z.strictObject({
   longSidePx: z.number().int().min(16).max(8192).default(480)
@@ -35,17 +33,8 @@ export const downsampler = defineNode({
   outputs: { frame: 'frame' },
   options,
   async open(ctx) {
-    const o = ctx.options;
-    const exact = o.width !== undefined && o.height !== undefined ? { width: o.width, height: o.height } : undefined;
-    const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
     return {
-      process: ({ frame }) => ({
-        frame: frame.pipe(map((f): Frame => {
-          const { width, height } = target(f);
-          if (f.width === width && f.height === height) return f;
-          return Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });
-        })),
-      }),
+      process: ({ frame }) => ({ frame: frame.pipe(downsampleFrames(ctx.options)) }),
       async close() {},
     };
   },

@@ -14,18 +14,17 @@
  * passes the model's size through. `palette` replaces colours of the model's
  * classes by name (`[r, g, b]` or `"#rrggbb"`); overlays, colour masks,
  * legends and `classes.json` downstream all use it. A name that is not one of
- * the model's classes is an error naming the classes.
+ * the model's classes is an error naming the classes. The resize is the
+ * operator src/segmentation/operators/resize-label-maps.ts.
  *
  * ```yaml
  * labels: { type: label-resizer, options: { size: video, palette: { Road: "#804080", Car: [255, 0, 0] } },
  *           in: { labels: segment.labels, frame: decode.frame } }
  * ```
  */
-import { map } from 'rxjs';
 import { z } from 'zod';
-import { resizeLabels } from '../src/kernels/image.ts';
 import { defineNode } from '../src/core/node.ts';
-import type { Frame, Labels } from '../src/core/packet.ts';
+import { resizeLabelMaps } from '../src/segmentation/operators/resize-label-maps.ts';
 
 const byte = z.number().int().min(0).max(255);
 const colour = z.union([
@@ -40,19 +39,6 @@ const options = z.strictObject({
   palette: z.record(z.string().min(1), colour).default({}).describe('class name → colour ([r, g, b] or "#rrggbb"), replacing the model\'s'),
 });
 
-type Palette = Labels['palette'];
-
-/** The model's palette with the named classes recoloured; throws on an unknown name. */
-export function applyPalette(names: readonly string[], base: Palette, custom: Readonly<Record<string, readonly [number, number, number]>>, where: string): Palette {
-  const out = names.map((_, i) => base[i] ?? ([0, 0, 0] as const));
-  for (const [name, c] of Object.entries(custom)) {
-    const i = names.indexOf(name);
-    if (i < 0) throw new TypeError(`${where}.options.palette: unknown class '${name}'; expected one of ${names.join(', ')}`);
-    out[i] = c;
-  }
-  return Object.freeze(out.map((c) => Object.freeze([c[0], c[1], c[2]] as const)));
-}
-
 export const labelResizer = defineNode({
   type: 'label-resizer',
   description: "Label maps at the video's size (exact inverse of the downsampler), with the graph's palette",
@@ -64,25 +50,10 @@ export const labelResizer = defineNode({
   options,
   async open(ctx) {
     const o = ctx.options;
-    let last: { from: Palette; names: readonly string[]; to: Palette } | undefined;
-    const recolour = (l: Labels): Palette => {
-      if (Object.keys(o.palette).length === 0) return l.palette;
-      if (last?.from !== l.palette || last.names !== l.classNames) last = { from: l.palette, names: l.classNames, to: applyPalette(l.classNames, l.palette, o.palette, ctx.name) };
-      return last.to;
-    };
-    const resize = (l: Labels, f: Frame | undefined): Labels => {
-      const palette = recolour(l);
-      const w = o.size === 'video' && f ? f.videoWidth ?? f.width : l.width;
-      const h = o.size === 'video' && f ? f.videoHeight ?? f.height : l.height;
-      if (w === l.width && h === l.height && palette === l.palette) return l;
-      const classes = resizeLabels(l.classes, l.width, l.height, w, h); // remembers the model's map (src/image.ts labelsAt)
-      // Scores stay at their own (1/8) resolution: consumers scale them by their width.
-      return Object.freeze({ ...l, width: w, height: h, classes, palette });
-    };
     return {
       // Without a frame wired, records hold labels alone. A frame whose labels were dropped upstream
       // is released when a later label map arrives, so nothing big is held.
-      process: ({ joined }) => ({ labels: joined.pipe(map((r) => resize(r.labels, o.size === 'model' ? undefined : r.frame))) }),
+      process: ({ joined }) => ({ labels: joined.pipe(resizeLabelMaps({ size: o.size, palette: o.palette, where: ctx.name })) }),
       async close() {},
     };
   },

@@ -30,17 +30,19 @@
  * `maxHttpConnections`, `requestTimeoutMs`. Every refusal (bad request,
  * foreign Host or Origin, token, limits, timeouts, a handler error) is
  * counted in `ws_refused_total{port,reason}`. Threat model: docs/security.md.
+ * The messages for each label map are made by src/codecs/ws-messages.ts
+ * (encodeLabelsGroup); this node owns the server and the stream.
  *
  * ```yaml
  * browser: { type: websocket-sink, options: { port: 8090, stream: cam0 }, in: { labels: segment.labels, frame: small.frame } }
  * ```
  */
 import { z } from 'zod';
-import { epochNowMs, liveOrigin } from '../src/core/live-clock.ts';
+import { liveOrigin } from '../src/core/live-clock.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
 import { serial } from '../src/core/runtime/queue.ts';
-import { Encoding, Flags, MsgType, encodeClassIds, encodeMessage } from '../src/codecs/ws-protocol.ts';
+import { encodeLabelsGroup } from '../src/codecs/ws-messages.ts';
 import { HOST_PATTERN } from '../src/net/ws/http-guard.ts';
 import type { Stream } from '../src/net/ws/server.ts';
 
@@ -118,16 +120,7 @@ export const websocketSink = defineNode({
       if (s.clients.size === 0) return s.skipped(l.width, l.height);
       const origin = liveOrigin(ctx.metrics, l.source);
       const capture = origin === undefined ? NaN : origin + l.ptsMs;
-      const flags = (l.discontinuity ? Flags.discontinuity : 0) | (l.path === 'full' ? Flags.keyframe : 0);
-      const group: Buffer[] = [];
-      if (f) {
-        const sharp = await loadSharp();
-        const jpeg = await sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: o.jpegQuality }).toBuffer();
-        group.push(encodeMessage({ type: MsgType.jpeg, flags, encoding: Encoding.jpeg, seq: f.seq, ptsMs: f.ptsMs, captureTimeMs: capture, sendTimeMs: epochNowMs(), width: f.width, height: f.height }, jpeg));
-      }
-      const { encoding, payload } = encodeClassIds(l.classes);
-      const sendTimeMs = epochNowMs();
-      group.push(encodeMessage({ type: MsgType.labels, flags, encoding, seq: l.seq, ptsMs: l.ptsMs, captureTimeMs: capture, sendTimeMs, width: l.width, height: l.height }, payload));
+      const { group, sendTimeMs } = await encodeLabelsGroup(l, f, { jpegQuality: o.jpegQuality, captureTimeMs: capture });
       if (!Number.isNaN(capture)) ctx.metrics.gauge('ws_capture_to_send_ms', tags, Math.round((sendTimeMs - capture) * 10) / 10, 'Last frame: ms from camera receipt to WebSocket send.');
       s.publish(group, l.width, l.height);
     };
@@ -145,11 +138,3 @@ export const websocketSink = defineNode({
     };
   },
 });
-
-type Sharp = typeof import('sharp').default;
-let sharpModule: Promise<Sharp> | undefined;
-/** sharp (libvips) is loaded on the first JPEG, so graphs without video never load it. */
-function loadSharp(): Promise<Sharp> {
-  sharpModule ??= import('sharp').then((m) => m.default);
-  return sharpModule;
-}

@@ -16,7 +16,8 @@
  * sender's own mark, e.g. 'reassign', unless it is the stream's very first
  * packet, seq 0), so a late subscriber starts cleanly where it joined. With
  * `stopAtEnd` (default) the node ends when the sender's stream ends.
- * A message that does not decode is logged once, counted and skipped.
+ * A message that does not decode is logged once, counted and skipped. The
+ * marks, gaps and names are the operator src/net/operators/received-packets.ts.
  * Security (docs/security-zmq.md): ZeroMQ drops (disconnects) a peer whose
  * message part exceeds `maxMessageSize` (from `maxFramePixels`);
  * `curveKeys: FILE` turns on CURVE; binding a non-loopback address without
@@ -31,8 +32,9 @@
 import { filter, Observable, share } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
-import { withDiscontinuity, type Frame, type Labels, type Packet } from '../src/core/packet.ts';
+import type { Frame, Labels, Packet } from '../src/core/packet.ts';
 import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { receivedPackets } from '../src/net/operators/received-packets.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),
@@ -82,8 +84,6 @@ export const zmqSource = defineNode({
         close();
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      // Last seq seen per (sender's source, kind): first packet → join mark; jumps → counted gaps.
-      const last = new Map<string, number>();
       let bad = 0;
       void (async () => {
         for await (const [header, payload] of sock) {
@@ -101,15 +101,7 @@ export const zmqSource = defineNode({
             ctx.metrics.count('zmq_bad_messages_total', tags, 1, 'Messages a zmq-source could not decode (skipped).');
             continue;
           }
-          const key = `${p.source}\u0000${p.kind}`;
-          const prev = last.get(key);
-          last.set(key, p.seq);
-          // A late joiner starts here: say 'join' whatever the sender marked, unless this is the stream's start.
-          if (prev === undefined && !(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'join');
-          else if (prev !== undefined && p.seq > prev + 1 && !p.discontinuity) ctx.metrics.count('zmq_seq_gaps_total', tags, p.seq - prev - 1);
-          if (!o.keepSourceName) p = Object.freeze({ ...p, source: ctx.name });
-          // A sender's own names reach logs and metric labels: no control characters, bounded.
-          else if (sanitize(p.source, 200) !== p.source) p = Object.freeze({ ...p, source: sanitize(p.source, 200) });
+          // Join marks, gaps and source names: receivedPackets, below.
           ctx.metrics.count('zmq_received_total', tags);
           if (!o.keepSourceName) ctx.flow.emitted(p.seq);
           sub.next(p);
@@ -124,7 +116,7 @@ export const zmqSource = defineNode({
         stopped = true;
         close();
       };
-    }).pipe(share());
+    }).pipe(receivedPackets({ source: o.keepSourceName ? undefined : ctx.name, onGap: (n) => ctx.metrics.count('zmq_seq_gaps_total', tags, n) }), share());
     return {
       process: () => ({
         frame: packets.pipe(filter((p): p is Frame => p.kind === 'frame')),

@@ -11,6 +11,8 @@ import type { Frame } from '../src/core/packet.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { fitLongSide, resizeRgb } from '../src/kernels/image.ts';
 import { SAMPLE } from './helpers/cli.ts';
+import { marbles } from './helpers/marbles.ts';
+import { downsampleFrames } from '../src/media/operators/downsample-frames.ts';
 
 /** The first `n` frames of the bundled sample at `w`x`h`. */
 function sampleFrames(n: number, w: number, h: number): Frame[] {
@@ -45,4 +47,41 @@ test('downsampler › width and height stretch to exactly that size; a frame alr
   const same = await lastValueFrom(from(frames).pipe(downsample({ longSidePx: 320 }), toArray()));
   t.is(same[0], frames[0], 'no copy when nothing changes');
   await t.throwsAsync(lastValueFrom(from(frames).pipe(downsample({ width: 160 }))), { message: /expected both width and height/ }, 'width without height is refused');
+});
+
+// ---- the operator (src/media/operators/downsample-frames.ts), in virtual time -------------------
+
+/** A 4x2 frame: its left 2x2 block holds 10, 20 / 30, 40 in every channel, its right one 0, 100 / 100, 200. */
+const small = (seq: number, discontinuity?: string): Frame => ({
+  kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: 4, height: 2, ...(discontinuity ? { discontinuity } : {}),
+  data: Uint8Array.from([10, 20, 0, 100, 30, 40, 100, 200].flatMap((v) => [v, v, v])),
+});
+
+test('downsampleFrames › 4x2 → 2x1 (longSidePx 2): each pixel the mean of its 2x2 block; order, identity and marks kept; completion passes', (t) => {
+  const a = small(7, 'start'), b = small(8), c = small(9, 'chunk');
+  const half = (f: Frame): Frame => ({ ...f, width: 2, height: 1, data: Uint8Array.from([25, 25, 25, 100, 100, 100]) });
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('a-b-c|', { a, b, c }).pipe(downsampleFrames({ longSidePx: 2 }))).toBe('x-y-z|', { x: half(a), y: half(b), z: half(c) });
+  });
+});
+
+test('downsampleFrames › an exact width and height stretch; a frame already at the size is passed on as the same object', (t) => {
+  const a = small(0);
+  const seen: Frame[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    // 4x2 → 2x2: rows kept, each pixel the mean of its horizontal pair.
+    expectObservable(cold('a|', { a }).pipe(downsampleFrames({ longSidePx: 480, width: 2, height: 2 })))
+      .toBe('x|', { x: { ...a, width: 2, height: 2, data: Uint8Array.from([15, 15, 15, 50, 50, 50, 35, 35, 35, 150, 150, 150]) } });
+    const same = cold('a|', { a }).pipe(downsampleFrames({ longSidePx: 4 }));
+    same.subscribe((f) => seen.push(f));
+    expectObservable(same).toBe('a|', { a });
+  });
+  t.is(seen[0], a, 'no copy');
+});
+
+test('downsampleFrames › an error upstream passes straight through', (t) => {
+  const a = small(0);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('-a#', { a }, new Error('gone')).pipe(downsampleFrames({ longSidePx: 4 }))).toBe('-a#', { a }, new Error('gone'));
+  });
 });

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { blend } from '../nodes/overlay.ts';
+import { blend, overlayLabels } from '../src/media/operators/overlay-labels.ts';
 import { buildLegend, legendScale } from '../src/kernels/legend.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
+import { marbles } from './helpers/marbles.ts';
 
 const palette = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [60, 40, 222]] as const;
 function frame(w: number, h: number): Frame {
@@ -98,4 +99,45 @@ test('overlay › labels smaller or larger than the frame blend as the plain nea
   for (const l of [labels(48, 27, cls), labels(192, 108, cls), labels(24, 27, cls)]) {
     t.deepEqual(blend(f, l, 115), reference(f, l, 115, []), `labels ${l.width}x${l.height}`);
   }
+});
+
+// ---- the operator (src/media/operators/overlay-labels.ts), in virtual time ----------------------
+
+/** A 2x1 frame of grey 100 and a 2x1 label map (classes 0 and 1), both at seq `seq`. */
+function pair(seq: number, discontinuity?: string): { frame: Frame; labels: Labels } {
+  const meta = { source: 's', seq, ptsMs: seq * 40, ...(discontinuity ? { discontinuity } : {}) };
+  return {
+    frame: { kind: 'frame', ...meta, width: 2, height: 1, data: new Uint8Array(6).fill(100) },
+    labels: { kind: 'labels', ...meta, width: 2, height: 1, classes: Uint8Array.from([0, 1]), classNames: ['a', 'b'], palette: [[200, 0, 40], [0, 100, 255]], path: 'full' },
+  };
+}
+
+test('overlayLabels › one frame per record, in order: the palette blended in by hand, marks passed through, then completion', (t) => {
+  const a = pair(0, 'start'), b = pair(1);
+  marbles(t).run(({ cold, expectObservable }) => {
+    // alpha 0.5 → 128/256: (100·128 + c·128) >> 8 per channel.
+    const x = { ...a.frame, data: Uint8Array.from([150, 50, 70, 50, 100, 177]) };
+    const y = { ...b.frame, data: Uint8Array.from([150, 50, 70, 50, 100, 177]) };
+    expectObservable(cold('-a--b-|', { a, b }).pipe(overlayLabels({ alpha: 0.5, legend: false, ignoreClasses: [] }))).toBe('-x--y-|', { x, y });
+  });
+  t.deepEqual([...a.frame.data], [100, 100, 100, 100, 100, 100], 'the input frame is not written');
+});
+
+test('overlayLabels › ignored classes stay unpainted; alpha 0 leaves the frame as it was; alpha 1 paints the colour', (t) => {
+  const a = pair(0);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('a|', { a }).pipe(overlayLabels({ alpha: 0.5, legend: false, ignoreClasses: [0] })))
+      .toBe('x|', { x: { ...a.frame, data: Uint8Array.from([100, 100, 100, 50, 100, 177]) } });
+    expectObservable(cold('a|', { a }).pipe(overlayLabels({ alpha: 0, legend: false, ignoreClasses: [] }))).toBe('x|', { x: a.frame });
+    expectObservable(cold('a|', { a }).pipe(overlayLabels({ alpha: 1, legend: false, ignoreClasses: [] })))
+      .toBe('x|', { x: { ...a.frame, data: Uint8Array.from([200, 0, 40, 0, 100, 255]) } });
+  });
+});
+
+test('overlayLabels › an error upstream passes straight through after the frames before it', (t) => {
+  const a = pair(3, 'reconnect');
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('a-#', { a }, new Error('decoder died')).pipe(overlayLabels({ alpha: 0.5, legend: false, ignoreClasses: [] })))
+      .toBe('x-#', { x: { ...a.frame, data: Uint8Array.from([150, 50, 70, 50, 100, 177]) } }, new Error('decoder died'));
+  });
 });

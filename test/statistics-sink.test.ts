@@ -1,8 +1,8 @@
 /**
  * statistics-sink: per-frame and per-video class shares written to real files (JSON, CSV, video
  * CSV) with the values worked out by hand; class names that need CSV quoting; an existing output
- * refused without `overwrite`. (The default graph's CSV shapes are checked in
- * offline-outputs.test.ts.)
+ * refused without `overwrite`; the operator that computes the shares (classStatistics), in virtual
+ * time. (The default graph's CSV shapes are checked in offline-outputs.test.ts.)
  */
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { writeStatistics } from '../operators.ts';
 import type { Labels } from '../src/core/packet.ts';
 import { tmpDir } from './helpers/cli.ts';
+import { marbles } from './helpers/marbles.ts';
+import { classStatistics } from '../src/segmentation/operators/class-statistics.ts';
 
 const NAMES = ['Sky', 'Road, wet', 'Car "x"'];
 const labels = (seq: number, classes: number[]): Labels => ({
@@ -41,4 +43,32 @@ test('statistics-sink › an existing output is refused without overwrite and le
   t.is(readFileSync(json, 'utf8'), 'keep me\n');
   await lastValueFrom(from(MAPS).pipe(writeStatistics({ json, overwrite: true }), toArray()));
   t.is(JSON.parse(readFileSync(json, 'utf8')).frames, 3);
+});
+
+// ---- the operator (src/segmentation/operators/class-statistics.ts), in virtual time -------------
+
+test('classStatistics › per map its shares and the running video totals, by hand, in order; marks pass through and reset nothing', (t) => {
+  const [a, b0, c] = MAPS as [Labels, Labels, Labels];
+  const b = { ...b0, discontinuity: 'chunk' };
+  const expected = {
+    x: { labels: a, frame: { seq: 0, ptsMs: 0, share: [0.25, 0.5, 0.25] }, video: { classes: NAMES, frames: 1, share: [0.25, 0.5, 0.25], framesPresent: [1, 1, 1] } },
+    // 2, 12 and 2 of 16 pixels; then 10, 12 and 2 of 24.
+    y: { labels: b, frame: { seq: 1, ptsMs: 40, share: [0, 1, 0] }, video: { classes: NAMES, frames: 2, share: [0.125, 0.75, 0.125], framesPresent: [1, 2, 1] } },
+    z: { labels: c, frame: { seq: 2, ptsMs: 80, share: [1, 0, 0] }, video: { classes: NAMES, frames: 3, share: [0.416667, 0.5, 0.083333], framesPresent: [2, 2, 1] } },
+  };
+  marbles(t).run(({ cold, expectObservable }) => {
+    const stats = cold('a-b--c|', { a, b, c }).pipe(classStatistics());
+    expectObservable(stats).toBe('x-y--z|', expected);
+    expectObservable(stats).toBe('x-y--z|', expected); // a second subscription counts on its own
+  });
+});
+
+test('classStatistics › no maps: completes with nothing; an error upstream passes through after the maps before it', (t) => {
+  const a = MAPS[1]!;
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold<Labels>('--|').pipe(classStatistics())).toBe('--|');
+    expectObservable(cold('a#', { a }, new Error('segmenter died')).pipe(classStatistics())).toBe('x#', {
+      x: { labels: a, frame: { seq: 1, ptsMs: 40, share: [0, 1, 0] }, video: { classes: NAMES, frames: 1, share: [0, 1, 0], framesPresent: [0, 1, 0] } },
+    }, new Error('segmenter died'));
+  });
 });

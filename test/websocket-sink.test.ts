@@ -1,5 +1,8 @@
 import test from 'ava';
 import { freePort, metric, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
+import type { Frame, Labels } from '../src/core/packet.ts';
+import { encodeLabelsGroup } from '../src/codecs/ws-messages.ts';
+import { decodeClassIds, decodeMessage, Encoding, Flags, MsgType } from '../src/codecs/ws-protocol.ts';
 
 /** A synthetic live labels source straight into a websocket-sink (no camera, no model). */
 function sinkGraph(port: number, labels: string, sink: string): string {
@@ -130,4 +133,26 @@ nodes:
   await run.stop();
   t.is(await closed, 1001);
   await t.throwsAsync(get(`http://127.0.0.1:${port}/health`));
+});
+
+test('websocket-sink › encodeLabelsGroup: the frame\'s JPEG, then the class ids; flags, seq, size and times on each message', async (t) => {
+  const classes = Uint8Array.from([0, 0, 0, 0, 1, 1, 2, 2]);
+  const labels: Labels = { kind: 'labels', source: 'cam', seq: 7, ptsMs: 280, width: 4, height: 2, classes, classNames: ['a', 'b', 'c'], palette: [[1, 1, 1], [2, 2, 2], [3, 3, 3]], path: 'full', discontinuity: 'reconnect' };
+  const frame: Frame = { kind: 'frame', source: 'cam', seq: 7, ptsMs: 280, width: 4, height: 2, data: new Uint8Array(24).fill(90) };
+  let clock = 1000;
+  const { group, sendTimeMs } = await encodeLabelsGroup(labels, frame, { jpegQuality: 60, captureTimeMs: 500, now: () => clock++ });
+  t.is(group.length, 2);
+  const [jpeg, ids] = group.map((b) => decodeMessage(b));
+  t.like(jpeg, { type: MsgType.jpeg, encoding: Encoding.jpeg, flags: Flags.discontinuity | Flags.keyframe, seq: 7, ptsMs: 280, width: 4, height: 2, captureTimeMs: 500, sendTimeMs: 1000 });
+  t.deepEqual([...jpeg!.payload.subarray(0, 2)], [0xff, 0xd8], 'a JPEG');
+  t.like(ids, { type: MsgType.labels, flags: Flags.discontinuity | Flags.keyframe, seq: 7, width: 4, height: 2, captureTimeMs: 500, sendTimeMs: 1001 });
+  t.deepEqual(decodeClassIds(ids!), classes);
+  t.is(sendTimeMs, 1001);
+  // Labels alone, not a key frame, no mark, capture time unknown: one message, no flags.
+  const alone = await encodeLabelsGroup({ ...labels, path: 'shallow', discontinuity: undefined }, undefined, { jpegQuality: 60, captureTimeMs: NaN, now: () => 5 });
+  t.is(alone.group.length, 1);
+  const m = decodeMessage(alone.group[0]!);
+  t.like(m, { type: MsgType.labels, flags: 0, seq: 7, sendTimeMs: 5 });
+  t.true(Number.isNaN(m.captureTimeMs));
+  t.deepEqual(decodeClassIds(m), classes);
 });

@@ -1,6 +1,7 @@
 /**
  * zmq-source: a subscriber that joins a publisher late starts at its join point, marked as a
- * discontinuity, with packets re-sourced to itself (real zmq-sink and zmq-source nodes over TCP).
+ * discontinuity, with packets re-sourced to itself (real zmq-sink and zmq-source nodes over TCP);
+ * the operator behind it (receivedPackets) in virtual time.
  */
 import test from 'ava';
 import { Subject } from 'rxjs';
@@ -10,6 +11,8 @@ import type { NodeContext, NodeSpec } from '../src/core/node.ts';
 import type { Frame, Packet } from '../src/core/packet.ts';
 import { createNodeContext } from '../src/core/runtime/context.ts';
 import { wireNode } from '../src/core/runtime/wire.ts';
+import { receivedPackets } from '../src/net/operators/received-packets.ts';
+import { marbles } from './helpers/marbles.ts';
 
 function frame(seq: number, w = 6, h = 4, discontinuity?: string): Frame {
   return Object.freeze({ kind: 'frame', source: 'decode', seq, ptsMs: seq * 40, width: w, height: h, data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 31 + seq) & 255), discontinuity });
@@ -54,4 +57,36 @@ test('zmq-source › pub/sub: a late subscriber starts at its join point, marked
   t.is(got[0]!.source, 'sub', 'packets take the receiving node as source');
   t.deepEqual(got.slice(1).map((p) => p.discontinuity), [undefined, undefined]);
   t.deepEqual((got[1] as Frame).data, frame(got[1]!.seq).data);
+});
+
+// ---- the operator (src/net/operators/received-packets.ts), in virtual time ----------------------
+
+const meta = (kind: 'frame' | 'labels', source: string, seq: number, discontinuity?: string): Packet =>
+  kind === 'frame'
+    ? { kind, source, seq, ptsMs: seq * 40, width: 1, height: 1, data: Uint8Array.from([seq, 0, 0]), ...(discontinuity ? { discontinuity } : {}) }
+    : { kind, source, seq, ptsMs: seq * 40, width: 1, height: 1, classes: Uint8Array.from([1]), classNames: ['a', 'b'], palette: [[0, 0, 0], [1, 1, 1]], path: 'full', ...(discontinuity ? { discontinuity } : {}) };
+
+test('receivedPackets › the first packet of each stream (source, kind) is marked join; gaps counted; later marks kept; renamed to this node', (t) => {
+  const gaps: number[] = [];
+  const v = {
+    a: meta('frame', 'cam', 5, 'reassign'), b: meta('frame', 'cam', 6), c: meta('frame', 'cam', 9),
+    d: meta('labels', 'cam', 5), e: meta('frame', 'cam', 12, 'reconnect'), f: meta('frame', 'other', 0, 'start'),
+  };
+  const as = (p: Packet, discontinuity?: string) => ({ ...p, source: 'in', ...(discontinuity ? { discontinuity } : {}) });
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('ab-c-d-e-f|', v).pipe(receivedPackets({ source: 'in', onGap: (n) => gaps.push(n) }))).toBe('ab-c-d-e-f|', {
+      a: as(v.a, 'join'), b: as(v.b), c: as(v.c), d: as(v.d, 'join'), e: as(v.e, 'reconnect'), f: as(v.f, 'start'),
+    });
+  });
+  t.deepEqual(gaps, [2], 'seq 6 → 9 lost 2; the marked jump to 12 is not a gap');
+});
+
+test('receivedPackets › without a source name the sender\'s is kept, control characters replaced; each subscription starts afresh; errors pass', (t) => {
+  const a = meta('frame', 'cam\u001b]0;x', 3), b = meta('frame', 'cam\u001b]0;x', 4);
+  const x = { ...a, source: 'cam?]0;x', discontinuity: 'join' }, y = { ...b, source: 'cam?]0;x' };
+  marbles(t).run(({ cold, expectObservable }) => {
+    const out = cold('ab#', { a, b }, new Error('socket closed')).pipe(receivedPackets());
+    expectObservable(out).toBe('xy#', { x, y }, new Error('socket closed'));
+    expectObservable(out).toBe('xy#', { x, y }, new Error('socket closed'));
+  });
 });

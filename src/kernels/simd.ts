@@ -2,7 +2,7 @@
  * Pixel kernels in WebAssembly SIMD (128-bit): the overlay's blend, the
  * half-size RGB resize of the model's input and whole-number label upscales
  * (2x, 4x). Each computes exactly the bytes of its scalar reference (the
- * lookup-table blend of nodes/overlay.ts, halveRgbJs and resizeNearest of
+ * lookup-table blend of src/media/operators/overlay-labels.ts, halveRgbJs and resizeNearest of
  * src/image.ts; test/simd.test.ts compares them on random data and odd
  * sizes), 16 bytes at a time instead of one.
  *

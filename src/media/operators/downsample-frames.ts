@@ -1,0 +1,40 @@
+/**
+ * downsampleFrames — the downsampler node's logic as a pure RxJS operator:
+ * each frame resized (bilinear, src/kernels/image.ts resizeRgb) for a model's
+ * input.
+ *
+ * By default the frame's longer side becomes `longSidePx` pixels and the
+ * aspect ratio is kept (960x540 → 480x270, 640x480 → 480x360); with both
+ * `width` and `height`, frames are stretched to exactly that size. The output
+ * keeps the input's source, seq, time and discontinuity mark (so it joins
+ * back with the full-size frames); a frame already at the target size passes
+ * through as the same object (no copy). One frame in, one frame out, in
+ * order; completion and errors pass straight through.
+ *
+ * ```ts
+ * frames$.pipe(downsampleFrames({ longSidePx: 480 }))
+ * frames$.pipe(downsampleFrames({ longSidePx: 480, width: 512, height: 256 }))   // stretched
+ * ```
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import { fitLongSide, resizeRgb } from '../../kernels/image.ts';
+import type { Frame } from '../../core/packet.ts';
+
+export interface DownsampleOptions {
+  /** Fit the longer side to this many pixels, keeping the aspect ratio (unless width and height are set). */
+  readonly longSidePx: number;
+  /** With height: an exact output size (stretched). */
+  readonly width?: number | undefined;
+  /** With width: an exact output size (stretched). */
+  readonly height?: number | undefined;
+}
+
+export function downsampleFrames(o: DownsampleOptions): OperatorFunction<Frame, Frame> {
+  const exact = o.width !== undefined && o.height !== undefined ? { width: o.width, height: o.height } : undefined;
+  const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
+  return map((f): Frame => {
+    const { width, height } = target(f);
+    if (f.width === width && f.height === height) return f;
+    return Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });
+  });
+}
