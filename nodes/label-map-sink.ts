@@ -18,7 +18,8 @@
  * above filtered `Up`, zlib's run-length strategy, the deflate on libuv's
  * thread pool, up to 3 maps at once): at 1920x1080 ~2.3 ms of CPU and ~5 KB a
  * map, where ffmpeg's PNG encoder took ~6 ms and ~20 KB. The colour masks are
- * encoded by an ffmpeg child process (`compressionLevel` applies to both).
+ * encoded by an ffmpeg child process (`compressionLevel` applies to both). `classes.json` and the
+ * colour filter are src/media/label-maps.ts.
  *
  * ```yaml
  * masks: { type: label-map-sink, options: { dir: out/labels }, in: { labels: segment.labels } }
@@ -33,6 +34,7 @@ import type { Labels } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
 import { serial } from '../src/core/runtime/queue.ts';
 import { grayPng } from '../src/media/png.ts';
+import { classesJson, colourFilter } from '../src/media/label-maps.ts';
 
 /** What this node writes into its folder: only a folder of these is replaced. */
 const OWNS = { kind: 'dir' as const, owns: (name: string) => /^(color\/)?(\d{6,}\.png|classes\.json)$/.test(name) || name === 'color/' };
@@ -99,24 +101,3 @@ export const labelMapSink = defineNode({
     };
   },
 });
-
-/** What the PNGs' values mean, for a reader that has never seen segflow. */
-export function classesJson(l: Labels, frames: number, pixel: 'class id' | 'colour'): string {
-  const head = {
-    format: pixel === 'class id'
-      ? '8-bit grayscale PNG per frame (000000.png = the first frame); pixel value = class id'
-      : 'RGB PNG per frame (000000.png = the first frame); pixel colour = the class colour',
-    width: l.width,
-    height: l.height,
-    frames,
-  };
-  // One class a line: readable as it is, and still plain JSON.
-  const classes = l.classNames.map((name, id) => '    ' + JSON.stringify({ id, name, color: [...(l.palette[id] ?? [0, 0, 0])] }));
-  return JSON.stringify(head, null, 2).slice(0, -2) + ',\n  "classes": [\n' + classes.join(',\n') + '\n  ]\n}\n';
-}
-
-/** ffmpeg filter: gray class ids → the palette's colours (ids without a colour → black). */
-function colourFilter(palette: Labels['palette']): string {
-  const channel = (ch: number) => palette.reduceRight((rest, c, id) => `if(eq(val\\,${id})\\,${c[ch]}\\,${rest})`, '0');
-  return `format=rgb24,lutrgb=r=${channel(0)}:g=${channel(1)}:b=${channel(2)}`;
-}

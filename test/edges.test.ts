@@ -23,6 +23,7 @@ import { freshest } from '../src/core/runtime/operators/freshest.ts';
 import { EdgeQueue, serial } from '../src/core/runtime/queue.ts';
 import { unlimitedFlow } from '../src/core/runtime/flow.ts';
 import { tmpDir } from './helpers/cli.ts';
+import { marbles } from './helpers/marbles.ts';
 import { freePort } from './helpers/live.ts';
 
 const pkt = (seq: number, discontinuity?: string): PacketMeta => ({ source: 's', seq, ptsMs: seq * 40, discontinuity });
@@ -114,6 +115,79 @@ test('join › more than maxWaiting records waiting: the oldest is released', (t
     expectObservable(joinBySeq({ a, b }, { maxWaiting: 2, onUnmatched: (_, p) => unmatched.push(p.seq) }).pipe(map((r) => r.a!.seq))).toBe('---(c|)', { c: 2 });
   });
   t.deepEqual(unmatched, [0, 1]);
+});
+
+test('freshest › a mark moves with each drop and goes out once: on the packet that pushed its holder out, not on the one after', (t) => {
+  const dropped: number[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    // size 1: a goes at once (one credit); b (marked) waits; c pushes b out and takes its mark; the credit comes
+    // back at t3: c goes, marked; d waits, unmarked; the source ends at t5; the next credit (t6) takes d, then completes.
+    const v = { a: pkt(0), b: pkt(1, 'reconnect'), c: pkt(2), d: pkt(3) };
+    expectObservable(cold('abc-d|', v).pipe(freshest({ size: 1, ready: cold('---r--r'), onDrop: (p) => dropped.push(p.seq) })))
+      .toBe('a--m--(d|)', { a: v.a, m: { ...v.c, discontinuity: 'reconnect' }, d: v.d });
+  });
+  t.deepEqual(dropped, [1]);
+});
+
+test('freshest › an error on the source or on ready passes straight through; packets still waiting are not delivered', (t) => {
+  const dropped: number[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    const v = { a: pkt(0), b: pkt(1) };
+    expectObservable(cold('ab-#', v, new Error('camera died')).pipe(freshest({ size: 2, ready: cold('-'), onDrop: (p) => dropped.push(p.seq) })))
+      .toBe('a--#', v, new Error('camera died'));
+    expectObservable(cold('ab---|', v).pipe(freshest({ size: 2, ready: cold('--#', {}, new Error('consumer died')) })))
+      .toBe('a-#', v, new Error('consumer died'));
+  });
+  t.deepEqual(dropped, [], 'an error is not a drop');
+});
+
+test('freshest › completion waits for the packets still waiting; every subscription has its own queue and credits', (t) => {
+  const dropped: number[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    // size 2, nothing dropped: a goes at once; b, c wait past the source's end (t3) and go as credits come back.
+    const v = { a: pkt(0), b: pkt(1), c: pkt(2) };
+    const out = cold('abc|', v).pipe(freshest({ size: 2, ready: cold('----r--r'), onDrop: (p) => dropped.push(p.seq) }));
+    expectObservable(out).toBe('a---b--(c|)', v);
+    // A second subscriber, after the first ended: one credit again and an empty queue (a shared queue would be
+    // out of credits, or still hold packets).
+    expectObservable(out, '----------^').toBe('----------a---b--(c|)', v);
+  });
+  t.deepEqual(dropped, []);
+});
+
+test('join › records in seq order; the mark of a dropped packet goes to the next record only; completion when every input has', (t) => {
+  const unmatched: string[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    // b never brings seq 1: at t2 its seq 2 shows a1 can no longer be matched (dropped, counted); record 2 takes
+    // a1's mark on both members; record 3 is unmarked. Both inputs end at t4.
+    const a = cold('abcd|', { a: pkt(0), b: pkt(1, 'seek'), c: pkt(2), d: pkt(3) });
+    const b = cold('x-yz|', { x: pkt(0), y: pkt(2), z: pkt(3) });
+    expectObservable(joinBySeq({ a, b }, { onUnmatched: (port, p) => unmatched.push(`${port}${p.seq}`) })).toBe('p-qr|', {
+      p: { a: pkt(0), b: pkt(0) }, q: { a: pkt(2, 'seek'), b: pkt(2, 'seek') }, r: { a: pkt(3), b: pkt(3) },
+    });
+  });
+  t.deepEqual(unmatched, ['a1']);
+});
+
+test('join › an error on either input passes straight through after the records before it', (t) => {
+  marbles(t).run(({ cold, expectObservable }) => {
+    const v = { a: pkt(0), b: pkt(1) };
+    expectObservable(joinBySeq({ a: cold('a-b-#', v, new Error('decoder died')), b: cold('a-b---|', v) }))
+      .toBe('p-q-#', { p: { a: v.a, b: v.a }, q: { a: v.b, b: v.b } }, new Error('decoder died'));
+    expectObservable(joinBySeq({ a: cold('a-b---|', v), b: cold('a--#', v, new Error('model died')) }))
+      .toBe('p--#', { p: { a: v.a, b: v.a } }, new Error('model died'));
+  });
+});
+
+test('join › every subscription starts fresh: nothing waits over from the one before', (t) => {
+  marbles(t).run(({ cold, expectObservable }) => {
+    // a0 waits for b0 until b1 shows it cannot come (t1): dropped; a1 pairs with b1; the output ends with b (t4).
+    // A second subscriber gets the same; entries or seqs left over from the first would pair or release differently.
+    const v = { a: pkt(0), b: pkt(1) };
+    const out = joinBySeq({ a: cold('ab|', v), b: cold('-b--|', v) });
+    expectObservable(out).toBe('-q--|', { q: { a: v.b, b: v.b } });
+    expectObservable(out, '------^').toBe('-------q--|', { q: { a: v.b, b: v.b } });
+  });
 });
 
 // ---- the edge in front of real nodes, in virtual time -------------------------------------

@@ -6,6 +6,7 @@ import type { Frame } from '../src/core/packet.ts';
 import { ReusePlanner } from '../src/segmentation/temporal.ts';
 import { scheduleKeyframes } from '../src/segmentation/operators/schedule-keyframes.ts';
 import { frameOf, H, openNode, sampleFrames, W } from './helpers/nodes.ts';
+import { marbles } from './helpers/marbles.ts';
 
 const gray = (v: number) => new Uint8Array(W * H * 3).fill(v);
 const run = (frames: Frame[], o: { intervalFrames: number; changeThreshold: number; nonKeyFrames: 'shallow' | 'fuse' | 'propagate' }) =>
@@ -66,4 +67,64 @@ test('keyframe-scheduler › out keyframes: the key frames alone, marked as on o
   t.deepEqual((await keys).map((f) => f.seq), marked.filter((f) => f.key!.key).map((f) => f.seq));
   t.is((await keys)[3], marked[9], 'the same packet on both outputs');
   t.is(marked.length, 12);
+});
+
+// ---- the operator (src/segmentation/operators/schedule-keyframes.ts), in virtual time ----------
+
+/** A 32x8 frame of one gray `v` (its thumbnail is that gray: 32 px wide is one thumbnail pixel per pixel). */
+const flat = (seq: number, v: number, discontinuity?: string): Frame =>
+  ({ kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: 32, height: 8, data: new Uint8Array(32 * 8 * 3).fill(v), ...(discontinuity ? { discontinuity } : {}) });
+type Reason = 'discontinuity' | 'interval' | 'change' | 'between';
+/** `f` marked as the operator marks it: a key frame takes `full`, the others the non-key path. */
+const keyed = (f: Frame, key: boolean, reason: Reason, change: number | undefined, path: 'shallow' | 'fuse' | 'propagate', intervalFrames: number): Frame =>
+  ({ ...f, key: { key, reason, path: key ? 'full' : path, change, intervalFrames } });
+
+test('scheduleKeyframes › fixed interval, in order: key frames every 3rd frame, a discontinuity forces one and restarts the count, its mark passed through once; then completion', (t) => {
+  const f = [flat(0, 100, 'start'), flat(1, 100), flat(2, 100), flat(3, 100), flat(4, 100), flat(5, 100, 'seek'), flat(6, 100), flat(7, 100), flat(8, 100)];
+  const o = { intervalFrames: 3, changeThreshold: 0, nonKeyFrames: 'propagate' } as const;
+  // By hand: 0 forced (start); 1, 2 between; 3 = 0 + 3; 4 between; 5 forced (seek) restarts; 6, 7 between; 8 = 5 + 3.
+  // The change rule is off: no thumbnail, no change measured.
+  const k = (i: number, key: boolean, reason: Reason) => keyed(f[i]!, key, reason, undefined, 'propagate', 3);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const v = Object.fromEntries(f.map((x, i) => [String.fromCharCode(97 + i), x]));
+    expectObservable(cold('ab-cdef-g-hi|', v).pipe(scheduleKeyframes(o))).toBe('ab-cdef-g-hi|', {
+      a: k(0, true, 'discontinuity'), b: k(1, false, 'between'), c: k(2, false, 'between'), d: k(3, true, 'interval'), e: k(4, false, 'between'),
+      f: k(5, true, 'discontinuity'), g: k(6, false, 'between'), h: k(7, false, 'between'), i: k(8, true, 'interval'),
+    });
+  });
+});
+
+test('scheduleKeyframes › adaptive: a gray change over the threshold against the last key frame forces a key frame; the measured change is on the mark', (t) => {
+  const f = [flat(0, 60, 'start'), flat(1, 60), flat(2, 200), flat(3, 200), flat(4, 200), flat(5, 190), flat(6, 220, 'seek')];
+  const o = { intervalFrames: 4, changeThreshold: 12, nonKeyFrames: 'shallow' } as const;
+  // By hand (change = |gray − the last key frame's gray|): 0 forced (start, nothing measured); 1: |60−60| = 0, between;
+  // 2: |200−60| = 140 > 12, change; 3: 0; 4: 0; 5: |190−200| = 10 ≤ 12, between; but 5 = 2 + 3 < 2 + 4, so not the
+  // interval yet; 6: forced by the seek (nothing measured), although |220−200| = 20 would have forced it too.
+  const k = (i: number, key: boolean, reason: Reason, change: number | undefined) => keyed(f[i]!, key, reason, change, 'shallow', 4);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('abcdefg|', Object.fromEntries(f.map((x, i) => [String.fromCharCode(97 + i), x]))).pipe(scheduleKeyframes(o))).toBe('abcdefg|', {
+      a: k(0, true, 'discontinuity', undefined), b: k(1, false, 'between', 0), c: k(2, true, 'change', 140), d: k(3, false, 'between', 0),
+      e: k(4, false, 'between', 0), f: k(5, false, 'between', 10), g: k(6, true, 'discontinuity', undefined),
+    });
+  });
+});
+
+test('scheduleKeyframes › an error upstream passes straight through after the frames before it', (t) => {
+  const a = flat(0, 100, 'start'), b = flat(1, 100);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('a-b-#', { a, b }, new Error('decoder died')).pipe(scheduleKeyframes({ intervalFrames: 2, changeThreshold: 0, nonKeyFrames: 'fuse' })))
+      .toBe('a-b-#', { a: keyed(a, true, 'discontinuity', undefined, 'fuse', 2), b: keyed(b, false, 'between', undefined, 'fuse', 2) }, new Error('decoder died'));
+  });
+});
+
+test('scheduleKeyframes › every subscription schedules afresh: a second one, after the first ended, starts with a key frame', (t) => {
+  // No discontinuity mark on the first frame: only the fresh state (nothing seen yet) makes it a key frame.
+  const f = [flat(0, 100), flat(1, 100), flat(2, 100)];
+  const k = (i: number, key: boolean, reason: Reason) => keyed(f[i]!, key, reason, undefined, 'propagate', 2);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const marked = cold('abc|', { a: f[0]!, b: f[1]!, c: f[2]! }).pipe(scheduleKeyframes({ intervalFrames: 2, changeThreshold: 0, nonKeyFrames: 'propagate' }));
+    const want = { a: k(0, true, 'discontinuity'), b: k(1, false, 'between'), c: k(2, true, 'interval') };
+    expectObservable(marked).toBe('abc|', want);
+    expectObservable(marked, '-----^').toBe('-----abc|', want);
+  });
 });

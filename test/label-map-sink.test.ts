@@ -10,6 +10,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { writeLabelMaps } from '../operators.ts';
 import type { Labels } from '../src/core/packet.ts';
+import { classesJson, colourFilter } from '../src/media/label-maps.ts';
 import { tmpDir } from './helpers/cli.ts';
 
 const W = 7, H = 5; // odd sizes: no row padding hides an off-by-one
@@ -53,4 +54,32 @@ test('label-map-sink › a map whose size changes is refused with both sizes; no
   const dir = path.join(tmpDir('segflow-masks-'), 'labels');
   await t.throwsAsync(lastValueFrom(from([labels(0), labels(1, 8, 5)]).pipe(writeLabelMaps({ dir }))), { message: /label size changed from 7x5 to 8x5/ });
   t.false(existsSync(dir));
+});
+
+// ---- the per-run pure functions (src/media/label-maps.ts) ------------------------------------
+
+test('label-maps › classesJson: the text by hand, one class a line; a class without a colour is black; plain JSON', (t) => {
+  const l: Labels = { ...labels(0), classNames: ['Void', 'Road', 'Pole'], palette: [[0, 0, 0], [128, 64, 128]] };
+  const text = classesJson(l, 12, 'class id');
+  t.is(text, [
+    '{',
+    '  "format": "8-bit grayscale PNG per frame (000000.png = the first frame); pixel value = class id",',
+    '  "width": 7,',
+    '  "height": 5,',
+    '  "frames": 12,',
+    '  "classes": [',
+    '    {"id":0,"name":"Void","color":[0,0,0]},',
+    '    {"id":1,"name":"Road","color":[128,64,128]},',
+    '    {"id":2,"name":"Pole","color":[0,0,0]}',
+    '  ]',
+    '}',
+    '',
+  ].join('\n'));
+  t.deepEqual(JSON.parse(classesJson(l, 0, 'colour')).format, 'RGB PNG per frame (000000.png = the first frame); pixel colour = the class colour');
+});
+
+test('label-maps › colourFilter: one lutrgb expression per channel, ids in order, any other id black', (t) => {
+  t.is(colourFilter([[10, 20, 30], [250, 170, 0]]),
+    'format=rgb24,lutrgb=r=if(eq(val\\,0)\\,10\\,if(eq(val\\,1)\\,250\\,0)):g=if(eq(val\\,0)\\,20\\,if(eq(val\\,1)\\,170\\,0)):b=if(eq(val\\,0)\\,30\\,if(eq(val\\,1)\\,0\\,0))');
+  t.is(colourFilter([]), 'format=rgb24,lutrgb=r=0:g=0:b=0');
 });

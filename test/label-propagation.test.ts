@@ -15,6 +15,7 @@ import { propagateLabelsLive } from '../src/segmentation/operators/propagate-lab
 import { carryLabels, PROPAGATION_BLOCK } from '../src/segmentation/propagation.ts';
 import { blockMotion, thumbnail, warpLabels } from '../src/kernels/motion.ts';
 import { counter, frameOf, H, openNode, sampleFrames, W } from './helpers/nodes.ts';
+import { marbles } from './helpers/marbles.ts';
 
 const IMGS = sampleFrames(12);
 const marks = (i: number) => (i === 0 ? 'start' : i === 6 ? 'seek' : undefined);
@@ -193,4 +194,149 @@ test.serial('label-propagation › live, through the node: late labels, a camera
   labels$.complete();
   t.deepEqual((await out).map((l) => l.seq), [1, 2, 3]);
   t.is(counter(metrics, 'propagation_unlabelled_total', '{node="carry"}'), 1, 'frame 0 fell out of the 2 held');
+});
+
+// ---- the operators in virtual time, on tiny synthetic frames whose motion is known -------------
+//
+// A 32x8 frame is its own thumbnail (one thumbnail pixel per pixel) and four 8x8 motion blocks side by side.
+// Frame k is a gray ramp 8·max(0, x − k) moving right one pixel a frame. Worked out by hand for each step
+// k−1 → k (k ≤ 5; cost = SAD + 4·|dx|·8 per block): block 0 cannot look left (x − 1 < 0) and every other
+// vector costs more than standing still, so it keeps 0; block 1 walks from 0 (SAD 8·64 = 512) to dx = −1
+// (SAD 0, cost 32) and no further (−2: 512 + 64); blocks 2 and 3 take −1 from their left neighbour at once.
+// A label map of 32x8 then moves with its blocks (one cell per block): columns 0-7 stay, column x ≥ 8 takes
+// column x − 1. After n steps column x ≥ 8 holds what column max(7, x − n) held.
+
+const RW = 32, RH = 8;
+const ramp = (seq: number, discontinuity?: string): Frame => ({
+  kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: RW, height: RH, ...(discontinuity ? { discontinuity } : {}),
+  data: Uint8Array.from({ length: RW * RH * 3 }, (_, i) => 8 * Math.max(0, ((i / 3) | 0) % RW - seq)),
+});
+/** A label map from one row of 32 digits (spaces ignored), repeated on all 8 rows. */
+const rows = (row: string) => Uint8Array.from({ length: RW * RH }, (_, i) => Number(row.replace(/ /g, '')[i % RW]));
+const mapOf = (seq: number, row: string, extra: Partial<Labels> = {}): Labels =>
+  ({ kind: 'labels', source: 'cam', seq, ptsMs: seq * 40, width: RW, height: RH, classes: rows(row), classNames: ['road', 'car', 'sky', 'sign'], palette: [[1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4]], path: 'full', ...extra });
+/** `l` carried to frame `seq` (as the operators write it: the frame's identity, path `propagated`, no mark, no scores). */
+const carriedTo = (l: Labels, seq: number, row: string): Labels => ({ ...l, seq, ptsMs: seq * 40, discontinuity: undefined, classes: rows(row), path: 'propagated', scores: undefined });
+// Class 2 in columns 0-1 (block 0: stays), class 1 from column 12 on: the edge moves one column a frame.
+const L0 = '22000000 00001111 11111111 11111111';
+const L1 = '22000000 00000111 11111111 11111111';
+const L2 = '22000000 00000011 11111111 11111111';
+const L3 = '22000000 00000001 11111111 11111111';
+const L4 = '22000000 00000000 11111111 11111111';
+const mark = (f: Frame, key: boolean): Frame => ({ ...f, key: { key, reason: key ? 'interval' : 'between', path: key ? 'full' : 'propagate', intervalFrames: 3 } });
+const po = { radiusPx: 4, catchUpRadiusPx: 8, historyFrames: 64 };
+
+test('propagateLabels › marked frames, in order: a key frame waits for its labels, the frames to propagate get them carried along the known motion; the mark goes out once; completion after both inputs', (t) => {
+  const f = [mark(ramp(0, 'start'), true), mark(ramp(1), false), mark(ramp(2), false), mark(ramp(3), true)];
+  const l0 = mapOf(0, L0), l3 = mapOf(3, '33333333 00000000 00000000 00000000');
+  const q = carriedTo(l0, 1, L1);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const frames = cold('a----b----c----d----|', { a: f[0]!, b: f[1]!, c: f[2]!, d: f[3]! });
+    const labels = cold('------x--------------y---|', { x: l0, y: l3 });
+    // Frames 0 and 1 wait for key frame 0's labels (t6); frame 2 is carried from frame 1 at once; frame 3 waits
+    // for its own; the output completes when both inputs have (t25).
+    expectObservable(frames.pipe(propagateLabels(labels, po))).toBe('------(pq)r----------s---|', {
+      p: { ...l0, discontinuity: 'start' }, q, r: carriedTo(q, 2, L2), s: l3,
+    });
+  });
+});
+
+test('propagateLabels › marked frames: a discontinuity drops the labels (nothing carried across it); its mark goes out once, on the first labels after it', (t) => {
+  const f = [mark(ramp(0, 'start'), true), mark(ramp(1), false), mark(ramp(2, 'seek'), false), mark(ramp(3), true), mark(ramp(4), false)];
+  const l0 = mapOf(0, L0), l3 = mapOf(3, L3);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const frames = cold('ab-----c-d-e|', { a: f[0]!, b: f[1]!, c: f[2]!, d: f[3]!, e: f[4]! });
+    const labels = cold('--x-------y--|', { x: l0, y: l3 });
+    // Frame 2 (the seek) would be carried, but the seek dropped the labels of frames 0-1: no labels for it.
+    // Frame 3's labels carry the seek's mark; frame 4 is carried from them (3 → 4: one step), unmarked.
+    expectObservable(frames.pipe(propagateLabels(labels, po))).toBe('--(pq)----rs-|', {
+      p: { ...l0, discontinuity: 'start' }, q: carriedTo(l0, 1, L1), r: { ...l3, discontinuity: 'seek' }, s: carriedTo(l3, 4, L4),
+    });
+  });
+});
+
+test('propagateLabels › an error on either input passes straight through after the labels before it', (t) => {
+  const f0 = mark(ramp(0), true), f1 = mark(ramp(1), false);
+  const l0 = mapOf(0, L0);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('ab---#', { a: f0, b: f1 }, new Error('decoder died')).pipe(propagateLabels(cold('-x----|', { x: l0 }), po)))
+      .toBe('-(pq)#', { p: l0, q: carriedTo(l0, 1, L1) }, new Error('decoder died'));
+    expectObservable(cold('ab-----|', { a: f0, b: f1 }).pipe(propagateLabels(cold('-x---#', { x: l0 }, new Error('model died')), po)))
+      .toBe('-(pq)#', { p: l0, q: carriedTo(l0, 1, L1) }, new Error('model died'));
+  });
+});
+
+test('propagateLabels › every subscription starts fresh: a frame to propagate before any labels gets none, also the second time', (t) => {
+  // The stream starts between key frames: frame 1 has nothing to carry (no output); key frame 2 waits for its labels.
+  const f1 = mark(ramp(1), false), f2 = mark(ramp(2), true);
+  const l2 = mapOf(2, L2);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const out = cold('ab|', { a: f1, b: f2 }).pipe(propagateLabels(cold('--y|', { y: l2 }), po));
+    expectObservable(out).toBe('--y|', { y: l2 });
+    // Labels kept from the first subscription would have been carried to frame 1 here.
+    expectObservable(out, '-----^').toBe('-------y|', { y: l2 });
+  });
+});
+
+test('propagateLabelsLive › frames wait only for the first labels, then go out on arrival; late labels replace them, carried along the motion since; the mark goes out once', (t) => {
+  const f = [0, 1, 2, 3, 4, 5].map((k) => ramp(k, k === 0 ? 'start' : undefined));
+  const l0 = mapOf(0, L0);
+  const l2 = mapOf(2, '00000000 11110000 00000000 22222222', { classNames: ['x', 'y', 'z', 'w'] });
+  const q = carriedTo(l0, 1, L1), r = carriedTo(q, 2, L2), s = carriedTo(r, 3, L3);
+  const u = carriedTo(s, 4, L4);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const frames = cold('a----b----c----d----e----f----|', { a: f[0]!, b: f[1]!, c: f[2]!, d: f[3]!, e: f[4]!, f: f[5]! });
+    const labels = cold('------x---------------y--------|', { x: l0, y: l2 });
+    // t6: key frame 0's labels: frames 0 (its own, with the mark) and 1 (carried) go out. Frames 2-4 go out on arrival.
+    // t22: key frame 2's labels, two frames late: carried 2 → 3 → 4 (no output); frame 5 gets them, 3 steps from
+    // frame 2: column x ≥ 8 holds l2's column max(7, x − 3).
+    expectObservable(frames.pipe(propagateLabelsLive(labels, po))).toBe('------(pq)r----s----u----v-----|', {
+      p: { ...l0, discontinuity: 'start' }, q, r, s, u, v: carriedTo(l2, 5, '00000000 00011110 00000000 00022222'),
+    });
+  });
+});
+
+test('propagateLabelsLive › a camera drop: old labels stop, frames from it wait for its first labels (earlier ones carried back), stale labels ignored, the mark once; held frames at the end counted', (t) => {
+  const f = [ramp(0, 'start'), ramp(1), ramp(2, 'reconnect'), ramp(3), ramp(4)];
+  const l0 = mapOf(0, L0), l1 = mapOf(1, L1), l3 = mapOf(3, L3);
+  const unlabelled: number[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    const frames = cold('a-b---c---d-------e-|', { a: f[0]!, b: f[1]!, c: f[2]!, d: f[3]!, e: f[4]! });
+    const labels = cold('-x-------y---z----|', { x: l0, y: l1, z: l3 });
+    // t1: frame 0's labels. t2: frame 1 carried. t6, t10: frames 2 (the reconnect) and 3 held. t9: labels of frame 1,
+    // from before the drop: ignored. t13: key frame 3's labels: frame 2 carried back from frame 3 (3 → 2: the ramp
+    // moves left a pixel; every block, block 0 too, now finds its content one pixel to the right, dx = +1 at cost 32:
+    // column x takes column x + 1, the last column itself, clamped), with the mark; then frame 3's own; frame 4
+    // carried forward on arrival.
+    expectObservable(frames.pipe(propagateLabelsLive(labels, { ...po, onUnlabelled: (x) => unlabelled.push(x.seq) }))).toBe('-pq----------(rs)-u-|', {
+      p: { ...l0, discontinuity: 'start' }, q: carriedTo(l0, 1, L1), r: { ...carriedTo(l3, 2, '20000000 00000011 11111111 11111111'), discontinuity: 'reconnect' }, s: l3, u: carriedTo(l3, 4, L4),
+    });
+  });
+  t.deepEqual(unlabelled, []);
+  // A drop with no labels after it before both inputs end: the held frames go out unlabelled (counted).
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('a-b-c|', { a: f[0]!, b: f[1]!, c: f[2]! }).pipe(propagateLabelsLive(cold('-x----|', { x: l0 }), { ...po, onUnlabelled: (x) => unlabelled.push(x.seq) })))
+      .toBe('-pq---|', { p: { ...l0, discontinuity: 'start' }, q: carriedTo(l0, 1, L1) });
+  });
+  t.deepEqual(unlabelled, [2]);
+});
+
+test('propagateLabelsLive › an error on either input passes straight through', (t) => {
+  const l0 = mapOf(0, L0);
+  marbles(t).run(({ cold, expectObservable }) => {
+    expectObservable(cold('ab-#', { a: ramp(0), b: ramp(1) }, new Error('camera died')).pipe(propagateLabelsLive(cold('x-----|', { x: l0 }), po)))
+      .toBe('xq-#', { x: l0, q: carriedTo(l0, 1, L1) }, new Error('camera died'));
+    expectObservable(cold('ab----|', { a: ramp(0), b: ramp(1) }).pipe(propagateLabelsLive(cold('x-#', { x: l0 }, new Error('model died')), po)))
+      .toBe('xq#', { x: l0, q: carriedTo(l0, 1, L1) }, new Error('model died'));
+  });
+});
+
+test('propagateLabelsLive › every subscription starts fresh: the first frame waits for labels the second time too', (t) => {
+  const l0 = mapOf(0, L0);
+  marbles(t).run(({ cold, expectObservable }) => {
+    const out = cold('ab|', { a: ramp(0), b: ramp(1) }).pipe(propagateLabelsLive(cold('--x----|', { x: l0 }), po));
+    // No mark on frame 0: only fresh state holds it. Labels kept from the first subscription would label it on arrival.
+    expectObservable(out).toBe('--(xq)-|', { x: l0, q: carriedTo(l0, 1, L1) });
+    expectObservable(out, '-----^').toBe('-------(xq)-|', { x: l0, q: carriedTo(l0, 1, L1) });
+  });
 });

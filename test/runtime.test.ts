@@ -125,3 +125,75 @@ test('timing › an asynchronous node is timed for every packet it takes in, als
   t.true(s.percentile(50) < s.percentile(99), `p50 ${s.percentile(50).toFixed(1)} ms (the quick no-output packets) < p99 ${s.percentile(99).toFixed(1)} ms`);
   t.true(s.percentile(99) >= 14, 'the emitting packets: their whole work');
 });
+
+// ---- serial (src/core/runtime/operators/serial.ts), step by step -------------------------------
+// serial's work is promises, which RxJS's virtual time does not drive; here each call's promise is settled by
+// hand, one step at a time, and what serial did in that step is checked in full.
+
+interface Deferred { readonly x: number; resolve(v: number | undefined): void; reject(e: Error): void }
+/** `fn` for serial whose calls wait until the test settles them (in `calls`), logging each start. */
+function handSettled(log: string[]) {
+  const calls = new Map<number, Deferred>();
+  const fn = (x: number) => new Promise<number | undefined>((resolve, reject) => {
+    log.push(`start ${x}`);
+    calls.set(x, { x, resolve, reject });
+  });
+  return { calls, fn };
+}
+const step = () => new Promise((r) => setImmediate(r));
+const logTo = (log: string[]) => ({ next: (r: number) => log.push(`out ${r}`), error: (e: Error) => log.push(`error ${e.message}`), complete: () => log.push('complete') });
+
+test('serial › depth 2: two calls in flight, results in input order whatever order they settle in; undefined emits nothing; completion after the last', async (t) => {
+  const log: string[] = [];
+  const { calls, fn } = handSettled(log);
+  const src = new Subject<number>();
+  src.pipe(serial(new EdgeQueue('q', { policy: 'lossless', size: Infinity }), fn, 2)).subscribe(logTo(log));
+  src.next(0);
+  src.next(1);
+  src.next(2);
+  await step();
+  t.deepEqual(log, ['start 0', 'start 1'], 'two in flight; 2 waits');
+  calls.get(1)!.resolve(110);
+  await step();
+  t.deepEqual(log, ['start 0', 'start 1'], '1 settled first: held until 0 is out');
+  calls.get(0)!.resolve(100);
+  await step();
+  // 0 out frees a place: 2 starts; then 1, settled already, goes out.
+  t.deepEqual(log, ['start 0', 'start 1', 'out 100', 'start 2', 'out 110']);
+  src.next(3);
+  src.complete();
+  await step();
+  t.deepEqual(log.slice(5), ['start 3'], 'the source ended, two calls still in flight: not complete');
+  calls.get(3)!.resolve(undefined);
+  await step();
+  t.deepEqual(log.slice(6), [], '3 settled (nothing to emit) but 2 is not');
+  calls.get(2)!.resolve(120);
+  await step();
+  t.deepEqual(log.slice(6), ['out 120', 'complete'], '2 out, 3 emits nothing, then completion');
+});
+
+test('serial › an error ends the stream at once, later results are not emitted; each subscription has its own calls in flight', async (t) => {
+  const log: string[] = [];
+  const { calls, fn } = handSettled(log);
+  const op = serial(new EdgeQueue('q', { policy: 'lossless', size: Infinity }), fn, 1);
+  const a = new Subject<number>(), b = new Subject<number>();
+  a.pipe(op).subscribe(logTo(log));
+  a.next(0);
+  a.next(1);
+  b.pipe(op).subscribe(logTo(log)); // the same operator: its own buffer and calls, not queued behind a's
+  b.next(5);
+  b.next(6);
+  await step();
+  t.deepEqual(log, ['start 0', 'start 5'], 'depth 1 per subscription: 0 and 5 in flight, 1 and 6 wait');
+  calls.get(5)!.reject(new Error('boom at 5'));
+  await step();
+  t.deepEqual(log.slice(2), ['error boom at 5'], 'b ends with the error; 6 never starts');
+  calls.get(0)!.resolve(100);
+  await step();
+  t.deepEqual(log.slice(3), ['out 100', 'start 1'], 'a goes on');
+  calls.get(1)!.resolve(110);
+  a.complete();
+  await step();
+  t.deepEqual(log.slice(5), ['out 110', 'complete']);
+  t.false(calls.has(6));
+});
