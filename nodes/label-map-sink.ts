@@ -26,6 +26,8 @@
  */
 import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile as writeFileCb } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { defineNode } from '../src/core/node.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
@@ -76,7 +78,7 @@ export const labelMapSink = defineNode({
         }
         if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
         const file = path.join(tmp, `${String(frames++).padStart(6, '0')}.png`);
-        await Promise.all([grayPng(l.classes, l.width, l.height, o.compressionLevel).then((png) => writeFile(file, png)), writer?.write(l.classes)]);
+        await Promise.all([grayPng(l.classes, l.width, l.height, o.compressionLevel).then((png) => writePng(file, png)), writer?.write(l.classes)]);
         return l;
       }, 3)),
       async finish() {
@@ -99,6 +101,9 @@ export const labelMapSink = defineNode({
     };
   },
 });
+
+/** One PNG, whole: fs.writeFile's open, write, close without a FileHandle per file (less CPU on this thread). */
+const writePng = promisify(writeFileCb);
 
 /** What the PNGs' values mean, for a reader that has never seen segflow. */
 export function classesJson(l: Labels, frames: number, pixel: 'class id' | 'colour'): string {

@@ -3,6 +3,7 @@ import { blendTables, simdKernels } from '../src/kernels/simd.ts';
 import { halveRgbJs, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
 import { thumbnail } from '../src/kernels/motion.ts';
 import { countBytes } from '../nodes/statistics-sink.ts';
+import { countLabels } from '../src/kernels/count.ts';
 import { buildLegend, drawLegend, legendStrip } from '../src/kernels/legend.ts';
 
 /** Deterministic pseudo-random bytes below `m`. */
@@ -152,5 +153,21 @@ test('simd › the legend drawn over the blend (in the same pass, or alone) equa
     t.deepEqual(got, want, `${w}x${h} in the blend`);
     simdKernels!.over(alone, strip);
     t.deepEqual(alone, want, `${w}x${h} alone`);
+  }
+});
+
+test('count › countLabels equals a plain count on runs, random bytes, odd lengths and offsets', (t) => {
+  const plain = (c: Uint8Array) => {
+    const k = new Uint32Array(256);
+    for (const v of c) k[v]!++;
+    return k;
+  };
+  for (const n of [0, 1, 15, 16, 17, 480 * 270, 960 * 540 + 5]) {
+    for (const c of [runs(n, 12), bytes(n, 256, n + 3), new Uint8Array(n).fill(7)]) {
+      t.deepEqual(countLabels(c), plain(c), `n=${n}`);
+      const shifted = new Uint8Array(n + 3);
+      shifted.set(c, 3);
+      t.deepEqual(countLabels(shifted.subarray(3)), plain(c), `n=${n} at offset 3`);
+    }
   }
 });
