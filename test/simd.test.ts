@@ -51,6 +51,7 @@ test('simd › label upscales by 2 and 4 equal the nearest resize, widths not a 
       const into = new Uint8Array(ref.length);
       t.is(simdKernels!.upscale(src, w, h, k, into), into);
       t.deepEqual(into, ref);
+      t.deepEqual(resizeNearest(src, w, h, w * k, h * k), ref, `resizeNearest ${w}x${h} x${k} (SIMD from 16 wide)`);
     }
     t.deepEqual(resizeNearest(src, w, h, w * 2, h * 2), simdKernels!.upscale(src, w, h, 2));
   }
