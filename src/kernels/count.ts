@@ -2,7 +2,7 @@
  * countLabels — how many times each byte value occurs in a label map, in WebAssembly SIMD: 16
  * bytes a step, a vector of one value (most of a segmenter's map: runs) counted at once, any
  * other byte by byte. The counts equal a plain loop's (test/simd.test.ts); ~5x faster than the
- * 32-bit-word loop of nodes/statistics-sink.ts countBytes on the real clip's maps. Falls back to
+ * 32-bit-word loop of countBytes (src/segmentation/operators/class-statistics.ts) on the real clip's maps. Falls back to
  * that loop's logic where WebAssembly SIMD is unavailable.
  *
  * The module is assembled below from opcodes (src/kernels/wasm-asm.ts): the 256 counters (i32)
