@@ -78,6 +78,21 @@ test('metrics › Prometheus text names every node and edge', async (t) => {
   t.regex(text, /segflow_rtsp_reconnects_total\{node="camera"\} 1/);
 });
 
+test('metrics › label keys (cached per label set) add up per set, escape values and keep sets apart', (t) => {
+  const m = new Metrics();
+  for (let i = 0; i < 3; i++) m.count('packets_total', { node: 'overlay', port: 'frame' });
+  m.count('packets_total', { node: 'overlay', port: 'frames' }, 2);
+  m.count('packets_total', { node: 'over', port: 'layframe' }, 5); // the same characters, split elsewhere
+  m.count('packets_total', { node: 'q"\\x', port: 'a\nb' }, 7);
+  m.gauge('depth', { node: 'overlay', port: 'frame' }, 4);
+  const text = m.prometheus();
+  t.regex(text, /segflow_packets_total\{node="overlay",port="frame"\} 3\n/);
+  t.regex(text, /segflow_packets_total\{node="overlay",port="frames"\} 2\n/);
+  t.regex(text, /segflow_packets_total\{node="over",port="layframe"\} 5\n/);
+  t.true(text.includes('segflow_packets_total{node="q\\"\\\\x",port="a\\nb"} 7\n'), text);
+  t.regex(text, /segflow_depth\{node="overlay",port="frame"\} 4\n/);
+});
+
 test('runtime › serial with depth 2: at most 2 calls in flight, results in input order, an error ends the stream', async (t) => {
   const q = new EdgeQueue('q', { policy: 'lossless', size: Infinity });
   let inFlight = 0;

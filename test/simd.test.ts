@@ -3,6 +3,8 @@ import { blendTables, simdKernels } from '../src/kernels/simd.ts';
 import { halveRgbJs, resizeNearest, resizeRgb } from '../src/kernels/image.ts';
 import { thumbnail } from '../src/kernels/motion.ts';
 import { countBytes } from '../nodes/statistics-sink.ts';
+import { countLabels } from '../src/kernels/count.ts';
+import { buildLegend, drawLegend, legendStrip } from '../src/kernels/legend.ts';
 
 /** Deterministic pseudo-random bytes below `m`. */
 function bytes(n: number, m = 256, seed = 1): Uint8Array {
@@ -49,6 +51,7 @@ test('simd › label upscales by 2 and 4 equal the nearest resize, widths not a 
       const into = new Uint8Array(ref.length);
       t.is(simdKernels!.upscale(src, w, h, k, into), into);
       t.deepEqual(into, ref);
+      t.deepEqual(resizeNearest(src, w, h, w * k, h * k), ref, `resizeNearest ${w}x${h} x${k} (SIMD from 16 wide)`);
     }
     t.deepEqual(resizeNearest(src, w, h, w * 2, h * 2), simdKernels!.upscale(src, w, h, 2));
   }
@@ -127,5 +130,45 @@ test('statistics › countBytes equals a plain count, runs or not, at any offset
     const ref = new Uint32Array(256);
     for (const v of c) ref[v]!++;
     t.deepEqual(countBytes(c), ref);
+  }
+});
+
+test('simd › the legend drawn over the blend (in the same pass, or alone) equals drawLegend', (t) => {
+  const names = ['Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car', 'Pedestrian', 'Bicyclist'];
+  const palette = names.map((_, i) => [(i * 67) & 255, (i * 131) & 255, (i * 29 + 40) & 255] as const);
+  const tables = blendTables(palette, 115, [])!;
+  for (const [w, h] of [[960, 540], [1920, 1080], [640, 480], [100, 60], [33, 200]] as const) {
+    const src = bytes(w * h * 3, 256, w), cls = runs(w * h, 12);
+    const lg = buildLegend(w, h, names, palette);
+    const strip = legendStrip(lg, w);
+    const want = new Uint8Array(w * h * 3);
+    simdKernels!.blend(want, src, cls, tables);
+    const alone = want.slice();
+    drawLegend(want, w, lg);
+    if (!strip) {
+      t.true(lg.x * 3 + ((lg.width * 3 + 15) & ~15) > w * 3, `${w}x${h}: a strip whenever it fits`);
+      continue;
+    }
+    const got = new Uint8Array(w * h * 3);
+    t.true(simdKernels!.blend(got, src, cls, tables, strip), `${w}x${h} drawn in the blend`);
+    t.deepEqual(got, want, `${w}x${h} in the blend`);
+    simdKernels!.over(alone, strip);
+    t.deepEqual(alone, want, `${w}x${h} alone`);
+  }
+});
+
+test('count › countLabels equals a plain count on runs, random bytes, odd lengths and offsets', (t) => {
+  const plain = (c: Uint8Array) => {
+    const k = new Uint32Array(256);
+    for (const v of c) k[v]!++;
+    return k;
+  };
+  for (const n of [0, 1, 15, 16, 17, 480 * 270, 960 * 540 + 5]) {
+    for (const c of [runs(n, 12), bytes(n, 256, n + 3), new Uint8Array(n).fill(7)]) {
+      t.deepEqual(countLabels(c), plain(c), `n=${n}`);
+      const shifted = new Uint8Array(n + 3);
+      shifted.set(c, 3);
+      t.deepEqual(countLabels(shifted.subarray(3)), plain(c), `n=${n} at offset 3`);
+    }
   }
 });

@@ -8,6 +8,7 @@
  * whole pixels (2x at 1080p, 4x at 2160p).
  */
 import type { Labels } from '../core/packet.ts';
+import type { Strip } from './simd.ts';
 
 const CW = 6, CH = 11;
 /** ASCII 32..126, one 4-bit alpha per pixel, glyph after glyph, row-major. */
@@ -154,4 +155,25 @@ export function drawLegend(dst: Uint8Array, w: number, lg: Legend): void {
       dst[o + 2] = (rgba[i + 2]! * a + dst[o + 2]! * b + 127) / 255;
     }
   }
+}
+
+/**
+ * The legend prepared once for drawing over RGB24 frames of width `w` in WebAssembly (simd.ts
+ * `over`, inside the blend): drawLegend's integers per byte, rows padded to 16 bytes with bytes
+ * that leave the frame as it is; undefined when a padded row would pass the frame's right edge.
+ */
+export function legendStrip(lg: Legend, w: number): Strip | undefined {
+  const rowBytes = (lg.width * 3 + 15) & ~15;
+  if (lg.width <= 0 || lg.height <= 0 || lg.x * 3 + rowBytes > w * 3) return undefined;
+  const pre = new Uint16Array(rowBytes * lg.height).fill(127), inv = new Uint8Array(rowBytes * lg.height).fill(255);
+  for (let py = 0; py < lg.height; py++) {
+    for (let px = 0; px < lg.width; px++) {
+      const i = (py * lg.width + px) * 4, a = lg.rgba[i + 3]!;
+      for (let c = 0; c < 3; c++) {
+        pre[py * rowBytes + px * 3 + c] = lg.rgba[i + c]! * a + 127;
+        inv[py * rowBytes + px * 3 + c] = 255 - a;
+      }
+    }
+  }
+  return { offset: (lg.y * w + lg.x) * 3, stride: w * 3, rowBytes, rows: lg.height, pre, inv };
 }

@@ -99,6 +99,29 @@ const halveBody = (() => {
   return [2, 5, I32, 3, V128, ...whileLt(10, 4, row, rowStep), ...END];
 })();
 
+// ---- legend over the blend ------------------------------------------------------------------
+// over(d, stride, rowBytes, rows, pre, inv): a prepared RGBA tile (src/kernels/legend.ts
+// legendStrip) over rows of RGB bytes, 16 bytes a step: d[j] = floor((pre[j] + d[j]·inv[j]) / 255)
+// with pre = colour·α + 127 (u16) and inv = 255 − α (u8), per byte: drawLegend's integers, with
+// floor(x / 255) = (x + 1 + (x >> 8)) >> 8 (exact for x ≤ 65152, the largest sum). Padding bytes
+// (pre 127, inv 255) leave d as it is. rowBytes a multiple of 16.
+const overBody = (() => {
+  // params 0 d, 1 stride, 2 rowBytes, 3 rows, 4 pre, 5 inv; i32 locals 6 y, 7 j, 8 p; v128 9 dv, 10 iv, 11 sum
+  const div = [...get(11), ...splat16(1), ...ADD16, ...get(11), ...i32(8), ...SHR16, ...ADD16, ...i32(8), ...SHR16];
+  const half = (ext: number[], off: number) => [
+    ...get(9), ...ext, ...get(10), ...ext, ...MUL16, ...get(4), ...load(off), ...ADD16, ...set(11), ...div,
+  ];
+  const chunk = [
+    ...get(8), ...load(), ...set(9), ...get(5), ...load(), ...set(10),
+    ...get(8), ...half(EXT_LO, 0), ...half(EXT_HI, 16), ...NARROW_U, ...store(),
+  ];
+  const chunkStep = [...get(8), ...i32(16), ...ADD, ...set(8), ...get(4), ...i32(32), ...ADD, ...set(4),
+    ...get(5), ...i32(16), ...ADD, ...set(5), ...get(7), ...i32(16), ...ADD, ...set(7)];
+  const row = [...get(0), ...set(8), ...i32(0), ...set(7), ...whileLt(7, 2, chunk, chunkStep)];
+  const rowStep = [...get(0), ...get(1), ...ADD, ...set(0), ...get(6), ...i32(1), ...ADD, ...set(6)];
+  return [2, 3, I32, 3, V128, ...whileLt(6, 3, row, rowStep), ...END];
+})();
+
 // ---- label upscales -------------------------------------------------------------------------
 // up(src, dst, sw, sh) for k = 2 or 4: each row's labels repeated k times across (shuffles, 16
 // labels a step; the last step is placed at sw − 16, overlapping, so any sw ≥ 16 works), then the
@@ -192,11 +215,11 @@ const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   // types: 0 (i32 x4) -> (), 1 (i32 x6) -> (), 2 (i32 x4, f64) -> ()
   ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 5, I32, I32, I32, I32, F64, 0]),
-  ...section(3, [8, 0, 1, 0, 0, 1, 2, 2, 2]), // blend, halve, up2, up4, hrow, vrow, vrow8, vrowx
+  ...section(3, [9, 0, 1, 0, 0, 1, 2, 2, 2, 1]), // blend, halve, up2, up4, hrow, vrow, vrow8, vrowx, over
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [9, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('up2'), 0, 2, ...str('up4'), 0, 3,
+  ...section(7, [10, ...str('over'), 0, 8, ...str('blend'), 0, 0, ...str('halve'), 0, 1, ...str('up2'), 0, 2, ...str('up4'), 0, 3,
     ...str('hrow'), 0, 4, ...str('vrow'), 0, 5, ...str('vrow8'), 0, 6, ...str('vrowx'), 0, 7, ...str('mem'), 2, 0]),
-  ...section(10, [8, ...fn(blendBody), ...fn(halveBody), ...fn(upBody(2)), ...fn(upBody(4)), ...fn(hrowBody), ...fn(vrowBody(false)), ...fn(vrowBody(true)), ...fn(vrowxBody)]),
+  ...section(10, [9, ...fn(blendBody), ...fn(halveBody), ...fn(upBody(2)), ...fn(upBody(4)), ...fn(hrowBody), ...fn(vrowBody(false)), ...fn(vrowBody(true)), ...fn(vrowxBody), ...fn(overBody)]),
 ]);
 
 // ---- JS side --------------------------------------------------------------------------------
@@ -229,9 +252,28 @@ export function blendTables(palette: readonly (readonly number[])[], a: number, 
   return t;
 }
 
+/**
+ * An RGBA tile prepared for drawing over RGB24 rows (src/kernels/legend.ts legendStrip): per
+ * byte, `pre` = colour·α + 127 and `inv` = 255 − α, rows of `rowBytes` (a multiple of 16; padding
+ * bytes 127 and 255 leave the frame as it is) from byte `offset` of the frame, `stride` apart.
+ */
+export interface Strip {
+  readonly offset: number;
+  readonly stride: number;
+  readonly rowBytes: number;
+  readonly rows: number;
+  readonly pre: Uint16Array;
+  readonly inv: Uint8Array;
+}
+
 export interface SimdKernels {
-  /** dst = src blended with the class colours of `cls` (one label per RGB pixel). */
-  blend(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, t: BlendTables): void;
+  /**
+   * dst = src blended with the class colours of `cls` (one label per RGB pixel); then `strip`
+   * drawn over it when given and inside the 16-pixel part (returns whether it was drawn).
+   */
+  blend(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, t: BlendTables, strip?: Strip): boolean;
+  /** `strip` over the RGB24 frame `dst` (in place). */
+  over(dst: Uint8Array, strip: Strip): void;
   /** RGB24 `sw` x `2·dh` (sw = 2·dw) → `dw` x `dh` into `dst`: 2x2 means, rounded (src/image.ts halveRgbJs). */
   halve(dst: Uint8Array, src: Uint8Array, sw: number, dw: number, dh: number): void;
   /** A label map `sw` x `sh` (sw ≥ 16) at `k` times the size (k = 2 or 4), nearest; into `out` when it has the size. */
@@ -261,6 +303,7 @@ function create(): SimdKernels | undefined {
   const vrow = inst.exports.vrow as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
   const vrow8 = inst.exports.vrow8 as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
   const vrowx = inst.exports.vrowx as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
+  const over = inst.exports.over as (d: number, stride: number, rowBytes: number, rows: number, pre: number, inv: number) => void;
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => {
     const bytes = DATA_AT + need + 64;
@@ -269,7 +312,7 @@ function create(): SimdKernels | undefined {
   };
   const at16 = (n: number) => (n + 15) & ~15;
   return {
-    blend(dst, src, cls, t) {
+    blend(dst, src, cls, t, strip) {
       const n = cls.length;
       if (src.length !== 3 * n || dst.length !== 3 * n) throw new RangeError('simd blend: bad sizes');
       const whole = n - (n % 16);
@@ -282,7 +325,16 @@ function create(): SimdKernels | undefined {
       h.set(src, s);
       h.set(cls, c);
       blend(s, c, d, c + whole);
-      dst.set(h.subarray(d, d + 3 * whole));
+      // The strip over the blended bytes while they are in the heap (no extra pass over the frame).
+      const drawn = !!strip && strip.offset + (strip.rows - 1) * strip.stride + strip.rowBytes <= 3 * whole;
+      if (strip && drawn) {
+        const p = d + at16(3 * n), v = p + 2 * strip.pre.length;
+        const hh = heap(v + strip.inv.length - DATA_AT);
+        hh.set(new Uint8Array(strip.pre.buffer, strip.pre.byteOffset, 2 * strip.pre.length), p);
+        hh.set(strip.inv, v);
+        over(d + strip.offset, strip.stride, strip.rowBytes, strip.rows, p, v);
+      }
+      dst.set(new Uint8Array(memory.buffer, d, 3 * whole));
       for (let i = whole, o = 3 * whole; i < n; i++) {
         const k = cls[i]! & 15, a = cls[i]! < 16 ? t.alpha[k]! : 0; // ids above 15: unpainted
         dst[o] = (src[o]! * (256 - a) + t.r[k]! * a) >> 8;
@@ -290,6 +342,18 @@ function create(): SimdKernels | undefined {
         dst[o + 2] = (src[o + 2]! * (256 - a) + t.b[k]! * a) >> 8;
         o += 3;
       }
+      return drawn;
+    },
+    over(dst, strip) {
+      const bytes = strip.offset + (strip.rows - 1) * strip.stride + strip.rowBytes;
+      if (dst.length < bytes) throw new RangeError('simd over: strip outside the frame');
+      const p = DATA_AT + at16(bytes), v = p + 2 * strip.pre.length;
+      const h = heap(v + strip.inv.length - DATA_AT);
+      h.set(dst.subarray(0, bytes), DATA_AT);
+      h.set(new Uint8Array(strip.pre.buffer, strip.pre.byteOffset, 2 * strip.pre.length), p);
+      h.set(strip.inv, v);
+      over(DATA_AT + strip.offset, strip.stride, strip.rowBytes, strip.rows, p, v);
+      dst.set(h.subarray(DATA_AT + strip.offset, DATA_AT + bytes), strip.offset);
     },
     halve(dst, src, sw, dw, dh) {
       const inBytes = sw * 2 * dh * 3, outBytes = dw * dh * 3;

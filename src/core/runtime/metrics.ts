@@ -120,7 +120,21 @@ function round(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
+/** Label sets seen (their names and values joined raw) → their exposition key: counters run per packet. */
+const keys = new Map<string, string>();
+
 function labelKey(labels: Record<string, string>): string {
+  let raw = '';
+  for (const k in labels) raw += k + '\u0000' + labels[k] + '\u0001';
+  let key = keys.get(raw);
+  if (key === undefined) {
+    if (keys.size >= 10_000) keys.clear(); // label sets from data (stream names): bounded
+    keys.set(raw, (key = formatLabels(labels)));
+  }
+  return key;
+}
+
+function formatLabels(labels: Record<string, string>): string {
   const parts = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
 }

@@ -24,7 +24,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import { wasmBlender } from '../../kernels/blend-wasm.ts';
 import { labelsAt, uninitialisedBytes } from '../../kernels/image.ts';
-import { buildLegend, drawLegend, type Legend } from '../../kernels/legend.ts';
+import { buildLegend, drawLegend, legendStrip, type Legend } from '../../kernels/legend.ts';
 import type { Frame, Labels } from '../../core/packet.ts';
 import { blendTables, simdKernels, type BlendTables } from '../../kernels/simd.ts';
 
@@ -62,7 +62,7 @@ function blendTable(palette: Labels['palette'], a: number, ignore: readonly numb
   return { lut, base };
 }
 let lastCls: Uint8Array | undefined;
-let lastLegend: { w: number; h: number; palette: Labels['palette']; names: readonly string[]; lg: Legend } | undefined;
+let lastLegend: { w: number; h: number; palette: Labels['palette']; names: readonly string[]; lg: Legend; strip: ReturnType<typeof legendStrip> } | undefined;
 let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: ReturnType<typeof blendTable>; simd: BlendTables | undefined } | undefined;
 
 /** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
@@ -80,8 +80,14 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
   // from the label-resizer are resampled from the model's map where that is exact (labelsAt): a
   // 960x540 preview of a 1080p video upscales 480x270 labels instead of decimating 1920x1080.
   const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
+  if (legend && (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || lastLegend.palette !== l.palette || lastLegend.names !== l.classNames)) {
+    const lg = buildLegend(w, h, l.classNames, l.palette); // built once: the same in every frame
+    lastLegend = { w, h, palette: l.palette, names: l.classNames, lg, strip: simdKernels && legendStrip(lg, w) };
+  }
+  let drawn = false;
   if (simdKernels && lastTable.simd) {
-    simdKernels.blend(dst, src, cls, lastTable.simd); // the table's bytes, 16 pixels at a time (src/kernels/simd.ts)
+    // the table's bytes, 16 pixels at a time, and the legend over them in the same pass (src/kernels/simd.ts)
+    drawn = simdKernels.blend(dst, src, cls, lastTable.simd, legend ? lastLegend?.strip : undefined);
   } else if (wasmBlender) {
     wasmBlender.blend(dst, src, cls, lut, base); // the same loop as below, ~4x faster
   } else {
@@ -92,11 +98,6 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
       dst[o + 2] = lut[k + 512 + src[o + 2]!]!;
     }
   }
-  if (legend) {
-    if (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || lastLegend.palette !== l.palette || lastLegend.names !== l.classNames) {
-      lastLegend = { w, h, palette: l.palette, names: l.classNames, lg: buildLegend(w, h, l.classNames, l.palette) };
-    }
-    drawLegend(dst, w, lastLegend.lg);
-  }
+  if (legend && !drawn && lastLegend) drawLegend(dst, w, lastLegend.lg);
   return dst;
 }

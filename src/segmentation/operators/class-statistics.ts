@@ -11,8 +11,8 @@
  * pixels seen, and the frames where it was present. A discontinuity does not
  * reset the totals (one video may hold several: chunks, a reconnect); each
  * subscription counts on its own. Completion and errors pass straight
- * through. Counting is countBytes (a 32-bit word of four equal labels at
- * once).
+ * through. Counting is countLabels (src/kernels/count.ts: WebAssembly SIMD,
+ * a 16-byte vector of one label at once; the same counts as countBytes below).
  *
  * ```ts
  * labels$.pipe(classStatistics(), last())   // → { video: { classes, frames, share, framesPresent } }
@@ -20,6 +20,7 @@
  */
 import { defer, map, type OperatorFunction } from 'rxjs';
 import type { Labels } from '../../core/packet.ts';
+import { countLabels } from '../../kernels/count.ts';
 
 /** One label map's class shares. */
 export interface FrameShares {
@@ -57,7 +58,7 @@ export function classStatistics(): OperatorFunction<Labels, ClassStatistics> {
     return labels$.pipe(map((l): ClassStatistics => {
       const classes = l.classNames;
       const c = l.classes;
-      const counts = countBytes(c);
+      const counts = countLabels(c);
       total ??= new Float64Array(classes.length);
       present ??= new Uint32Array(classes.length);
       for (let k = 0; k < classes.length; k++) {
