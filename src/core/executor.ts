@@ -25,6 +25,7 @@ import { Worker } from 'node:worker_threads';
 import { defer, Subject, type Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import { GraphError } from './errors.ts';
+import { BUNDLED } from './package-root.ts';
 import type { EdgeRef, GraphDef, NodeDef } from './graph/loader.ts';
 import type { NodeContext, NodeInstance, NodeSpec, Ports } from './node.ts';
 import type { Frame, Labels, PacketMeta, PortKind } from './packet.ts';
@@ -70,7 +71,10 @@ export type ToThread =
 export const executorNodeName = (executor: string) => `executor:${executor}`;
 
 const JS = import.meta.url.endsWith('.js');
-const REGISTRY = new URL(`../../nodes/index.${JS ? 'js' : 'ts'}`, import.meta.url).href;
+// The bundled command line (dist/src/bundle/) has the registry, each node type's module and the thread's
+// entry beside it, sharing its chunks (one copy of RxJS and zod in the thread); the compiled modules and
+// the sources have them in their own folders.
+const REGISTRY = new URL(BUNDLED ? './nodes.js' : `../../nodes/index.${JS ? 'js' : 'ts'}`, import.meta.url).href;
 const ENTRY = new URL(JS ? './executor-thread.js' : './executor-boot.mjs', import.meta.url);
 
 /**
