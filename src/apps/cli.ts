@@ -338,8 +338,9 @@ async function overwriteSets(file: string, sets: string[], v: Record<string, str
 /** `--chunk-frames N` reaches every decoder as `chunkFrames` (a discontinuity every N frames). */
 /**
  * Whether a graph file names an `executor:` (the bundled offline graph does): its segmenter then runs
- * its model in the executor's thread, so a spare segmenter thread would only cost start-up CPU
- * (~0.3 s). A look at the text, not a parse: a wrong answer only changes what is warmed.
+ * its model in the executor's thread, so an executor's thread is warmed instead of a spare segmenter
+ * thread (which would only cost start-up CPU, ~0.3 s). A look at the text, not a parse: a wrong
+ * answer only changes what is warmed.
  */
 function usesExecutors(graph: string): boolean {
   try {
@@ -350,14 +351,18 @@ function usesExecutors(graph: string): boolean {
 }
 
 /**
- * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node: ~0.5 s of CPU),
- * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm)
- * and the first inputs given as files are probed (src/ffmpeg.ts keeps the answer for the job);
- * on 2 cores these run beside the loading instead of after it. A failed probe is not kept: the
- * job probes again and reports it. cmdProcess ends the spare if no graph took it.
+ * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node),
+ * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm) —
+ * or, for a graph with executors, an executor's thread loads the node modules and waits for its
+ * plan (src/core/executor.ts prewarmExecutorThread) — and the first inputs given as files are
+ * probed (src/ffmpeg.ts keeps the answer for the job); on 2 cores these run beside the loading
+ * instead of after it. A failed probe is not kept: the job probes again and reports it.
+ * cmdProcess ends the spare thread if no graph took it.
  */
-async function warmStart(inputs: string[], jobs: number, spare: boolean): Promise<void> {
-  if (spare) (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
+async function warmStart(inputs: string[], jobs: number, executors: boolean): Promise<void> {
+  // A graph with executors gets an executor's thread (loading the node modules), others a spare segmenter thread.
+  if (executors) (await import('../core/executor.ts')).prewarmExecutorThread();
+  else (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
   const { probe } = await import('../media/ffmpeg.ts');
   const { statSync } = await import('node:fs');
   for (const f of inputs.slice(0, jobs)) {
@@ -560,7 +565,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
   const keys = zmqWanted ? (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
   const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
-  if (!dispatch) await warmStart(positionals, jobs, !usesExecutors(graph));
+  if (!dispatch) await warmStart(positionals, jobs, usesExecutors(graph));
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);
@@ -586,8 +591,11 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   } finally {
     stop.dispose();
     await dispatch?.close();
-    // A spare segmenter thread no graph took (warmStart) is ended: it would keep the process alive.
-    if (!dispatch) await (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.dropPrewarmed();
+    // A spare segmenter or executor thread no graph took (warmStart) is ended: it would keep the process alive.
+    if (!dispatch) {
+      await (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.dropPrewarmed();
+      await (await import('../core/executor.ts')).endExecutorThreads();
+    }
   }
 }
 
