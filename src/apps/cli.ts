@@ -337,31 +337,35 @@ async function overwriteSets(file: string, sets: string[], v: Record<string, str
 
 /** `--chunk-frames N` reaches every decoder as `chunkFrames` (a discontinuity every N frames). */
 /**
- * Whether a graph file names an `executor:` (the bundled offline graph does): its segmenter then runs
- * its model in the executor's thread, so an executor's thread is warmed instead of a spare segmenter
- * thread (which would only cost start-up CPU, ~0.3 s). A look at the text, not a parse: a wrong
- * answer only changes what is warmed.
+ * The types of the nodes a graph file puts in executors (the bundled offline graph does): its
+ * segmenter then runs its model in the executor's thread, so an executor's thread loading those
+ * types is warmed instead of a spare segmenter thread (which would only cost start-up CPU, ~0.3 s).
+ * A quick read of the file, not a validation: a wrong answer only changes what is warmed.
  */
-function usesExecutors(graph: string): boolean {
+async function executorTypes(graph: string): Promise<string[]> {
   try {
-    return /(^|[\s{,])executor\s*:/m.test(readFileSync(graph, 'utf8'));
+    const text = readFileSync(graph, 'utf8');
+    if (!/(^|[\s{,])executor\s*:/m.test(text)) return [];
+    const nodes = ((await import('yaml')).parse(text) as { nodes?: Record<string, { type?: unknown; executor?: unknown }> }).nodes ?? {};
+    return [...new Set(Object.values(nodes).filter((n) => n?.executor !== undefined && typeof n.type === 'string').map((n) => n.type as string))];
   } catch {
-    return false;
+    return [];
   }
 }
 
 /**
  * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node),
  * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm) —
- * or, for a graph with executors, an executor's thread loads the node modules and waits for its
+ * or, for a graph with executors, an executor's thread loads its nodes' modules and waits for its
  * plan (src/core/executor.ts prewarmExecutorThread) — and the first inputs given as files are
  * probed (src/ffmpeg.ts keeps the answer for the job); on 2 cores these run beside the loading
  * instead of after it. A failed probe is not kept: the job probes again and reports it.
  * cmdProcess ends the spare thread if no graph took it.
  */
-async function warmStart(inputs: string[], jobs: number, executors: boolean): Promise<void> {
-  // A graph with executors gets an executor's thread (loading the node modules), others a spare segmenter thread.
-  if (executors) (await import('../core/executor.ts')).prewarmExecutorThread();
+async function warmStart(inputs: string[], jobs: number, graph: string): Promise<void> {
+  // A graph with executors gets an executor's thread (loading its nodes' modules), others a spare segmenter thread.
+  const types = await executorTypes(graph);
+  if (types.length) (await import('../core/executor.ts')).prewarmExecutorThread(types);
   else (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
   const { probe } = await import('../media/ffmpeg.ts');
   const { statSync } = await import('node:fs');
@@ -565,7 +569,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
   const keys = zmqWanted ? (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
   const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
-  if (!dispatch) await warmStart(positionals, jobs, usesExecutors(graph));
+  if (!dispatch) await warmStart(positionals, jobs, graph);
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);

@@ -9,7 +9,8 @@
  * keeps the thread for another run (a folder job's next file, src/core/executor.ts
  * poolExecutors): `open` with a plan then opens that run's nodes afresh, with
  * modules already loaded. A thread started without a plan (prewarmed before
- * the graph was known) loads its modules and waits for `open`.
+ * the graph was loaded) loads the modules of the node types it was given and
+ * waits for `open`.
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -23,7 +24,7 @@ import { wireNode } from './runtime/wire.ts';
 import { toWire, type ExecutorPlan, type FromThread, type ToThread } from './executor.ts';
 
 const port = parentPort!;
-const boot = workerData as ExecutorPlan | { registry: string; executor: string };
+const boot = workerData as ExecutorPlan | { registry: string; executor: string; types: string[] };
 // Nodes can tell that they run in an executor's thread (a segmenter then runs its model here, not in a thread of its own).
 (globalThis as { segflowExecutor?: string }).segflowExecutor = boot.executor;
 // Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
@@ -80,16 +81,16 @@ let opened: { name: string; inst: NodeInstance }[] = [];
 
 /** The node specs by type, imported as runs need them (kept for the thread's later runs). */
 const registry = new Map<string, NodeSpec>();
-async function specsFor(plan: ExecutorPlan): Promise<void> {
+async function specsFor(types: readonly string[], registryUrl: string): Promise<void> {
   // Each node's own module (a node is one file named after its type: nodes/<type>), not every node's.
-  for (const type of new Set(plan.nodes.map((n) => n.type))) {
+  for (const type of new Set(types)) {
     if (registry.has(type)) continue;
-    const own = await import(new URL(`./${type}${path.extname(new URL(plan.registry).pathname)}`, plan.registry).href).catch(() => undefined) as Record<string, unknown> | undefined;
+    const own = await import(new URL(`./${type}${path.extname(new URL(registryUrl).pathname)}`, registryUrl).href).catch(() => undefined) as Record<string, unknown> | undefined;
     const spec = Object.values(own ?? {}).find((x): x is NodeSpec => typeof x === 'object' && x !== null && (x as NodeSpec).type === type);
     if (spec) registry.set(type, spec);
   }
-  if (plan.nodes.some((n) => !registry.has(n.type))) {
-    for (const [type, spec] of ((await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
+  if (types.some((t) => !registry.has(t))) {
+    for (const [type, spec] of ((await import(registryUrl)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
   }
 }
 
@@ -112,7 +113,7 @@ async function start(plan: ExecutorPlan): Promise<void> {
   ac = new AbortController();
   ext = new Map(plan.inputs.map((id) => [id, new Subject<PacketMeta>()]));
   opened = [];
-  await specsFor(plan);
+  await specsFor(plan.nodes.map((n) => n.type), plan.registry);
   // One context factory and one wiring for every node (src/core/runtime/context.ts, wire.ts): the
   // thread's nodes get the same edge queues, joins, timing and counting as on the main thread.
   const ctxs = plan.nodes.map((n) => {
@@ -164,10 +165,8 @@ async function run(plan: ExecutorPlan): Promise<void> {
 }
 
 // Opening and closing runs happen in order; packets go to the run that is open.
-// Without a plan: every node type's module is loaded now (the plan's nodes are among them); errors wait for the run.
-let chain: Promise<void> = 'nodes' in boot ? run(boot) : import(boot.registry).then((m: { registry: ReadonlyMap<string, NodeSpec> }) => {
-  for (const [type, spec] of m.registry) registry.set(type, spec);
-}, () => {});
+// Without a plan: the modules of the node types it is expected to run are loaded now; errors wait for the run.
+let chain: Promise<void> = 'nodes' in boot ? run(boot) : specsFor(boot.types, boot.registry).catch(() => {});
 port.on('message', (m: ToThread) => {
   switch (m.t) {
     case 'in': return ext.get(m.id)?.next(Object.freeze(m.p));

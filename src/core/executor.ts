@@ -200,8 +200,8 @@ class ExecutorThread {
   private answer: (error?: string) => void = () => {};
   private closedAck: () => void = () => {};
 
-  constructor(plan?: ExecutorPlan) {
-    this.worker = new Worker(ENTRY, { workerData: plan ?? { executor: '', registry: REGISTRY } });
+  constructor(plan?: ExecutorPlan, types: readonly string[] = []) {
+    this.worker = new Worker(ENTRY, { workerData: plan ?? { executor: '', registry: REGISTRY, types } });
     this.worker.unref(); // referenced while a node uses it
     if (plan) this.expect(plan);
     this.worker.on('message', (m: FromThread) => {
@@ -308,13 +308,13 @@ function acquire(plan: ExecutorPlan): ExecutorThread {
 }
 
 /**
- * Start an executor thread now, before the graph is known: it loads the node modules beside the
- * caller's own loading (`segflow process` with a graph that names an executor), then waits. The
- * next executor opened (or poolExecutors' warm-up) takes it. End it with endExecutorThreads()
- * if nothing does: a thread that loaded ONNX Runtime keeps the process alive.
+ * Start an executor thread now, before the graph is loaded: it boots and loads the modules of the
+ * node `types` it will run beside the caller's own loading (`segflow process` with a graph that
+ * names an executor), then waits. The next executor opened (or poolExecutors' warm-up) takes it.
+ * End it with endExecutorThreads() if nothing does.
  */
-export function prewarmExecutorThread(): void {
-  if (!idle.some((t) => t.key === undefined)) idle.push(new ExecutorThread());
+export function prewarmExecutorThread(types: readonly string[]): void {
+  if (!idle.some((t) => t.key === undefined)) idle.push(new ExecutorThread(undefined, types));
 }
 
 /**
