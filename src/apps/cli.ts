@@ -346,7 +346,11 @@ async function executorTypes(graph: string): Promise<string[]> {
   try {
     const text = readFileSync(graph, 'utf8');
     if (!/(^|[\s{,])executor\s*:/m.test(text)) return [];
-    const nodes = ((await import('yaml')).parse(text) as { nodes?: Record<string, { type?: unknown; executor?: unknown }> }).nodes ?? {};
+    // yaml is CommonJS: Node gives its exports by name, the bundle (dist/src/bundle/) as `default` only.
+    type Yaml = { parse(text: string): unknown };
+    const yaml = (await import('yaml')) as unknown as Partial<Yaml> & { default?: Yaml };
+    const parse = yaml.parse ?? yaml.default!.parse;
+    const nodes = (parse(text) as { nodes?: Record<string, { type?: unknown; executor?: unknown }> }).nodes ?? {};
     return [...new Set(Object.values(nodes).filter((n) => n?.executor !== undefined && typeof n.type === 'string').map((n) => n.type as string))];
   } catch {
     return [];
