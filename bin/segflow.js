@@ -12,6 +12,6 @@ if (existsSync(new URL('tsconfig.json', root)) && (process.env.SEGFLOW_FROM_SOUR
   register();
   ({ main } = await import('../cli.ts'));
 } else {
-  ({ main } = await import('../dist/cli.js'));
+  ({ main } = await import('../dist/src/bundle/cli.js'));
 }
 process.exitCode = await main(process.argv.slice(2));

@@ -19,6 +19,7 @@
  *    checkout's bin/segflow.js can tell whether dist/ is fresh (see there).
  */
 import { spawnSync } from 'node:child_process';
+import { isBuiltin } from 'node:module';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,12 +107,78 @@ export async function build({ log = console.log } = {}) {
 globalThis.segflowThreadBoot = 'bundle';
 await import('./bundle/segmenter-thread.mjs');
 `);
+  await bundleCommand();
   // The node catalog `segflow nodes` prints without loading the runtime (src/core/node-catalog.ts).
   const { describeNodes } = await import(new URL('../dist/src/core/node-catalog.js', import.meta.url).href);
   const { nodeSpecs } = await import(new URL('../dist/nodes/index.js', import.meta.url).href);
   writeFileSync(path.join(DIST, 'nodes', 'catalog.json'), JSON.stringify(await describeNodes(nodeSpecs), null, 1) + '\n');
   writeFileSync(path.join(DIST, 'build-inputs.json'), JSON.stringify({ inputs }, null, 1));
   log(`built dist/ from ${inputs.length} sources in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** Packages compiled into the command's bundle (plain JavaScript, loaded by every run); the others stay in node_modules. */
+const INLINE = new Set(['rxjs', 'tslib', 'zod', 'yaml']);
+
+/**
+ * The command line and its worker threads as bundles (dist/src/bundle/, what bin/segflow.js runs):
+ * a thread's start then loads a few files instead of ~400 modules — RxJS alone is 223 CommonJS
+ * files, each resolved, read and compiled — which cost ~0.1–0.25 s of CPU per thread (main, the
+ * executor's, the segmenter's) on every run. Built from the compiled JavaScript (step 1), with
+ * `SEGFLOW_BUNDLE` defined (src/core/package-root.ts: BUNDLED). One folder holds every entry and the
+ * chunks they share, so a module's `new URL('./x', import.meta.url)` finds the bundle's x:
+ * cli.js, executor-thread.js, segmenter-thread.js (+ boot.mjs), nodes.js (the registry) and one
+ * entry per node type (an executor's thread imports only its nodes' types), viewer.html/.js, and
+ * ../../nodes/catalog.json (dist/nodes/) as from dist/src/apps/. Dynamic imports stay lazy in
+ * chunks of their own (packages a node needs load when it opens, as in the compiled modules).
+ * RxJS (its ES module build, so unused operators are dropped, with tslib), zod and yaml are compiled in;
+ * native and heavy packages stay external.
+ */
+async function bundleCommand() {
+  const esbuild = await import('esbuild');
+  const out = path.join(DIST, 'src', 'bundle');
+  rmSync(out, { recursive: true, force: true });
+  const nodes = readdirSync(path.join(DIST, 'nodes')).filter((f) => f.endsWith('.js') && f !== 'index.js');
+  await esbuild.build({
+    entryPoints: {
+      cli: path.join(DIST, 'cli.js'),
+      'executor-thread': path.join(DIST, 'src', 'core', 'executor-thread.js'),
+      'segmenter-thread': path.join(DIST, 'src', 'segmentation', 'thread', 'segmenter-thread.js'),
+      nodes: path.join(DIST, 'nodes', 'index.js'),
+      ...Object.fromEntries(nodes.map((f) => [f.replace(/\.js$/, ''), path.join(DIST, 'nodes', f)])),
+    },
+    outdir: out,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    define: { SEGFLOW_BUNDLE: 'true' },
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    plugins: [{
+      name: 'segflow-externals',
+      setup(b) {
+        // A CommonJS package compiled in (yaml) requires Node's modules ('process', 'buffer'), which an ES module
+        // cannot require: it gets the module's namespace, imported.
+        b.onResolve({ filter: /^[^./]/ }, (a) => (a.kind === 'require-call' && isBuiltin(a.path) ? { path: a.path.replace(/^node:/, ''), namespace: 'segflow-builtin' } : undefined));
+        b.onLoad({ filter: /.*/, namespace: 'segflow-builtin' }, (a) => ({ contents: `export * from 'node:${a.path}';`, loader: 'js' }));
+        b.onResolve({ filter: /^[^./]/ }, (a) => {
+          if (a.path.startsWith('node:')) return { external: true };
+          const pkg = a.path.split('/').slice(0, a.path.startsWith('@') ? 2 : 1).join('/');
+          if (!INLINE.has(pkg)) return { external: true };
+          // RxJS's `node` export is its CommonJS build; the ES module build tree-shakes.
+          if (a.path === 'rxjs') return { path: path.join(ROOT, 'node_modules', 'rxjs', 'dist', 'esm', 'index.js') };
+          return undefined;
+        });
+      },
+    }],
+  });
+  writeFileSync(path.join(out, 'boot.mjs'), `// The segmenter's worker-thread entry in the bundled command (scripts/build.mjs writes it).
+globalThis.segflowThreadBoot = 'bundle';
+await import('./segmenter-thread.js');
+`);
+  for (const a of ASSETS.filter((a) => a.startsWith('src/net/ws/'))) cpSync(path.join(ROOT, a), path.join(out, path.basename(a)));
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,10 +2,11 @@
  * Start-up of the offline job (issue 16): every helper process a real `segflow process` run
  * starts is counted (FFMPEG_PATH / FFPROBE_PATH point at wrappers that log each start), the probe
  * cache is checked against the real ffprobe, and a prewarmed segmenter thread is taken by the
- * segmenter that asks for it (and, unused, keeps no process alive).
+ * segmenter that asks for it (and, unused, keeps no process alive). A built checkout runs from the
+ * bundles; a folder job keeps one executor thread for its files, each file's output unchanged.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { probe, probesRun, onPath } from '../src/media/ffmpeg.ts';
@@ -154,5 +155,81 @@ test('a `segflow process` run whose graph has no segmenter (the spare thread unu
     t.true(existsSync(path.join(dir, 'out', 'in', 'overlay.mp4')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A preload (`node -r`) that logs each thread of a run (main, executor threads: workerData with a
+ * node registry, other workers) when it starts and when it exits, with how many CommonJS modules of
+ * RxJS and yaml it loaded (none where the thread runs from the bundles: dist/src/bundle/).
+ */
+function threadLog(dir: string): { preload: string; log: string; read(): string[] } {
+  const log = path.join(dir, 'threads.log');
+  const preload = path.join(dir, 'threads.cjs');
+  writeFileSync(preload, `const { isMainThread, workerData } = require('node:worker_threads');
+const { appendFileSync } = require('node:fs');
+const kind = isMainThread ? 'main' : workerData && typeof workerData.registry === 'string' ? 'executor' : 'worker';
+appendFileSync(${JSON.stringify(log)}, 'start ' + kind + '\\n');
+process.on('exit', () => {
+  const cjs = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](rxjs|yaml)[\\\\/]/.test(k)).length;
+  appendFileSync(${JSON.stringify(log)}, 'exit ' + kind + ' ' + cjs + '\\n');
+});
+`);
+  return { preload, log, read: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []) };
+}
+
+function run(args: string[], timeout = 240_000): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, timeout }, (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
+  });
+}
+
+test('a fresh dist/: `segflow process` runs from the bundles (no CommonJS RxJS or yaml in the main or the executor thread), one executor thread, and exits', async (t) => {
+  const { distFresh } = (await import(path.join(ROOT, 'scripts', 'build.mjs'))) as { distFresh(): boolean };
+  if (process.env.SEGFLOW_FROM_SOURCE || !distFresh()) {
+    t.log('skipped: dist/ is not built from these sources (npm run build), or SEGFLOW_FROM_SOURCE is set: bin/segflow.js runs them through tsx');
+    t.pass();
+    return;
+  }
+  const dir = tmpDir('segflow-bundle-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clip = await testClip(path.join(dir, 'in.mp4'), { frames: 6 });
+  const threads = threadLog(dir);
+  const r = await run(['-r', threads.preload, BIN, 'process', clip, '--out', path.join(dir, 'out')]);
+  t.is(r.code, 0, r.stderr);
+  const lines = threads.read();
+  t.deepEqual(lines.filter((l) => l.startsWith('start')).sort(), ['start executor', 'start main'], lines.join('\n'));
+  t.true(lines.includes('exit main 0'), `main thread: no CommonJS RxJS or yaml\n${lines.join('\n')}`);
+  t.true(lines.includes('exit executor 0'), `executor thread: no CommonJS RxJS or yaml\n${lines.join('\n')}`);
+  t.true(existsSync(path.join(dir, 'out', 'in', 'labels', '000005.png')));
+});
+
+test('a folder job keeps one executor thread for all its files, gives each file the output it gets alone, and exits', async (t) => {
+  const dir = tmpDir('segflow-folder-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const inputs = path.join(dir, 'in');
+  mkdirSync(inputs);
+  const clips = [
+    await testClip(path.join(inputs, 'a.mp4'), { frames: 6, audio: true }),
+    await testClip(path.join(inputs, 'b.mp4'), { frames: 12, width: 192, height: 108 }),
+    await testClip(path.join(inputs, 'c.mp4'), { frames: 10 }),
+  ];
+  const threads = threadLog(dir);
+  const r = await run(['-r', threads.preload, BIN, 'process', inputs, '--out', path.join(dir, 'together')]);
+  t.is(r.code, 0, r.stderr);
+  const lines = threads.read();
+  t.is(lines.filter((l) => l === 'start executor').length, 1, `one executor thread for the three files:\n${lines.join('\n')}`);
+  t.is(lines.filter((l) => l.startsWith('exit executor')).length, 1, 'and it ended');
+  for (const clip of clips) {
+    const alone = path.join(dir, 'alone');
+    const one = await run([BIN, 'process', clip, '--out', alone]);
+    t.is(one.code, 0, one.stderr);
+    const name = path.basename(clip, '.mp4');
+    const files = (d: string): string[] => readdirSync(d, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(d, path.join(e.parentPath, e.name))).filter((f) => !f.endsWith('result.json')).sort();
+    const want = files(path.join(alone, name));
+    t.deepEqual(files(path.join(dir, 'together', name)), want, name);
+    t.true(want.includes('overlay.mp4') && want.some((f) => f.endsWith('.png')), `${name}: every output`);
+    for (const f of want) t.true(readFileSync(path.join(dir, 'together', name, f)).equals(readFileSync(path.join(alone, name, f))), `${name}/${f}: the same bytes in the folder job as alone`);
+    rmSync(alone, { recursive: true, force: true });
   }
 });

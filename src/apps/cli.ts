@@ -337,27 +337,40 @@ async function overwriteSets(file: string, sets: string[], v: Record<string, str
 
 /** `--chunk-frames N` reaches every decoder as `chunkFrames` (a discontinuity every N frames). */
 /**
- * Whether a graph file names an `executor:` (the bundled offline graph does): its segmenter then runs
- * its model in the executor's thread, so a spare segmenter thread would only cost start-up CPU
- * (~0.3 s). A look at the text, not a parse: a wrong answer only changes what is warmed.
+ * The types of the nodes a graph file puts in executors (the bundled offline graph does): its
+ * segmenter then runs its model in the executor's thread, so an executor's thread loading those
+ * types is warmed instead of a spare segmenter thread (which would only cost start-up CPU, ~0.3 s).
+ * A quick read of the file, not a validation: a wrong answer only changes what is warmed.
  */
-function usesExecutors(graph: string): boolean {
+async function executorTypes(graph: string): Promise<string[]> {
   try {
-    return /(^|[\s{,])executor\s*:/m.test(readFileSync(graph, 'utf8'));
+    const text = readFileSync(graph, 'utf8');
+    if (!/(^|[\s{,])executor\s*:/m.test(text)) return [];
+    // yaml is CommonJS: Node gives its exports by name, the bundle (dist/src/bundle/) as `default` only.
+    type Yaml = { parse(text: string): unknown };
+    const yaml = (await import('yaml')) as unknown as Partial<Yaml> & { default?: Yaml };
+    const parse = yaml.parse ?? yaml.default!.parse;
+    const nodes = (parse(text) as { nodes?: Record<string, { type?: unknown; executor?: unknown }> }).nodes ?? {};
+    return [...new Set(Object.values(nodes).filter((n) => n?.executor !== undefined && typeof n.type === 'string').map((n) => n.type as string))];
   } catch {
-    return false;
+    return [];
   }
 }
 
 /**
- * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node: ~0.5 s of CPU),
- * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm)
- * and the first inputs given as files are probed (src/ffmpeg.ts keeps the answer for the job);
- * on 2 cores these run beside the loading instead of after it. A failed probe is not kept: the
- * job probes again and reports it. cmdProcess ends the spare if no graph took it.
+ * Start-up overlap for `process`: before the runtime loads (RxJS, zod, every node),
+ * a spare segmenter thread boots and initialises ONNX Runtime (src/thread/segmenter.ts prewarm) —
+ * or, for a graph with executors, an executor's thread loads its nodes' modules and waits for its
+ * plan (src/core/executor.ts prewarmExecutorThread) — and the first inputs given as files are
+ * probed (src/ffmpeg.ts keeps the answer for the job); on 2 cores these run beside the loading
+ * instead of after it. A failed probe is not kept: the job probes again and reports it.
+ * cmdProcess ends the spare thread if no graph took it.
  */
-async function warmStart(inputs: string[], jobs: number, spare: boolean): Promise<void> {
-  if (spare) (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
+async function warmStart(inputs: string[], jobs: number, graph: string): Promise<void> {
+  // A graph with executors gets an executor's thread (loading its nodes' modules), others a spare segmenter thread.
+  const types = await executorTypes(graph);
+  if (types.length) (await import('../core/executor.ts')).prewarmExecutorThread(types);
+  else (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
   const { probe } = await import('../media/ffmpeg.ts');
   const { statSync } = await import('node:fs');
   for (const f of inputs.slice(0, jobs)) {
@@ -560,7 +573,7 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
   const keys = zmqWanted ? (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
   const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
-  if (!dispatch) await warmStart(positionals, jobs, !usesExecutors(graph));
+  if (!dispatch) await warmStart(positionals, jobs, graph);
   const { consoleProgress, processFiles } = await import('./process.ts');
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);
@@ -586,8 +599,11 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   } finally {
     stop.dispose();
     await dispatch?.close();
-    // A spare segmenter thread no graph took (warmStart) is ended: it would keep the process alive.
-    if (!dispatch) await (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.dropPrewarmed();
+    // A spare segmenter or executor thread no graph took (warmStart) is ended: it would keep the process alive.
+    if (!dispatch) {
+      await (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.dropPrewarmed();
+      await (await import('../core/executor.ts')).endExecutorThreads();
+    }
   }
 }
 

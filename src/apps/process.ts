@@ -15,6 +15,7 @@ import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, stat
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
+import { poolExecutors } from '../core/executor.ts';
 import { loadGraphFile, type GraphDef, type Registry } from '../core/graph/loader.ts';
 import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
@@ -138,6 +139,9 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   // probed and folders prepared); a dispatching run replaces its segmenters, so nothing is warmed.
   const unwarm: (() => Promise<void>)[] = [];
   if (!o.dispatch && files.length) for (const n of def.nodes) if (n.executor === undefined) unwarm.push(n.spec.warm?.(n.options) ?? (async () => {})); // a node in an executor loads in that thread
+  // Executors' threads: started now with their nodes opening (models loading), and kept for every
+  // file of the job (each file's nodes opened afresh in them: the threads' start-up is paid once).
+  unwarm.push(poolExecutors(!o.dispatch && files.length ? def : undefined));
   try {
     return await processAll(o, files, t0);
   } finally {

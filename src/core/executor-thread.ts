@@ -5,7 +5,12 @@
  * exchanges only the outer streams with the parent: packets in and out,
  * end and error of each stream. Node statistics, counters, gauges and logs
  * are forwarded to the parent. `close` closes every node (models are freed in
- * this thread) and ends the thread.
+ * this thread) and ends the thread; `close` with `keep` closes the nodes and
+ * keeps the thread for another run (a folder job's next file, src/core/executor.ts
+ * poolExecutors): `open` with a plan then opens that run's nodes afresh, with
+ * modules already loaded. A thread started without a plan (prewarmed before
+ * the graph was loaded) loads the modules of the node types it was given and
+ * waits for `open`.
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -19,9 +24,9 @@ import { wireNode } from './runtime/wire.ts';
 import { toWire, type ExecutorPlan, type FromThread, type ToThread } from './executor.ts';
 
 const port = parentPort!;
-const plan = workerData as ExecutorPlan;
+const boot = workerData as ExecutorPlan | { registry: string; executor: string; types: string[] };
 // Nodes can tell that they run in an executor's thread (a segmenter then runs its model here, not in a thread of its own).
-(globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
+(globalThis as { segflowExecutor?: string }).segflowExecutor = boot.executor;
 // Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
 let batch: FromThread[] = [];
 let edgeState = '';
@@ -68,10 +73,26 @@ class ForwardedMetrics extends Metrics {
   }
 }
 
-const metrics = new ForwardedMetrics();
-const ac = new AbortController();
-const ext = new Map(plan.inputs.map((id) => [id, new Subject<PacketMeta>()]));
-const opened: { name: string; inst: NodeInstance }[] = [];
+// One run's state (a run: the group's nodes opened for one graph, until `close`).
+let metrics = new ForwardedMetrics();
+let ac = new AbortController();
+let ext = new Map<string, Subject<PacketMeta>>();
+let opened: { name: string; inst: NodeInstance }[] = [];
+
+/** The node specs by type, imported as runs need them (kept for the thread's later runs). */
+const registry = new Map<string, NodeSpec>();
+async function specsFor(types: readonly string[], registryUrl: string): Promise<void> {
+  // Each node's own module (a node is one file named after its type: nodes/<type>), not every node's.
+  for (const type of new Set(types)) {
+    if (registry.has(type)) continue;
+    const own = await import(new URL(`./${type}${path.extname(new URL(registryUrl).pathname)}`, registryUrl).href).catch(() => undefined) as Record<string, unknown> | undefined;
+    const spec = Object.values(own ?? {}).find((x): x is NodeSpec => typeof x === 'object' && x !== null && (x as NodeSpec).type === type);
+    if (spec) registry.set(type, spec);
+  }
+  if (types.some((t) => !registry.has(t))) {
+    for (const [type, spec] of ((await import(registryUrl)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
+  }
+}
 
 async function closeAll(): Promise<void> {
   for (const { name, inst } of opened.reverse()) {
@@ -84,17 +105,15 @@ async function closeAll(): Promise<void> {
   opened.length = 0;
 }
 
-async function start(): Promise<void> {
-  // Each node's own module (a node is one file named after its type: nodes/<type>), not every node's.
-  const registry = new Map<string, NodeSpec>();
-  for (const type of new Set(plan.nodes.map((n) => n.type))) {
-    const own = await import(new URL(`./${type}${path.extname(new URL(plan.registry).pathname)}`, plan.registry).href).catch(() => undefined) as Record<string, unknown> | undefined;
-    const spec = Object.values(own ?? {}).find((x): x is NodeSpec => typeof x === 'object' && x !== null && (x as NodeSpec).type === type);
-    if (spec) registry.set(type, spec);
-  }
-  if (plan.nodes.some((n) => !registry.has(n.type))) {
-    for (const [type, spec] of ((await import(plan.registry)) as { registry: ReadonlyMap<string, NodeSpec> }).registry) if (!registry.has(type)) registry.set(type, spec);
-  }
+async function start(plan: ExecutorPlan): Promise<void> {
+  // A fresh run: new metrics (the parent's node takes them from here), stop signal and outer streams.
+  (globalThis as { segflowExecutor?: string }).segflowExecutor = plan.executor;
+  metrics = new ForwardedMetrics();
+  edgeState = '';
+  ac = new AbortController();
+  ext = new Map(plan.inputs.map((id) => [id, new Subject<PacketMeta>()]));
+  opened = [];
+  await specsFor(plan.nodes.map((n) => n.type), plan.registry);
   // One context factory and one wiring for every node (src/core/runtime/context.ts, wire.ts): the
   // thread's nodes get the same edge queues, joins, timing and counting as on the main thread.
   const ctxs = plan.nodes.map((n) => {
@@ -133,30 +152,38 @@ async function start(): Promise<void> {
   })).subscribe({ error: (e) => send({ t: 'error', message: `executor '${plan.executor}': ${e instanceof Error ? e.message : String(e)}` }) });
 }
 
-let chain: Promise<void> = Promise.resolve();
+/** Open a run's nodes and answer `open` (with the error, after which the thread ends). */
+async function run(plan: ExecutorPlan): Promise<void> {
+  try {
+    await start(plan);
+    send({ t: 'open' });
+  } catch (e) {
+    await closeAll();
+    send({ t: 'open', error: e instanceof Error ? e.message : String(e) });
+    port.close();
+  }
+}
+
+// Opening and closing runs happen in order; packets go to the run that is open.
+// Without a plan: the modules of the node types it is expected to run are loaded now; errors wait for the run.
+let chain: Promise<void> = 'nodes' in boot ? run(boot) : specsFor(boot.types, boot.registry).catch(() => {});
 port.on('message', (m: ToThread) => {
   switch (m.t) {
     case 'in': return ext.get(m.id)?.next(Object.freeze(m.p));
     case 'end': return ext.get(m.id)?.complete();
     case 'fail': return ext.get(m.id)?.error(new Error(m.message));
     case 'stop': return ac.abort();
+    case 'open':
+      chain = chain.then(() => run(m.plan));
+      return;
     case 'close':
       chain = chain.then(async () => {
         ac.abort();
         await closeAll();
         flush();
         send({ t: 'closed' });
-        port.close();
+        if (!m.keep) port.close();
       });
       return;
   }
 });
-
-try {
-  await start();
-  send({ t: 'open' });
-} catch (e) {
-  await closeAll();
-  send({ t: 'open', error: e instanceof Error ? e.message : String(e) });
-  port.close();
-}

@@ -25,6 +25,7 @@ import { Worker } from 'node:worker_threads';
 import { defer, Subject, type Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import { GraphError } from './errors.ts';
+import { BUNDLED } from './package-root.ts';
 import type { EdgeRef, GraphDef, NodeDef } from './graph/loader.ts';
 import type { NodeContext, NodeInstance, NodeSpec, Ports } from './node.ts';
 import type { Frame, Labels, PacketMeta, PortKind } from './packet.ts';
@@ -65,12 +66,16 @@ export type ToThread =
   | { t: 'end'; id: string }
   | { t: 'fail'; id: string; message: string }
   | { t: 'stop' }
-  | { t: 'close' };
+  | { t: 'open'; plan: ExecutorPlan }
+  | { t: 'close'; keep?: boolean };
 
 export const executorNodeName = (executor: string) => `executor:${executor}`;
 
 const JS = import.meta.url.endsWith('.js');
-const REGISTRY = new URL(`../../nodes/index.${JS ? 'js' : 'ts'}`, import.meta.url).href;
+// The bundled command line (dist/src/bundle/) has the registry, each node type's module and the thread's
+// entry beside it, sharing its chunks (one copy of RxJS and zod in the thread); the compiled modules and
+// the sources have them in their own folders.
+const REGISTRY = new URL(BUNDLED ? './nodes.js' : `../../nodes/index.${JS ? 'js' : 'ts'}`, import.meta.url).href;
 const ENTRY = new URL(JS ? './executor-thread.js' : './executor-boot.mjs', import.meta.url);
 
 /**
@@ -137,7 +142,8 @@ export function withExecutors(def: GraphDef): GraphDef {
       return [id, kindOf({ node, port })];
     }));
     const plan: ExecutorPlan = { executor: e, registry: REGISTRY, nodes, inputs: Object.keys(inputs), outputs };
-    const spec: NodeSpec = {
+    const spec: NodeSpec & { plan: ExecutorPlan } = {
+      plan,
       type: 'executor',
       description: `Nodes ${members.map((m) => m.name).join(', ')} in one worker thread`,
       role: 'transform',
@@ -171,18 +177,191 @@ export function withExecutors(def: GraphDef): GraphDef {
   return { ...def, nodes: order };
 }
 
+/**
+ * An executor's worker thread: started for a plan (its nodes opening at once), or bare (prewarmed
+ * before the graph is known: it loads the node modules and waits for a plan). Between runs (a
+ * folder job's files) a thread is kept idle with its modules loaded; a run's nodes are always
+ * opened afresh, so nothing of one file's state reaches the next.
+ */
+class ExecutorThread {
+  readonly worker: Worker;
+  /** The plan (as JSON) whose nodes are open or opening in the thread; undefined when none are. */
+  key: string | undefined;
+  /** The thread's answer to the last `open`: undefined when its nodes opened, else the error. */
+  opened: Promise<string | undefined> = Promise.resolve('executor thread: no plan given');
+  exited = false;
+  /** The executor node using the thread: its messages and its failure. */
+  private sink: ((m: FromThread) => void) | undefined;
+  private onFailure: ((e: Error, exited: boolean) => void) | undefined;
+  /** Messages of nodes opened ahead (prewarmed), for the node that takes the thread. */
+  private held: FromThread[] = [];
+  /** Messages of a run being closed for another plan, dropped until its `closed`. */
+  private skipping = 0;
+  private answer: (error?: string) => void = () => {};
+  private closedAck: () => void = () => {};
+
+  constructor(plan?: ExecutorPlan, types: readonly string[] = []) {
+    this.worker = new Worker(ENTRY, { workerData: plan ?? { executor: '', registry: REGISTRY, types } });
+    this.worker.unref(); // referenced while a node uses it
+    if (plan) this.expect(plan);
+    this.worker.on('message', (m: FromThread) => {
+      if (m.t === 'closed') {
+        if (this.skipping) this.skipping--;
+        else this.closedAck();
+        return;
+      }
+      if (this.skipping) return;
+      if (m.t === 'open') return this.answer(m.error);
+      if (this.sink) this.sink(m);
+      else if (this.key !== undefined) this.held.push(m);
+    });
+    this.worker.on('error', (e) => {
+      this.answer(e.message);
+      this.onFailure?.(e, false);
+    });
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      const i = idle.indexOf(this);
+      if (i >= 0) idle.splice(i, 1);
+      const e = new Error(`its thread exited (code ${code})`);
+      this.answer(e.message);
+      this.closedAck();
+      this.onFailure?.(e, true);
+    });
+  }
+
+  private expect(plan: ExecutorPlan): void {
+    this.key = JSON.stringify(plan);
+    this.held = [];
+    this.opened = new Promise((resolve) => (this.answer = resolve));
+  }
+
+  /** Open `plan`'s nodes (closing those of another plan first). */
+  open(plan: ExecutorPlan): void {
+    if (this.key !== undefined) {
+      this.skipping++;
+      this.worker.postMessage({ t: 'close', keep: true } satisfies ToThread);
+    }
+    this.expect(plan);
+    this.worker.postMessage({ t: 'open', plan } satisfies ToThread);
+  }
+
+  /** A node takes the thread: messages held so far first. */
+  attach(sink: (m: FromThread) => void, onFailure: (e: Error, exited: boolean) => void): void {
+    this.worker.ref();
+    this.sink = sink;
+    this.onFailure = onFailure;
+    for (const m of this.held.splice(0)) sink(m);
+  }
+
+  private detach(): void {
+    this.sink = undefined;
+    this.onFailure = undefined;
+    this.worker.unref();
+  }
+
+  /** Close the run's nodes and keep the thread (idle) while a pool is open; else end it. */
+  async release(): Promise<void> {
+    if (pools === 0 || this.exited) return this.end();
+    const acked = new Promise<void>((resolve) => (this.closedAck = resolve));
+    this.worker.postMessage({ t: 'close', keep: true } satisfies ToThread);
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000);
+    await acked;
+    clearTimeout(timer);
+    this.detach();
+    this.key = undefined;
+    if (pools > 0 && !this.exited) idle.push(this);
+    else await this.end();
+  }
+
+  /** End the thread: its nodes closed (models freed in it) unless `now`, then it exits. */
+  async end(now = false): Promise<void> {
+    this.detach();
+    this.worker.on('error', () => {}); // a thread that fails while ending is ended all the same
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    if (now) {
+      await this.worker.terminate();
+      return;
+    }
+    this.worker.postMessage({ t: 'close' } satisfies ToThread);
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Threads not in use: prewarmed, or kept between the graphs of a pool. */
+const idle: ExecutorThread[] = [];
+/** Pools open (poolExecutors): threads are kept between graphs while any is. */
+let pools = 0;
+
+/** A thread for `plan`: one idle with its nodes already opening for it, else any idle one, else a new one. */
+function acquire(plan: ExecutorPlan): ExecutorThread {
+  const key = JSON.stringify(plan);
+  let i = idle.findIndex((t) => t.key === key);
+  if (i < 0) i = idle.findIndex((t) => t.key === undefined);
+  if (i < 0) i = idle.length - 1;
+  const t = i >= 0 ? idle.splice(i, 1)[0]! : new ExecutorThread(plan);
+  if (t.key !== key) t.open(plan);
+  return t;
+}
+
+/**
+ * Start an executor thread now, before the graph is loaded: it boots and loads the modules of the
+ * node `types` it will run beside the caller's own loading (`segflow process` with a graph that
+ * names an executor), then waits. The next executor opened (or poolExecutors' warm-up) takes it.
+ * End it with endExecutorThreads() if nothing does.
+ */
+export function prewarmExecutorThread(types: readonly string[]): void {
+  if (!idle.some((t) => t.key === undefined)) idle.push(new ExecutorThread(undefined, types));
+}
+
+/**
+ * Keep executors' threads between the graphs run until the returned function is called (a folder
+ * job: one thread for all its files; each file's nodes are opened afresh in it, so the thread's
+ * module loading is paid once). `warm`: a graph whose executors start now — their nodes open
+ * (models load) while the caller prepares, and the first graph with the same executor plan takes
+ * them. The returned function ends the threads no graph is using.
+ */
+export function poolExecutors(warm?: GraphDef): () => Promise<void> {
+  pools++;
+  if (warm) {
+    for (const n of withExecutors(warm).nodes) {
+      const plan = (n.spec as NodeSpec & { plan?: ExecutorPlan }).plan;
+      if (n.type !== 'executor' || !plan) continue;
+      const bare = idle.find((t) => t.key === undefined);
+      if (bare) bare.open(plan);
+      else idle.push(new ExecutorThread(plan));
+    }
+  }
+  let done = false;
+  return async () => {
+    if (done) return;
+    done = true;
+    if (--pools === 0) await endExecutorThreads();
+  };
+}
+
+/** End the executor threads not in use (prewarmed or kept), as a graph's close ends its own. */
+export async function endExecutorThreads(): Promise<void> {
+  await Promise.all(idle.splice(0).map((t) => t.end()));
+}
+
+/** Executor threads started and not in use (tests). */
+export function idleExecutorThreads(): number {
+  return idle.length;
+}
+
 async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Promise<NodeInstance> {
-  const worker = new Worker(ENTRY, { workerData: plan });
+  const thread = acquire(plan);
+  const worker = thread.worker;
   const outs = new Map(plan.outputs.map((id) => [id, new Subject<PacketMeta>()]));
   let failure: Error | undefined;
   let closing: Promise<void> | undefined;
-  let opened!: (error?: string) => void;
-  const open = new Promise<string | undefined>((resolve) => (opened = resolve));
-  let closedAck: () => void = () => {};
   const fail = (e: Error) => {
     if (failure) return;
     failure = e;
-    opened(e.message);
     for (const s of outs.values()) s.error(e);
   };
   // Labels' class names and palette arrive as new arrays with every packet (structured clone); nodes
@@ -217,7 +396,6 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
       case 'batch':
         for (const x of m.items) onMessage(x);
         return;
-      case 'open': return opened(m.error);
       case 'out': return outs.get(m.id)?.next(fromWire(m.p));
       case 'done': return outs.get(m.id)?.complete();
       case 'error': return fail(new Error(m.message));
@@ -225,17 +403,15 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
       case 'count': return ctx.metrics.count(m.name, m.labels, m.by, m.help);
       case 'gauge': return ctx.metrics.gauge(m.name, m.labels, m.value, m.help);
       case 'log': return ctx.log(`${m.node}: ${m.message}`);
-      case 'closed': return closedAck();
     }
   };
-  worker.on('message', onMessage);
-  worker.on('error', (e) => fail(e));
-  worker.on('exit', (code) => {
-    if (!closing) fail(new Error(`executor '${plan.executor}': its thread exited (code ${code})`));
+  thread.attach(onMessage, (e, exited) => {
+    if (!exited) fail(e);
+    else if (!closing) fail(new Error(`executor '${plan.executor}': ${e.message}`));
   });
-  const error = await open;
+  const error = await thread.opened;
   if (error !== undefined) {
-    await worker.terminate();
+    await thread.end(true);
     throw new Error(error);
   }
   const post = (m: ToThread, transfer: ArrayBuffer[] = []) => {
@@ -273,16 +449,9 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
       closing ??= (async () => {
         ctx.signal.removeEventListener('abort', onAbort);
         for (const s of subs) s.unsubscribe();
-        if (!failure) {
-          const acked = new Promise<void>((resolve) => (closedAck = resolve));
-          const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-          worker.postMessage({ t: 'close' } satisfies ToThread);
-          const timer = setTimeout(() => void worker.terminate(), 10_000);
-          await Promise.race([exited, acked.then(() => exited)]);
-          clearTimeout(timer);
-        } else {
-          await worker.terminate();
-        }
+        // Its nodes closed (models freed); the thread is kept for the pool's next graph, or ends.
+        if (!failure) await thread.release();
+        else await thread.end(true);
       })();
       return closing;
     },

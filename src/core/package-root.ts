@@ -16,3 +16,14 @@ export function packageRoot(from: string = path.dirname(fileURLToPath(import.met
 }
 
 export const PACKAGE_ROOT = packageRoot();
+
+/** Replaced by `true` in the built package's bundles (scripts/build.mjs: esbuild's `define`); undeclared elsewhere. */
+declare const SEGFLOW_BUNDLE: boolean | undefined;
+
+/**
+ * True when this code runs from the built package's bundles (dist/src/bundle/: the command line and
+ * its worker threads, each one file plus shared chunks), false in the compiled modules (dist/src/…,
+ * what `import 'segflow'` loads) and in the sources. A bundle's files sit in one folder, so a
+ * module's neighbours are the bundle's (`./executor-thread.js`, `./boot.mjs`, `./viewer.html`).
+ */
+export const BUNDLED: boolean = typeof SEGFLOW_BUNDLE !== 'undefined' && SEGFLOW_BUNDLE === true;
