@@ -157,8 +157,12 @@ function upsampleWith(k: NonNullable<typeof upsampleWasm>, scores: Float32Array,
     f32[t + 2] = xa.w0[x]!;
     f32[t + 3] = xa.w1[x]!;
   }
-  const MIXED = 255;
-  const pair = new Uint8Array(w);
+  // The output columns of each source column (i0 rises with x): [starts[x], starts[x + 1]).
+  const starts = new Int32Array(w + 1);
+  for (let x = 0, o = 0; x <= w; x++) {
+    while (o < outW && xa.i0[o]! < x) o++;
+    starts[x] = o;
+  }
   const lo = m.labels, li = m.list >> 2;
   let nMixed = 0;
   let lastY0 = -1, lastY1 = -1, lastRow = 0;
@@ -166,19 +170,18 @@ function upsampleWith(k: NonNullable<typeof upsampleWasm>, scores: Float32Array,
     const y0 = ya.i0[y]!, y1 = ya.i1[y]!;
     const row = y * outW;
     if (y0 !== lastY0 || y1 !== lastY1) {
+      // Per source column: its output columns filled with the class its four cells share, or listed.
       const r0 = y0 * w, r1 = y1 * w;
-      for (let x = 0; x < w; x++) {
-        const xn = x + 1 < w ? x + 1 : x;
-        const a = cell[r0 + x]!;
-        pair[x] = a === cell[r0 + xn] && a === cell[r1 + x] && a === cell[r1 + xn] ? a : MIXED;
-      }
       lastY0 = y0;
       lastY1 = y1;
       nMixed = 0;
-      for (let x = 0; x < outW; x++) {
-        const u = pair[xa.i0[x]!]!;
-        if (u !== MIXED) u8[lo + row + x] = u;
-        else i32[li + nMixed++] = x;
+      for (let x = 0; x < w; x++) {
+        const xs = starts[x]!, xe = starts[x + 1]!;
+        if (xs === xe) continue;
+        const xn = x + 1 < w ? x + 1 : x;
+        const a = cell[r0 + x]!;
+        if (a === cell[r0 + xn] && a === cell[r1 + x] && a === cell[r1 + xn]) u8.fill(a, lo + row + xs, lo + row + xe);
+        else for (let o = xs; o < xe; o++) i32[li + nMixed++] = o;
       }
     } else {
       u8.copyWithin(lo + row, lo + lastRow, lo + lastRow + outW);
