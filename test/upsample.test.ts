@@ -9,7 +9,8 @@ import test from 'ava';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { loadModel, MODELS_DIR } from '../src/segmentation/engine/model.ts';
-import { upsampleArgmax } from '../src/kernels/upsample.ts';
+import { upsampleArgmax, upsampleArgmaxJs } from '../src/kernels/upsample.ts';
+import { upsampleWasm } from '../src/kernels/upsample-wasm.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
 
 const VAL = path.join(SHARED, 'data', 'camvid', 'val');
@@ -76,6 +77,26 @@ test('upsample › equals interpolating every class, on region-like and on noisy
   t.is(agree(reference(noise, 11, 30, 40, 240, 320), upsampleArgmax(noise, 11, 30, 40, 240, 320)), 1);
 });
 
+test('upsample › the WebAssembly boundary pixels give the JS path\'s labels exactly: region-like, noisy, tied, odd class counts, sizes changing', (t) => {
+  t.truthy(upsampleWasm, 'Node 20 has WebAssembly SIMD');
+  let r = 3;
+  const rand = () => ((r = (r * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const cases: [number, number, number, number, number, Float32Array][] = [];
+  for (const [c, h, w, oh, ow] of [[11, 34, 60, 272, 480], [11, 43, 75, 272, 480], [11, 68, 120, 540, 960], [1, 5, 5, 9, 9], [2, 3, 4, 17, 5], [3, 20, 20, 10, 13], [12, 7, 9, 50, 33], [11, 1, 1, 4, 4], [255, 3, 3, 12, 12]] as const) {
+    cases.push([c, h, w, oh, ow, fields(c, h, w, c + h)]);
+    cases.push([c, h, w, oh, ow, Float32Array.from({ length: c * h * w }, rand)]);
+    // ties: scores on a coarse grid, so many classes interpolate to the same value
+    cases.push([c, h, w, oh, ow, Float32Array.from({ length: c * h * w }, () => Math.round(rand() * 4) / 4)]);
+  }
+  for (const [c, h, w, oh, ow, s] of cases) {
+    const want = upsampleArgmaxJs(s, c, h, w, oh, ow);
+    t.deepEqual(upsampleArgmax(s, c, h, w, oh, ow), want, `${c}x${h}x${w} -> ${oh}x${ow}`);
+    const into = new Uint8Array(oh * ow);
+    t.is(upsampleArgmax(s, c, h, w, oh, ow, into), into);
+    t.deepEqual(into, want);
+  }
+});
+
 test('upsample › rejects scores shorter than their shape', (t) => {
   t.throws(() => upsampleArgmax(new Float32Array(10), 11, 2, 2, 8, 8), { instanceOf: RangeError });
 });
@@ -98,7 +119,8 @@ needsShared(test, VAL)('upsample › the same labels as the model\'s upsample.on
         scores: new ort.Tensor('float32', s.data, [1, s.channels, s.height, s.width]),
         size: new ort.Tensor('int64', BigInt64Array.from([540n, 960n]), [2]),
       })).labels!.data as Uint8Array;
-      // model.segment's own labels come from upsampleArgmax
+      // model.segment's own labels come from upsampleArgmax (its WebAssembly path: the JS path's labels)
+      t.deepEqual(r.classes, upsampleArgmaxJs(s.data, s.channels, s.height, s.width, 540, 960));
       t.is(r.classes.length, ortLabels.length);
       for (let i = 0; i < ortLabels.length; i++) if (ortLabels[i] === r.classes[i]) same++;
       total += ortLabels.length;
