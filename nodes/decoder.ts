@@ -248,9 +248,7 @@ export const decoder = defineNode({
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
             finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
           };
-          st.onExit = settle;
-          st.onEnd = settle;
-          st.onData = (chunk: Buffer) => {
+          const onData = (chunk: Buffer) => {
             asm.push(chunk, (data) => {
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
@@ -267,11 +265,19 @@ export const decoder = defineNode({
               void ctx.flow.ready().then(() => out.resume());
             }
           };
-          // Chunks read before this subscription first, in order; then ffmpeg's end, if it came already.
-          for (const chunk of st.held.splice(0)) st.onData(chunk);
-          settle();
-          out.resume();
+          // Frames go out from the next turn of the event loop, never during subscribe(): the runner
+          // shares this output, and its other consumers subscribe right after the first. Chunks read
+          // before now first, in order; then ffmpeg's end, if it came already.
+          const begin = setImmediate(() => {
+            st.onExit = settle;
+            st.onEnd = settle;
+            st.onData = onData;
+            for (const chunk of st.held.splice(0)) onData(chunk);
+            settle();
+            out.resume();
+          });
           return () => {
+            clearImmediate(begin);
             if (!finished) {
               finished = true;
               c.kill('SIGKILL');

@@ -3,6 +3,7 @@ import { lastValueFrom, throwError, timeout, toArray } from 'rxjs';
 import { InputError } from '../src/core/errors.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
 import { createNodeContext } from '../src/core/runtime/context.ts';
+import type { Frame } from '../src/core/packet.ts';
 import { decode } from '../operators.ts';
 import { decoder } from '../nodes/decoder.ts';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
@@ -72,7 +73,7 @@ test('decoder › startFrame with maxSidePx and a file: name; a Matroska file (n
 // model's loading. Node then resumes the child's stdout on its own (child_process flushStdio): before the
 // fix those frames were read by nobody and the end passed unseen: 0 frames and a `segflow process` that
 // never finished. Here ffmpeg has certainly exited (and been reaped) before the subscription.
-test.serial('decoder › a short clip whose ffmpeg exited before the first subscription: every frame, then completion', async (t) => {
+test.serial('decoder › a short clip whose ffmpeg exited before the first subscription: every frame (none during subscribe()), then completion', async (t) => {
   const dir = tmpDir('segflow-dec-early-');
   if (childrenWith(dir) === undefined) return t.pass('no /proc here: cannot see when ffmpeg exited');
   for (const frames of [2, 4]) {
@@ -84,10 +85,16 @@ test.serial('decoder › a short clip whose ffmpeg exited before the first subsc
       while (childrenWith(clip)!.length > 0 && Date.now() < until) await sleep(20);
       t.deepEqual(childrenWith(clip), [], 'ffmpeg exited before the subscription');
       await sleep(100); // Node's exit handling (and its resume of stdout) after the reap
-      const got = await lastValueFrom(inst.process({}).frame.pipe(
-        toArray(),
-        timeout({ first: 20_000, with: () => throwError(() => new Error(`${frames} frames: no completion within 20 s (frames lost, the decoder hung)`)) }),
-      ));
+      const got: Frame[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        inst.process({}).frame.pipe(
+          timeout({ first: 20_000, with: () => throwError(() => new Error(`${frames} frames: no completion within 20 s (frames lost, the decoder hung)`)) }),
+        ).subscribe({ next: (f) => got.push(f), error: reject, complete: resolve });
+      });
+      // The runner shares a source's output among its consumers, who subscribe one after another:
+      // a frame emitted during the first subscribe() would reach that one alone.
+      t.is(got.length, 0, `${frames} frames: nothing emitted during subscribe()`);
+      await done;
       t.deepEqual(got.map((f) => f.seq), Array.from({ length: frames }, (_, i) => i), `${frames}-frame clip`);
       t.true(got.every((f) => f.data.length === 192 * 108 * 3));
     } finally {
