@@ -126,6 +126,13 @@ export const decoder = defineNode({
         onExit: undefined as (() => void) | undefined,
         /** ffmpeg was spawned (otherwise its stdout never ends: an error is final at once). */
         started: false,
+        /** Chunks read before a subscriber took them (see `out` below). */
+        held: [] as Buffer[],
+        /** The subscriber's reader of stdout's chunks, once there is one. */
+        onData: undefined as ((chunk: Buffer) => void) | undefined,
+        /** stdout ended (every chunk read: handed on or held). */
+        streamEnded: false,
+        onEnd: undefined as (() => void) | undefined,
       };
       const args = [
         '-hide_banner', '-nostdin', ...spec.options, ...(o.realtime ? ['-re'] : []),
@@ -183,9 +190,24 @@ export const decoder = defineNode({
           : null;
         ended();
       });
-      // Nothing is read until a subscriber asks: ffmpeg waits on the full pipe.
+      // Nothing is read until a subscriber asks: ffmpeg waits on the full pipe. The reader is
+      // attached now all the same: when ffmpeg exits, Node resumes every stdio stream of the child
+      // (child_process' flushStdio, "one last chance to consume the output") whether or not anyone
+      // reads it, and a short clip's frames, all in the pipe by then, would go nowhere and 'end'
+      // pass before the graph subscribed: no frames, no end, a job that never finished. A chunk
+      // read before the subscriber is held (and the stream paused again, so at most what was in the
+      // pipe is held) until the subscriber takes it.
       const out = c.stdout!;
       out.pause();
+      out.on('data', (chunk: Buffer) => {
+        if (st.onData) return st.onData(chunk);
+        st.held.push(chunk);
+        out.pause();
+      });
+      out.on('end', () => {
+        st.streamEnded = true;
+        st.onEnd?.();
+      });
       return { c, out, st };
     };
     // Started now rather than at the first subscription, so ffmpeg's start-up and first frames
@@ -201,7 +223,6 @@ export const decoder = defineNode({
           const { c, out, st } = early ?? start();
           early = undefined;
           st.taken = true;
-          let streamEnded = false;
           const finish = (err?: Error) => {
             if (finished) return;
             finished = true;
@@ -223,16 +244,11 @@ export const decoder = defineNode({
           ctx.signal.addEventListener('abort', stop, { once: true });
           /** Done only when both the frames are read and ffmpeg has said how it ended. */
           const settle = () => {
-            if (finished || st.exit === undefined || (!streamEnded && !(st.exit && !st.started))) return;
+            if (finished || st.exit === undefined || (!st.streamEnded && !(st.exit && !st.started))) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
             finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
           };
-          st.onExit = settle;
-          out.on('end', () => {
-            streamEnded = true;
-            settle();
-          });
-          out.on('data', (chunk: Buffer) => {
+          const onData = (chunk: Buffer) => {
             asm.push(chunk, (data) => {
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
@@ -248,9 +264,20 @@ export const decoder = defineNode({
               out.pause();
               void ctx.flow.ready().then(() => out.resume());
             }
+          };
+          // Frames go out from the next turn of the event loop, never during subscribe(): the runner
+          // shares this output, and its other consumers subscribe right after the first. Chunks read
+          // before now first, in order; then ffmpeg's end, if it came already.
+          const begin = setImmediate(() => {
+            st.onExit = settle;
+            st.onEnd = settle;
+            st.onData = onData;
+            for (const chunk of st.held.splice(0)) onData(chunk);
+            settle();
+            out.resume();
           });
-          out.resume();
           return () => {
+            clearImmediate(begin);
             if (!finished) {
               finished = true;
               c.kill('SIGKILL');

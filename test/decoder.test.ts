@@ -1,11 +1,35 @@
 import test from 'ava';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, throwError, timeout, toArray } from 'rxjs';
 import { InputError } from '../src/core/errors.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
+import { createNodeContext } from '../src/core/runtime/context.ts';
+import type { Frame } from '../src/core/packet.ts';
 import { decode } from '../operators.ts';
+import { decoder } from '../nodes/decoder.ts';
 import { SAMPLE, tmpDir } from './helpers/cli.ts';
-import { mkvNamed, truncateCopy } from './helpers/videos.ts';
+import { mkvNamed, testClip, truncateCopy } from './helpers/videos.ts';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Our child processes whose command line holds `text` (Linux /proc; undefined elsewhere). */
+function childrenWith(text: string): number[] | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return undefined;
+  }
+  return pids.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false; // gone meanwhile
+    }
+  }).map(Number);
+}
 
 test('decoder › emits every frame with seq, timestamps and a start mark', async (t) => {
   const frames = await lastValueFrom(decode({ path: SAMPLE, maxFrames: 30 }).pipe(toArray()));
@@ -42,6 +66,41 @@ test('decoder › startFrame with maxSidePx and a file: name; a Matroska file (n
   const e = await t.throwsAsync(lastValueFrom(decode({ path: cut, startFrame: 5 })));
   t.true(e instanceof InputError);
   t.regex(e!.message, /truncated or corrupt: decoded \d+ frames from frame 5 up to [\d.]+ s of [\d.]+ s/);
+});
+
+// The early-started ffmpeg (spawned at open(), read from the first subscription) of a clip short enough
+// to fit in the pipe writes everything and exits before the graph subscribes, which takes as long as the
+// model's loading. Node then resumes the child's stdout on its own (child_process flushStdio): before the
+// fix those frames were read by nobody and the end passed unseen: 0 frames and a `segflow process` that
+// never finished. Here ffmpeg has certainly exited (and been reaped) before the subscription.
+test.serial('decoder › a short clip whose ffmpeg exited before the first subscription: every frame (none during subscribe()), then completion', async (t) => {
+  const dir = tmpDir('segflow-dec-early-');
+  if (childrenWith(dir) === undefined) return t.pass('no /proc here: cannot see when ffmpeg exited');
+  for (const frames of [2, 4]) {
+    const clip = await testClip(path.join(dir, `short-${frames}.mp4`), { width: 192, height: 108, frames });
+    const ctx = createNodeContext(decoder, { options: decoder.options.parse({ path: clip }) });
+    const inst = await decoder.open(ctx);
+    try {
+      const until = Date.now() + 30_000;
+      while (childrenWith(clip)!.length > 0 && Date.now() < until) await sleep(20);
+      t.deepEqual(childrenWith(clip), [], 'ffmpeg exited before the subscription');
+      await sleep(100); // Node's exit handling (and its resume of stdout) after the reap
+      const got: Frame[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        inst.process({}).frame.pipe(
+          timeout({ first: 20_000, with: () => throwError(() => new Error(`${frames} frames: no completion within 20 s (frames lost, the decoder hung)`)) }),
+        ).subscribe({ next: (f) => got.push(f), error: reject, complete: resolve });
+      });
+      // The runner shares a source's output among its consumers, who subscribe one after another:
+      // a frame emitted during the first subscribe() would reach that one alone.
+      t.is(got.length, 0, `${frames} frames: nothing emitted during subscribe()`);
+      await done;
+      t.deepEqual(got.map((f) => f.seq), Array.from({ length: frames }, (_, i) => i), `${frames}-frame clip`);
+      t.true(got.every((f) => f.data.length === 192 * 108 * 3));
+    } finally {
+      await inst.close?.();
+    }
+  }
 });
 
 test('decoder › refuses frames larger than maxPixels before allocating any', async (t) => {

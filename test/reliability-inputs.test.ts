@@ -152,3 +152,24 @@ test('reliability › inputs: a clip with rotation metadata decodes upright at t
   t.log(`mean abs difference to testsrc2 turned a quarter clockwise: ${d[0]!.toFixed(1)}, counter-clockwise: ${d[1]!.toFixed(1)}`);
   t.true(Math.min(...d) < 12, `${d}`);
 });
+
+// A clip a few frames long fits in the decoder's pipe: its ffmpeg (started when the node opens) wrote
+// everything and exited while the model was loading, and Node's resume of the child's stdout at exit
+// threw the frames away: `segflow process` hung with 0 frames (issue: short clips; test/decoder.test.ts
+// drives the same order deterministically). Each run is a fresh process, a cold start, as a user's is.
+test.serial('reliability › inputs: 2- and 4-frame clips through the default job, a fresh `segflow process` each: every frame, exit 0, no hang', async (t) => {
+  const dir = tmpDir('segflow-short-');
+  for (const frames of [2, 4, 2, 4]) {
+    const clip = path.join(dir, `short-${frames}.mp4`);
+    await v.testClip(clip, { width: 192, height: 108, frames });
+    const out = path.join(dir, `out-${frames}`);
+    const r = await segflow(['process', clip, '--out', out, '--overwrite'], { timeoutMs: 90_000 });
+    // A hung run is stopped by the 90 s timeout's SIGTERM: it then ends "1 interrupted", exit 1.
+    t.is(r.signal, null, `${frames} frames: killed (hung)`);
+    t.is(r.code, 0, `${frames} frames: ${r.stdout.trim().split('\n').pop()} ${r.stderr.slice(-300)}`);
+    t.regex(r.stdout, /1 ok, 0 skipped, 0 failed, 0 interrupted/);
+    const o = path.join(out, `short-${frames}`);
+    t.is((await videoFacts(path.join(o, 'overlay.mp4'))).frames, frames, `${frames}-frame clip: overlay frames`);
+    t.is(readdirSync(path.join(o, 'labels')).filter((p) => p.endsWith('.png')).length, frames);
+  }
+});
