@@ -295,6 +295,7 @@ function jsonProgress(log: Log): Progress {
       const secs = (now - s.t0) / 1000;
       log.event('progress', { file, frames, totalFrames: s.total ?? null, fps: secs > 0 ? Number((frames / secs).toFixed(2)) : 0 });
     },
+    stalled: (file, idleS, frames) => log.event('stalled', { file, idleS, frames }),
     end: (r) => {
       state.delete(r.input);
       log.event('file', { ...r });

@@ -69,6 +69,12 @@ export interface ProcessOptions {
   readonly signal?: AbortSignal;
   readonly progress?: Progress;
   readonly onMetrics?: (m: Metrics) => void;
+  /**
+   * Warn (Progress.stalled) when no frame has finished for this many seconds while a file runs;
+   * the next warning waits twice as long. It never stops the job: a slow machine is not a hang.
+   * Default 120 (SEGFLOW_STALL_WARN_S overrides); 0 turns it off.
+   */
+  readonly stallWarnS?: number;
   /** Scale-out (src/zmq/remote-segmenter.ts): each file's graph is rewritten; the totals go into the summary. */
   readonly dispatch?: { rewrite(def: GraphDef, input: string): GraphDef; summary(): object };
 }
@@ -77,7 +83,14 @@ export interface Progress {
   start(file: string, totalFrames: number | undefined): void;
   frame(file: string, done: number): void;
   end(r: FileResult): void;
+  /** No frame finished for `idleS` seconds (ProcessOptions.stallWarnS); `done` frames so far. */
+  stalled?(file: string, idleS: number, done: number): void;
 }
+
+const stallWarnDefaultS = (): number => {
+  const v = Number(process.env.SEGFLOW_STALL_WARN_S);
+  return process.env.SEGFLOW_STALL_WARN_S !== undefined && Number.isFinite(v) && v >= 0 ? v : 120;
+};
 
 /**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
@@ -217,6 +230,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   const t0 = performance.now();
   let frames = 0;
   let partial: string | undefined;
+  let watchdog: ReturnType<typeof setInterval> | undefined;
   try {
     if (!existsSync(input)) throw new Error(`${input}: no such file`);
     if (!statSync(input).isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
@@ -228,6 +242,18 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
     const perSink = new Map(sinks.map((s) => [s, 0]));
+    // A stalled job must not be silent: a warning when no frame finishes for a long time (doubling).
+    const warnMs = (o.stallWarnS ?? stallWarnDefaultS()) * 1000;
+    let lastFrameAt = performance.now(), nextWarnMs = warnMs;
+    if (warnMs > 0 && o.progress?.stalled) {
+      watchdog = setInterval(() => {
+        const idle = performance.now() - lastFrameAt;
+        if (idle < nextWarnMs) return;
+        nextWarnMs *= 2;
+        o.progress?.stalled?.(input, Math.round(idle / 1000), frames);
+      }, Math.max(50, Math.min(5000, warnMs / 4)));
+      watchdog.unref();
+    }
     const res = await runGraph(def, {
       signal: o.signal,
       log: () => {},
@@ -236,6 +262,8 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
         const done = Math.min(...perSink.values());
         if (done > frames) {
           frames = done;
+          lastFrameAt = performance.now();
+          nextWarnMs = warnMs;
           o.progress?.frame(input, frames);
         }
       },
@@ -256,6 +284,8 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     if (partial) discard(partial);
     if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
     return { input, status: 'failed', error: (e as Error).message, frames, ...note };
+  } finally {
+    if (watchdog) clearInterval(watchdog);
   }
 }
 
@@ -323,6 +353,10 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
       else stream.write(`✗ ${name}: ${r.error?.startsWith(`${name}: `) ? r.error.slice(name.length + 2) : r.error}\n`);
       state.delete(r.input);
+    },
+    stalled: (file, idleS, done) => {
+      if (tty) stream.write('\r\x1b[K');
+      stream.write(`warning: ${path.basename(file)}: no frame finished for ${idleS} s (${done} done so far); still running — Ctrl-C stops it cleanly (partial output removed)\n`);
     },
   };
 }
