@@ -274,7 +274,9 @@ export const decoder = defineNode({
             st.onData = onData;
             for (const chunk of st.held.splice(0)) onData(chunk);
             settle();
-            out.resume();
+            // The held chunks may have used up the credit: resume only when the flow allows.
+            if (ctx.flow.blocked) void ctx.flow.ready().then(() => out.resume());
+            else out.resume();
           });
           return () => {
             clearImmediate(begin);

@@ -77,7 +77,9 @@ test.serial('decoder › a short clip whose ffmpeg exited before the first subsc
   const dir = tmpDir('segflow-dec-early-');
   if (childrenWith(dir) === undefined) return t.pass('no /proc here: cannot see when ffmpeg exited');
   for (const frames of [2, 4]) {
-    const clip = await testClip(path.join(dir, `short-${frames}.mp4`), { width: 192, height: 108, frames });
+    // 64x48: every frame (9 KB each) fits in the pipe, so ffmpeg can exit without a reader (a 192x108
+    // clip of 4 frames, 249 KB, may not: ffmpeg then waits on the full pipe and the precondition fails).
+    const clip = await testClip(path.join(dir, `short-${frames}.mp4`), { width: 64, height: 48, frames });
     const ctx = createNodeContext(decoder, { options: decoder.options.parse({ path: clip }) });
     const inst = await decoder.open(ctx);
     try {
@@ -96,7 +98,7 @@ test.serial('decoder › a short clip whose ffmpeg exited before the first subsc
       t.is(got.length, 0, `${frames} frames: nothing emitted during subscribe()`);
       await done;
       t.deepEqual(got.map((f) => f.seq), Array.from({ length: frames }, (_, i) => i), `${frames}-frame clip`);
-      t.true(got.every((f) => f.data.length === 192 * 108 * 3));
+      t.true(got.every((f) => f.data.length === 64 * 48 * 3));
     } finally {
       await inst.close?.();
     }
