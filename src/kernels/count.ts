@@ -8,7 +8,7 @@
  * The module is assembled below from opcodes (src/kernels/wasm-asm.ts): the 256 counters (i32)
  * at 0, the map copied to 1024.
  */
-import { fn, get, load, section, set, simd, sleb, str } from './wasm-asm.ts';
+import { fn, get, instantiate, load, section, set, simd, sleb, str } from './wasm-asm.ts';
 
 const I32 = 0x7f, V128 = 0x7b;
 const i32 = (v: number) => [0x41, ...sleb(v)];
@@ -47,12 +47,8 @@ const bytes = new Uint8Array([
 ]);
 
 function create(): ((c: Uint8Array) => Uint32Array) | undefined {
-  let inst: WebAssembly.Instance;
-  try {
-    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-  } catch {
-    return undefined;
-  }
+  const inst = instantiate(bytes);
+  if (!inst) return undefined;
   const memory = inst.exports.mem as WebAssembly.Memory;
   const count = inst.exports.count as (p: number, end: number) => void;
   return (c) => {

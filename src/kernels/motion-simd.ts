@@ -10,7 +10,7 @@
  * Memory: 17 row masks (16 bytes each: the first k bytes 0xff) at 0, data
  * from DATA_AT.
  */
-import { fn, get, load, section, set, simd, str, uleb } from './wasm-asm.ts';
+import { fn, get, instantiate, load, section, set, simd, str, uleb } from './wasm-asm.ts';
 
 const I32 = 0x7f, V128 = 0x7b;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
@@ -124,12 +124,8 @@ export interface MotionSimd {
 }
 
 function create(): MotionSimd | undefined {
-  let inst: WebAssembly.Instance;
-  try {
-    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-  } catch {
-    return undefined;
-  }
+  const inst = instantiate(bytes);
+  if (!inst) return undefined;
   const memory = inst.exports.mem as WebAssembly.Memory;
   const sad = inst.exports.sad as (c: number, p: number, stride: number, cEnd: number, mask: number) => number;
   const absdiff = inst.exports.absdiff as (a: number, b: number, aEnd: number) => number;

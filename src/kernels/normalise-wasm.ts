@@ -16,7 +16,7 @@
  * (normaliseWasm?.run ?? normaliseJs)(rgb, n, lut, out);   // out: Float32Array(3n), lut: Float32Array(768)
  * ```
  */
-import { fn, get, section, set, str, uleb } from './wasm-asm.ts';
+import { fn, get, instantiate, section, set, str, uleb } from './wasm-asm.ts';
 
 const I32 = 0x7f;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
@@ -74,12 +74,8 @@ export function normaliseJs(rgb: Uint8Array, n: number, lut: Float32Array, out: 
 }
 
 function create(): NormaliseWasm | undefined {
-  let inst: WebAssembly.Instance;
-  try {
-    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-  } catch {
-    return undefined;
-  }
+  const inst = instantiate(bytes);
+  if (!inst) return undefined;
   const memory = inst.exports.mem as WebAssembly.Memory;
   const norm = inst.exports.norm as (src: number, srcEnd: number, r: number, g: number, b: number) => void;
   let f32 = new Float32Array(memory.buffer);

@@ -11,7 +11,7 @@
  * (alpha, red, green, blue), data from DATA_AT. `simdKernels` is undefined
  * where WebAssembly SIMD is unavailable: callers keep their scalar paths.
  */
-import { fn, get, load, section, set, simd, sleb, str, uleb } from './wasm-asm.ts';
+import { fn, get, instantiate, load, section, set, simd, sleb, str, uleb } from './wasm-asm.ts';
 
 
 const I32 = 0x7f, V128 = 0x7b;
@@ -288,12 +288,8 @@ export interface SimdKernels {
 }
 
 function create(): SimdKernels | undefined {
-  let inst: WebAssembly.Instance;
-  try {
-    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-  } catch {
-    return undefined; // no WebAssembly SIMD: the scalar paths are used
-  }
+  const inst = instantiate(bytes);
+  if (!inst) return undefined; // no WebAssembly SIMD: the scalar paths are used
   const memory = inst.exports.mem as WebAssembly.Memory;
   const blend = inst.exports.blend as (src: number, cls: number, dst: number, clsEnd: number) => void;
   const halve = inst.exports.halve as (a: number, o: number, stride: number, groups: number, dh: number, outStride: number) => void;

@@ -15,7 +15,7 @@
  * a row's boundary pixels, the labels. `upsampleWasm` is undefined where
  * WebAssembly SIMD is unavailable (the JS loop is used).
  */
-import { fn, get, section, set, simd, str, uleb } from './wasm-asm.ts';
+import { fn, get, instantiate, section, set, simd, str, uleb } from './wasm-asm.ts';
 
 const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
@@ -131,12 +131,8 @@ export interface UpsampleWasm {
 }
 
 function create(): UpsampleWasm | undefined {
-  let inst: WebAssembly.Instance;
-  try {
-    inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-  } catch {
-    return undefined;
-  }
+  const inst = instantiate(bytes);
+  if (!inst) return undefined;
   const memory = inst.exports.mem as WebAssembly.Memory;
   const hwc = inst.exports.hwc as (src: number, dst: number, plane: number, c: number, cpad: number) => void;
   const mix = inst.exports.mix as (list: number, listEnd: number, out: number, r0: number, r1: number, wy0: number, wy1: number, tabs: number, cpad: number) => void;

@@ -40,3 +40,15 @@ export const set = (l: number): number[] => [0x21, ...uleb(l)];
 export const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
 /** v128.load (unaligned). */
 export const load = (offset = 0): number[] => simd(0x00, 0, ...uleb(offset));
+
+/**
+ * The module compiled and instantiated, or undefined where this engine cannot (no WebAssembly, or
+ * no SIMD): the caller then keeps to its JavaScript path.
+ */
+export function instantiate(bytes: BufferSource): WebAssembly.Instance | undefined {
+  try {
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes));
+  } catch {
+    return undefined;
+  }
+}
