@@ -40,7 +40,7 @@ import type { Features, Labels } from '../src/core/packet.ts';
 import { serial } from '../src/core/runtime/queue.ts';
 import { exclusive, openFeatures } from '../src/segmentation/features.ts';
 import { FeatureFuser } from '../src/segmentation/temporal.ts';
-import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX } from '../src/segmentation/engine/tta.ts';
+import { formatTta, isTtaOption, parseTta, TTA_OFF, TTA_OPTION_MESSAGE } from '../src/segmentation/engine/tta.ts';
 
 const options = z.strictObject({
   cell: z.enum(['lstm', 'gru']).default('lstm').describe("the recurrent cell: lstm (ConvLSTM, the model's fusers.lstm) or gru (ConvGRU, parts.fuser)"),
@@ -48,14 +48,7 @@ const options = z.strictObject({
   tta: z
     .string()
     .default('auto')
-    .refine((s) => {
-      try {
-        if (s !== 'auto') parseTta(s);
-        return true;
-      } catch {
-        return false;
-      }
-    }, { message: `expected auto, ${TTA_SYNTAX}` })
+    .refine(isTtaOption, { message: TTA_OPTION_MESSAGE })
     .describe(`test-time augmentation of key frames (scores at 1/8 averaged over views, each refined by the cell): auto (the segmenter's key-frame TTA, as the monolithic segmenter runs it) | off | flip | scales | flip+scales | a list of scales`),
   threads: z.number().int().min(0).max(256).default(0).describe('intra-op threads of a model loaded for another cell (0 = all cores)'),
 });

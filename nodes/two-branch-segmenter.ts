@@ -58,7 +58,7 @@ import { defer, filter, map, share, type Observable } from 'rxjs';
 import { z } from 'zod';
 import { loadModel, DEFAULT_MODEL, type Manifest, type Model } from '../src/segmentation/engine/model.ts';
 import type { Tensor4 } from '../src/segmentation/engine/engine.ts';
-import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, parseTta, resolveTta, TTA_SYNTAX, type TtaSpec } from '../src/segmentation/engine/tta.ts';
+import { AUTO_TTA, AUTO_TTA_MIN_INTERVAL, DEFAULT_TTA, formatTta, isTtaOption, resolveTta, TTA_OPTION_MESSAGE, type TtaSpec } from '../src/segmentation/engine/tta.ts';
 
 export { AUTO_TTA, DEFAULT_TTA, resolveTta };
 import { defineNode } from '../src/core/node.ts';
@@ -82,14 +82,7 @@ const options = z.strictObject({
   tta: z
     .string()
     .default(DEFAULT_TTA)
-    .refine((s) => {
-      try {
-        if (s !== 'auto') parseTta(s);
-        return true;
-      } catch {
-        return false;
-      }
-    }, { message: `expected auto, ${TTA_SYNTAX}` })
+    .refine(isTtaOption, { message: TTA_OPTION_MESSAGE })
     .describe(`test-time augmentation of key frames: class scores at 1/8 averaged over views (auto | off | flip | scales | flip+scales | a list of scales, see src/engine/tta.ts); auto = ${AUTO_TTA} when keyframeIntervalFrames ≥ ${AUTO_TTA_MIN_INTERVAL}, else off`),
   fuserCell: z.enum(['gru', 'lstm']).optional().describe("the temporal fuser's cell (for nonKeyFrames fuse and refine): gru or lstm (manifest parts.fuser or fusers.<cell>); default: the model's own (the default model's is gru)"),
   thread: z.boolean().default(true).describe('run the network and label propagation in a worker thread (not needed in an executor, which is one)'),

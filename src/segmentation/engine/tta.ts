@@ -53,6 +53,19 @@ export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec
 }
 
 /** Parse a spec string (see the file's header); throws a TypeError naming what was expected. */
+/** A node's `tta` option value: `auto` or anything parseTta accepts (for the option schemas' refine). */
+export function isTtaOption(s: string): boolean {
+  if (s === 'auto') return true;
+  try {
+    parseTta(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** The schemas' message for a `tta` value isTtaOption refuses. */
+export const TTA_OPTION_MESSAGE = `expected auto, ${TTA_SYNTAX}`;
+
 export function parseTta(s: string): TtaSpec {
   const str = s.trim().toLowerCase();
   if (str === 'off' || str === 'none' || str === '1') return TTA_OFF;
