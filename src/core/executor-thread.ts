@@ -30,7 +30,15 @@ const boot = workerData as ExecutorPlan | { registry: string; executor: string; 
 // Statistics, counters and logs go in batches (one message per turn of the event loop, or with the next packet out).
 let batch: FromThread[] = [];
 let edgeState = '';
+let flushing = false;
+/** A flush on the next turn (once): after a batched message, or after a packet came in (its edge counted it). */
+const soon = () => {
+  if (flushing) return;
+  flushing = true;
+  setImmediate(flush);
+};
 const flush = () => {
+  flushing = false;
   // The edges' queue state, when it changed since the last batch.
   const edges = [...metrics.edges.values()].map((q) => ({ name: q.name, policy: q.policy, depth: q.depth, maxDepth: q.maxDepth, drops: q.drops, delivered: q.delivered }));
   const state = JSON.stringify(edges);
@@ -43,7 +51,8 @@ const flush = () => {
 };
 const send = (m: FromThread, transfer: ArrayBuffer[] = []) => {
   if (m.t === 'obs' || m.t === 'count' || m.t === 'gauge' || m.t === 'log') {
-    if (batch.push(m) === 1) setImmediate(flush);
+    batch.push(m);
+    soon();
     return;
   }
   flush();
@@ -169,7 +178,11 @@ async function run(plan: ExecutorPlan): Promise<void> {
 let chain: Promise<void> = 'nodes' in boot ? run(boot) : specsFor(boot.types, boot.registry).catch(() => {});
 port.on('message', (m: ToThread) => {
   switch (m.t) {
-    case 'in': return ext.get(m.id)?.next(Object.freeze(m.p));
+    case 'in':
+      ext.get(m.id)?.next(Object.freeze(m.p));
+      // The edge's counters (delivered, dropped, waiting) reach the run's metrics with the next flush, not only with the next packet out.
+      soon();
+      return;
     case 'end': return ext.get(m.id)?.complete();
     case 'fail': return ext.get(m.id)?.error(new Error(m.message));
     case 'stop': return ac.abort();
