@@ -323,7 +323,8 @@ if (only.has('job')) {
     return r;
   };
   // The floor: the same decode size and encoder settings as the graph's (decoder maxSidePx, encoder preset/crf).
-  const floor = (input: string, w: number, h: number) => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h} -f rawvideo -pix_fmt rgb24 pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt rgb24 -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
+  // A downscaled decode uses the decoder's scaler (`area`, nodes/decoder.ts) here too.
+  const floor = (input: string, w: number, h: number, scaled = false) => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h}${scaled ? ':flags=area' : ''} -f rawvideo -pix_fmt rgb24 pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt rgb24 -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
   // The per-frame PyTorch script (Debian's python3-torch) at the job's segmentation and overlay sizes
   // and encoder settings; it writes the overlay only (no label maps or statistics: the job does more).
   const pytorch = (input: string, vw: number, vh: number) => {
@@ -345,7 +346,8 @@ if (only.has('job')) {
     const two = path.join(dir, `two-${w}-${path.basename(input)}`);
     execFileSync(ffmpeg, ['-v', 'error', '-i', input, '-frames:v', '2', '-c', 'copy', '-y', two]);
     // Interleaved (floor, job, PyTorch, per-frame, floor again) so that a change in the machine's load hits every row alike.
-    const f1r = floor(input, w, h);
+    const scaled = w !== vw || h !== vh;
+    const f1r = floor(input, w, h, scaled);
     const d = job(input, []);
     const pt = hasTorch ? pytorch(input, vw, vh) : undefined;
     const pf = job(input, ['--set', 'keys.keyframeIntervalFrames=1']);
@@ -355,7 +357,7 @@ if (only.has('job')) {
     // Per-frame at the key frames' quality: the network with the default's key-frame TTA on every frame, i.e.
     // what the default's labels would cost without reuse (the plain per-frame mode above runs a cheaper network pass).
     const pfTta = job(input, ['--set', 'keys.keyframeIntervalFrames=1', '--set', `segment.tta=${AUTO_TTA}`]);
-    const f2r = floor(input, w, h);
+    const f2r = floor(input, w, h, scaled);
     const start = job(two, []);
     const fl = { wall: (f1r.wall + f2r.wall) / 2, cpu: (f1r.cpu + f2r.cpu) / 2 };
     const after = (r: { cpu: number }) => f1(((r.cpu - start.cpu) * 1000) / (frames - 2));
