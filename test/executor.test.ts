@@ -3,10 +3,10 @@
  * only frames in and labels out cross; a `features` edge never crosses executors (the loader says so).
  */
 import test from 'ava';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
-import { withExecutors } from '../src/core/executor.ts';
+import { idleExecutorThreads, poolExecutors, withExecutors } from '../src/core/executor.ts';
 import { GraphError } from '../src/core/errors.ts';
 import { loadGraphFile, parseGraph } from '../src/core/graph/loader.ts';
 import { runGraph } from '../src/core/graph/runner.ts';
@@ -122,4 +122,40 @@ nodes:
   t.true(e!.drops > 0, `the model is slower than decoding: ${e!.drops} dropped`);
   t.is(e!.delivered + e!.drops, 30, 'every frame delivered or dropped, in the thread');
   t.is(JSON.parse(readFileSync(stats, 'utf8')).frames, 30 - e!.drops);
+});
+
+test.serial('executor › a kept thread: a graph failing (outside the executor) while the network runs does not fail the next graph with its leftovers', async (t) => {
+  // A folder job (src/apps/process.ts) keeps the executor's thread between files: the first file fails
+  // on the main thread while a frame is in the network; the network's late answer (its session
+  // closed) belonged to that file, never to the next file run in the same thread.
+  const dir = tmpDir('segflow-executor-pool-');
+  const graph = (name: string, frames: number) => parseGraph(`version: 1
+nodes:
+  decode:  { type: decoder, options: { path: "${SAMPLE}", maxFrames: ${frames} } }
+  small:   { type: downsampler, options: { width: 480, height: 272 }, in: { frame: decode.frame } }
+  keys:    { type: keyframe-scheduler, executor: a, options: { keyframeIntervalFrames: 1, nonKeyFrames: propagate }, in: { frame: small.frame } }
+  segment: { type: two-branch-segmenter, executor: a, options: { threads: 1 }, in: { frame: keys.frame } }
+  carry:   { type: label-propagation, executor: a, in: { frame: keys.frame, labels: segment.labels } }
+  masks:   { type: label-map-sink, options: { dir: "${path.join(dir, name)}" }, in: { labels: carry.labels } }
+`, 'g.yaml', registry);
+  const end = poolExecutors();
+  try {
+    // The first graph's label maps are written into <name>.partial: replaced by a file after a few, its sink fails.
+    const partial = path.join(dir, 'first.partial');
+    const breaker = setInterval(() => {
+      if (existsSync(partial) && statSync(partial).isDirectory() && readdirSync(partial).length >= 5) {
+        rmSync(partial, { recursive: true, force: true });
+        writeFileSync(partial, 'not a folder');
+        clearInterval(breaker);
+      }
+    }, 20);
+    await t.throwsAsync(runGraph(graph('first', 100), { log: () => {} }), { message: /ENOTDIR|ENOENT/ });
+    clearInterval(breaker);
+    t.is(idleExecutorThreads(), 1, 'the thread is kept for the next graph');
+    await runGraph(graph('second', 12), { log: () => {} });
+    t.is(readdirSync(path.join(dir, 'second')).filter((f) => f.endsWith('.png')).length, 12);
+  } finally {
+    await end();
+  }
+  t.is(idleExecutorThreads(), 0);
 });

@@ -14,7 +14,7 @@
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { merge, share, Subject, tap, type Observable } from 'rxjs';
+import { merge, share, Subject, tap, type Observable, type Subscription } from 'rxjs';
 import type { NodeContext, NodeInstance, NodeSpec, Streams } from './node.ts';
 import type { PacketMeta } from './packet.ts';
 import { unlimitedFlow } from './runtime/flow.ts';
@@ -88,6 +88,8 @@ let metrics = new ForwardedMetrics();
 let ac = new AbortController();
 let ext = new Map<string, Subject<PacketMeta>>();
 let opened: { name: string; inst: NodeInstance }[] = [];
+/** The run's outer outputs: ended at `close`, so work still in flight then (a run stopped early) sends nothing after it. */
+let outputsSub: Subscription | undefined;
 
 /** The node specs by type, imported as runs need them (kept for the thread's later runs). */
 const registry = new Map<string, NodeSpec>();
@@ -149,7 +151,7 @@ async function start(plan: ExecutorPlan): Promise<void> {
     for (const [p, o] of Object.entries(w.outputs)) outputs.set(`${n.name}.${p}`, (o as Observable<PacketMeta>).pipe(share()));
   });
   // The outer outputs, subscribed now: the parent sends packets only after `open`.
-  merge(...plan.outputs.map((id) => {
+  outputsSub = merge(...plan.outputs.map((id) => {
     const o = outputs.get(id);
     if (!o) throw new Error(`executor '${plan.executor}': no output ${id}`);
     return o.pipe(tap({
@@ -192,6 +194,9 @@ port.on('message', (m: ToThread) => {
       return;
     case 'close':
       chain = chain.then(async () => {
+        // The parent takes nothing of this run after `closed` (a kept thread's next run would get it).
+        outputsSub?.unsubscribe();
+        outputsSub = undefined;
         ac.abort();
         await closeAll();
         flush();
