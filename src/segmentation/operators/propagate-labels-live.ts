@@ -15,6 +15,8 @@
  *  - labels for a key frame older than the newest labels already used, or
  *    from before the last discontinuity, are stale and ignored; a key frame
  *    whose labels never come leaves the frames on the newest labels there are;
+ *    labels that arrive before their frame (at most `historyFrames`) wait for
+ *    it, across a discontinuity at or before it too;
  *  - a discontinuity (start, camera drop and reconnect) drops all labels and
  *    motion; the frames from it on are held until the first labels after it
  *    arrive (the keyframe-scheduler makes its frame a key frame, so this is
