@@ -321,6 +321,21 @@ test('propagateLabelsLive › a camera drop: old labels stop, frames from it wai
   t.deepEqual(unlabelled, [2]);
 });
 
+test('propagateLabelsLive › labels that arrive before their frame are kept for it, also for the first frame and for a reconnect\'s key frame', (t) => {
+  const f = [ramp(0, 'start'), ramp(1), ramp(2, 'reconnect'), ramp(3)];
+  const l0 = mapOf(0, L0), l2 = mapOf(2, L2);
+  const unlabelled: number[] = [];
+  marbles(t).run(({ cold, expectObservable }) => {
+    // Frame 0's labels come before frame 0 (no frame seen yet): frame 0 goes out with them when it arrives.
+    expectObservable(cold('-a-b|', { a: f[0]!, b: f[1]! }).pipe(propagateLabelsLive(cold('x---|', { x: l0 }), po)))
+      .toBe('-p-q|', { p: { ...l0, discontinuity: 'start' }, q: carriedTo(l0, 1, L1) });
+    // The reconnect's key frame 2: its labels (t5) come before it (t6); the discontinuity must not drop them.
+    expectObservable(cold('a-b---c-d-|', { a: f[0]!, b: f[1]!, c: f[2]!, d: f[3]! }).pipe(propagateLabelsLive(cold('-x---y----|', { x: l0, y: l2 }), { ...po, onUnlabelled: (x) => unlabelled.push(x.seq) })))
+      .toBe('-pq---r-s-|', { p: { ...l0, discontinuity: 'start' }, q: carriedTo(l0, 1, L1), r: { ...l2, discontinuity: 'reconnect' }, s: carriedTo(l2, 3, L3) });
+  });
+  t.deepEqual(unlabelled, [], 'no frame went out without labels');
+});
+
 test('propagateLabelsLive › an error on either input passes straight through', (t) => {
   const l0 = mapOf(0, L0);
   marbles(t).run(({ cold, expectObservable }) => {

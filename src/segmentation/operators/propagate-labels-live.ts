@@ -15,6 +15,8 @@
  *  - labels for a key frame older than the newest labels already used, or
  *    from before the last discontinuity, are stale and ignored; a key frame
  *    whose labels never come leaves the frames on the newest labels there are;
+ *    labels that arrive before their frame (at most `historyFrames`) wait for
+ *    it, across a discontinuity at or before it too;
  *  - a discontinuity (start, camera drop and reconnect) drops all labels and
  *    motion; the frames from it on are held until the first labels after it
  *    arrive (the keyframe-scheduler makes its frame a key frame, so this is
@@ -85,16 +87,18 @@ export function propagateLabelsLive(labels$: Observable<Labels>, o: LiveOptions)
       for (const s of hist) if (s.held) unlabelled(s);
       sub.complete();
     };
+    const keepEarly = (l: Labels) => {
+      early.set(l.seq, l);
+      if (early.size > o.historyFrames) early.delete(early.keys().next().value as number);
+    };
     const onLabels = (l: Labels) => {
-      if (l.source !== source || l.seq < resetSeq) return; // before the last discontinuity: stale
+      if (l.source !== source) return keepEarly(l); // a source whose frames have not arrived (the start): kept for them
+      if (l.seq < resetSeq) return; // before the last discontinuity: stale
       if (cur && l.seq <= cur.fromSeq) return; // older than the labels in use
       const i = hist.findIndex((s) => s.frame.seq === l.seq);
       if (i < 0) {
         const newest = hist[hist.length - 1];
-        if (!newest || l.seq > newest.frame.seq) {
-          early.set(l.seq, l);
-          if (early.size > o.historyFrames) early.delete(early.keys().next().value as number);
-        }
+        if (!newest || l.seq > newest.frame.seq) keepEarly(l);
         return; // else: its frame left the history (labels later than historyFrames frames): nothing to carry from
       }
       const t0 = performance.now();
@@ -132,7 +136,8 @@ export function propagateLabelsLive(labels$: Observable<Labels>, o: LiveOptions)
           for (const s of hist) if (s.held) unlabelled(s);
           hist = [];
           cur = undefined;
-          early.clear();
+          // Labels that came before their frame stay only for this frame and later ones of its source.
+          for (const [seq, l] of early) if (l.source !== f.source || seq < f.seq) early.delete(seq);
           source = f.source;
           resetSeq = f.seq;
           mark = f.discontinuity;
@@ -155,7 +160,7 @@ export function propagateLabelsLive(labels$: Observable<Labels>, o: LiveOptions)
         const l = early.get(f.seq);
         if (l) {
           early.delete(f.seq);
-          onLabels(l);
+          if (l.source === f.source) onLabels(l);
         }
       },
       error: (e) => sub.error(e),
