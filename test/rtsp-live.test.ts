@@ -131,7 +131,9 @@ test.serial('rtsp-live-every-frame › every frame a key frame: the network on a
     t.is(toSegment.delivered + toSegment.drops + toSegment.depth, keysIn);
     t.true(full <= toSegment.delivered && toSegment.delivered - full <= 1);
     t.true(toCarry.delivered - labelled <= 3, `labelled ${labelled} of ${toCarry.delivered}`);
-    t.true(labelled > full, 'more frames labelled than the network ran on: the rest carried by motion');
+    // The frames the network did not take (dropped on its freshest edge, counted) were labelled too, by motion. (Not
+    // `labelled > full`: where the network keeps up with the camera, nothing is dropped and the two are equal.)
+    t.true(labelled >= full + toSegment.drops - 3, `labelled ${labelled}: the network's ${full} and the ${toSegment.drops} frames dropped before it`);
   } finally {
     await run.stop();
     await server.stop();
