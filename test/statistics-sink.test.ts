@@ -7,7 +7,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, map, toArray, type Observable } from 'rxjs';
 import { writeStatistics } from '../operators.ts';
 import type { Labels } from '../src/core/packet.ts';
 import { tmpDir } from './helpers/cli.ts';
@@ -70,5 +70,21 @@ test('classStatistics › no maps: completes with nothing; an error upstream pas
     expectObservable(cold('a#', { a }, new Error('segmenter died')).pipe(classStatistics())).toBe('x#', {
       x: { labels: a, frame: { seq: 1, ptsMs: 40, share: [0, 1, 0] }, video: { classes: NAMES, frames: 1, share: [0, 1, 0], framesPresent: [0, 1, 0] } },
     }, new Error('segmenter died'));
+  });
+});
+
+test('classStatistics › a map with other classes than the maps before it (another model) is an error naming both, not totals under the wrong names', (t) => {
+  const a = MAPS[0]!;
+  const more = { ...MAPS[1]!, classNames: [...NAMES, 'Tree'] };
+  const renamed = { ...MAPS[1]!, classNames: ['Sky', 'Road', 'Car'] };
+  const same = { ...MAPS[1]!, classNames: [...NAMES] }; // equal by value (labels from a thread carry new arrays)
+  const run = (b: Labels) => cold2(a, b).pipe(classStatistics(), map((s) => s.video.frames));
+  let cold2: (a: Labels, b: Labels) => Observable<Labels>;
+  const was = '3 (Sky, Road, wet, Car "x"); one video\'s statistics need one set of classes';
+  marbles(t).run(({ cold, expectObservable }) => {
+    cold2 = (x, y) => cold('ab|', { a: x, b: y });
+    expectObservable(run(more)).toBe('a#', { a: 1 }, new Error(`class statistics: label map seq 1 has 4 classes (Sky, Road, wet, Car "x", Tree), the maps before it ${was}`));
+    expectObservable(run(renamed)).toBe('a#', { a: 1 }, new Error(`class statistics: label map seq 1 has 3 classes (Sky, Road, Car), the maps before it ${was}`));
+    expectObservable(run(same)).toBe('ab|', { a: 1, b: 2 });
   });
 });

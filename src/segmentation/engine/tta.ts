@@ -52,7 +52,6 @@ export function resolveTta(tta: string, keyframeIntervalFrames: number): TtaSpec
   return parseTta(tta);
 }
 
-/** Parse a spec string (see the file's header); throws a TypeError naming what was expected. */
 /** A node's `tta` option value: `auto` or anything parseTta accepts (for the option schemas' refine). */
 export function isTtaOption(s: string): boolean {
   if (s === 'auto') return true;
@@ -66,6 +65,7 @@ export function isTtaOption(s: string): boolean {
 /** The schemas' message for a `tta` value isTtaOption refuses. */
 export const TTA_OPTION_MESSAGE = `expected auto, ${TTA_SYNTAX}`;
 
+/** Parse a spec string (see the file's header); throws a TypeError naming what was expected. */
 export function parseTta(s: string): TtaSpec {
   const str = s.trim().toLowerCase();
   if (str === 'off' || str === 'none' || str === '1') return TTA_OFF;

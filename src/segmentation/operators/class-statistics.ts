@@ -10,8 +10,9 @@
  * the class names (the latest map's), frames seen, each class's share of all
  * pixels seen, and the frames where it was present. A discontinuity does not
  * reset the totals (one video may hold several: chunks, a reconnect); each
- * subscription counts on its own. Completion and errors pass straight
- * through. Counting is countLabels (src/kernels/count.ts: WebAssembly SIMD,
+ * subscription counts on its own. A map whose class names differ from the
+ * maps' before it is an error (the totals are per class). Completion and
+ * errors pass straight through. Counting is countLabels (src/kernels/count.ts: WebAssembly SIMD,
  * a 16-byte vector of one label at once; the same counts as countBytes below).
  *
  * ```ts
@@ -53,11 +54,17 @@ export function classStatistics(): OperatorFunction<Labels, ClassStatistics> {
   return (labels$) => defer(() => {
     let total: Float64Array | undefined;
     let present: Uint32Array | undefined;
+    let names: readonly string[] | undefined;
     let pixels = 0;
     let frames = 0;
     return labels$.pipe(map((l): ClassStatistics => {
       const classes = l.classNames;
       const c = l.classes;
+      // The totals are per class: maps with other classes (another model) would be added up under the wrong names.
+      if (names && names !== classes && (names.length !== classes.length || names.some((n, k) => n !== classes[k]))) {
+        throw new Error(`class statistics: label map seq ${l.seq} has ${classes.length} classes (${classes.join(', ')}), the maps before it ${names.length} (${names.join(', ')}); one video's statistics need one set of classes`);
+      }
+      names = classes;
       const counts = countLabels(c);
       total ??= new Float64Array(classes.length);
       present ??= new Uint32Array(classes.length);
