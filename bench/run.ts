@@ -332,7 +332,7 @@ if (only.has('job')) {
     const out = path.join(dir, 'pt.mp4');
     // OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads sleep instead of spinning at barriers, as ONNX
     // Runtime's do here (allow_spinning 0): spinning doubles its CPU and stalls it on a shared machine.
-    const r = timed(`OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 ${sh(path.join(ROOT, 'bench', 'pytorch_baseline.py'))} ${sh(input)} ${sh(out)} ${seg.height}x${seg.width} ${fr.height}x${fr.width} ${JOB_PRESET} ${JOB_CRF}`);
+    const r = timed(`OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 ${sh(path.join(ROOT, 'bench', 'pytorch_baseline.py'))} ${sh(input)} ${sh(out)} ${seg.height}x${seg.width} ${fr.height}x${fr.width} ${JOB_PRESET} ${JOB_CRF}${fr.width !== vw || fr.height !== vh ? ' area' : ''}`);
     rmSync(out, { force: true });
     return { ...r, seg, fr };
   };
