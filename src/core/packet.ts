@@ -107,3 +107,8 @@ export type PacketOf<K extends PortKind> = Extract<Packet, { readonly kind: K }>
 export function withDiscontinuity<T extends PacketMeta>(p: T, reason: string): T {
   return Object.freeze({ ...p, discontinuity: reason });
 }
+
+/** Whether two label maps' class names are the same list (by value: labels from a thread or a socket carry new arrays). */
+export function sameClassNames(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+}

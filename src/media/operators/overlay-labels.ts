@@ -25,7 +25,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import { wasmBlender } from '../../kernels/blend-wasm.ts';
 import { labelsAt, uninitialisedBytes } from '../../kernels/image.ts';
 import { buildLegend, drawLegend, legendStrip, type Legend } from '../../kernels/legend.ts';
-import type { Frame, Labels } from '../../core/packet.ts';
+import { sameClassNames, type Frame, type Labels } from '../../core/packet.ts';
 import { blendTables, simdKernels, type BlendTables } from '../../kernels/simd.ts';
 
 export interface OverlayOptions {
@@ -69,7 +69,6 @@ let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: Retur
 // cache keyed on identity then rebuilt the tables and the legend for each frame (~1.3 ms a frame).
 const samePalette = (p: Labels['palette'], q: Labels['palette']): boolean =>
   p === q || (p.length === q.length && p.every((c, i) => { const d = q[i]; return c === d || (!!c && !!d && c[0] === d[0] && c[1] === d[1] && c[2] === d[2]); }));
-const sameNames = (a: readonly string[], b: readonly string[]): boolean => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 
 /** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
 export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] = [], legend = false): Uint8Array {
@@ -86,7 +85,7 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
   // from the label-resizer are resampled from the model's map where that is exact (labelsAt): a
   // 960x540 preview of a 1080p video upscales 480x270 labels instead of decimating 1920x1080.
   const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
-  if (legend && (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || !samePalette(lastLegend.palette, l.palette) || !sameNames(lastLegend.names, l.classNames))) {
+  if (legend && (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || !samePalette(lastLegend.palette, l.palette) || !sameClassNames(lastLegend.names, l.classNames))) {
     const lg = buildLegend(w, h, l.classNames, l.palette); // built once: the same in every frame
     lastLegend = { w, h, palette: l.palette, names: l.classNames, lg, strip: simdKernels && legendStrip(lg, w) };
   }

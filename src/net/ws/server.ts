@@ -34,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bearerToken, crossSiteRequest, hostAllowed, originAllowed, parseTarget, show } from './http-guard.ts';
 import { PROTOCOL_VERSION, type ClassesMessage, type DroppedMessage, type HelloMessage, type ServerText } from '../../codecs/ws-protocol.ts';
+import { sameClassNames } from '../../core/packet.ts';
 
 export interface ServerOptions {
   readonly host: string;
@@ -564,5 +565,5 @@ function digest(s: string): Buffer {
 }
 
 function sameClasses(a: readonly string[], ap: Palette, b: readonly string[], bp: Palette): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]) && JSON.stringify(ap) === JSON.stringify(bp);
+  return sameClassNames(a, b) && JSON.stringify(ap) === JSON.stringify(bp);
 }

@@ -20,7 +20,7 @@
  * ```
  */
 import { defer, map, type OperatorFunction } from 'rxjs';
-import type { Labels } from '../../core/packet.ts';
+import { sameClassNames, type Labels } from '../../core/packet.ts';
 import { countLabels } from '../../kernels/count.ts';
 
 /** One label map's class shares. */
@@ -61,7 +61,7 @@ export function classStatistics(): OperatorFunction<Labels, ClassStatistics> {
       const classes = l.classNames;
       const c = l.classes;
       // The totals are per class: maps with other classes (another model) would be added up under the wrong names.
-      if (names && names !== classes && (names.length !== classes.length || names.some((n, k) => n !== classes[k]))) {
+      if (names && !sameClassNames(names, classes)) {
         throw new Error(`class statistics: label map seq ${l.seq} has ${classes.length} classes (${classes.join(', ')}), the maps before it ${names.length} (${names.join(', ')}); one video's statistics need one set of classes`);
       }
       names = classes;
