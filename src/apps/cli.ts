@@ -36,6 +36,7 @@ import { PACKAGE_ROOT } from '../core/package-root.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import type { Progress } from './process.ts';
 import { closest, didYouMean } from '../core/suggest.ts';
+import { forceExit, forceExitOnSignal } from './signals.ts';
 
 const ROOT = PACKAGE_ROOT;
 export const DEFAULT_GRAPH = path.join(ROOT, 'graphs', 'dashcam-offline.yaml');
@@ -414,12 +415,12 @@ function stopSignal(log: Log): { signal: AbortSignal; dispose: () => void } {
       else process.stderr.write(`\n${sig}: stopping; finishing outputs (again to force)\n`);
       ac.abort(new Error(sig));
     } else {
-      process.exit(130);
+      forceExit(sig);
     }
   };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  return { signal: ac.signal, dispose: () => { process.off('SIGINT', onSig); process.off('SIGTERM', onSig); } };
+  return { signal: ac.signal, dispose: () => { process.off('SIGINT', onSig); process.off('SIGTERM', onSig); if (count > 0) forceExitOnSignal(); } };
 }
 
 async function cmdRun(values: Values, positionals: string[]): Promise<number> {

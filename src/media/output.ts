@@ -38,17 +38,20 @@ export function removeOnExit(p: string): void {
   live.add(path.resolve(p));
   if (!hooked) {
     hooked = true;
-    process.on('exit', () => {
-      for (const q of live) {
-        try {
-          // A child ffmpeg may still be adding files: retry a folder that is not empty yet.
-          rmSync(q, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
-        } catch {
-          /* exiting: nothing more to do */
-        }
-      }
-    });
+    process.on('exit', removeUncommitted);
   }
+}
+/** Remove, synchronously, every temporary output not yet committed or discarded (exiting now). */
+export function removeUncommitted(): void {
+  for (const q of live) {
+    try {
+      // A child ffmpeg may still be adding files: retry a folder that is not empty yet.
+      rmSync(q, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    } catch {
+      /* exiting: nothing more to do */
+    }
+  }
+  live.clear();
 }
 export function committed(p: string): void {
   live.delete(path.resolve(p));

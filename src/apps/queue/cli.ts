@@ -21,6 +21,7 @@ import { QUEUE_NAME } from './jobs.ts';
 import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { formatQueueStatus, queueStatus } from './status.ts';
 import { submit } from './submit.ts';
+import { forceExit, forceExitOnSignal } from '../signals.ts';
 import { startQueueWorker } from './worker.ts';
 
 const DEFAULT_GRAPH = path.join(PACKAGE_ROOT, 'graphs', 'dashcam-offline.yaml');
@@ -54,11 +55,11 @@ function signals(): { stop: AbortController; release: AbortController; dispose()
     else if (n === 2) {
       process.stderr.write(`${sig}: releasing the current jobs to the queue\n`);
       release.abort(new Error(sig));
-    } else process.exit(130);
+    } else forceExit(sig);
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
-  return { stop, release, dispose: () => { process.off('SIGINT', on); process.off('SIGTERM', on); } };
+  return { stop, release, dispose: () => { process.off('SIGINT', on); process.off('SIGTERM', on); if (n > 0) forceExitOnSignal(); } };
 }
 
 /** `segflow process … --queue`: the options src/cli.ts parsed (it refuses those that do not apply). */
