@@ -29,6 +29,11 @@ test.serial('websocket-sink › a slow client does not slow a fast one', async (
     const slow = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
     await Promise.all([fast.opened, slow.opened]);
     await slow.hello();
+    // The pipeline's own rate on this machine, both clients reading (a loaded machine may not make 60 fps at all).
+    const base0 = run.done.length;
+    const tb = performance.now();
+    await sleep(2000);
+    const baseRate = (run.done.length - base0) / ((performance.now() - tb) / 1000);
     // Stop reading: the kernel buffers fill, then the server's per-client queue, then frames drop.
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     const doneAt0 = run.done.length;
@@ -41,12 +46,13 @@ test.serial('websocket-sink › a slow client does not slow a fast one', async (
     const published = run.done.length - doneAt0;
     const drops = metric(run.metrics, 'ws_dropped_total', { node: 'sink', stream: 's1' });
     const sinkP99 = run.metrics.node('sink').percentile(99);
-    t.log(`pipeline ${sinkRate.toFixed(1)} fps (source ${fps}); fast client got ${fastGot}/${published}; slow client: ${slow.labels.length} received, ${drops} dropped; sink p99 ${sinkP99.toFixed(2)} ms/frame`);
-    t.true(sinkRate > fps * 0.85, `pipeline rate ${sinkRate.toFixed(1)} fps; expected ≈ ${fps}`);
+    t.log(`pipeline ${sinkRate.toFixed(1)} fps (source ${fps}, ${baseRate.toFixed(1)} before the slow client stopped reading); fast client got ${fastGot}/${published}; slow client: ${slow.labels.length} received, ${drops} dropped; sink p99 ${sinkP99.toFixed(2)} ms/frame`);
+    t.true(sinkRate > Math.min(fps, baseRate) * 0.85, `pipeline rate ${sinkRate.toFixed(1)} fps; expected ≈ ${Math.min(fps, baseRate).toFixed(1)} (the rate before)`);
     t.true(fastGot >= published * 0.95, `fast client got ${fastGot} of ${published}`);
     t.true(drops > 0, 'expected frames dropped for the slow client');
     t.true(slow.labels.length < published, 'the slow client cannot have received everything');
-    t.true(sinkP99 < 50, `sink per-frame p99 ${sinkP99} ms; expected it never to wait for a client`);
+    // A sink that waited for the paused client would take seconds a frame; 150 ms leaves room for a loaded machine.
+    t.true(sinkP99 < 150, `sink per-frame p99 ${sinkP99} ms; expected it never to wait for a client`);
     // Once it reads again, the slow client is told how many frames it lost.
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     const notice = await waitFor('dropped notice', () => slow.texts.find((m) => m.type === 'dropped'), 10_000);
