@@ -313,6 +313,11 @@ function terminate(c: Child): Promise<void> {
 }
 
 function lastError(lines: string[]): string | undefined {
+  // `-map 0:v:0` on a stream without video: ffmpeg says only "Stream map '0:v:0' matches no streams" (exit 1).
+  if (lines.some((l) => /Stream map '0:v:0' matches no streams/.test(l))) {
+    const found = lines.map((l) => /^\s*Stream #\d+:\d+\S*: (\w+): (\w+)/.exec(l)).filter((m) => !!m).map((m) => `${m[1]!.toLowerCase()} ${m[2]}`);
+    return `no video track in the stream (${found.length ? `only ${found.join(', ')}` : 'no tracks'})`;
+  }
   const errs = lines.filter((l) => /error|refused|invalid|not found|unauthori[sz]ed|timed out|failed|denied|could not|unable/i.test(l));
   const l = errs[errs.length - 1];
   return l ? redact(l.trim()) : undefined;
