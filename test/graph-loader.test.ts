@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
 import { GraphError } from '../src/core/errors.ts';
+import { toDot } from '../src/core/graph/dot.ts';
 import { parseGraph } from '../src/core/graph/loader.ts';
 import { segflow, tmpDir } from './helpers/cli.ts';
 
@@ -129,4 +130,19 @@ nodes:
   const e = err(live.replace('rtsp://127.0.0.1:8554/cam', 'rtps://admin:s3cret@10.0.0.5/stream1'));
   t.false(e.message.includes('s3cret'), e.message);
   t.regex(e.message, /expected an rtsp:\/\/ or rtsps:\/\/ URL, got 'rtps:\/\/admin:\*\*\*@10\.0\.0\.5\/stream1'/);
+});
+
+test('graph › the drawing shows no secrets: a camera password (user:***@) and a WebSocket token are hidden', (t) => {
+  const g = parseGraph(`version: 1
+nodes:
+  camera: { type: rtsp-source, options: { url: "rtsp://admin:s3cret@10.0.0.5/s1" } }
+  small:  { type: downsampler, in: { frame: camera.frame } }
+  segment: { type: two-branch-segmenter, in: { frame: small.frame } }
+  browser: { type: websocket-sink, options: { port: 8090, token: tok-0123456789 }, in: { labels: segment.labels } }
+`, 'g.yaml', registry);
+  const dot = toDot(g);
+  t.false(dot.includes('s3cret'), dot);
+  t.false(dot.includes('tok-0123456789'), dot);
+  t.regex(dot, /url: rtsp:\/\/admin:\*\*\*@10\.0\.0\.5\/s1/);
+  t.regex(dot, /token: \*\*\*/);
 });
