@@ -567,3 +567,14 @@ test.serial('ws security › metrics server: GET and HEAD only, bad targets 400,
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test.serial('ws security › metrics server: a port in use is an error naming the metrics server, the address and what to do', async (t) => {
+  const taken: http.Server = await serveMetrics(() => new Metrics(), 0);
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const err = await t.throwsAsync(serveMetrics(() => new Metrics(), port));
+    t.is(err!.message, `metrics server: cannot listen on 127.0.0.1:${port}: port already in use; expected a free port for --metrics-port`);
+  } finally {
+    taken.close();
+  }
+});

@@ -51,7 +51,9 @@ export async function serveMetrics(metrics: () => Metrics, port: number, host = 
   });
   server.maxConnections = o.maxConnections ?? 64;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new Error(`metrics server: cannot listen on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}; expected a free port for --metrics-port`));
+    });
     server.listen(port, host, () => resolve());
   });
   return server;
