@@ -320,6 +320,10 @@ function lastError(lines: string[]): string | undefined {
   }
   const errs = lines.filter((l) => /error|refused|invalid|not found|unauthori[sz]ed|timed out|failed|denied|could not|unable/i.test(l));
   const l = errs[errs.length - 1];
+  // A server that answered with something other than RTSP (a camera's web port, any HTTP server): ffmpeg says only this.
+  if (l && /: Invalid data found when processing input$/.test(l.trim()) && !lines.some((x) => /^Input #0/.test(x))) {
+    return 'the server\'s answer is not RTSP (ffmpeg: Invalid data found when processing input); is this the camera\'s RTSP port (usually 554) and not its web port?';
+  }
   return l ? redact(l.trim()) : undefined;
 }
 

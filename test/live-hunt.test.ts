@@ -4,6 +4,8 @@
  * are small GStreamer scripts started here (python3-gi with gst-rtsp-server, as the reference needs).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import ava from 'ava';
 import { freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive } from './helpers/live.ts';
@@ -69,5 +71,21 @@ test.serial('live-hunt › a camera URL whose stream has no video track: the err
     t.is(metric(run.metrics, 'rtsp_frames_total', { node: 'camera' }), 0);
   } finally {
     await server.stop();
+  }
+});
+
+test.serial('live-hunt › a camera URL that points at an HTTP server: the error says the answer is not RTSP (was "Invalid data found when processing input")', async (t) => {
+  const http = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>camera web page</html>\n'));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+  const port = (http.address() as AddressInfo).port;
+  try {
+    const run = runLive({ file: GRAPH }, [`camera.url=rtsp://admin:s3cret@127.0.0.1:${port}/stream1`, `browser.port=${await freePort()}`, 'camera.maxReconnects=1', 'camera.reconnectInitialMs=100']);
+    const err = await t.throwsAsync(run.result);
+    t.log(err!.message);
+    t.regex(err!.message, /camera: rtsp:\/\/admin:\*\*\*@127\.0\.0\.1:\d+\/stream1: no frames after 1 reconnects in a row; expected a reachable camera, got: the server's answer is not RTSP \(ffmpeg: Invalid data found when processing input\); is this the camera's RTSP port \(usually 554\) and not its web port\?/);
+    t.false([err!.message, ...run.log].some((l) => l.includes('s3cret')), 'the password is nowhere in the error or the log');
+  } finally {
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
   }
 });
