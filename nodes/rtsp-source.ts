@@ -324,6 +324,9 @@ function lastError(lines: string[]): string | undefined {
   if (l && /: Invalid data found when processing input$/.test(l.trim()) && !lines.some((x) => /^Input #0/.test(x))) {
     return 'the server\'s answer is not RTSP (ffmpeg: Invalid data found when processing input); is this the camera\'s RTSP port (usually 554) and not its web port?';
   }
+  // rtsps:// to a plain RTSP server (or TLS refused): ffmpeg's last line is only "Input/output error".
+  const tls = lines.map((x) => /^\[tls @ [^\]]*\] (.+)$/.exec(x.trim())).filter((m) => !!m).pop();
+  if (tls && (!l || /Input\/output error$/.test(l.trim()))) return `TLS failed (${redact(tls[1]!.replace(/\.$/, ''))}): does the camera take rtsps:// (RTSP over TLS) on this port, or plain rtsp://?`;
   return l ? redact(l.trim()) : undefined;
 }
 

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import ava from 'ava';
-import { freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive } from './helpers/live.ts';
+import { freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive, startRtspServer } from './helpers/live.ts';
 import { needsShared } from './helpers/shared.ts';
 
 const test = needsShared(ava, RTSP_SERVER);
@@ -87,5 +87,17 @@ test.serial('live-hunt › a camera URL that points at an HTTP server: the error
   } finally {
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
+  }
+});
+
+test.serial('live-hunt › rtsps:// to a camera that speaks plain RTSP: the error says TLS failed and asks about the scheme (was "Input/output error")', async (t) => {
+  const server = await startRtspServer();
+  try {
+    const run = runLive({ file: GRAPH }, [`camera.url=${server.url('/cam').replace('rtsp://', 'rtsps://')}`, `browser.port=${await freePort()}`, 'camera.maxReconnects=1', 'camera.reconnectInitialMs=100']);
+    const err = await t.throwsAsync(run.result);
+    t.log(err!.message);
+    t.regex(err!.message, /camera: rtsps:\/\/127\.0\.0\.1:\d+\/cam: no frames after 1 reconnects in a row; expected a reachable camera, got: TLS failed \(.+\): does the camera take rtsps:\/\/ \(RTSP over TLS\) on this port, or plain rtsp:\/\/\?/);
+  } finally {
+    await server.stop();
   }
 });
