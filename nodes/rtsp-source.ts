@@ -13,7 +13,10 @@
  * stays bounded. Failure modes handled: the server dies (ffmpeg exits 0 with
  * no error), refuses the connection (exit 1), or hangs with its socket open
  * (ffmpeg never exits: the no-data watchdog kills it); ffmpeg blocked on the
- * network may ignore SIGTERM, so SIGKILL follows after 2 s. Metrics:
+ * network may ignore SIGTERM, so SIGKILL follows after 2 s. Each disconnect
+ * is logged with its cause in words: connection refused, the server's 401 or
+ * 404, a stream with no video track, a server that does not answer in RTSP
+ * (a camera's web port), rtsps:// to a plain RTSP server. Metrics:
  * `rtsp_connected`, `rtsp_reconnects_total`, `rtsp_frames_total`,
  * `rtsp_disconnects_total{reason}`, `rtsp_last_frame_timestamp_seconds`.
  *
