@@ -319,7 +319,7 @@ function lastError(lines: string[]): string | undefined {
   // `-map 0:v:0` on a stream without video: ffmpeg says only "Stream map '0:v:0' matches no streams" (exit 1).
   if (lines.some((l) => /Stream map '0:v:0' matches no streams/.test(l))) {
     const found = lines.map((l) => /^\s*Stream #\d+:\d+\S*: (\w+): (\w+)/.exec(l)).filter((m) => !!m).map((m) => `${m[1]!.toLowerCase()} ${m[2]}`);
-    return `no video track in the stream (${found.length ? `only ${found.join(', ')}` : 'no tracks'})`;
+    return `no video track in the stream${found.length ? ` (only ${found.join(', ')})` : ''}`;
   }
   const errs = lines.filter((l) => /error|refused|invalid|not found|unauthori[sz]ed|timed out|failed|denied|could not|unable/i.test(l));
   const l = errs[errs.length - 1];
