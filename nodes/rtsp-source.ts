@@ -13,7 +13,10 @@
  * stays bounded. Failure modes handled: the server dies (ffmpeg exits 0 with
  * no error), refuses the connection (exit 1), or hangs with its socket open
  * (ffmpeg never exits: the no-data watchdog kills it); ffmpeg blocked on the
- * network may ignore SIGTERM, so SIGKILL follows after 2 s. Metrics:
+ * network may ignore SIGTERM, so SIGKILL follows after 2 s. Each disconnect
+ * is logged with its cause in words: connection refused, the server's 401 or
+ * 404, a stream with no video track, a server that does not answer in RTSP
+ * (a camera's web port), rtsps:// to a plain RTSP server. Metrics:
  * `rtsp_connected`, `rtsp_reconnects_total`, `rtsp_frames_total`,
  * `rtsp_disconnects_total{reason}`, `rtsp_last_frame_timestamp_seconds`.
  *
@@ -313,8 +316,20 @@ function terminate(c: Child): Promise<void> {
 }
 
 function lastError(lines: string[]): string | undefined {
+  // `-map 0:v:0` on a stream without video: ffmpeg says only "Stream map '0:v:0' matches no streams" (exit 1).
+  if (lines.some((l) => /Stream map '0:v:0' matches no streams/.test(l))) {
+    const found = lines.map((l) => /^\s*Stream #\d+:\d+\S*: (\w+): (\w+)/.exec(l)).filter((m) => !!m).map((m) => `${m[1]!.toLowerCase()} ${m[2]}`);
+    return `no video track in the stream${found.length ? ` (only ${found.join(', ')})` : ''}`;
+  }
   const errs = lines.filter((l) => /error|refused|invalid|not found|unauthori[sz]ed|timed out|failed|denied|could not|unable/i.test(l));
   const l = errs[errs.length - 1];
+  // A server that answered with something other than RTSP (a camera's web port, any HTTP server): ffmpeg says only this.
+  if (l && /: Invalid data found when processing input$/.test(l.trim()) && !lines.some((x) => /^Input #0/.test(x))) {
+    return 'the server\'s answer is not RTSP (ffmpeg: Invalid data found when processing input); is this the camera\'s RTSP port (usually 554) and not its web port?';
+  }
+  // rtsps:// to a plain RTSP server (or TLS refused): ffmpeg's last line is only "Input/output error".
+  const tls = lines.map((x) => /^\[tls @ [^\]]*\] (.+)$/.exec(x.trim())).filter((m) => !!m).pop();
+  if (tls && (!l || /Input\/output error$/.test(l.trim()))) return `TLS failed (${redact(tls[1]!.replace(/\.$/, ''))}): does the camera take rtsps:// (RTSP over TLS) on this port, or plain rtsp://?`;
   return l ? redact(l.trim()) : undefined;
 }
 

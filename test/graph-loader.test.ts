@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
 import { GraphError } from '../src/core/errors.ts';
+import { toDot } from '../src/core/graph/dot.ts';
 import { parseGraph } from '../src/core/graph/loader.ts';
 import { segflow, tmpDir } from './helpers/cli.ts';
 
@@ -110,4 +111,38 @@ test('graph › --dot draws every node and edge', async (t) => {
   for (const n of ['decode', 'small', 'keys', 'segment', 'carry', 'labels', 'overlay', 'video', 'masks', 'stats']) t.true(r.stdout.includes(`"${n}"`), n);
   t.is((r.stdout.match(/->/g) ?? []).length, 12);
   t.regex(r.stdout, /subgraph "cluster_segmentation" \{\n.*label="executor segmentation \(one worker thread\)"(.*\n){1,2}\s+"keys" \[/, 'the executor\'s nodes in one box');
+});
+
+test('validate › a camera URL with a password is not echoed in a graph error (a mistyped rtsp:// scheme, an unknown node in --set)', (t) => {
+  const live = `version: 1
+nodes:
+  camera: { type: rtsp-source, options: { url: "rtsp://127.0.0.1:8554/cam" } }
+  small:  { type: downsampler, in: { frame: camera.frame } }
+  segment: { type: two-branch-segmenter, in: { frame: small.frame } }
+  browser: { type: websocket-sink, options: { port: 8090 }, in: { labels: segment.labels } }
+`;
+  for (const sets of [['camera.url=rstp://admin:s3cret@10.0.0.5/stream1'], ['cam.url=rtsp://admin:s3cret@10.0.0.5/stream1'], ['camera.url=rtsp://admin:s3 cret@10.0.0.5/stream1']]) {
+    const e = err(live, sets);
+    t.false(/s3 ?cret/.test(e.message), e.message);
+    t.regex(e.message, /admin:\*\*\*@10\.0\.0\.5/);
+  }
+  // In the file itself too.
+  const e = err(live.replace('rtsp://127.0.0.1:8554/cam', 'rtps://admin:s3cret@10.0.0.5/stream1'));
+  t.false(e.message.includes('s3cret'), e.message);
+  t.regex(e.message, /expected an rtsp:\/\/ or rtsps:\/\/ URL, got 'rtps:\/\/admin:\*\*\*@10\.0\.0\.5\/stream1'/);
+});
+
+test('graph › the drawing shows no secrets: a camera password (user:***@) and a WebSocket token are hidden', (t) => {
+  const g = parseGraph(`version: 1
+nodes:
+  camera: { type: rtsp-source, options: { url: "rtsp://admin:s3cret@10.0.0.5/s1" } }
+  small:  { type: downsampler, in: { frame: camera.frame } }
+  segment: { type: two-branch-segmenter, in: { frame: small.frame } }
+  browser: { type: websocket-sink, options: { port: 8090, token: tok-0123456789 }, in: { labels: segment.labels } }
+`, 'g.yaml', registry);
+  const dot = toDot(g);
+  t.false(dot.includes('s3cret'), dot);
+  t.false(dot.includes('tok-0123456789'), dot);
+  t.regex(dot, /url: rtsp:\/\/admin:\*\*\*@10\.0\.0\.5\/s1/);
+  t.regex(dot, /token: \*\*\*/);
 });

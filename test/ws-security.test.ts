@@ -567,3 +567,35 @@ test.serial('ws security › metrics server: GET and HEAD only, bad targets 400,
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test.serial('ws security › metrics server: close() ends a connection whose request never finishes (it held the process after Ctrl-C)', async (t) => {
+  const server: http.Server = await serveMetrics(() => new Metrics(), 0);
+  const port = (server.address() as net.AddressInfo).port;
+  // A scraper stuck mid-request (or a slowloris): headers begun, never ended.
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+  sock.write(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`);
+  let sockClosed = false;
+  sock.on('error', () => {});
+  sock.once('close', () => (sockClosed = true));
+  await waitFor('the server to see the connection', () => new Promise<boolean>((resolve) => server.getConnections((_e, n) => resolve(n > 0))), 5000);
+  let serverClosed = false;
+  server.close(() => (serverClosed = true));
+  try {
+    await waitFor('the stuck connection closed and the server closed', () => sockClosed && serverClosed, 5000);
+    t.pass();
+  } finally {
+    sock.destroy();
+  }
+});
+
+test.serial('ws security › metrics server: a port in use is an error naming the metrics server, the address and what to do', async (t) => {
+  const taken: http.Server = await serveMetrics(() => new Metrics(), 0);
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const err = await t.throwsAsync(serveMetrics(() => new Metrics(), port));
+    t.is(err!.message, `metrics server: cannot listen on 127.0.0.1:${port}: port already in use; expected a free port for --metrics-port`);
+  } finally {
+    taken.close();
+  }
+});

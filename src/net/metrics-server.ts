@@ -8,6 +8,7 @@
  * requests from browser pages on other sites refused (403), at most
  * `maxConnections` connections that must send their request within
  * `requestTimeoutMs`; no request can throw out of the handler (400 instead).
+ * `close()` ends every connection at once, so no client holds the process.
  */
 import http from 'node:http';
 import type { Metrics } from '../core/runtime/metrics.ts';
@@ -50,8 +51,18 @@ export async function serveMetrics(metrics: () => Metrics, port: number, host = 
     }
   });
   server.maxConnections = o.maxConnections ?? 64;
+  // Closing ends every connection too: a scrape in progress, or a client that never finishes its request (the
+  // request timeout is not checked once the server is closing), would otherwise keep the process from exiting.
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    close(cb);
+    server.closeAllConnections();
+    return server;
+  }) as typeof server.close;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new Error(`metrics server: cannot listen on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'port already in use' : e.message}; expected a free port for --metrics-port`));
+    });
     server.listen(port, host, () => resolve());
   });
   return server;

@@ -14,7 +14,8 @@ export function toDot(g: GraphDef): string {
     const opts = Object.entries(n.options)
       .filter(([k, v]) => typeof v !== 'object' && v !== false && v !== 0 && v !== '' && (!n.given || n.given.includes(k)))
       .slice(0, 4)
-      .map(([k, v]) => `${k}: ${String(v).length > 28 ? '…' + String(v).slice(-27) : v}`);
+      .map(([k, v]) => [k, shown(k, v)] as const)
+      .map(([k, v]) => `${k}: ${v.length > 28 ? '…' + v.slice(-27) : v}`);
     const at = nodeLines.get(n.executor) ?? [];
     at.push(`${q(n.name)} [label=${q([`${n.name}`, `(${n.type})`, ...opts].join('\n'))}, fillcolor=${q(fill[n.spec.role])}];`);
     nodeLines.set(n.executor, at);
@@ -37,4 +38,10 @@ export function toDot(g: GraphDef): string {
   }
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** An option's value as drawn: secrets (a token, a password in a URL such as rtsp://user:pass@camera) hidden. */
+function shown(key: string, v: unknown): string {
+  if (/token|password|secret/i.test(key)) return '***';
+  return String(v).replace(/(\b[a-z][\w+.-]*:\/\/[^:/@\s]+):[^@/]*@/gi, '$1:***@');
 }

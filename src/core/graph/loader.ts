@@ -363,6 +363,8 @@ function tooDeep(text: string, max: number): number | undefined {
 
 /** Error messages are one line: control characters and line breaks in names and values are escaped. */
 function oneLine(s: string): string {
+  // A password in a URL (`rtsp://user:pass@camera`, a mistyped scheme included) is never echoed: `user:***@`.
+  s = s.replace(/(\b[a-z][\w+.-]*:\/\/[^:/@\s'"]+):[^@/'"\n]*@/gi, '$1:***@');
   if (s.length > 1000) s = `${s.slice(0, 600)} … ${s.slice(-380)}`;
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
