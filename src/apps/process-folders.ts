@@ -48,6 +48,8 @@ export interface InputFile {
   /** As given or found (for messages and the summary). */
   readonly path: string;
   readonly rel: string;
+  /** A folder that could not be listed (e.g. no permission): why, naming it; its videos are not known. */
+  readonly unreadable?: string;
 }
 
 /** One path component from any string: letters, digits, `_`, `-`, inner dots; never empty, hidden or `..`. */

@@ -100,7 +100,17 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
   const out: InputFile[] = [];
   const skipAt = skip ? path.resolve(skip) : undefined;
   const walk = (root: string, d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      // One unreadable folder (no permission, an I/O error) is a failed entry naming it; the rest go on.
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.message;
+      out.push({ path: d, rel: path.relative(root, d) || path.basename(d), unreadable: `${d}: cannot read this folder (${why}${err.code ? `, ${err.code}` : ''}); the videos in it were not processed` });
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) {
         if (path.resolve(p) !== skipAt) walk(root, p);
@@ -171,7 +181,8 @@ async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Pr
   const worker = async () => {
     while (next < files.length && !o.signal?.aborted) {
       const i = next++;
-      results[i] = await processOne(files[i]!.path, ids[i], folders[i]!, o);
+      const f = files[i]!;
+      results[i] = f.unreadable ? { input: f.path, status: 'failed', error: f.unreadable } : await processOne(f.path, ids[i], folders[i]!, o);
       o.progress?.end(results[i]!);
     }
   };

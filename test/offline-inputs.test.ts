@@ -1,0 +1,108 @@
+/**
+ * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
+ * ffmpeg and run through the real CLI: an unreadable folder among the inputs, ...
+ * Each bad input is one clear line naming it; the others are processed; summary.json says which.
+ *
+ * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
+ */
+import test from 'ava';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BIN, tmpDir, type CliResult } from './helpers/cli.ts';
+import { testClip } from './helpers/videos.ts';
+
+/** A temp dir (open to every user) with a light graph (decoder → encoder). */
+function setup(prefix: string): { work: string; graph: string } {
+  const work = tmpDir(`segflow-offline-inputs-${prefix}-`);
+  chmodSync(work, 0o777);
+  const graph = path.join(work, 'light.yaml');
+  writeFileSync(graph, [
+    'version: 1',
+    'vars: { input: x.mp4, out: out }',
+    'nodes:',
+    '  decode: { type: decoder, options: { path: "${input}" } }',
+    '  video:  { type: encoder, options: { path: "${out}/overlay.mp4", preset: ultrafast }, in: { frame: decode.frame } }',
+    '',
+  ].join('\n'));
+  return { work, graph };
+}
+
+interface SummaryFile { input: string; status: string; error?: string; output?: string; frames?: number }
+const readSummary = (out: string) => JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { ok: number; failed: number; files: SummaryFile[] };
+
+/**
+ * The CLI as a user without root's power to read anything: as is when not root; as `nobody` (uid 65534,
+ * with setpriv) when root. Undefined when that cannot be done here.
+ */
+function asUser(args: string[]): Promise<CliResult> | undefined {
+  const root = process.getuid?.() === 0;
+  if (root) {
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true'], { stdio: 'ignore' });
+    } catch {
+      return undefined;
+    }
+  }
+  const [cmd, argv] = root
+    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args]]
+    : [process.execPath, [BIN, ...args]];
+  return new Promise((resolve) => {
+    execFile(cmd, argv, { timeout: 240_000, maxBuffer: 16 << 20, env: { ...process.env, HOME: path.dirname(args[args.indexOf('--out') + 1]!) } }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr });
+    });
+  });
+}
+
+test('offline inputs › an unreadable folder among the inputs is one failed entry naming it; the other videos are processed', async (t) => {
+  const { work, graph } = setup('unreadable');
+  const rec = path.join(work, 'rec');
+  mkdirSync(path.join(rec, 'locked'), { recursive: true });
+  mkdirSync(path.join(rec, 'open'));
+  await testClip(path.join(rec, 'a.mp4'), { frames: 6 });
+  await testClip(path.join(rec, 'open', 'b.mp4'), { frames: 6 });
+  await testClip(path.join(rec, 'locked', 'c.mp4'), { frames: 6 });
+  chmodSync(rec, 0o777);
+  chmodSync(path.join(rec, 'open'), 0o777);
+  chmodSync(path.join(rec, 'locked'), 0o000);
+  const out = path.join(work, 'out');
+  try {
+    const r = asUser(['process', rec, '--out', out, '--graph', graph]);
+    if (!r) return t.pass('cannot run as a user without root\'s file access here (root without setpriv): skipped');
+    const p = await r;
+    t.is(p.code, 1, p.stderr);
+    const locked = path.join(rec, 'locked');
+    t.regex(p.stderr, new RegExp(`^✗ ${locked}: cannot read this folder \\(permission denied, EACCES\\); the videos in it were not processed$`, 'm'));
+    t.notRegex(p.stderr, /^segflow: |^\s+at /m, 'no crash of the whole job');
+    t.regex(p.stdout, /2 ok, 0 skipped, 1 failed, 0 interrupted/);
+    const s = readSummary(out);
+    t.deepEqual(s.files.map((f) => [path.relative(rec, f.input), f.status]).sort(), [['a.mp4', 'ok'], ['locked', 'failed'], ['open/b.mp4', 'ok']]);
+    t.regex(s.files.find((f) => f.input === locked)!.error!, /^.*locked: cannot read this folder/);
+    t.deepEqual(readdirSync(out).sort(), ['a', 'open__b', 'summary.json']);
+  } finally {
+    chmodSync(path.join(rec, 'locked'), 0o755);
+  }
+});
+
+test('offline inputs › an unreadable folder given by itself fails by name, no crash', async (t) => {
+  const { work, graph } = setup('unreadable-top');
+  const locked = path.join(work, 'locked');
+  mkdirSync(locked);
+  await testClip(path.join(locked, 'c.mp4'), { frames: 6 });
+  const good = await testClip(path.join(work, 'good.mp4'), { frames: 6 });
+  chmodSync(locked, 0o000);
+  const out = path.join(work, 'out');
+  try {
+    const r = asUser(['process', locked, good, '--out', out, '--graph', graph]);
+    if (!r) return t.pass('cannot run as a user without root\'s file access here (root without setpriv): skipped');
+    const p = await r;
+    t.is(p.code, 1, p.stderr);
+    t.regex(p.stderr, new RegExp(`^✗ ${locked}: cannot read this folder \\(permission denied, EACCES\\)`, 'm'));
+    t.deepEqual(readSummary(out).files.map((f) => f.status), ['failed', 'ok']);
+  } finally {
+    chmodSync(locked, 0o755);
+  }
+});
+
+
