@@ -1,6 +1,6 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
- * ffmpeg and run through the real CLI: an unreadable folder among the inputs, ...
+ * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image,
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -9,8 +9,8 @@ import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, tmpDir, type CliResult } from './helpers/cli.ts';
-import { testClip } from './helpers/videos.ts';
+import { BIN, segflow, tmpDir, type CliResult } from './helpers/cli.ts';
+import { ffmpeg, testClip } from './helpers/videos.ts';
 
 /** A temp dir (open to every user) with a light graph (decoder → encoder). */
 function setup(prefix: string): { work: string; graph: string } {
@@ -106,3 +106,25 @@ test('offline inputs › an unreadable folder given by itself fails by name, no 
 });
 
 
+
+test('offline inputs › a still image (PNG or JPEG, by extension or named .mp4) is refused as a still image, not called a playlist', async (t) => {
+  const { work, graph } = setup('still');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  const png = path.join(work, 'photo.png');
+  const jpg = path.join(work, 'photo.jpg');
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120', '-frames:v', '1', png]);
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120', '-frames:v', '1', jpg]);
+  writeFileSync(path.join(rec, 'png-named.mp4'), readFileSync(png));
+  writeFileSync(path.join(rec, 'jpeg-named.mkv'), readFileSync(jpg));
+  await testClip(path.join(rec, 'good.mp4'), { frames: 6 });
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', rec, png, jpg, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  const why = new Map(readSummary(out).files.map((f) => [path.basename(f.input), f.error ?? f.status]));
+  t.is(why.get('good.mp4'), 'ok');
+  for (const [name, kind] of [['png-named.mp4', 'png'], ['jpeg-named.mkv', 'jpeg'], ['photo.png', 'png'], ['photo.jpg', 'jpg']] as const) {
+    t.regex(why.get(name) ?? '', new RegExp(`${name.replace('.', '\\.')}: a still image \\(${kind}\\), not a video; expected a video file$`), name);
+  }
+  t.notRegex(p.stderr, /playlist/);
+});

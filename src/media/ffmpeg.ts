@@ -161,6 +161,8 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       if (err) {
         const text = String(err.message ?? err);
         const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
+        // A still image (image2 by its extension, `png_pipe`, `jpeg_pipe`, ... by its content) is not a playlist.
+        if (refused && (refused[1] === 'image2' || refused[1]!.endsWith('_pipe'))) return reject(new InputError(`${input}: a still image (${refused[1] === 'image2' ? path.extname(input).slice(1).toLowerCase() || 'image' : refused[1]!.replace(/_pipe$/, '')}), not a video; expected a video file`, input));
         if (refused) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
         if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
