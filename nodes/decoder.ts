@@ -2,7 +2,8 @@
  * decoder — reads a video file (or, with `url: true`, a URL) with ffmpeg and
  * emits RGB24 frames.
  *
- * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
+ * Ports: out `frame` (frame). Audio is ignored. Frames are the video as displayed: upright (rotation
+ * metadata) and in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts). Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
  * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).

@@ -1,6 +1,6 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
- * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image,
+ * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -9,8 +9,10 @@ import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, segflow, tmpDir, type CliResult } from './helpers/cli.ts';
-import { ffmpeg, testClip } from './helpers/videos.ts';
+import { lastValueFrom, toArray } from 'rxjs';
+import { decode } from '../operators.ts';
+import { BIN, segflow, tmpDir, videoFacts, type CliResult } from './helpers/cli.ts';
+import { ffmpeg, meanAbsDiff, referenceFrames, testClip } from './helpers/videos.ts';
 
 /** A temp dir (open to every user) with a light graph (decoder → encoder). */
 function setup(prefix: string): { work: string; graph: string } {
@@ -127,4 +129,30 @@ test('offline inputs › a still image (PNG or JPEG, by extension or named .mp4)
     t.regex(why.get(name) ?? '', new RegExp(`${name.replace('.', '\\.')}: a still image \\(${kind}\\), not a video; expected a video file$`), name);
   }
   t.notRegex(p.stderr, /playlist/);
+});
+
+test('offline inputs › non-square pixels (SAR 2:1, 1:2): frames, overlay and label sizes as displayed, not squeezed', async (t) => {
+  const { work, graph } = setup('sar');
+  const wide = path.join(work, 'sar-2-1.mp4');
+  const tall = path.join(work, 'sar-1-2.mp4');
+  // 160x120 stored pixels, displayed at 320x120 (each pixel twice as wide as tall) and at 160x240.
+  await testClip(wide, { frames: 6, extra: ['-vf', 'setsar=2/1'] });
+  await testClip(tall, { frames: 6, extra: ['-vf', 'setsar=1/2'] });
+  for (const [file, w, h] of [[wide, 320, 120], [tall, 160, 240]] as const) {
+    const frames = await lastValueFrom(decode({ path: file }).pipe(toArray()));
+    t.is(frames.length, 6);
+    t.deepEqual([frames[0]!.width, frames[0]!.height], [w, h], path.basename(file));
+    // The picture as displayed: testsrc2 (uncompressed) scaled to the display size.
+    const ref = await referenceFrames(path.join(work, `ref-${w}x${h}.rgb`), { width: 160, height: 120, frames: 6, vf: `scale=${w}:${h}` });
+    const d = meanAbsDiff(frames[3]!.data, ref.subarray(3 * w * h * 3, 4 * w * h * 3));
+    t.log(`${path.basename(file)}: mean abs difference to testsrc2 at ${w}x${h}: ${d.toFixed(1)}`);
+    t.true(d < 12, `${d}`);
+  }
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', wide, tall, '--out', out, '--graph', graph]);
+  t.is(p.code, 0, p.stderr);
+  const o = await videoFacts(path.join(out, 'sar-2-1', 'overlay.mp4'));
+  t.deepEqual([o.width, o.height, o.frames], [320, 120, 6]);
+  const q = await videoFacts(path.join(out, 'sar-1-2', 'overlay.mp4'));
+  t.deepEqual([q.width, q.height, q.frames], [160, 240, 6]);
 });

@@ -57,6 +57,7 @@ export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
 
 
 export interface VideoInfo {
+  /** The size as displayed: upright (rotation metadata applied) and in square pixels (sample aspect ratio applied). */
   readonly width: number;
   readonly height: number;
   /** Frames per second (average rate). */
@@ -172,12 +173,20 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => s.codec_type).join(', ') || 'no streams'})`, input));
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
       const n = Number(v.nb_frames);
+      // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
+      // pixels (the decoder scales to it), so the model, the overlay and the label maps see the picture
+      // as a player shows it, not squeezed; widened (or made taller), never narrowed. SARs within 1% of
+      // 1 (a scaler's rounding, e.g. 964:963 at 321x241) are square.
+      const [sn, sd] = String(v.sample_aspect_ratio ?? '').split(':').map(Number);
+      const sar = sn! > 0 && sd! > 0 && Math.abs(sn! / sd! - 1) >= 0.01 ? sn! / sd! : 1;
+      const w = sar > 1 ? Math.round(v.width * sar) : v.width;
+      const h = sar < 1 ? Math.round(v.height / sar) : v.height;
       // ffmpeg decodes a rotated stream (phones) upright: a quarter turn swaps width and height.
       const rot = Number((v as { rotation?: unknown }).rotation ?? v.tags?.rotate ?? 0);
       const quarter = Number.isFinite(rot) && Math.abs(rot) % 180 === 90;
       resolve({
-        width: quarter ? v.height : v.width,
-        height: quarter ? v.width : v.height,
+        width: quarter ? h : w,
+        height: quarter ? w : h,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
         // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
