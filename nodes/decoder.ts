@@ -142,9 +142,10 @@ export const decoder = defineNode({
         // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
         ...(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : []),
         '-i', spec.source, '-an',
+        // `V`: the first video stream that is not a cover picture (probe() skips those too).
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
-        '-map', '0:v:0', '-vf', `scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
+        '-map', '0:V:0', '-vf', `scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];

@@ -1,6 +1,7 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
- * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels.
+ * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
+ * audio files (with a cover picture, or named .mp4).
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -155,4 +156,25 @@ test('offline inputs › non-square pixels (SAR 2:1, 1:2): frames, overlay and l
   t.deepEqual([o.width, o.height, o.frames], [320, 120, 6]);
   const q = await videoFacts(path.join(out, 'sar-1-2', 'overlay.mp4'));
   t.deepEqual([q.width, q.height, q.frames], [160, 240, 6]);
+});
+
+test('offline inputs › an audio file with a cover picture is "no video stream", not "truncated or corrupt"', async (t) => {
+  const { work, graph } = setup('cover');
+  const cover = path.join(work, 'cover.jpg');
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=200x200', '-frames:v', '1', cover]);
+  // AAC with its artwork: ffprobe lists the artwork as a video stream (disposition attached_pic).
+  const podcast = path.join(work, 'podcast.mp4');
+  await ffmpeg(['-f', 'lavfi', '-i', 'sine=duration=2', '-i', cover, '-map', '0', '-map', '1', '-c:a', 'aac', '-c:v', 'copy', '-disposition:v:0', 'attached_pic', podcast]);
+  // A video with the same artwork beside it: the video is processed, every frame.
+  const clip = await testClip(path.join(work, 'clip-src.mp4'), { frames: 6 });
+  const withCover = path.join(work, 'with-cover.mp4');
+  await ffmpeg(['-i', clip, '-i', cover, '-map', '0', '-map', '1', '-c', 'copy', '-disposition:v:1', 'attached_pic', withCover]);
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', podcast, withCover, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  const files = new Map(readSummary(out).files.map((f) => [path.basename(f.input), f]));
+  t.is(files.get('podcast.mp4')?.error, `${podcast}: no video stream (found audio, a cover picture)`);
+  t.is(files.get('with-cover.mp4')?.status, 'ok', files.get('with-cover.mp4')?.error);
+  t.is(files.get('with-cover.mp4')?.frames, 6);
+  t.deepEqual(readdirSync(out).sort(), ['summary.json', 'with-cover']);
 });

@@ -169,8 +169,10 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
-      const v = data.streams.find((s) => s.codec_type === 'video');
-      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => s.codec_type).join(', ') || 'no streams'})`, input));
+      // A cover picture (an audio file's artwork, a thumbnail) is no video: the decoder maps `0:V:0`, the first other one.
+      const cover = (s: (typeof data.streams)[number]) => s.codec_type === 'video' && (s.disposition?.attached_pic === 1 || (s.disposition as { timed_thumbnails?: number } | undefined)?.timed_thumbnails === 1);
+      const v = data.streams.find((s) => s.codec_type === 'video' && !cover(s));
+      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
       const n = Number(v.nb_frames);
       // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
