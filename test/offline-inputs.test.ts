@@ -178,3 +178,24 @@ test('offline inputs › an audio file with a cover picture is "no video stream"
   t.is(files.get('with-cover.mp4')?.frames, 6);
   t.deepEqual(readdirSync(out).sort(), ['summary.json', 'with-cover']);
 });
+
+test('offline inputs › an MP3 or WAV file (named .mp4 or not) is "an audio file", not called a playlist; a subtitle file is not a video container', async (t) => {
+  const { work, graph } = setup('audio');
+  const mp3 = path.join(work, 'song.mp3');
+  const wav = path.join(work, 'tone.wav');
+  await ffmpeg(['-f', 'lavfi', '-i', 'sine=duration=1', '-c:a', 'libmp3lame', mp3]);
+  await ffmpeg(['-f', 'lavfi', '-i', 'sine=duration=1', wav]);
+  const mp3AsMp4 = path.join(work, 'song-mp3.mp4');
+  writeFileSync(mp3AsMp4, readFileSync(mp3));
+  const srt = path.join(work, 'subtitles.mp4');
+  writeFileSync(srt, '1\n00:00:00,000 --> 00:00:01,000\nhello\n\n2\n00:00:01,000 --> 00:00:02,000\nworld\n');
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', mp3, wav, mp3AsMp4, srt, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  const why = new Map(readSummary(out).files.map((f) => [f.input, f.error ?? f.status]));
+  t.is(why.get(mp3), `${mp3}: an audio file (mp3), no video stream; expected a video file`);
+  t.is(why.get(wav), `${wav}: an audio file (wav), no video stream; expected a video file`);
+  t.is(why.get(mp3AsMp4), `${mp3AsMp4}: an audio file (mp3), no video stream; expected a video file`);
+  t.is(why.get(srt), `${srt}: its content is srt, not a video container segflow reads; expected a video file`);
+  t.notRegex(p.stderr, /playlist/);
+});

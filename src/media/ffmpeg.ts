@@ -92,6 +92,11 @@ export const FILE_FORMATS = [
   'm4v', 'ivf', 'nut', 'mxf', 'ogg', 'yuv4mpegpipe', 'mjpeg', 'gif', 'dv', 'rm', 'obu', 'av1',
 ].join(',');
 
+/** Demuxers refused for a file input because they read other files or URLs (the reason FILE_FORMATS is a list). */
+const OPENS_OTHER_FILES = new Set(['hls', 'applehttp', 'dash', 'concat', 'ffconcat', 'sdp', 'rtsp', 'rtp', 'tee', 'lavfi', 'mpl2', 'webm_dash_manifest', 'imf', 'image2']);
+/** Audio-only demuxers (a file input refused with "an audio file", not called a playlist). */
+const AUDIO_FORMATS = new Set(['mp3', 'wav', 'w64', 'flac', 'aac', 'ac3', 'eac3', 'aiff', 'ape', 'amr', 'amrnb', 'amrwb', 'au', 'caf', 'dts', 'dtshd', 'truehd', 'mlp', 'tta', 'wv', 'mpc', 'mpc8', 'loas', 'gsm', 'voc', 'xwma', 'dsf', 'shn', 'tak', 'mp2']);
+
 /** Whether `s` is written as a URL (`scheme://...`). */
 export function looksLikeUrl(s: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
@@ -164,7 +169,9 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
         // A still image (image2 by its extension, `png_pipe`, `jpeg_pipe`, ... by its content) is not a playlist.
         if (refused && (refused[1] === 'image2' || refused[1]!.endsWith('_pipe'))) return reject(new InputError(`${input}: a still image (${refused[1] === 'image2' ? path.extname(input).slice(1).toLowerCase() || 'image' : refused[1]!.replace(/_pipe$/, '')}), not a video; expected a video file`, input));
-        if (refused) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
+        if (refused && AUDIO_FORMATS.has(refused[1]!)) return reject(new InputError(`${input}: an audio file (${refused[1]}), no video stream; expected a video file`, input));
+        if (refused && OPENS_OTHER_FILES.has(refused[1]!)) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
+        if (refused) return reject(new InputError(`${input}: its content is ${refused[1]}, not a video container segflow reads; expected a video file`, input));
         if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
