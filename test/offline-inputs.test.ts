@@ -1,7 +1,7 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
- * audio files (with a cover picture, or named .mp4).
+ * audio files (with a cover picture, or named .mp4), --out the input folder itself.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -198,4 +198,20 @@ test('offline inputs › an MP3 or WAV file (named .mp4 or not) is "an audio fil
   t.is(why.get(mp3AsMp4), `${mp3AsMp4}: an audio file (mp3), no video stream; expected a video file`);
   t.is(why.get(srt), `${srt}: its content is srt, not a video container segflow reads; expected a video file`);
   t.notRegex(p.stderr, /playlist/);
+});
+
+test('offline inputs › --out the input folder itself: a re-run skips every input and takes no output of its own for an input', async (t) => {
+  const { work, graph } = setup('out-is-input');
+  const rec = path.join(work, 'rec');
+  mkdirSync(path.join(rec, 'day1'), { recursive: true });
+  await testClip(path.join(rec, 'clip.mp4'), { frames: 6 });
+  await testClip(path.join(rec, 'day1', 'b.mp4'), { frames: 6 });
+  const first = await segflow(['process', rec, '--out', rec, '--graph', graph]);
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /2 ok, 0 skipped, 0 failed/);
+  const second = await segflow(['process', rec, '--out', rec, '--graph', graph]);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stdout, /0 ok, 2 skipped, 0 failed/);
+  t.deepEqual(readdirSync(rec).sort(), ['clip', 'clip.mp4', 'day1', 'day1__b', 'summary.json']);
+  t.deepEqual(readSummary(rec).files.map((f) => path.relative(rec, f.input)).sort(), ['clip.mp4', 'day1/b.mp4']);
 });

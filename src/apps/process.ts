@@ -94,7 +94,8 @@ const stallWarnDefaultS = (): number => {
 
 /**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
- * `skip` (the output folder) is never searched, so a re-run does not take its own outputs for inputs.
+ * `skip` (the output folder) is never searched, nor, where it is an input folder itself, the output and work
+ * folders segflow made in it, so a re-run does not take its own outputs for inputs.
  */
 export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
   const out: InputFile[] = [];
@@ -113,7 +114,11 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) {
-        if (path.resolve(p) !== skipAt) walk(root, p);
+        const at = path.resolve(p);
+        // --out may be an input folder itself: its output folders (result.json with an identity) and
+        // work folders are segflow's, not inputs (a re-run took clip/overlay.mp4 for a new input).
+        const ours = skipAt !== undefined && path.dirname(at) === skipAt && (e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined);
+        if (at !== skipAt && !ours) walk(root, p);
       }
       else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
     }
