@@ -1,14 +1,14 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
- * audio files (with a cover picture, or named .mp4), --out the input folder itself.
+ * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
  */
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { decode } from '../operators.ts';
@@ -214,4 +214,24 @@ test('offline inputs › --out the input folder itself: a re-run skips every inp
   t.regex(second.stdout, /0 ok, 2 skipped, 0 failed/);
   t.deepEqual(readdirSync(rec).sort(), ['clip', 'clip.mp4', 'day1', 'day1__b', 'summary.json']);
   t.deepEqual(readSummary(rec).files.map((f) => path.relative(rec, f.input)).sort(), ['clip.mp4', 'day1/b.mp4']);
+});
+
+test('offline inputs › a linked folder inside an input folder is searched (once); a link back up or to --out is no loop', async (t) => {
+  const { work, graph } = setup('links');
+  const rec = path.join(work, 'rec');
+  const disk2 = path.join(work, 'disk2', '2024');
+  mkdirSync(rec);
+  mkdirSync(disk2, { recursive: true });
+  await testClip(path.join(rec, 'a.mp4'), { frames: 6 });
+  await testClip(path.join(disk2, 'b.mp4'), { frames: 6 });
+  const out = path.join(work, 'out');
+  mkdirSync(out);
+  symlinkSync(disk2, path.join(rec, '2024')); // recordings/2024 -> another disk
+  symlinkSync(rec, path.join(rec, 'loop')); // a link back up
+  symlinkSync(out, path.join(rec, 'results')); // a link to --out
+  const p = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(p.code, 0, p.stderr);
+  t.regex(p.stdout, /2 ok, 0 skipped, 0 failed/);
+  t.deepEqual(readSummary(out).files.map((f) => [path.relative(rec, f.input), f.status, f.frames]).sort(), [['2024/b.mp4', 'ok', 6], ['a.mp4', 'ok', 6]]);
+  t.deepEqual(readdirSync(out).sort(), ['2024__b', 'a', 'summary.json']);
 });

@@ -11,7 +11,7 @@
  * go on. summary.json is merged over runs. The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -95,12 +95,26 @@ const stallWarnDefaultS = (): number => {
 /**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
  * `skip` (the output folder) is never searched, nor, where it is an input folder itself, the output and work
- * folders segflow made in it, so a re-run does not take its own outputs for inputs.
+ * folders segflow made in it, so a re-run does not take its own outputs for inputs. Links to folders are
+ * followed (each folder searched once, by its real path).
  */
 export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
   const out: InputFile[] = [];
   const skipAt = skip ? path.resolve(skip) : undefined;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const skipReal = skipAt !== undefined ? real(skipAt) : undefined;
+  /** Folders walked, by real path: a linked folder is searched once, and a link back up is no loop. */
+  const visited = new Set<string>();
   const walk = (root: string, d: string) => {
+    const r = real(d);
+    if (visited.has(r)) return;
+    visited.add(r);
     let entries;
     try {
       entries = readdirSync(d, { withFileTypes: true });
@@ -113,8 +127,18 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
     }
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) {
+      // A link to a folder is searched like the folder (recordings/2024 -> /mnt/disk2/2024 was skipped silently).
+      let isDir = e.isDirectory();
+      if (e.isSymbolicLink()) {
+        try {
+          isDir = statSync(p).isDirectory();
+        } catch {
+          isDir = false; // a broken link: taken as a file when named like a video, and reported as missing
+        }
+      }
+      if (isDir) {
         const at = path.resolve(p);
+        if (skipReal !== undefined && real(p) === skipReal) continue;
         // --out may be an input folder itself: its output folders (result.json with an identity) and
         // work folders are segflow's, not inputs (a re-run took clip/overlay.mp4 for a new input).
         const ours = skipAt !== undefined && path.dirname(at) === skipAt && (e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined);
