@@ -1,7 +1,8 @@
 /**
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
- * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders.
+ * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
+ * with control characters.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -234,4 +235,26 @@ test('offline inputs › a linked folder inside an input folder is searched (onc
   t.regex(p.stdout, /2 ok, 0 skipped, 0 failed/);
   t.deepEqual(readSummary(out).files.map((f) => [path.relative(rec, f.input), f.status, f.frames]).sort(), [['2024/b.mp4', 'ok', 6], ['a.mp4', 'ok', 6]]);
   t.deepEqual(readdirSync(out).sort(), ['2024__b', 'a', 'summary.json']);
+});
+
+test('offline inputs › a file name with a newline or a terminal escape is reported on one line, escaped; the summary keeps the real name', async (t) => {
+  const { work, graph } = setup('names');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  const newline = path.join(rec, 'bad\nname.mp4');
+  const escape = path.join(rec, 'esc\x1b[2Jred.mp4');
+  writeFileSync(newline, ''); // empty: fails by name
+  writeFileSync(escape, '');
+  const good = await testClip(path.join(rec, 'good\tone.mp4'), { frames: 6 });
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  t.false(p.stderr.includes('\x1b'), 'no terminal escape reaches the terminal');
+  const lines = p.stderr.split('\n').filter((l) => /^[✓✗] /.test(l));
+  t.deepEqual(lines.sort(), [
+    `✓ ${rec}/good\\tone.mp4: 6 frames, ${/good\\tone\.mp4: 6 frames, ([\d.]+) fps/.exec(p.stderr)?.[1]} fps → ${out}/good_one`,
+    `✗ ${rec}/bad\\nname.mp4: empty file (0 bytes)`,
+    `✗ ${rec}/esc\\x1b[2Jred.mp4: empty file (0 bytes)`,
+  ].sort());
+  t.deepEqual(readSummary(out).files.map((f) => f.input).sort(), [newline, escape, good].sort());
 });

@@ -360,7 +360,12 @@ function isLink(p: string): boolean {
   }
 }
 
-/** A progress bar on a terminal, plain lines otherwise. */
+/** Control characters in a file name or message shown as escapes (`\n`, `\x1b`): one line each, no terminal codes. */
+function printable(s: string | undefined): string {
+  return (s ?? '').replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+/** A progress bar on a terminal, plain lines otherwise. File names and messages are shown with `printable`. */
 export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr): Progress {
   const tty = stream.isTTY === true;
   const state = new Map<string, { total?: number | undefined; t0: number; lastLine: number }>();
@@ -370,7 +375,7 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
     const secs = (performance.now() - s.t0) / 1000;
     const fps = secs > 0 ? done / secs : 0;
     const eta = s.total && fps > 0 ? Math.max(0, (s.total - done) / fps) : undefined;
-    const name = path.basename(file);
+    const name = printable(path.basename(file));
     if (tty) {
       const w = 24;
       const frac = s.total ? Math.min(1, done / s.total) : 0;
@@ -386,17 +391,18 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
     frame: line,
     end: (r) => {
       if (tty) stream.write('\r\x1b[K');
-      const name = r.input;
-      if (r.note) stream.write(`note: ${name}: ${r.note}\n`);
-      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${r.output}\n`);
-      else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${r.output}; --overwrite to redo)\n`);
+      const name = printable(r.input);
+      const output = printable(r.output);
+      if (r.note) stream.write(`note: ${name}: ${printable(r.note)}\n`);
+      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${output}\n`);
+      else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${output}; --overwrite to redo)\n`);
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
-      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${name}: `) ? r.error.slice(name.length + 2) : r.error}\n`);
+      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${r.input}: `) ? printable(r.error.slice(r.input.length + 2)) : printable(r.error)}\n`);
       state.delete(r.input);
     },
     stalled: (file, idleS, done) => {
       if (tty) stream.write('\r\x1b[K');
-      stream.write(`warning: ${path.basename(file)}: no frame finished for ${idleS} s (${done} done so far); still running — Ctrl-C stops it cleanly (partial output removed)\n`);
+      stream.write(`warning: ${printable(path.basename(file))}: no frame finished for ${idleS} s (${done} done so far); still running — Ctrl-C stops it cleanly (partial output removed)\n`);
     },
   };
 }
