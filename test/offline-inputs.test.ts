@@ -2,7 +2,7 @@
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
- * with control characters.
+ * with control characters, audio that ends before the video.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -14,10 +14,13 @@ import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { decode } from '../operators.ts';
 import { BIN, segflow, tmpDir, videoFacts, type CliResult } from './helpers/cli.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { ffmpeg, meanAbsDiff, referenceFrames, testClip } from './helpers/videos.ts';
 
-/** A temp dir (open to every user) with a light graph (decoder → encoder). */
-function setup(prefix: string): { work: string; graph: string } {
+const ffprobePath = () => ffmpegPaths().ffprobe;
+
+/** A temp dir (open to every user) with a light graph (decoder → encoder; `audio`: with the input's audio). */
+function setup(prefix: string, o: { audio?: boolean } = {}): { work: string; graph: string } {
   const work = tmpDir(`segflow-offline-inputs-${prefix}-`);
   chmodSync(work, 0o777);
   const graph = path.join(work, 'light.yaml');
@@ -26,7 +29,7 @@ function setup(prefix: string): { work: string; graph: string } {
     'vars: { input: x.mp4, out: out }',
     'nodes:',
     '  decode: { type: decoder, options: { path: "${input}" } }',
-    '  video:  { type: encoder, options: { path: "${out}/overlay.mp4", preset: ultrafast }, in: { frame: decode.frame } }',
+    `  video:  { type: encoder, options: { path: "\${out}/overlay.mp4", preset: ultrafast${o.audio ? ', audioFrom: "${input}"' : ''} }, in: { frame: decode.frame } }`,
     '',
   ].join('\n'));
   return { work, graph };
@@ -257,4 +260,29 @@ test('offline inputs › a file name with a newline or a terminal escape is repo
     `✗ ${rec}/esc\\x1b[2Jred.mp4: empty file (0 bytes)`,
   ].sort());
   t.deepEqual(readSummary(out).files.map((f) => f.input).sort(), [newline, escape, good].sort());
+});
+
+test('offline inputs › audio that ends before the video (1 s of a 4 s clip) does not cut the overlay: every frame, the audio as long as it was', async (t) => {
+  const { work, graph } = setup('short-audio', { audio: true });
+  const made = async (name: string, audio: string[]) => {
+    const file = path.join(work, name);
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=duration=1', '-map', '0:v', '-map', '1:a',
+      '-frames:v', '40', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', ...audio, file]);
+    return file;
+  };
+  const mp4 = await made('aac.mp4', ['-c:a', 'aac']); // copied into the overlay; mp4 says how long it is
+  const mkv = await made('aac.mkv', ['-c:a', 'aac']); // Matroska: the length in a tag
+  const avi = await made('pcm.avi', ['-c:a', 'pcm_s16le']); // AVI: PCM of unknown length (re-encoded)
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', mp4, mkv, avi, '--out', out, '--graph', graph]);
+  t.is(p.code, 0, p.stderr);
+  for (const [dir, copied] of [['aac', true], ['aac-2', true], ['pcm', false]] as const) {
+    const overlay = path.join(out, dir, 'overlay.mp4');
+    t.is((await videoFacts(overlay)).frames, 40, `${dir}: every frame in the overlay`);
+    const a = JSON.parse(execFileSync(ffprobePath(), ['-v', 'error', '-select_streams', 'a', '-show_entries', 'stream=codec_name,duration', '-of', 'json', overlay], { encoding: 'utf8' })).streams as { codec_name: string; duration: string }[];
+    t.is(a.length, 1, `${dir}: the audio is there`);
+    t.is(a[0]!.codec_name, 'aac');
+    const d = Number(a[0]!.duration);
+    t.true(copied ? d > 0.9 && d < 1.2 : d > 0.9 && d < 4.2, `${dir}: audio ${d} s`);
+  }
 });

@@ -68,6 +68,16 @@ export interface VideoInfo {
   readonly codec: string;
   /** The codec of the first audio stream (`-select_streams a:0`); undefined when there is none. */
   readonly audioCodec?: string | undefined;
+  /** The first audio stream's duration (s), when the file says (Matroska: its DURATION tag). */
+  readonly audioDurationS?: number | undefined;
+}
+
+/** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
+function streamDuration(s: { duration?: unknown; tags?: Record<string, unknown> }): number | undefined {
+  const d = Number(s.duration);
+  if (Number.isFinite(d) && d > 0) return d;
+  const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(String(s.tags?.DURATION ?? s.tags?.duration ?? ''));
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
 }
 
 function rate(s: string | undefined): number {
@@ -180,6 +190,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       const cover = (s: (typeof data.streams)[number]) => s.codec_type === 'video' && (s.disposition?.attached_pic === 1 || (s.disposition as { timed_thumbnails?: number } | undefined)?.timed_thumbnails === 1);
       const v = data.streams.find((s) => s.codec_type === 'video' && !cover(s));
       if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
+      const audio = data.streams.find((s) => s.codec_type === 'audio');
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
       const n = Number(v.nb_frames);
       // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
@@ -201,7 +212,8 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
         durationS: Number(v.duration) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
-        audioCodec: data.streams.find((s) => s.codec_type === 'audio')?.codec_name || undefined,
+        audioCodec: audio?.codec_name || undefined,
+        audioDurationS: audio ? streamDuration(audio) : undefined,
       });
     });
   });
