@@ -286,3 +286,17 @@ test('offline inputs › audio that ends before the video (1 s of a 4 s clip) do
     t.true(copied ? d > 0.9 && d < 1.2 : d > 0.9 && d < 4.2, `${dir}: audio ${d} s`);
   }
 });
+
+test('offline inputs › an earlier run\'s --out inside the input folder is not taken for inputs by a run with another --out', async (t) => {
+  const { work, graph } = setup('old-out');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  await testClip(path.join(rec, 'clip.mp4'), { frames: 6 });
+  const first = await segflow(['process', rec, '--out', path.join(rec, 'results'), '--graph', graph]);
+  t.is(first.code, 0, first.stderr);
+  const out = path.join(work, 'elsewhere');
+  const second = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stdout, /1 ok, 0 skipped, 0 failed/);
+  t.deepEqual(readdirSync(out).sort(), ['clip', 'summary.json']);
+});

@@ -94,9 +94,9 @@ const stallWarnDefaultS = (): number => {
 
 /**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
- * `skip` (the output folder) is never searched, nor, where it is an input folder itself, the output and work
- * folders segflow made in it, so a re-run does not take its own outputs for inputs. Links to folders are
- * followed (each folder searched once, by its real path).
+ * `skip` (the output folder) is never searched, nor are the output and work folders segflow made (wherever
+ * they are: --out may be the input folder itself), so a re-run does not take its own outputs for inputs.
+ * Links to folders are followed (each folder searched once, by its real path).
  */
 export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
   const out: InputFile[] = [];
@@ -139,9 +139,10 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
       if (isDir) {
         const at = path.resolve(p);
         if (skipReal !== undefined && real(p) === skipReal) continue;
-        // --out may be an input folder itself: its output folders (result.json with an identity) and
-        // work folders are segflow's, not inputs (a re-run took clip/overlay.mp4 for a new input).
-        const ours = skipAt !== undefined && path.dirname(at) === skipAt && (e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined);
+        // segflow's own output folders (result.json with an identity) and work folders are not inputs:
+        // with --out the input folder itself, or an earlier run's --out inside it, a re-run took
+        // clip/overlay.mp4 for a new input.
+        const ours = e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined;
         if (at !== skipAt && !ours) walk(root, p);
       }
       else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
