@@ -2,7 +2,7 @@
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
- * with control characters, audio that ends before the video.
+ * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -299,4 +299,25 @@ test('offline inputs › an earlier run\'s --out inside the input folder is not 
   t.is(second.code, 0, second.stderr);
   t.regex(second.stdout, /1 ok, 0 skipped, 0 failed/);
   t.deepEqual(readdirSync(out).sort(), ['clip', 'summary.json']);
+});
+
+test('offline inputs › a folder with no videos is one failed entry saying so (not "0 ok", exit 0); .m2ts and .mxf are found as videos', async (t) => {
+  const { work, graph } = setup('no-videos');
+  const empty = path.join(work, 'notes');
+  mkdirSync(empty);
+  writeFileSync(path.join(empty, 'readme.txt'), 'no videos here\n');
+  const cam = path.join(work, 'camcorder');
+  mkdirSync(cam);
+  await testClip(path.join(cam, '00001.m2ts'), { frames: 6, format: 'mpegts' });
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25', '-frames:v', '6', '-c:v', 'mpeg2video', '-f', 'mxf', path.join(cam, 'clip.mxf')]);
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', empty, cam, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  t.regex(p.stderr, new RegExp(`^✗ ${empty}: no video files in this folder or below \\(videos are found by their extension: \\.mp4 .*\\)$`, 'm'));
+  const files = readSummary(out).files.map((f) => [path.relative(work, f.input), f.status, f.frames ?? 0]);
+  t.deepEqual(files, [['notes', 'failed', 0], ['camcorder/00001.m2ts', 'ok', 6], ['camcorder/clip.mxf', 'ok', 6]]);
+  // Given twice, or inside another input folder: searched once, never reported as empty.
+  const again = await segflow(['process', cam, cam, path.join(cam, '..', 'camcorder'), '--out', path.join(work, 'out2'), '--graph', graph]);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /2 ok, 0 skipped, 0 failed/);
 });

@@ -48,8 +48,8 @@ export interface InputFile {
   /** As given or found (for messages and the summary). */
   readonly path: string;
   readonly rel: string;
-  /** A folder that could not be listed (e.g. no permission): why, naming it; its videos are not known. */
-  readonly unreadable?: string;
+  /** Why this entry cannot be processed, naming it (a folder that could not be listed, or that holds no videos). */
+  readonly problem?: string;
 }
 
 /** One path component from any string: letters, digits, `_`, `-`, inner dots; never empty, hidden or `..`. */

@@ -25,7 +25,8 @@ import {
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
 
-export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.mpg', '.mpeg', '.flv', '.wmv', '.3gp', '.h264', '.hevc']);
+/** What a folder's videos are found by (a file named on the command line is taken whatever its name). */
+export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.m2ts', '.mpg', '.mpeg', '.vob', '.mod', '.tod', '.mxf', '.dv', '.ogv', '.flv', '.f4v', '.wmv', '.asf', '.3gp', '.h264', '.264', '.hevc', '.265']);
 
 export interface FileResult {
   input: string;
@@ -93,7 +94,8 @@ const stallWarnDefaultS = (): number => {
 };
 
 /**
- * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
+ * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. A
+ * folder given by name in which no video is found is an entry with a `problem`, as is one that cannot be read.
  * `skip` (the output folder) is never searched, nor are the output and work folders segflow made (wherever
  * they are: --out may be the input folder itself), so a re-run does not take its own outputs for inputs.
  * Links to folders are followed (each folder searched once, by its real path).
@@ -122,7 +124,7 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
       // One unreadable folder (no permission, an I/O error) is a failed entry naming it; the rest go on.
       const err = e as NodeJS.ErrnoException;
       const why = err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.message;
-      out.push({ path: d, rel: path.relative(root, d) || path.basename(d), unreadable: `${d}: cannot read this folder (${why}${err.code ? `, ${err.code}` : ''}); the videos in it were not processed` });
+      out.push({ path: d, rel: path.relative(root, d) || path.basename(d), problem: `${d}: cannot read this folder (${why}${err.code ? `, ${err.code}` : ''}); the videos in it were not processed` });
       return;
     }
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
@@ -150,7 +152,13 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
   };
   for (const i of inputs) {
     // A missing input is reported as a failed file, not a crash.
-    if (existsSync(i) && statSync(i).isDirectory()) walk(i, i);
+    if (existsSync(i) && statSync(i).isDirectory()) {
+      if (visited.has(real(i))) continue; // searched already (given twice, or inside another input folder)
+      const before = out.length;
+      walk(i, i);
+      // A folder given by name in which nothing was found is a mistake to report, not "0 ok".
+      if (out.length === before) out.push({ path: i, rel: path.basename(path.resolve(i)), problem: `${i}: no video files in this folder or below (videos are found by their extension: ${[...VIDEO_EXTENSIONS].join(' ')})` });
+    }
     else out.push({ path: i, rel: path.basename(i) });
   }
   const seen = new Set<string>();
@@ -212,7 +220,7 @@ async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Pr
     while (next < files.length && !o.signal?.aborted) {
       const i = next++;
       const f = files[i]!;
-      results[i] = f.unreadable ? { input: f.path, status: 'failed', error: f.unreadable } : await processOne(f.path, ids[i], folders[i]!, o);
+      results[i] = f.problem ? { input: f.path, status: 'failed', error: f.problem } : await processOne(f.path, ids[i], folders[i]!, o);
       o.progress?.end(results[i]!);
     }
   };
