@@ -2,7 +2,8 @@
  * offline inputs: awkward inputs of `segflow process` found by a bug hunt, each made here with the real
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
- * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions.
+ * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
+ * macOS AppleDouble files.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -320,4 +321,23 @@ test('offline inputs › a folder with no videos is one failed entry saying so (
   const again = await segflow(['process', cam, cam, path.join(cam, '..', 'camcorder'), '--out', path.join(work, 'out2'), '--graph', graph]);
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /2 ok, 0 skipped, 0 failed/);
+});
+
+test('offline inputs › macOS AppleDouble files (._clip.mp4) on a camera card are left out, not one failure each; a real ._ video is kept', async (t) => {
+  const { work, graph } = setup('appledouble');
+  const card = path.join(work, 'DCIM');
+  mkdirSync(card);
+  await testClip(path.join(card, 'clip.mp4'), { frames: 6 });
+  await testClip(path.join(card, '._real.mp4'), { frames: 6 }); // named like one, but a video
+  // The Finder's metadata file beside clip.mp4: magic 0x00051607, version 2, "Mac OS X", entries.
+  const header = Buffer.alloc(4096);
+  header.writeUInt32BE(0x00051607, 0);
+  header.writeUInt32BE(0x00020000, 4);
+  header.write('Mac OS X        ', 8, 'latin1');
+  writeFileSync(path.join(card, '._clip.mp4'), header);
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', card, '--out', out, '--graph', graph]);
+  t.is(p.code, 0, p.stderr);
+  t.regex(p.stdout, /2 ok, 0 skipped, 0 failed/);
+  t.deepEqual(readSummary(out).files.map((f) => path.basename(f.input)).sort(), ['._real.mp4', 'clip.mp4']);
 });

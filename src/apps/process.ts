@@ -11,7 +11,7 @@
  * go on. summary.json is merged over runs. The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, constants, existsSync, lstatSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -94,8 +94,28 @@ const stallWarnDefaultS = (): number => {
 };
 
 /**
+ * Whether `p` (named `name`) is a macOS AppleDouble file (`._clip.mp4`: the Finder's metadata for
+ * clip.mp4, left on the exFAT/FAT cards of cameras a Mac has touched) — never a video.
+ */
+function appleDouble(name: string, p: string): boolean {
+  if (!name.startsWith('._')) return false;
+  try {
+    const fd = openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x00051607;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false; // unreadable: taken as an input, and reported by name
+  }
+}
+
+/**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. A
  * folder given by name in which no video is found is an entry with a `problem`, as is one that cannot be read.
+ * AppleDouble files (`._clip.mp4`) in folders are left out.
  * `skip` (the output folder) is never searched, nor are the output and work folders segflow made (wherever
  * they are: --out may be the input folder itself), so a re-run does not take its own outputs for inputs.
  * Links to folders are followed (each folder searched once, by its real path).
@@ -147,7 +167,7 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
         const ours = e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined;
         if (at !== skipAt && !ours) walk(root, p);
       }
-      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
+      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase()) && !appleDouble(e.name, p)) out.push({ path: p, rel: path.relative(root, p) });
     }
   };
   for (const i of inputs) {
