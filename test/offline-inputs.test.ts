@@ -3,7 +3,7 @@
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
  * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
- * macOS AppleDouble files.
+ * macOS AppleDouble files, a full disk.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -340,4 +340,26 @@ test('offline inputs › macOS AppleDouble files (._clip.mp4) on a camera card a
   t.is(p.code, 0, p.stderr);
   t.regex(p.stdout, /2 ok, 0 skipped, 0 failed/);
   t.deepEqual(readSummary(out).files.map((f) => path.basename(f.input)).sort(), ['._real.mp4', 'clip.mp4']);
+});
+
+test('offline inputs › a full disk under --out: the file fails with one line saying so and where, nothing of it left', async (t) => {
+  const { work, graph } = setup('full-disk');
+  const clip = await testClip(path.join(work, 'clip.mp4'), { frames: 6 });
+  const disk = path.join(work, 'disk');
+  mkdirSync(disk);
+  const out = path.join(disk, 'out');
+  // A 4 KiB tmpfs, filled, in a mount namespace of its own (gone when the command ends).
+  const inner = `mount -t tmpfs -o size=4k tmpfs ${disk} && head -c 4096 /dev/zero > ${disk}/fill && ${JSON.stringify(process.execPath)} ${BIN} process ${clip} --out ${out} --graph ${graph}; echo "rc=$?"; ls -A ${out}`;
+  try {
+    execFileSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=4k tmpfs ${disk}`], { stdio: 'ignore' });
+  } catch {
+    return t.pass('cannot mount a small tmpfs here (needs unshare -m as root): skipped');
+  }
+  const p = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+    execFile('unshare', ['-m', 'sh', '-c', inner], { timeout: 120_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr }));
+  });
+  t.regex(p.stdout, /^rc=1$/m, p.stderr);
+  t.regex(p.stderr, new RegExp(`^✗ ${clip}: no space left for its outputs under ${out} \\(the disk is full, ENOSPC\\); nothing of it kept$`, 'm'));
+  t.notRegex(p.stderr, /^\s+at /m, 'no stack trace');
+  t.deepEqual(p.stdout.trim().split('\n').slice(1), [], 'nothing left in --out');
 });

@@ -352,10 +352,19 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } catch (e) {
     if (partial) discard(partial);
     if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
-    return { input, status: 'failed', error: (e as Error).message, frames, ...note };
+    return { input, status: 'failed', error: failure(e, input, o.out), frames, ...note };
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/** Why a file failed, as one line. A full disk or quota says so and where (Node's own message is "ENOSPC: ..., write"). */
+function failure(e: unknown, input: string, out: string): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
+    return `${input}: no space left for its outputs under ${out} (${err.code === 'EDQUOT' ? 'disk quota exceeded' : 'the disk is full'}, ${err.code}); nothing of it kept`;
+  }
+  return err.message;
 }
 
 export function discard(partial: string): void {
