@@ -3,7 +3,7 @@
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
  * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
- * macOS AppleDouble files, a full disk.
+ * macOS AppleDouble files, a full disk, names in other scripts.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -362,4 +362,24 @@ test('offline inputs › a full disk under --out: the file fails with one line s
   t.regex(p.stderr, new RegExp(`^✗ ${clip}: no space left for its outputs under ${out} \\(the disk is full, ENOSPC\\); nothing of it kept$`, 'm'));
   t.notRegex(p.stderr, /^\s+at /m, 'no stack trace');
   t.deepEqual(p.stdout.trim().split('\n').slice(1), [], 'nothing left in --out');
+});
+
+test('offline inputs › output folders keep letters of any script (行车记录, ünï, NFD café), cut by bytes when long', async (t) => {
+  const { work, graph } = setup('unicode');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  const clip = await testClip(path.join(work, 'clip.mp4'), { frames: 6 });
+  const names = ['行车记录 2024-05-01.mp4', 'ünï çødé.mp4', 'cafe\u0301.mp4', `${'ü'.repeat(40)}${'記'.repeat(50)}.mp4`];
+  for (const n of names) writeFileSync(path.join(rec, n), readFileSync(clip));
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(p.code, 0, p.stderr);
+  const dirs = readdirSync(out).filter((d) => d !== 'summary.json');
+  t.true(dirs.includes('行车记录_2024-05-01'), dirs.join(' '));
+  t.true(dirs.includes('ünï_çødé'), dirs.join(' '));
+  t.true(dirs.includes('caf\u00e9'), 'NFD é made NFC');
+  const long = dirs.find((d) => d.startsWith('üü'));
+  t.truthy(long, dirs.join(' '));
+  t.regex(long!, /^ü{40}記+-[0-9a-f]{10}$/);
+  t.true(Buffer.byteLength(long!) <= 180, `${Buffer.byteLength(long!)} bytes`);
 });
