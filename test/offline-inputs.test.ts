@@ -241,7 +241,7 @@ test('offline inputs › a linked folder inside an input folder is searched (onc
   t.deepEqual(readdirSync(out).sort(), ['2024__b', 'a', 'summary.json']);
 });
 
-test('offline inputs › a file name with a newline or a terminal escape is reported on one line, escaped; the summary keeps the real name', async (t) => {
+test('offline inputs › a file name with a newline, a terminal escape or a bidi override is reported on one line, escaped; the summary keeps the real name', async (t) => {
   const { work, graph } = setup('names');
   const rec = path.join(work, 'rec');
   mkdirSync(rec);
@@ -249,6 +249,8 @@ test('offline inputs › a file name with a newline or a terminal escape is repo
   const escape = path.join(rec, 'esc\x1b[2Jred.mp4');
   writeFileSync(newline, ''); // empty: fails by name
   writeFileSync(escape, '');
+  const bidi = path.join(rec, 'invoice\u202egnp.mp4'); // a right-to-left override: a terminal shows the rest of the line reversed
+  writeFileSync(bidi, '');
   const good = await testClip(path.join(rec, 'good\tone.mp4'), { frames: 6 });
   const out = path.join(work, 'out');
   const p = await segflow(['process', rec, '--out', out, '--graph', graph]);
@@ -259,8 +261,10 @@ test('offline inputs › a file name with a newline or a terminal escape is repo
     `✓ ${rec}/good\\tone.mp4: 6 frames, ${/good\\tone\.mp4: 6 frames, ([\d.]+) fps/.exec(p.stderr)?.[1]} fps → ${out}/good_one`,
     `✗ ${rec}/bad\\nname.mp4: empty file (0 bytes)`,
     `✗ ${rec}/esc\\x1b[2Jred.mp4: empty file (0 bytes)`,
+    `✗ ${rec}/invoice\\u202egnp.mp4: empty file (0 bytes)`,
   ].sort());
-  t.deepEqual(readSummary(out).files.map((f) => f.input).sort(), [newline, escape, good].sort());
+  t.false(p.stderr.includes('\u202e'), 'no bidirectional override reaches the terminal');
+  t.deepEqual(readSummary(out).files.map((f) => f.input).sort(), [newline, escape, bidi, good].sort());
 });
 
 test('offline inputs › audio that ends before the video (1 s of a 4 s clip) does not cut the overlay: every frame, the audio as long as it was', async (t) => {

@@ -398,9 +398,17 @@ function isLink(p: string): boolean {
   }
 }
 
-/** Control characters in a file name or message shown as escapes (`\n`, `\x1b`): one line each, no terminal codes. */
+/**
+ * Control characters in a file name or message shown as escapes (`\n`, `\x1b`): one line each, no
+ * terminal codes; bidirectional overrides (`\u202e`) too, so a name cannot reorder the line shown.
+ */
 function printable(s: string | undefined): string {
-  return (s ?? '').replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return (s ?? '').replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
 }
 
 /** A progress bar on a terminal, plain lines otherwise. File names and messages are shown with `printable`. */
