@@ -251,7 +251,12 @@ export const decoder = defineNode({
           const settle = () => {
             if (finished || st.exit === undefined || (!st.streamEnded && !(st.exit && !st.started))) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
-            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
+            const why = st.exit.message.split('\n')[0]!;
+            // Not one frame and ffmpeg gave up by itself (not killed): the stream holds no frame it can decode.
+            if (seq === o.startFrame && !st.exit.message.includes('killed')) {
+              return finish(new InputError(`${o.path}: no frames could be decoded${from}: the video stream is empty or unreadable (${why}${tail(st.stderrTail).replace(/^ \((.*)\)$/, '; $1')})`, o.path));
+            }
+            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${why}${tail(st.stderrTail)}`, o.path));
           };
           const onData = (chunk: Buffer) => {
             asm.push(chunk, (data) => {

@@ -3,7 +3,7 @@
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
  * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
- * macOS AppleDouble files, a full disk, names in other scripts.
+ * macOS AppleDouble files, a full disk, names in other scripts, a video stream without frames.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -386,4 +386,16 @@ test('offline inputs › output folders keep letters of any script (行车记录
   t.truthy(long, dirs.join(' '));
   t.regex(long!, /^ü{40}記+-[0-9a-f]{10}$/);
   t.true(Buffer.byteLength(long!) <= 180, `${Buffer.byteLength(long!)} bytes`);
+});
+
+test('offline inputs › a video stream without a frame (beside 2 s of audio) is "no frames could be decoded", not "ffmpeg failed"', async (t) => {
+  const { work, graph } = setup('no-frames');
+  const file = path.join(work, 'empty-video.mkv');
+  await ffmpeg(['-f', 'lavfi', '-i', 'sine=duration=2', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-map', '0:a', '-map', '1:v',
+    '-c:a', 'aac', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-frames:v', '0', '-t', '2', file]);
+  const out = path.join(work, 'out');
+  const p = await segflow(['process', file, '--out', out, '--graph', graph]);
+  t.is(p.code, 1, p.stderr);
+  t.regex(p.stderr, new RegExp(`^✗ ${file}: no frames could be decoded: the video stream is empty or unreadable \\(ffmpeg exited with code \\d+`, 'm'));
+  t.deepEqual(readdirSync(out), ['summary.json']);
 });
