@@ -3,7 +3,8 @@
  * emits RGB24 frames.
  *
  * Ports: out `frame` (frame). Audio is ignored. Frames are the video as displayed: upright (rotation
- * metadata) and in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts). Each frame carries the source
+ * metadata), in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts)
+ * and deinterlaced (a stream whose field order says interlaced; one frame per frame). Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
  * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
@@ -145,7 +146,9 @@ export const decoder = defineNode({
         // `V`: the first video stream that is not a cover picture (probe() skips those too).
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
-        '-map', '0:V:0', '-vf', `scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
+        // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as
+        // a player shows it: no combing in the model's input or the overlay.
+        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];

@@ -3,7 +3,7 @@
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
  * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
- * macOS AppleDouble files, a full disk, names in other scripts, a video stream without frames.
+ * macOS AppleDouble files, a full disk, names in other scripts, a video stream without frames, interlaced video.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -398,4 +398,28 @@ test('offline inputs › a video stream without a frame (beside 2 s of audio) is
   t.is(p.code, 1, p.stderr);
   t.regex(p.stderr, new RegExp(`^✗ ${file}: no frames could be decoded: the video stream is empty or unreadable \\(ffmpeg exited with code \\d+`, 'm'));
   t.deepEqual(readdirSync(out), ['summary.json']);
+});
+
+test('offline inputs › interlaced video (tff, as camcorders record 1080i) is deinterlaced: every frame, combing gone', async (t) => {
+  const { work } = setup('interlaced');
+  const file = path.join(work, 'interlaced.mp4');
+  // 50 moving pictures a second woven into 25 interlaced frames, coded as interlaced (field order tt).
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=50', '-vf', 'interlace=scan=tff', '-frames:v', '20',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-flags', '+ildct+ilme', '-x264opts', 'tff=1', file]);
+  /** Mean |row - mean of the rows above and below| of a 320x240 RGB frame (green): high where fields disagree. */
+  const combing = (rgb: Uint8Array) => {
+    let s = 0;
+    for (let y = 1; y < 239; y++) for (let x = 0; x < 320; x++) {
+      const g = (r: number) => rgb[(r * 320 + x) * 3 + 1]!;
+      s += Math.abs(g(y) - (g(y - 1) + g(y + 1)) / 2);
+    }
+    return s / (238 * 320);
+  };
+  const frames = await lastValueFrom(decode({ path: file }).pipe(toArray()));
+  t.is(frames.length, 20, 'one frame per frame');
+  // The same frame as ffmpeg decodes it without deinterlacing: the fields of two moments, row by row.
+  const woven = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', file, '-frames:v', '6', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 24 }).subarray(5 * 320 * 240 * 3);
+  const [a, b] = [combing(frames[5]!.data), combing(woven)];
+  t.log(`combing of frame 5: decoded ${a.toFixed(2)}, as woven ${b.toFixed(2)}`);
+  t.true(a < 0.7 * b, `${a} vs ${b}`);
 });

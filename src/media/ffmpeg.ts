@@ -68,6 +68,8 @@ export interface VideoInfo {
   readonly codec: string;
   /** The codec of the first audio stream (`-select_streams a:0`); undefined when there is none. */
   readonly audioCodec?: string | undefined;
+  /** The video is interlaced (field order tt, bb, tb or bt): the decoder deinterlaces it. */
+  readonly interlaced?: boolean | undefined;
   /** The first audio stream's duration (s), when the file says (Matroska: its DURATION tag). */
   readonly audioDurationS?: number | undefined;
 }
@@ -212,6 +214,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
         durationS: Number(v.duration) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
+        interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
         audioCodec: audio?.codec_name || undefined,
         audioDurationS: audio ? streamDuration(audio) : undefined,
       });
