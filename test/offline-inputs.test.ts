@@ -3,7 +3,8 @@
  * ffmpeg and run through the real CLI: an unreadable folder among the inputs, a still image, non-square pixels,
  * audio files (with a cover picture, or named .mp4), --out the input folder itself, linked folders, file names
  * with control characters, audio that ends before the video, a folder with no videos, camcorder extensions,
- * macOS AppleDouble files, a full disk, names in other scripts, a video stream without frames, interlaced video.
+ * macOS AppleDouble files, a full disk, names in other scripts, a video stream without frames, interlaced video,
+ * two files of one name in two runs.
  * Each bad input is one clear line naming it; the others are processed; summary.json says which.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -422,4 +423,19 @@ test('offline inputs › interlaced video (tff, as camcorders record 1080i) is d
   const [a, b] = [combing(frames[5]!.data), combing(woven)];
   t.log(`combing of frame 5: decoded ${a.toFixed(2)}, as woven ${b.toFixed(2)}`);
   t.true(a < 0.7 * b, `${a} vs ${b}`);
+});
+
+test('offline inputs › another file of the same name in a later run gets its own folder, and the note does not call it an earlier version only', async (t) => {
+  const { work, graph } = setup('same-name');
+  mkdirSync(path.join(work, 'a'));
+  mkdirSync(path.join(work, 'b'));
+  const a = await testClip(path.join(work, 'a', 'clip.mp4'), { frames: 6 });
+  const b = await testClip(path.join(work, 'b', 'clip.mp4'), { frames: 8 });
+  const out = path.join(work, 'out');
+  t.is((await segflow(['process', a, '--out', out, '--graph', graph])).code, 0);
+  const p = await segflow(['process', b, '--out', out, '--graph', graph, '--overwrite']);
+  t.is(p.code, 0, p.stderr);
+  t.regex(p.stderr, /^note: .*b\/clip\.mp4: .*\/out\/clip exists and is left alone: it holds the output of an earlier version of this file or of another file named clip\.mp4 \(size, mtime or content differ\); writing to .*\/out\/clip-2$/m);
+  t.is(JSON.parse(readFileSync(path.join(out, 'clip', 'result.json'), 'utf8')).frames, 6, 'a\'s output untouched');
+  t.is(JSON.parse(readFileSync(path.join(out, 'clip-2', 'result.json'), 'utf8')).frames, 8);
 });

@@ -191,7 +191,7 @@ export function assignFolders(out: string, inputs: readonly { base: string; id?:
       if (existing.has(name) || lower.has(name.toLowerCase())) {
         if (n === 1) {
           const f = look(name);
-          const why = f.why ?? (inp.id && (f.identity as InputIdentity | undefined)?.rel === inp.id.rel ? 'it holds the output of an earlier version of this file (size or mtime differ)' : `it holds the output of ${(f.identity as InputIdentity | undefined)?.rel ?? 'another input'}`);
+          const why = f.why ?? (inp.id && (f.identity as InputIdentity | undefined)?.rel === inp.id.rel ? `it holds the output of an earlier version of this file or of another file named ${inp.id.rel} (size, mtime or content differ)` : `it holds the output of ${(f.identity as InputIdentity | undefined)?.rel ?? 'another input'}`);
           note = `${childOf(out, name)} exists and is left alone: ${why}`;
         }
         continue;
