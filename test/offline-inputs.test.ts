@@ -347,26 +347,30 @@ test('offline inputs › macOS AppleDouble files (._clip.mp4) on a camera card a
   t.deepEqual(readSummary(out).files.map((f) => path.basename(f.input)).sort(), ['._real.mp4', 'clip.mp4']);
 });
 
-test('offline inputs › a full disk under --out: the file fails with one line saying so and where, nothing of it left', async (t) => {
+test('offline inputs › a full disk under --out (for segflow, or for the encoding ffmpeg): the file fails with one line saying so and where, nothing of it left', async (t) => {
   const { work, graph } = setup('full-disk');
   const clip = await testClip(path.join(work, 'clip.mp4'), { frames: 6 });
   const disk = path.join(work, 'disk');
   mkdirSync(disk);
   const out = path.join(disk, 'out');
-  // A 4 KiB tmpfs, filled, in a mount namespace of its own (gone when the command ends).
-  const inner = `mount -t tmpfs -o size=4k tmpfs ${disk} && head -c 4096 /dev/zero > ${disk}/fill && ${JSON.stringify(process.execPath)} ${BIN} process ${clip} --out ${out} --graph ${graph}; echo "rc=$?"; ls -A ${out}`;
   try {
     execFileSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=4k tmpfs ${disk}`], { stdio: 'ignore' });
   } catch {
     return t.pass('cannot mount a small tmpfs here (needs unshare -m as root): skipped');
   }
-  const p = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
-    execFile('unshare', ['-m', 'sh', '-c', inner], { timeout: 120_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr }));
-  });
-  t.regex(p.stdout, /^rc=1$/m, p.stderr);
-  t.regex(p.stderr, new RegExp(`^✗ ${clip}: no space left for its outputs under ${out} \\(the disk is full, ENOSPC\\); nothing of it kept$`, 'm'));
-  t.notRegex(p.stderr, /^\s+at /m, 'no stack trace');
-  t.deepEqual(p.stdout.trim().split('\n').slice(1), [], 'nothing left in --out');
+  // A tmpfs with 4 KiB left, or none, in a mount namespace of its own (gone when the command ends): with
+  // none, segflow's first write fails; with one page, segflow's marker file fits and ffmpeg's mp4 does not.
+  for (const size of ['4k', '8k']) {
+    const inner = `mount -t tmpfs -o size=${size} tmpfs ${disk} && head -c 4096 /dev/zero > ${disk}/fill && ${JSON.stringify(process.execPath)} ${BIN} process ${clip} --out ${out} --graph ${graph}; echo "rc=$?"; ls -A ${out}`;
+    const p = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile('unshare', ['-m', 'sh', '-c', inner], { timeout: 120_000 }, (_e, stdout, stderr) => resolve({ stdout, stderr }));
+    });
+    t.regex(p.stdout, /^rc=1$/m, p.stderr);
+    t.regex(p.stderr, new RegExp(`^✗ ${clip}: no space left for its outputs under ${out} \\(the disk is full, ENOSPC\\); nothing of it kept$`, 'm'), size);
+    t.notRegex(p.stderr, /^\s+at /m, 'no stack trace');
+    const listed = p.stdout.trim().split('\n');
+    t.deepEqual(listed.slice(listed.findIndex((l) => l.startsWith('rc=')) + 1).filter((f) => f !== 'summary.json'), [], `${size}: nothing of the file left in --out`);
+  }
 });
 
 test('offline inputs › output folders keep letters of any script (行车记录, ünï, NFD café), cut by bytes when long', async (t) => {

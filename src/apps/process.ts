@@ -358,11 +358,16 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   }
 }
 
-/** Why a file failed, as one line. A full disk or quota says so and where (Node's own message is "ENOSPC: ..., write"). */
+/**
+ * Why a file failed, as one line. A full disk or quota says so and where (Node's own message is
+ * "ENOSPC: ..., write"; an encoding ffmpeg's "Could not write header ... (incorrect codec parameters ?):
+ * No space left on device").
+ */
 function failure(e: unknown, input: string, out: string): string {
   const err = e as NodeJS.ErrnoException;
-  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
-    return `${input}: no space left for its outputs under ${out} (${err.code === 'EDQUOT' ? 'disk quota exceeded' : 'the disk is full'}, ${err.code}); nothing of it kept`;
+  const quota = err.code === 'EDQUOT' || (!err.code && /Disk quota exceeded/.test(err.message));
+  if (quota || err.code === 'ENOSPC' || (!err.code && /No space left on device/.test(err.message))) {
+    return `${input}: no space left for its outputs under ${out} (${quota ? 'disk quota exceeded, EDQUOT' : 'the disk is full, ENOSPC'}); nothing of it kept`;
   }
   return err.message;
 }
