@@ -2,7 +2,9 @@
  * decoder — reads a video file (or, with `url: true`, a URL) with ffmpeg and
  * emits RGB24 frames.
  *
- * Ports: out `frame` (frame). Audio is ignored. Each frame carries the source
+ * Ports: out `frame` (frame). Audio is ignored. Frames are the video as displayed: upright (rotation
+ * metadata), in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts)
+ * and deinterlaced (a stream whose field order says interlaced; one frame per frame). Each frame carries the source
  * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
  * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
@@ -141,9 +143,12 @@ export const decoder = defineNode({
         // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
         ...(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : []),
         '-i', spec.source, '-an',
+        // `V`: the first video stream that is not a cover picture (probe() skips those too).
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
-        '-map', '0:v:0', '-vf', `scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
+        // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as
+        // a player shows it: no combing in the model's input or the overlay.
+        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];
@@ -249,7 +254,12 @@ export const decoder = defineNode({
           const settle = () => {
             if (finished || st.exit === undefined || (!st.streamEnded && !(st.exit && !st.started))) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
-            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${st.exit.message.split('\n')[0]}${tail(st.stderrTail)}`, o.path));
+            const why = st.exit.message.split('\n')[0]!;
+            // Not one frame and ffmpeg gave up by itself (not killed): the stream holds no frame it can decode.
+            if (seq === o.startFrame && !st.exit.message.includes('killed')) {
+              return finish(new InputError(`${o.path}: no frames could be decoded${from}: the video stream is empty or unreadable (${why}${tail(st.stderrTail).replace(/^ \((.*)\)$/, '; $1')})`, o.path));
+            }
+            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${why}${tail(st.stderrTail)}`, o.path));
           };
           const onData = (chunk: Buffer) => {
             asm.push(chunk, (data) => {

@@ -4,9 +4,10 @@
  *
  * - A folder's name comes from the input's path relative to the folder given
  *   on the command line (`rec/x/clip.mp4` under `rec` → `x__clip`; a file given
- *   by itself → its base name), with anything but letters, digits, `_`, `-`
- *   and inner dots replaced: never empty, `.`, `..`, hidden, a path, or
- *   `summary.json`, and checked after resolution to be one level under --out.
+ *   by itself → its base name), with anything but letters and digits (of any
+ *   script: `行车记录`, `ünï`), `_`, `-` and inner dots replaced: never empty,
+ *   `.`, `..`, hidden, a path, longer than 180 bytes, or `summary.json`, and
+ *   checked after resolution to be one level under --out.
  * - Each committed folder holds `result.json` with the input's identity
  *   (relative path, size, mtime). A folder is skipped or replaced only when its
  *   identity matches the input's; any other folder under that name (someone
@@ -48,18 +49,31 @@ export interface InputFile {
   /** As given or found (for messages and the summary). */
   readonly path: string;
   readonly rel: string;
+  /** Why this entry cannot be processed, naming it (a folder that could not be listed, or that holds no videos). */
+  readonly problem?: string;
 }
 
-/** One path component from any string: letters, digits, `_`, `-`, inner dots; never empty, hidden or `..`. */
+/**
+ * One path component from any string: letters and digits of any script (NFC), `_`, `-`, inner dots;
+ * never empty, hidden or `..`.
+ */
 function component(s: string): string {
-  return s.replace(/[^\w.-]+/g, '_').replace(/^[.-]+/, (m) => '_'.repeat(m.length)).replace(/\.+$/, (m) => '_'.repeat(m.length));
+  return s.normalize('NFC').replace(/[^\p{L}\p{M}\p{N}_.-]+/gu, '_').replace(/^[.-]+/, (m) => '_'.repeat(m.length)).replace(/\.+$/, (m) => '_'.repeat(m.length));
 }
 
 /** The preferred output folder name for an input (before making it unique). */
 export function baseName(rel: string): string {
   const noExt = rel.slice(0, rel.length - path.extname(rel).length);
   let name = noExt.split(/[\\/]+/).filter((p) => p && p !== '.').map(component).join('__') || 'video';
-  if (Buffer.byteLength(name) > 180) name = `${name.slice(0, 160)}-${createHash('sha1').update(rel).digest('hex').slice(0, 10)}`;
+  if (Buffer.byteLength(name) > 180) {
+    // Cut by bytes (file names are limited in bytes), at a character boundary.
+    let cut = '';
+    for (const ch of name) {
+      if (Buffer.byteLength(cut + ch) > 160) break;
+      cut += ch;
+    }
+    name = `${cut}-${createHash('sha1').update(rel).digest('hex').slice(0, 10)}`;
+  }
   if (name.toLowerCase() === SUMMARY_FILE || name.toLowerCase().startsWith('.segflow')) name += '_';
   return name;
 }
@@ -177,7 +191,7 @@ export function assignFolders(out: string, inputs: readonly { base: string; id?:
       if (existing.has(name) || lower.has(name.toLowerCase())) {
         if (n === 1) {
           const f = look(name);
-          const why = f.why ?? (inp.id && (f.identity as InputIdentity | undefined)?.rel === inp.id.rel ? 'it holds the output of an earlier version of this file (size or mtime differ)' : `it holds the output of ${(f.identity as InputIdentity | undefined)?.rel ?? 'another input'}`);
+          const why = f.why ?? (inp.id && (f.identity as InputIdentity | undefined)?.rel === inp.id.rel ? `it holds the output of an earlier version of this file or of another file named ${inp.id.rel} (size, mtime or content differ)` : `it holds the output of ${(f.identity as InputIdentity | undefined)?.rel ?? 'another input'}`);
           note = `${childOf(out, name)} exists and is left alone: ${why}`;
         }
         continue;

@@ -11,7 +11,7 @@
  * go on. summary.json is merged over runs. The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, constants, existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -25,7 +25,8 @@ import {
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
 
-export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.mpg', '.mpeg', '.flv', '.wmv', '.3gp', '.h264', '.hevc']);
+/** What a folder's videos are found by (a file named on the command line is taken whatever its name). */
+export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.m2ts', '.mpg', '.mpeg', '.vob', '.mod', '.tod', '.mxf', '.dv', '.ogv', '.flv', '.f4v', '.wmv', '.asf', '.3gp', '.h264', '.264', '.hevc', '.265']);
 
 export interface FileResult {
   input: string;
@@ -93,24 +94,91 @@ const stallWarnDefaultS = (): number => {
 };
 
 /**
- * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name.
- * `skip` (the output folder) is never searched, so a re-run does not take its own outputs for inputs.
+ * Whether `p` (named `name`) is a macOS AppleDouble file (`._clip.mp4`: the Finder's metadata for
+ * clip.mp4, left on the exFAT/FAT cards of cameras a Mac has touched) — never a video.
+ */
+function appleDouble(name: string, p: string): boolean {
+  if (!name.startsWith('._')) return false;
+  try {
+    const fd = openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x00051607;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false; // unreadable: taken as an input, and reported by name
+  }
+}
+
+/**
+ * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. A
+ * folder given by name in which no video is found is an entry with a `problem`, as is one that cannot be read.
+ * AppleDouble files (`._clip.mp4`) in folders are left out.
+ * `skip` (the output folder) is never searched, nor are the output and work folders segflow made (wherever
+ * they are: --out may be the input folder itself), so a re-run does not take its own outputs for inputs.
+ * Links to folders are followed (each folder searched once, by its real path).
  */
 export function expandInputs(inputs: readonly string[], skip?: string): InputFile[] {
   const out: InputFile[] = [];
   const skipAt = skip ? path.resolve(skip) : undefined;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const skipReal = skipAt !== undefined ? real(skipAt) : undefined;
+  /** Folders walked, by real path: a linked folder is searched once, and a link back up is no loop. */
+  const visited = new Set<string>();
   const walk = (root: string, d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const r = real(d);
+    if (visited.has(r)) return;
+    visited.add(r);
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      // One unreadable folder (no permission, an I/O error) is a failed entry naming it; the rest go on.
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.message;
+      out.push({ path: d, rel: path.relative(root, d) || path.basename(d), problem: `${d}: cannot read this folder (${why}${err.code ? `, ${err.code}` : ''}); the videos in it were not processed` });
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (path.resolve(p) !== skipAt) walk(root, p);
+      // A link to a folder is searched like the folder (recordings/2024 -> /mnt/disk2/2024 was skipped silently).
+      let isDir = e.isDirectory();
+      if (e.isSymbolicLink()) {
+        try {
+          isDir = statSync(p).isDirectory();
+        } catch {
+          isDir = false; // a broken link: taken as a file when named like a video, and reported as missing
+        }
       }
-      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push({ path: p, rel: path.relative(root, p) });
+      if (isDir) {
+        const at = path.resolve(p);
+        if (skipReal !== undefined && real(p) === skipReal) continue;
+        // segflow's own output folders (result.json with an identity) and work folders are not inputs:
+        // with --out the input folder itself, or an earlier run's --out inside it, a re-run took
+        // clip/overlay.mp4 for a new input.
+        const ours = e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined;
+        if (at !== skipAt && !ours) walk(root, p);
+      }
+      else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase()) && !appleDouble(e.name, p)) out.push({ path: p, rel: path.relative(root, p) });
     }
   };
   for (const i of inputs) {
     // A missing input is reported as a failed file, not a crash.
-    if (existsSync(i) && statSync(i).isDirectory()) walk(i, i);
+    if (existsSync(i) && statSync(i).isDirectory()) {
+      if (visited.has(real(i))) continue; // searched already (given twice, or inside another input folder)
+      const before = out.length;
+      walk(i, i);
+      // A folder given by name in which nothing was found is a mistake to report, not "0 ok".
+      if (out.length === before) out.push({ path: i, rel: path.basename(path.resolve(i)), problem: `${i}: no video files in this folder or below (videos are found by their extension: ${[...VIDEO_EXTENSIONS].join(' ')})` });
+    }
     else out.push({ path: i, rel: path.basename(i) });
   }
   const seen = new Set<string>();
@@ -171,7 +239,8 @@ async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Pr
   const worker = async () => {
     while (next < files.length && !o.signal?.aborted) {
       const i = next++;
-      results[i] = await processOne(files[i]!.path, ids[i], folders[i]!, o);
+      const f = files[i]!;
+      results[i] = f.problem ? { input: f.path, status: 'failed', error: f.problem } : await processOne(f.path, ids[i], folders[i]!, o);
       o.progress?.end(results[i]!);
     }
   };
@@ -283,10 +352,24 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } catch (e) {
     if (partial) discard(partial);
     if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
-    return { input, status: 'failed', error: (e as Error).message, frames, ...note };
+    return { input, status: 'failed', error: failure(e, input, o.out), frames, ...note };
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/**
+ * Why a file failed, as one line. A full disk or quota says so and where (Node's own message is
+ * "ENOSPC: ..., write"; an encoding ffmpeg's "Could not write header ... (incorrect codec parameters ?):
+ * No space left on device").
+ */
+function failure(e: unknown, input: string, out: string): string {
+  const err = e as NodeJS.ErrnoException;
+  const quota = err.code === 'EDQUOT' || (!err.code && /Disk quota exceeded/.test(err.message));
+  if (quota || err.code === 'ENOSPC' || (!err.code && /No space left on device/.test(err.message))) {
+    return `${input}: no space left for its outputs under ${out} (${quota ? 'disk quota exceeded, EDQUOT' : 'the disk is full, ENOSPC'}); nothing of it kept`;
+  }
+  return err.message;
 }
 
 export function discard(partial: string): void {
@@ -320,7 +403,20 @@ function isLink(p: string): boolean {
   }
 }
 
-/** A progress bar on a terminal, plain lines otherwise. */
+/**
+ * Control characters in a file name or message shown as escapes (`\n`, `\x1b`): one line each, no
+ * terminal codes; bidirectional overrides (`\u202e`) too, so a name cannot reorder the line shown.
+ */
+function printable(s: string | undefined): string {
+  return (s ?? '').replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** A progress bar on a terminal, plain lines otherwise. File names and messages are shown with `printable`. */
 export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr): Progress {
   const tty = stream.isTTY === true;
   const state = new Map<string, { total?: number | undefined; t0: number; lastLine: number }>();
@@ -330,7 +426,7 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
     const secs = (performance.now() - s.t0) / 1000;
     const fps = secs > 0 ? done / secs : 0;
     const eta = s.total && fps > 0 ? Math.max(0, (s.total - done) / fps) : undefined;
-    const name = path.basename(file);
+    const name = printable(path.basename(file));
     if (tty) {
       const w = 24;
       const frac = s.total ? Math.min(1, done / s.total) : 0;
@@ -346,17 +442,18 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
     frame: line,
     end: (r) => {
       if (tty) stream.write('\r\x1b[K');
-      const name = r.input;
-      if (r.note) stream.write(`note: ${name}: ${r.note}\n`);
-      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${r.output}\n`);
-      else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${r.output}; --overwrite to redo)\n`);
+      const name = printable(r.input);
+      const output = printable(r.output);
+      if (r.note) stream.write(`note: ${name}: ${printable(r.note)}\n`);
+      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${output}\n`);
+      else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${output}; --overwrite to redo)\n`);
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
-      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${name}: `) ? r.error.slice(name.length + 2) : r.error}\n`);
+      else stream.write(`✗ ${name}: ${r.error?.startsWith(`${r.input}: `) ? printable(r.error.slice(r.input.length + 2)) : printable(r.error)}\n`);
       state.delete(r.input);
     },
     stalled: (file, idleS, done) => {
       if (tty) stream.write('\r\x1b[K');
-      stream.write(`warning: ${path.basename(file)}: no frame finished for ${idleS} s (${done} done so far); still running — Ctrl-C stops it cleanly (partial output removed)\n`);
+      stream.write(`warning: ${printable(path.basename(file))}: no frame finished for ${idleS} s (${done} done so far); still running — Ctrl-C stops it cleanly (partial output removed)\n`);
     },
   };
 }

@@ -1,6 +1,8 @@
 /**
  * The audio of an encoded mp4: ffmpeg arguments that add a file's first audio
- * stream, copied when mp4 holds its codec, else re-encoded to AAC. Used by the
+ * stream, copied when mp4 holds its codec, else re-encoded to AAC; cut at the
+ * video's end, and ending early where it does in the file (never cutting the video:
+ * audio of unknown length is re-encoded, padded with silence). Used by the
  * encoder node and by the queue's stitch, which adds the audio once to the
  * joined chunks.
  */
@@ -27,10 +29,18 @@ export async function audioArgs(file: string): Promise<{ input: string[]; output
   }
   // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
   const src = local ? `file:${path.resolve(file)}` : file;
-  const probed = local ? await probe(file).then((v) => v.audioCodec ?? '', () => undefined) : undefined;
+  const info = local ? await probe(file).catch(() => undefined) : undefined;
+  const probed = info ? info.audioCodec ?? '' : undefined;
   const codec = probed ?? await new Promise<string>((resolve) => {
     execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));
   });
   if (!codec) return { input: [], output: [] };
-  return { input: ['-i', src], output: ['-map', '1:a:0', ...(MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k']), '-shortest'] };
+  // `-shortest` ends the output with its shortest stream: it cuts audio longer than the video, but audio
+  // that ends before the video (a camera's, cut short) would cut the video too, frames lost from an
+  // overlay said to hold them all. Audio known to be shorter simply ends early; audio of a video file
+  // whose length is not known (PCM in AVI) is padded with silence (`apad`, so re-encoded) and cut.
+  const encode = MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k'];
+  if (info?.durationS !== undefined && info.audioDurationS === undefined) return { input: ['-i', src], output: ['-map', '1:a:0', '-af', 'apad', '-c:a', 'aac', '-b:a', '128k', '-shortest'] };
+  const shorter = info?.durationS !== undefined && info.audioDurationS !== undefined && info.audioDurationS < info.durationS;
+  return { input: ['-i', src], output: ['-map', '1:a:0', ...encode, ...(shorter ? [] : ['-shortest'])] };
 }

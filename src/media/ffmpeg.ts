@@ -57,6 +57,7 @@ export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
 
 
 export interface VideoInfo {
+  /** The size as displayed: upright (rotation metadata applied) and in square pixels (sample aspect ratio applied). */
   readonly width: number;
   readonly height: number;
   /** Frames per second (average rate). */
@@ -67,6 +68,18 @@ export interface VideoInfo {
   readonly codec: string;
   /** The codec of the first audio stream (`-select_streams a:0`); undefined when there is none. */
   readonly audioCodec?: string | undefined;
+  /** The video is interlaced (field order tt, bb, tb or bt): the decoder deinterlaces it. */
+  readonly interlaced?: boolean | undefined;
+  /** The first audio stream's duration (s), when the file says (Matroska: its DURATION tag). */
+  readonly audioDurationS?: number | undefined;
+}
+
+/** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
+function streamDuration(s: { duration?: unknown; tags?: Record<string, unknown> }): number | undefined {
+  const d = Number(s.duration);
+  if (Number.isFinite(d) && d > 0) return d;
+  const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(String(s.tags?.DURATION ?? s.tags?.duration ?? ''));
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
 }
 
 function rate(s: string | undefined): number {
@@ -90,6 +103,11 @@ export const FILE_FORMATS = [
   'mov', 'mp4', 'matroska', 'webm', 'avi', 'mpegts', 'mpeg', 'mpegvideo', 'flv', 'asf', 'h264', 'hevc',
   'm4v', 'ivf', 'nut', 'mxf', 'ogg', 'yuv4mpegpipe', 'mjpeg', 'gif', 'dv', 'rm', 'obu', 'av1',
 ].join(',');
+
+/** Demuxers refused for a file input because they read other files or URLs (the reason FILE_FORMATS is a list). */
+const OPENS_OTHER_FILES = new Set(['hls', 'applehttp', 'dash', 'concat', 'ffconcat', 'sdp', 'rtsp', 'rtp', 'tee', 'lavfi', 'mpl2', 'webm_dash_manifest', 'imf', 'image2']);
+/** Audio-only demuxers (a file input refused with "an audio file", not called a playlist). */
+const AUDIO_FORMATS = new Set(['mp3', 'wav', 'w64', 'flac', 'aac', 'ac3', 'eac3', 'aiff', 'ape', 'amr', 'amrnb', 'amrwb', 'au', 'caf', 'dts', 'dtshd', 'truehd', 'mlp', 'tta', 'wv', 'mpc', 'mpc8', 'loas', 'gsm', 'voc', 'xwma', 'dsf', 'shn', 'tak', 'mp2']);
 
 /** Whether `s` is written as a URL (`scheme://...`). */
 export function looksLikeUrl(s: string): boolean {
@@ -161,27 +179,44 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       if (err) {
         const text = String(err.message ?? err);
         const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
-        if (refused) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
+        // A still image (image2 by its extension, `png_pipe`, `jpeg_pipe`, ... by its content) is not a playlist.
+        if (refused && (refused[1] === 'image2' || refused[1]!.endsWith('_pipe'))) return reject(new InputError(`${input}: a still image (${refused[1] === 'image2' ? path.extname(input).slice(1).toLowerCase() || 'image' : refused[1]!.replace(/_pipe$/, '')}), not a video; expected a video file`, input));
+        if (refused && AUDIO_FORMATS.has(refused[1]!)) return reject(new InputError(`${input}: an audio file (${refused[1]}), no video stream; expected a video file`, input));
+        if (refused && OPENS_OTHER_FILES.has(refused[1]!)) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
+        if (refused) return reject(new InputError(`${input}: its content is ${refused[1]}, not a video container segflow reads; expected a video file`, input));
         if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
-      const v = data.streams.find((s) => s.codec_type === 'video');
-      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => s.codec_type).join(', ') || 'no streams'})`, input));
+      // A cover picture (an audio file's artwork, a thumbnail) is no video: the decoder maps `0:V:0`, the first other one.
+      const cover = (s: (typeof data.streams)[number]) => s.codec_type === 'video' && (s.disposition?.attached_pic === 1 || (s.disposition as { timed_thumbnails?: number } | undefined)?.timed_thumbnails === 1);
+      const v = data.streams.find((s) => s.codec_type === 'video' && !cover(s));
+      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
+      const audio = data.streams.find((s) => s.codec_type === 'audio');
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
       const n = Number(v.nb_frames);
+      // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
+      // pixels (the decoder scales to it), so the model, the overlay and the label maps see the picture
+      // as a player shows it, not squeezed; widened (or made taller), never narrowed. SARs within 1% of
+      // 1 (a scaler's rounding, e.g. 964:963 at 321x241) are square.
+      const [sn, sd] = String(v.sample_aspect_ratio ?? '').split(':').map(Number);
+      const sar = sn! > 0 && sd! > 0 && Math.abs(sn! / sd! - 1) >= 0.01 ? sn! / sd! : 1;
+      const w = sar > 1 ? Math.round(v.width * sar) : v.width;
+      const h = sar < 1 ? Math.round(v.height / sar) : v.height;
       // ffmpeg decodes a rotated stream (phones) upright: a quarter turn swaps width and height.
       const rot = Number((v as { rotation?: unknown }).rotation ?? v.tags?.rotate ?? 0);
       const quarter = Number.isFinite(rot) && Math.abs(rot) % 180 === 90;
       resolve({
-        width: quarter ? v.height : v.width,
-        height: quarter ? v.width : v.height,
+        width: quarter ? h : w,
+        height: quarter ? w : h,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
         // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
         durationS: Number(v.duration) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
-        audioCodec: data.streams.find((s) => s.codec_type === 'audio')?.codec_name || undefined,
+        interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
+        audioCodec: audio?.codec_name || undefined,
+        audioDurationS: audio ? streamDuration(audio) : undefined,
       });
     });
   });

@@ -106,7 +106,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     const folder = folders[i]!;
     const identity = ids[i];
     const at = { input, name: folder.name, outDir: folder.dir, note: folder.note };
-    if (!identity) return { ...at, id: '', missing: existsSync(input) ? `${input}: not a regular file; expected a video file` : `${input}: no such file` };
+    if (!identity) return { ...at, id: '', missing: f.problem ?? (existsSync(input) ? `${input}: not a regular file; expected a video file` : `${input}: no such file`) };
     const id = fileJobId(input, identity.size, identity.mtimeMs, opts);
     // Used only when the queue has no job for the file (done by a plain `process`, or the queue was emptied).
     if (folder.existing) return { ...at, id, identity, existing: { ...(folder.existing as JobResult), status: 'skipped', output: folder.dir, earlier: folder.existing } as JobResult };
