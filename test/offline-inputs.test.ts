@@ -42,13 +42,14 @@ const readSummary = (out: string) => JSON.parse(readFileSync(path.join(out, 'sum
 
 /**
  * The CLI as a user without root's power to read anything: as is when not root; as `nobody` (uid 65534,
- * with setpriv) when root. Undefined when that cannot be done here.
+ * with setpriv) when root. Undefined when that cannot be done here (no setpriv, or nobody cannot read the checkout).
  */
 function asUser(args: string[]): Promise<CliResult> | undefined {
   const root = process.getuid?.() === 0;
   if (root) {
     try {
-      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true'], { stdio: 'ignore' });
+      // The whole chain as that user: setpriv, node, and a checkout it can read (a CI checkout may be root's only).
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--version'], { stdio: 'ignore', timeout: 60_000 });
     } catch {
       return undefined;
     }
@@ -78,7 +79,7 @@ test('offline inputs › an unreadable folder among the inputs is one failed ent
   const out = path.join(work, 'out');
   try {
     const r = asUser(['process', rec, '--out', out, '--graph', graph]);
-    if (!r) return t.pass('cannot run as a user without root\'s file access here (root without setpriv): skipped');
+    if (!r) return t.pass('cannot run segflow as a user without root\'s file access here (no setpriv, or the checkout is not readable by nobody): skipped');
     const p = await r;
     t.is(p.code, 1, p.stderr);
     const locked = path.join(rec, 'locked');
@@ -104,7 +105,7 @@ test('offline inputs › an unreadable folder given by itself fails by name, no 
   const out = path.join(work, 'out');
   try {
     const r = asUser(['process', locked, good, '--out', out, '--graph', graph]);
-    if (!r) return t.pass('cannot run as a user without root\'s file access here (root without setpriv): skipped');
+    if (!r) return t.pass('cannot run segflow as a user without root\'s file access here (no setpriv, or the checkout is not readable by nobody): skipped');
     const p = await r;
     t.is(p.code, 1, p.stderr);
     t.regex(p.stderr, new RegExp(`^✗ ${locked}: cannot read this folder \\(permission denied, EACCES\\)`, 'm'));
