@@ -96,7 +96,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   }
   const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
   const opts = optionsHash(run);
-  const files = expandInputs(o.inputs);
+  const files = expandInputs(o.inputs, out);
   await mkdir(out, { recursive: true });
   const previous = readSummary(out); // a summary.json segflow did not write: refused before anything is queued
   const { ids, folders } = planFolders(out, files);
