@@ -15,7 +15,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { decode } from '../operators.ts';
-import { BIN, segflow, tmpDir, videoFacts, type CliResult } from './helpers/cli.ts';
+import { BIN, segflow, tmpDir, videoFacts, writeLightGraph, type CliResult } from './helpers/cli.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { ffmpeg, meanAbsDiff, referenceFrames, testClip } from './helpers/videos.ts';
 
@@ -25,15 +25,7 @@ const ffprobePath = () => ffmpegPaths().ffprobe;
 function setup(prefix: string, o: { audio?: boolean } = {}): { work: string; graph: string } {
   const work = tmpDir(`segflow-offline-inputs-${prefix}-`);
   chmodSync(work, 0o777);
-  const graph = path.join(work, 'light.yaml');
-  writeFileSync(graph, [
-    'version: 1',
-    'vars: { input: x.mp4, out: out }',
-    'nodes:',
-    '  decode: { type: decoder, options: { path: "${input}" } }',
-    `  video:  { type: encoder, options: { path: "\${out}/overlay.mp4", preset: ultrafast${o.audio ? ', audioFrom: "${input}"' : ''} }, in: { frame: decode.frame } }`,
-    '',
-  ].join('\n'));
+  const graph = writeLightGraph(path.join(work, 'light.yaml'), o);
   return { work, graph };
 }
 

@@ -12,7 +12,7 @@ import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ffmpegPaths, inputSpec } from '../src/media/ffmpeg.ts';
-import { BIN, segflow, spawnSegflow, tmpDir, videoFacts, watchChild } from './helpers/cli.ts';
+import { BIN, segflow, spawnSegflow, tmpDir, videoFacts, watchChild, writeLightGraph } from './helpers/cli.ts';
 import { ffmpeg, testClip } from './helpers/videos.ts';
 
 const SMALL = ['--set', 'small.width=160', '--set', 'small.height=96'];
@@ -20,15 +20,7 @@ const SMALL = ['--set', 'small.width=160', '--set', 'small.height=96'];
 /** A temp dir with a light graph, a canary beside `out`, and a clip. */
 async function setup(prefix: string): Promise<{ work: string; out: string; graph: string; clip: string; canary: string }> {
   const work = tmpDir(`segflow-safety-${prefix}-`);
-  const graph = path.join(work, 'light.yaml');
-  writeFileSync(graph, [
-    'version: 1',
-    'vars: { input: x.mp4, out: out }',
-    'nodes:',
-    '  decode: { type: decoder, options: { path: "${input}" } }',
-    '  video:  { type: encoder, options: { path: "${out}/overlay.mp4", preset: ultrafast }, in: { frame: decode.frame } }',
-    '',
-  ].join('\n'));
+  const graph = writeLightGraph(path.join(work, 'light.yaml'));
   const canary = path.join(work, 'canary.txt');
   writeFileSync(canary, 'must survive\n');
   const clip = await testClip(path.join(work, 'clip.mp4'), { frames: 12 });

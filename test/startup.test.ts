@@ -11,7 +11,7 @@ import path from 'node:path';
 import test from 'ava';
 import { probe, probesRun, onPath } from '../src/media/ffmpeg.ts';
 import { ThreadedSegmenter, type ThreadInit } from '../src/segmentation/thread/segmenter.ts';
-import { BIN, ROOT, tmpDir } from './helpers/cli.ts';
+import { BIN, ROOT, tmpDir, writeLightGraph } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
 /** A wrapper that logs its arguments to `log` and runs the real binary. */
@@ -146,8 +146,7 @@ test('a `segflow process` run whose graph has no segmenter (the spare thread unu
   const dir = tmpDir('segflow-startup-light-');
   try {
     const clip = await testClip(path.join(dir, 'in.mp4'), { frames: 4 });
-    const graph = path.join(dir, 'light.yaml');
-    writeFileSync(graph, 'version: 1\nnodes:\n  decode: { type: decoder, options: { path: "${input}" } }\n  video: { type: encoder, options: { path: "${out}/overlay.mp4", preset: ultrafast }, in: { frame: decode.frame } }\n');
+    const graph = writeLightGraph(path.join(dir, 'light.yaml'));
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       execFile(process.execPath, [BIN, 'process', clip, '--out', path.join(dir, 'out'), '--graph', graph], { cwd: ROOT, timeout: 120_000 }, (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
     });

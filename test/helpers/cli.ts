@@ -1,6 +1,6 @@
 /** Run the real CLI as a child process; locate shared data; probe outputs with the real ffprobe. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,4 +86,20 @@ export function watchChild(child: ChildProcess): { text(): string; until(re: Reg
       check();
     }),
   };
+}
+
+/**
+ * A light graph at `file` for CLI tests that need no model: decoder → encoder (`${out}/overlay.mp4`,
+ * ultrafast; `audio`: with the input's audio). Returns `file`.
+ */
+export function writeLightGraph(file: string, o: { audio?: boolean } = {}): string {
+  writeFileSync(file, [
+    'version: 1',
+    'vars: { input: x.mp4, out: out }',
+    'nodes:',
+    '  decode: { type: decoder, options: { path: "${input}" } }',
+    `  video:  { type: encoder, options: { path: "\${out}/overlay.mp4", preset: ultrafast${o.audio ? ', audioFrom: "${input}"' : ''} }, in: { frame: decode.frame } }`,
+    '',
+  ].join('\n'));
+  return file;
 }
