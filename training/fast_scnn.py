@@ -103,16 +103,16 @@ class Shallow(nn.Module):
 
 
 class Deep(nn.Module):
-    """Global feature extractor: bottlenecks 64x3 s2, 96x3 s2, 128x3 s1, then PPM -> 128."""
+    """Global feature extractor: bottlenecks 64x3 s2, 96x3 s2, 128x3 s1 (expansion 6), then PPM -> 128."""
 
-    def __init__(self, cin, width=1.0, depth=(3, 3, 3)):
+    def __init__(self, cin, width=1.0, depth=(3, 3, 3), expand=6):
         super().__init__()
         c64, c96, c128 = ch(64, width), ch(96, width), ch(128, width)
         self.out_channels = c128
         layers = []
         for (cout, s), n in zip(((c64, 2), (c96, 2), (c128, 1)), depth):
             for i in range(n):
-                layers.append(Bottleneck(cin, cout, s if i == 0 else 1))
+                layers.append(Bottleneck(cin, cout, s if i == 0 else 1, expand))
                 cin = cout
         self.blocks = nn.Sequential(*layers)
         self.ppm = PyramidPooling(c128, c128)
@@ -144,6 +144,11 @@ ARCHS = {
     'fast': {},
     # Key-frame network: deep branch 2x wide and 4/4/4 deep, shallow 1.25x; head as fast's.
     'strong': {'width': 1.25, 'deep_width': 2.0, 'head_width': 1.0, 'depth': (4, 4, 4)},
+    # Key-frame network grown from a trained `fast` without changing what it computes (grow() below):
+    # the deep branch's bottlenecks expand 12x instead of 6x and each stage gets more blocks; every
+    # tensor the runtime passes between parts keeps `fast`'s shape (shallow 64 at 1/8, deep 128 at
+    # 1/32), so the shipped temporal fuser, refinement and both engines take it as they take `fast`.
+    'grown': {'depth': (4, 5, 5), 'expand': 12},
 }
 
 
@@ -159,10 +164,10 @@ def arch_kwargs(args):
 
 
 class FastSCNN(nn.Module):
-    def __init__(self, classes=11, width=1.0, deep_width=None, head_width=None, depth=(3, 3, 3)):
+    def __init__(self, classes=11, width=1.0, deep_width=None, head_width=None, depth=(3, 3, 3), expand=6):
         super().__init__()
         self.shallow = Shallow(width)
-        self.deep = Deep(self.shallow.out_channels, width if deep_width is None else deep_width, tuple(depth))
+        self.deep = Deep(self.shallow.out_channels, width if deep_width is None else deep_width, tuple(depth), expand)
         self.head = Head(self.shallow.out_channels, self.deep.out_channels, classes, width if head_width is None else head_width)
 
     def forward(self, x, full_size=True):
@@ -271,3 +276,77 @@ class TemporalFuserLSTM(nn.Module):
 
 
 FUSERS = {'gru': TemporalFuser, 'lstm': TemporalFuserLSTM}
+
+
+def grow(src_state, model, seed=0):
+    """A state dict for `model` (a FastSCNN with more / wider deep bottlenecks than the network of
+    `src_state`, every other shape equal) that computes exactly what `src_state` computes:
+
+    - a bottleneck's extra hidden channels (expansion 12 instead of 6) get fresh expand and depthwise
+      weights and zero projection weights, so they add nothing until training moves the projection;
+    - an extra bottleneck appended to a stage is a residual block (stride 1, same width) whose last
+      batch norm has weight and bias 0, so it adds 0: the identity (the zero-init residual trick).
+
+    Batch-norm statistics of new channels start at mean 0, variance 1. Returns (state, names of the
+    tensors that are entirely new)."""
+    g = torch.Generator().manual_seed(seed)
+    own = model.state_dict()
+    out, new = {}, []
+    # map each stage's source blocks onto the grown model's: stage by stage, first blocks first
+    src_blocks = sorted({int(k.split('.')[2]) for k in src_state if k.startswith('deep.blocks.')})
+    dst_blocks = sorted({int(k.split('.')[2]) for k in own if k.startswith('deep.blocks.')})
+
+    def stage_of(state, blocks):
+        # a block whose projection changes the width, or whose depthwise has stride 2, starts a stage
+        starts, prev_out = [], None
+        for b in blocks:
+            w_out = state[f'deep.blocks.{b}.block.2.0.weight'].shape[0]
+            w_in = state[f'deep.blocks.{b}.block.0.0.weight'].shape[1]
+            if prev_out is None or w_out != prev_out or w_in != w_out:
+                starts.append(b)
+            prev_out = w_out
+        groups = []
+        for i, s0 in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else blocks[-1] + 1
+            groups.append(list(range(s0, end)))
+        return groups
+    sg, dg = stage_of(src_state, src_blocks), stage_of(own, dst_blocks)
+    if len(sg) != len(dg) or any(len(d) < len(s) for s, d in zip(sg, dg)):
+        raise ValueError(f'cannot grow stages {[len(x) for x in sg]} into {[len(x) for x in dg]}')
+    block_map = {}
+    for s, d in zip(sg, dg):
+        for i, b in enumerate(d):
+            block_map[b] = s[i] if i < len(s) else None
+    for k, v in own.items():
+        if not k.startswith('deep.blocks.'):
+            if k not in src_state or src_state[k].shape != v.shape:
+                raise ValueError(f'{k}: {tuple(v.shape)} in the grown network, '
+                                 f'{tuple(src_state[k].shape) if k in src_state else "missing"} in the source')
+            out[k] = src_state[k].clone()
+            continue
+        parts = k.split('.')
+        b, rest = int(parts[2]), '.'.join(parts[3:])
+        sb = block_map[b]
+        if sb is None:  # an appended identity block
+            t = v.clone()
+            if rest.startswith('block.2.1.') and rest.split('.')[-1] in ('weight', 'bias'):
+                t.zero_()
+            elif v.is_floating_point() and v.dim() == 4:
+                t.normal_(0.0, (2.0 / (t.shape[0] * t.shape[2] * t.shape[3])) ** 0.5, generator=g)
+            out[k] = t
+            new.append(k)
+            continue
+        sv = src_state[f'deep.blocks.{sb}.{rest}']
+        if sv.shape == v.shape:
+            out[k] = sv.clone()
+            continue
+        t = v.clone()
+        if v.is_floating_point() and v.dim() == 4:
+            t.normal_(0.0, (2.0 / (t.shape[0] * t.shape[2] * t.shape[3])) ** 0.5, generator=g)
+        if rest == 'block.2.0.weight':  # projection: old hidden channels keep their weights, new ones 0
+            t.zero_()
+            t[:, :sv.shape[1]] = sv
+        else:  # expand conv, depthwise conv and their batch norms: old channels first
+            t[:sv.shape[0]] = sv
+        out[k] = t
+    return out, new

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fast_scnn import ARCHS, FastSCNN, arch_kwargs  # noqa: E402
+from fast_scnn import ARCHS, FastSCNN, arch_kwargs, grow  # noqa: E402
 from train import MEDFREQ, NCLS, VOID, confusion, miou as miou_cpu  # noqa: E402
 
 
@@ -250,6 +250,11 @@ def main():
     ap.add_argument('--arch', choices=sorted(ARCHS), default='fast', help='network preset (fast_scnn.ARCHS)')
     ap.add_argument('--init', default='', help='warm start: a checkpoint (or bundle) whose weights are copied where names and '
                                                'shapes match (new optimiser and schedule)')
+    ap.add_argument('--grow', default='', help='warm start that computes exactly what this checkpoint of a smaller network '
+                    'computes (fast_scnn.grow: wider and deeper deep-branch bottlenecks added as zeros / identities)')
+    ap.add_argument('--lr-rest', type=float, default=1.0,
+                    help='learning rate of the shallow branch and the head as a fraction of --lr (the deep branch gets --lr)')
+    ap.add_argument('--resume', action='store_true', help='continue OUT/NAME.pt where it stopped (its weights, optimiser, epoch)')
     ap.add_argument('--slim', action='store_true', help='bundle only the final weights, in float16 (see the docstring)')
     ap.add_argument('--max-steps', type=int, default=0, help='stop after this many optimiser steps (a smoke test; 0 = no limit)')
     ap.add_argument('--crop', default='352x480')
@@ -314,11 +319,21 @@ def main():
         hit = {k: v.float() if v.is_floating_point() else v for k, v in src.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(hit, strict=False)
         print(f'[{a.name}] --init {a.init}: {len(hit)} of {len(own)} tensors copied', flush=True)
+    if a.grow:
+        gk = torch.load(a.grow, map_location='cpu')
+        gsrc = gk.get('model') or gk.get('slim') or gk.get('ema') or gk.get('last')
+        gstate, gnew = grow({k: v.float() if v.is_floating_point() else v for k, v in gsrc.items()}, model)
+        model.load_state_dict(gstate)
+        print(f'[{a.name}] --grow {a.grow}: every tensor from it, {len(gnew)} new ones (identity blocks), '
+              f'widened bottlenecks zero-projected', flush=True)
     model = model.to(dev).to(memory_format=torch.channels_last)
     aux = AuxHeads(model.shallow.out_channels, model.deep.out_channels).to(dev).to(memory_format=torch.channels_last) \
         if a.aux > 0 else None
     params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
-    opt = torch.optim.SGD(params, lr=a.lr, momentum=0.9, weight_decay=4e-5)
+    deep_ids = {id(p) for p in model.deep.parameters()}
+    groups = [{'params': [p for p in params if id(p) in deep_ids], 'scale': 1.0},
+              {'params': [p for p in params if id(p) not in deep_ids], 'scale': a.lr_rest}]
+    opt = torch.optim.SGD(groups, lr=a.lr, momentum=0.9, weight_decay=4e-5)
     weight = torch.tensor(MEDFREQ, device=dev) ** a.weight_power
     ema = EMA(model, a.ema) if a.ema > 0 else None
     steps = n // a.batch
@@ -334,13 +349,30 @@ def main():
                         'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
         else:
             torch.save({'last': cpu_state(model), 'ema': cpu_state(ema.model) if ema else None, 'best': best_state,
-                        'best_metrics': best_metrics, 'log': log, 'args': {**vars(a), 'epochs_run': epochs}}, tmp)
+                        'best_metrics': best_metrics, 'log': log, 'args': {**vars(a), 'epochs_run': epochs},
+                        'resume': {'epoch': epoch + 1, 'opt': opt.state_dict(), 'epochs': epochs, 'fixed': fixed,
+                                   'best': best, 'aux': aux.state_dict() if aux is not None else None}}, tmp)
         os.replace(tmp, bundle_path)
 
     model.train()
     t_train = time.time()
     epoch = 0
     step_count = 0
+    if a.resume and os.path.exists(bundle_path):
+        rb = torch.load(bundle_path, map_location='cpu')
+        if rb.get('resume') is None:
+            raise SystemExit(f'{bundle_path} cannot be resumed (a --slim bundle, or written before --resume existed)')
+        r = rb['resume']
+        model.load_state_dict(rb['last'])
+        if ema is not None and rb.get('ema') is not None:
+            ema.model.load_state_dict(rb['ema'])
+        if aux is not None and r.get('aux') is not None:
+            aux.load_state_dict(r['aux'])
+        opt.load_state_dict(r['opt'])
+        epoch, epochs, fixed, best = r['epoch'], r['epochs'], r['fixed'], r['best']
+        log, best_state, best_metrics = rb['log'], rb['best'], rb['best_metrics']
+        g.manual_seed(a.seed + epoch)  # a fresh, reproducible stream from the resumed epoch
+        print(f'[{a.name}] resumed at epoch {epoch} of {epochs}', flush=True)
     while epoch < epochs:
         t0 = time.time()
         perm = torch.randperm(n, generator=g, device=dev)
@@ -348,7 +380,7 @@ def main():
         for s in range(steps):
             it = epoch * steps + s
             for pg in opt.param_groups:
-                pg['lr'] = a.lr * max(0.0, 1 - it / (epochs * steps)) ** 0.9
+                pg['lr'] = pg['scale'] * a.lr * max(0.0, 1 - it / (epochs * steps)) ** 0.9
             idx = perm[s * a.batch:(s + 1) * a.batch]
             x, y = geometric(tr_x[idx], tr_y[idx], crop, scale, g)
             x = ((photometric(x, g, a.aug == 'strong') - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -383,6 +415,9 @@ def main():
             if rec['val_miou'] > best:
                 best, best_state, best_metrics = rec['val_miou'], cpu_state(kept), dict(rec)
             log.append(rec)
+            save()
+            print(json.dumps(rec), flush=True)
+        elif a.resume:  # every epoch can be resumed from
             save()
             print(json.dumps(rec), flush=True)
         if epoch + 1 == 5:
