@@ -4,6 +4,8 @@
  * Everything measured side by side in one run on this machine and written to
  * BENCHMARKS.md (and printed):
  *  - engines: per-frame latency of the default model, ONNX Runtime and TF.js, at 360x480 and 540x960;
+ *  - keyframe: key-frame latency (whole network + fuser refinement, without and with the key-frame
+ *    TTA) of every model under models/, on both engines, at 360x480 and the offline job's 272x480;
  *  - modes: per-frame vs the cross-frame reuse modes on the real clip at full 540x960 —
  *    end-to-end fps with the overlay mp4 written, segment latency p50/p99, mIoU (mean and worst
  *    cycle position) on the val-built evaluation sequences, temporal consistency on the clip;
@@ -28,7 +30,7 @@ import { loadModel, type Model } from '../src/segmentation/engine/model.ts';
 import { motionSequences, runMode, scoreSequences, temporalConsistency, valSequence, type Mode, type SeqFrame } from '../src/apps/eval/video.ts';
 import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { fitLongSide } from '../src/kernels/image.ts';
-import { AUTO_TTA } from '../src/segmentation/engine/tta.ts';
+import { AUTO_TTA, parseTta, TTA_OFF } from '../src/segmentation/engine/tta.ts';
 import { loadGraphFile, parseGraph } from '../src/core/graph/loader.ts';
 import { runGraph } from '../src/core/graph/runner.ts';
 
@@ -38,7 +40,7 @@ const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
 const CAMVID = path.join(SHARED, 'camvid');
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
-const only = new Set((values.only ?? 'engines,modes,tfjs,pytorch,zmq,job,decomposed').split(','));
+const only = new Set((values.only ?? 'engines,keyframe,modes,tfjs,pytorch,zmq,job,decomposed').split(','));
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
     console.error(`bench: ${p} is absent; the benchmarks need ../shared/data next to the repository`);
@@ -84,6 +86,42 @@ if (only.has('engines')) {
     }
   }
   sections.push(`## Engines: per-frame latency of the default model\n\n\`model.segment()\` on one frame: normalise, network, bilinear upsample to the frame size, argmax. 15 runs after 3 warm-up.\n\n${rows.join('\n')}`);
+}
+
+if (only.has('keyframe')) {
+  // Key frames only: the network on a fresh frame (no reuse), refined by the model's fuser, as the
+  // segmenter runs them; with no TTA and with the offline job's key-frame TTA (AUTO_TTA). Every model
+  // under models/ (the default and the fast preset), both engines; settings interleaved per model.
+  const { readdirSync } = await import('node:fs');
+  const names = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(path.join(ROOT, 'models', d, 'manifest.json'))).sort();
+  const rows = ['| model | GMACs at 360x480 | engine | size (HxW) | key frame, no TTA: p50 / p99 ms | key frame, TTA ' + AUTO_TTA + ': p50 / p99 ms |', '|---|---|---|---|---|---|'];
+  const tta = parseTta(AUTO_TTA);
+  for (const name of names) {
+    for (const engine of ['onnx', 'tfjs'] as const) {
+      const m = await loadModel({ model: name, engine, threads: engine === 'onnx' ? 2 : 1 });
+      const n = engine === 'onnx' ? 15 : 5;
+      for (const [h, w] of [[360, 480], [272, 480]] as const) {
+        const rgb = new Uint8Array(w * h * 3);
+        for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 2654435761) >>> 24;
+        const off: number[] = [];
+        const on: number[] = [];
+        for (let i = 0; i < n + 2; i++) {
+          for (const [spec, into] of [[TTA_OFF, off], [tta, on]] as const) {
+            const t0 = performance.now();
+            await m.segment(rgb, w, h, { refine: true, tta: spec });
+            if (i >= 2) into.push(performance.now() - t0);
+          }
+        }
+        const gmacs = (m.manifest.macs?.['360x480'] ?? NaN) / 1e9;
+        rows.push(`| ${name} | ${gmacs.toFixed(2)} | ${engine}${engine === 'onnx' ? ' (2 threads)' : ` (${m.engine.backend}, 1 thread)`} | ${h}x${w} | ${f1(pct(off, 50))} / ${f1(pct(off, 99))} | ${f1(pct(on, 50))} / ${f1(pct(on, 99))} |`);
+        log(rows[rows.length - 1]!);
+      }
+      await m.dispose();
+    }
+  }
+  sections.push(`## Key-frame latency of each model
+
+\`model.segment()\` on a fresh frame (the whole network, refined by the model's temporal fuser, bilinear upsample and argmax): without TTA and with the offline job's key-frame TTA (\`${AUTO_TTA}\`); ONNX 15 runs, TF.js 5, after 2 warm-up, the two settings interleaved. 272x480 is the offline job's key-frame size on a 16:9 video.\n\n${rows.join('\n')}`);
 }
 
 const MODES: Mode[] = [

@@ -10,12 +10,14 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { loadModel, modelDir, readManifest, resolveFuser, DEFAULT_MODEL, type Model } from '../src/segmentation/engine/model.ts';
+import { loadModel, modelDir, readManifest, resolveFuser, type Model } from '../src/segmentation/engine/model.ts';
 import { ReuseSegmenter } from '../src/segmentation/temporal.ts';
 import { PACKAGE_ROOT } from '../src/core/package-root.ts';
 
 const PY = '/usr/bin/python3';
 const BASE = path.join(PACKAGE_ROOT, 'training', 'runs', 'gpu-final-train-p0.25', 'best.pt');
+/** The model that ships the ConvLSTM fuser (trained on BASE): the fast preset. */
+const FAST = 'fast-scnn-camvid';
 
 /** Frame k of a synthetic drive: gradients + blocks, shifted 3 px right and 1 px down per frame. */
 function frame(w: number, h: number, k: number): Uint8Array {
@@ -65,7 +67,7 @@ test.serial('fuser-lstm › an untrained ConvLSTM export is plain reuse on ONNX 
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-lstm-init-'));
   try {
-    cpSync(modelDir(DEFAULT_MODEL), dir, { recursive: true });
+    cpSync(modelDir(FAST), dir, { recursive: true });
     const r = spawnSync('nice', [PY, path.join(PACKAGE_ROOT, 'training', 'export.py'), '--ckpt', BASE, '--out', dir, '--add-fuser', 'init', '--cell', 'lstm'], { encoding: 'utf8' });
     t.is(r.status, 0, r.stderr.slice(-2000));
     const man = readManifest(dir);
@@ -105,10 +107,10 @@ test.serial('fuser-lstm › an untrained ConvLSTM export is plain reuse on ONNX 
 });
 
 test.serial('fuser-lstm › the shipped ConvLSTM fuser: ONNX and TF.js agree frame by frame, and it is not plain reuse', async (t) => {
-  const man = readManifest(modelDir(DEFAULT_MODEL));
-  t.truthy(man.fusers?.lstm, `${DEFAULT_MODEL} ships an lstm fuser (manifest fusers.lstm)`);
-  const onnx = await loadModel({ engine: 'onnx', threads: 1, fuserCell: 'lstm' });
-  const tfjs = await loadModel({ engine: 'tfjs', threads: 1, fuserCell: 'lstm' });
+  const man = readManifest(modelDir(FAST));
+  t.truthy(man.fusers?.lstm, `${FAST} ships an lstm fuser (manifest fusers.lstm)`);
+  const onnx = await loadModel({ model: FAST, engine: 'onnx', threads: 1, fuserCell: 'lstm' });
+  const tfjs = await loadModel({ model: FAST, engine: 'tfjs', threads: 1, fuserCell: 'lstm' });
   try {
     t.is(onnx.fuserCell, 'lstm');
     t.is(tfjs.fuserCell, 'lstm');
@@ -135,7 +137,7 @@ test.serial('fuser-lstm › the shipped ConvLSTM fuser: ONNX and TF.js agree fra
 
 test.serial('fuser-lstm › native tensors stay flat over 40 fused frames on both engines', async (t) => {
   for (const engine of ['onnx', 'tfjs'] as const) {
-    const m = await loadModel({ engine, threads: 1, fuserCell: 'lstm' });
+    const m = await loadModel({ model: FAST, engine, threads: 1, fuserCell: 'lstm' });
     try {
       const seg = new ReuseSegmenter(m, { keyframeIntervalFrames: 5, nonKeyFrames: 'fuse', fuserCell: 'lstm' });
       let at10 = -1;
@@ -152,7 +154,7 @@ test.serial('fuser-lstm › native tensors stay flat over 40 fused frames on bot
 });
 
 test.serial('fuser-lstm › fuserCell: picks the fuser, and a wrong or missing cell is a clear error', async (t) => {
-  const man = readManifest(modelDir(DEFAULT_MODEL));
+  const man = readManifest(modelDir(FAST));
   t.deepEqual(resolveFuser(man), { cell: 'gru', onnx: 'fuser.onnx' });
   t.deepEqual(resolveFuser(man, 'gru'), { cell: 'gru', onnx: 'fuser.onnx' });
   t.deepEqual(resolveFuser(man, 'lstm'), { cell: 'lstm', onnx: 'fuser-lstm.onnx', tfjsWeights: 'fuser-lstm.json' });
@@ -162,7 +164,7 @@ test.serial('fuser-lstm › fuserCell: picks the fuser, and a wrong or missing c
   t.is(resolveFuser(none), undefined);
   t.throws(() => resolveFuser(none, 'gru'), { message: /has no gru temporal fuser \(it has: none\)/ });
   t.throws(() => resolveFuser(man, 'rnn' as 'gru'), { message: /fuserCell must be one of gru or lstm/ });
-  const m = await loadModel({ engine: 'onnx', threads: 1 });
+  const m = await loadModel({ model: FAST, engine: 'onnx', threads: 1 });
   try {
     t.throws(() => new ReuseSegmenter(m, { keyframeIntervalFrames: 5, nonKeyFrames: 'fuse', fuserCell: 'lstm' }), { message: /loaded with its gru fuser/ });
   } finally {

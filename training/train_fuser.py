@@ -136,6 +136,8 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--no-reuse-eval', action='store_true',
                     help='evaluate the fuser only (plain reuse depends only on --base: see another fuser run on it); no step-0 evaluation')
+    ap.add_argument('--init', default='', help='start from this fuser checkpoint\'s weights (e.g. the shipped fuser, for a base '
+                    'network grown from its base: fast_scnn.grow), with a fresh optimiser and schedule')
     ap.add_argument('--cell', choices=sorted(FUSERS), default=None,
                     help='fuser cell: gru (TemporalFuser) or lstm (TemporalFuserLSTM); default gru, or the checkpoint\'s')
     a = ap.parse_args()
@@ -176,6 +178,12 @@ def main():
         fuser.eval()
         print(json.dumps({'eval_only': a.eval_only, **evaluate_both(model, fuser)}), flush=True)
         return
+    if a.init:
+        ik = torch.load(a.init, map_location='cpu')
+        if (ik.get('args', {}).get('cell') or 'gru') != a.cell:
+            raise SystemExit(f'{a.init} holds a {ik["args"].get("cell") or "gru"} fuser, not {a.cell}')
+        fuser.load_state_dict(ik['fuser'])
+        print(f'--init {a.init}: fuser weights copied', flush=True)
     opt = torch.optim.Adam(fuser.parameters(), lr=a.lr)
     if a.weight_power is None:
         a.weight_power = float(base.get('args', {}).get('weight_power', 1.0))
