@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only engines,modes,tfjs] [--out BENCHMARKS.md]
+ * npm run bench [-- --only engines,modes,tfjs] [--out BENCHMARKS.md] [--models NAME|DIR,... (keyframe's models)]
  *
  * Everything measured side by side in one run on this machine and written to
  * BENCHMARKS.md (and printed):
@@ -39,7 +39,7 @@ const SHARED = path.resolve(ROOT, '..', 'shared', 'data');
 const CLIP = path.join(SHARED, 'video', 'solidWhiteRight.mp4');
 const CAMVID = path.join(SHARED, 'camvid');
 
-const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' } } });
+const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, frames: { type: 'string' }, models: { type: 'string' } } });
 const only = new Set((values.only ?? 'engines,keyframe,modes,tfjs,pytorch,zmq,job,decomposed').split(','));
 for (const p of [CLIP, CAMVID]) {
   if (!existsSync(p)) {
@@ -93,7 +93,8 @@ if (only.has('keyframe')) {
   // segmenter runs them; with no TTA and with the offline job's key-frame TTA (AUTO_TTA). Every model
   // under models/ (the default and the fast preset), both engines; settings interleaved per model.
   const { readdirSync } = await import('node:fs');
-  const names = readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(path.join(ROOT, 'models', d, 'manifest.json'))).sort();
+  // --models a,b: model names or folders (a candidate not under models/); default every model under models/
+  const names = values.models ? values.models.split(',') : readdirSync(path.join(ROOT, 'models')).filter((d) => existsSync(path.join(ROOT, 'models', d, 'manifest.json'))).sort();
   const rows = ['| model | GMACs at 360x480 | engine | size (HxW) | key frame, no TTA: p50 / p99 ms | key frame, TTA ' + AUTO_TTA + ': p50 / p99 ms |', '|---|---|---|---|---|---|'];
   const tta = parseTta(AUTO_TTA);
   for (const name of names) {
@@ -113,7 +114,7 @@ if (only.has('keyframe')) {
           }
         }
         const gmacs = (m.manifest.macs?.['360x480'] ?? NaN) / 1e9;
-        rows.push(`| ${name} | ${gmacs.toFixed(2)} | ${engine}${engine === 'onnx' ? ' (2 threads)' : ` (${m.engine.backend}, 1 thread)`} | ${h}x${w} | ${f1(pct(off, 50))} / ${f1(pct(off, 99))} | ${f1(pct(on, 50))} / ${f1(pct(on, 99))} |`);
+        rows.push(`| ${m.manifest.name} | ${gmacs.toFixed(2)} | ${engine}${engine === 'onnx' ? ' (2 threads)' : ` (${m.engine.backend}, 1 thread)`} | ${h}x${w} | ${f1(pct(off, 50))} / ${f1(pct(off, 99))} | ${f1(pct(on, 50))} / ${f1(pct(on, 99))} |`);
         log(rows[rows.length - 1]!);
       }
       await m.dispose();
