@@ -358,6 +358,7 @@ def main():
     t_train = time.time()
     epoch = 0
     step_count = 0
+    warm_from = 5  # --time-budget: the speed is measured over epochs warm_from .. warm_from + 9
     if a.resume and os.path.exists(bundle_path):
         rb = torch.load(bundle_path, map_location='cpu')
         if rb.get('resume') is None:
@@ -372,6 +373,8 @@ def main():
         epoch, epochs, fixed, best = r['epoch'], r['epochs'], r['fixed'], r['best']
         log, best_state, best_metrics = rb['log'], rb['best'], rb['best_metrics']
         g.manual_seed(a.seed + epoch)  # a fresh, reproducible stream from the resumed epoch
+        # an unfixed --time-budget is measured again after the restart, and counts from it
+        warm_from = max(5, epoch + 1)
         print(f'[{a.name}] resumed at epoch {epoch} of {epochs}', flush=True)
     while epoch < epochs:
         t0 = time.time()
@@ -420,14 +423,14 @@ def main():
         elif a.resume:  # every epoch can be resumed from
             save()
             print(json.dumps(rec), flush=True)
-        if epoch + 1 == 5:
+        if epoch + 1 == warm_from:
             t_warm = time.time()  # epochs 0-4 include cuDNN autotuning and start-up: not a speed
-        if not fixed and epoch + 1 == 15:
+        if not fixed and epoch + 1 == warm_from + 10:
             per_epoch = (time.time() - t_warm) / 10
             left = a.time_budget - (time.time() - t_start)
-            epochs = min(a.epochs, max(16, int(15 + left / (per_epoch * 1.05))))
+            epochs = min(a.epochs, max(epoch + 2, int(epoch + 1 + left / (per_epoch * 1.05))))
             fixed = True
-            log.append({'epoch': epoch, 'note': f'{per_epoch:.2f} s/epoch over epochs 5-14; '
+            log.append({'epoch': epoch, 'note': f'{per_epoch:.2f} s/epoch over epochs {warm_from}-{warm_from + 9}; '
                                                 f'{left:.0f} s left of {a.time_budget:.0f}: {epochs} epochs'})
             print(f'[{a.name}] {log[-1]["note"]}', flush=True)
         epoch += 1
