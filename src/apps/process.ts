@@ -24,6 +24,7 @@ import {
   RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
+import { escapeText } from '../core/text.ts';
 
 /** What a folder's videos are found by (a file named on the command line is taken whatever its name). */
 export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.m2ts', '.mpg', '.mpeg', '.vob', '.mod', '.tod', '.mxf', '.dv', '.ogv', '.flv', '.f4v', '.wmv', '.asf', '.3gp', '.h264', '.264', '.hevc', '.265']);
@@ -408,12 +409,7 @@ function isLink(p: string): boolean {
  * terminal codes; bidirectional overrides (`\u202e`) too, so a name cannot reorder the line shown.
  */
 function printable(s: string | undefined): string {
-  return (s ?? '').replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    const code = c.charCodeAt(0);
-    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
-  });
+  return escapeText(s ?? '');
 }
 
 /** A progress bar on a terminal, plain lines otherwise. File names and messages are shown with `printable`. */

@@ -33,6 +33,7 @@
 import type { Frame, LabelPath, Labels, Packet } from '../core/packet.ts';
 import { Encoding, encodeClassIds, rleDecode } from './ws-protocol.ts';
 import { z } from 'zod';
+import { UNSAFE_TEXT } from '../core/text.ts';
 
 export const ZMQ_PROTOCOL_VERSION = 1;
 export const ZMQ_MAGIC = 0x4d5a4753; // 'SGZM' read as a little-endian u32
@@ -70,8 +71,7 @@ export function sanitize(text: unknown, max = 64): string {
   const s = String(text)
     // eslint-disable-next-line no-control-regex
     .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g, '?');
+    .replace(UNSAFE_TEXT, '?');
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 

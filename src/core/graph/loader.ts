@@ -17,6 +17,7 @@ import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } fro
 import { GraphError } from '../errors.ts';
 import type { NodeSpec } from '../node.ts';
 import type { QueuePolicy } from '../runtime/queue.ts';
+import { escapeText } from '../text.ts';
 
 export interface EdgeRef {
   readonly node: string;
@@ -361,12 +362,12 @@ function tooDeep(text: string, max: number): number | undefined {
   return undefined;
 }
 
-/** Error messages are one line: control characters and line breaks in names and values are escaped. */
+/** Error messages are one line: control characters, line breaks and bidi overrides in names and values are escaped (escapeText). */
 function oneLine(s: string): string {
   // A password in a URL (`rtsp://user:pass@camera`, a mistyped scheme included) is never echoed: `user:***@`.
   s = s.replace(/(\b[a-z][\w+.-]*:\/\/[^:/@\s'"]+):[^@/'"\n]*@/gi, '$1:***@');
   if (s.length > 1000) s = `${s.slice(0, 600)} … ${s.slice(-380)}`;
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeText(s);
 }
 
 /** ` (did you mean 'x'?); valid keys: …` for unknown option keys (the keys of the object schema they were found in). */
