@@ -5,10 +5,14 @@
  * sinks has not finished. Sinks finish packets in sequence order, so progress
  * is the minimum over sinks of the last sequence number each has finished;
  * packets dropped on a freshest edge do not hold anything back because a later
- * packet completing moves progress past them.
+ * packet completing moves progress past them. Seq numbers a source never emits
+ * (a zmq-source that joined a stream late, or whose sender skipped some) are
+ * declared with `skipped` and count as finished once a sink reaches them.
  */
 export class FlowControl {
   private readonly done = new Map<string, number>();
+  /** Seq ranges never emitted: first → last. */
+  private readonly gaps = new Map<number, number>();
   private waiters: (() => void)[] = [];
   private lastEmitted = -1;
   private stopped = false;
@@ -42,10 +46,28 @@ export class FlowControl {
     this.lastEmitted = seq;
   }
 
+  /** Seq numbers `from`..`to` will never be emitted (a late join, a gap in a received stream): nothing waits for them. */
+  skipped(from: number, to: number): void {
+    if (to < from) return;
+    this.gaps.set(from, to);
+    for (const s of this.done.keys()) this.passGaps(s);
+    if (!this.blocked) this.wake();
+  }
+
   finished(sink: string, seq: number): void {
     if (!this.done.has(sink)) return;
     if (seq > (this.done.get(sink) ?? -1)) this.done.set(sink, seq);
+    if (this.gaps.size) this.passGaps(sink);
     if (!this.blocked) this.wake();
+  }
+
+  /** A sink that finished everything before a gap has finished the gap too; gaps every sink passed are forgotten. */
+  private passGaps(sink: string): void {
+    let d = this.done.get(sink)!;
+    for (let to = this.gaps.get(d + 1); to !== undefined; to = this.gaps.get(d + 1)) d = to;
+    this.done.set(sink, d);
+    const p = this.progress();
+    for (const [from, to] of this.gaps) if (to <= p) this.gaps.delete(from);
   }
 
   /** Resolves when the source may emit again. */
