@@ -5,13 +5,19 @@
  * reading after that first packet: flow control counted seqs 0..99 as in flight, so with a
  * websocket-sink joining frame and labels (the frame read, its labels still in the socket)
  * the graph stalled for good and subscribers got a hello and nothing else.
+ *
+ * A WebSocket client that sent subscribe messages without ever reading made the server buffer a
+ * hello (~14x the bytes) for each, without bound (1.2 GB RSS after 25 s from one client), and the
+ * messages kept it alive past the ping check.
  */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import test from 'ava';
 import zmq from 'zeromq';
 import { encodeControl, encodePacket, ZmqType } from '../src/codecs/zmq-wire.ts';
 import type { Frame, Labels } from '../src/core/packet.ts';
 import { FlowControl } from '../src/core/runtime/flow.ts';
-import { freePort, runLive, waitFor } from './helpers/live.ts';
+import { freePort, metric, runLive, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 
 const W = 32;
 const H = 24;
@@ -75,4 +81,59 @@ test('subscribe-hunt › flow control: skipped seqs are not in flight, also behi
   f.finished('a', 120);
   f.finished('b', 120);
   t.is(f.inFlight, 0);
+});
+
+/** One masked WebSocket text frame (client → server), payload under 126 bytes. */
+function clientTextFrame(text: string): Buffer {
+  const p = Buffer.from(text);
+  const mask = randomBytes(4);
+  for (let i = 0; i < p.length; i++) p[i]! ^= mask[i & 3]!;
+  return Buffer.concat([Buffer.from([0x81, 0x80 | p.length]), mask, p]);
+}
+
+test.serial('subscribe-hunt › a client that sends without reading the replies is closed (1008); a burst from a reading client is answered', async (t) => {
+  const port = await freePort();
+  const run = runLive({ yaml: `version: 1
+nodes:
+  src:  { type: test-labels, options: { fps: 10 } }
+  sink: { type: websocket-sink, options: { port: ${port}, stream: s1 }, in: { labels: src.labels } }
+` }, [], testRegistry);
+  const s = new net.Socket();
+  try {
+    await waitFor('server', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000);
+    // A reading client may send many messages at once: every one is answered.
+    const ok = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
+    await ok.opened;
+    for (let i = 0; i < 200; i++) ok.ws.send('not json');
+    await waitFor('200 error replies', () => ok.texts.filter((m) => m.type === 'error').length >= 200, 30_000);
+    t.is(ok.ws.readyState, ok.ws.OPEN);
+    ok.close();
+    // A raw client that subscribes over and over and never reads what comes back.
+    let closed = false;
+    s.on('close', () => (closed = true)).on('error', () => {});
+    await new Promise<void>((resolve) => s.connect(port, '127.0.0.1', resolve));
+    s.write(`GET /ws?stream=s1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    const first = await new Promise<string>((resolve) => s.once('data', (d) => resolve(String(d).split('\r\n')[0]!)));
+    t.regex(first, / 101 /);
+    s.pause();
+    const chunk = Buffer.concat(Array.from({ length: 1000 }, () => clientTextFrame('{"type":"subscribe","stream":"s1"}')));
+    // Up to 40 MB of requests (a few MB of unread replies fill the kernel's buffers first); the server cuts it off long before.
+    for (let i = 0; i < 1000 && !closed; i++) {
+      if (!s.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            s.off('drain', go).off('close', go);
+            resolve();
+          };
+          s.on('drain', go).on('close', go);
+        });
+      }
+    }
+    await waitFor('the server to close the socket', () => closed, 30_000).catch(() => {});
+    t.true(closed, 'expected the server to close a client that floods requests without reading');
+    t.true(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'not_reading' }) >= 1);
+  } finally {
+    s.destroy();
+    await run.stop().catch(() => {});
+  }
 });
