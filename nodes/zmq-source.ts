@@ -105,9 +105,11 @@ export const zmqSource = defineNode({
           // Join marks, gaps and source names: receivedPackets, below.
           ctx.metrics.count('zmq_received_total', tags);
           if (!o.keepSourceName) {
-            // Seqs this graph never sees (it joined late, or the sender skipped some) are not in flight.
+            // Seqs this graph never sees (it joined late, or the sender skipped some) are not in flight;
+            // a seq below the last one is a sender that started again (its old seqs would hold no one back).
             if (p.seq > lastSeq + 1) ctx.flow.skipped(lastSeq + 1, p.seq - 1);
-            lastSeq = Math.max(lastSeq, p.seq);
+            else if (p.seq < lastSeq) ctx.flow.restarted(p.seq);
+            lastSeq = p.seq;
             ctx.flow.emitted(p.seq);
           }
           sub.next(p);

@@ -9,9 +9,16 @@
  * A WebSocket client that sent subscribe messages without ever reading made the server buffer a
  * hello (~14x the bytes) for each, without bound (1.2 GB RSS after 25 s from one client), and the
  * messages kept it alive past the ping check.
+ *
+ * A zmq-source whose sender restarted (seq 0 again after seq 149) read on without flow control
+ * until the new seqs passed the old ones: in the CLI, 975 frames queued on a lossless edge of a
+ * graph with maxInFlight 8 (640 MB RSS).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import zmq from 'zeromq';
 import { encodeControl, encodePacket, ZmqType } from '../src/codecs/zmq-wire.ts';
@@ -24,8 +31,9 @@ const H = 24;
 function frame(seq: number): Frame {
   return { kind: 'frame', source: 'decode', seq, ptsMs: seq * 40, width: W, height: H, data: new Uint8Array(W * H * 3).fill(seq & 255) };
 }
-function labels(seq: number): Labels {
-  return { kind: 'labels', source: 'decode', seq, ptsMs: seq * 40, width: W, height: H, classes: new Uint8Array(W * H).fill(seq % 2), classNames: ['Sky', 'Road'], palette: [[128, 128, 128], [128, 64, 128]], path: 'full' };
+function labels(seq: number, w = W, h = H): Labels {
+  const classes = Uint8Array.from({ length: w * h }, (_, i) => ((i % w) + seq) % 7 < 3 ? 0 : 1);
+  return { kind: 'labels', source: 'decode', seq, ptsMs: seq * 40, width: w, height: h, classes, classNames: ['Sky', 'Road'], palette: [[128, 128, 128], [128, 64, 128]], path: 'full', discontinuity: seq === 0 ? 'start' : undefined };
 }
 
 test.serial('subscribe-hunt › zmq-source joining a stream at seq 100 feeds a websocket-sink (frame + labels) to the end', async (t) => {
@@ -136,4 +144,56 @@ nodes:
     s.destroy();
     await run.stop().catch(() => {});
   }
+});
+
+test.serial('subscribe-hunt › zmq-source: a sender that restarts (seq 0 again) is still held to maxInFlight', async (t) => {
+  const push = new zmq.Push({ linger: 0 });
+  await push.bind('tcp://127.0.0.1:*');
+  const dir = mkdtempSync(path.join(tmpdir(), 'segflow-restart-'));
+  const run = runLive({ yaml: `version: 1
+maxInFlight: 4
+nodes:
+  in:    { type: zmq-source, options: { endpoint: "${push.lastEndpoint}" } }
+  masks: { type: label-map-sink, options: { dir: "${path.join(dir, 'labels')}" }, in: { labels: in.labels } }
+` });
+  try {
+    const n = 150;
+    const sunk = () => run.done.filter((d) => d.sink === 'masks').length;
+    // The sender's first life: seq 0..149, all written before it restarts.
+    const packets = Array.from({ length: n }, (_, seq) => encodePacket(labels(seq, 320, 240)));
+    for (const p of packets) await push.send(p);
+    await waitFor('the first run written', () => sunk() === n || undefined, 120_000);
+    const edge = run.metrics.edges.get('in.labels→masks.labels')!;
+    const before = edge.maxDepth;
+    // Its second life: seq 0..149 again (PNG files take far longer to write than packets to arrive).
+    for (const p of packets) await push.send(p);
+    await push.send([encodeControl(ZmqType.end, undefined, 'decode')]);
+    await waitFor('the second run written', () => sunk() === 2 * n || undefined, 120_000);
+    await run.result;
+    t.log(`edge max depth: ${before} in the first run, ${edge.maxDepth} after the restart (maxInFlight 4)`);
+    t.true(before <= 8, `first run: max depth ${before}`);
+    t.true(edge.maxDepth <= 8, `after the restart the edge queued ${edge.maxDepth} packets; expected at most about maxInFlight (4)`);
+  } finally {
+    await run.stop().catch(() => {});
+    push.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('subscribe-hunt › flow control: after a restart, progress counts in the new numbering', (t) => {
+  const f = new FlowControl(4, ['a']);
+  for (let s = 0; s <= 148; s++) {
+    f.emitted(s);
+    f.finished('a', s);
+  }
+  f.emitted(149); // still in flight when the sender restarts
+  f.restarted(0);
+  for (let s = 0; s < 4; s++) f.emitted(s);
+  t.is(f.inFlight, 4);
+  t.true(f.blocked);
+  f.finished('a', 149); // the old numbering's last packet finishing is not progress
+  t.true(f.blocked);
+  f.finished('a', 1);
+  t.is(f.inFlight, 2);
+  t.false(f.blocked);
 });

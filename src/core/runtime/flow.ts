@@ -7,7 +7,9 @@
  * packets dropped on a freshest edge do not hold anything back because a later
  * packet completing moves progress past them. Seq numbers a source never emits
  * (a zmq-source that joined a stream late, or whose sender skipped some) are
- * declared with `skipped` and count as finished once a sink reaches them.
+ * declared with `skipped` and count as finished once a sink reaches them. A
+ * source whose numbering starts again (a zmq-source whose sender restarted)
+ * says `restarted`: progress then counts in the new numbering.
  */
 export class FlowControl {
   private readonly done = new Map<string, number>();
@@ -15,6 +17,8 @@ export class FlowControl {
   private readonly gaps = new Map<number, number>();
   private waiters: (() => void)[] = [];
   private lastEmitted = -1;
+  /** After `restarted`: the old numbering's last seq; packets of it still finishing are not progress. */
+  private oldLast: number | undefined;
   private stopped = false;
 
   constructor(readonly maxInFlight: number, sinks: readonly string[] = []) {
@@ -54,8 +58,21 @@ export class FlowControl {
     if (!this.blocked) this.wake();
   }
 
+  /** The source numbers its packets afresh from `seq` (below what it emitted before): nothing of the new numbering is in flight yet. */
+  restarted(seq: number): void {
+    this.oldLast = Math.max(this.oldLast ?? -1, this.lastEmitted);
+    this.lastEmitted = seq - 1;
+    this.gaps.clear();
+    for (const s of this.done.keys()) this.done.set(s, seq - 1);
+    if (!this.blocked) this.wake();
+  }
+
   finished(sink: string, seq: number): void {
     if (!this.done.has(sink)) return;
+    if (this.oldLast !== undefined) {
+      if (this.lastEmitted > this.oldLast) this.oldLast = undefined;
+      else if (seq > this.lastEmitted) return; // a packet of the old numbering
+    }
     if (seq > (this.done.get(sink) ?? -1)) this.done.set(sink, seq);
     if (this.gaps.size) this.passGaps(sink);
     if (!this.blocked) this.wake();
