@@ -85,6 +85,7 @@ export const zmqSource = defineNode({
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       let bad = 0;
+      let lastSeq = -1;
       void (async () => {
         for await (const [header, payload] of sock) {
           let p: Packet;
@@ -103,7 +104,14 @@ export const zmqSource = defineNode({
           }
           // Join marks, gaps and source names: receivedPackets, below.
           ctx.metrics.count('zmq_received_total', tags);
-          if (!o.keepSourceName) ctx.flow.emitted(p.seq);
+          if (!o.keepSourceName) {
+            // Seqs this graph never sees (it joined late, or the sender skipped some) are not in flight;
+            // a seq below the last one is a sender that started again (its old seqs would hold no one back).
+            if (p.seq > lastSeq + 1) ctx.flow.skipped(lastSeq + 1, p.seq - 1);
+            else if (p.seq < lastSeq) ctx.flow.restarted(p.seq);
+            lastSeq = p.seq;
+            ctx.flow.emitted(p.seq);
+          }
           sub.next(p);
           if (!o.keepSourceName && ctx.flow.blocked) await ctx.flow.ready();
           if (stopped) break;

@@ -65,7 +65,7 @@ export interface ServerOptions {
 /** Why a request, connection or socket was turned away (the `reason` label of ws_refused_total). */
 export type RefusalReason =
   | 'bad_request' | 'handler_error' | 'client_error' | 'method' | 'not_found' | 'host' | 'origin' | 'token'
-  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout';
+  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout' | 'not_reading';
 
 export interface StreamOptions {
   /** Frames that may wait per client before the oldest is dropped. */
@@ -93,6 +93,8 @@ interface Client {
   readonly queue: Buffer[][];
   pendingDropped: number;
   droppedTotal: number;
+  /** Text messages handed to the socket and not yet written to the kernel (the client is not reading them). */
+  unreadTexts: number;
 }
 
 const assets = new Map<string, Buffer>();
@@ -105,6 +107,11 @@ function asset(name: 'viewer.html' | 'viewer.js'): Buffer {
 const FLUSH_INTERVAL_MS = 20;
 /** How long closing waits for clients to answer the close handshake. */
 const CLOSE_GRACE_MS = 500;
+/**
+ * A client that sends while this many of our text replies wait unread (and its socket is backed
+ * up) is closed (1008): each message it sends costs us a reply. A burst to a reading client is fine.
+ */
+const MAX_UNREAD_TEXTS = 64;
 
 /** A named stream on a server; a sink publishes frames to its subscribers. */
 export class Stream {
@@ -323,7 +330,9 @@ export class SegflowServer {
   }
 
   private sendText(c: Client, m: ServerText): void {
-    if (c.ws.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify(m));
+    if (c.ws.readyState !== WebSocket.OPEN) return;
+    c.unreadTexts++;
+    c.ws.send(JSON.stringify(m), () => c.unreadTexts--);
   }
 
   private authorized(req: http.IncomingMessage, query: URLSearchParams): boolean {
@@ -461,7 +470,7 @@ export class SegflowServer {
 
   private onConnection(ws: WebSocket, name: string | null, ip: string): void {
     if (this.closed) return void ws.terminate();
-    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0 };
+    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0, unreadTexts: 0 };
     this.clients.add(c);
     this.unsubscribed.set(ip, (this.unsubscribed.get(ip) ?? 0) + 1);
     c.subscribeTimer = setTimeout(() => {
@@ -483,6 +492,12 @@ export class SegflowServer {
     };
     ws.on('pong', () => (c.alive = true));
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      // A client that sends without reading our replies would have us buffer them without bound.
+      if (c.unreadTexts >= MAX_UNREAD_TEXTS && ws.bufferedAmount > 0) {
+        this.refuse('not_reading');
+        return this.closeSoon(c, 1008, 'not reading replies');
+      }
       c.alive = true;
       try {
         onMessage(data, isBinary);
