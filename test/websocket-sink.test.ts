@@ -47,7 +47,10 @@ test.serial('websocket-sink › a slow client does not slow a fast one', async (
     const drops = metric(run.metrics, 'ws_dropped_total', { node: 'sink', stream: 's1' });
     const sinkP99 = run.metrics.node('sink').percentile(99);
     t.log(`pipeline ${sinkRate.toFixed(1)} fps (source ${fps}, ${baseRate.toFixed(1)} before the slow client stopped reading); fast client got ${fastGot}/${published}; slow client: ${slow.labels.length} received, ${drops} dropped; sink p99 ${sinkP99.toFixed(2)} ms/frame`);
-    t.true(sinkRate > Math.min(fps, baseRate) * 0.85, `pipeline rate ${sinkRate.toFixed(1)} fps; expected ≈ ${Math.min(fps, baseRate).toFixed(1)} (the rate before)`);
+    // A sink held back by the paused client would stall (its per-client queue holds 4 messages): the rate
+    // would fall to a few fps. Half the rate before leaves room for the other test files ava runs beside
+    // this one (one CI run saw 62 → 50 fps with the sink's p99 at 30 ms: load, not the client).
+    t.true(sinkRate > Math.min(fps, baseRate) * 0.5, `pipeline rate ${sinkRate.toFixed(1)} fps; expected ≈ ${Math.min(fps, baseRate).toFixed(1)} (the rate before)`);
     t.true(fastGot >= published * 0.95, `fast client got ${fastGot} of ${published}`);
     t.true(drops > 0, 'expected frames dropped for the slow client');
     t.true(slow.labels.length < published, 'the slow client cannot have received everything');
