@@ -48,6 +48,7 @@ import { statSync } from 'node:fs';
 import { ffmpegPaths, inputSpec, looksLikeUrl, probe } from '../src/media/ffmpeg.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
 import { fitLongSide } from '../src/kernels/image.ts';
+import { yuvBytes } from '../src/kernels/yuv.ts';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame } from '../src/core/packet.ts';
 
@@ -60,6 +61,8 @@ const options = z.strictObject({
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
   startFrame: z.number().int().min(0).default(0).describe('first frame to decode (an ffmpeg seek; 0 = from the start)'),
+  pixelFormat: z.enum(['rgb24', 'yuv420p']).default('rgb24')
+    .describe('rgb24, or yuv420p: the video\'s own planes, no colour conversion (for frames that only go to a downsampler, an overlay and an encoder)'),
 });
 
 export const decoder = defineNode({
@@ -69,6 +72,7 @@ export const decoder = defineNode({
   inputs: {},
   outputs: { frame: 'frame' },
   options,
+  yuv: { emits: (o) => o.pixelFormat === 'yuv420p' },
   async open(ctx) {
     const o = ctx.options;
     ffmpegPaths();
@@ -90,8 +94,14 @@ export const decoder = defineNode({
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
     }
     // Output size: the video's, or scaled down to maxSidePx on the longer side (a preview).
-    const scaled = o.maxSidePx > 0 && Math.max(info.width, info.height) > o.maxSidePx;
-    const { width, height } = scaled ? fitLongSide(info.width, info.height, o.maxSidePx) : info;
+    const fitted = o.maxSidePx > 0 && Math.max(info.width, info.height) > o.maxSidePx;
+    const size = fitted ? fitLongSide(info.width, info.height, o.maxSidePx) : info;
+    // yuv420p holds 2x2 pixels per chroma sample: an odd side loses its last pixel (scaled to fit).
+    const yuv = o.pixelFormat === 'yuv420p';
+    const width = yuv ? Math.max(2, size.width & ~1) : size.width, height = yuv ? Math.max(2, size.height & ~1) : size.height;
+    const scaled = fitted || width !== info.width || height !== info.height;
+    // The video's coefficients (swscale's `auto` reads the same tag): BT.709 where it says so, else BT.601.
+    const matrix = info.colorSpace === 'bt709' ? 'bt709' as const : 'bt601' as const;
     let cmd: ChildProcess | undefined;
     let closed = false;
     /** Seconds skipped by the `startFrame` seek: ffmpeg's output time (progress) starts at 0 after it. */
@@ -148,7 +158,7 @@ export const decoder = defineNode({
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
         // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as
         // a player shows it: no combing in the model's input or the overlay.
-        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vsync', 'passthrough', '-sn', '-dn',
+        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}${yuv ? ':out_range=tv' : ''}`, '-f', 'rawvideo', '-pix_fmt', o.pixelFormat, '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];
@@ -225,7 +235,7 @@ export const decoder = defineNode({
     return {
       process() {
         const frame$ = new Observable<Frame>((sub) => {
-          const asm = new FrameAssembler(width * height * 3);
+          const asm = new FrameAssembler(yuv ? yuvBytes(width, height) : width * height * 3);
           let seq = o.startFrame;
           let finished = false;
           const { c, out, st } = early ?? start();
@@ -265,7 +275,7 @@ export const decoder = defineNode({
             asm.push(chunk, (data) => {
               const f: Frame = Object.freeze({
                 kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
-                width, height, data, fps: info.fps,
+                width, height, data, fps: info.fps, ...(yuv ? { format: 'yuv420p' as const, matrix } : {}),
                 ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
                 discontinuity: seq === 0 ? 'start' : seq === o.startFrame || (o.chunkFrames > 0 && seq % o.chunkFrames === 0) ? 'chunk' : undefined,
               });

@@ -32,6 +32,7 @@ export const downsampler = defineNode({
   inputs: { frame: 'frame' },
   outputs: { frame: 'frame' },
   options,
+  yuv: { takes: ['frame'] },
   async open(ctx) {
     return {
       process: ({ frame }) => ({ frame: frame.pipe(downsampleFrames(ctx.options)) }),

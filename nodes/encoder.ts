@@ -14,7 +14,8 @@
  * audio stream is copied into the mp4 as it is (no re-encode: ffmpeg takes the
  * file as a second input, `-map 0:v -map 1:a:0 -c:a copy`); a codec mp4 cannot
  * hold (PCM, Vorbis, ...) is re-encoded to AAC 128 kb/s; a file without audio
- * gives a video-only mp4.
+ * gives a video-only mp4. Frames are RGB24 or yuv420p (a decoder's `pixelFormat`, through an
+ * overlay: x264's own format, piped as it is, half the bytes and no colour conversion).
  *
  * ```yaml
  * file: { type: encoder, options: { path: out/overlay.mp4 }, in: { frame: overlay.frame } }
@@ -49,6 +50,7 @@ export const encoder = defineNode({
   inputs: { frame: 'frame' },
   outputs: {},
   options,
+  yuv: { takes: ['frame'] },
   async open(ctx) {
     const o = ctx.options;
     const tmp = await prepareOutput(o.path, o.overwrite, ctx.name);
@@ -56,15 +58,20 @@ export const encoder = defineNode({
     let writer: FfmpegWriter | undefined;
     let first: Frame | undefined;
     let size = '';
+    let format = '';
     const start = (f: Frame, fps: number) => {
       size = `${f.width}x${f.height}`;
+      format = f.format ?? 'rgb24';
+      // yuv420p frames are what x264 takes: no conversion (tagged with their coefficients).
+      const yuv = format === 'yuv420p' ? ['-colorspace', f.matrix === 'bt709' ? 'bt709' : 'smpte170m', '-color_range', 'tv'] : [];
       writer = new FfmpegWriter([
-        '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-r', String(fps), '-i', 'pipe:0', ...audio.input,
-        '-map', '0:v:0', ...audio.output, '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
+        '-f', 'rawvideo', '-pix_fmt', format, '-s', size, '-r', String(fps), '-i', 'pipe:0', ...audio.input,
+        '-map', '0:v:0', ...audio.output, '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf), ...yuv,
         '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', `file:${path.resolve(tmp)}`,
       ], ctx.name, 3 * f.data.length); // up to 3 frames queued for ffmpeg before a write waits
     };
     const put = async (f: Frame) => {
+      if ((f.format ?? 'rgb24') !== format) throw new Error(`${ctx.name}: pixel format changed from ${format} to ${f.format ?? 'rgb24'} at seq ${f.seq}; expected one format`);
       if (`${f.width}x${f.height}` !== size) throw new Error(`${ctx.name}: frame size changed from ${size} to ${f.width}x${f.height} at seq ${f.seq}; expected a constant size (put a downsampler before the encoder)`);
       await writer!.write(f.data);
     };

@@ -48,6 +48,7 @@ export const labelResizer = defineNode({
   join: { ports: ['frame', 'labels'] },
   outputs: { labels: 'labels' },
   options,
+  yuv: { takes: ['frame'] },
   async open(ctx) {
     const o = ctx.options;
     return {

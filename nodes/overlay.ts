@@ -31,6 +31,7 @@ export const overlay = defineNode({
   join: { ports: ['frame', 'labels'] },
   outputs: { frame: 'frame' },
   options,
+  yuv: { takes: ['frame'], passes: { frame: 'frame' } },
   async open(ctx) {
     return {
       process: ({ joined }) => ({ frame: joined.pipe(overlayLabels(ctx.options)) }),

@@ -147,6 +147,17 @@ export interface NodeSpec<S extends z.ZodType = z.ZodType, I extends Ports = Por
   readonly role: R;
   /** Source nodes: live sources drop rather than wait (edge default `freshest`). */
   readonly live?: boolean;
+  /**
+   * Frames in yuv420p (src/core/packet.ts `format`), checked by the graph loader: `takes`, the frame
+   * inputs that accept them (every other frame input takes RGB24 only); `emits`, whether this node's
+   * frame outputs carry them, from its options; `passes`, frame outputs that carry yuv420p when the
+   * named input does.
+   */
+  readonly yuv?: {
+    readonly takes?: readonly (keyof I & string)[];
+    emits?(options: z.infer<S>): boolean;
+    readonly passes?: Readonly<Partial<Record<keyof O & string, keyof I & string>>>;
+  };
   open(ctx: NodeContext<z.infer<S>>): Promise<NodeInstance<I, O, Opt, J, Keep, R>>;
   /**
    * Optional: start slow set-up that `open()` will take over (a model loading in its thread), as

@@ -20,7 +20,16 @@ export interface Frame extends PacketMeta {
   readonly kind: 'frame';
   readonly width: number;
   readonly height: number;
+  /** RGB24 (w x h x 3 bytes) unless `format` says otherwise. */
   readonly data: Uint8Array;
+  /**
+   * `yuv420p`: planar Y, U, V (w x h, then w/2 x h/2 twice; w and h even), limited range, in
+   * `matrix`'s coefficients (src/kernels/yuv.ts) — a decoder's `pixelFormat: yuv420p`, for graphs
+   * whose frames only go to a downsampler, an overlay and an encoder. Absent: RGB24.
+   */
+  readonly format?: 'yuv420p' | undefined;
+  /** A yuv420p frame's colour coefficients (the video's). */
+  readonly matrix?: 'bt601' | 'bt709' | undefined;
   /** The source's nominal frame rate, when it knows one (a file's); live sources leave it out. */
   readonly fps?: number | undefined;
   /** The size of the video this frame shows, when the decoder scaled it down (a preview); absent: width x height. */
@@ -111,4 +120,15 @@ export function withDiscontinuity<T extends PacketMeta>(p: T, reason: string): T
 /** Whether two label maps' class names are the same list (by value: labels from a thread or a socket carry new arrays). */
 export function sameClassNames(a: readonly string[], b: readonly string[]): boolean {
   return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
+/**
+ * A frame's RGB24 pixels, or a clear error for a node that takes only RGB24 frames (a decoder's
+ * `pixelFormat: yuv420p` frames go to a downsampler, an overlay or an encoder).
+ */
+export function rgbPixels(f: Frame, where: string): Uint8Array {
+  if (f.format && f.format !== ('rgb24' as string)) {
+    throw new TypeError(`${where}: takes RGB24 frames, got ${f.format} from ${f.source} (its pixelFormat: put a downsampler between them, or set pixelFormat: rgb24)`);
+  }
+  return f.data;
 }

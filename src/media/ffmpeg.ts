@@ -72,6 +72,8 @@ export interface VideoInfo {
   readonly interlaced?: boolean | undefined;
   /** The first audio stream's duration (s), when the file says (Matroska: its DURATION tag). */
   readonly audioDurationS?: number | undefined;
+  /** The video's YCbCr coefficients as the stream says (`bt709`, `smpte170m`, ...; undefined: unsaid). */
+  readonly colorSpace?: string | undefined;
 }
 
 /** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
@@ -217,6 +219,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
         audioCodec: audio?.codec_name || undefined,
         audioDurationS: audio ? streamDuration(audio) : undefined,
+        colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
       });
     });
   });

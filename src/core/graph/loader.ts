@@ -274,6 +274,24 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     fail(`cycle between nodes ${cyc.join(' → ')}; expected a graph without cycles`, defs.get(cyc[0]!)!.line);
   }
 
+  // Pixel formats flow downstream: a yuv420p frame output may feed only inputs that take yuv420p.
+  const yuvOut = new Set<string>(); // 'node.port'
+  for (const k of order) {
+    const d = defs.get(k)!;
+    const y = d.spec.yuv;
+    for (const [port, ref] of Object.entries(d.inputs)) {
+      if (!yuvOut.has(`${ref.node}.${ref.port}`) || (y?.takes as readonly string[] | undefined)?.includes(port)) continue;
+      fail(`${d.name}.in.${port}: ${ref.node}.${ref.port} carries yuv420p frames (a decoder's pixelFormat: yuv420p), which ${d.name} (${d.type}) does not take; only a downsampler, an overlay, an encoder or a label-resizer do — set pixelFormat: rgb24, or take the frames through a downsampler`, lineOf(['nodes', d.name, 'in', port]));
+    }
+    const emits = (y?.emits as ((o: unknown) => boolean) | undefined)?.(d.options) === true;
+    for (const [port, kind] of Object.entries(d.spec.outputs)) {
+      if (kind !== 'frame') continue;
+      const from = (y?.passes as Record<string, string> | undefined)?.[port];
+      const inRef = from !== undefined ? d.inputs[from] : undefined;
+      if (emits || (inRef && yuvOut.has(`${inRef.node}.${inRef.port}`))) yuvOut.add(`${d.name}.${port}`);
+    }
+  }
+
   // Live-ness flows downstream: edges fed by a live source default to freshest.
   const live = new Map<string, boolean>();
   for (const k of order) {

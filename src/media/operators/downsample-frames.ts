@@ -8,7 +8,9 @@
  * `width` and `height`, frames are stretched to exactly that size. The output
  * keeps the input's source, seq, time and discontinuity mark (so it joins
  * back with the full-size frames); a frame already at the target size passes
- * through as the same object (no copy). One frame in, one frame out, in
+ * through as the same object (no copy). yuv420p frames (a decoder's `pixelFormat`) come out as
+ * RGB24 (src/kernels/yuv.ts: at half the size, each pixel from its 2x2 luma and their chroma
+ * sample, then resized when the target is smaller still; a larger target converts at full size). One frame in, one frame out, in
  * order; completion and errors pass straight through.
  *
  * ```ts
@@ -18,6 +20,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { fitLongSide, resizeRgb } from '../../kernels/image.ts';
+import { yuvHalfToRgb, yuvToRgb } from '../../kernels/yuv.ts';
 import type { Frame } from '../../core/packet.ts';
 
 export interface DownsampleOptions {
@@ -34,6 +37,17 @@ export function downsampleFrames(o: DownsampleOptions): OperatorFunction<Frame, 
   const target = (f: Frame) => exact ?? fitLongSide(f.width, f.height, o.longSidePx);
   return map((f): Frame => {
     const { width, height } = target(f);
+    if (f.format === 'yuv420p') {
+      // RGB24 out, always (a model's input): half the size straight from the planes, else via RGB24 at full size.
+      const { format: _f, matrix: _m, ...rest } = f;
+      const m = f.matrix ?? 'bt601';
+      const hw = f.width / 2, hh = f.height / 2;
+      const data = hw === width && hh === height ? yuvHalfToRgb(f.data, f.width, f.height, m)
+        : width <= hw && height <= hh ? resizeRgb(yuvHalfToRgb(f.data, f.width, f.height, m), hw, hh, width, height)
+        : f.width === width && f.height === height ? yuvToRgb(f.data, f.width, f.height, m)
+        : resizeRgb(yuvToRgb(f.data, f.width, f.height, m), f.width, f.height, width, height);
+      return Object.freeze({ ...rest, width, height, data });
+    }
     if (f.width === width && f.height === height) return f;
     return Object.freeze({ ...f, width, height, data: resizeRgb(f.data, f.width, f.height, width, height) });
   });

@@ -9,7 +9,8 @@
  * colour (integer, out of 256, after rounding); classes in `ignoreClasses`, and
  * ids without a palette colour, are left unpainted. With `legend`, every
  * class's swatch and name is drawn at the top-left corner
- * (src/kernels/legend.ts). The output frame is the input frame with new
+ * (src/kernels/legend.ts). A yuv420p frame (a decoder's `pixelFormat`) is blended in its
+ * own planes and stays yuv420p (src/kernels/yuv.ts). The output frame is the input frame with new
  * pixels: its source, seq, time and discontinuity mark pass through, and the
  * input buffer is never written. One record in, one frame out, in order;
  * completion and errors pass straight through.
@@ -27,6 +28,7 @@ import { labelsAt, uninitialisedBytes } from '../../kernels/image.ts';
 import { buildLegend, drawLegend, legendStrip, type Legend } from '../../kernels/legend.ts';
 import { sameClassNames, type Frame, type Labels } from '../../core/packet.ts';
 import { blendTables, simdKernels, type BlendTables } from '../../kernels/simd.ts';
+import { blendYuv, drawLegendYuv, legendYuv, yuvBlendTable, yuvBytes, type Matrix, type YuvBlendTable, type YuvLegend } from '../../kernels/yuv.ts';
 
 export interface OverlayOptions {
   /** Weight of the class colour, 0..1. */
@@ -70,8 +72,37 @@ let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: Retur
 const samePalette = (p: Labels['palette'], q: Labels['palette']): boolean =>
   p === q || (p.length === q.length && p.every((c, i) => { const d = q[i]; return c === d || (!!c && !!d && c[0] === d[0] && c[1] === d[1] && c[2] === d[2]); }));
 
-/** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer. */
+let lastCls2: Uint8Array | undefined;
+let lastYuv: { palette: Labels['palette']; a: number; ignore: string; m: Matrix; t: YuvBlendTable } | undefined;
+let lastYuvLegend: { lg: Legend; m: Matrix; y: YuvLegend } | undefined;
+
+/** blend() for a yuv420p frame (src/kernels/yuv.ts): the same colours and legend, in the frame's planes. */
+function blendPlanes(f: Frame, l: Labels, a: number, ignore: readonly number[], legend: boolean): Uint8Array {
+  const { width: w, height: h } = f;
+  const m = f.matrix ?? 'bt601';
+  const dst = uninitialisedBytes(yuvBytes(w, h)); // every byte written below
+  const key = ignore.join(',');
+  if (!lastYuv || !samePalette(lastYuv.palette, l.palette) || lastYuv.a !== a || lastYuv.ignore !== key || lastYuv.m !== m) {
+    lastYuv = { palette: l.palette, a, ignore: key, m, t: yuvBlendTable(l.palette, a, ignore, m) };
+  }
+  const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
+  // One label per chroma sample, the one at its centre: the model's own map where it is exactly that size.
+  const cls2 = l.width === w / 2 && l.height === h / 2 ? l.classes : (lastCls2 = labelsAt(l.classes, l.width, l.height, w / 2, h / 2, lastCls2));
+  blendYuv(dst, f.data, w, h, cls, cls2, lastYuv.t);
+  if (legend) {
+    if (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || !samePalette(lastLegend.palette, l.palette) || !sameClassNames(lastLegend.names, l.classNames)) {
+      const lg = buildLegend(w, h, l.classNames, l.palette);
+      lastLegend = { w, h, palette: l.palette, names: l.classNames, lg, strip: simdKernels && legendStrip(lg, w) };
+    }
+    if (lastYuvLegend?.lg !== lastLegend.lg || lastYuvLegend.m !== m) lastYuvLegend = { lg: lastLegend.lg, m, y: legendYuv(lastLegend.lg, m) };
+    drawLegendYuv(dst, w, h, lastYuvLegend.y);
+  }
+  return dst;
+}
+
+/** Blend palette colours (integer alpha out of 256) into a new RGB24 buffer (or yuv420p, as the frame). */
 export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] = [], legend = false): Uint8Array {
+  if (f.format === 'yuv420p') return blendPlanes(f, l, a, ignore, legend);
   const { width: w, height: h } = f;
   const src = f.data;
   const dst = uninitialisedBytes(src.length); // every byte written below

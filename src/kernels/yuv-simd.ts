@@ -1,0 +1,200 @@
+/**
+ * The yuv420p kernels of src/kernels/yuv.ts in WebAssembly SIMD (128-bit),
+ * each computing exactly the bytes of its scalar reference there
+ * (test/yuv.test.ts compares them on random data and odd sizes):
+ *
+ * - `plane`: one plane blended with per-sample class colours, 16 samples a
+ *   step: (v·(256 − α) + colour·α) >> 8 with α and colour picked per label
+ *   from 16-entry tables (labels above 15: α = 0, left as they are).
+ * - `half`: a w x h frame's planes → RGB24 at w/2 x h/2, 16 pixels a step:
+ *   each pixel's luma the rounded mean of its 2x2, its chroma sample, then
+ *   13-bit fixed-point coefficients (pairs of terms by `i32x4.dot_i16x8_s`),
+ *   saturated to 0..255 by the narrowing, and the three channels interleaved.
+ *
+ * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
+ * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
+ */
+import { fn, get, instantiate, load, section, set, simd, sleb, str } from './wasm-asm.ts';
+
+const I32 = 0x7f, V128 = 0x7b;
+const i32 = (v: number) => [0x41, ...sleb(v)];
+const ADD = [0x6a], GE_U = [0x4f];
+const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
+const br = (d: number) => [0x0c, d];
+const brIf = (d: number) => [0x0d, d];
+const store = (offset = 0) => simd(0x0b, 0, offset); // v128.store (offsets below 128)
+const vconst = (bytes: readonly number[]) => simd(0x0c, ...bytes);
+const shuffle = (lanes: readonly number[]) => simd(0x0d, ...lanes);
+const SWIZZLE = simd(0x0e), NARROW8_U = simd(0x66), NARROW16_S = simd(0x85);
+const EXT_LO = simd(0x89), EXT_HI = simd(0x8a); // i16x8.extend_{low,high}_i8x16_u
+const PAIRS_U = simd(0x7d); // i16x8.extadd_pairwise_i8x16_u
+const ADD16 = simd(0x8e), SUB16 = simd(0x91), MUL16 = simd(0x95), SHR16_U = simd(0x8d);
+const ADD32 = simd(0xae), SHR32_S = simd(0xac), DOT = simd(0xba), EXTMUL_LO = simd(0xbc), EXTMUL_HI = simd(0xbd);
+const splat16 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (i & 1 ? v >> 8 : v) & 0xff));
+const splat32 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (v >> (8 * (i & 3))) & 0xff));
+/** Two 16-bit values repeated four times (a dot product's coefficient pairs). */
+const pair16 = (a: number, b: number) => vconst(Array.from({ length: 16 }, (_, i) => ((i & 2 ? b : a) >> (8 * (i & 1))) & 0xff));
+const bump = (l: number, by: number | number[]) => [...get(l), ...(typeof by === 'number' ? i32(by) : by), ...ADD, ...set(l)];
+const whileLt = (i: number, end: number, body: number[], step: number[]) => [
+  ...BLOCK, ...LOOP, ...get(i), ...get(end), ...GE_U, ...brIf(1), ...body, ...step, ...br(0), ...END, ...END,
+];
+
+/** Memory: the plane blend's tables (α at 0, colour at 16), data from DATA_AT. */
+const TABLE_ALPHA = 0, TABLE_COLOUR = 16;
+const DATA_AT = 1024;
+
+// ---- plane(src, cls, dst, clsEnd) -------------------------------------------------------------
+const planeBody = (() => {
+  // params 0 src, 1 cls, 2 dst, 3 clsEnd; v128 locals 4 labels, 5 alpha, 6 colour, 7 v
+  const half = (ext: number[]) => [
+    ...get(7), ...ext, ...splat16(256), ...get(5), ...ext, ...SUB16, ...MUL16,
+    ...get(6), ...ext, ...get(5), ...ext, ...MUL16, ...ADD16, ...i32(8), ...SHR16_U,
+  ];
+  const body = [
+    ...get(1), ...load(), ...set(4),
+    ...i32(0), ...load(TABLE_ALPHA), ...get(4), ...SWIZZLE, ...set(5),
+    ...i32(0), ...load(TABLE_COLOUR), ...get(4), ...SWIZZLE, ...set(6),
+    ...get(0), ...load(), ...set(7),
+    ...get(2), ...half(EXT_LO), ...half(EXT_HI), ...NARROW8_U, ...store(),
+  ];
+  const step = [...bump(0, 16), ...bump(1, 16), ...bump(2, 16)];
+  return [1, 4, V128, ...whileLt(1, 3, body, step), ...END];
+})();
+
+/** 13-bit fixed-point coefficients of limited-range YUV → RGB: luma, R from V, G from U and V, B from U. */
+export interface Coefficients { readonly y: number; readonly rv: number; readonly gu: number; readonly gv: number; readonly bu: number }
+
+// ---- half(y, u, v, out, w, groups, rows, cy, cr, cgu, cgv, cb) -------------------------------------
+// The coefficients are baked into the code per matrix (two functions), so the call has 7 params.
+const halfBody = (k: Coefficients) => {
+  // params 0 y, 1 u, 2 v, 3 out, 4 w, 5 groups, 6 rows; i32 locals 7 pa, 8 pu, 9 pv, 10 po, 11 g, 12 row, 13 cw3
+  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 gr, 22 b
+  const Y0 = 14, Y1 = 15, U0 = 16, U1 = 17, V0 = 18, V1 = 19, R = 20, G = 21, B = 22;
+  // Luma of 8 output pixels: ((pairs of row a) + (pairs of row b) + 2) >> 2, minus 16.
+  const luma = (off: number) => [
+    ...get(7), ...load(off), ...PAIRS_U, ...get(7), ...get(4), ...ADD, ...load(off), ...PAIRS_U, ...ADD16,
+    ...splat16(2), ...ADD16, ...i32(2), ...SHR16_U, ...splat16(16), ...SUB16,
+  ];
+  const chroma = (p: number, ext: number[]) => [...get(p), ...load(), ...ext, ...splat16(128), ...SUB16];
+  // i16 lanes 4h..4h+3 of a and b interleaved (a0 b0 a1 b1 ...), for a dot product.
+  const zip = (a: number, b: number, h: number) => [...get(a), ...get(b), ...shuffle(Array.from({ length: 16 }, (_, j) => {
+    const lane = 4 * h + (j >> 2), fromB = (j >> 1) & 1;
+    return (fromB ? 16 : 0) + 2 * lane + (j & 1);
+  }))];
+  const round = [...splat32(1 << 12), ...ADD32, ...i32(13), ...SHR32_S];
+  // One channel of 4 pixels (quarter q: pixels 4q..4q+3) as i32x4.
+  const quarter = (ch: 'r' | 'g' | 'b', q: number) => {
+    const ys = q < 2 ? Y0 : Y1, us = q < 2 ? U0 : U1, vs = q < 2 ? V0 : V1, h = q & 1;
+    if (ch === 'r') return [...zip(ys, vs, h), ...pair16(k.y, k.rv), ...DOT, ...round];
+    if (ch === 'b') return [...zip(ys, us, h), ...pair16(k.y, k.bu), ...DOT, ...round];
+    return [...zip(ys, us, h), ...pair16(k.y, -k.gu), ...DOT, ...get(vs), ...splat16(-k.gv), ...(h ? EXTMUL_HI : EXTMUL_LO), ...ADD32, ...round];
+  };
+  const channel = (ch: 'r' | 'g' | 'b', local: number) => [
+    ...quarter(ch, 0), ...quarter(ch, 1), ...NARROW16_S, ...quarter(ch, 2), ...quarter(ch, 3), ...NARROW16_S, ...NARROW8_U, ...set(local),
+  ];
+  // Interleave: output vector o, byte j is pixel p = (16o + j) / 3, channel (16o + j) % 3.
+  const interleave = (o: number) => {
+    const at = (j: number) => ({ p: Math.floor((16 * o + j) / 3), c: (16 * o + j) % 3 });
+    const rg = Array.from({ length: 16 }, (_, j) => { const { p, c } = at(j); return c === 0 ? p : c === 1 ? 16 + p : 0; });
+    const withB = Array.from({ length: 16 }, (_, j) => { const { p, c } = at(j); return c === 2 ? 16 + p : j; });
+    return [...get(10), ...get(R), ...get(G), ...shuffle(rg), ...get(B), ...shuffle(withB), ...store(16 * o)];
+  };
+  const group = [
+    ...luma(0), ...set(Y0), ...luma(16), ...set(Y1),
+    ...chroma(8, EXT_LO), ...set(U0), ...chroma(8, EXT_HI), ...set(U1),
+    ...chroma(9, EXT_LO), ...set(V0), ...chroma(9, EXT_HI), ...set(V1),
+    ...channel('r', R), ...channel('g', G), ...channel('b', B),
+    ...interleave(0), ...interleave(1), ...interleave(2),
+  ];
+  const groupStep = [...bump(7, 32), ...bump(8, 16), ...bump(9, 16), ...bump(10, 48), ...bump(11, 1)];
+  // Per row: pa = y + 2·row·w, pu = u + row·w/2, pv likewise, po = out + row·3w/2.
+  const row = [
+    ...get(0), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x74], ...ADD, ...set(7), // y + (row·w << 1)
+    ...get(1), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x76], ...ADD, ...set(8), // u + (row·w >> 1)
+    ...get(2), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x76], ...ADD, ...set(9),
+    ...get(3), ...get(12), ...get(13), ...[0x6c], ...ADD, ...set(10),
+    ...i32(0), ...set(11),
+    ...whileLt(11, 5, group, groupStep),
+  ];
+  const init = [...get(4), ...i32(1), ...[0x76], ...i32(3), ...[0x6c], ...set(13)]; // cw3 = (w >> 1) · 3
+  return [2, 7, I32, 9, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
+};
+
+/** The coefficients of each matrix, 13-bit fixed point (limited range: luma × 255/219, chroma × 255/224). */
+export function coefficients(kr: number, kb: number): Coefficients {
+  const kg = 1 - kr - kb, F = 1 << 13, cs = 255 / 224;
+  return {
+    y: Math.round((255 / 219) * F),
+    rv: Math.round(2 * (1 - kr) * cs * F),
+    bu: Math.round(2 * (1 - kb) * cs * F),
+    gu: Math.round(((2 * (1 - kb) * kb) / kg) * cs * F),
+    gv: Math.round(((2 * (1 - kr) * kr) / kg) * cs * F),
+  };
+}
+export const BT601 = coefficients(0.299, 0.114);
+export const BT709 = coefficients(0.2126, 0.0722);
+
+const bytes = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  // types: 0 (i32 x4) -> (), 1 (i32 x7) -> ()
+  ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0]),
+  ...section(3, [3, 0, 1, 1]), // plane, half601, half709
+  ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
+  ...section(7, [4, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('mem'), 2, 0]),
+  ...section(10, [3, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709))]),
+]);
+
+export interface YuvSimd {
+  /** dst[i] = (src[i]·(256 − α) + colour·α) >> 8, α and colour from the tables by cls[i] (ids above 15: α 0); n = cls.length. */
+  plane(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, alpha: Uint8Array, colour: Uint8Array): void;
+  /** The w x h yuv420p frame `src` as RGB24 at w/2 x h/2 into `dst` (w, h even; see yuvHalfToRgbJs). */
+  half(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
+}
+
+function create(): YuvSimd | undefined {
+  const inst = instantiate(bytes);
+  if (!inst) return undefined;
+  const memory = inst.exports.mem as WebAssembly.Memory;
+  const plane = inst.exports.plane as (src: number, cls: number, dst: number, clsEnd: number) => void;
+  const half601 = inst.exports.half601 as (...a: number[]) => void;
+  const half709 = inst.exports.half709 as (...a: number[]) => void;
+  const heap = (need: number): Uint8Array => {
+    const bytes = DATA_AT + need + 64;
+    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+    return new Uint8Array(memory.buffer);
+  };
+  const at16 = (n: number) => (n + 15) & ~15;
+  return {
+    plane(dst, src, cls, alpha, colour) {
+      const n = cls.length;
+      if (src.length < n || dst.length < n || alpha.length !== 16 || colour.length !== 16) throw new RangeError('yuv simd plane: bad sizes');
+      const whole = n - (n % 16);
+      const s = DATA_AT, c = s + at16(n), d = c + at16(n);
+      const h = heap(d - DATA_AT + n);
+      h.set(alpha, TABLE_ALPHA);
+      h.set(colour, TABLE_COLOUR);
+      h.set(src.subarray(0, n), s);
+      h.set(cls, c);
+      plane(s, c, d, c + whole);
+      dst.set(h.subarray(d, d + whole));
+      for (let i = whole; i < n; i++) {
+        const k = cls[i]!, a = k < 16 ? alpha[k]! : 0;
+        dst[i] = (src[i]! * (256 - a) + (k < 16 ? colour[k]! : 0) * a) >> 8;
+      }
+    },
+    half(dst, src, w, h, bt709, rest) {
+      const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch;
+      if (w % 2 || h % 2 || src.length < n || dst.length !== cw * ch * 3) throw new RangeError('yuv simd half: bad sizes');
+      const groups = Math.floor(cw / 16);
+      const o = DATA_AT + at16(n);
+      const heapNow = heap(o - DATA_AT + cw * ch * 3);
+      heapNow.set(src.subarray(0, n), DATA_AT);
+      (bt709 ? half709 : half601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, ch);
+      dst.set(heapNow.subarray(o, o + cw * ch * 3));
+      if (groups * 16 < cw) rest(groups * 16);
+    },
+  };
+}
+
+/** The kernels, or undefined where WebAssembly SIMD is unavailable. */
+export const yuvSimd: YuvSimd | undefined = create();
