@@ -1,6 +1,12 @@
 /**
  * decoder — reads a video file (or, with `url: true`, a URL) with ffmpeg and
- * emits RGB24 frames.
+ * emits RGB24 frames, or (`pixelFormat: yuv420p`) the video's own YUV 4:2:0
+ * planes: no colour conversion here or in an encoder, half the bytes through
+ * the pipes. Those frames carry `format: 'yuv420p'` and `matrix` (BT.709 where
+ * the stream says so, else BT.601; limited range, full-range sources are
+ * converted by ffmpeg), have even sides (an odd side loses a pixel: the frames
+ * then carry `videoWidth`/`videoHeight`) and may go only to a downsampler,
+ * an overlay, an encoder or a label-resizer (the graph loader checks).
  *
  * Ports: out `frame` (frame). Audio is ignored. Frames are the video as displayed: upright (rotation
  * metadata), in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts)
