@@ -35,7 +35,7 @@ import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.
 import type { Labels } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
 import { serial } from '../src/core/runtime/queue.ts';
-import { grayPng } from '../src/media/png.ts';
+import { labelPng } from '../src/media/png.ts';
 import { classesJson, colourFilter } from '../src/media/label-maps.ts';
 
 /** What this node writes into its folder: only a folder of these is replaced. */
@@ -80,7 +80,8 @@ export const labelMapSink = defineNode({
         }
         if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
         const file = path.join(tmp, `${String(frames++).padStart(6, '0')}.png`);
-        await Promise.all([grayPng(l.classes, l.width, l.height, o.compressionLevel).then((png) => writePng(file, png)), writer?.write(l.classes)]);
+        // labelPng: a label-resizer's video-size map is encoded from the model's map (never made, unless the colour masks need it).
+        await Promise.all([labelPng(l, o.compressionLevel).then((png) => writePng(file, png)), writer?.write(l.classes)]);
         return l;
       }, 3)),
       async finish() {

@@ -95,3 +95,30 @@ test('png › other readers (ffmpeg, sharp/libvips) read the same ids', async (t
   t.deepEqual([info.width, info.height, info.channels], [w, h, 1]);
   t.deepEqual(new Uint8Array(data), map);
 });
+
+test('png › a label-resizer’s map is encoded from the model’s map: the same bytes as from the upscale, which is never made', async (t) => {
+  const { filterRowsFrom, labelPng } = await import('../src/media/png.ts');
+  const { lazyMaps, lazyResizedClasses, resizeNearest } = await import('../src/kernels/image.ts');
+  // Whole upscales (2x, 4x), others (3x, 960x540 → 1280x720, 321x181 from 160x90), equal source rows included.
+  for (const [sw, sh, w, h] of [[480, 270, 960, 540], [480, 270, 1920, 1080], [160, 90, 480, 270], [960, 540, 1280, 720], [160, 90, 321, 181], [5, 3, 5, 3], [1, 1, 4, 4]] as const) {
+    const src = labelMap(sw, sh, 11, 2, sw + sh);
+    src.copyWithin(sw * Math.min(2, sh - 1), 0, sw); // a source row equal to an earlier, non-adjacent one
+    const big = resizeNearest(src, sw, sh, w, h);
+    const want = filterRows(big, w, h);
+    const into = Buffer.alloc(want.length, 9);
+    t.deepEqual(filterRowsFrom(src, sw, sh, w, h, into), want, `${sw}x${sh} → ${w}x${h}`);
+    // Reused buffer (zero rows kept): still the same bytes, also after filterRows wrote into it.
+    t.deepEqual(filterRowsFrom(src.map((v) => (v + 1) % 11), sw, sh, w, h, into), filterRows(resizeNearest(src.map((v) => (v + 1) % 11), sw, sh, w, h), w, h));
+    filterRows(big.map((v) => 11 - v), w, h, into);
+    t.deepEqual(filterRowsFrom(src, sw, sh, w, h, into), want, `${sw}x${sh} → ${w}x${h} after filterRows`);
+    const l = { width: w, height: h } as { width: number; height: number; classes: Uint8Array };
+    lazyResizedClasses(l, src, sw, sh, w, h);
+    const before = lazyMaps.made;
+    const png = await labelPng(l);
+    t.is(lazyMaps.made, before, 'the video-size map is not made');
+    t.deepEqual(png, await grayPng(big, w, h));
+    t.deepEqual(l.classes, big, 'made on read, the same map');
+    t.is(lazyMaps.made, before + 1);
+  }
+  t.throws(() => filterRowsFrom(new Uint8Array(4), 2, 2, 1, 2), { message: /not an upscale/ });
+});

@@ -207,6 +207,45 @@ export function resizeLabels(src: Uint8Array, sw: number, sh: number, dw: number
   return dst;
 }
 
+/** A label map's original: the smaller map it is a nearest-neighbour resize of. */
+export interface LabelOrigin { readonly src: Uint8Array; readonly w: number; readonly h: number }
+/** How many lazily resized maps were made (read) in this thread: a check that consumers work from originals. */
+export const lazyMaps = { made: 0 };
+/** Label packets whose `classes` is made only when read (lazyResizedClasses), with their original. */
+const lazyOrigins = new WeakMap<object, LabelOrigin>();
+
+/**
+ * Give `target` (a label packet being built, `width` x `height`) a `classes` that is the resize of
+ * `src` (sw x sh), made on first read and kept (resizeLabels): consumers that can work from the
+ * original (labelsOf, src/media/png.ts grayPngOf) never make the large map.
+ */
+export function lazyResizedClasses(target: object, src: Uint8Array, sw: number, sh: number, dw: number, dh: number): void {
+  let made: Uint8Array | undefined;
+  Object.defineProperty(target, 'classes', { enumerable: true, configurable: false, get: () => {
+    if (!made) lazyMaps.made++;
+    return (made ??= resizeLabels(src, sw, sh, dw, dh));
+  } });
+  lazyOrigins.set(target, origins.get(src) ?? { src, w: sw, h: sh });
+}
+
+/** The original of a label packet made by lazyResizedClasses, or of a map made by resizeLabels; undefined otherwise. */
+export function labelOrigin(l: { readonly classes: Uint8Array }): LabelOrigin | undefined {
+  return lazyOrigins.get(l) ?? origins.get(l.classes);
+}
+
+/**
+ * A label packet's map at dw x dh (labelsAt), from its original where that is exact — without
+ * reading `classes` of a lazily resized packet. Read-only: the map may be the packet's own or its
+ * original (`resampled` false); a resampled one is `out` when that has the size.
+ */
+export function labelsOf(l: { readonly classes: Uint8Array; readonly width: number; readonly height: number }, dw: number, dh: number, out?: Uint8Array): { map: Uint8Array; resampled: boolean } {
+  const o = lazyOrigins.get(l);
+  if (o && sameAxis(o.w, l.width, dw) && sameAxis(o.h, l.height, dh)) {
+    return o.w === dw && o.h === dh ? { map: o.src, resampled: false } : { map: resizeNearest(o.src, o.w, o.h, dw, dh, out), resampled: true };
+  }
+  return l.width === dw && l.height === dh ? { map: l.classes, resampled: false } : { map: labelsAt(l.classes, l.width, l.height, dw, dh, out), resampled: true };
+}
+
 /**
  * The label map `classes` (w x h) at dw x dh, nearest label with centres
  * aligned (resizeNearest; into `out` when it has the size). A map made by

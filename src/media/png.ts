@@ -15,6 +15,7 @@
  * twice the CPU in all (0.8 ms against 0.35-0.5).
  */
 import zlib from 'node:zlib';
+import { labelOrigin } from '../kernels/image.ts';
 
 const SIGNATURE = Uint8Array.from([137, 80, 78, 71, 13, 10, 26, 10]);
 
@@ -55,6 +56,7 @@ export function filterRows(map: Uint8Array, w: number, h: number, into?: Buffer)
   if (map.length < w * h) throw new RangeError(`png: ${map.length} bytes for a ${w}x${h} map`);
   const src = Buffer.from(map.buffer, map.byteOffset, w * h);
   const out = into?.length === h * (w + 1) ? into : Buffer.allocUnsafeSlow(h * (w + 1));
+  rowTypes.delete(out); // filterRowsFrom's record of its zero rows no longer holds
   for (let y = 0, s = 0, o = 0; y < h; y++, s += w, o += w + 1) {
     if (y > 0 && src.compare(src, s - w, s, s, s + w) === 0) {
       out.fill(0, o + 1, o + 1 + w);
@@ -65,6 +67,69 @@ export function filterRows(map: Uint8Array, w: number, h: number, into?: Buffer)
     }
   }
   return out;
+}
+
+/** Per row buffer built by filterRowsFrom: each row's filter byte then (2: the row's bytes are zeros). */
+const rowTypes = new WeakMap<Uint8Array, Uint8Array>();
+/** filterRowsFrom's scratch row (32-bit aligned, for whole-word stores). */
+let scratch = new Uint32Array(0);
+
+/**
+ * filterRows of the nearest-neighbour upscale (pixel centres aligned, src/kernels/image.ts
+ * resizeNearest) of `src` (sw x sh) to w x h (w ≥ sw, h ≥ sh), the same bytes, without making
+ * the upscale: a row is `Up` where it repeats the source row above or a source row equal to it
+ * (every source column shows in an upscaled row, so equal rows are exactly those), and each
+ * other row is its source row widened. Zero rows already zero in `into` (its last use, the same
+ * pattern) are not written again.
+ */
+export function filterRowsFrom(src: Uint8Array, sw: number, sh: number, w: number, h: number, into?: Buffer): Buffer {
+  if (w < sw || h < sh || sw < 1 || sh < 1 || src.length < sw * sh) throw new RangeError(`png: ${w}x${h} is not an upscale of ${sw}x${sh}`);
+  const out = into?.length === h * (w + 1) ? into : Buffer.allocUnsafeSlow(h * (w + 1));
+  const was = rowTypes.get(out);
+  const types = was?.length === h ? was : new Uint8Array(h);
+  rowTypes.delete(out); // being rewritten: not valid until done
+  const s = Buffer.from(src.buffer, src.byteOffset, sw * sh);
+  const k = w / sw;
+  const words = k === 4 || k === 2 ? Math.ceil(w / 4) : 0;
+  if (scratch.length < words) scratch = new Uint32Array(words);
+  const bytes = new Uint8Array(scratch.buffer, 0, w);
+  const half = k === 2 ? new Uint16Array(scratch.buffer, 0, sw) : undefined;
+  let xs: Int32Array | undefined;
+  if (!words) {
+    xs = new Int32Array(w);
+    for (let x = 0; x < w; x++) xs[x] = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / w));
+  }
+  let prev = -1;
+  for (let y = 0, o = 0; y < h; y++, o += w + 1) {
+    const sy = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / h));
+    const row = sy * sw;
+    if (prev >= 0 && (sy === prev || s.compare(s, row, row + sw, prev * sw, prev * sw + sw) === 0)) {
+      if (types[y] !== 2 || !was) out.fill(0, o + 1, o + 1 + w);
+      out[o] = 2;
+      types[y] = 2;
+    } else {
+      if (k === 4) for (let x = 0; x < sw; x++) scratch[x] = s[row + x]! * 0x01010101;
+      else if (half) for (let x = 0; x < sw; x++) half[x] = s[row + x]! * 0x0101;
+      if (words) out.set(bytes, o + 1);
+      else for (let x = 0; x < w; x++) out[o + 1 + x] = s[row + xs![x]!]!;
+      out[o] = 0;
+      types[y] = 0;
+    }
+    prev = sy;
+  }
+  rowTypes.set(out, types);
+  return out;
+}
+
+/**
+ * An 8-bit grayscale PNG of a label packet's map (grayPng): from its original where it is an
+ * upscale of one (src/kernels/image.ts labelOrigin; a label-resizer's video-size maps), so the
+ * video-size map is never made; the same bytes either way.
+ */
+export function labelPng(l: { readonly classes: Uint8Array; readonly width: number; readonly height: number }, level = 1): Promise<Buffer> {
+  const o = labelOrigin(l);
+  if (!o || l.width < o.w || l.height < o.h) return grayPng(l.classes, l.width, l.height, level);
+  return deflateRows(filterRowsFrom(o.src, o.w, o.h, l.width, l.height, spare.pop()), l.width, l.height, level);
 }
 
 function assemble(w: number, h: number, idat: Uint8Array): Buffer {
@@ -89,8 +154,17 @@ function deflateOptions(level: number): zlib.ZlibOptions {
  * may reuse `map` at once); the deflate runs on the thread pool above 1 MP.
  */
 export function grayPng(map: Uint8Array, w: number, h: number, level = 1): Promise<Buffer> {
-  const opts = deflateOptions(level);
-  const rows = filterRows(map, w, h, spare.pop());
+  return deflateRows(filterRows(map, w, h, spare.pop()), w, h, level);
+}
+
+/** The PNG of filtered rows; `rows` goes back to the spare buffers once deflated. */
+function deflateRows(rows: Buffer, w: number, h: number, level: number): Promise<Buffer> {
+  let opts: zlib.ZlibOptions;
+  try {
+    opts = deflateOptions(level);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   if (w * h <= SYNC_MAX_PIXELS) {
     try {
       return Promise.resolve(assemble(w, h, zlib.deflateSync(rows, opts)));

@@ -24,7 +24,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { wasmBlender } from '../../kernels/blend-wasm.ts';
-import { labelsAt, uninitialisedBytes } from '../../kernels/image.ts';
+import { labelsOf, uninitialisedBytes } from '../../kernels/image.ts';
 import { buildLegend, drawLegend, legendStrip, type Legend } from '../../kernels/legend.ts';
 import { sameClassNames, type Frame, type Labels } from '../../core/packet.ts';
 import { blendTables, simdKernels, type BlendTables } from '../../kernels/simd.ts';
@@ -63,7 +63,6 @@ function blendTable(palette: Labels['palette'], a: number, ignore: readonly numb
   for (let c = 0; c < n; c++) base[c] = c * 768;
   return { lut, base };
 }
-let lastCls: Uint8Array | undefined;
 let lastLegend: { w: number; h: number; palette: Labels['palette']; names: readonly string[]; lg: Legend; strip: ReturnType<typeof legendStrip> } | undefined;
 let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: ReturnType<typeof blendTable>; simd: BlendTables | undefined } | undefined;
 
@@ -72,7 +71,14 @@ let lastTable: { palette: Labels['palette']; a: number; ignore: string; t: Retur
 const samePalette = (p: Labels['palette'], q: Labels['palette']): boolean =>
   p === q || (p.length === q.length && p.every((c, i) => { const d = q[i]; return c === d || (!!c && !!d && c[0] === d[0] && c[1] === d[1] && c[2] === d[2]); }));
 
-let lastCls2: Uint8Array | undefined;
+/** Resampled label maps kept for the next frame (the frame's size, the chroma planes' size). */
+const kept: (Uint8Array | undefined)[] = [undefined, undefined];
+/** The labels at dw x dh (src/kernels/image.ts labelsOf: from the model's map where exact), into a kept buffer when resampled. */
+function at(l: Labels, dw: number, dh: number, slot: 0 | 1): Uint8Array {
+  const { map, resampled } = labelsOf(l, dw, dh, kept[slot]);
+  if (resampled) kept[slot] = map;
+  return map;
+}
 let lastYuv: { palette: Labels['palette']; a: number; ignore: string; m: Matrix; t: YuvBlendTable } | undefined;
 let lastYuvLegend: { lg: Legend; m: Matrix; y: YuvLegend } | undefined;
 
@@ -85,9 +91,9 @@ function blendPlanes(f: Frame, l: Labels, a: number, ignore: readonly number[], 
   if (!lastYuv || !samePalette(lastYuv.palette, l.palette) || lastYuv.a !== a || lastYuv.ignore !== key || lastYuv.m !== m) {
     lastYuv = { palette: l.palette, a, ignore: key, m, t: yuvBlendTable(l.palette, a, ignore, m) };
   }
-  const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
+  const cls = at(l, w, h, 0);
   // One label per chroma sample, the one at its centre: the model's own map where it is exactly that size.
-  const cls2 = l.width === w / 2 && l.height === h / 2 ? l.classes : (lastCls2 = labelsAt(l.classes, l.width, l.height, w / 2, h / 2, lastCls2));
+  const cls2 = at(l, w / 2, h / 2, 1);
   blendYuv(dst, f.data, w, h, cls, cls2, lastYuv.t);
   if (legend) {
     if (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || !samePalette(lastLegend.palette, l.palette) || !sameClassNames(lastLegend.names, l.classNames)) {
@@ -115,7 +121,7 @@ export function blend(f: Frame, l: Labels, a: number, ignore: readonly number[] 
   // pixel, centres aligned (src/image.ts), into a buffer kept for the next frame. Video-size labels
   // from the label-resizer are resampled from the model's map where that is exact (labelsAt): a
   // 960x540 preview of a 1080p video upscales 480x270 labels instead of decimating 1920x1080.
-  const cls = l.width === w && l.height === h ? l.classes : (lastCls = labelsAt(l.classes, l.width, l.height, w, h, lastCls));
+  const cls = at(l, w, h, 0);
   if (legend && (!lastLegend || lastLegend.w !== w || lastLegend.h !== h || !samePalette(lastLegend.palette, l.palette) || !sameClassNames(lastLegend.names, l.classNames))) {
     const lg = buildLegend(w, h, l.classNames, l.palette); // built once: the same in every frame
     lastLegend = { w, h, palette: l.palette, names: l.classNames, lg, strip: simdKernels && legendStrip(lg, w) };

@@ -8,7 +8,8 @@
  * resized nearest-neighbour with pixel centres aligned to the frame's size —
  * or to the video's own size (`videoWidth`/`videoHeight`) when the frame is a
  * preview — the exact inverse of the downsampler's resize
- * (src/kernels/image.ts resizeLabels); a record without a frame, and
+ * (src/kernels/image.ts resizeLabels), made when `classes` is first read (lazyResizedClasses:
+ * consumers that work from the model's map never make it); a record without a frame, and
  * `size: 'model'`, keep the map's size. `palette` recolours classes by name
  * (applyPalette); a name that is not one of the map's classes is an error
  * naming the classes, sent down the stream. Scores stay at their own (1/8)
@@ -22,7 +23,7 @@
  * ```
  */
 import { defer, map, type OperatorFunction } from 'rxjs';
-import { resizeLabels } from '../../kernels/image.ts';
+import { lazyResizedClasses } from '../../kernels/image.ts';
 import type { Frame, Labels } from '../../core/packet.ts';
 
 type Palette = Labels['palette'];
@@ -62,9 +63,14 @@ export function resizeLabelMaps(o: ResizeLabelOptions): OperatorFunction<{ reado
       const w = o.size === 'video' && f ? f.videoWidth ?? f.width : l.width;
       const h = o.size === 'video' && f ? f.videoHeight ?? f.height : l.height;
       if (w === l.width && h === l.height && palette === l.palette) return l;
-      const classes = resizeLabels(l.classes, l.width, l.height, w, h); // remembers the model's map (src/kernels/image.ts labelsAt)
+      if (w === l.width && h === l.height) return Object.freeze({ ...l, palette });
+      // The video-size map is made when something reads `classes`; the overlay and the PNG writer work
+      // from the model's map (src/kernels/image.ts labelsOf, src/media/png.ts grayPngOf) and never do.
       // Scores stay at their own (1/8) resolution: consumers scale them by their width.
-      return Object.freeze({ ...l, width: w, height: h, classes, palette });
+      const { classes: src, ...rest } = l;
+      const out = { ...rest, width: w, height: h, palette };
+      lazyResizedClasses(out, src, l.width, l.height, w, h);
+      return Object.freeze(out) as Labels;
     }));
   });
 }
