@@ -17,7 +17,9 @@
  * answer a ping within `pingIntervalMs`, are closed; one address may hold at
  * most `maxUnsubscribedPerIp` unsubscribed sockets; plain HTTP connections are
  * capped (`maxHttpConnections`) and must send their request within
- * `requestTimeoutMs`. Refusals are counted by reason (`onRefused`).
+ * `requestTimeoutMs`. A client that keeps sending messages (or pings) while 64
+ * of our replies (or pongs) to it wait unread is closed with 1008 (`not_reading`,
+ * `ping_flood`). Refusals are counted by reason (`onRefused`).
  *
  * Each client has its own bounded queue: a frame (its JPEG and labels) is
  * written straight to the socket while the socket's unsent bytes
@@ -65,7 +67,7 @@ export interface ServerOptions {
 /** Why a request, connection or socket was turned away (the `reason` label of ws_refused_total). */
 export type RefusalReason =
   | 'bad_request' | 'handler_error' | 'client_error' | 'method' | 'not_found' | 'host' | 'origin' | 'token'
-  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout' | 'not_reading';
+  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout' | 'not_reading' | 'ping_flood';
 
 export interface StreamOptions {
   /** Frames that may wait per client before the oldest is dropped. */
@@ -95,6 +97,8 @@ interface Client {
   droppedTotal: number;
   /** Text messages handed to the socket and not yet written to the kernel (the client is not reading them). */
   unreadTexts: number;
+  /** Pongs (answers to its pings) handed to the socket and not yet written to the kernel. */
+  unreadPongs: number;
 }
 
 const assets = new Map<string, Buffer>();
@@ -112,6 +116,12 @@ const CLOSE_GRACE_MS = 500;
  * up) is closed (1008): each message it sends costs us a reply. A burst to a reading client is fine.
  */
 const MAX_UNREAD_TEXTS = 64;
+/**
+ * The same for pings: a client that pings while this many of our pongs wait unread (and its socket
+ * is backed up) is closed (1008, counted as ping_flood). ws's own limit (60 pending automatic pongs)
+ * cut off such a client with no code, reason or count, and also a reading client that sent a burst.
+ */
+const MAX_UNREAD_PONGS = 64;
 
 /** A named stream on a server; a sink publishes frames to its subscribers. */
 export class Stream {
@@ -191,7 +201,8 @@ export class SegflowServer {
   readonly refused = new Map<RefusalReason, number>();
 
   private constructor(readonly opts: ServerOptions, private readonly http: http.Server) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+    // Pongs are ours to send (onConnection): each one counted until written, so a ping flood is bounded and named.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes, perMessageDeflate: false, clientTracking: false, autoPong: false });
     http.maxConnections = opts.maxClients + opts.maxHttpConnections;
     http.on('request', (req, res) => this.onRequest(req, res));
     http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
@@ -470,7 +481,7 @@ export class SegflowServer {
 
   private onConnection(ws: WebSocket, name: string | null, ip: string): void {
     if (this.closed) return void ws.terminate();
-    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0, unreadTexts: 0 };
+    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0, unreadTexts: 0, unreadPongs: 0 };
     this.clients.add(c);
     this.unsubscribed.set(ip, (this.unsubscribed.get(ip) ?? 0) + 1);
     c.subscribeTimer = setTimeout(() => {
@@ -491,6 +502,16 @@ export class SegflowServer {
       this.sendText(c, s.hello());
     };
     ws.on('pong', () => (c.alive = true));
+    ws.on('ping', (data: Buffer) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      // A client that pings without reading our pongs would have us buffer them without bound.
+      if (c.unreadPongs >= MAX_UNREAD_PONGS && ws.bufferedAmount > 0) {
+        this.refuse('ping_flood');
+        return this.closeSoon(c, 1008, 'not reading pongs (ping flood)');
+      }
+      c.unreadPongs++;
+      ws.pong(data, false, () => c.unreadPongs--);
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       // A client that sends without reading our replies would have us buffer them without bound.

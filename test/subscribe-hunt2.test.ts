@@ -1,0 +1,85 @@
+/**
+ * Subscribe bug hunt, part 2 (session 11): defects found by driving the real nodes over real sockets.
+ *
+ * A WebSocket client that sent pings without reading made the server buffer a pong for each, without
+ * bound (the pongs are not replies the 'not reading' check counted); unsolicited pongs of its own kept
+ * it past the ping check.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import test from 'ava';
+import { freePort, metric, runLive, testRegistry, waitFor, wsClient } from './helpers/live.ts';
+
+/** One masked WebSocket control frame (client → server): opcode 0x9 ping, 0xA pong; payload ≤ 125 bytes. */
+function clientControlFrame(opcode: number, payload: Buffer): Buffer {
+  const p = Buffer.from(payload);
+  const mask = randomBytes(4);
+  for (let i = 0; i < p.length; i++) p[i]! ^= mask[i & 3]!;
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | p.length]), mask, p]);
+}
+
+/** A raw client socket upgraded to /ws?stream=NAME that reads nothing after the 101 response. */
+async function rawSubscriber(port: number, stream: string): Promise<{ s: net.Socket; closed: () => boolean }> {
+  const s = new net.Socket();
+  let closed = false;
+  s.on('close', () => (closed = true)).on('error', () => {});
+  await new Promise<void>((resolve) => s.connect(port, '127.0.0.1', resolve));
+  s.write(`GET /ws?stream=${stream} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  const first = await new Promise<string>((resolve) => s.once('data', (d) => resolve(String(d).split('\r\n')[0]!)));
+  if (!/ 101 /.test(first)) throw new Error(`expected 101 Switching Protocols, got ${first}`);
+  s.pause();
+  return { s, closed: () => closed };
+}
+
+test.serial('subscribe-hunt2 › a ping flood from a client that does not read is closed (1008, ping_flood); a watching client and a pinging reader are unaffected', async (t) => {
+  const port = await freePort();
+  // pingIntervalMs long: the flooder's own pongs would keep it alive anyway; the bound must not rest on the ping check.
+  const run = runLive({ yaml: `version: 1
+nodes:
+  src:  { type: test-labels, options: { fps: 20 } }
+  sink: { type: websocket-sink, options: { port: ${port}, stream: s1, pingIntervalMs: 600000 }, in: { labels: src.labels } }
+` }, [], testRegistry);
+  let flooder: net.Socket | undefined;
+  try {
+    await waitFor('server', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000);
+    const good = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
+    await good.opened;
+    await waitFor('frames for the watching client', () => good.labels.length >= 3, 30_000);
+    // A reading client may ping as fast as it likes: every ping is answered.
+    const pinger = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
+    await pinger.opened;
+    let pongs = 0;
+    pinger.ws.on('pong', () => pongs++);
+    for (let i = 0; i < 500; i++) pinger.ws.ping(Buffer.alloc(125, i));
+    await waitFor('500 pongs', () => pongs >= 500, 30_000);
+    t.is(pinger.ws.readyState, pinger.ws.OPEN);
+    pinger.close();
+    // The flooder: pings (each answered with a pong of the same size) and unsolicited pongs, reading nothing.
+    const raw = await rawSubscriber(port, 's1');
+    flooder = raw.s;
+    const chunk = Buffer.concat(Array.from({ length: 2000 }, (_, i) => clientControlFrame(i % 10 ? 0x9 : 0xa, Buffer.alloc(125, i))));
+    // Up to 266 MB of pings; the server cuts it off long before (a few MB of pongs fill the kernel's buffers first).
+    for (let i = 0; i < 1000 && !raw.closed(); i++) {
+      if (!flooder.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            flooder!.off('drain', go).off('close', go);
+            resolve();
+          };
+          flooder!.on('drain', go).on('close', go);
+        });
+      }
+    }
+    await waitFor('the server to close the flooder', () => raw.closed(), 60_000).catch(() => {});
+    t.true(raw.closed(), 'expected the server to close a client that floods pings without reading the pongs');
+    t.true(metric(run.metrics, 'ws_refused_total', { port: String(port), reason: 'ping_flood' }) >= 1, 'counted as ping_flood');
+    // The watching client got on with it.
+    const seen = good.labels.length;
+    await waitFor('frames after the flood', () => good.labels.length >= seen + 3, 30_000);
+    t.is(good.ws.readyState, good.ws.OPEN);
+    good.close();
+  } finally {
+    flooder?.destroy();
+    await run.stop().catch(() => {});
+  }
+});
