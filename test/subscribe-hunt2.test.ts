@@ -4,10 +4,18 @@
  * A WebSocket client that sent pings without reading made the server buffer a pong for each, without
  * bound (the pongs are not replies the 'not reading' check counted); unsolicited pongs of its own kept
  * it past the ping check.
+ *
+ * Frames queued for a slow WebSocket client when its stream ended were thrown away with the close
+ * (1001), and so was the notice of frames dropped since its last one: the client could not tell that
+ * it missed the end of the stream.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import test from 'ava';
+import type { Socket } from 'node:net';
+import zmq from 'zeromq';
+import { encodeControl, encodePacket, ZmqType } from '../src/codecs/zmq-wire.ts';
+import type { Labels } from '../src/core/packet.ts';
 import { freePort, metric, runLive, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 
 /** One masked WebSocket control frame (client → server): opcode 0x9 ping, 0xA pong; payload ≤ 125 bytes. */
@@ -81,5 +89,58 @@ nodes:
   } finally {
     flooder?.destroy();
     await run.stop().catch(() => {});
+  }
+});
+
+/** A label map of random class ids (RLE cannot shrink it: about `w*h` bytes on the wire). */
+function noisyLabels(seq: number, w: number, h: number): Labels {
+  const classes = Uint8Array.from({ length: w * h }, () => (Math.random() * 4) | 0);
+  return { kind: 'labels', source: 'decode', seq, ptsMs: seq * 40, width: w, height: h, classes, classNames: ['a', 'b', 'c', 'd'], palette: [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], path: 'full', discontinuity: seq === 0 ? 'start' : undefined };
+}
+
+test.serial('subscribe-hunt2 › at the end of the stream a slow client gets what was queued for it, or is told how many frames it never got (end message, 1001)', async (t) => {
+  const push = new zmq.Push({ linger: 0 });
+  await push.bind('tcp://127.0.0.1:*');
+  const port = await freePort();
+  const run = runLive({ yaml: `version: 1
+nodes:
+  in:      { type: zmq-source, options: { endpoint: "${push.lastEndpoint}" } }
+  browser: { type: websocket-sink, options: { port: ${port}, stream: s1, maxBufferedBytesPerClient: 1024 }, in: { labels: in.labels } }
+` });
+  try {
+    await waitFor('server', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000);
+    const c = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
+    await c.opened;
+    await c.hello();
+    let closeCode = 0;
+    let closeReason = '';
+    c.ws.on('close', (code, reason) => {
+      closeCode = code;
+      closeReason = String(reason);
+    });
+    // The client stops reading: ~300 KB frames fill the kernel's buffers, then its queue, then drop.
+    const sock = (c.ws as unknown as { _socket: Socket })._socket;
+    sock.pause();
+    const n = 100;
+    for (let seq = 0; seq < n; seq++) await push.send(encodePacket(noisyLabels(seq, 640, 480)));
+    await push.send([encodeControl(ZmqType.end, undefined, 'decode')]);
+    await waitFor('every label map through the sink', () => run.done.filter((d) => d.sink === 'browser').length === n || undefined, 120_000);
+    // The stream is ending (gone from /streams): only now does the client read again.
+    await waitFor('the stream to end', () => fetch(`http://127.0.0.1:${port}/streams`).then((r) => r.json(), () => undefined)
+      .then((j: { streams?: { name: string }[] } | undefined) => j?.streams?.every((s) => s.name !== 's1')), 60_000);
+    sock.resume();
+    await waitFor('the close', () => closeCode !== 0, 60_000);
+    await run.result;
+    const dropped = c.texts.filter((m) => m.type === 'dropped').reduce((a, m) => a + Number(m.count), 0);
+    const end = c.texts.find((m) => m.type === 'end');
+    t.log(`received ${c.labels.length}, told dropped ${dropped}, end ${JSON.stringify(end)}, close ${closeCode} '${closeReason}'`);
+    t.truthy(end, 'expected an end message before the close');
+    t.is(closeCode, 1001);
+    t.is(c.labels.length + dropped + Number(end?.count ?? 0), n, 'every frame is received or counted as missed');
+    t.is(Number(end?.total ?? -1), n - c.labels.length, 'total: every frame this client missed');
+    t.deepEqual(c.labels.map((m) => m.seq), [...c.labels.map((m) => m.seq)].sort((a, b) => a - b), 'in order');
+  } finally {
+    await run.stop().catch(() => {});
+    push.close();
   }
 });

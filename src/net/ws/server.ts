@@ -26,7 +26,11 @@
  * (`ws.bufferedAmount`) stay under a bound, otherwise it waits in the queue;
  * when the queue is full the oldest frame is dropped, counted, and the client
  * is told with a `dropped` message before its next frame. So a slow client
- * never holds back the pipeline or other clients.
+ * never holds back the pipeline or other clients. When a stream ends, its
+ * clients get what is still queued for them (for up to `drainTimeoutMs`),
+ * then an `end` message counting the frames they never got (dropped, or
+ * still queued), then a close with 1001; a client that has not answered the
+ * close after another `drainTimeoutMs` (at least 500 ms) is cut off.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -35,7 +39,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bearerToken, crossSiteRequest, hostAllowed, originAllowed, parseTarget, show } from './http-guard.ts';
-import { PROTOCOL_VERSION, type ClassesMessage, type DroppedMessage, type HelloMessage, type ServerText } from '../../codecs/ws-protocol.ts';
+import { PROTOCOL_VERSION, type ClassesMessage, type DroppedMessage, type EndMessage, type HelloMessage, type ServerText } from '../../codecs/ws-protocol.ts';
 import { sameClassNames } from '../../core/packet.ts';
 
 export interface ServerOptions {
@@ -75,7 +79,9 @@ export interface StreamOptions {
   /** Unsent bytes on a client's socket above which frames queue instead of being written. */
   readonly maxBufferedBytesPerClient: number;
   readonly video: boolean;
-  /** Called with the number of frames dropped for a client. */
+  /** When the stream ends: how long its clients' queued frames may still be sent, and then how long the close may take (ms). */
+  readonly drainTimeoutMs: number;
+  /** Called with the number of frames dropped for a client (also those still queued when the stream ended). */
   readonly onDrop?: (count: number) => void;
   /** Called when a client connects or leaves. */
   readonly onClients?: (count: number) => void;
@@ -249,11 +255,11 @@ export class SegflowServer {
     return s;
   }
 
-  /** Remove a stream, closing its subscribers; the last release closes the server. */
+  /** Remove a stream, ending it for its subscribers (endStream); the last release closes the server. */
   async release(stream?: Stream): Promise<void> {
     if (stream && this.streams.get(stream.name) === stream) {
       this.streams.delete(stream.name);
-      for (const c of stream.clients) c.ws.close(1001, 'stream ended');
+      await this.endStream(stream);
     }
     const key = `${this.opts.host}:${this.opts.port}`;
     const entry = servers.get(key);
@@ -281,6 +287,37 @@ export class SegflowServer {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
     });
+  }
+
+  /**
+   * The stream's clients get what is queued for them (bounded by drainTimeoutMs), an `end` message
+   * saying how many frames they never got, and a close (1001); whoever has not answered the close
+   * within another drainTimeoutMs (at least CLOSE_GRACE_MS) is cut off. Closing them at once lost
+   * the queued frames and any drops not yet announced, without a word.
+   */
+  private async endStream(s: Stream): Promise<void> {
+    const clients = [...s.clients];
+    const open = () => clients.filter((c) => c.ws.readyState === WebSocket.OPEN);
+    const wait = async (done: () => boolean, ms: number) => {
+      const until = performance.now() + ms;
+      while (!done() && performance.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, FLUSH_INTERVAL_MS));
+    };
+    // Queued frames go out as the socket takes them (flush on write, and the flush timer).
+    await wait(() => open().every((c) => c.queue.length === 0), s.opts.drainTimeoutMs);
+    for (const c of open()) {
+      const unsent = c.queue.length;
+      c.queue.length = 0;
+      if (unsent) {
+        c.droppedTotal += unsent;
+        s.opts.onDrop?.(unsent);
+      }
+      const count = c.pendingDropped + unsent;
+      c.pendingDropped = 0;
+      this.sendText(c, { type: 'end', stream: s.name, count, total: c.droppedTotal } satisfies EndMessage);
+      c.ws.close(1001, count ? `stream ended; ${count} frames not sent` : 'stream ended');
+    }
+    await wait(() => clients.every((c) => c.ws.readyState === WebSocket.CLOSED), Math.max(CLOSE_GRACE_MS, s.opts.drainTimeoutMs));
+    for (const c of clients) if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate();
   }
 
   /** Write a frame to a client now if its socket keeps up, else queue it (bounded, oldest dropped). */
