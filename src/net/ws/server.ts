@@ -297,14 +297,16 @@ export class SegflowServer {
    */
   private async endStream(s: Stream): Promise<void> {
     const clients = [...s.clients];
-    const open = () => clients.filter((c) => c.ws.readyState === WebSocket.OPEN);
+    // A client that switched to another stream meanwhile is not this stream's to end.
+    const open = () => clients.filter((c) => c.stream === s && c.ws.readyState === WebSocket.OPEN);
     const wait = async (done: () => boolean, ms: number) => {
       const until = performance.now() + ms;
       while (!done() && performance.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, FLUSH_INTERVAL_MS));
     };
     // Queued frames go out as the socket takes them (flush on write, and the flush timer).
     await wait(() => open().every((c) => c.queue.length === 0), s.opts.drainTimeoutMs);
-    for (const c of open()) {
+    const ending = open();
+    for (const c of ending) {
       const unsent = c.queue.length;
       c.queue.length = 0;
       if (unsent) {
@@ -316,8 +318,8 @@ export class SegflowServer {
       this.sendText(c, { type: 'end', stream: s.name, count, total: c.droppedTotal } satisfies EndMessage);
       c.ws.close(1001, count ? `stream ended; ${count} frames not sent` : 'stream ended');
     }
-    await wait(() => clients.every((c) => c.ws.readyState === WebSocket.CLOSED), Math.max(CLOSE_GRACE_MS, s.opts.drainTimeoutMs));
-    for (const c of clients) if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate();
+    await wait(() => ending.every((c) => c.ws.readyState === WebSocket.CLOSED), Math.max(CLOSE_GRACE_MS, s.opts.drainTimeoutMs));
+    for (const c of ending) if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate();
   }
 
   /** Write a frame to a client now if its socket keeps up, else queue it (bounded, oldest dropped). */
