@@ -8,15 +8,28 @@
  * Frames queued for a slow WebSocket client when its stream ended were thrown away with the close
  * (1001), and so was the notice of frames dropped since its last one: the client could not tell that
  * it missed the end of the stream.
+ *
+ * A zmq-source whose publisher restarted and whose first packets of the new life were lost (the
+ * subscriber reconnects only after the new publisher started sending: PUB/SUB slow joiner) took
+ * the first packet it got (seq 5, no mark) as the next of the old stream: no discontinuity, nothing
+ * counted; after seq 9 of the old life, seq 30 of the new one was counted as a gap of 20, unmarked.
+ * Now zmq-sink sends its epoch (an id drawn when it opens) in every packet's meta, and zmq-source
+ * marks the first packet of a new life `restart` and counts the packets of it that were lost.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import test from 'ava';
 import type { Socket } from 'node:net';
 import zmq from 'zeromq';
-import { encodeControl, encodePacket, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { decodeHeader, encodeControl, encodePacket, headerEpoch, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { Flags } from '../src/codecs/ws-protocol.ts';
 import type { Labels } from '../src/core/packet.ts';
-import { freePort, metric, runLive, testRegistry, waitFor, wsClient } from './helpers/live.ts';
+import { BIN, SAMPLE } from './helpers/cli.ts';
+import { freePort, metric, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 
 /** One masked WebSocket control frame (client → server): opcode 0x9 ping, 0xA pong; payload ≤ 125 bytes. */
 function clientControlFrame(opcode: number, payload: Buffer): Buffer {
@@ -142,5 +155,144 @@ nodes:
   } finally {
     await run.stop().catch(() => {});
     push.close();
+  }
+});
+
+function smallLabels(seq: number): Labels {
+  const classes = Uint8Array.from({ length: 32 * 24 }, (_, i) => ((i % 32) + seq) % 7 < 3 ? 0 : 1);
+  return { kind: 'labels', source: 'decode', seq, ptsMs: seq * 40, width: 32, height: 24, classes, classNames: ['Sky', 'Road'], palette: [[128, 128, 128], [128, 64, 128]], path: 'full', discontinuity: seq === 0 ? 'start' : undefined };
+}
+
+/** An XPUB bound on `endpoint` (retried while the old one's port is still being released). */
+async function xpub(endpoint: string): Promise<zmq.XPublisher> {
+  for (let i = 0; ; i++) {
+    const x = new zmq.XPublisher({ linger: 0 });
+    try {
+      await x.bind(endpoint);
+      return x;
+    } catch (e) {
+      x.close();
+      if (i >= 50) throw e;
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * A publisher's two lives: seq 0..9, then (the subscriber reconnecting only after the new life's
+ * seq 0..lost-1 went out to nobody) seq lost..lost+9 and the end. Epochs as the sender sends them.
+ */
+async function restartedPublisher(t: import('ava').ExecutionContext, o: { lost: number; epochs: [string, string] | undefined }) {
+  const first = await xpub('tcp://127.0.0.1:*');
+  const endpoint = first.lastEndpoint!;
+  const port = await freePort();
+  const run = runLive({ yaml: `version: 1
+nodes:
+  in:      { type: zmq-source, options: { endpoint: "${endpoint}", pattern: sub } }
+  browser: { type: websocket-sink, options: { port: ${port}, stream: s1 }, in: { labels: in.labels } }
+` });
+  let second: zmq.XPublisher | undefined;
+  try {
+    await waitFor('server', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000);
+    const c = wsClient(`ws://127.0.0.1:${port}/ws?stream=s1`);
+    await c.opened;
+    await c.hello();
+    const sunk = () => run.done.filter((d) => d.sink === 'browser');
+    await first.receive(); // the subscription: from here on the subscriber gets what is sent
+    for (let seq = 0; seq < 10; seq++) await first.send(encodePacket(smallLabels(seq), o.epochs?.[0]));
+    await waitFor('the first life through', () => sunk().length === 10 || undefined, 60_000);
+    first.close();
+    // The new life sends its first packets before any subscriber is connected: ZeroMQ drops them.
+    second = new zmq.XPublisher({ linger: 0 });
+    for (let seq = 0; seq < o.lost; seq++) await second.send(encodePacket(smallLabels(seq), o.epochs?.[1]));
+    second.close();
+    second = await xpub(endpoint);
+    await second.receive(); // the subscriber is back
+    for (let seq = o.lost; seq < o.lost + 10; seq++) await second.send(encodePacket(smallLabels(seq), o.epochs?.[1]));
+    await second.send([encodeControl(ZmqType.end, undefined, 'decode')]);
+    await waitFor('the second life through', () => sunk().length === 20 || undefined, 60_000);
+    await waitFor('the browser got both lives', () => c.labels.length >= 20 || undefined, 30_000);
+    await run.result;
+    const after = sunk()[10]!.p;
+    t.is(after.seq, o.lost);
+    t.is(after.discontinuity, 'restart', `the first packet of the new life (seq ${o.lost}) is marked`);
+    t.deepEqual(sunk().slice(11).map((d) => d.p.discontinuity), Array(9).fill(undefined), 'only the first');
+    t.is(metric(run.metrics, 'zmq_seq_gaps_total', { node: 'in' }), o.lost, 'the new life\'s lost packets counted');
+    t.is(metric(run.metrics, 'zmq_sender_restarts_total', { node: 'in' }), 1);
+    t.true(run.log.some((l) => l.includes(`${o.lost} of its new labels packets lost`)), run.log.join('\n'));
+    // A browser subscriber can tell: the discontinuity flag on the same frame.
+    t.truthy(c.labels[10]!.flags & Flags.discontinuity);
+    t.is(c.labels[10]!.seq, o.lost);
+    c.close();
+  } finally {
+    await run.stop().catch(() => {});
+    first.close();
+    second?.close();
+  }
+}
+
+test.serial('subscribe-hunt2 › zmq-source: a restarted publisher (no epoch, seq back to 5) whose first packets were lost is marked restart, 5 counted lost', async (t) => {
+  await restartedPublisher(t, { lost: 5, epochs: undefined });
+});
+
+test.serial('subscribe-hunt2 › zmq-source: a restarted publisher with a new epoch whose first 30 packets were lost (seq 30 after 9) is marked restart, 30 counted lost', async (t) => {
+  await restartedPublisher(t, { lost: 30, epochs: ['life-a', 'life-b'] });
+});
+
+test.serial('subscribe-hunt2 › zmq-sink → zmq-source across a real sender process killed and started again: one restart, the new life marked, epochs on the wire', async (t) => {
+  const port = await freePort();
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  const dir = mkdtempSync(path.join(tmpdir(), 'segflow-restart2-'));
+  const graph = path.join(dir, 'sender.yaml');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(graph, `version: 1
+nodes:
+  decode: { type: decoder, options: { path: "${SAMPLE}", realtime: true } }
+  out:    { type: zmq-sink, options: { endpoint: "${endpoint}", pattern: pub }, in: { frame: decode.frame } }
+`);
+  const spy = new zmq.Subscriber({ linger: 0 });
+  spy.connect(endpoint);
+  spy.subscribe();
+  const epochs: string[] = [];
+  const spying = (async () => {
+    for await (const [h] of spy) {
+      const e = headerEpoch(decodeHeader(h!));
+      if (e !== undefined && !epochs.includes(e)) epochs.push(e);
+    }
+  })().catch(() => {});
+  const run = runLive({ yaml: `version: 1
+nodes:
+  in:  { type: zmq-source, options: { endpoint: "${endpoint}", pattern: sub, stopAtEnd: false } }
+  enc: { type: encoder, options: { path: "${path.join(dir, 'out.mp4')}" }, in: { frame: in.frame } }
+` });
+  const start = () => {
+    const child = spawn(process.execPath, [BIN, 'run', graph], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.resume();
+    return child;
+  };
+  let sender = start();
+  try {
+    const frames = () => run.done.filter((d) => d.sink === 'enc');
+    await waitFor('frames from the first sender', () => frames().length >= 10 || undefined, 120_000);
+    await new Promise<void>((resolve) => {
+      sender.once('exit', () => resolve());
+      sender.kill('SIGKILL');
+    });
+    const before = frames().length;
+    sender = start();
+    await waitFor('frames from the restarted sender', () => frames().length >= before + 10 || undefined, 120_000);
+    const first = frames()[before]!.p;
+    t.log(`first life: ${before} frames up to seq ${frames()[before - 1]!.p.seq}; the new life's first frame received: seq ${first.seq} (${first.discontinuity})`);
+    t.truthy(first.discontinuity, 'the new life starts with a mark (its own start, or restart when its first packets were lost)');
+    t.is(metric(run.metrics, 'zmq_sender_restarts_total', { node: 'in' }), 1);
+    t.is(metric(run.metrics, 'zmq_seq_gaps_total', { node: 'in' }), first.seq, 'what the new life lost before its first packet received');
+    await waitFor('two epochs seen on the wire', () => epochs.length === 2 || undefined, 30_000);
+    t.regex(epochs[0]!, /^[0-9a-f]{16}$/);
+  } finally {
+    sender.kill('SIGKILL');
+    spy.close();
+    await spying;
+    await run.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
   }
 });
