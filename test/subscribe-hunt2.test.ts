@@ -27,7 +27,9 @@ import type { Socket } from 'node:net';
 import zmq from 'zeromq';
 import { decodeHeader, encodeControl, encodePacket, headerEpoch, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { Flags } from '../src/codecs/ws-protocol.ts';
-import type { Labels } from '../src/core/packet.ts';
+import type { Labels, Packet } from '../src/core/packet.ts';
+import { receivedPackets } from '../src/net/operators/received-packets.ts';
+import { marbles } from './helpers/marbles.ts';
 import { BIN, SAMPLE } from './helpers/cli.ts';
 import { freePort, metric, runLive, sleep, testRegistry, waitFor, wsClient } from './helpers/live.ts';
 
@@ -295,4 +297,23 @@ nodes:
     await run.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('subscribe-hunt2 › receivedPackets: a new epoch or a seq not above the last is a restart (marked, its lost packets counted); the new life\'s own start mark is kept', (t) => {
+  const f = (seq: number, epoch?: string, discontinuity?: string) => ({ p: { kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: 1, height: 1, data: Uint8Array.from([seq, 0, 0]), ...(discontinuity ? { discontinuity } : {}) } as Packet, epoch });
+  // a..c: life A (seq 0..2); d: life B, seq 7 (0..6 lost); e: B's next; g: life C from its own start; h..i: no epochs, seq back to 3.
+  const v = { a: f(0, 'A', 'start'), b: f(1, 'A'), c: f(2, 'A'), d: f(7, 'B'), e: f(8, 'B'), g: f(0, 'C', 'start'), h: f(5), i: f(3) };
+  const epochs = new Map(Object.values(v).map((x) => [x.p, x.epoch]));
+  const gaps: number[] = [];
+  const restarts: number[] = [];
+  const as = (x: { p: Packet }, discontinuity?: string) => Object.freeze({ ...x.p, source: 'in', ...(discontinuity ? { discontinuity } : {}) });
+  marbles(t).run(({ cold, expectObservable }) => {
+    const src = cold('abcdeghi|', Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.p])));
+    expectObservable(src.pipe(receivedPackets({ source: 'in', epochOf: (p) => epochs.get(p), onGap: (n) => gaps.push(n), onRestart: (lost) => restarts.push(lost) }))).toBe('abcdeghi|', {
+      a: as(v.a), b: as(v.b), c: as(v.c), d: as(v.d, 'restart'), e: as(v.e), g: as(v.g), h: as(v.h), i: as(v.i, 'restart'),
+    });
+  });
+  // h (no epoch, seq 5 after C's 0) is a gap of 4 within what looks like one life.
+  t.deepEqual(gaps, [7, 4, 3]);
+  t.deepEqual(restarts, [7, 0, 3]);
 });
