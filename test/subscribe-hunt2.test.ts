@@ -15,6 +15,13 @@
  * counted; after seq 9 of the old life, seq 30 of the new one was counted as a gap of 20, unmarked.
  * Now zmq-sink sends its epoch (an id drawn when it opens) in every packet's meta, and zmq-source
  * marks the first packet of a new life `restart` and counts the packets of it that were lost.
+ *
+ * The dispatcher of live streams (src/net/zmq/dispatcher.ts) dropped every label map of a stream
+ * whose numbering started again (a zmq-source upstream whose sender restarted: seq 0 after 9) as
+ * stale, until the new seqs passed the old ones. And a worker that expired took with it, as lost,
+ * a frame in flight at another worker (a stream that had moved on, inFlight 2), whose worker then
+ * looked busy for good; that frame's labels, when they came, were ignored. A frame in flight at
+ * the expired worker of a stream that had moved on was waited for until the live-frame timeout.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,9 +32,10 @@ import net from 'node:net';
 import test from 'ava';
 import type { Socket } from 'node:net';
 import zmq from 'zeromq';
-import { decodeHeader, encodeControl, encodePacket, headerEpoch, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { decodeHeader, decodePackets, encodeControl, encodePacket, encodePackets, headerEpoch, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { Flags } from '../src/codecs/ws-protocol.ts';
-import type { Labels, Packet } from '../src/core/packet.ts';
+import type { Frame, Labels, Packet } from '../src/core/packet.ts';
+import { Dispatcher } from '../src/net/zmq/dispatcher.ts';
 import { receivedPackets } from '../src/net/operators/received-packets.ts';
 import { marbles } from './helpers/marbles.ts';
 import { BIN, SAMPLE } from './helpers/cli.ts';
@@ -316,4 +324,131 @@ test('subscribe-hunt2 › receivedPackets: a new epoch or a seq not above the la
   // h (no epoch, seq 5 after C's 0) is a gap of 4 within what looks like one life.
   t.deepEqual(gaps, [7, 4, 3]);
   t.deepEqual(restarts, [7, 0, 3]);
+});
+
+// ---- the live dispatcher (src/net/zmq/dispatcher.ts), with raw DEALER sockets as workers --------
+
+function liveFrame(seq: number, discontinuity?: string): Frame {
+  return Object.freeze({ kind: 'frame', source: 'decode', seq, ptsMs: seq * 40, width: 6, height: 4, data: new Uint8Array(6 * 4 * 3).fill(seq), discontinuity });
+}
+
+/** The next JOB on a worker's socket (heartbeats skipped). */
+async function nextJob(sock: zmq.Dealer, ms = 30_000): Promise<Buffer[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const left = until - Date.now();
+    if (left <= 0) throw new Error(`no job within ${ms} ms`);
+    sock.receiveTimeout = left;
+    const msg = await sock.receive();
+    if (decodeHeader(msg[0]!).type === ZmqType.job) return msg;
+  }
+}
+
+/** A worker's RESULT for a JOB (labels: class 1 everywhere), or an error. */
+function result(job: Buffer[], error?: string): Buffer[] {
+  const meta = decodeHeader(job[0]!).meta as { id: number; key: string; stream?: string };
+  if (error) return [encodeControl(ZmqType.result, { id: meta.id, key: meta.key, stream: meta.stream, error })];
+  const ls = (decodePackets(job.slice(1)) as Frame[]).map((f): Labels => ({ kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, classes: new Uint8Array(f.width * f.height).fill(1), classNames: ['a', 'b'], palette: [[0, 0, 0], [1, 1, 1]], path: 'full' }));
+  return [encodeControl(ZmqType.result, { id: meta.id, key: meta.key, stream: meta.stream }), ...encodePackets(ls)];
+}
+
+const jobSeq = (job: Buffer[]) => decodePackets(job.slice(1))[0]!.seq;
+
+async function liveDispatcher(t: import('ava').ExecutionContext) {
+  const logs: string[] = [];
+  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 200, liveness: 3, log: (m) => logs.push(m) });
+  const at = await d.bind();
+  const workers: { sock: zmq.Dealer; timer: NodeJS.Timeout }[] = [];
+  /** A worker that says READY and heartbeats until stopped (then the dispatcher expires it). */
+  const worker = async (name: string) => {
+    const sock = new zmq.Dealer({ linger: 0 });
+    sock.connect(at);
+    await sock.send([encodeControl(ZmqType.ready, { name })]);
+    const w = { sock, timer: setInterval(() => void sock.send([encodeControl(ZmqType.heartbeat)]).catch(() => {}), 100) };
+    workers.push(w);
+    await waitFor(`worker ${name} registered`, () => d.status().workers.some((x) => x.name === name), 30_000);
+    return { sock, stop: () => (clearInterval(w.timer), sock.close()) };
+  };
+  t.teardown(async () => {
+    for (const w of workers) {
+      clearInterval(w.timer);
+      w.sock.close();
+    }
+    await d.close();
+  });
+  return { d, logs, worker };
+}
+
+test.serial('subscribe-hunt2 › dispatcher: a live stream whose numbering starts again (seq 0 after 9, marked) keeps getting its labels', async (t) => {
+  const { d, worker } = await liveDispatcher(t);
+  const w = await worker('w1');
+  const got: Labels[] = [];
+  const s = d.openStream({ key: 'cam/seg', node: 'seg', options: {}, onLabels: (l) => got.push(l), onError: (e) => t.fail(e.message) });
+  // The answering worker: every job gets its labels.
+  let answering = true;
+  const answers = (async () => {
+    while (answering) {
+      const job = await nextJob(w.sock, 60_000).catch(() => undefined);
+      if (job) await w.sock.send(result(job));
+    }
+  })();
+  const frames = [...Array.from({ length: 10 }, (_, i) => liveFrame(i, i === 0 ? 'start' : undefined)), ...Array.from({ length: 10 }, (_, i) => liveFrame(i, i === 0 ? 'restart' : undefined))];
+  for (const [i, f] of frames.entries()) {
+    s.push(f);
+    // One at a time (the stream keeps only the freshest frame waiting): wait for it to come back.
+    await waitFor(`frame ${i} answered`, () => d.status().streamList[0]!.done + d.status().streamList[0]!.dropped >= i + 1 || undefined, 30_000);
+  }
+  t.deepEqual(got.map((l) => l.seq), [...Array(10).keys(), ...Array(10).keys()], 'both lives delivered, in order');
+  t.is(got[10]!.discontinuity, 'restart');
+  t.is(d.status().streamList[0]!.dropped, 0);
+  answering = false;
+  s.close();
+  w.stop();
+  await answers;
+});
+
+test.serial('subscribe-hunt2 › dispatcher: a worker that expires loses its own frames in flight, not those at the worker a stream moved from (inFlight 2)', async (t) => {
+  const { d, logs, worker } = await liveDispatcher(t);
+  const a = await worker('a');
+  const b = await worker('b');
+  const got: Labels[] = [];
+  const s = d.openStream({ key: 'cam/seg', node: 'seg', options: {}, inFlight: 2, onLabels: (l) => got.push(l), onError: (e) => t.fail(e.message) });
+  const stream = () => d.status().streamList[0]!;
+  const busy = (name: string) => d.status().workers.find((x) => x.name === name)?.inFlight;
+  s.push(liveFrame(0, 'start'));
+  s.push(liveFrame(1));
+  const j0 = await nextJob(a.sock); // the stream went to a (joined first)
+  const j1 = await nextJob(a.sock);
+  t.deepEqual([jobSeq(j0), jobSeq(j1)], [0, 1]);
+  // Frame 0 fails on a: the stream moves to b; frame 1 is still at a.
+  await a.sock.send(result(j0, 'out of memory'));
+  await waitFor('the stream on b', () => stream().worker === 'b' || undefined, 30_000);
+  s.push(liveFrame(2));
+  const j2 = await nextJob(b.sock);
+  t.is(jobSeq(j2), 2);
+  // b dies with frame 2: frame 1 at a is not b's to lose.
+  b.stop();
+  await waitFor('b expired', () => d.status().workers.every((x) => x.name !== 'b') || undefined, 30_000);
+  t.is(stream().lost, 1, 'only frame 2 (at b) lost');
+  await a.sock.send(result(j1));
+  await waitFor('frame 1 from a', () => got.some((l) => l.seq === 1) || undefined, 30_000).catch(() => {});
+  t.deepEqual(got.map((l) => l.seq), [1], "frame 1's labels from a delivered");
+  t.is(busy('a'), 0, 'a holds nothing now');
+  // The other way round: the stream moves on from a worker that then dies with a frame in hand.
+  const c = await worker('c');
+  await waitFor('the stream back on a', () => stream().worker === 'a' || undefined, 30_000);
+  s.push(liveFrame(3));
+  s.push(liveFrame(4));
+  const j3 = await nextJob(a.sock);
+  await nextJob(a.sock); // frame 4 stays at a
+  await a.sock.send(result(j3, 'out of memory'));
+  await waitFor('the stream on c', () => stream().worker === 'c' || undefined, 30_000);
+  const lostBefore = stream().lost;
+  a.stop();
+  // Frame 4 died with a: counted lost when a expires, not 30 s later (the live-frame timeout).
+  await waitFor('a expired', () => d.status().workers.every((x) => x.name !== 'a') || undefined, 30_000);
+  t.is(stream().lost, lostBefore + 1, 'frame 4 (at a) lost with a');
+  t.is(stream().inFlight, 0, logs.join('\n'));
+  c.stop();
+  s.close();
 });
