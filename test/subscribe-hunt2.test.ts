@@ -81,8 +81,8 @@ nodes:
     await pinger.opened;
     let pongs = 0;
     pinger.ws.on('pong', () => pongs++);
-    for (let i = 0; i < 500; i++) pinger.ws.ping(Buffer.alloc(125, i));
-    await waitFor('500 pongs', () => pongs >= 500, 30_000);
+    for (let i = 0; i < 200; i++) pinger.ws.ping(Buffer.alloc(125, i));
+    await waitFor('200 pongs', () => pongs >= 200, 30_000);
     t.is(pinger.ws.readyState, pinger.ws.OPEN);
     pinger.close();
     // The flooder: pings (each answered with a pong of the same size) and unsolicited pongs, reading nothing.
@@ -128,7 +128,7 @@ test.serial('subscribe-hunt2 › at the end of the stream a slow client gets wha
   const run = runLive({ yaml: `version: 1
 nodes:
   in:      { type: zmq-source, options: { endpoint: "${push.lastEndpoint}" } }
-  browser: { type: websocket-sink, options: { port: ${port}, stream: s1, maxBufferedBytesPerClient: 1024 }, in: { labels: in.labels } }
+  browser: { type: websocket-sink, options: { port: ${port}, stream: s1, maxBufferedBytesPerClient: 1024, drainTimeoutMs: 15000 }, in: { labels: in.labels } }
 ` });
   try {
     await waitFor('server', () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000);
@@ -291,11 +291,21 @@ nodes:
     const before = frames().length;
     sender = start();
     await waitFor('frames from the restarted sender', () => frames().length >= before + 10 || undefined, 120_000);
-    const first = frames()[before]!.p;
-    t.log(`first life: ${before} frames up to seq ${frames()[before - 1]!.p.seq}; the new life's first frame received: seq ${first.seq} (${first.discontinuity})`);
-    t.truthy(first.discontinuity, 'the new life starts with a mark (its own start, or restart when its first packets were lost)');
+    // Frames of the first life may still arrive after the kill: the new life begins at the one marked packet after the first.
+    const all = frames().map((d) => d.p);
+    const marked = all.flatMap((p, i) => (i > 0 && p.discontinuity ? [i] : []));
+    t.is(marked.length, 1, `one mark after the first packet: ${all.map((p) => `${p.seq}${p.discontinuity ? `:${p.discontinuity}` : ''}`).join(' ')}`);
+    const k = marked[0] ?? before;
+    const first = all[k]!;
+    t.log(`first life: ${k} frames up to seq ${all[k - 1]!.seq} (${before} before the kill); the new life's first frame received: seq ${first.seq} (${first.discontinuity})`);
+    t.true(first.seq < all[k - 1]!.seq, 'the marked packet is the new life\'s (its numbering started again)');
     t.is(metric(run.metrics, 'zmq_sender_restarts_total', { node: 'in' }), 1);
-    t.is(metric(run.metrics, 'zmq_seq_gaps_total', { node: 'in' }), first.seq, 'what the new life lost before its first packet received');
+    // With seq 0 received the new life lost nothing; later, the packets before it were lost and counted.
+    if (first.seq > 0) {
+      t.is(first.discontinuity, 'restart');
+      t.true(run.log.some((l) => l.includes(`${first.seq} of its new frame packets lost`)), run.log.join('\n'));
+    }
+    t.true(metric(run.metrics, 'zmq_seq_gaps_total', { node: 'in' }) >= first.seq);
     await waitFor('two epochs seen on the wire', () => epochs.length === 2 || undefined, 30_000);
     t.regex(epochs[0]!, /^[0-9a-f]{16}$/);
   } finally {
@@ -356,7 +366,8 @@ const jobSeq = (job: Buffer[]) => decodePackets(job.slice(1))[0]!.seq;
 
 async function liveDispatcher(t: import('ava').ExecutionContext) {
   const logs: string[] = [];
-  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 200, liveness: 3, log: (m) => logs.push(m) });
+  // Workers heartbeat every 100 ms; one is expired after 2 s of silence (generous for a loaded machine).
+  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 500, liveness: 4, log: (m) => logs.push(m) });
   const at = await d.bind();
   const workers: { sock: zmq.Dealer; timer: NodeJS.Timeout }[] = [];
   /** A worker that says READY and heartbeats until stopped (then the dispatcher expires it). */
