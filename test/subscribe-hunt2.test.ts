@@ -21,7 +21,8 @@
  * stale, until the new seqs passed the old ones. And a worker that expired took with it, as lost,
  * a frame in flight at another worker (a stream that had moved on, inFlight 2), whose worker then
  * looked busy for good; that frame's labels, when they came, were ignored. A frame in flight at
- * the expired worker of a stream that had moved on was waited for until the live-frame timeout.
+ * the expired worker of a stream that had moved on was waited for until the live-frame timeout,
+ * and when it timed out, the stream was moved (reassign: fresh state) off the worker that answered.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -364,10 +365,10 @@ function result(job: Buffer[], error?: string): Buffer[] {
 
 const jobSeq = (job: Buffer[]) => decodePackets(job.slice(1))[0]!.seq;
 
-async function liveDispatcher(t: import('ava').ExecutionContext) {
+async function liveDispatcher(t: import('ava').ExecutionContext, liveFrameTimeoutMs?: number) {
   const logs: string[] = [];
   // Workers heartbeat every 100 ms; one is expired after 2 s of silence (generous for a loaded machine).
-  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 500, liveness: 4, log: (m) => logs.push(m) });
+  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 500, liveness: 4, log: (m) => logs.push(m), ...(liveFrameTimeoutMs ? { liveFrameTimeoutMs } : {}) });
   const at = await d.bind();
   const workers: { sock: zmq.Dealer; timer: NodeJS.Timeout }[] = [];
   /** A worker that says READY and heartbeats until stopped (then the dispatcher expires it). */
@@ -461,5 +462,33 @@ test.serial('subscribe-hunt2 › dispatcher: a worker that expires loses its own
   t.is(stream().lost, lostBefore + 1, 'frame 4 (at a) lost with a');
   t.is(stream().inFlight, 0, logs.join('\n'));
   c.stop();
+  s.close();
+});
+
+test.serial('subscribe-hunt2 › dispatcher: a frame that times out at the worker a stream moved from does not move the stream again (inFlight 2)', async (t) => {
+  const { d, logs, worker } = await liveDispatcher(t, 1500);
+  const a = await worker('a');
+  const b = await worker('b');
+  const got: Labels[] = [];
+  const s = d.openStream({ key: 'cam/seg', node: 'seg', options: {}, inFlight: 2, onLabels: (l) => got.push(l), onError: (e) => t.fail(e.message) });
+  const stream = () => d.status().streamList[0]!;
+  s.push(liveFrame(0, 'start'));
+  s.push(liveFrame(1));
+  const j0 = await nextJob(a.sock);
+  await nextJob(a.sock); // frame 1: a never answers it
+  await a.sock.send(result(j0, 'out of memory'));
+  await waitFor('the stream on b', () => stream().worker === 'b' || undefined, 30_000);
+  s.push(liveFrame(2));
+  await b.sock.send(result(await nextJob(b.sock)));
+  await waitFor('frame 2 from b', () => got.length === 1 || undefined, 30_000);
+  // Frame 1 times out at a: counted lost; b, which answers, keeps the stream (and its state).
+  await waitFor('frame 1 counted lost', () => stream().lost === 1 || undefined, 30_000);
+  t.is(stream().worker, 'b', logs.join('\n'));
+  t.is(stream().reassignments, 1, 'only the move after the error');
+  s.push(liveFrame(3));
+  const j3 = await nextJob(b.sock);
+  t.is(decodeHeader(j3[1]!).discontinuity, undefined, 'no reassign mark: b carries on');
+  a.stop();
+  b.stop();
   s.close();
 });

@@ -34,7 +34,8 @@
  * restarted, e.g. a zmq-source whose sender did): labels are then in order by
  * numbering, then seq, so the new numbering's are not taken for stale ones. A
  * worker that expires or leaves loses only the frames in flight at it, also
- * those of streams that had moved on from it (inFlight 2). A failed frame moves
+ * those of streams that had moved on from it (inFlight 2); a frame that times
+ * out moves its stream only if it was at the stream's worker now. A failed frame moves
  * the stream to a worker that has not failed it (if one is alive);
  * `maxAttempts` failed frames in a row, on as many different workers as are
  * alive (up to `maxAttempts`), fail the stream.
@@ -827,9 +828,12 @@ export class Dispatcher {
     const t = performance.now();
     for (const s of [...this.streams.values()]) {
       let late = 0;
+      /** Whether a late frame was at the stream's worker now (not at one it had moved on from, inFlight 2). */
+      let lateHere = false;
       for (const [id, h] of s.held) {
         if (t - h.at <= this.liveTimeoutMs) continue;
         late++;
+        if (h.worker === s.worker?.id) lateHere = true;
         s.held.delete(id);
         this.liveJobs.delete(id);
         const holder = this.workers.get(h.worker);
@@ -839,8 +843,8 @@ export class Dispatcher {
       s.n.lost += late;
       this.s.streamFramesLost += late;
       this.metrics.count('zmq_stream_frames_lost_total', { stream: s.key }, late);
-      const w = s.worker;
-      this.log(`dispatch: stream ${s.key}: no result from worker ${w?.name ?? '?'} within ${this.liveTimeoutMs} ms: ${late} frame${late === 1 ? '' : 's'} counted lost; the stream moves`);
+      const w = lateHere ? s.worker : undefined;
+      this.log(`dispatch: stream ${s.key}: no result from worker ${w?.name ?? 'it had moved on from'} within ${this.liveTimeoutMs} ms: ${late} frame${late === 1 ? '' : 's'} counted lost${w ? '; the stream moves' : ''}`);
       if (w) {
         w.streams.delete(s);
         s.lastWorker = w.name;
