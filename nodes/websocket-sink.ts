@@ -13,7 +13,10 @@
  * viewer, `/streams` lists streams, `/health` is open. Each client has a
  * bounded queue: a slow client loses frames (counted in `ws_dropped_total`,
  * and told with a `dropped` message); it never slows the pipeline or other
- * clients. Nothing is encoded while a stream has no subscribers.
+ * clients. Nothing is encoded while a stream has no subscribers. When the
+ * stream ends, each client gets what is still queued for it (for up to
+ * `drainTimeoutMs`), then an `end` message counting the frames it never got,
+ * then the close (1001).
  *
  * Options: `port`, `host` (default 127.0.0.1), `stream` (name), `token`
  * (when set, required as `?token=` or `Authorization: Bearer` by the page,
@@ -24,7 +27,9 @@
  * `maxClients`, `maxQueuedMessagesPerClient` (frames waiting per client
  * before the oldest is dropped), `maxBufferedBytesPerClient` (unsent socket
  * bytes above which frames queue), `maxMessageBytes` (larger incoming
- * messages close the connection with 1009), `jpegQuality` (1..100), and the
+ * messages close the connection with 1009), `jpegQuality` (1..100),
+ * `drainTimeoutMs` (at the end of the stream: time to send what is queued,
+ * then time for the close), and the
  * limits on peers that hold connections without using them:
  * `subscribeTimeoutMs`, `pingIntervalMs`, `maxUnsubscribedPerIp`,
  * `maxHttpConnections`, `requestTimeoutMs`. Every refusal (bad request,
@@ -60,6 +65,7 @@ const options = z.strictObject({
   maxBufferedBytesPerClient: z.number().int().min(1024).default(1 << 20).describe('unsent socket bytes per client above which frames queue'),
   maxMessageBytes: z.number().int().min(64).max(1 << 24).default(4096).describe('largest message accepted from a client (bytes)'),
   jpegQuality: z.number().int().min(1).max(100).default(75).describe('JPEG quality of the video frames'),
+  drainTimeoutMs: z.number().int().min(0).max(600_000).default(2000).describe('when the stream ends: how long frames queued for slow clients may still be sent, and then how long their close may take (ms)'),
   subscribeTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('a WebSocket that has not subscribed by then is closed (ms)'),
   pingIntervalMs: z.number().int().min(100).max(600_000).default(15_000).describe('ping period; a client that has not answered the previous ping is closed (ms)'),
   maxUnsubscribedPerIp: z.number().int().min(1).max(10_000).default(16).describe('WebSockets one address may hold before subscribing'),
@@ -98,6 +104,7 @@ export const websocketSink = defineNode({
       stream = server.addStream(o.stream, {
         maxQueuedMessagesPerClient: o.maxQueuedMessagesPerClient,
         maxBufferedBytesPerClient: o.maxBufferedBytesPerClient,
+        drainTimeoutMs: o.drainTimeoutMs,
         get video() {
           return video;
         },

@@ -17,7 +17,9 @@
  * true` (default) listens on `endpoint` (`tcp://127.0.0.1:5555`; port 0 picks
  * a free one, logged), `bind: false` connects to it. When the inputs end an
  * end-of-stream message follows (to one puller, or to every subscriber);
- * unsent messages are kept up to `lingerMs` after the graph ends.
+ * unsent messages are kept up to `lingerMs` after the graph ends. Every
+ * packet carries this sink's `epoch` (drawn when it opens), so a receiver can
+ * tell a restarted sender even when the new life's first packets were lost.
  * Security (docs/security-zmq.md): every part a peer sends is bounded by
  * `maxMessageSize` (from `maxFramePixels`); `curveKeys: FILE` turns on CURVE
  * (only listed clients may connect); binding a non-loopback address without
@@ -28,6 +30,7 @@
  * out: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5555", pattern: push }, in: { frame: small.frame, labels: segment.labels } }
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { concatMap, throwError } from 'rxjs';
 import { z } from 'zod';
 import { GraphError } from '../src/core/errors.ts';
@@ -71,6 +74,8 @@ export const zmqSink = defineNode({
       sock.connect(o.endpoint);
     }
     const q = new SendQueue(sock);
+    // This sink's life: a receiver that sees another epoch knows the sender restarted.
+    const epoch = randomBytes(8).toString('hex');
     const tags = { node: ctx.name };
     ctx.metrics.count('zmq_sent_total', tags, 0, 'Packets sent by a zmq-sink.');
     ctx.metrics.count('zmq_sent_bytes_total', tags, 0, 'Bytes sent by a zmq-sink (headers and payloads).');
@@ -87,7 +92,7 @@ export const zmqSink = defineNode({
           const sent: Packet[] = [];
           for (const p of [frame, labels]) {
             if (!p) continue;
-            const parts = encodePacket(p);
+            const parts = encodePacket(p, epoch);
             try {
               await q.send(parts);
             } catch (e) {
@@ -103,7 +108,7 @@ export const zmqSink = defineNode({
       },
       // When the inputs end, an end-of-stream message follows the last packet.
       async finish() {
-        if (!sock.closed) await q.send([encodeControl(ZmqType.end, undefined, ctx.name)]).catch(() => {});
+        if (!sock.closed) await q.send([encodeControl(ZmqType.end, { epoch }, ctx.name)]).catch(() => {});
       },
       async close() {
         if (closed) return;

@@ -14,7 +14,13 @@
  * (several streams on one socket) and then never pauses. The first packet
  * received from each stream carries the discontinuity 'join' (replacing the
  * sender's own mark, e.g. 'reassign', unless it is the stream's very first
- * packet, seq 0), so a late subscriber starts cleanly where it joined. With
+ * packet, seq 0), so a late subscriber starts cleanly where it joined. A
+ * sender that restarted (a new epoch, or from a sender that sends none a seq
+ * not above the last) marks the first packet received from its new life
+ * `restart` (unless that is its seq 0 with its own mark), and the packets of
+ * the new life that never arrived (a subscriber reconnects after the new
+ * publisher's first packets: PUB/SUB slow joiner) are counted as gaps and
+ * logged. With
  * `stopAtEnd` (default) the node ends when the sender's stream ends.
  * A message that does not decode is logged once, counted and skipped. The
  * marks, gaps and names are the operator src/net/operators/received-packets.ts.
@@ -23,7 +29,8 @@
  * `curveKeys: FILE` turns on CURVE; binding a non-loopback address without
  * it logs a warning.
  * Metrics: `zmq_received_total`, `zmq_seq_gaps_total` (packets the sender
- * sent elsewhere or dropped), `zmq_bad_messages_total`.
+ * sent elsewhere or dropped, or lost at its restart), `zmq_sender_restarts_total`,
+ * `zmq_bad_messages_total`.
  *
  * ```yaml
  * in: { type: zmq-source, options: { endpoint: "tcp://127.0.0.1:5555", pattern: pull } }
@@ -33,7 +40,7 @@ import { filter, Observable, share } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels, Packet } from '../src/core/packet.ts';
-import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
+import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, headerEpoch, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { receivedPackets } from '../src/net/operators/received-packets.ts';
 
 const options = z.strictObject({
@@ -72,7 +79,10 @@ export const zmqSource = defineNode({
     }
     const tags = { node: ctx.name };
     ctx.metrics.count('zmq_received_total', tags, 0, 'Packets received by a zmq-source.');
-    ctx.metrics.count('zmq_seq_gaps_total', tags, 0, 'Packets missing between two received ones (sent to another puller, or dropped).');
+    ctx.metrics.count('zmq_seq_gaps_total', tags, 0, 'Packets missing between two received ones (sent to another puller, or dropped), or lost at a sender restart.');
+    ctx.metrics.count('zmq_sender_restarts_total', tags, 0, 'Times a sender was seen to restart (a new epoch, or its seq went back).');
+    // The sender's epoch of each packet, for receivedPackets (decoded here, from the header's meta).
+    const epochs = new WeakMap<Packet, string>();
     const close = () => {
       if (!sock.closed) sock.close();
       uncurve();
@@ -86,6 +96,7 @@ export const zmqSource = defineNode({
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       let bad = 0;
       let lastSeq = -1;
+      let lastEpoch: string | undefined;
       void (async () => {
         for await (const [header, payload] of sock) {
           let p: Packet;
@@ -96,6 +107,8 @@ export const zmqSource = defineNode({
               continue;
             }
             p = decodePacket(h, payload, o.maxFramePixels);
+            const epoch = headerEpoch(h);
+            if (epoch !== undefined) epochs.set(p, epoch);
           } catch (e) {
             // A stray or newer-version sender: counted and skipped, the stream goes on.
             if (!bad++) ctx.log(`ignoring a malformed message: ${sanitize((e as Error).message, 300)}`);
@@ -107,9 +120,11 @@ export const zmqSource = defineNode({
           if (!o.keepSourceName) {
             // Seqs this graph never sees (it joined late, or the sender skipped some) are not in flight;
             // a seq below the last one is a sender that started again (its old seqs would hold no one back).
-            if (p.seq > lastSeq + 1) ctx.flow.skipped(lastSeq + 1, p.seq - 1);
-            else if (p.seq < lastSeq) ctx.flow.restarted(p.seq);
+            const epoch = epochs.get(p);
+            if ((epoch !== undefined && lastEpoch !== undefined && epoch !== lastEpoch) || p.seq < lastSeq) ctx.flow.restarted(p.seq);
+            else if (p.seq > lastSeq + 1) ctx.flow.skipped(lastSeq + 1, p.seq - 1);
             lastSeq = p.seq;
+            lastEpoch = epoch ?? lastEpoch;
             ctx.flow.emitted(p.seq);
           }
           sub.next(p);
@@ -124,7 +139,15 @@ export const zmqSource = defineNode({
         stopped = true;
         close();
       };
-    }).pipe(receivedPackets({ source: o.keepSourceName ? undefined : ctx.name, onGap: (n) => ctx.metrics.count('zmq_seq_gaps_total', tags, n) }), share());
+    }).pipe(receivedPackets({
+      source: o.keepSourceName ? undefined : ctx.name,
+      epochOf: (p) => epochs.get(p),
+      onGap: (n) => ctx.metrics.count('zmq_seq_gaps_total', tags, n),
+      onRestart: (lost, p) => {
+        ctx.metrics.count('zmq_sender_restarts_total', tags);
+        ctx.log(`sender ${sanitize(p.source, 64)} restarted: first ${p.kind} received is seq ${p.seq}${lost ? `; ${lost} of its new ${p.kind} packets lost before it` : ''}`);
+      },
+    }), share());
     return {
       process: () => ({
         frame: packets.pipe(filter((p): p is Frame => p.kind === 'frame')),

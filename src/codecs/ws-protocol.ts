@@ -2,7 +2,7 @@
  * The segflow WebSocket wire format, version 1 (docs/websocket-protocol.md).
  *
  * Text messages are JSON objects with a `type` (hello, classes, dropped,
- * error; subscribe from clients). Binary messages carry one frame's labels or
+ * end, error; subscribe from clients). Binary messages carry one frame's labels or
  * its JPEG image behind a fixed 48-byte little-endian header:
  *
  * | offset | size | field                                                    |
@@ -197,11 +197,23 @@ export interface DroppedMessage {
   /** Frames dropped for this client since it connected. */
   readonly total: number;
 }
+/**
+ * The stream ended (sent once, right before the close with 1001): what this client never got.
+ * Added after version 1 shipped; clients that do not know it may ignore it.
+ */
+export interface EndMessage {
+  readonly type: 'end';
+  readonly stream: string;
+  /** Frames this client did not get since the last `dropped` notice: dropped, or still queued for it when the stream ended. */
+  readonly count: number;
+  /** Frames this client did not get since it connected (every `dropped` count and this `count`). */
+  readonly total: number;
+}
 export interface ErrorMessage {
   readonly type: 'error';
   readonly message: string;
 }
-export type ServerText = HelloMessage | ClassesMessage | DroppedMessage | ErrorMessage;
+export type ServerText = HelloMessage | ClassesMessage | DroppedMessage | EndMessage | ErrorMessage;
 
 /** Client → server. */
 export interface SubscribeMessage {

@@ -29,6 +29,10 @@
  * |     40 |    s | source name, UTF-8                                        |
  * |   40+s |    r | discontinuity reason, UTF-8                               |
  * | 40+s+r |    m | meta, UTF-8 JSON (labels: path, classNames, palette)      |
+ *
+ * A zmq-sink also puts its `epoch` in every packet's meta (frames too): an id
+ * drawn when it opens, so a receiver knows a restarted sender even when the
+ * new life's first packets were lost (older receivers ignore the field).
  */
 import type { Frame, LabelPath, Labels, Packet } from '../core/packet.ts';
 import { Encoding, encodeClassIds, rleDecode } from './ws-protocol.ts';
@@ -183,18 +187,30 @@ export function decodeHeader(data: Uint8Array): ZmqHeader {
 
 const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
-/** A packet as its two message parts (the payload part is a view of the packet's pixels, not a copy). */
-export function encodePacket(p: Packet): [Buffer, Buffer] {
+/** Longest sender epoch accepted (characters); a longer or non-string one is ignored. */
+export const ZMQ_MAX_EPOCH_CHARS = 64;
+
+/**
+ * A packet as its two message parts (the payload part is a view of the packet's pixels, not a copy).
+ * `epoch`: the sender's life (zmq-sink draws one when it opens), carried in the meta.
+ */
+export function encodePacket(p: Packet, epoch?: string): [Buffer, Buffer] {
   const base = { seq: p.seq, ptsMs: p.ptsMs, width: p.width, height: p.height, source: p.source, discontinuity: p.discontinuity };
   if (p.kind === 'frame') {
     if (p.data.length !== p.width * p.height * 3) throw new RangeError(`frame ${p.source}#${p.seq}: expected ${p.width * p.height * 3} bytes of RGB24, got ${p.data.length}`);
-    return [encodeHeader({ ...base, type: ZmqType.frame, flags: 0, encoding: Encoding.raw, payloadBytes: p.data.length }), view(p.data)];
+    return [encodeHeader({ ...base, type: ZmqType.frame, flags: 0, encoding: Encoding.raw, payloadBytes: p.data.length, meta: epoch === undefined ? undefined : { epoch } }), view(p.data)];
   }
   if (p.kind === 'features') throw new TypeError(`features ${p.source}#${p.seq}: features never leave their executor (thread), so they cannot be sent`);
   const { encoding, payload } = encodeClassIds(p.classes);
-  const meta: LabelsMeta = { path: p.path, classNames: p.classNames, palette: p.palette };
+  const meta: LabelsMeta & { epoch?: string } = { path: p.path, classNames: p.classNames, palette: p.palette, ...(epoch === undefined ? {} : { epoch }) };
   const flags = p.path === 'full' ? ZmqFlags.keyframe : 0;
   return [encodeHeader({ ...base, type: ZmqType.labels, flags, encoding, payloadBytes: payload.length, meta }), view(payload)];
+}
+
+/** The sender's epoch from a header's meta (sanitised), or undefined when it sent none (an older sender, a raw one). */
+export function headerEpoch(h: ZmqHeader): string | undefined {
+  const e = (h.meta as { epoch?: unknown } | null | undefined)?.epoch;
+  return typeof e === 'string' && e.length > 0 && e.length <= ZMQ_MAX_EPOCH_CHARS ? sanitize(e, ZMQ_MAX_EPOCH_CHARS) : undefined;
 }
 
 const LABEL_PATHS = new Set(['full', 'shallow', 'fused', 'propagated']);

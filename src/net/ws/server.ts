@@ -17,14 +17,20 @@
  * answer a ping within `pingIntervalMs`, are closed; one address may hold at
  * most `maxUnsubscribedPerIp` unsubscribed sockets; plain HTTP connections are
  * capped (`maxHttpConnections`) and must send their request within
- * `requestTimeoutMs`. Refusals are counted by reason (`onRefused`).
+ * `requestTimeoutMs`. A client that keeps sending messages (or pings) while 64
+ * of our replies (or pongs) to it wait unread is closed with 1008 (`not_reading`,
+ * `ping_flood`). Refusals are counted by reason (`onRefused`).
  *
  * Each client has its own bounded queue: a frame (its JPEG and labels) is
  * written straight to the socket while the socket's unsent bytes
  * (`ws.bufferedAmount`) stay under a bound, otherwise it waits in the queue;
  * when the queue is full the oldest frame is dropped, counted, and the client
  * is told with a `dropped` message before its next frame. So a slow client
- * never holds back the pipeline or other clients.
+ * never holds back the pipeline or other clients. When a stream ends, its
+ * clients get what is still queued for them (for up to `drainTimeoutMs`),
+ * then an `end` message counting the frames they never got (dropped, or
+ * still queued), then a close with 1001; a client that has not answered the
+ * close after another `drainTimeoutMs` (at least 500 ms) is cut off.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,7 +39,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bearerToken, crossSiteRequest, hostAllowed, originAllowed, parseTarget, show } from './http-guard.ts';
-import { PROTOCOL_VERSION, type ClassesMessage, type DroppedMessage, type HelloMessage, type ServerText } from '../../codecs/ws-protocol.ts';
+import { PROTOCOL_VERSION, type ClassesMessage, type DroppedMessage, type EndMessage, type HelloMessage, type ServerText } from '../../codecs/ws-protocol.ts';
 import { sameClassNames } from '../../core/packet.ts';
 
 export interface ServerOptions {
@@ -65,7 +71,7 @@ export interface ServerOptions {
 /** Why a request, connection or socket was turned away (the `reason` label of ws_refused_total). */
 export type RefusalReason =
   | 'bad_request' | 'handler_error' | 'client_error' | 'method' | 'not_found' | 'host' | 'origin' | 'token'
-  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout' | 'not_reading';
+  | 'full' | 'unsubscribed_per_ip' | 'connection_limit' | 'subscribe_timeout' | 'ping_timeout' | 'not_reading' | 'ping_flood';
 
 export interface StreamOptions {
   /** Frames that may wait per client before the oldest is dropped. */
@@ -73,7 +79,9 @@ export interface StreamOptions {
   /** Unsent bytes on a client's socket above which frames queue instead of being written. */
   readonly maxBufferedBytesPerClient: number;
   readonly video: boolean;
-  /** Called with the number of frames dropped for a client. */
+  /** When the stream ends: how long its clients' queued frames may still be sent, and then how long the close may take (ms). */
+  readonly drainTimeoutMs: number;
+  /** Called with the number of frames dropped for a client (also those still queued when the stream ended). */
   readonly onDrop?: (count: number) => void;
   /** Called when a client connects or leaves. */
   readonly onClients?: (count: number) => void;
@@ -95,6 +103,8 @@ interface Client {
   droppedTotal: number;
   /** Text messages handed to the socket and not yet written to the kernel (the client is not reading them). */
   unreadTexts: number;
+  /** Pongs (answers to its pings) handed to the socket and not yet written to the kernel. */
+  unreadPongs: number;
 }
 
 const assets = new Map<string, Buffer>();
@@ -112,6 +122,12 @@ const CLOSE_GRACE_MS = 500;
  * up) is closed (1008): each message it sends costs us a reply. A burst to a reading client is fine.
  */
 const MAX_UNREAD_TEXTS = 64;
+/**
+ * The same for pings: a client that pings while this many of our pongs wait unread (and its socket
+ * is backed up) is closed (1008, counted as ping_flood). ws's own limit (60 pending automatic pongs)
+ * cut off such a client with no code, reason or count, and also a reading client that sent a burst.
+ */
+const MAX_UNREAD_PONGS = 64;
 
 /** A named stream on a server; a sink publishes frames to its subscribers. */
 export class Stream {
@@ -191,7 +207,8 @@ export class SegflowServer {
   readonly refused = new Map<RefusalReason, number>();
 
   private constructor(readonly opts: ServerOptions, private readonly http: http.Server) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+    // Pongs are ours to send (onConnection): each one counted until written, so a ping flood is bounded and named.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes, perMessageDeflate: false, clientTracking: false, autoPong: false });
     http.maxConnections = opts.maxClients + opts.maxHttpConnections;
     http.on('request', (req, res) => this.onRequest(req, res));
     http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
@@ -238,11 +255,11 @@ export class SegflowServer {
     return s;
   }
 
-  /** Remove a stream, closing its subscribers; the last release closes the server. */
+  /** Remove a stream, ending it for its subscribers (endStream); the last release closes the server. */
   async release(stream?: Stream): Promise<void> {
     if (stream && this.streams.get(stream.name) === stream) {
       this.streams.delete(stream.name);
-      for (const c of stream.clients) c.ws.close(1001, 'stream ended');
+      await this.endStream(stream);
     }
     const key = `${this.opts.host}:${this.opts.port}`;
     const entry = servers.get(key);
@@ -270,6 +287,39 @@ export class SegflowServer {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
     });
+  }
+
+  /**
+   * The stream's clients get what is queued for them (bounded by drainTimeoutMs), an `end` message
+   * saying how many frames they never got, and a close (1001); whoever has not answered the close
+   * within another drainTimeoutMs (at least CLOSE_GRACE_MS) is cut off. Closing them at once lost
+   * the queued frames and any drops not yet announced, without a word.
+   */
+  private async endStream(s: Stream): Promise<void> {
+    const clients = [...s.clients];
+    // A client that switched to another stream meanwhile is not this stream's to end.
+    const open = () => clients.filter((c) => c.stream === s && c.ws.readyState === WebSocket.OPEN);
+    const wait = async (done: () => boolean, ms: number) => {
+      const until = performance.now() + ms;
+      while (!done() && performance.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, FLUSH_INTERVAL_MS));
+    };
+    // Queued frames go out as the socket takes them (flush on write, and the flush timer).
+    await wait(() => open().every((c) => c.queue.length === 0), s.opts.drainTimeoutMs);
+    const ending = open();
+    for (const c of ending) {
+      const unsent = c.queue.length;
+      c.queue.length = 0;
+      if (unsent) {
+        c.droppedTotal += unsent;
+        s.opts.onDrop?.(unsent);
+      }
+      const count = c.pendingDropped + unsent;
+      c.pendingDropped = 0;
+      this.sendText(c, { type: 'end', stream: s.name, count, total: c.droppedTotal } satisfies EndMessage);
+      c.ws.close(1001, count ? `stream ended; ${count} frames not sent` : 'stream ended');
+    }
+    await wait(() => ending.every((c) => c.ws.readyState === WebSocket.CLOSED), Math.max(CLOSE_GRACE_MS, s.opts.drainTimeoutMs));
+    for (const c of ending) if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate();
   }
 
   /** Write a frame to a client now if its socket keeps up, else queue it (bounded, oldest dropped). */
@@ -470,7 +520,7 @@ export class SegflowServer {
 
   private onConnection(ws: WebSocket, name: string | null, ip: string): void {
     if (this.closed) return void ws.terminate();
-    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0, unreadTexts: 0 };
+    const c: Client = { ws, ip, alive: true, subscribeTimer: undefined, stream: undefined, queue: [], pendingDropped: 0, droppedTotal: 0, unreadTexts: 0, unreadPongs: 0 };
     this.clients.add(c);
     this.unsubscribed.set(ip, (this.unsubscribed.get(ip) ?? 0) + 1);
     c.subscribeTimer = setTimeout(() => {
@@ -491,6 +541,16 @@ export class SegflowServer {
       this.sendText(c, s.hello());
     };
     ws.on('pong', () => (c.alive = true));
+    ws.on('ping', (data: Buffer) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      // A client that pings without reading our pongs would have us buffer them without bound.
+      if (c.unreadPongs >= MAX_UNREAD_PONGS && ws.bufferedAmount > 0) {
+        this.refuse('ping_flood');
+        return this.closeSoon(c, 1008, 'not reading pongs (ping flood)');
+      }
+      c.unreadPongs++;
+      ws.pong(data, false, () => c.unreadPongs--);
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       // A client that sends without reading our replies would have us buffer them without bound.

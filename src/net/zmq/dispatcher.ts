@@ -29,7 +29,13 @@
  * `start` unless it has its own mark). Streams are not rebalanced when a
  * worker joins; streams without a worker (none alive) keep their freshest
  * frame and go to the next worker that joins. A late result (its frame was
- * counted lost) is ignored and counted as a duplicate. A failed frame moves
+ * counted lost) is ignored and counted as a duplicate. A frame whose seq is
+ * not above the last one offered starts a new numbering (its source
+ * restarted, e.g. a zmq-source whose sender did): labels are then in order by
+ * numbering, then seq, so the new numbering's are not taken for stale ones. A
+ * worker that expires or leaves loses only the frames in flight at it, also
+ * those of streams that had moved on from it (inFlight 2); a frame that times
+ * out moves its stream only if it was at the stream's worker now. A failed frame moves
  * the stream to a worker that has not failed it (if one is alive);
  * `maxAttempts` failed frames in a row, on as many different workers as are
  * alive (up to `maxAttempts`), fail the stream.
@@ -151,8 +157,13 @@ interface Stream extends StreamOptions {
   /** Discontinuity for the next frame sent ('start', 'reassign', 'error'). */
   mark?: string | undefined;
   pending?: Frame | undefined;
-  /** Frames at its worker: job id → the frame as sent. */
-  readonly held: Map<number, { frame: Frame; at: number; worker: string }>;
+  /** Frames at its worker: job id → the frame as sent, in which numbering. */
+  readonly held: Map<number, { frame: Frame; at: number; worker: string; numbering: number }>;
+  /** The numbering of the frames offered: one more each time a frame's seq is not above the last offered (its source restarted). */
+  numbering: number;
+  lastOffered: number;
+  /** The last labels delivered: their numbering and seq (later ones must come after). */
+  lastNumbering: number;
   lastSeq: number;
   errorsInRow: number;
   closed: boolean;
@@ -399,7 +410,7 @@ export class Dispatcher {
   openStream(o: StreamOptions): LiveStream {
     if (this.streams.has(o.key)) throw new Error(`stream ${o.key}: already open on this dispatcher`);
     const s: Stream = {
-      ...o, maxInFlight: Math.min(2, Math.max(1, o.inFlight ?? 1)), assignments: 0, held: new Map(), lastSeq: -1, errorsInRow: 0,
+      ...o, maxInFlight: Math.min(2, Math.max(1, o.inFlight ?? 1)), assignments: 0, held: new Map(), numbering: 0, lastOffered: -1, lastNumbering: 0, lastSeq: -1, errorsInRow: 0,
       closed: false, waiters: [], byWorker: new Map(), failedOn: new Set(), n: { received: 0, done: 0, dropped: 0, lost: 0, failed: 0, reassignments: 0 },
     };
     this.streams.set(o.key, s);
@@ -420,6 +431,9 @@ export class Dispatcher {
   private offer(s: Stream, f: Frame): void {
     if (s.closed || this.closed) return;
     s.n.received++;
+    // A seq not above the last offered: the source numbers afresh (it restarted); its labels are not stale.
+    if (f.seq <= s.lastOffered) s.numbering++;
+    s.lastOffered = f.seq;
     const old = s.pending;
     if (old) {
       // Freshest frame: the newer one takes the slot; a mark on the dropped one passes on.
@@ -471,7 +485,7 @@ export class Dispatcher {
     s.mark = undefined;
     const sent = reason && reason !== f.discontinuity ? withDiscontinuity(f, reason) : f;
     const id = this.nextId++;
-    s.held.set(id, { frame: sent, at: performance.now(), worker: w.id });
+    s.held.set(id, { frame: sent, at: performance.now(), worker: w.id, numbering: s.numbering });
     this.liveJobs.set(id, s);
     w.liveInFlight++;
     const head = encodeControl(ZmqType.job, { id, key: `${s.key} #${sent.seq}`, node: s.node, options: s.options, stream: s.key });
@@ -534,7 +548,9 @@ export class Dispatcher {
       this.s.streamFramesDone++;
       this.metrics.count('zmq_stream_frames_total', { stream: s.key }, 1);
       this.metrics.count('zmq_worker_frames_total', { worker: w.name }, 1, 'Live frames segmented, per worker.');
-      if (labels.seq > s.lastSeq) {
+      // Later than the last delivered: a later numbering, or a higher seq in the same one.
+      if (job.numbering > s.lastNumbering || (job.numbering === s.lastNumbering && labels.seq > s.lastSeq)) {
+        s.lastNumbering = job.numbering;
         s.lastSeq = labels.seq;
         s.onLabels(labels, performance.now() - job.at);
       } else {
@@ -730,21 +746,31 @@ export class Dispatcher {
     const job = w.job;
     w.job = undefined;
     if (job && job.state === 'running') this.requeue(job, `worker ${w.name} ${why === 'left' ? 'left' : 'expired'}`);
-    // Its live streams move: frames in flight there are lost (counted, never waited for).
+    // Its live streams move. The frames in flight there are lost (counted, never waited for) — also
+    // those of a stream that had moved on from it — and only those: a frame at another worker still comes back.
     const moved = [...w.streams];
     w.streams.clear();
-    for (const s of moved) {
-      const lost = s.held.size;
-      for (const id of s.held.keys()) this.liveJobs.delete(id);
-      s.held.clear();
+    const touched = new Set(moved);
+    for (const s of this.streams.values()) {
+      let lost = 0;
+      for (const [id, h] of s.held) {
+        if (h.worker !== w.id) continue;
+        s.held.delete(id);
+        this.liveJobs.delete(id);
+        lost++;
+      }
+      if (!lost) continue;
+      touched.add(s);
       s.n.lost += lost;
       this.s.streamFramesLost += lost;
       this.metrics.count('zmq_stream_frames_lost_total', { stream: s.key }, lost);
+      this.log(`dispatch: stream ${s.key}: ${lost} frame${lost === 1 ? '' : 's'} in flight lost with worker ${w.name}`);
+    }
+    for (const s of moved) {
       s.lastWorker = w.name;
       s.worker = undefined;
-      if (lost) this.log(`dispatch: stream ${s.key}: ${lost} frame${lost === 1 ? '' : 's'} in flight lost with worker ${w.name}`);
     }
-    for (const s of moved) this.pumpStream(s);
+    for (const s of touched) this.pumpStream(s);
     if (moved.length && this.workers.size === 0) this.log(`dispatch: no worker alive: ${moved.length} streams wait for one (their frames are dropped meanwhile)`);
     this.gauges();
     this.pump();
@@ -802,9 +828,12 @@ export class Dispatcher {
     const t = performance.now();
     for (const s of [...this.streams.values()]) {
       let late = 0;
+      /** Whether a late frame was at the stream's worker now (not at one it had moved on from, inFlight 2). */
+      let lateHere = false;
       for (const [id, h] of s.held) {
         if (t - h.at <= this.liveTimeoutMs) continue;
         late++;
+        if (h.worker === s.worker?.id) lateHere = true;
         s.held.delete(id);
         this.liveJobs.delete(id);
         const holder = this.workers.get(h.worker);
@@ -814,8 +843,8 @@ export class Dispatcher {
       s.n.lost += late;
       this.s.streamFramesLost += late;
       this.metrics.count('zmq_stream_frames_lost_total', { stream: s.key }, late);
-      const w = s.worker;
-      this.log(`dispatch: stream ${s.key}: no result from worker ${w?.name ?? '?'} within ${this.liveTimeoutMs} ms: ${late} frame${late === 1 ? '' : 's'} counted lost; the stream moves`);
+      const w = lateHere ? s.worker : undefined;
+      this.log(`dispatch: stream ${s.key}: no result from worker ${w?.name ?? 'it had moved on from'} within ${this.liveTimeoutMs} ms: ${late} frame${late === 1 ? '' : 's'} counted lost${w ? '; the stream moves' : ''}`);
       if (w) {
         w.streams.delete(s);
         s.lastWorker = w.name;
