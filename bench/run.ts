@@ -363,7 +363,8 @@ if (only.has('job')) {
   };
   // The floor: the same decode size and encoder settings as the graph's (decoder maxSidePx, encoder preset/crf).
   // A downscaled decode uses the decoder's scaler (`area`, nodes/decoder.ts) here too.
-  const floor = (input: string, w: number, h: number, scaled = false) => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h}${scaled ? ':flags=area' : ''} -f rawvideo -pix_fmt rgb24 pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt rgb24 -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
+  // `pix`: the pipe's pixel format — rgb24 (the issue's floor) or yuv420p (the default graph's own: decode.pixelFormat).
+  const floor = (input: string, w: number, h: number, scaled = false, pix = 'rgb24') => timed(`${sh(ffmpeg)} -v error -i ${sh(input)} -an -vf scale=${w}:${h}${scaled ? ':flags=area' : ''} -f rawvideo -pix_fmt ${pix} pipe:1 | ${sh(ffmpeg)} -v error -f rawvideo -pix_fmt ${pix} -s ${w}x${h} -r 25 -i pipe:0 -c:v libx264 -preset ${JOB_PRESET} -crf ${JOB_CRF} -pix_fmt yuv420p -y ${sh(path.join(dir, 'floor.mp4'))}`);
   // The per-frame PyTorch script (Debian's python3-torch) at the job's segmentation and overlay sizes
   // and encoder settings; it writes the overlay only (no label maps or statistics: the job does more).
   const pytorch = (input: string, vw: number, vh: number) => {
@@ -387,6 +388,7 @@ if (only.has('job')) {
     // Interleaved (floor, job, PyTorch, per-frame, floor again) so that a change in the machine's load hits every row alike.
     const scaled = w !== vw || h !== vh;
     const f1r = floor(input, w, h, scaled);
+    const y1r = floor(input, w, h, scaled, 'yuv420p');
     const d = job(input, []);
     const pt = hasTorch ? pytorch(input, vw, vh) : undefined;
     const pf = job(input, ['--set', 'keys.keyframeIntervalFrames=1']);
@@ -397,12 +399,16 @@ if (only.has('job')) {
     // what the default's labels would cost without reuse (the plain per-frame mode above runs a cheaper network pass).
     const pfTta = job(input, ['--set', 'keys.keyframeIntervalFrames=1', '--set', `segment.tta=${AUTO_TTA}`]);
     const f2r = floor(input, w, h, scaled);
+    const y2r = floor(input, w, h, scaled, 'yuv420p');
     const start = job(two, []);
     const fl = { wall: (f1r.wall + f2r.wall) / 2, cpu: (f1r.cpu + f2r.cpu) / 2 };
+    const yfl = { wall: (y1r.wall + y2r.wall) / 2, cpu: (y1r.cpu + y2r.cpu) / 2 };
     const after = (r: { cpu: number }) => f1(((r.cpu - start.cpu) * 1000) / (frames - 2));
     const row = (run: string, r: { wall: number; cpu: number }, steady = after(r)) => `| ${name} | ${run} | ${f1(frames / r.wall)} | ${f1((r.cpu * 1000) / frames)} | ${steady} | ${(fl.wall / r.wall).toFixed(2)}x |`;
     rows.push(row(`ffmpeg-only floor: decode → RGB pipe (${w}x${h}) → x264 ${JOB_PRESET} crf ${JOB_CRF} (mean of 2)`, fl, ''));
+    rows.push(row(`ffmpeg-only floor with the job's own pipe format: decode → yuv420p pipe (${w}x${h}) → the same x264 (mean of 2)`, yfl, ''));
     rows.push(row('`segflow process` default graph, every output (adaptive key frames + propagation)', d));
+    rows.push(`| ${name} | default job ÷ the yuv420p floor | ${(yfl.wall / d.wall).toFixed(2)}x (fps ratio) | ${(d.cpu / yfl.cpu).toFixed(2)}x the floor's CPU | | |`);
     rows.push(row('the same, per-frame mode (`--set keys.keyframeIntervalFrames=1`)', pf));
     rows.push(`| ${name} | default job ÷ its per-frame mode | ${(pf.wall / d.wall).toFixed(2)}x | ${(pf.cpu / d.cpu).toFixed(2)}x less CPU | | |`);
     rows.push(row('the default job without key-frame TTA (`--set segment.tta=off`)', noTta));
@@ -445,7 +451,7 @@ if (only.has('job')) {
     for (const r of rows.slice(first)) log(r);
   }
   rmSync(dir, { recursive: true, force: true });
-  sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), ${frames} frames; beside the same in per-frame mode, an ffmpeg-only floor that decodes to the same size, pipes raw RGB and encodes with the same settings, and the per-frame PyTorch script (bench/pytorch_baseline.py: the same architecture with random weights, 2 threads, OMP_WAIT_POLICY=PASSIVE) at the graph's segmentation size, overlay size and encoder settings, writing the overlay only. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
+  sections.push(`## The job a user runs\n\n\`segflow process <clip> --out <dir>\` with graphs/dashcam-offline.yaml and every output (overlay mp4 ≤ 960 px with the input's audio and a legend, label PNGs at the video's size with classes.json, statistics JSON + per-frame and per-video CSV), whole run from the command (start-up, model loading included), ${frames} frames; beside the same in per-frame mode, an ffmpeg-only floor that decodes to the same size, pipes raw RGB (the issue's floor; and again with yuv420p, the default graph's own pipe format since session 11) and encodes with the same settings, and the per-frame PyTorch script (bench/pytorch_baseline.py: the same architecture with random weights, 2 threads, OMP_WAIT_POLICY=PASSIVE) at the graph's segmentation size, overlay size and encoder settings, writing the overlay only. Rows of one input ran interleaved; the machine is shared, so the ratios mean more than the fps.\n\n${rows.join('\n')}`);
 }
 
 if (only.has('decomposed')) {

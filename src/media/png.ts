@@ -92,7 +92,7 @@ export function filterRowsFrom(src: Uint8Array, sw: number, sh: number, w: numbe
   const k = w / sw;
   const words = k === 4 || k === 2 ? Math.ceil(w / 4) : 0;
   if (scratch.length < words) scratch = new Uint32Array(words);
-  const bytes = new Uint8Array(scratch.buffer, 0, w);
+  const bytes = words ? new Uint8Array(scratch.buffer, 0, w) : undefined;
   const half = k === 2 ? new Uint16Array(scratch.buffer, 0, sw) : undefined;
   let xs: Int32Array | undefined;
   if (!words) {
@@ -110,7 +110,7 @@ export function filterRowsFrom(src: Uint8Array, sw: number, sh: number, w: numbe
     } else {
       if (k === 4) for (let x = 0; x < sw; x++) scratch[x] = s[row + x]! * 0x01010101;
       else if (half) for (let x = 0; x < sw; x++) half[x] = s[row + x]! * 0x0101;
-      if (words) out.set(bytes, o + 1);
+      if (bytes) out.set(bytes, o + 1);
       else for (let x = 0; x < w; x++) out[o + 1 + x] = s[row + xs![x]!]!;
       out[o] = 0;
       types[y] = 0;
