@@ -148,7 +148,7 @@ async function concatMp4(segments: readonly string[], out: string, scratch: stri
 }
 
 /**
- * Label PNGs (`000000.png`… per chunk, in arrival order) → one folder numbered by frame; the colour
+ * Label PNGs (`000000.png`… per chunk, numbered from the chunk's first frame) → one folder numbered by frame; the colour
  * masks in `color/` alike; `classes.json` (each folder's) from the first chunk with the file's frames.
  */
 function linkLabels(chunks: readonly { start: number; dir: string }[], out: string): void {
@@ -161,8 +161,9 @@ function linkLabels(chunks: readonly { start: number; dir: string }[], out: stri
     frames = 0;
     for (const c of chunks) {
       const files = readdirSync(path.join(c.dir, d)).filter((f) => /^\d+\.png$/.test(f)).sort();
-      files.forEach((f, i) => {
-        const dst = path.join(to, `${String(c.start + i).padStart(6, '0')}.png`);
+      files.forEach((f) => {
+        // Numbered from the chunk's first frame (label-map-sink): a frame lost in the chunk stays a gap.
+        const dst = path.join(to, `${String(c.start + Number(f.slice(0, -4))).padStart(6, '0')}.png`);
         try {
           linkSync(path.join(c.dir, d, f), dst);
         } catch {
