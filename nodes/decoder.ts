@@ -311,7 +311,7 @@ export const decoder = defineNode({
             const chunk = o.chunkFrames > 0 && !first && Math.floor(seq / o.chunkFrames) !== Math.floor(prev / o.chunkFrames);
             const f: Frame = Object.freeze({
               kind: 'frame', source: ctx.name, seq, ptsMs,
-              width, height, data, fps: info.fps,
+              width, height, data, fps: info.fps, ...(info.vfr ? { vfr: true } : {}),
               ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
               discontinuity: first ? (o.startFrame > 0 ? 'chunk' : 'start') : chunk ? 'chunk' : missing > 0 ? 'gap' : undefined,
             });
