@@ -249,6 +249,8 @@ export const decoder = defineNode({
           const asm = new FrameAssembler(width * height * 3);
           /** The last frame number emitted; frames emitted. */
           let seq = o.startFrame - 1;
+          /** The last frame's time in frames (from its timestamp). */
+          let pos = o.startFrame - 1;
           let count = 0;
           let gaps = 0;
           /** Frames read whose timestamp has not come yet on stderr (it comes first: rarely more than one). */
@@ -297,9 +299,13 @@ export const decoder = defineNode({
           const emit = (data: Uint8Array, t: number) => {
             const first = count === 0;
             const prev = seq;
-            // The frame's number in the video's timeline (constant rate): never before the one before.
-            if (!info.vfr && Number.isFinite(t)) seq = Math.max(seq + 1, Math.round((t + offsetS) * info.fps));
+            // The frame's number in the video's timeline (constant rate): the next number, unless its time is
+            // at least 1.5 frames after the frame before (frames lost between), never before the one before.
+            // Timestamps that wobble (a camera's) by less than half a frame neither open a gap nor drift.
+            const at = (t + offsetS) * info.fps;
+            if (!info.vfr && Number.isFinite(t) && at - pos >= 1.5) seq = Math.max(seq + 1, Math.round(at));
             else seq++;
+            pos = Number.isFinite(at) ? at : pos + 1;
             const ptsMs = info.vfr && Number.isFinite(t) ? (t + offsetS) * 1000 : (seq * 1000) / info.fps;
             const missing = seq - prev - 1;
             if (missing > 0) {
