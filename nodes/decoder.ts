@@ -294,6 +294,10 @@ export const decoder = defineNode({
             }
             finish(new InputError(`${o.path}: ffmpeg failed after ${count} frames${from}: ${why}${tail(st.stderrTail)}`, o.path));
           };
+          /** Frames numbered by their timestamps: a local file's at a constant rate (a network stream's times may jump). */
+          const timeline = !info.vfr && !isUrl;
+          /** With `maxFrames`, the range of frame numbers this decoder covers (a `process --queue` chunk: no overlap with the next one). */
+          const endFrame = o.maxFrames > 0 ? o.startFrame + o.maxFrames : Infinity;
           /** ffmpeg's output time 0 is the seek point (`-ss`) after the file's start; the video may start later than the file. */
           const offsetS = (o.startFrame > 0 ? (o.startFrame - 0.5) / info.fps : 0) - (info.videoStartS ?? 0);
           const emit = (data: Uint8Array, t: number) => {
@@ -303,10 +307,14 @@ export const decoder = defineNode({
             // at least 1.5 frames after the frame before (frames lost between), never before the one before.
             // Timestamps that wobble (a camera's) by less than half a frame neither open a gap nor drift.
             const at = (t + offsetS) * info.fps;
-            if (!info.vfr && Number.isFinite(t) && at - pos >= 1.5) seq = Math.max(seq + 1, Math.round(at));
+            if (timeline && Number.isFinite(t) && at - pos >= 1.5) seq = Math.max(seq + 1, Math.round(at));
             else seq++;
             pos = Number.isFinite(at) ? at : pos + 1;
             const ptsMs = info.vfr && Number.isFinite(t) ? (t + offsetS) * 1000 : (seq * 1000) / info.fps;
+            if (seq >= endFrame) {
+              seq = prev; // past the range (frames were lost in it: ffmpeg's -frames:v counts frames)
+              return;
+            }
             const missing = seq - prev - 1;
             if (missing > 0) {
               ctx.flow.skipped(prev + 1, seq - 1);

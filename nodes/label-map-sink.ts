@@ -2,8 +2,8 @@
  * label-map-sink — writes every label map as a lossless 8-bit grayscale PNG
  * whose pixel values are class ids (CamVid convention; `segflow eval` reads
  * them back), named `000000.png`, `000001.png`, ... by the frame's number in
- * the video (its seq; counted from the first map's seq unless that map starts
- * the stream, `discontinuity: 'start'`, as a decoder's first frame does): frames
+ * the video (its seq: a decoder's frame number, also in a range of a file that
+ * starts with `discontinuity: 'chunk'`; from any other source counted from the first map's seq): frames
  * the decoder lost leave their numbers out, and the maps after them keep their
  * frames' numbers. A seq that does not advance (a source that numbered afresh)
  * takes the next number, so no map is ever written over.
@@ -88,7 +88,7 @@ export const labelMapSink = defineNode({
           }
         }
         if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
-        base ??= l.discontinuity === 'start' ? 0 : l.seq;
+        base ??= l.discontinuity === 'start' || l.discontinuity === 'chunk' ? 0 : l.seq;
         const n = l.seq - base > last ? l.seq - base : last + 1;
         if (o.color && n !== frames) moves.push([frames, n]);
         last = n;

@@ -148,7 +148,7 @@ async function concatMp4(segments: readonly string[], out: string, scratch: stri
 }
 
 /**
- * Label PNGs (`000000.png`… per chunk, numbered from the chunk's first frame) → one folder numbered by frame; the colour
+ * Label PNGs (named by frame number in each chunk's folder, e.g. `000300.png`… for a chunk from frame 300) → one folder; the colour
  * masks in `color/` alike; `classes.json` (each folder's) from the first chunk with the file's frames.
  */
 function linkLabels(chunks: readonly { start: number; dir: string }[], out: string): void {
@@ -162,8 +162,8 @@ function linkLabels(chunks: readonly { start: number; dir: string }[], out: stri
     for (const c of chunks) {
       const files = readdirSync(path.join(c.dir, d)).filter((f) => /^\d+\.png$/.test(f)).sort();
       files.forEach((f) => {
-        // Numbered from the chunk's first frame (label-map-sink): a frame lost in the chunk stays a gap.
-        const dst = path.join(to, `${String(c.start + Number(f.slice(0, -4))).padStart(6, '0')}.png`);
+        // Named by frame number already (label-map-sink): a frame lost in the chunk stays a gap.
+        const dst = path.join(to, f);
         try {
           linkSync(path.join(c.dir, d, f), dst);
         } catch {
