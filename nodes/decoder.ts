@@ -9,7 +9,9 @@
  * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`).
  * The frame number comes from the frame's own timestamp (ffmpeg's `showinfo` filter prints it on
  * stderr, `checksum=0`: no measurable cost), not from the order frames arrive in: frames the decoder
- * loses (a corrupt stretch of a file) leave a gap in `seq` — the frames after it keep their numbers,
+ * loses (a corrupt stretch of a local file: a jump of 1.5 frames or more in time, with ffmpeg
+ * reporting damage within the 32 frames before; a jump without one is taken for an uneven rate
+ * and numbered in order) leave a gap in `seq` — the frames after it keep their numbers,
  * the first after it carries `discontinuity: 'gap'` (stateful nodes restart there), and the gap is
  * counted (`decoder_missing_frames_total`, and `decoder_gap_frames_total{first}` = its length, for the
  * first 100 gaps). A variable-frame-rate file (src/media/ffmpeg.ts `vfr`) has no such numbering:
@@ -28,7 +30,8 @@
  * reads it, so its start-up overlaps the model's loading.
  *
  * Options: `path` (required), `url` (path may be a URL; default false),
- * `maxFrames` (0 = all), `maxSidePx` (scale frames
+ * `maxFrames` (0 = all; in a file that lost frames, no frame numbered
+ * `startFrame + maxFrames` or later comes out), `maxSidePx` (scale frames
  * whose longer side is larger down to it in ffmpeg, aspect ratio kept — a
  * preview size for the overlay, far cheaper than piping full-size RGB; frames
  * then carry `videoWidth`/`videoHeight`, the video's own size; 0 = full
@@ -146,6 +149,11 @@ export const decoder = defineNode({
         onEnd: undefined as (() => void) | undefined,
         /** Frame times (s, ffmpeg's output time; NaN: none) from showinfo, not yet paired with a frame. */
         pts: [] as number[],
+        /** For each of `pts`: whether ffmpeg reported damage (a corrupt packet, a decoding error) within the 32 frames before it. */
+        damaged: [] as boolean[],
+        /** showinfo lines seen; the count when ffmpeg last reported damage. */
+        seen: 0,
+        damageAt: -Infinity,
         onPts: undefined as (() => void) | undefined,
       };
       const args = [
@@ -194,10 +202,13 @@ export const decoder = defineNode({
           const m = /\] n:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)/.exec(line);
           if (m) {
             st.pts.push(Number(m[1]));
+            st.damaged.push(st.seen++ - st.damageAt <= 32);
             st.onPts?.();
           }
           return;
         }
+        // Damage (in the order ffmpeg met it: the demuxer reads, and frame threads decode, a few frames ahead).
+        if (/corrupt|error|invalid|conceal|missing|non-existing|truncat|continuity/i.test(line)) st.damageAt = st.seen;
         st.stderrTail.push(line);
         if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
         const t = /\btime=\s*(\S+)/.exec(line);
@@ -300,14 +311,16 @@ export const decoder = defineNode({
           const endFrame = o.maxFrames > 0 ? o.startFrame + o.maxFrames : Infinity;
           /** ffmpeg's output time 0 is the seek point (`-ss`) after the file's start; the video may start later than the file. */
           const offsetS = (o.startFrame > 0 ? (o.startFrame - 0.5) / info.fps : 0) - (info.videoStartS ?? 0);
-          const emit = (data: Uint8Array, t: number) => {
+          const emit = (data: Uint8Array, t: number, damaged: boolean) => {
             const first = count === 0;
             const prev = seq;
             // The frame's number in the video's timeline (constant rate): the next number, unless its time is
-            // at least 1.5 frames after the frame before (frames lost between), never before the one before.
-            // Timestamps that wobble (a camera's) by less than half a frame neither open a gap nor drift.
+            // at least 1.5 frames after the frame before and ffmpeg reported damage just before (frames lost
+            // between: a file whose frames are simply uneven, its rate not told by its container, is numbered
+            // in order), never before the one before. Timestamps that wobble (a camera's) by less than half a
+            // frame neither open a gap nor drift (nor does a first frame a little after the probed start).
             const at = (t + offsetS) * info.fps;
-            if (timeline && Number.isFinite(t) && at - pos >= 1.5) seq = Math.max(seq + 1, Math.round(at));
+            if (timeline && Number.isFinite(t) && at - pos >= 1.5 && damaged) seq = Math.max(seq + 1, Math.round(at));
             else seq++;
             pos = Number.isFinite(at) ? at : pos + 1;
             const ptsMs = info.vfr && Number.isFinite(t) ? (t + offsetS) * 1000 : (seq * 1000) / info.fps;
@@ -336,8 +349,9 @@ export const decoder = defineNode({
           const drain = (final = false) => {
             while (waiting.length && !finished) {
               const t = st.pts.shift();
+              const damaged = st.damaged.shift() ?? false;
               if (t === undefined && !final && !inOrder) return;
-              emit(waiting.shift()!, inOrder ? NaN : t ?? NaN);
+              emit(waiting.shift()!, inOrder ? NaN : t ?? NaN, damaged);
             }
           };
           const onData = (chunk: Buffer) => {
