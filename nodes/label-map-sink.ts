@@ -76,7 +76,7 @@ export const labelMapSink = defineNode({
     return {
       process: ({ labels }) => labels.pipe(serial(ctx.queue('labels'), async (l) => {
         // Up to 3 maps in flight: each one's rows are filtered at once (on this thread), deflated
-        // on the thread pool and written; files are named in arrival order.
+        // on the thread pool and written; files are named by frame number (below).
         if (!size) {
           size = `${l.width}x${l.height}`;
           first = l;
