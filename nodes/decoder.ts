@@ -11,8 +11,17 @@
  * Ports: out `frame` (frame). Audio is ignored. Frames are the video as displayed: upright (rotation
  * metadata), in square pixels (a sample aspect ratio other than 1 is scaled out; src/media/ffmpeg.ts)
  * and deinterlaced (a stream whose field order says interlaced; one frame per frame). Each frame carries the source
- * (this node's name), a sequence number from 0 and `ptsMs = seq * 1000 / fps`;
- * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`). Reading pauses when the graph's
+ * (this node's name), its frame number in the video's timeline as `seq` (from 0) and `ptsMs = seq * 1000 / fps`;
+ * the first carries `discontinuity: 'start'`, and every frame the file's frame rate (`fps`).
+ * The frame number comes from the frame's own timestamp (ffmpeg's `showinfo` filter prints it on
+ * stderr, `checksum=0`: no measurable cost), not from the order frames arrive in: frames the decoder
+ * loses (a corrupt stretch of a local file: a jump of 1.5 frames or more in time, with ffmpeg
+ * reporting damage within the 32 frames before; a jump without one is taken for an uneven rate
+ * and numbered in order) leave a gap in `seq` — the frames after it keep their numbers,
+ * the first after it carries `discontinuity: 'gap'` (stateful nodes restart there), and the gap is
+ * counted (`decoder_missing_frames_total`, and `decoder_gap_frames_total{first}` = its length, for the
+ * first 100 gaps). A variable-frame-rate file (src/media/ffmpeg.ts `vfr`) has no such numbering:
+ * its frames are numbered in order and `ptsMs` is each frame's own time. Reading pauses when the graph's
  * flow control says sinks are `maxInFlight` frames behind (lossless edges).
  * A file that is not a video, has no video stream, or ends before the frame
  * count its container declares (or, where it declares none, before its
@@ -27,7 +36,8 @@
  * reads it, so its start-up overlaps the model's loading.
  *
  * Options: `path` (required), `url` (path may be a URL; default false),
- * `maxFrames` (0 = all), `maxSidePx` (scale frames
+ * `maxFrames` (0 = all; in a file that lost frames, no frame numbered
+ * `startFrame + maxFrames` or later comes out), `maxSidePx` (scale frames
  * whose longer side is larger down to it in ffmpeg, aspect ratio kept — a
  * preview size for the overlay, far cheaper than piping full-size RGB; frames
  * then carry `videoWidth`/`videoHeight`, the video's own size; 0 = full
@@ -153,6 +163,14 @@ export const decoder = defineNode({
         /** stdout ended (every chunk read: handed on or held). */
         streamEnded: false,
         onEnd: undefined as (() => void) | undefined,
+        /** Frame times (s, ffmpeg's output time; NaN: none) from showinfo, not yet paired with a frame. */
+        pts: [] as number[],
+        /** For each of `pts`: whether ffmpeg reported damage (a corrupt packet, a decoding error) within the 32 frames before it. */
+        damaged: [] as boolean[],
+        /** showinfo lines seen; the count when ffmpeg last reported damage. */
+        seen: 0,
+        damageAt: -Infinity,
+        onPts: undefined as (() => void) | undefined,
       };
       const args = [
         '-hide_banner', '-nostdin', ...spec.options, ...(o.realtime ? ['-re'] : []),
@@ -164,7 +182,8 @@ export const decoder = defineNode({
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
         // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as
         // a player shows it: no combing in the model's input or the overlay.
-        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}${yuv ? ':out_range=tv' : ''}`, '-f', 'rawvideo', '-pix_fmt', o.pixelFormat, '-vsync', 'passthrough', '-sn', '-dn',
+        // showinfo (last, after any filter that could change the frames) prints each frame's timestamp.
+        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}${yuv ? ':out_range=tv' : ''},showinfo=checksum=0`, '-f', 'rawvideo', '-pix_fmt', o.pixelFormat, '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];
@@ -193,6 +212,19 @@ export const decoder = defineNode({
       });
       const onLine = (line: string) => {
         if (!line) return;
+        if (line.includes('Parsed_showinfo_')) {
+          // One line a frame (`n: 0 pts: 0 pts_time:0 ...`), written before the frame to stdout; its
+          // other lines (time base, side data, colour) are of no use here.
+          const m = /\] n:\s*\d+\s+pts:\s*\S+\s+pts_time:\s*(\S+)/.exec(line);
+          if (m) {
+            st.pts.push(Number(m[1]));
+            st.damaged.push(st.seen++ - st.damageAt <= 32);
+            st.onPts?.();
+          }
+          return;
+        }
+        // Damage (in the order ffmpeg met it: the demuxer reads, and frame threads decode, a few frames ahead).
+        if (/corrupt|error|invalid|conceal|missing|non-existing|truncat|continuity/i.test(line)) st.damageAt = st.seen;
         st.stderrTail.push(line);
         if (st.stderrTail.length > 20) st.stderrTail = st.stderrTail.slice(-10);
         const t = /\btime=\s*(\S+)/.exec(line);
@@ -242,7 +274,16 @@ export const decoder = defineNode({
       process() {
         const frame$ = new Observable<Frame>((sub) => {
           const asm = new FrameAssembler(yuv ? yuvBytes(width, height) : width * height * 3);
-          let seq = o.startFrame;
+          /** The last frame number emitted; frames emitted. */
+          let seq = o.startFrame - 1;
+          /** The last frame's time in frames (from its timestamp). */
+          let pos = o.startFrame - 1;
+          let count = 0;
+          let gaps = 0;
+          /** Frames read whose timestamp has not come yet on stderr (it comes first: rarely more than one). */
+          const waiting: Uint8Array[] = [];
+          /** Timestamps given up on (more than 16 frames without one): numbered in order from there. */
+          let inOrder = false;
           let finished = false;
           const { c, out, st } = early ?? start();
           early = undefined;
@@ -253,10 +294,11 @@ export const decoder = defineNode({
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              const decoded = seq - o.startFrame;
+              // Frames lost in the middle do not make a file short: how far its timeline reached does.
+              const decoded = info.vfr ? count : Math.max(count, seq + 1 - o.startFrame);
               const bad = completeness(decoded, st.timeS);
               if (bad) return sub.error(new InputError(`${o.path}: truncated or corrupt: ${bad}${tail(st.stderrTail)}`, o.path));
-              if (decoded === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${from}${tail(st.stderrTail)}`, o.path));
+              if (count === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${from}${tail(st.stderrTail)}`, o.path));
             }
             sub.complete();
           };
@@ -269,25 +311,70 @@ export const decoder = defineNode({
           /** Done only when both the frames are read and ffmpeg has said how it ended. */
           const settle = () => {
             if (finished || st.exit === undefined || (!st.streamEnded && !(st.exit && !st.started))) return;
+            drain(true); // stderr is read to its end: every timestamp there will be is here
+            if (finished) return;
             if (st.exit === null || ctx.signal.aborted || closed) return finish();
             const why = st.exit.message.split('\n')[0]!;
             // Not one frame and ffmpeg gave up by itself (not killed): the stream holds no frame it can decode.
-            if (seq === o.startFrame && !st.exit.message.includes('killed')) {
+            if (count === 0 && !st.exit.message.includes('killed')) {
               return finish(new InputError(`${o.path}: no frames could be decoded${from}: the video stream is empty or unreadable (${why}${tail(st.stderrTail).replace(/^ \((.*)\)$/, '; $1')})`, o.path));
             }
-            finish(new InputError(`${o.path}: ffmpeg failed after ${seq - o.startFrame} frames${from}: ${why}${tail(st.stderrTail)}`, o.path));
+            finish(new InputError(`${o.path}: ffmpeg failed after ${count} frames${from}: ${why}${tail(st.stderrTail)}`, o.path));
+          };
+          /** Frames numbered by their timestamps: a local file's at a constant rate (a network stream's times may jump). */
+          const timeline = !info.vfr && !isUrl;
+          /** With `maxFrames`, the range of frame numbers this decoder covers (a `process --queue` chunk: no overlap with the next one). */
+          const endFrame = o.maxFrames > 0 ? o.startFrame + o.maxFrames : Infinity;
+          /** ffmpeg's output time 0 is the seek point (`-ss`) after the file's start; the video may start later than the file. */
+          const offsetS = (o.startFrame > 0 ? (o.startFrame - 0.5) / info.fps : 0) - (info.videoStartS ?? 0);
+          const emit = (data: Uint8Array, t: number, damaged: boolean) => {
+            const first = count === 0;
+            const prev = seq;
+            // The frame's number in the video's timeline (constant rate): the next number, unless its time is
+            // at least 1.5 frames after the frame before and ffmpeg reported damage just before (frames lost
+            // between: a file whose frames are simply uneven, its rate not told by its container, is numbered
+            // in order), never before the one before. Timestamps that wobble (a camera's) by less than half a
+            // frame neither open a gap nor drift (nor does a first frame a little after the probed start).
+            const at = (t + offsetS) * info.fps;
+            if (timeline && Number.isFinite(t) && at - pos >= 1.5 && damaged) seq = Math.max(seq + 1, Math.round(at));
+            else seq++;
+            pos = Number.isFinite(at) ? at : pos + 1;
+            const ptsMs = info.vfr && Number.isFinite(t) ? (t + offsetS) * 1000 : (seq * 1000) / info.fps;
+            if (seq >= endFrame) {
+              seq = prev; // past the range (frames were lost in it: ffmpeg's -frames:v counts frames)
+              return;
+            }
+            const missing = seq - prev - 1;
+            if (missing > 0) {
+              ctx.flow.skipped(prev + 1, seq - 1);
+              ctx.metrics.count('decoder_missing_frames_total', { node: ctx.name }, missing, 'Frames of a video the decoder could not decode (a corrupt stretch): their numbers are left out.');
+              if (gaps++ < 100) ctx.metrics.count('decoder_gap_frames_total', { node: ctx.name, first: String(prev + 1) }, missing, 'Frames missing from the video, by the number of the first (the first 100 gaps).');
+            }
+            count++;
+            const chunk = o.chunkFrames > 0 && !first && Math.floor(seq / o.chunkFrames) !== Math.floor(prev / o.chunkFrames);
+            const f: Frame = Object.freeze({
+              kind: 'frame', source: ctx.name, seq, ptsMs,
+              width, height, data, fps: info.fps, ...(info.vfr ? { vfr: true } : {}), ...(yuv ? { format: 'yuv420p' as const, matrix } : {}),
+              ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
+              discontinuity: first ? (o.startFrame > 0 ? 'chunk' : 'start') : chunk ? 'chunk' : missing > 0 ? 'gap' : undefined,
+            });
+            ctx.flow.emitted(seq);
+            sub.next(f);
+          };
+          /** Frames out as their timestamps come; at the end (`final`) any left without one go in order. */
+          const drain = (final = false) => {
+            while (waiting.length && !finished) {
+              const t = st.pts.shift();
+              const damaged = st.damaged.shift() ?? false;
+              if (t === undefined && !final && !inOrder) return;
+              emit(waiting.shift()!, inOrder ? NaN : t ?? NaN, damaged);
+            }
           };
           const onData = (chunk: Buffer) => {
             asm.push(chunk, (data) => {
-              const f: Frame = Object.freeze({
-                kind: 'frame', source: ctx.name, seq, ptsMs: (seq * 1000) / info.fps,
-                width, height, data, fps: info.fps, ...(yuv ? { format: 'yuv420p' as const, matrix } : {}),
-                ...(scaled ? { videoWidth: info.width, videoHeight: info.height } : {}),
-                discontinuity: seq === 0 ? 'start' : seq === o.startFrame || (o.chunkFrames > 0 && seq % o.chunkFrames === 0) ? 'chunk' : undefined,
-              });
-              ctx.flow.emitted(seq);
-              seq++;
-              sub.next(f);
+              waiting.push(data);
+              if (!st.pts.length && waiting.length > 16) inOrder = true; // no timestamps coming (never seen)
+              drain();
             });
             if (ctx.flow.blocked && !out.isPaused()) {
               out.pause();
@@ -301,6 +388,7 @@ export const decoder = defineNode({
             st.onExit = settle;
             st.onEnd = settle;
             st.onData = onData;
+            st.onPts = () => drain();
             for (const chunk of st.held.splice(0)) onData(chunk);
             settle();
             // The held chunks may have used up the credit: resume only when the flow allows.

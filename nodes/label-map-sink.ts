@@ -1,8 +1,12 @@
 /**
  * label-map-sink — writes every label map as a lossless 8-bit grayscale PNG
  * whose pixel values are class ids (CamVid convention; `segflow eval` reads
- * them back), named `000000.png`, `000001.png`, ... in arrival order (the
- * frame's seq on lossless graphs).
+ * them back), named `000000.png`, `000001.png`, ... by the frame's number in
+ * the video (its seq: a decoder's frame number, also in a range of a file that
+ * starts with `discontinuity: 'chunk'`; from any other source counted from the first map's seq): frames
+ * the decoder lost leave their numbers out, and the maps after them keep their
+ * frames' numbers. A seq that does not advance (a source that numbered afresh)
+ * takes the next number, so no map is ever written over.
  *
  * Ports: in `labels`; sink. PNGs are written into `<dir>.partial/` and the
  * folder is renamed to `dir` when complete (`finish()`). An
@@ -26,7 +30,7 @@
  * ```
  */
 import { z } from 'zod';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { writeFile as writeFileCb } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -64,10 +68,15 @@ export const labelMapSink = defineNode({
     let size = '';
     let first: Labels | undefined;
     let frames = 0;
+    /** seq of the map named 000000.png; the last number written. */
+    let base: number | undefined;
+    let last = -1;
+    /** Colour masks (ffmpeg names them in arrival order) to rename to their frame's number: [arrival, number]. */
+    const moves: [number, number][] = [];
     return {
       process: ({ labels }) => labels.pipe(serial(ctx.queue('labels'), async (l) => {
         // Up to 3 maps in flight: each one's rows are filtered at once (on this thread), deflated
-        // on the thread pool and written; files are named in arrival order.
+        // on the thread pool and written; files are named by frame number (below).
         if (!size) {
           size = `${l.width}x${l.height}`;
           first = l;
@@ -79,7 +88,12 @@ export const labelMapSink = defineNode({
           }
         }
         if (`${l.width}x${l.height}` !== size) throw new Error(`${ctx.name}: label size changed from ${size} to ${l.width}x${l.height}; expected a constant size`);
-        const file = path.join(tmp, `${String(frames++).padStart(6, '0')}.png`);
+        base ??= l.discontinuity === 'start' || l.discontinuity === 'chunk' ? 0 : l.seq;
+        const n = l.seq - base > last ? l.seq - base : last + 1;
+        if (o.color && n !== frames) moves.push([frames, n]);
+        last = n;
+        frames++;
+        const file = path.join(tmp, `${String(n).padStart(6, '0')}.png`);
         // labelPng: a label-resizer's video-size map is encoded from the model's map (never made, unless the colour masks need it).
         await Promise.all([labelPng(l, o.compressionLevel).then((png) => writePng(file, png)), writer?.write(l.classes)]);
         return l;
@@ -87,6 +101,10 @@ export const labelMapSink = defineNode({
       async finish() {
         await writer?.end();
         writer = undefined;
+        // Last first: every number is at least its arrival number, and they increase, so none is taken yet.
+        for (const [from, to] of moves.reverse()) {
+          await rename(path.join(tmp, 'color', `${String(from).padStart(6, '0')}.png`), path.join(tmp, 'color', `${String(to).padStart(6, '0')}.png`));
+        }
         if (first) {
           await writeFile(path.join(tmp, 'classes.json'), classesJson(first, frames, 'class id'));
           if (o.color) await writeFile(path.join(tmp, 'color', 'classes.json'), classesJson(first, frames, 'colour'));

@@ -2,13 +2,17 @@
  * statistics-sink — per-class pixel share per frame and for the whole video.
  *
  * Ports: in `labels`; sink. Writes `json` ({ classes, frames, perFrame:
- * [{ seq, ptsMs, share: [...] }], video: { share: [...] } }; shares are
+ * [{ seq, ptsMs, share: [...] }], video: { share: [...] }, missing: { frames,
+ * ranges: [[first, last], ...] } }; shares are
  * fractions 0..1 in class order), `csv` (per frame: `seq,pts_ms,<class>...`,
  * one row per frame and nothing else) and `videoCsv` (per video: one row per
  * class, `id,class,share,frames_present`), each under a temporary name
  * renamed when complete (`finish()`, when the labels end). The shares are
  * computed by the operator src/segmentation/operators/class-statistics.ts;
- * this node keeps the rows and writes the files.
+ * this node keeps the rows and writes the files. `missing` lists the frame
+ * numbers (seq) no labels came for: the gaps between consecutive seqs (a
+ * decoder's lost frames), and those before the first when it starts the stream
+ * (`discontinuity: 'start'`) above 0; the CSV's `seq` column shows the same gaps.
  *
  * ```yaml
  * stats: { type: statistics-sink, options: { json: out/stats.json, csv: out/stats.csv, videoCsv: out/stats-video.csv },
@@ -48,9 +52,17 @@ export const statisticsSink = defineNode({
     const tmpVideoCsv = o.videoCsv ? await prepareOutput(o.videoCsv, o.overwrite, ctx.name) : undefined;
     const perFrame: FrameShares[] = [];
     let totals: VideoShares | undefined;
+    const ranges: [number, number][] = [];
+    let last: number | undefined;
+    const seen = (seq: number, start: boolean) => {
+      const from = last !== undefined ? last + 1 : start ? 0 : seq;
+      if (seq > from) ranges.push([from, seq - 1]);
+      last = last === undefined ? seq : Math.max(last, seq);
+    };
     return {
       process: ({ labels }) => labels.pipe(classStatistics(), map((s) => {
         perFrame.push(s.frame);
+        seen(s.frame.seq, s.labels.discontinuity === 'start');
         totals = s.video;
         return s.labels;
       })),
@@ -59,7 +71,8 @@ export const statisticsSink = defineNode({
         const classes = totals?.classes ?? [];
         const video = totals?.share ?? [];
         const present = totals?.framesPresent;
-        await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, perFrame }) + '\n');
+        const missing = { frames: ranges.reduce((n, [a, b]) => n + b - a + 1, 0), ranges };
+        await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, missing, perFrame }) + '\n');
         commitOutput(tmpJson, o.json);
         if (tmpCsv && o.csv) {
           const head = ['seq', 'pts_ms', ...classes.map((n) => n.replace(/[^\w-]/g, '_'))].join(',');

@@ -40,6 +40,10 @@ export interface FileResult {
   error?: string;
   /** Why the preferred output folder name was not used (an existing folder left alone). */
   note?: string;
+  /** Frames of the video the decoder could not decode (a corrupt stretch); absent when none. */
+  missingFrames?: number;
+  /** Where: the number of each gap's first frame and its length (the first 100 gaps). */
+  gaps?: { first: number; frames: number }[];
   /** The input's identity (relative path, size, mtime): which input a folder's output is of. */
   identity?: InputIdentity | undefined;
   metrics?: object;
@@ -93,6 +97,17 @@ const stallWarnDefaultS = (): number => {
   const v = Number(process.env.SEGFLOW_STALL_WARN_S);
   return process.env.SEGFLOW_STALL_WARN_S !== undefined && Number.isFinite(v) && v >= 0 ? v : 120;
 };
+
+/** The decoders' lost frames (nodes/decoder.ts counts them): how many, and where. */
+function missingFrames(m: Metrics): Pick<FileResult, 'missingFrames' | 'gaps'> {
+  let n = 0;
+  for (const v of m.counters.get('decoder_missing_frames_total')?.values() ?? []) n += v;
+  if (!n) return {};
+  const gaps = [...m.counters.get('decoder_gap_frames_total') ?? []]
+    .map(([k, frames]) => ({ first: Number(/first="(\d+)"/.exec(k)?.[1]), frames }))
+    .filter((g) => Number.isFinite(g.first)).sort((a, b) => a.first - b.first);
+  return { missingFrames: n, gaps };
+}
 
 /**
  * Whether `p` (named `name`) is a macOS AppleDouble file (`._clip.mp4`: the Finder's metadata for
@@ -346,7 +361,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     }
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const result: FileResult = { input, status: 'ok', output: outDir, frames, fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
+    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     commitFolder(partial, folder, id);
     return result;
@@ -441,7 +456,7 @@ export function consoleProgress(stream: { write(text: string): unknown; readonly
       const name = printable(r.input);
       const output = printable(r.output);
       if (r.note) stream.write(`note: ${name}: ${printable(r.note)}\n`);
-      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps → ${output}\n`);
+      if (r.status === 'ok') stream.write(`✓ ${name}: ${r.frames} frames, ${r.fps} fps${r.missingFrames ? ` (${r.missingFrames} frames could not be decoded: left out, numbers kept)` : ''} → ${output}\n`);
       else if (r.status === 'skipped') stream.write(`- ${name}: skipped (complete output exists: ${output}; --overwrite to redo)\n`);
       else if (r.status === 'interrupted') stream.write(`! ${name}: interrupted after ${r.frames ?? 0} frames; partial output removed\n`);
       else stream.write(`✗ ${name}: ${r.error?.startsWith(`${r.input}: `) ? printable(r.error.slice(r.input.length + 2)) : printable(r.error)}\n`);

@@ -35,6 +35,8 @@ export interface Frame extends PacketMeta {
   /** The size of the video this frame shows, when the decoder scaled it down (a preview); absent: width x height. */
   readonly videoWidth?: number | undefined;
   readonly videoHeight?: number | undefined;
+  /** The source's frames are not `1 / fps` apart (a variable-frame-rate file): `ptsMs` is each frame's own time, `fps` the average. */
+  readonly vfr?: boolean | undefined;
   /** The keyframe-scheduler's mark: what the segmenter does with this frame (absent: the segmenter decides itself). */
   readonly key?: KeyMark | undefined;
 }

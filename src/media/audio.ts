@@ -2,12 +2,15 @@
  * The audio of an encoded mp4: ffmpeg arguments that add a file's first audio
  * stream, copied when mp4 holds its codec, else re-encoded to AAC; cut at the
  * video's end, and ending early where it does in the file (never cutting the video:
- * audio of unknown length is re-encoded, padded with silence). Used by the
- * encoder node and by the queue's stitch, which adds the audio once to the
- * joined chunks.
+ * audio of unknown length is re-encoded, padded with silence). Audio that ends
+ * before the file's video is added without `-shortest` (which would cut the
+ * video there); when the video encoded is shorter than that audio after all (the
+ * decoder's `maxFrames`), `cutAudio` copies the mp4 once more, cut at the
+ * video's end (within one audio packet). Used by the encoder node and by the
+ * queue's stitch, which adds the audio once to the joined chunks.
  */
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ffmpegPaths, probe } from './ffmpeg.ts';
 
@@ -20,7 +23,7 @@ const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']);
  * asked for already: no ffprobe of its own; anything else (an audio-only file, a URL) is asked
  * with one ffprobe.
  */
-export async function audioArgs(file: string): Promise<{ input: string[]; output: string[] }> {
+export async function audioArgs(file: string): Promise<{ input: string[]; output: string[]; endS?: number }> {
   let local = false;
   try {
     local = statSync(file).isFile();
@@ -42,5 +45,24 @@ export async function audioArgs(file: string): Promise<{ input: string[]; output
   const encode = MP4_AUDIO.has(codec) ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '128k'];
   if (info?.durationS !== undefined && info.audioDurationS === undefined) return { input: ['-i', src], output: ['-map', '1:a:0', '-af', 'apad', '-c:a', 'aac', '-b:a', '128k', '-shortest'] };
   const shorter = info?.durationS !== undefined && info.audioDurationS !== undefined && info.audioDurationS < info.durationS;
-  return { input: ['-i', src], output: ['-map', '1:a:0', ...encode, ...(shorter ? [] : ['-shortest'])] };
+  return { input: ['-i', src], output: ['-map', '1:a:0', ...encode, ...(shorter ? [] : ['-shortest'])], ...(shorter ? { endS: info.audioDurationS! } : {}) };
+}
+
+/**
+ * Cut `mp4`'s audio at `videoS` seconds (the video's end): the streams copied into `<mp4>.cut.mp4`
+ * with `-t` (a copied audio stream ends at the first packet at or after it), which then replaces
+ * `mp4`. Only for an overlay whose audio, added without `-shortest`, runs past its video.
+ */
+export async function cutAudio(mp4: string, videoS: number): Promise<void> {
+  const to = `${mp4}.cut.mp4`;
+  await new Promise<void>((resolve, reject) => {
+    execFile(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', `file:${path.resolve(mp4)}`, '-map', '0', '-c', 'copy',
+      '-t', videoS.toFixed(6), '-movflags', '+faststart', '-f', 'mp4', '-y', `file:${path.resolve(to)}`], { timeout: 600_000 }, (err, _o, stderr) => {
+      if (err) {
+        rmSync(to, { force: true });
+        reject(new Error(`cutting the audio of ${mp4} at ${videoS.toFixed(3)} s: ${String(stderr).trim() || err.message}`));
+      } else resolve();
+    });
+  });
+  renameSync(to, mp4);
 }

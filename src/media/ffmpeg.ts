@@ -74,6 +74,16 @@ export interface VideoInfo {
   readonly audioDurationS?: number | undefined;
   /** The video's YCbCr coefficients as the stream says (`bt709`, `smpte170m`, ...; undefined: unsaid). */
   readonly colorSpace?: string | undefined;
+  /**
+   * The frame rate varies: the average rate differs from the stream's base rate (`r_frame_rate`)
+   * by more than 0.2 % (a phone's, a concatenation of rates). Frames are then not `n / fps` apart.
+   */
+  readonly vfr?: boolean | undefined;
+  /**
+   * Seconds from the file's start (ffmpeg's time 0, the earliest stream) to the video stream's
+   * first frame: ffmpeg's frame times minus this are times in the video's own timeline. 0 when unknown.
+   */
+  readonly videoStartS?: number | undefined;
 }
 
 /** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
@@ -196,6 +206,8 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
       const audio = data.streams.find((s) => s.codec_type === 'audio');
       const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
+      const base = rate(v.r_frame_rate);
+      const vStart = Number(v.start_time), fStart = Number(data.format.start_time);
       const n = Number(v.nb_frames);
       // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
       // pixels (the decoder scales to it), so the model, the overlay and the label maps see the picture
@@ -220,6 +232,8 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         audioCodec: audio?.codec_name || undefined,
         audioDurationS: audio ? streamDuration(audio) : undefined,
         colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
+        vfr: base > 0 && Math.abs(fps - base) > 0.002 * base ? true : undefined,
+        videoStartS: Number.isFinite(vStart) && Number.isFinite(fStart) && vStart > fStart ? vStart - fStart : undefined,
       });
     });
   });

@@ -148,7 +148,7 @@ async function concatMp4(segments: readonly string[], out: string, scratch: stri
 }
 
 /**
- * Label PNGs (`000000.png`… per chunk, in arrival order) → one folder numbered by frame; the colour
+ * Label PNGs (named by frame number in each chunk's folder, e.g. `000300.png`… for a chunk from frame 300) → one folder; the colour
  * masks in `color/` alike; `classes.json` (each folder's) from the first chunk with the file's frames.
  */
 function linkLabels(chunks: readonly { start: number; dir: string }[], out: string): void {
@@ -161,8 +161,9 @@ function linkLabels(chunks: readonly { start: number; dir: string }[], out: stri
     frames = 0;
     for (const c of chunks) {
       const files = readdirSync(path.join(c.dir, d)).filter((f) => /^\d+\.png$/.test(f)).sort();
-      files.forEach((f, i) => {
-        const dst = path.join(to, `${String(c.start + i).padStart(6, '0')}.png`);
+      files.forEach((f) => {
+        // Named by frame number already (label-map-sink): a frame lost in the chunk stays a gap.
+        const dst = path.join(to, f);
         try {
           linkSync(path.join(c.dir, d, f), dst);
         } catch {
