@@ -450,8 +450,12 @@ async function openExecutor(ctx: NodeContext<unknown>, plan: ExecutorPlan): Prom
         ctx.signal.removeEventListener('abort', onAbort);
         for (const s of subs) s.unsubscribe();
         // Its nodes closed (models freed); the thread is kept for the pool's next graph, or ends.
+        // After a failure too the thread is asked to end, not terminated: a thread terminated while
+        // ONNX Runtime runs in it aborts the whole process (its binding throws a C++ exception that
+        // nothing catches), with every other file of the job. It is terminated only when it has not
+        // ended 10 s later (ExecutorThread.end).
         if (!failure) await thread.release();
-        else await thread.end(true);
+        else await thread.end();
       })();
       return closing;
     },
