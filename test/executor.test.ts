@@ -159,3 +159,34 @@ nodes:
   }
   t.is(idleExecutorThreads(), 0);
 });
+
+test.serial('executor › a graph whose input fails while frames are in the thread ends the thread, never terminates it (a terminate during an ONNX Runtime run aborted the process, exit 134)', async (t) => {
+  const { testClip, truncateCopy } = await import('./helpers/videos.ts');
+  const { Worker } = await import('node:worker_threads');
+  const dir = tmpDir('segflow-executor-fail-');
+  // A Matroska file cut at 60 %: frames decode, then the decoder fails ("truncated or corrupt").
+  await testClip(path.join(dir, 'src.mkv'), { frames: 40, width: 320, height: 240 });
+  const input = path.join(dir, 'cut.mkv');
+  truncateCopy(path.join(dir, 'src.mkv'), input, 0.6);
+  const def = parseGraph(`version: 1
+nodes:
+  decode:  { type: decoder, options: { path: "${input}" } }
+  small:   { type: downsampler, options: { width: 480, height: 272 }, in: { frame: decode.frame } }
+  keys:    { type: keyframe-scheduler, executor: a, options: { keyframeIntervalFrames: 1, nonKeyFrames: propagate }, in: { frame: small.frame } }
+  segment: { type: two-branch-segmenter, executor: a, options: { threads: 1 }, in: { frame: keys.frame } }
+  carry:   { type: label-propagation, executor: a, in: { frame: keys.frame, labels: segment.labels } }
+  stats:   { type: statistics-sink, options: { json: "${path.join(dir, 'stats.json')}" }, in: { labels: carry.labels } }
+`, 'g.yaml', registry);
+  const terminate = Worker.prototype.terminate;
+  let terminated = 0;
+  Worker.prototype.terminate = function (this: InstanceType<typeof Worker>) {
+    terminated++;
+    return terminate.call(this);
+  };
+  try {
+    await t.throwsAsync(runGraph(def, { log: () => {} }), { message: /truncated or corrupt/ });
+  } finally {
+    Worker.prototype.terminate = terminate;
+  }
+  t.is(terminated, 0, 'the failed run\'s thread was asked to end (its nodes closed), not terminated');
+});
