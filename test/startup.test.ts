@@ -43,7 +43,7 @@ test('a `segflow process` run of one input with audio probes it once and starts 
     t.is(probes.length, 1, `one ffprobe for the input, got:\n${lines.join('\n')}`);
     t.is(ffmpegs.length, 2, `decode and mp4 ffmpegs only, got:\n${lines.join('\n')}`);
     t.false(lines.some((l) => /ffmpeg -(formats|encoders|codecs|filters)\b/.test(l)), 'no capability checks');
-    t.true(ffmpegs.some((l) => l.includes('-f rawvideo -pix_fmt rgb24') && l.includes('pipe:1')), 'the decoder');
+    t.true(ffmpegs.some((l) => l.includes('-f rawvideo -pix_fmt yuv420p') && l.includes('pipe:1')), 'the decoder (the default graph pipes yuv420p)');
     t.true(ffmpegs.some((l) => l.includes('-c:a copy')), "the overlay copies the input's audio (codec known from the one probe)");
     // every output is there
     for (const f of ['overlay.mp4', 'labels/000005.png', 'labels/classes.json', 'stats.csv']) t.true(existsSync(path.join(out, 'in', f)), f);
