@@ -19,7 +19,9 @@
  * the same ffmpeg also writes the maps in the palette's colours (RGB PNGs,
  * same names) into `<dir>/color/`, with its own `classes.json`. The class-id
  * PNGs are encoded in-process (src/media/png.ts: rows that repeat the one
- * above filtered `Up`, zlib's run-length strategy, the deflate of maps over 1 MP
+ * above filtered `Up`, zlib's run-length strategy — or, for a label-resizer's
+ * whole widening of the model's map, the same stream written from its runs,
+ * src/media/png-deflate.ts — the deflate of maps over 1 MP
  * on libuv's thread pool, up to 3 maps at once): at 1920x1080 ~2.3 ms of CPU and ~5 KB a
  * map, where ffmpeg's PNG encoder took ~6 ms and ~20 KB. The colour masks are
  * encoded by an ffmpeg child process (`compressionLevel` applies to both). `classes.json` and the

@@ -117,9 +117,51 @@ test('png › a label-resizer’s map is encoded from the model’s map: the sam
     const before = lazyMaps.made;
     const png = await labelPng(l);
     t.is(lazyMaps.made, before, 'the video-size map is not made');
-    t.deepEqual(png, await grayPng(big, w, h));
+    // Whole widenings are deflated from the runs (src/media/png-deflate.ts): other bytes than zlib's,
+    // the same rows inflated; the others are zlib's own bytes.
+    const d = decode(png);
+    t.deepEqual([d.w, d.h, d.chunks], [w, h, ['IHDR', 'IDAT', 'IEND']]);
+    t.deepEqual(d.data, big, `${sw}x${sh} → ${w}x${h}: the map`);
+    if (w % sw !== 0) t.deepEqual(png, await grayPng(big, w, h));
     t.deepEqual(l.classes, big, 'made on read, the same map');
     t.is(lazyMaps.made, before + 1);
   }
   t.throws(() => filterRowsFrom(new Uint8Array(4), 2, 2, 1, 2), { message: /not an upscale/ });
+});
+
+test('png › the zlib stream made from runs (whole widenings) inflates to filterRowsFrom\'s rows: many runs, one class, 256 classes, widths 1..4x', async (t) => {
+  const { filterRowsFrom } = await import('../src/media/png.ts');
+  const { deflateUpscaledRows } = await import('../src/media/png-deflate.ts');
+  const cases: [number, number, number, number, number, number][] = [
+    // sw, sh, k, h, classes, run length (1: every pixel its own)
+    [480, 270, 4, 1080, 11, 40], [480, 270, 2, 540, 11, 40], [480, 270, 4, 1080, 11, 1], [480, 270, 1, 270, 11, 3],
+    [5, 3, 1, 3, 3, 1], [1, 1, 3, 4, 1, 1], [160, 90, 2, 181, 11, 7], [480, 270, 4, 1080, 1, 1], [17, 9, 3, 40, 256, 1], [300, 2, 4, 2, 2, 200],
+  ];
+  let sizeOurs = 0, sizeZlib = 0;
+  for (const [sw, sh, k, h, m, run] of cases) {
+    const src = labelMap(sw, sh, m, 1, sw * 7 + k);
+    for (let i = 0; i < src.length; i++) src[i] = src[i - (i % run)]!; // runs of `run` labels
+    if (sh > 3) src.copyWithin(sw * 2, 0, sw); // a row equal to an earlier one
+    const rows = filterRowsFrom(src, sw, sh, sw * k, h);
+    const idat = deflateUpscaledRows(src, sw, sh, k, h);
+    t.truthy(idat, `${sw}x${sh} k${k}`);
+    t.deepEqual(new Uint8Array(zlib.inflateSync(idat!)), new Uint8Array(rows), `${sw}x${sh} k${k} → ${h} rows, ${m} classes, runs of ${run}`);
+    sizeOurs += idat!.length;
+    sizeZlib += zlib.deflateSync(rows, { level: 1, strategy: zlib.constants.Z_RLE }).length;
+  }
+  t.true(sizeOurs < 1.1 * sizeZlib, `sizes: ours ${sizeOurs}, zlib's run-length mode ${sizeZlib}`);
+  // Other readers (ffmpeg, sharp/libvips) read a run-made PNG's ids.
+  const { labelPng } = await import('../src/media/png.ts');
+  const { lazyResizedClasses, resizeNearest } = await import('../src/kernels/image.ts');
+  const src = labelMap(120, 68, 11, 3, 42);
+  const l = { width: 480, height: 272 } as { width: number; height: number; classes: Uint8Array };
+  lazyResizedClasses(l, src, 120, 68, 480, 272);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-png-runs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'm.png');
+  writeFileSync(file, await labelPng(l));
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { maxBuffer: 1 << 24 });
+  const big = resizeNearest(src, 120, 68, 480, 272);
+  t.deepEqual(new Uint8Array(raw), big, 'ffmpeg');
+  t.deepEqual(new Uint8Array(await sharp(file).toColourspace('b-w').raw().toBuffer()), big, 'sharp');
 });

@@ -16,6 +16,7 @@
  */
 import zlib from 'node:zlib';
 import { labelOrigin } from '../kernels/image.ts';
+import { deflateUpscaledRows } from './png-deflate.ts';
 
 const SIGNATURE = Uint8Array.from([137, 80, 78, 71, 13, 10, 26, 10]);
 
@@ -129,6 +130,12 @@ export function filterRowsFrom(src: Uint8Array, sw: number, sh: number, w: numbe
 export function labelPng(l: { readonly classes: Uint8Array; readonly width: number; readonly height: number }, level = 1): Promise<Buffer> {
   const o = labelOrigin(l);
   if (!o || l.width < o.w || l.height < o.h) return grayPng(l.classes, l.width, l.height, level);
+  // A whole widening (the label-resizer's 2x at 960x540, 4x at 1080p): the zlib stream straight from
+  // the runs (src/media/png-deflate.ts), no rows built or deflated; zlib where it declines.
+  if (level > 0 && level <= 9 && Number.isInteger(level) && l.width % o.w === 0) {
+    const idat = deflateUpscaledRows(o.src, o.w, o.h, l.width / o.w, l.height);
+    if (idat) return Promise.resolve(assemble(l.width, l.height, idat));
+  }
   return deflateRows(filterRowsFrom(o.src, o.w, o.h, l.width, l.height, spare.pop()), l.width, l.height, level);
 }
 
