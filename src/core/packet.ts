@@ -124,13 +124,3 @@ export function sameClassNames(a: readonly string[], b: readonly string[]): bool
   return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
-/**
- * A frame's RGB24 pixels, or a clear error for a node that takes only RGB24 frames (a decoder's
- * `pixelFormat: yuv420p` frames go to a downsampler, an overlay or an encoder).
- */
-export function rgbPixels(f: Frame, where: string): Uint8Array {
-  if (f.format && f.format !== ('rgb24' as string)) {
-    throw new TypeError(`${where}: takes RGB24 frames, got ${f.format} from ${f.source} (its pixelFormat: put a downsampler between them, or set pixelFormat: rgb24)`);
-  }
-  return f.data;
-}
