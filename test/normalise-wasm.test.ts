@@ -11,19 +11,10 @@ import { normaliseJs, normaliseWasm } from '../src/kernels/normalise-wasm.ts';
 import { MODELS_DIR, Model, readManifest } from '../src/segmentation/engine/model.ts';
 import type { SegEngine } from '../src/segmentation/engine/engine.ts';
 import { needsShared, SHARED } from './helpers/shared.ts';
+import { bytes } from './helpers/bytes.ts';
 
 const VAL = path.join(SHARED, 'data', 'camvid', 'val');
 
-/** Deterministic pseudo-random bytes. */
-function bytes(n: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s >>> 24;
-  }
-  return a;
-}
 
 /** The default model's table, as Model builds it. */
 function modelLut(): Float32Array {
@@ -40,10 +31,10 @@ test('normalise-wasm › available (Node 20 has WebAssembly)', (t) => {
 });
 
 test('normalise-wasm › the same floats as the JS loop, pixel counts off the 4-pixel step included', (t) => {
-  const tables = [modelLut(), Float32Array.from(bytes(768, 5), (v, i) => (v - 128) / (i + 1))];
+  const tables = [modelLut(), Float32Array.from(bytes(768, 256, 5), (v, i) => (v - 128) / (i + 1))];
   for (const lut of tables) {
     for (const n of [480 * 272, 600 * 344, 1, 3, 4, 5, 7, 8, 1023, 130561]) {
-      const rgb = bytes(3 * n, n);
+      const rgb = bytes(3 * n, 256, n);
       const want = new Float32Array(3 * n);
       normaliseJs(rgb, n, lut, want);
       const got = new Float32Array(3 * n).fill(Number.NaN);
@@ -54,7 +45,7 @@ test('normalise-wasm › the same floats as the JS loop, pixel counts off the 4-
   // a larger image after a smaller one (the memory grows), then a smaller one again
   const lut = modelLut();
   for (const n of [16, 1920 * 1080, 16]) {
-    const rgb = bytes(3 * n, 3);
+    const rgb = bytes(3 * n, 256, 3);
     const want = new Float32Array(3 * n), got = new Float32Array(3 * n);
     normaliseJs(rgb, n, lut, want);
     normaliseWasm!.run(rgb, n, lut, got);

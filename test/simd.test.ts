@@ -5,17 +5,8 @@ import { thumbnail } from '../src/kernels/motion.ts';
 import { countBytes } from '../nodes/statistics-sink.ts';
 import { countLabels } from '../src/kernels/count.ts';
 import { buildLegend, drawLegend, legendStrip } from '../src/kernels/legend.ts';
+import { bytes } from './helpers/bytes.ts';
 
-/** Deterministic pseudo-random bytes below `m`. */
-function bytes(n: number, m = 256, seed = 1): Uint8Array {
-  const a = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s >>> 24) % m;
-  }
-  return a;
-}
 /** Labels in runs (as a segmenter's are), ids below `m`. */
 function runs(n: number, m: number): Uint8Array {
   const a = new Uint8Array(n);

@@ -19,16 +19,7 @@ import { of } from 'rxjs';
 import type { Frame } from '../src/core/packet.ts';
 import { segflow, tmpDir } from './helpers/cli.ts';
 import { ffmpeg, testClip } from './helpers/videos.ts';
-
-function bytes(n: number, m = 256, seed = 1): Uint8Array {
-  const a = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s >>> 24) % m;
-  }
-  return a;
-}
+import { bytes } from './helpers/bytes.ts';
 
 const PALETTE = Array.from({ length: 11 }, (_, i) => [(i * 37) % 256, 255 - i * 20, (i * 91) % 256] as const);
 

@@ -10,21 +10,16 @@
  * Memory: 17 row masks (16 bytes each: the first k bytes 0xff) at 0, data
  * from DATA_AT.
  */
-import { fn, get, instantiate, load, section, set, simd, str, uleb } from './wasm-asm.ts';
+import { at16, fn, get, instantiate, load, section, set, simd, str, uleb, whileLt } from './wasm-asm.ts';
 
 const I32 = 0x7f, V128 = 0x7b;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
-const ADD = [0x6a], GE_U = [0x4f];
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
-const br = (d: number) => [0x0c, d];
-const brIf = (d: number) => [0x0d, d];
+const ADD = [0x6a];
+const END = [0x0b];
 const ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 const AND = simd(0x4e), MIN_U = simd(0x77), MAX_U = simd(0x79), SUB8 = simd(0x71);
 const EXTADD8 = simd(0x7d), EXTADD16 = simd(0x7f), ADD16 = simd(0x8e), ADD32 = simd(0xae);
 const lane32 = (l: number) => simd(0x1b, l);
-const whileLt = (i: number, end: number, body: number[], step: number[]) => [
-  ...BLOCK, ...LOOP, ...get(i), ...get(end), ...GE_U, ...brIf(1), ...body, ...step, ...br(0), ...END, ...END,
-];
 const bump = (l: number, by: number[]) => [...get(l), ...by, ...ADD, ...set(l)];
 /** |a − b| per byte of the two v128 on the stack's locals. */
 const absDiff = (a: number, b: number) => [...get(a), ...get(b), ...MAX_U, ...get(a), ...get(b), ...MIN_U, ...SUB8];
@@ -139,7 +134,6 @@ function create(): MotionSimd | undefined {
     if (heap.buffer !== memory.buffer) heap = new Uint8Array(memory.buffer);
     return heap;
   };
-  const at16 = (n: number) => (n + 15) & ~15;
   return {
     load(prev, cur) {
       const n = at16(prev.length) + 64;

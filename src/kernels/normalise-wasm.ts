@@ -16,7 +16,7 @@
  * (normaliseWasm?.run ?? normaliseJs)(rgb, n, lut, out);   // out: Float32Array(3n), lut: Float32Array(768)
  * ```
  */
-import { fn, get, instantiate, section, set, str, uleb } from './wasm-asm.ts';
+import { at16, fn, get, instantiate, section, set, str, uleb } from './wasm-asm.ts';
 
 const I32 = 0x7f;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
@@ -80,7 +80,6 @@ function create(): NormaliseWasm | undefined {
   const norm = inst.exports.norm as (src: number, srcEnd: number, r: number, g: number, b: number) => void;
   let f32 = new Float32Array(memory.buffer);
   let u8 = new Uint8Array(memory.buffer);
-  const at16 = (n: number) => (n + 15) & ~15;
   return {
     run(rgb, n, lut, out) {
       if (lut.length !== 768 || rgb.length < 3 * n || out.length < 3 * n) throw new RangeError(`normalise: ${rgb.length} bytes, ${lut.length} table entries, ${out.length} floats for ${n} pixels`);

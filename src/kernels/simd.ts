@@ -11,29 +11,20 @@
  * (alpha, red, green, blue), data from DATA_AT. `simdKernels` is undefined
  * where WebAssembly SIMD is unavailable: callers keep their scalar paths.
  */
-import { fn, get, instantiate, load, section, set, simd, sleb, str, uleb } from './wasm-asm.ts';
+import { at16, fn, get, i32, instantiate, load, memoryBytes, section, set, shuffle, simd, splat16, store, str, uleb, vconst, whileLt } from './wasm-asm.ts';
 
 
 const I32 = 0x7f, V128 = 0x7b;
 const tee = (l: number) => [0x22, ...uleb(l)];
-const i32 = (v: number) => [0x41, ...sleb(v)];
-const ADD = [0x6a], MUL = [0x6c], GT_U = [0x4b], GE_U = [0x4f], EQ = [0x46], SELECT = [0x1b];
+const ADD = [0x6a], MUL = [0x6c], GT_U = [0x4b], EQ = [0x46], SELECT = [0x1b];
 const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
 const br = (d: number) => [0x0c, d];
 const brIf = (d: number) => [0x0d, d];
 const MEMCOPY = [0xfc, ...uleb(10), 0, 0]; // memory.copy (dst, src, n)
-const store = (offset = 0) => simd(0x0b, 0, ...uleb(offset)); // v128.store
 const store64 = (offset = 0) => simd(0x5b, 0, ...uleb(offset), 0); // v128.store64_lane, lane 0
-const vconst = (bytes: readonly number[]) => simd(0x0c, ...bytes);
-const shuffle = (lanes: readonly number[]) => simd(0x0d, ...lanes);
 const SWIZZLE = simd(0x0e), BITSELECT = simd(0x52), NARROW_U = simd(0x66);
 const EXT_LO = simd(0x89), EXT_HI = simd(0x8a); // i16x8.extend_{low,high}_i8x16_u
 const ADD16 = simd(0x8e), SUB16 = simd(0x91), MUL16 = simd(0x95), SHR16 = simd(0x8d);
-const splat16 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (i & 1 ? v >> 8 : v) & 0xff));
-/** `while (i < end) { body; i += step }` with i, end locals. */
-const whileLt = (i: number, end: number, body: number[], step: number[]) => [
-  ...BLOCK, ...LOOP, ...get(i), ...get(end), ...GE_U, ...brIf(1), ...body, ...step, ...br(0), ...END, ...END,
-];
 
 // ---- blend ----------------------------------------------------------------------------------
 // blend(src, cls, dst, clsEnd): 16 pixels a step. Per output vector k (bytes 16k..16k+15 of 48):
@@ -301,12 +292,8 @@ function create(): SimdKernels | undefined {
   const vrowx = inst.exports.vrowx as (t: number, b: number, d: number, dEnd: number, wy: number) => void;
   const over = inst.exports.over as (d: number, stride: number, rowBytes: number, rows: number, pre: number, inv: number) => void;
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
-  const heap = (need: number): Uint8Array => {
-    const bytes = DATA_AT + need + 64;
-    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-    return new Uint8Array(memory.buffer);
-  };
-  const at16 = (n: number) => (n + 15) & ~15;
+  /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
+  const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
   return {
     blend(dst, src, cls, t, strip) {
       const n = cls.length;

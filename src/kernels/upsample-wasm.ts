@@ -15,7 +15,7 @@
  * a row's boundary pixels, the labels. `upsampleWasm` is undefined where
  * WebAssembly SIMD is unavailable (the JS loop is used).
  */
-import { fn, get, instantiate, section, set, simd, str, uleb } from './wasm-asm.ts';
+import { at16, fn, get, instantiate, section, set, simd, str, uleb } from './wasm-asm.ts';
 
 const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
 const i32 = (v: number) => [0x41, ...uleb(v)]; // non-negative below 64 only (sleb = uleb there)
@@ -136,7 +136,6 @@ function create(): UpsampleWasm | undefined {
   const memory = inst.exports.mem as WebAssembly.Memory;
   const hwc = inst.exports.hwc as (src: number, dst: number, plane: number, c: number, cpad: number) => void;
   const mix = inst.exports.mix as (list: number, listEnd: number, out: number, r0: number, r1: number, wy0: number, wy1: number, tabs: number, cpad: number) => void;
-  const at16 = (n: number) => (n + 15) & ~15;
   let views: { u8: Uint8Array; i32: Int32Array; f32: Float32Array } | undefined;
   return {
     layout(c, h, w, outH, outW) {

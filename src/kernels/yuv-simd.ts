@@ -14,30 +14,20 @@
  * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
  * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
  */
-import { fn, get, instantiate, load, section, set, simd, sleb, str } from './wasm-asm.ts';
+import { at16, fn, get, i32, instantiate, load, memoryBytes, section, set, shuffle, simd, splat16, store, str, vconst, whileLt } from './wasm-asm.ts';
 
 const I32 = 0x7f, V128 = 0x7b;
-const i32 = (v: number) => [0x41, ...sleb(v)];
-const ADD = [0x6a], GE_U = [0x4f];
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = [0x0b];
-const br = (d: number) => [0x0c, d];
-const brIf = (d: number) => [0x0d, d];
-const store = (offset = 0) => simd(0x0b, 0, offset); // v128.store (offsets below 128)
-const vconst = (bytes: readonly number[]) => simd(0x0c, ...bytes);
-const shuffle = (lanes: readonly number[]) => simd(0x0d, ...lanes);
+const ADD = [0x6a];
+const END = [0x0b];
 const SWIZZLE = simd(0x0e), NARROW8_U = simd(0x66), NARROW16_S = simd(0x85);
 const EXT_LO = simd(0x89), EXT_HI = simd(0x8a); // i16x8.extend_{low,high}_i8x16_u
 const PAIRS_U = simd(0x7d); // i16x8.extadd_pairwise_i8x16_u
 const ADD16 = simd(0x8e), SUB16 = simd(0x91), MUL16 = simd(0x95), SHR16_U = simd(0x8d);
 const ADD32 = simd(0xae), SHR32_S = simd(0xac), DOT = simd(0xba), EXTMUL_LO = simd(0xbc), EXTMUL_HI = simd(0xbd);
-const splat16 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (i & 1 ? v >> 8 : v) & 0xff));
 const splat32 = (v: number) => vconst(Array.from({ length: 16 }, (_, i) => (v >> (8 * (i & 3))) & 0xff));
 /** Two 16-bit values repeated four times (a dot product's coefficient pairs). */
 const pair16 = (a: number, b: number) => vconst(Array.from({ length: 16 }, (_, i) => ((i & 2 ? b : a) >> (8 * (i & 1))) & 0xff));
 const bump = (l: number, by: number | number[]) => [...get(l), ...(typeof by === 'number' ? i32(by) : by), ...ADD, ...set(l)];
-const whileLt = (i: number, end: number, body: number[], step: number[]) => [
-  ...BLOCK, ...LOOP, ...get(i), ...get(end), ...GE_U, ...brIf(1), ...body, ...step, ...br(0), ...END, ...END,
-];
 
 /** Memory: the plane blend's tables (α at 0, colour at 16), data from DATA_AT. */
 const TABLE_ALPHA = 0, TABLE_COLOUR = 16;
@@ -158,12 +148,8 @@ function create(): YuvSimd | undefined {
   const plane = inst.exports.plane as (src: number, cls: number, dst: number, clsEnd: number) => void;
   const half601 = inst.exports.half601 as (...a: number[]) => void;
   const half709 = inst.exports.half709 as (...a: number[]) => void;
-  const heap = (need: number): Uint8Array => {
-    const bytes = DATA_AT + need + 64;
-    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-    return new Uint8Array(memory.buffer);
-  };
-  const at16 = (n: number) => (n + 15) & ~15;
+  /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
+  const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
   return {
     plane(dst, src, cls, alpha, colour) {
       const n = cls.length;
