@@ -3,7 +3,7 @@
  *
  * Ports: in `labels`; sink. Writes `json` ({ classes, frames, perFrame:
  * [{ seq, ptsMs, share: [...] }], video: { share: [...] }, missing: { frames,
- * ranges: [[first, last], ...] } }; shares are
+ * ranges: [[first, last], ...] }, paths: { full, propagated, ... } }; shares are
  * fractions 0..1 in class order), `csv` (per frame: `seq,pts_ms,<class>...`,
  * one row per frame and nothing else) and `videoCsv` (per video: one row per
  * class, `id,class,share,frames_present`), each under a temporary name
@@ -13,6 +13,9 @@
  * numbers (seq) no labels came for: the gaps between consecutive seqs (a
  * decoder's lost frames), and those before the first when it starts the stream
  * (`discontinuity: 'start'`) above 0; the CSV's `seq` column shows the same gaps.
+ * `paths` counts the frames by how their labels were made (`full`: the whole
+ * network, `shallow`/`fused`: the shallow branch with kept deep features,
+ * `propagated`: carried by motion from a key frame): the reuse a run got.
  *
  * ```yaml
  * stats: { type: statistics-sink, options: { json: out/stats.json, csv: out/stats.csv, videoCsv: out/stats-video.csv },
@@ -23,6 +26,7 @@ import { writeFile } from 'node:fs/promises';
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
+import type { LabelPath } from '../src/core/packet.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import { csvField } from '../src/codecs/csv.ts';
 import { classStatistics, type FrameShares, type VideoShares } from '../src/segmentation/operators/class-statistics.ts';
@@ -51,6 +55,7 @@ export const statisticsSink = defineNode({
     const tmpCsv = o.csv ? await prepareOutput(o.csv, o.overwrite, ctx.name) : undefined;
     const tmpVideoCsv = o.videoCsv ? await prepareOutput(o.videoCsv, o.overwrite, ctx.name) : undefined;
     const perFrame: FrameShares[] = [];
+    const paths: Partial<Record<LabelPath, number>> = {};
     let totals: VideoShares | undefined;
     const ranges: [number, number][] = [];
     let last: number | undefined;
@@ -62,6 +67,7 @@ export const statisticsSink = defineNode({
     return {
       process: ({ labels }) => labels.pipe(classStatistics(), map((s) => {
         perFrame.push(s.frame);
+        paths[s.labels.path] = (paths[s.labels.path] ?? 0) + 1;
         seen(s.frame.seq, s.labels.discontinuity === 'start');
         totals = s.video;
         return s.labels;
@@ -72,7 +78,7 @@ export const statisticsSink = defineNode({
         const video = totals?.share ?? [];
         const present = totals?.framesPresent;
         const missing = { frames: ranges.reduce((n, [a, b]) => n + b - a + 1, 0), ranges };
-        await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, missing, perFrame }) + '\n');
+        await writeFile(tmpJson, JSON.stringify({ classes, frames: perFrame.length, video: { share: video }, missing, paths, perFrame }) + '\n');
         commitOutput(tmpJson, o.json);
         if (tmpCsv && o.csv) {
           const head = ['seq', 'pts_ms', ...classes.map((n) => n.replace(/[^\w-]/g, '_'))].join(',');

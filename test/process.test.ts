@@ -44,6 +44,10 @@ needsShared(test, CLIP)('process › solidWhiteRight → 221-frame 25 fps overla
   t.is(stats.frames, 221);
   t.is(stats.perFrame.length, 221);
   t.true(Math.abs(stats.video.share.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3);
+  // How the labels were made: key frames (the whole network) and frames carried by motion, every frame once.
+  t.true(stats.paths.full >= 221 / 10, `at least every 10th frame a key frame: ${JSON.stringify(stats.paths)}`);
+  t.true(stats.paths.propagated > 0, 'the default graph reuses work between key frames');
+  t.is(Object.values(stats.paths as Record<string, number>).reduce((a, b) => a + b, 0), 221);
   const csv = readFileSync(path.join(dir, 'stats.csv'), 'utf8').trim().split('\n');
   t.is(csv.length, 1 + 221, 'one row per frame, nothing under them');
   t.regex(csv[0]!, /^seq,pts_ms,Sky,Building/);
