@@ -10,6 +10,9 @@
  *   each pixel's luma the rounded mean of its 2x2, its chroma sample, then
  *   13-bit fixed-point coefficients (pairs of terms by `i32x4.dot_i16x8_s`),
  *   saturated to 0..255 by the narrowing, and the three channels interleaved.
+ * - `full`: the same conversion at the frame's own size, 16 pixels a step:
+ *   each pixel's own luma, each chroma sample doubled by a shuffle (it
+ *   covers 2x2 pixels; two rows read the same chroma row).
  *
  * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
  * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
@@ -17,7 +20,7 @@
 import { at16, fn, get, i32, instantiate, load, memoryBytes, section, set, shuffle, simd, splat16, store, str, vconst, whileLt } from './wasm-asm.ts';
 
 const I32 = 0x7f, V128 = 0x7b;
-const ADD = [0x6a];
+const ADD = [0x6a], MUL = [0x6c], SHL = [0x74], SHR_U = [0x76];
 const END = [0x0b];
 const SWIZZLE = simd(0x0e), NARROW8_U = simd(0x66), NARROW16_S = simd(0x85);
 const EXT_LO = simd(0x89), EXT_HI = simd(0x8a); // i16x8.extend_{low,high}_i8x16_u
@@ -54,18 +57,12 @@ const planeBody = (() => {
 /** 13-bit fixed-point coefficients of limited-range YUV → RGB: luma, R from V, G from U and V, B from U. */
 export interface Coefficients { readonly y: number; readonly rv: number; readonly gu: number; readonly gv: number; readonly bu: number }
 
-// ---- half(y, u, v, out, w, groups, rows, cy, cr, cgu, cgv, cb) -------------------------------------
-// The coefficients are baked into the code per matrix (two functions), so the call has 7 params.
-const halfBody = (k: Coefficients) => {
-  // params 0 y, 1 u, 2 v, 3 out, 4 w, 5 groups, 6 rows; i32 locals 7 pa, 8 pu, 9 pv, 10 po, 11 g, 12 row, 13 cw3
-  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 gr, 22 b
-  const Y0 = 14, Y1 = 15, U0 = 16, U1 = 17, V0 = 18, V1 = 19, R = 20, G = 21, B = 22;
-  // Luma of 8 output pixels: ((pairs of row a) + (pairs of row b) + 2) >> 2, minus 16.
-  const luma = (off: number) => [
-    ...get(7), ...load(off), ...PAIRS_U, ...get(7), ...get(4), ...ADD, ...load(off), ...PAIRS_U, ...ADD16,
-    ...splat16(2), ...ADD16, ...i32(2), ...SHR16_U, ...splat16(16), ...SUB16,
-  ];
-  const chroma = (p: number, ext: number[]) => [...get(p), ...load(), ...ext, ...splat16(128), ...SUB16];
+// ---- 16 pixels' RGB24 from their luma and chroma (both kernels) --------------------------------------
+// v128 locals: y0, y1 (luma − 16 of pixels 0..7, 8..15, i16x8), u0, u1, v0, v1 (their chroma − 128), and
+// r, g, b (scratch); 48 bytes stored at the i32 local `po`.
+interface Lanes { readonly Y0: number; readonly Y1: number; readonly U0: number; readonly U1: number; readonly V0: number; readonly V1: number; readonly R: number; readonly G: number; readonly B: number; readonly po: number }
+const rgb16 = (k: Coefficients, l: Lanes): number[] => {
+  const { Y0, Y1, U0, U1, V0, V1, R, G, B } = l;
   // i16 lanes 4h..4h+3 of a and b interleaved (a0 b0 a1 b1 ...), for a dot product.
   const zip = (a: number, b: number, h: number) => [...get(a), ...get(b), ...shuffle(Array.from({ length: 16 }, (_, j) => {
     const lane = 4 * h + (j >> 2), fromB = (j >> 1) & 1;
@@ -87,27 +84,76 @@ const halfBody = (k: Coefficients) => {
     const at = (j: number) => ({ p: Math.floor((16 * o + j) / 3), c: (16 * o + j) % 3 });
     const rg = Array.from({ length: 16 }, (_, j) => { const { p, c } = at(j); return c === 0 ? p : c === 1 ? 16 + p : 0; });
     const withB = Array.from({ length: 16 }, (_, j) => { const { p, c } = at(j); return c === 2 ? 16 + p : j; });
-    return [...get(10), ...get(R), ...get(G), ...shuffle(rg), ...get(B), ...shuffle(withB), ...store(16 * o)];
+    return [...get(l.po), ...get(R), ...get(G), ...shuffle(rg), ...get(B), ...shuffle(withB), ...store(16 * o)];
   };
+  return [
+    ...channel('r', R), ...channel('g', G), ...channel('b', B),
+    ...interleave(0), ...interleave(1), ...interleave(2),
+  ];
+};
+const chroma = (p: number, ext: number[]) => [...get(p), ...load(), ...ext, ...splat16(128), ...SUB16];
+
+// ---- half(y, u, v, out, w, groups, rows) -----------------------------------------------------------
+// The coefficients are baked into the code per matrix (two functions), so the call has 7 params.
+const halfBody = (k: Coefficients) => {
+  // params 0 y, 1 u, 2 v, 3 out, 4 w, 5 groups, 6 rows; i32 locals 7 pa, 8 pu, 9 pv, 10 po, 11 g, 12 row, 13 cw3
+  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 gr, 22 b
+  const Y0 = 14, Y1 = 15, U0 = 16, U1 = 17, V0 = 18, V1 = 19, R = 20, G = 21, B = 22;
+  // Luma of 8 output pixels: ((pairs of row a) + (pairs of row b) + 2) >> 2, minus 16.
+  const luma = (off: number) => [
+    ...get(7), ...load(off), ...PAIRS_U, ...get(7), ...get(4), ...ADD, ...load(off), ...PAIRS_U, ...ADD16,
+    ...splat16(2), ...ADD16, ...i32(2), ...SHR16_U, ...splat16(16), ...SUB16,
+  ];
   const group = [
     ...luma(0), ...set(Y0), ...luma(16), ...set(Y1),
     ...chroma(8, EXT_LO), ...set(U0), ...chroma(8, EXT_HI), ...set(U1),
     ...chroma(9, EXT_LO), ...set(V0), ...chroma(9, EXT_HI), ...set(V1),
-    ...channel('r', R), ...channel('g', G), ...channel('b', B),
-    ...interleave(0), ...interleave(1), ...interleave(2),
+    ...rgb16(k, { Y0, Y1, U0, U1, V0, V1, R, G, B, po: 10 }),
   ];
   const groupStep = [...bump(7, 32), ...bump(8, 16), ...bump(9, 16), ...bump(10, 48), ...bump(11, 1)];
   // Per row: pa = y + 2·row·w, pu = u + row·w/2, pv likewise, po = out + row·3w/2.
   const row = [
-    ...get(0), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x74], ...ADD, ...set(7), // y + (row·w << 1)
-    ...get(1), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x76], ...ADD, ...set(8), // u + (row·w >> 1)
-    ...get(2), ...get(12), ...get(4), ...[0x6c], ...i32(1), ...[0x76], ...ADD, ...set(9),
-    ...get(3), ...get(12), ...get(13), ...[0x6c], ...ADD, ...set(10),
+    ...get(0), ...get(12), ...get(4), ...MUL, ...i32(1), ...SHL, ...ADD, ...set(7), // y + (row·w << 1)
+    ...get(1), ...get(12), ...get(4), ...MUL, ...i32(1), ...SHR_U, ...ADD, ...set(8), // u + (row·w >> 1)
+    ...get(2), ...get(12), ...get(4), ...MUL, ...i32(1), ...SHR_U, ...ADD, ...set(9),
+    ...get(3), ...get(12), ...get(13), ...MUL, ...ADD, ...set(10),
     ...i32(0), ...set(11),
     ...whileLt(11, 5, group, groupStep),
   ];
-  const init = [...get(4), ...i32(1), ...[0x76], ...i32(3), ...[0x6c], ...set(13)]; // cw3 = (w >> 1) · 3
+  const init = [...get(4), ...i32(1), ...SHR_U, ...i32(3), ...MUL, ...set(13)]; // cw3 = (w >> 1) · 3
   return [2, 7, I32, 9, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
+};
+
+// ---- full(y, u, v, out, w, groups, rows) -----------------------------------------------------------
+// Each pixel's own luma; each chroma sample serves 2x2 pixels: 8 samples a step, each byte doubled by a
+// shuffle (c0 c0 c1 c1 ... c7 c7), rows 2r and 2r + 1 read the same chroma row.
+const fullBody = (k: Coefficients) => {
+  // params 0 y, 1 u, 2 v, 3 out, 4 w, 5 groups, 6 rows; i32 locals 7 pa, 8 pu, 9 pv, 10 po, 11 g, 12 row, 13 w3
+  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 g, 22 b, 23 doubled chroma
+  const Y0 = 14, Y1 = 15, U0 = 16, U1 = 17, V0 = 18, V1 = 19, R = 20, G = 21, B = 22, D = 23;
+  const luma = (ext: number[]) => [...get(7), ...load(), ...ext, ...splat16(16), ...SUB16];
+  const twice = Array.from({ length: 16 }, (_, j) => j >> 1);
+  const doubled = (p: number) => [...get(p), ...load(), ...set(D), ...get(D), ...get(D), ...shuffle(twice), ...set(D)];
+  const centred = (ext: number[]) => [...get(D), ...ext, ...splat16(128), ...SUB16];
+  const group = [
+    ...luma(EXT_LO), ...set(Y0), ...luma(EXT_HI), ...set(Y1),
+    ...doubled(8), ...centred(EXT_LO), ...set(U0), ...centred(EXT_HI), ...set(U1),
+    ...doubled(9), ...centred(EXT_LO), ...set(V0), ...centred(EXT_HI), ...set(V1),
+    ...rgb16(k, { Y0, Y1, U0, U1, V0, V1, R, G, B, po: 10 }),
+  ];
+  const groupStep = [...bump(7, 16), ...bump(8, 8), ...bump(9, 8), ...bump(10, 48), ...bump(11, 1)];
+  // Per row: pa = y + row·w, pu = u + (row >> 1)·(w >> 1), pv likewise, po = out + row·3w.
+  const halves = [...get(12), ...i32(1), ...SHR_U, ...get(4), ...i32(1), ...SHR_U, ...MUL];
+  const row = [
+    ...get(0), ...get(12), ...get(4), ...MUL, ...ADD, ...set(7),
+    ...get(1), ...halves, ...ADD, ...set(8),
+    ...get(2), ...halves, ...ADD, ...set(9),
+    ...get(3), ...get(12), ...get(13), ...MUL, ...ADD, ...set(10),
+    ...i32(0), ...set(11),
+    ...whileLt(11, 5, group, groupStep),
+  ];
+  const init = [...get(4), ...i32(3), ...MUL, ...set(13)]; // w3 = w · 3
+  return [2, 7, I32, 10, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
 };
 
 /** The coefficients of each matrix, 13-bit fixed point (limited range: luma × 255/219, chroma × 255/224). */
@@ -128,10 +174,10 @@ const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   // types: 0 (i32 x4) -> (), 1 (i32 x7) -> ()
   ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0]),
-  ...section(3, [3, 0, 1, 1]), // plane, half601, half709
+  ...section(3, [5, 0, 1, 1, 1, 1]), // plane, half601, half709, full601, full709
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [4, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('mem'), 2, 0]),
-  ...section(10, [3, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709))]),
+  ...section(7, [6, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('mem'), 2, 0]),
+  ...section(10, [5, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601)), ...fn(fullBody(BT709))]),
 ]);
 
 export interface YuvSimd {
@@ -139,6 +185,8 @@ export interface YuvSimd {
   plane(dst: Uint8Array, src: Uint8Array, cls: Uint8Array, alpha: Uint8Array, colour: Uint8Array): void;
   /** The w x h yuv420p frame `src` as RGB24 at w/2 x h/2 into `dst` (w, h even; see yuvHalfToRgbJs). */
   half(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
+  /** The w x h yuv420p frame `src` as RGB24 at w x h into `dst` (w, h even; see yuvToRgbJs); `rest(x0)` does columns x0.. */
+  full(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
 }
 
 function create(): YuvSimd | undefined {
@@ -148,6 +196,8 @@ function create(): YuvSimd | undefined {
   const plane = inst.exports.plane as (src: number, cls: number, dst: number, clsEnd: number) => void;
   const half601 = inst.exports.half601 as (...a: number[]) => void;
   const half709 = inst.exports.half709 as (...a: number[]) => void;
+  const full601 = inst.exports.full601 as (...a: number[]) => void;
+  const full709 = inst.exports.full709 as (...a: number[]) => void;
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
   return {
@@ -178,6 +228,17 @@ function create(): YuvSimd | undefined {
       (bt709 ? half709 : half601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, ch);
       dst.set(heapNow.subarray(o, o + cw * ch * 3));
       if (groups * 16 < cw) rest(groups * 16);
+    },
+    full(dst, src, w, h, bt709, rest) {
+      const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch;
+      if (w % 2 || h % 2 || src.length < n || dst.length !== w * h * 3) throw new RangeError('yuv simd full: bad sizes');
+      const groups = Math.floor(w / 16);
+      const o = DATA_AT + at16(n);
+      const heapNow = heap(o - DATA_AT + w * h * 3);
+      heapNow.set(src.subarray(0, n), DATA_AT);
+      (bt709 ? full709 : full601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, h);
+      dst.set(heapNow.subarray(o, o + w * h * 3));
+      if (groups * 16 < w) rest(groups * 16);
     },
   };
 }

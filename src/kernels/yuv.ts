@@ -56,16 +56,22 @@ function put(dst: Uint8Array, o: number, y: number, u: number, v: number, k: Coe
   dst[o + 2] = clamp((l + k.bu * u) >> 13);
 }
 
-/** The w x h yuv420p frame as RGB24 (w x h x 3), each pixel with the chroma sample that covers it. */
-export function yuvToRgb(src: Uint8Array, w: number, h: number, m: Matrix, out?: Uint8Array): Uint8Array {
-  check(src, w, h);
+/** yuvToRgb's arithmetic for columns x0.. of every row (the scalar reference, and the SIMD kernel's last columns). */
+export function yuvToRgbJs(src: Uint8Array, w: number, h: number, m: Matrix, dst: Uint8Array, x0 = 0): void {
   const k = FIXED[m];
-  const dst = out && out.length === w * h * 3 ? out : new Uint8Array(w * h * 3);
   const cw = w >> 1, uo = w * h, vo = uo + cw * (h >> 1);
   for (let y = 0; y < h; y++) {
     const ci = (y >> 1) * cw;
-    for (let x = 0, i = y * w; x < w; x++, i++) put(dst, 3 * i, src[i]! - 16, src[uo + ci + (x >> 1)]! - 128, src[vo + ci + (x >> 1)]! - 128, k);
+    for (let x = x0, i = y * w + x0; x < w; x++, i++) put(dst, 3 * i, src[i]! - 16, src[uo + ci + (x >> 1)]! - 128, src[vo + ci + (x >> 1)]! - 128, k);
   }
+}
+
+/** The w x h yuv420p frame as RGB24 (w x h x 3), each pixel with the chroma sample that covers it. */
+export function yuvToRgb(src: Uint8Array, w: number, h: number, m: Matrix, out?: Uint8Array): Uint8Array {
+  check(src, w, h);
+  const dst = out && out.length === w * h * 3 ? out : new Uint8Array(w * h * 3);
+  if (yuvSimd) yuvSimd.full(dst, src, w, h, m === 'bt709', (x0) => yuvToRgbJs(src, w, h, m, dst, x0));
+  else yuvToRgbJs(src, w, h, m, dst);
   return dst;
 }
 
