@@ -13,6 +13,10 @@
  * - `full`: the same conversion at the frame's own size, 16 pixels a step:
  *   each pixel's own luma, each chroma sample doubled by a shuffle (it
  *   covers 2x2 pixels; two rows read the same chroma row).
+ * - `scale`: a frame's planes resized (bilinear, 8-bit weights; a model's
+ *   input between half and full size, then `full` at that size): per output
+ *   row two input rows blended 16 bytes a step, then each output sample from
+ *   two neighbours of that row (scalar).
  *
  * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
  * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
@@ -156,6 +160,60 @@ const fullBody = (k: Coefficients) => {
   return [2, 7, I32, 10, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
 };
 
+// ---- scale(src, sw, dst, rowTab, rowEnd, colTab, colEnd, tmp) --------------------------------------
+// One plane resized (bilinear, 8-bit weights): per output row (an i32 of rowTab: y0 << 9 | wy) the
+// rows y0 and y0 + 1 blended, 16 bytes a step, into tmp: (a·(256 − wy) + b·wy + 128) >> 8 in u16 lanes;
+// then per output column (an i32 of colTab: x0 << 9 | wx), scalar: a + (((b − a)·wx + 128) >> 8).
+const LOADI32 = [0x28, 2, 0], LOAD8 = (o = 0) => [0x2d, 0, o], STORE8 = [0x3a, 0, 0];
+const AND = [0x71], SUB = [0x6b], SHR_S = [0x75], SPLAT16 = simd(0x10);
+const scaleBody = (() => {
+  // params 0 src, 1 sw, 2 dst, 3 rowTab, 4 rowEnd, 5 colTab, 6 colEnd, 7 tmp
+  // i32 locals 8 v, 9 s, 10 p, 11 pEnd, 12 q, 13 w, 14 a; v128 locals 15 wy, 16 256 − wy
+  const blend = (ext: number[]) => [
+    ...get(9), ...load(), ...ext, ...get(16), ...MUL16, ...get(9), ...get(1), ...ADD, ...load(), ...ext, ...get(15), ...MUL16, ...ADD16,
+    ...splat16(128), ...ADD16, ...i32(8), ...SHR16_U,
+  ];
+  const down = [...get(10), ...blend(EXT_LO), ...blend(EXT_HI), ...NARROW8_U, ...store()];
+  const across = [
+    ...get(12), ...LOADI32, ...set(8),
+    ...get(7), ...get(8), ...i32(9), ...SHR_U, ...ADD, ...set(14),
+    ...get(8), ...i32(511), ...AND, ...set(13),
+    ...get(2),
+    ...get(14), ...LOAD8(0),
+    ...get(14), ...LOAD8(1), ...get(14), ...LOAD8(0), ...SUB, ...get(13), ...MUL, ...i32(128), ...ADD, ...i32(8), ...SHR_S, ...ADD,
+    ...STORE8,
+  ];
+  const row = [
+    ...get(3), ...LOADI32, ...set(8),
+    ...get(0), ...get(8), ...i32(9), ...SHR_U, ...get(1), ...MUL, ...ADD, ...set(9),
+    ...get(8), ...i32(511), ...AND, ...set(13),
+    ...get(13), ...SPLAT16, ...set(15),
+    ...i32(256), ...get(13), ...SUB, ...SPLAT16, ...set(16),
+    ...get(7), ...set(10), ...get(7), ...get(1), ...ADD, ...set(11),
+    ...whileLt(10, 11, down, [...bump(9, 16), ...bump(10, 16)]),
+    ...get(5), ...set(12),
+    ...whileLt(12, 6, across, [...bump(12, 4), ...bump(2, 1)]),
+  ];
+  return [2, 7, I32, 2, V128, ...whileLt(3, 4, row, bump(3, 4)), ...END];
+})();
+
+/**
+ * The bilinear taps of a resize from s to d samples (half-pixel centres, as resizeRgb): per output
+ * sample i0 << 9 | w, the sample i0 and i0 + 1 weighted 256 − w and w (w in 0..255; w = 0 at the
+ * last input sample, whose neighbour is never read for its value).
+ */
+export function taps(s: number, d: number): Int32Array {
+  const t = new Int32Array(d);
+  for (let i = 0; i < d; i++) {
+    const f = Math.max(0, ((i + 0.5) * s) / d - 0.5);
+    let i0 = Math.min(s - 1, Math.floor(f)), w = Math.round((f - i0) * 256);
+    if (w === 256) { i0++; w = 0; }
+    if (i0 >= s - 1) { i0 = s - 1; w = 0; }
+    t[i] = (i0 << 9) | w;
+  }
+  return t;
+}
+
 /** The coefficients of each matrix, 13-bit fixed point (limited range: luma × 255/219, chroma × 255/224). */
 export function coefficients(kr: number, kb: number): Coefficients {
   const kg = 1 - kr - kb, F = 1 << 13, cs = 255 / 224;
@@ -172,12 +230,12 @@ export const BT709 = coefficients(0.2126, 0.0722);
 
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 (i32 x4) -> (), 1 (i32 x7) -> ()
-  ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0]),
-  ...section(3, [5, 0, 1, 1, 1, 1]), // plane, half601, half709, full601, full709
+  // types: 0 (i32 x4) -> (), 1 (i32 x7) -> (), 2 (i32 x8) -> ()
+  ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0, 0x60, 8, I32, I32, I32, I32, I32, I32, I32, I32, 0]),
+  ...section(3, [6, 0, 1, 1, 1, 1, 2]), // plane, half601, half709, full601, full709, scale
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [6, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('mem'), 2, 0]),
-  ...section(10, [5, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601)), ...fn(fullBody(BT709))]),
+  ...section(7, [7, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('scale'), 0, 5, ...str('mem'), 2, 0]),
+  ...section(10, [6, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601)), ...fn(fullBody(BT709)), ...fn(scaleBody)]),
 ]);
 
 export interface YuvSimd {
@@ -187,6 +245,8 @@ export interface YuvSimd {
   half(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
   /** The w x h yuv420p frame `src` as RGB24 at w x h into `dst` (w, h even; see yuvToRgbJs); `rest(x0)` does columns x0.. */
   full(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
+  /** The w x h yuv420p frame `src` resized to tw x th (even) into `dst`, each plane by the taps of `taps` (see yuvScaleJs). */
+  scale(dst: Uint8Array, src: Uint8Array, w: number, h: number, tw: number, th: number): void;
 }
 
 function create(): YuvSimd | undefined {
@@ -198,6 +258,8 @@ function create(): YuvSimd | undefined {
   const half709 = inst.exports.half709 as (...a: number[]) => void;
   const full601 = inst.exports.full601 as (...a: number[]) => void;
   const full709 = inst.exports.full709 as (...a: number[]) => void;
+  const scale = inst.exports.scale as (...a: number[]) => void;
+  let tapsFor: { key: string; y: readonly Int32Array[]; c: readonly Int32Array[] } = { key: '', y: [], c: [] };
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
   return {
@@ -239,6 +301,30 @@ function create(): YuvSimd | undefined {
       (bt709 ? full709 : full601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, h);
       dst.set(heapNow.subarray(o, o + w * h * 3));
       if (groups * 16 < w) rest(groups * 16);
+    },
+    scale(dst, src, w, h, tw, th) {
+      const n = w * h + 2 * (w >> 1) * (h >> 1), tn = tw * th + 2 * (tw >> 1) * (th >> 1);
+      if (w % 2 || h % 2 || tw % 2 || th % 2 || tw < 2 || th < 2 || src.length < n || dst.length !== tn) throw new RangeError('yuv simd scale: bad sizes');
+      const key = `${w}x${h}>${tw}x${th}`;
+      if (tapsFor.key !== key) {
+        tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [taps(h >> 1, th >> 1), taps(w >> 1, tw >> 1)] };
+      }
+      // Layout: the frame (and a row of slack: row y0 + 1 is read at weight 0 below the last), the
+      // taps, one blended row, the resized frame.
+      const rows = DATA_AT + at16(n) + at16(w) + 64, cols = rows + 4 * th, crow = cols + 4 * tw, ccol = crow + 4 * (th >> 1);
+      const tmp = at16(ccol + 4 * (tw >> 1)), o = tmp + at16(w) + 64;
+      const hp = heap(o - DATA_AT + tn);
+      hp.set(src.subarray(0, n), DATA_AT);
+      const ints = new Int32Array(hp.buffer);
+      ints.set(tapsFor.y[0]!, rows >> 2);
+      ints.set(tapsFor.y[1]!, cols >> 2);
+      ints.set(tapsFor.c[0]!, crow >> 2);
+      ints.set(tapsFor.c[1]!, ccol >> 2);
+      const cw = w >> 1, tcw = tw >> 1, tch = th >> 1, u = DATA_AT + w * h, tu = o + tw * th;
+      scale(DATA_AT, w, o, rows, rows + 4 * th, cols, cols + 4 * tw, tmp);
+      scale(u, cw, tu, crow, crow + 4 * tch, ccol, ccol + 4 * tcw, tmp);
+      scale(u + cw * (h >> 1), cw, tu + tcw * tch, crow, crow + 4 * tch, ccol, ccol + 4 * tcw, tmp);
+      dst.set(hp.subarray(o, o + tn));
     },
   };
 }

@@ -17,7 +17,7 @@
  */
 import type { Labels } from '../core/packet.ts';
 import type { Legend } from './legend.ts';
-import { BT601, BT709, yuvSimd, type Coefficients } from './yuv-simd.ts';
+import { BT601, BT709, taps, yuvSimd, type Coefficients } from './yuv-simd.ts';
 
 export type Matrix = 'bt601' | 'bt709';
 
@@ -72,6 +72,42 @@ export function yuvToRgb(src: Uint8Array, w: number, h: number, m: Matrix, out?:
   const dst = out && out.length === w * h * 3 ? out : new Uint8Array(w * h * 3);
   if (yuvSimd) yuvSimd.full(dst, src, w, h, m === 'bt709', (x0) => yuvToRgbJs(src, w, h, m, dst, x0));
   else yuvToRgbJs(src, w, h, m, dst);
+  return dst;
+}
+
+/** One plane (sw wide) resized by its taps (src/kernels/yuv-simd.ts `taps`): rows first, then columns. */
+function scalePlaneJs(src: Uint8Array, so: number, sw: number, sh: number, dst: Uint8Array, d: number, rows: Int32Array, cols: Int32Array): void {
+  const tmp = new Uint8Array(sw + 1);
+  for (const r of rows) {
+    const a = so + (r >> 9) * sw, wy = r & 511, b = (r >> 9) + 1 < sh ? a + sw : a;
+    for (let x = 0; x < sw; x++) tmp[x] = (src[a + x]! * (256 - wy) + src[b + x]! * wy + 128) >> 8;
+    for (const c of cols) {
+      const x0 = c >> 9, p = tmp[x0]!;
+      dst[d++] = p + (((tmp[x0 + 1]! - p) * (c & 511) + 128) >> 8);
+    }
+  }
+}
+
+/** yuvScale's arithmetic in JS (the scalar reference, and the path where WebAssembly SIMD is unavailable). */
+export function yuvScaleJs(src: Uint8Array, w: number, h: number, tw: number, th: number, dst: Uint8Array): void {
+  const cw = w >> 1, ch = h >> 1, tcw = tw >> 1, tch = th >> 1;
+  const yr = taps(h, th), yc = taps(w, tw), cr = taps(ch, tch), cc = taps(cw, tcw);
+  scalePlaneJs(src, 0, w, h, dst, 0, yr, yc);
+  scalePlaneJs(src, w * h, cw, ch, dst, tw * th, cr, cc);
+  scalePlaneJs(src, w * h + cw * ch, cw, ch, dst, tw * th + tcw * tch, cr, cc);
+}
+
+/**
+ * The w x h yuv420p frame resized to tw x th (both even), each plane bilinear (half-pixel centres, as
+ * resizeRgb; 8-bit weights): a model's input between half and full size, converted at that size
+ * (yuvToRgb) for less work than converting at full size and resizing the RGB.
+ */
+export function yuvScale(src: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
+  check(src, w, h);
+  if (tw % 2 || th % 2 || tw < 2 || th < 2) throw new RangeError(`yuvScale: the target's sides must be even, got ${tw}x${th}`);
+  const dst = new Uint8Array(yuvBytes(tw, th));
+  if (yuvSimd) yuvSimd.scale(dst, src, w, h, tw, th);
+  else yuvScaleJs(src, w, h, tw, th, dst);
   return dst;
 }
 
