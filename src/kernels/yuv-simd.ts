@@ -13,10 +13,11 @@
  * - `full`: the same conversion at the frame's own size, 16 pixels a step:
  *   each pixel's own luma, each chroma sample doubled by a shuffle (it
  *   covers 2x2 pixels; two rows read the same chroma row).
- * - `scale`: a frame's planes resized (bilinear, 8-bit weights; a model's
- *   input between half and full size, then `full` at that size): per output
- *   row two input rows blended 16 bytes a step, then each output sample from
- *   two neighbours of that row (scalar).
+ * - `scaled`: RGB24 at another size (a model's input between half and full
+ *   size): the three planes resized to it (`scale`: bilinear, 8-bit weights;
+ *   per output row two input rows blended 16 bytes a step, then each output
+ *   sample from two neighbours of that row, scalar), chroma from its own
+ *   resolution, then `rgb444`: the conversion with one chroma sample a pixel.
  *
  * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
  * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
@@ -128,16 +129,17 @@ const halfBody = (k: Coefficients) => {
   return [2, 7, I32, 9, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
 };
 
-// ---- full(y, u, v, out, w, groups, rows) -----------------------------------------------------------
-// Each pixel's own luma; each chroma sample serves 2x2 pixels: 8 samples a step, each byte doubled by a
-// shuffle (c0 c0 c1 c1 ... c7 c7), rows 2r and 2r + 1 read the same chroma row.
-const fullBody = (k: Coefficients) => {
+// ---- full(y, u, v, out, w, groups, rows), and rgb444 the same from planes of equal size ---------------
+// full: each pixel's own luma; each chroma sample serves 2x2 pixels: 8 samples a step, each byte
+// doubled by a shuffle (c0 c0 c1 c1 ... c7 c7), rows 2r and 2r + 1 read the same chroma row.
+// rgb444: one chroma sample per pixel (the planes `scale` makes), 16 a step.
+const fullBody = (k: Coefficients, sub: boolean) => {
   // params 0 y, 1 u, 2 v, 3 out, 4 w, 5 groups, 6 rows; i32 locals 7 pa, 8 pu, 9 pv, 10 po, 11 g, 12 row, 13 w3
-  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 g, 22 b, 23 doubled chroma
+  // v128 locals 14 y0, 15 y1, 16 u0, 17 u1, 18 v0, 19 v1, 20 r, 21 g, 22 b, 23 (doubled) chroma
   const Y0 = 14, Y1 = 15, U0 = 16, U1 = 17, V0 = 18, V1 = 19, R = 20, G = 21, B = 22, D = 23;
   const luma = (ext: number[]) => [...get(7), ...load(), ...ext, ...splat16(16), ...SUB16];
   const twice = Array.from({ length: 16 }, (_, j) => j >> 1);
-  const doubled = (p: number) => [...get(p), ...load(), ...set(D), ...get(D), ...get(D), ...shuffle(twice), ...set(D)];
+  const doubled = (p: number) => [...get(p), ...load(), ...set(D), ...(sub ? [...get(D), ...get(D), ...shuffle(twice), ...set(D)] : [])];
   const centred = (ext: number[]) => [...get(D), ...ext, ...splat16(128), ...SUB16];
   const group = [
     ...luma(EXT_LO), ...set(Y0), ...luma(EXT_HI), ...set(Y1),
@@ -145,13 +147,13 @@ const fullBody = (k: Coefficients) => {
     ...doubled(9), ...centred(EXT_LO), ...set(V0), ...centred(EXT_HI), ...set(V1),
     ...rgb16(k, { Y0, Y1, U0, U1, V0, V1, R, G, B, po: 10 }),
   ];
-  const groupStep = [...bump(7, 16), ...bump(8, 8), ...bump(9, 8), ...bump(10, 48), ...bump(11, 1)];
-  // Per row: pa = y + row·w, pu = u + (row >> 1)·(w >> 1), pv likewise, po = out + row·3w.
-  const halves = [...get(12), ...i32(1), ...SHR_U, ...get(4), ...i32(1), ...SHR_U, ...MUL];
+  const groupStep = [...bump(7, 16), ...bump(8, sub ? 8 : 16), ...bump(9, sub ? 8 : 16), ...bump(10, 48), ...bump(11, 1)];
+  // Per row: pa = y + row·w, pu = u + (row >> 1)·(w >> 1) (rgb444: row·w), pv likewise, po = out + row·3w.
+  const chromaRow = sub ? [...get(12), ...i32(1), ...SHR_U, ...get(4), ...i32(1), ...SHR_U, ...MUL] : [...get(12), ...get(4), ...MUL];
   const row = [
     ...get(0), ...get(12), ...get(4), ...MUL, ...ADD, ...set(7),
-    ...get(1), ...halves, ...ADD, ...set(8),
-    ...get(2), ...halves, ...ADD, ...set(9),
+    ...get(1), ...chromaRow, ...ADD, ...set(8),
+    ...get(2), ...chromaRow, ...ADD, ...set(9),
     ...get(3), ...get(12), ...get(13), ...MUL, ...ADD, ...set(10),
     ...i32(0), ...set(11),
     ...whileLt(11, 5, group, groupStep),
@@ -232,10 +234,12 @@ const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   // types: 0 (i32 x4) -> (), 1 (i32 x7) -> (), 2 (i32 x8) -> ()
   ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0, 0x60, 8, I32, I32, I32, I32, I32, I32, I32, I32, 0]),
-  ...section(3, [6, 0, 1, 1, 1, 1, 2]), // plane, half601, half709, full601, full709, scale
+  ...section(3, [8, 0, 1, 1, 1, 1, 2, 1, 1]), // plane, half601, half709, full601, full709, scale, rgb444_601, rgb444_709
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [7, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('scale'), 0, 5, ...str('mem'), 2, 0]),
-  ...section(10, [6, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601)), ...fn(fullBody(BT709)), ...fn(scaleBody)]),
+  ...section(7, [9, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('scale'), 0, 5,
+    ...str('rgb444_601'), 0, 6, ...str('rgb444_709'), 0, 7, ...str('mem'), 2, 0]),
+  ...section(10, [8, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601, true)), ...fn(fullBody(BT709, true)), ...fn(scaleBody),
+    ...fn(fullBody(BT601, false)), ...fn(fullBody(BT709, false))]),
 ]);
 
 export interface YuvSimd {
@@ -245,8 +249,12 @@ export interface YuvSimd {
   half(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
   /** The w x h yuv420p frame `src` as RGB24 at w x h into `dst` (w, h even; see yuvToRgbJs); `rest(x0)` does columns x0.. */
   full(dst: Uint8Array, src: Uint8Array, w: number, h: number, bt709: boolean, rest: (x0: number) => void): void;
-  /** The w x h yuv420p frame `src` resized to tw x th (even) into `dst`, each plane by the taps of `taps` (see yuvScaleJs). */
-  scale(dst: Uint8Array, src: Uint8Array, w: number, h: number, tw: number, th: number): void;
+  /**
+   * The w x h yuv420p frame `src` as RGB24 at tw x th into `dst`: its three planes resized to tw x th by
+   * the taps of `taps`, then converted per pixel (see yuvScaleToRgbJs); `rest(x0, planes)` does columns
+   * x0.. from the resized planes (Y, U, V, tw x th each).
+   */
+  scaled(dst: Uint8Array, src: Uint8Array, w: number, h: number, tw: number, th: number, bt709: boolean, rest: (x0: number, planes: Uint8Array) => void): void;
 }
 
 function create(): YuvSimd | undefined {
@@ -259,6 +267,8 @@ function create(): YuvSimd | undefined {
   const full601 = inst.exports.full601 as (...a: number[]) => void;
   const full709 = inst.exports.full709 as (...a: number[]) => void;
   const scale = inst.exports.scale as (...a: number[]) => void;
+  const rgb444_601 = inst.exports.rgb444_601 as (...a: number[]) => void;
+  const rgb444_709 = inst.exports.rgb444_709 as (...a: number[]) => void;
   let tapsFor: { key: string; y: readonly Int32Array[]; c: readonly Int32Array[] } = { key: '', y: [], c: [] };
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
@@ -302,29 +312,30 @@ function create(): YuvSimd | undefined {
       dst.set(heapNow.subarray(o, o + w * h * 3));
       if (groups * 16 < w) rest(groups * 16);
     },
-    scale(dst, src, w, h, tw, th) {
-      const n = w * h + 2 * (w >> 1) * (h >> 1), tn = tw * th + 2 * (tw >> 1) * (th >> 1);
-      if (w % 2 || h % 2 || tw % 2 || th % 2 || tw < 2 || th < 2 || src.length < n || dst.length !== tn) throw new RangeError('yuv simd scale: bad sizes');
+    scaled(dst, src, w, h, tw, th, bt709, rest) {
+      const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch, tn = tw * th;
+      if (w % 2 || h % 2 || tw < 1 || th < 1 || src.length < n || dst.length !== 3 * tn) throw new RangeError('yuv simd scaled: bad sizes');
       const key = `${w}x${h}>${tw}x${th}`;
-      if (tapsFor.key !== key) {
-        tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [taps(h >> 1, th >> 1), taps(w >> 1, tw >> 1)] };
-      }
+      if (tapsFor.key !== key) tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [taps(ch, th), taps(cw, tw)] };
       // Layout: the frame (and a row of slack: row y0 + 1 is read at weight 0 below the last), the
-      // taps, one blended row, the resized frame.
-      const rows = DATA_AT + at16(n) + at16(w) + 64, cols = rows + 4 * th, crow = cols + 4 * tw, ccol = crow + 4 * (th >> 1);
-      const tmp = at16(ccol + 4 * (tw >> 1)), o = tmp + at16(w) + 64;
-      const hp = heap(o - DATA_AT + tn);
+      // taps, one blended row, the resized planes, the RGB.
+      const rows = DATA_AT + at16(n) + at16(w) + 64, cols = rows + 4 * th, crow = cols + 4 * tw, ccol = crow + 4 * th;
+      const tmp = at16(ccol + 4 * tw), p = tmp + at16(w) + 64, o = at16(p + 3 * tn + 64);
+      const hp = heap(o - DATA_AT + 3 * tn);
       hp.set(src.subarray(0, n), DATA_AT);
       const ints = new Int32Array(hp.buffer);
       ints.set(tapsFor.y[0]!, rows >> 2);
       ints.set(tapsFor.y[1]!, cols >> 2);
       ints.set(tapsFor.c[0]!, crow >> 2);
       ints.set(tapsFor.c[1]!, ccol >> 2);
-      const cw = w >> 1, tcw = tw >> 1, tch = th >> 1, u = DATA_AT + w * h, tu = o + tw * th;
-      scale(DATA_AT, w, o, rows, rows + 4 * th, cols, cols + 4 * tw, tmp);
-      scale(u, cw, tu, crow, crow + 4 * tch, ccol, ccol + 4 * tcw, tmp);
-      scale(u + cw * (h >> 1), cw, tu + tcw * tch, crow, crow + 4 * tch, ccol, ccol + 4 * tcw, tmp);
-      dst.set(hp.subarray(o, o + tn));
+      const u = DATA_AT + w * h;
+      scale(DATA_AT, w, p, rows, rows + 4 * th, cols, cols + 4 * tw, tmp);
+      scale(u, cw, p + tn, crow, crow + 4 * th, ccol, ccol + 4 * tw, tmp);
+      scale(u + cw * ch, cw, p + 2 * tn, crow, crow + 4 * th, ccol, ccol + 4 * tw, tmp);
+      const groups = Math.floor(tw / 16);
+      (bt709 ? rgb444_709 : rgb444_601)(p, p + tn, p + 2 * tn, o, tw, groups, th);
+      dst.set(hp.subarray(o, o + 3 * tn));
+      if (groups * 16 < tw) rest(groups * 16, hp.slice(p, p + 3 * tn));
     },
   };
 }

@@ -88,26 +88,36 @@ function scalePlaneJs(src: Uint8Array, so: number, sw: number, sh: number, dst: 
   }
 }
 
-/** yuvScale's arithmetic in JS (the scalar reference, and the path where WebAssembly SIMD is unavailable). */
-export function yuvScaleJs(src: Uint8Array, w: number, h: number, tw: number, th: number, dst: Uint8Array): void {
-  const cw = w >> 1, ch = h >> 1, tcw = tw >> 1, tch = th >> 1;
-  const yr = taps(h, th), yc = taps(w, tw), cr = taps(ch, tch), cc = taps(cw, tcw);
-  scalePlaneJs(src, 0, w, h, dst, 0, yr, yc);
-  scalePlaneJs(src, w * h, cw, ch, dst, tw * th, cr, cc);
-  scalePlaneJs(src, w * h + cw * ch, cw, ch, dst, tw * th + tcw * tch, cr, cc);
+/** The w x h yuv420p frame's three planes resized to tw x th each (yuvScaleToRgb's first step, in JS). */
+export function yuvScalePlanesJs(src: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
+  const cw = w >> 1, ch = h >> 1, tn = tw * th, out = new Uint8Array(3 * tn);
+  const cr = taps(ch, th), cc = taps(cw, tw);
+  scalePlaneJs(src, 0, w, h, out, 0, taps(h, th), taps(w, tw));
+  scalePlaneJs(src, w * h, cw, ch, out, tn, cr, cc);
+  scalePlaneJs(src, w * h + cw * ch, cw, ch, out, 2 * tn, cr, cc);
+  return out;
+}
+
+/** RGB24 of columns x0.. of tw x th planes Y, U, V (one chroma sample a pixel): yuvScaleToRgb's second step. */
+export function yuv444ToRgbJs(planes: Uint8Array, tw: number, th: number, m: Matrix, dst: Uint8Array, x0 = 0): void {
+  const k = FIXED[m], tn = tw * th;
+  for (let y = 0; y < th; y++) {
+    for (let i = y * tw + x0, e = (y + 1) * tw; i < e; i++) put(dst, 3 * i, planes[i]! - 16, planes[tn + i]! - 128, planes[2 * tn + i]! - 128, k);
+  }
 }
 
 /**
- * The w x h yuv420p frame resized to tw x th (both even), each plane bilinear (half-pixel centres, as
- * resizeRgb; 8-bit weights): a model's input between half and full size, converted at that size
- * (yuvToRgb) for less work than converting at full size and resizing the RGB.
+ * The w x h yuv420p frame as RGB24 at tw x th (any size; meant for a model's input between half and
+ * full size): each plane resized bilinear to tw x th (half-pixel centres, as resizeRgb; 8-bit
+ * weights; chroma from its own resolution), then each pixel converted. ~2x less work than
+ * converting at full size and resizing the RGB, and within a few levels of it.
  */
-export function yuvScale(src: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
+export function yuvScaleToRgb(src: Uint8Array, w: number, h: number, tw: number, th: number, m: Matrix, out?: Uint8Array): Uint8Array {
   check(src, w, h);
-  if (tw % 2 || th % 2 || tw < 2 || th < 2) throw new RangeError(`yuvScale: the target's sides must be even, got ${tw}x${th}`);
-  const dst = new Uint8Array(yuvBytes(tw, th));
-  if (yuvSimd) yuvSimd.scale(dst, src, w, h, tw, th);
-  else yuvScaleJs(src, w, h, tw, th, dst);
+  if (!Number.isInteger(tw) || !Number.isInteger(th) || tw < 1 || th < 1) throw new RangeError(`yuvScaleToRgb: bad target size ${tw}x${th}`);
+  const dst = out && out.length === tw * th * 3 ? out : new Uint8Array(tw * th * 3);
+  if (yuvSimd) yuvSimd.scaled(dst, src, w, h, tw, th, m === 'bt709', (x0, planes) => yuv444ToRgbJs(planes, tw, th, m, dst, x0));
+  else yuv444ToRgbJs(yuvScalePlanesJs(src, w, h, tw, th), tw, th, m, dst);
   return dst;
 }
 
