@@ -200,6 +200,16 @@ const scaleBody = (() => {
 })();
 
 /**
+ * A chroma plane's taps for the luma taps `t`: what the luma resize would blend had each chroma sample
+ * been repeated over its two luma samples (as yuvToRgb and ffmpeg's own conversion take it), so that
+ * the resized frame's colours are the full-size conversion's, resized: luma sample i0 (chroma i0 >> 1)
+ * and i0 + 1 (the same chroma sample when i0 is even, else the next).
+ */
+export function chromaTaps(t: Int32Array): Int32Array {
+  return t.map((v) => ((v >> 10) << 9) | ((v >> 9) & 1 ? v & 511 : 0));
+}
+
+/**
  * The bilinear taps of a resize from s to d samples (half-pixel centres, as resizeRgb): per output
  * sample i0 << 9 | w, the sample i0 and i0 + 1 weighted 256 − w and w (w in 0..255; w = 0 at the
  * last input sample, whose neighbour is never read for its value).
@@ -316,7 +326,7 @@ function create(): YuvSimd | undefined {
       const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch, tn = tw * th;
       if (w % 2 || h % 2 || tw < 1 || th < 1 || src.length < n || dst.length !== 3 * tn) throw new RangeError('yuv simd scaled: bad sizes');
       const key = `${w}x${h}>${tw}x${th}`;
-      if (tapsFor.key !== key) tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [taps(ch, th), taps(cw, tw)] };
+      if (tapsFor.key !== key) tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [chromaTaps(taps(h, th)), chromaTaps(taps(w, tw))] };
       // Layout: the frame (and a row of slack: row y0 + 1 is read at weight 0 below the last), the
       // taps, one blended row, the resized planes, the RGB.
       const rows = DATA_AT + at16(n) + at16(w) + 64, cols = rows + 4 * th, crow = cols + 4 * tw, ccol = crow + 4 * th;

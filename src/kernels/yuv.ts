@@ -17,7 +17,7 @@
  */
 import type { Labels } from '../core/packet.ts';
 import type { Legend } from './legend.ts';
-import { BT601, BT709, taps, yuvSimd, type Coefficients } from './yuv-simd.ts';
+import { BT601, BT709, chromaTaps, taps, yuvSimd, type Coefficients } from './yuv-simd.ts';
 
 export type Matrix = 'bt601' | 'bt709';
 
@@ -91,8 +91,8 @@ function scalePlaneJs(src: Uint8Array, so: number, sw: number, sh: number, dst: 
 /** The w x h yuv420p frame's three planes resized to tw x th each (yuvScaleToRgb's first step, in JS). */
 export function yuvScalePlanesJs(src: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
   const cw = w >> 1, ch = h >> 1, tn = tw * th, out = new Uint8Array(3 * tn);
-  const cr = taps(ch, th), cc = taps(cw, tw);
-  scalePlaneJs(src, 0, w, h, out, 0, taps(h, th), taps(w, tw));
+  const yr = taps(h, th), yc = taps(w, tw), cr = chromaTaps(yr), cc = chromaTaps(yc);
+  scalePlaneJs(src, 0, w, h, out, 0, yr, yc);
   scalePlaneJs(src, w * h, cw, ch, out, tn, cr, cc);
   scalePlaneJs(src, w * h + cw * ch, cw, ch, out, 2 * tn, cr, cc);
   return out;
@@ -109,7 +109,8 @@ export function yuv444ToRgbJs(planes: Uint8Array, tw: number, th: number, m: Mat
 /**
  * The w x h yuv420p frame as RGB24 at tw x th (any size; meant for a model's input between half and
  * full size): each plane resized bilinear to tw x th (half-pixel centres, as resizeRgb; 8-bit
- * weights; chroma from its own resolution), then each pixel converted. ~2x less work than
+ * weights; chroma as if repeated over its 2x2 pixels first, src/kernels/yuv-simd.ts chromaTaps),
+ * then each pixel converted: the full-size conversion resized, but for rounding and clamping. ~2x less work than
  * converting at full size and resizing the RGB, and within a few levels of it.
  */
 export function yuvScaleToRgb(src: Uint8Array, w: number, h: number, tw: number, th: number, m: Matrix, out?: Uint8Array): Uint8Array {
