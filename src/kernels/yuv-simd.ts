@@ -14,10 +14,11 @@
  *   each pixel's own luma, each chroma sample doubled by a shuffle (it
  *   covers 2x2 pixels; two rows read the same chroma row).
  * - `scaled`: RGB24 at another size (a model's input between half and full
- *   size): the three planes resized to it (`scale`: bilinear, 8-bit weights;
- *   per output row two input rows blended 16 bytes a step, then each output
- *   sample from two neighbours of that row, scalar), chroma from its own
- *   resolution, then `rgb444`: the conversion with one chroma sample a pixel.
+ *   size): the three planes resized to it (`scale16`: bilinear, 8-bit
+ *   weights; per output row two input rows blended 16 bytes a step, then 16
+ *   output samples a step, each from two neighbours of that row picked by
+ *   swizzles; `scale` one a step where 16 outputs span more than 31 inputs),
+ *   then `rgb444`: the conversion with one chroma sample a pixel.
  *
  * Assembled from opcodes like src/kernels/simd.ts. `yuvSimd` is undefined
  * where WebAssembly SIMD is unavailable: callers keep the scalar paths.
@@ -162,42 +163,80 @@ const fullBody = (k: Coefficients, sub: boolean) => {
   return [2, 7, I32, 10, V128, ...init, ...whileLt(12, 6, row, bump(12, 1)), ...END];
 };
 
-// ---- scale(src, sw, dst, rowTab, rowEnd, colTab, colEnd, tmp) --------------------------------------
+// ---- scale(src, sw, dst, rowTab, rowEnd, colTab, colEnd, tmp, dw), and scale16 -------------------------
 // One plane resized (bilinear, 8-bit weights): per output row (an i32 of rowTab: y0 << 9 | wy) the
 // rows y0 and y0 + 1 blended, 16 bytes a step, into tmp: (a·(256 − wy) + b·wy + 128) >> 8 in u16 lanes;
-// then per output column (an i32 of colTab: x0 << 9 | wx), scalar: a + (((b − a)·wx + 128) >> 8).
+// then the dw samples of the output row, each a + (((b − a)·wx + 128) >> 8) (= (a·(256 − wx) + b·wx +
+// 128) >> 8) from its two neighbours a, b in tmp. scale: one a step (colTab: x0 << 9 | wx per column).
+// scale16: 16 a step (colTab: 48-byte blocks: i32 base, 12 unused, then per lane its offset from base,
+// at most 30, and its weight; the neighbours picked from the 32 bytes at base by swizzles); it writes
+// up to 15 bytes past a row's end (the next row's, written after).
 const LOADI32 = [0x28, 2, 0], LOAD8 = (o = 0) => [0x2d, 0, o], STORE8 = [0x3a, 0, 0];
 const AND = [0x71], SUB = [0x6b], SHR_S = [0x75], SPLAT16 = simd(0x10);
-const scaleBody = (() => {
-  // params 0 src, 1 sw, 2 dst, 3 rowTab, 4 rowEnd, 5 colTab, 6 colEnd, 7 tmp
-  // i32 locals 8 v, 9 s, 10 p, 11 pEnd, 12 q, 13 w, 14 a; v128 locals 15 wy, 16 256 − wy
+const ADD8 = simd(0x6e), SUB8 = simd(0x71), OR = simd(0x50);
+const splat8 = (v: number) => vconst(new Array<number>(16).fill(v));
+const scaleBody = (blocks: boolean) => {
+  // params 0 src, 1 sw, 2 dst, 3 rowTab, 4 rowEnd, 5 colTab, 6 colEnd, 7 tmp, 8 dw
+  // i32 locals 9 v, 10 s, 11 p, 12 pEnd, 13 q, 14 w, 15 a, 16 d
+  // v128 locals 17 wy, 18 256 − wy, 19 lo bytes, 20 hi bytes, 21 offsets, 22 a's, 23 b's, 24 weights
   const blend = (ext: number[]) => [
-    ...get(9), ...load(), ...ext, ...get(16), ...MUL16, ...get(9), ...get(1), ...ADD, ...load(), ...ext, ...get(15), ...MUL16, ...ADD16,
+    ...get(10), ...load(), ...ext, ...get(18), ...MUL16, ...get(10), ...get(1), ...ADD, ...load(), ...ext, ...get(17), ...MUL16, ...ADD16,
     ...splat16(128), ...ADD16, ...i32(8), ...SHR16_U,
   ];
-  const down = [...get(10), ...blend(EXT_LO), ...blend(EXT_HI), ...NARROW8_U, ...store()];
-  const across = [
-    ...get(12), ...LOADI32, ...set(8),
-    ...get(7), ...get(8), ...i32(9), ...SHR_U, ...ADD, ...set(14),
-    ...get(8), ...i32(511), ...AND, ...set(13),
-    ...get(2),
-    ...get(14), ...LOAD8(0),
-    ...get(14), ...LOAD8(1), ...get(14), ...LOAD8(0), ...SUB, ...get(13), ...MUL, ...i32(128), ...ADD, ...i32(8), ...SHR_S, ...ADD,
+  const down = [...get(11), ...blend(EXT_LO), ...blend(EXT_HI), ...NARROW8_U, ...store()];
+  const one = [
+    ...get(13), ...LOADI32, ...set(9),
+    ...get(7), ...get(9), ...i32(9), ...SHR_U, ...ADD, ...set(15),
+    ...get(9), ...i32(511), ...AND, ...set(14),
+    ...get(16),
+    ...get(15), ...LOAD8(0),
+    ...get(15), ...LOAD8(1), ...get(15), ...LOAD8(0), ...SUB, ...get(14), ...MUL, ...i32(128), ...ADD, ...i32(8), ...SHR_S, ...ADD,
     ...STORE8,
   ];
-  const row = [
-    ...get(3), ...LOADI32, ...set(8),
-    ...get(0), ...get(8), ...i32(9), ...SHR_U, ...get(1), ...MUL, ...ADD, ...set(9),
-    ...get(8), ...i32(511), ...AND, ...set(13),
-    ...get(13), ...SPLAT16, ...set(15),
-    ...i32(256), ...get(13), ...SUB, ...SPLAT16, ...set(16),
-    ...get(7), ...set(10), ...get(7), ...get(1), ...ADD, ...set(11),
-    ...whileLt(10, 11, down, [...bump(9, 16), ...bump(10, 16)]),
-    ...get(5), ...set(12),
-    ...whileLt(12, 6, across, [...bump(12, 4), ...bump(2, 1)]),
+  // The bytes at offsets (on the stack) of the 32 from base: lo's lanes, or hi's (offset − 16 wraps past 15: 0).
+  const pick = [...set(21), ...get(19), ...get(21), ...SWIZZLE, ...get(20), ...get(21), ...splat8(16), ...SUB8, ...SWIZZLE, ...OR];
+  const mix = (ext: number[]) => [
+    ...get(22), ...ext, ...splat16(256), ...get(24), ...ext, ...SUB16, ...MUL16,
+    ...get(23), ...ext, ...get(24), ...ext, ...MUL16, ...ADD16, ...splat16(128), ...ADD16, ...i32(8), ...SHR16_U,
   ];
-  return [2, 7, I32, 2, V128, ...whileLt(3, 4, row, bump(3, 4)), ...END];
-})();
+  const sixteen = [
+    ...get(7), ...get(13), ...LOADI32, ...ADD, ...set(15),
+    ...get(15), ...load(0), ...set(19), ...get(15), ...load(16), ...set(20),
+    ...get(13), ...load(16), ...pick, ...set(22),
+    ...get(13), ...load(16), ...splat8(1), ...ADD8, ...pick, ...set(23),
+    ...get(13), ...load(32), ...set(24),
+    ...get(16), ...mix(EXT_LO), ...mix(EXT_HI), ...NARROW8_U, ...store(),
+  ];
+  const row = [
+    ...get(3), ...LOADI32, ...set(9),
+    ...get(0), ...get(9), ...i32(9), ...SHR_U, ...get(1), ...MUL, ...ADD, ...set(10),
+    ...get(9), ...i32(511), ...AND, ...set(14),
+    ...get(14), ...SPLAT16, ...set(17),
+    ...i32(256), ...get(14), ...SUB, ...SPLAT16, ...set(18),
+    ...get(7), ...set(11), ...get(7), ...get(1), ...ADD, ...set(12),
+    ...whileLt(11, 12, down, [...bump(10, 16), ...bump(11, 16)]),
+    ...get(2), ...set(16), ...get(2), ...get(8), ...ADD, ...set(2),
+    ...get(5), ...set(13),
+    ...(blocks ? whileLt(13, 6, sixteen, [...bump(13, 48), ...bump(16, 16)]) : whileLt(13, 6, one, [...bump(13, 4), ...bump(16, 1)])),
+  ];
+  return [2, 8, I32, 8, V128, ...whileLt(3, 4, row, bump(3, 4)), ...END];
+};
+
+/** scale16's column blocks for the taps `t` (see there), or undefined where 16 outputs span more than 31 inputs. */
+export function blocks16(t: Int32Array): Uint8Array | undefined {
+  const n = Math.ceil(t.length / 16), out = new Uint8Array(48 * n), view = new DataView(out.buffer);
+  for (let b = 0; b < n; b++) {
+    const base = t[16 * b]! >> 9;
+    view.setInt32(48 * b, base, true);
+    for (let j = 0; j < 16 && 16 * b + j < t.length; j++) {
+      const v = t[16 * b + j]!, off = (v >> 9) - base;
+      if (off > 30) return undefined;
+      out[48 * b + 16 + j] = off;
+      out[48 * b + 32 + j] = v & 511;
+    }
+  }
+  return out;
+}
 
 /**
  * A chroma plane's taps for the luma taps `t`: what the luma resize would blend had each chroma sample
@@ -242,14 +281,14 @@ export const BT709 = coefficients(0.2126, 0.0722);
 
 const bytes = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 (i32 x4) -> (), 1 (i32 x7) -> (), 2 (i32 x8) -> ()
-  ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0, 0x60, 8, I32, I32, I32, I32, I32, I32, I32, I32, 0]),
-  ...section(3, [8, 0, 1, 1, 1, 1, 2, 1, 1]), // plane, half601, half709, full601, full709, scale, rgb444_601, rgb444_709
+  // types: 0 (i32 x4) -> (), 1 (i32 x7) -> (), 2 (i32 x9) -> ()
+  ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0, 0x60, 9, ...new Array<number>(9).fill(I32), 0]),
+  ...section(3, [9, 0, 1, 1, 1, 1, 2, 1, 1, 2]), // plane, half601, half709, full601, full709, scale, rgb444_601, rgb444_709, scale16
   ...section(5, [1, 0, 1]), // memory, min 1 page, grown on demand
-  ...section(7, [9, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('scale'), 0, 5,
-    ...str('rgb444_601'), 0, 6, ...str('rgb444_709'), 0, 7, ...str('mem'), 2, 0]),
-  ...section(10, [8, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601, true)), ...fn(fullBody(BT709, true)), ...fn(scaleBody),
-    ...fn(fullBody(BT601, false)), ...fn(fullBody(BT709, false))]),
+  ...section(7, [10, ...str('plane'), 0, 0, ...str('half601'), 0, 1, ...str('half709'), 0, 2, ...str('full601'), 0, 3, ...str('full709'), 0, 4, ...str('scale'), 0, 5,
+    ...str('rgb444_601'), 0, 6, ...str('rgb444_709'), 0, 7, ...str('scale16'), 0, 8, ...str('mem'), 2, 0]),
+  ...section(10, [9, ...fn(planeBody), ...fn(halfBody(BT601)), ...fn(halfBody(BT709)), ...fn(fullBody(BT601, true)), ...fn(fullBody(BT709, true)), ...fn(scaleBody(false)),
+    ...fn(fullBody(BT601, false)), ...fn(fullBody(BT709, false)), ...fn(scaleBody(true))]),
 ]);
 
 export interface YuvSimd {
@@ -279,7 +318,14 @@ function create(): YuvSimd | undefined {
   const scale = inst.exports.scale as (...a: number[]) => void;
   const rgb444_601 = inst.exports.rgb444_601 as (...a: number[]) => void;
   const rgb444_709 = inst.exports.rgb444_709 as (...a: number[]) => void;
-  let tapsFor: { key: string; y: readonly Int32Array[]; c: readonly Int32Array[] } = { key: '', y: [], c: [] };
+  const scale16 = inst.exports.scale16 as (...a: number[]) => void;
+  /** One plane's tables: its row taps, and its column blocks for scale16 (else the column taps, for scale). */
+  interface Tables { readonly rows: Int32Array; readonly cols: Uint8Array; readonly wide: boolean }
+  const tables = (rows: Int32Array, cols: Int32Array): Tables => {
+    const b = blocks16(cols);
+    return { rows, cols: b ?? new Uint8Array(cols.buffer), wide: !b };
+  };
+  let tapsFor: { key: string; y?: Tables; c?: Tables } = { key: '' };
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
   return {
@@ -326,22 +372,27 @@ function create(): YuvSimd | undefined {
       const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch, tn = tw * th;
       if (w % 2 || h % 2 || tw < 1 || th < 1 || src.length < n || dst.length !== 3 * tn) throw new RangeError('yuv simd scaled: bad sizes');
       const key = `${w}x${h}>${tw}x${th}`;
-      if (tapsFor.key !== key) tapsFor = { key, y: [taps(h, th), taps(w, tw)], c: [chromaTaps(taps(h, th)), chromaTaps(taps(w, tw))] };
+      if (tapsFor.key !== key) {
+        const yr = taps(h, th), yc = taps(w, tw);
+        tapsFor = { key, y: tables(yr, yc), c: tables(chromaTaps(yr), chromaTaps(yc)) };
+      }
+      const ty = tapsFor.y!, tc = tapsFor.c!;
       // Layout: the frame (and a row of slack: row y0 + 1 is read at weight 0 below the last), the
-      // taps, one blended row, the resized planes, the RGB.
-      const rows = DATA_AT + at16(n) + at16(w) + 64, cols = rows + 4 * th, crow = cols + 4 * tw, ccol = crow + 4 * th;
-      const tmp = at16(ccol + 4 * tw), p = tmp + at16(w) + 64, o = at16(p + 3 * tn + 64);
+      // tables, one blended row, the resized planes (and slack for scale16's last row), the RGB.
+      const yr = DATA_AT + at16(n) + at16(w) + 64, yc = yr + at16(4 * th), cr = yc + at16(ty.cols.length), cc = cr + at16(4 * th);
+      const tmp = cc + at16(tc.cols.length), p = tmp + at16(w) + 64, o = at16(p + 3 * tn + 64);
       const hp = heap(o - DATA_AT + 3 * tn);
       hp.set(src.subarray(0, n), DATA_AT);
       const ints = new Int32Array(hp.buffer);
-      ints.set(tapsFor.y[0]!, rows >> 2);
-      ints.set(tapsFor.y[1]!, cols >> 2);
-      ints.set(tapsFor.c[0]!, crow >> 2);
-      ints.set(tapsFor.c[1]!, ccol >> 2);
+      ints.set(ty.rows, yr >> 2);
+      hp.set(ty.cols, yc);
+      ints.set(tc.rows, cr >> 2);
+      hp.set(tc.cols, cc);
       const u = DATA_AT + w * h;
-      scale(DATA_AT, w, p, rows, rows + 4 * th, cols, cols + 4 * tw, tmp);
-      scale(u, cw, p + tn, crow, crow + 4 * th, ccol, ccol + 4 * tw, tmp);
-      scale(u + cw * ch, cw, p + 2 * tn, crow, crow + 4 * th, ccol, ccol + 4 * tw, tmp);
+      (ty.wide ? scale : scale16)(DATA_AT, w, p, yr, yr + 4 * th, yc, yc + ty.cols.length, tmp, tw);
+      for (const [plane, out] of [[u, p + tn], [u + cw * ch, p + 2 * tn]] as const) {
+        (tc.wide ? scale : scale16)(plane, cw, out, cr, cr + 4 * th, cc, cc + tc.cols.length, tmp, tw);
+      }
       const groups = Math.floor(tw / 16);
       (bt709 ? rgb444_709 : rgb444_601)(p, p + tn, p + 2 * tn, o, tw, groups, th);
       dst.set(hp.subarray(o, o + 3 * tn));
