@@ -7,7 +7,8 @@
  *
  * - `yuvToRgb`: the frame as RGB24 at its size (chroma nearest-sampled), or
  *   `yuvHalfToRgb` at half its size (each output pixel: the mean of its 2x2
- *   luma and the chroma sample that covers them), for a model's input.
+ *   luma and the chroma sample that covers them), or `yuvScaleToRgb` at any
+ *   other (the planes resized bilinear, then converted), for a model's input.
  * - `blendYuv`: an overlay's palette colours blended into the frame. Blending
  *   is linear, so alpha-blending the colour's Y, U and V is blending its R, G,
  *   B; each chroma sample takes the mean of its four pixels' blends (what an
@@ -110,8 +111,8 @@ export function yuv444ToRgbJs(planes: Uint8Array, tw: number, th: number, m: Mat
  * The w x h yuv420p frame as RGB24 at tw x th (any size; meant for a model's input between half and
  * full size): each plane resized bilinear to tw x th (half-pixel centres, as resizeRgb; 8-bit
  * weights; chroma as if repeated over its 2x2 pixels first, src/kernels/yuv-simd.ts chromaTaps),
- * then each pixel converted: the full-size conversion resized, but for rounding and clamping. ~2x less work than
- * converting at full size and resizing the RGB, and within a few levels of it.
+ * then each pixel converted: the full-size conversion resized, but for rounding and clamping
+ * (within a few levels of it; ~3x less work than converting at full size and resizing the RGB).
  */
 export function yuvScaleToRgb(src: Uint8Array, w: number, h: number, tw: number, th: number, m: Matrix, out?: Uint8Array): Uint8Array {
   check(src, w, h);

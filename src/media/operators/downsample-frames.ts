@@ -40,7 +40,7 @@ export function downsampleFrames(o: DownsampleOptions): OperatorFunction<Frame, 
     const { width, height } = target(f);
     if (f.format === 'yuv420p') {
       // RGB24 out, always (a model's input): half the size straight from the planes; smaller, via half
-      // size; larger, the planes resized to the target and converted there (~2x less work than
+      // size; larger, the planes resized to the target and converted there (~3x less work than
       // converting at full size and resizing the RGB).
       const { format: _f, matrix: _m, ...rest } = f;
       const m = f.matrix ?? 'bt601';
