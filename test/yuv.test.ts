@@ -1,6 +1,6 @@
 /**
- * yuv420p frames (the offline graphs' `decode.pixelFormat`): the SIMD kernels against their scalar
- * references, the colour conversion against ffmpeg's own, the decoder's frames, the graph loader's
+ * yuv420p frames (the offline graphs' `decode.pixelFormat`): the SIMD kernels (half size, full size,
+ * resize-then-convert) against their scalar references, the colour conversion against ffmpeg's own, the decoder's frames, the graph loader's
  * check of where such frames may go, and the offline job end to end against the RGB24 route.
  */
 import test from 'ava';
@@ -9,7 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { firstValueFrom, toArray } from 'rxjs';
-import { blendYuv, rgbToYuv, yuvBlendTable, yuvHalfToRgb, yuvHalfToRgbJs, yuvToRgb, yuvBytes } from '../src/kernels/yuv.ts';
+import { blendYuv, rgbToYuv, yuv444ToRgbJs, yuvBlendTable, yuvHalfToRgb, yuvHalfToRgbJs, yuvScalePlanesJs, yuvScaleToRgb, yuvToRgb, yuvToRgbJs, yuvBytes } from '../src/kernels/yuv.ts';
+import { resizeRgb } from '../src/kernels/image.ts';
 import { yuvSimd } from '../src/kernels/yuv-simd.ts';
 import { registry } from '../nodes/index.ts';
 import { parseGraph } from '../src/core/graph/loader.ts';
@@ -17,7 +18,7 @@ import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { downsampleFrames } from '../src/media/operators/downsample-frames.ts';
 import { of } from 'rxjs';
 import type { Frame } from '../src/core/packet.ts';
-import { segflow, tmpDir } from './helpers/cli.ts';
+import { SAMPLE, segflow, tmpDir } from './helpers/cli.ts';
 import { ffmpeg, testClip } from './helpers/videos.ts';
 import { bytes } from './helpers/bytes.ts';
 
@@ -40,6 +41,35 @@ test('yuv › SIMD kernels are there and give their scalar references’ bytes (
     blendYuv(b, src, w, h, cls, cls2, { ...table, simd: undefined });
     t.deepEqual(a, b, `blend ${w}x${h}`);
   }
+});
+
+test('yuv › full-size SIMD conversion gives yuvToRgbJs’s bytes (widths 16k, 16k + 2, 34, 642; both matrices)', (t) => {
+  t.truthy(yuvSimd);
+  for (const [w, h] of [[640, 360], [642, 362], [34, 6], [2, 2], [16, 2], [30, 4], [1920, 8], [66, 10]] as const) {
+    const src = bytes(yuvBytes(w, h), 256, 3 * w + h);
+    for (const m of ['bt601', 'bt709'] as const) {
+      const ref = new Uint8Array(w * h * 3);
+      yuvToRgbJs(src, w, h, m, ref);
+      t.deepEqual(yuvToRgb(src, w, h, m), ref, `full ${w}x${h} ${m}`);
+    }
+  }
+});
+
+test('yuv › resize-then-convert (yuvScaleToRgb): SIMD gives the scalar reference’s bytes, any target size; at the same size it is yuvToRgb', (t) => {
+  const cases = [[640, 360, 480, 270], [642, 362, 480, 271], [34, 6, 20, 4], [30, 4, 17, 3], [96, 36, 30, 12], [2, 2, 1, 1], [64, 36, 40, 36], [64, 36, 64, 20], [100, 50, 200, 100], [960, 540, 481, 271]] as const;
+  for (const [w, h, tw, th] of cases) {
+    const src = bytes(yuvBytes(w, h), 256, w + 7 * h);
+    for (const m of ['bt601', 'bt709'] as const) {
+      const ref = new Uint8Array(tw * th * 3);
+      yuv444ToRgbJs(yuvScalePlanesJs(src, w, h, tw, th), tw, th, m, ref);
+      t.deepEqual(yuvScaleToRgb(src, w, h, tw, th, m), ref, `scaled ${w}x${h} → ${tw}x${th} ${m}`);
+    }
+  }
+  for (const [w, h] of [[64, 36], [34, 6]] as const) {
+    const src = bytes(yuvBytes(w, h), 256, 11);
+    t.deepEqual(yuvScaleToRgb(src, w, h, w, h, 'bt709'), yuvToRgb(src, w, h, 'bt709'), `${w}x${h} at its own size`);
+  }
+  t.throws(() => yuvScaleToRgb(new Uint8Array(yuvBytes(4, 4)), 4, 4, 0, 2, 'bt601'), { instanceOf: RangeError });
 });
 
 test('yuv › blending Y, U and V is blending R, G and B (to within conversion rounding)', (t) => {
@@ -85,19 +115,44 @@ test('yuv › the conversion to RGB matches ffmpeg’s for BT.601 and BT.709 vid
   }
 });
 
+test('yuv › a decoded frame of the sample: full-size conversion, and resize-then-convert against ffmpeg’s RGB resized (within a few levels)', async (t) => {
+  t.timeout(60_000);
+  const file = SAMPLE, w = 640, h = 360;
+  const yuv = new Uint8Array(await raw(['-i', file, '-frames:v', '1', '-pix_fmt', 'yuv420p']));
+  const rgb = new Uint8Array(await raw(['-i', file, '-frames:v', '1', '-pix_fmt', 'rgb24']));
+  const diff = (a: Uint8Array, b: Uint8Array) => {
+    let s = 0, far = 0;
+    for (let i = 0; i < a.length; i++) { const d = Math.abs(a[i]! - b[i]!); s += d; if (d > 6) far++; }
+    return { mean: s / a.length, far: far / a.length };
+  };
+  const full = diff(yuvToRgb(yuv, w, h, 'bt601'), rgb);
+  t.true(full.mean < 2 && full.far < 0.001, `full size vs ffmpeg: mean ${full.mean.toFixed(2)}, ${(100 * full.far).toFixed(2)} % over 6 levels`);
+  for (const [tw, th] of [[480, 270], [481, 271], [600, 338]] as const) {
+    const ours = yuvScaleToRgb(yuv, w, h, tw, th, 'bt601');
+    const theirs = diff(ours, resizeRgb(rgb, w, h, tw, th));
+    t.true(theirs.mean < 2 && theirs.far < 0.001, `${tw}x${th} vs ffmpeg's RGB resized: mean ${theirs.mean.toFixed(2)}, ${(100 * theirs.far).toFixed(2)} % over 6 levels`);
+    const route = diff(ours, resizeRgb(yuvToRgb(yuv, w, h, 'bt601'), w, h, tw, th));
+    t.true(route.mean < 0.5 && route.far < 0.001, `${tw}x${th} vs converting at full size, then resizing: mean ${route.mean.toFixed(2)}, ${(100 * route.far).toFixed(2)} % over 6 levels`);
+  }
+});
+
 test('yuv › downsampler: yuv420p in, RGB24 out at half size from the planes, and at other sizes', async (t) => {
   const w = 64, h = 36;
   const src = bytes(yuvBytes(w, h), 256, 9);
   const f: Frame = { kind: 'frame', source: 'd', seq: 0, ptsMs: 0, width: w, height: h, data: src, format: 'yuv420p', matrix: 'bt601' };
-  const [half, quarter] = await Promise.all([
+  const [half, quarter, between] = await Promise.all([
     firstValueFrom(of(f).pipe(downsampleFrames({ longSidePx: 32 }), toArray())),
     firstValueFrom(of(f).pipe(downsampleFrames({ longSidePx: 16 }), toArray())),
+    firstValueFrom(of(f).pipe(downsampleFrames({ longSidePx: 48 }), toArray())),
   ]);
   t.is(half[0]!.format, undefined);
   t.is(half[0]!.matrix, undefined);
   t.deepEqual([half[0]!.width, half[0]!.height, half[0]!.data.length], [32, 18, 32 * 18 * 3]);
   t.deepEqual(half[0]!.data, yuvHalfToRgb(src, w, h, 'bt601'));
   t.deepEqual([quarter[0]!.width, quarter[0]!.height, quarter[0]!.data.length], [16, 9, 16 * 9 * 3]);
+  // Between half and full size: the planes resized to 48x27, converted there.
+  t.deepEqual([between[0]!.width, between[0]!.height], [48, 27]);
+  t.deepEqual(between[0]!.data, yuvScaleToRgb(src, w, h, 48, 27, 'bt601'));
 });
 
 test('yuv › the loader refuses yuv420p frames where a node takes RGB24 only, directly or through an overlay', (t) => {

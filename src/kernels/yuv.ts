@@ -7,7 +7,8 @@
  *
  * - `yuvToRgb`: the frame as RGB24 at its size (chroma nearest-sampled), or
  *   `yuvHalfToRgb` at half its size (each output pixel: the mean of its 2x2
- *   luma and the chroma sample that covers them), for a model's input.
+ *   luma and the chroma sample that covers them), or `yuvScaleToRgb` at any
+ *   other (the planes resized bilinear, then converted), for a model's input.
  * - `blendYuv`: an overlay's palette colours blended into the frame. Blending
  *   is linear, so alpha-blending the colour's Y, U and V is blending its R, G,
  *   B; each chroma sample takes the mean of its four pixels' blends (what an
@@ -17,7 +18,7 @@
  */
 import type { Labels } from '../core/packet.ts';
 import type { Legend } from './legend.ts';
-import { BT601, BT709, yuvSimd, type Coefficients } from './yuv-simd.ts';
+import { BT601, BT709, chromaTaps, taps, yuvSimd, type Coefficients } from './yuv-simd.ts';
 
 export type Matrix = 'bt601' | 'bt709';
 
@@ -56,16 +57,69 @@ function put(dst: Uint8Array, o: number, y: number, u: number, v: number, k: Coe
   dst[o + 2] = clamp((l + k.bu * u) >> 13);
 }
 
-/** The w x h yuv420p frame as RGB24 (w x h x 3), each pixel with the chroma sample that covers it. */
-export function yuvToRgb(src: Uint8Array, w: number, h: number, m: Matrix, out?: Uint8Array): Uint8Array {
-  check(src, w, h);
+/** yuvToRgb's arithmetic for columns x0.. of every row (the scalar reference, and the SIMD kernel's last columns). */
+export function yuvToRgbJs(src: Uint8Array, w: number, h: number, m: Matrix, dst: Uint8Array, x0 = 0): void {
   const k = FIXED[m];
-  const dst = out && out.length === w * h * 3 ? out : new Uint8Array(w * h * 3);
   const cw = w >> 1, uo = w * h, vo = uo + cw * (h >> 1);
   for (let y = 0; y < h; y++) {
     const ci = (y >> 1) * cw;
-    for (let x = 0, i = y * w; x < w; x++, i++) put(dst, 3 * i, src[i]! - 16, src[uo + ci + (x >> 1)]! - 128, src[vo + ci + (x >> 1)]! - 128, k);
+    for (let x = x0, i = y * w + x0; x < w; x++, i++) put(dst, 3 * i, src[i]! - 16, src[uo + ci + (x >> 1)]! - 128, src[vo + ci + (x >> 1)]! - 128, k);
   }
+}
+
+/** The w x h yuv420p frame as RGB24 (w x h x 3), each pixel with the chroma sample that covers it. */
+export function yuvToRgb(src: Uint8Array, w: number, h: number, m: Matrix, out?: Uint8Array): Uint8Array {
+  check(src, w, h);
+  const dst = out && out.length === w * h * 3 ? out : new Uint8Array(w * h * 3);
+  if (yuvSimd) yuvSimd.full(dst, src, w, h, m === 'bt709', (x0) => yuvToRgbJs(src, w, h, m, dst, x0));
+  else yuvToRgbJs(src, w, h, m, dst);
+  return dst;
+}
+
+/** One plane (sw wide) resized by its taps (src/kernels/yuv-simd.ts `taps`): rows first, then columns. */
+function scalePlaneJs(src: Uint8Array, so: number, sw: number, sh: number, dst: Uint8Array, d: number, rows: Int32Array, cols: Int32Array): void {
+  const tmp = new Uint8Array(sw + 1);
+  for (const r of rows) {
+    const a = so + (r >> 9) * sw, wy = r & 511, b = (r >> 9) + 1 < sh ? a + sw : a;
+    for (let x = 0; x < sw; x++) tmp[x] = (src[a + x]! * (256 - wy) + src[b + x]! * wy + 128) >> 8;
+    for (const c of cols) {
+      const x0 = c >> 9, p = tmp[x0]!;
+      dst[d++] = p + (((tmp[x0 + 1]! - p) * (c & 511) + 128) >> 8);
+    }
+  }
+}
+
+/** The w x h yuv420p frame's three planes resized to tw x th each (yuvScaleToRgb's first step, in JS). */
+export function yuvScalePlanesJs(src: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
+  const cw = w >> 1, ch = h >> 1, tn = tw * th, out = new Uint8Array(3 * tn);
+  const yr = taps(h, th), yc = taps(w, tw), cr = chromaTaps(yr), cc = chromaTaps(yc);
+  scalePlaneJs(src, 0, w, h, out, 0, yr, yc);
+  scalePlaneJs(src, w * h, cw, ch, out, tn, cr, cc);
+  scalePlaneJs(src, w * h + cw * ch, cw, ch, out, 2 * tn, cr, cc);
+  return out;
+}
+
+/** RGB24 of columns x0.. of tw x th planes Y, U, V (one chroma sample a pixel): yuvScaleToRgb's second step. */
+export function yuv444ToRgbJs(planes: Uint8Array, tw: number, th: number, m: Matrix, dst: Uint8Array, x0 = 0): void {
+  const k = FIXED[m], tn = tw * th;
+  for (let y = 0; y < th; y++) {
+    for (let i = y * tw + x0, e = (y + 1) * tw; i < e; i++) put(dst, 3 * i, planes[i]! - 16, planes[tn + i]! - 128, planes[2 * tn + i]! - 128, k);
+  }
+}
+
+/**
+ * The w x h yuv420p frame as RGB24 at tw x th (any size; meant for a model's input between half and
+ * full size): each plane resized bilinear to tw x th (half-pixel centres, as resizeRgb; 8-bit
+ * weights; chroma as if repeated over its 2x2 pixels first, src/kernels/yuv-simd.ts chromaTaps),
+ * then each pixel converted: the full-size conversion resized, but for rounding and clamping
+ * (within a few levels of it; ~3x less work than converting at full size and resizing the RGB).
+ */
+export function yuvScaleToRgb(src: Uint8Array, w: number, h: number, tw: number, th: number, m: Matrix, out?: Uint8Array): Uint8Array {
+  check(src, w, h);
+  if (!Number.isInteger(tw) || !Number.isInteger(th) || tw < 1 || th < 1) throw new RangeError(`yuvScaleToRgb: bad target size ${tw}x${th}`);
+  const dst = out && out.length === tw * th * 3 ? out : new Uint8Array(tw * th * 3);
+  if (yuvSimd) yuvSimd.scaled(dst, src, w, h, tw, th, m === 'bt709', (x0, planes) => yuv444ToRgbJs(planes, tw, th, m, dst, x0));
+  else yuv444ToRgbJs(yuvScalePlanesJs(src, w, h, tw, th), tw, th, m, dst);
   return dst;
 }
 

@@ -10,7 +10,8 @@
  * back with the full-size frames); a frame already at the target size passes
  * through as the same object (no copy). yuv420p frames (a decoder's `pixelFormat`) come out as
  * RGB24 (src/kernels/yuv.ts: at half the size, each pixel from its 2x2 luma and their chroma
- * sample, then resized when the target is smaller still; a larger target converts at full size). One frame in, one frame out, in
+ * sample, then resized when the target is smaller still; a larger one: the three planes resized
+ * to it and converted there, yuvScaleToRgb). One frame in, one frame out, in
  * order; completion and errors pass straight through.
  *
  * ```ts
@@ -20,7 +21,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { fitLongSide, resizeRgb } from '../../kernels/image.ts';
-import { yuvHalfToRgb, yuvToRgb } from '../../kernels/yuv.ts';
+import { yuvHalfToRgb, yuvScaleToRgb, yuvToRgb } from '../../kernels/yuv.ts';
 import type { Frame } from '../../core/packet.ts';
 
 export interface DownsampleOptions {
@@ -38,14 +39,16 @@ export function downsampleFrames(o: DownsampleOptions): OperatorFunction<Frame, 
   return map((f): Frame => {
     const { width, height } = target(f);
     if (f.format === 'yuv420p') {
-      // RGB24 out, always (a model's input): half the size straight from the planes, else via RGB24 at full size.
+      // RGB24 out, always (a model's input): half the size straight from the planes; smaller, via half
+      // size; larger, the planes resized to the target and converted there (~3x less work than
+      // converting at full size and resizing the RGB).
       const { format: _f, matrix: _m, ...rest } = f;
       const m = f.matrix ?? 'bt601';
       const hw = f.width / 2, hh = f.height / 2;
       const data = hw === width && hh === height ? yuvHalfToRgb(f.data, f.width, f.height, m)
         : width <= hw && height <= hh ? resizeRgb(yuvHalfToRgb(f.data, f.width, f.height, m), hw, hh, width, height)
         : f.width === width && f.height === height ? yuvToRgb(f.data, f.width, f.height, m)
-        : resizeRgb(yuvToRgb(f.data, f.width, f.height, m), f.width, f.height, width, height);
+        : yuvScaleToRgb(f.data, f.width, f.height, width, height, m);
       return Object.freeze({ ...rest, width, height, data });
     }
     if (f.width === width && f.height === height) return f;
