@@ -14,11 +14,13 @@
  * no error), refuses the connection (exit 1), or hangs with its socket open
  * (ffmpeg never exits: the no-data watchdog kills it); ffmpeg blocked on the
  * network may ignore SIGTERM, so SIGKILL follows after 2 s. Each disconnect
- * is logged with its cause in words: connection refused, the server's 401 or
- * 404, a stream with no video track, a server that does not answer in RTSP
- * (a camera's web port), rtsps:// to a plain RTSP server. Metrics:
- * `rtsp_connected`, `rtsp_reconnects_total`, `rtsp_frames_total`,
- * `rtsp_disconnects_total{reason}`, `rtsp_last_frame_timestamp_seconds`.
+ * is logged with its cause in words: connection refused, a 404 after the
+ * camera was up (see Fatal answers), a stream with no video track, a server
+ * that does not answer in RTSP (a camera's web port), rtsps:// to a plain
+ * RTSP server. Metrics: `rtsp_connected`, `rtsp_reconnects_total`,
+ * `rtsp_frames_total`, `rtsp_disconnects_total{reason}` (`rtsp-401`,
+ * `rtsp-403`, `rtsp-404` for a fatal answer),
+ * `rtsp_last_frame_timestamp_seconds`.
  *
  * Options: `url` (rtsp:// or rtsps://), `transport` (tcp | udp, default tcp),
  * `width`/`height` (scale inside ffmpeg; 0 = native, one of them 0 keeps the
