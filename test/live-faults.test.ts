@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import ava from 'ava';
 import { z } from 'zod';
@@ -155,6 +156,44 @@ test.serial('live-faults › a refused password (401) ends the run at once, says
     t.is(metric(bare.metrics, 'rtsp_reconnects_total', { node: 'camera' }), 0);
   } finally {
     await server.stop();
+  }
+});
+
+test.serial('live-faults › a 403 Forbidden (a minimal RTSP server on a real socket) ends the run at once, not retried', async (t) => {
+  // GstRtspServer answers 401 for an account without access; this one answers DESCRIBE with 403.
+  let describes = 0;
+  const socks = new Set<Socket>();
+  const server = createServer((sock) => {
+    socks.add(sock);
+    sock.once('close', () => socks.delete(sock));
+    let buf = '';
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const req = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        const cseq = /^CSeq:\s*(\d+)/im.exec(req)?.[1] ?? '0';
+        if (req.startsWith('DESCRIBE')) describes++;
+        sock.write(req.startsWith('OPTIONS')
+          ? `RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n`
+          : `RTSP/1.0 403 Forbidden\r\nCSeq: ${cseq}\r\n\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const run = runLive({ yaml: cameraGraph(`rtsp://bob:letmein@127.0.0.1:${port}/cam`) }, [], reg);
+    const err = await t.throwsAsync(run.result);
+    t.log(err!.message);
+    t.regex(err!.message, /^camera: rtsp:\/\/bob:\*\*\*@127\.0\.0\.1:\d+\/cam: the camera refused access to this stream \(RTSP 403 Forbidden\); check that the account may view it, and the stream path; not retried$/);
+    t.is(describes, 1, 'asked once');
+    t.is(metric(run.metrics, 'rtsp_reconnects_total', { node: 'camera' }), 0);
+    t.false([err!.message, ...run.log].some((l) => l.includes('letmein')));
+  } finally {
+    for (const sock of socks) sock.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
 
