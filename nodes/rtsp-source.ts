@@ -244,7 +244,7 @@ export const rtspSource = defineNode({
           const refusal = !reason && !err ? rtspRefusal(tail) : undefined;
           if (refusal && (refusal.status !== 404 || seq === 0)) {
             stopped = true;
-            ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: `rtsp-${refusal.status}` }, 1);
+            ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: `rtsp-${refusal.status}` }, 1, 'Connections that ended, by reason.');
             sub.error(new InputError(`${where}: ${refusalAdvice(refusal.status, o.url)}; not retried`, redact(o.url)));
             return;
           }
