@@ -14,11 +14,13 @@
  * no error), refuses the connection (exit 1), or hangs with its socket open
  * (ffmpeg never exits: the no-data watchdog kills it); ffmpeg blocked on the
  * network may ignore SIGTERM, so SIGKILL follows after 2 s. Each disconnect
- * is logged with its cause in words: connection refused, the server's 401 or
- * 404, a stream with no video track, a server that does not answer in RTSP
- * (a camera's web port), rtsps:// to a plain RTSP server. Metrics:
- * `rtsp_connected`, `rtsp_reconnects_total`, `rtsp_frames_total`,
- * `rtsp_disconnects_total{reason}`, `rtsp_last_frame_timestamp_seconds`.
+ * is logged with its cause in words: connection refused, a 404 after the
+ * camera was up (see Fatal answers), a stream with no video track, a server
+ * that does not answer in RTSP (a camera's web port), rtsps:// to a plain
+ * RTSP server. Metrics: `rtsp_connected`, `rtsp_reconnects_total`,
+ * `rtsp_frames_total`, `rtsp_disconnects_total{reason}` (`rtsp-401`,
+ * `rtsp-403`, `rtsp-404` for a fatal answer),
+ * `rtsp_last_frame_timestamp_seconds`.
  *
  * Options: `url` (rtsp:// or rtsps://), `transport` (tcp | udp, default tcp),
  * `width`/`height` (scale inside ffmpeg; 0 = native, one of them 0 keeps the
@@ -29,20 +31,28 @@
  * `connectTimeoutMs` (no first frame this long after starting ffmpeg → kill
  * and reconnect).
  *
- * Credentials: ffmpeg takes an RTSP user and password only inside the URL
- * (5.x has no option or file for them), so `rtsp://user:pass@host` is on
- * ffmpeg's command line, readable by every local user in `ps` and
- * /proc/PID/cmdline for as long as the camera is connected. segflow redacts it
- * in its own logs and errors and warns once when a URL carries a password.
- * Where other local users are not trusted, give the camera a view-only
- * account, or put the stream behind a local relay (docs/security-files.md).
+ * Credentials: the camera URL (with any `user:password@`) is never on
+ * ffmpeg's command line, so it is not in `ps` or /proc/PID/cmdline: ffmpeg
+ * reads a one-entry ffconcat script from its stdin (`-f concat -i pipe:0`,
+ * the RTSP options as the script's `option` lines), which the concat demuxer
+ * opens as its only file, passing each packet on as it comes (no frame
+ * held back, reconnects as before: the RTSP input's end is the script's end).
+ * Its command line carries the URL with the password masked, so `ps` still
+ * tells which camera each ffmpeg is for. Our logs and errors mask it too.
+ *
+ * Fatal answers: a 401 Unauthorized or 403 Forbidden ends the run at once
+ * (retrying a wrong password hides the mistake and can lock the camera's
+ * account); a 404 Not Found ends it at once only if the camera has not sent a
+ * frame in this run (a wrong path). A 404 after the camera was up is taken
+ * for a restart and reconnected like a drop: cameras and relays (an NVR,
+ * MediaMTX whose publisher is gone) answer 404 while their stream comes back.
  *
  * ```yaml
  * camera: { type: rtsp-source, options: { url: "rtsp://127.0.0.1:8554/cam", transport: tcp, width: 640, height: 360 } }
  * ```
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { InputError } from '../src/core/errors.ts';
@@ -72,7 +82,7 @@ const options = z
   .refine((o) => o.reconnectMaxMs >= o.reconnectInitialMs, { message: 'expected reconnectMaxMs ≥ reconnectInitialMs', path: ['reconnectMaxMs'] });
 
 type Options = z.infer<typeof options>;
-type Child = ChildProcessByStdio<null, Readable, Readable>;
+type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 
 export const rtspSource = defineNode({
   type: 'rtsp-source',
@@ -85,10 +95,11 @@ export const rtspSource = defineNode({
   async open(ctx) {
     const o = ctx.options;
     const bin = ffmpegPaths().ffmpeg;
-    const args = ffmpegArgs(o, rtspTimeoutFlag(bin));
+    const timeoutFlag = rtspTimeoutFlag(bin);
+    const args = ffmpegArgs(o);
+    const script = ffconcatScript(o, timeoutFlag);
     const node = { node: ctx.name };
     const where = `${ctx.name}: ${redact(o.url)}`;
-    if (redact(o.url) !== o.url) ctx.log(`the camera password in ${redact(o.url)} is visible to local users in the process list (ffmpeg reads it only from its command line); see docs/security-files.md`);
     const children = new Set<Child>();
     const stoppers = new Set<() => void>();
     let closed = false;
@@ -121,9 +132,13 @@ export const rtspSource = defineNode({
         const isReconnect = connections > 0;
         connections++;
         if (isReconnect) ctx.metrics.count('rtsp_reconnects_total', node);
-        const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
         child = c;
         children.add(c);
+        // The URL (and its password) goes in on stdin, never on the command line; an ffmpeg that
+        // failed to start or has already exited closes the pipe (EPIPE): its exit says why.
+        c.stdin.on('error', () => {});
+        c.stdin.end(script);
         let size = o.width > 0 && o.height > 0 ? { width: o.width, height: o.height } : undefined;
         let asm = size ? new FrameAssembler(size.width * size.height * 3) : undefined;
         let stash: Buffer[] = [];
@@ -221,12 +236,23 @@ export const rtspSource = defineNode({
           if (stopped) return;
           ctx.metrics.gauge('rtsp_connected', node, 0);
           const why = reason ?? (err ? 'spawn-error' : code === 0 ? 'server-closed' : 'error');
+          const detail = (err?.message ?? lastError(tail) ?? (code === 0 ? 'stream ended' : `ffmpeg exited with ${signal ?? `code ${code}`}`)).replace(`${redact(o.url)}: `, '').replace(/^pipe:0: /, '');
+          // A wrong password or path is the user's mistake, not a drop: say so now rather than retry.
+          // 401/403 always end the run (retrying a refused password can lock the camera's account);
+          // 404 only before the camera's first frame in this run: after it, a 404 is a camera or
+          // relay restarting (its stream not yet back), reconnected like any drop.
+          const refusal = !reason && !err ? rtspRefusal(tail) : undefined;
+          if (refusal && (refusal.status !== 404 || seq === 0)) {
+            stopped = true;
+            ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: `rtsp-${refusal.status}` }, 1, 'Connections that ended, by reason.');
+            sub.error(new InputError(`${where}: ${refusalAdvice(refusal.status, o.url)}; not retried`, redact(o.url)));
+            return;
+          }
           ctx.metrics.count('rtsp_disconnects_total', { ...node, reason: why }, 1, 'Connections that ended, by reason.');
-          const detail = (err?.message ?? lastError(tail) ?? (code === 0 ? 'stream ended' : `ffmpeg exited with ${signal ?? `code ${code}`}`)).replace(`${redact(o.url)}: `, '');
           if (framesHere === 0) failures++;
           if (o.maxReconnects > 0 && failures > o.maxReconnects) {
             stopped = true;
-            sub.error(new InputError(`${where}: no frames after ${o.maxReconnects} reconnects in a row; expected a reachable camera, got: ${detail}`, o.url));
+            sub.error(new InputError(`${where}: no frames after ${o.maxReconnects} reconnects in a row; expected a reachable camera, got: ${detail}`, redact(o.url)));
             return;
           }
           const delay = failures === 0 ? o.reconnectInitialMs : Math.min(o.reconnectMaxMs, o.reconnectInitialMs * 2 ** Math.min(30, failures - 1));
@@ -265,20 +291,42 @@ export const rtspSource = defineNode({
   },
 });
 
-/** The ffmpeg command line for one connection. */
-export function ffmpegArgs(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string[] {
+/**
+ * The ffmpeg command line for one connection: the camera is read through the
+ * concat demuxer from the script on stdin (ffconcatScript), so the command line
+ * carries the URL only with its password masked (as a comment, for `ps`).
+ */
+export function ffmpegArgs(o: Options): string[] {
   const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
   return [
-    '-hide_banner', '-nostats', '-loglevel', 'info',
+    '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info',
     // low_delay also turns off frame threading, which would hold back (threads - 1) frames.
     '-fflags', 'nobuffer', '-flags', 'low_delay',
-    '-rtsp_transport', o.transport,
-    // Socket I/O timeout in µs (it does not catch a hung server: the watchdog does).
-    timeoutFlag, String(o.connectTimeoutMs * 1000),
-    '-i', o.url,
+    '-f', 'concat', '-safe', '0', '-protocol_whitelist', 'pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls',
+    '-i', 'pipe:0',
     '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
+    '-metadata', `comment=segflow rtsp-source ${redact(o.url)}`,
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
   ];
+}
+
+/**
+ * What ffmpeg reads on stdin: an ffconcat script whose one file is the camera,
+ * opened with the RTSP options. The URL is quoted ('…', a quote as '\'').
+ * Measured against the GStreamer test camera (ffmpeg 5.1): frames from the
+ * first on at the camera's pace, none held back (0 frames delivered after the
+ * server was frozen, as with `-i URL`), time to first frame the same.
+ */
+export function ffconcatScript(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string {
+  return [
+    'ffconcat version 1.0',
+    `file '${o.url.replace(/'/g, "'\\''")}'`,
+    `option rtsp_transport ${o.transport}`,
+    // Socket I/O timeout in µs (it does not catch a hung server: the watchdog does).
+    `option ${timeoutFlag.slice(1)} ${o.connectTimeoutMs * 1000}`,
+    'option fflags nobuffer',
+    '',
+  ].join('\n');
 }
 
 const timeoutFlags = new Map<string, '-timeout' | '-stimeout'>();
@@ -313,6 +361,27 @@ function terminate(c: Child): Promise<void> {
     });
     c.kill('SIGTERM');
   });
+}
+
+/** The RTSP server's refusal that a retry cannot mend: 401, 403 or 404 in ffmpeg's "method X failed: NNN ...". */
+function rtspRefusal(lines: string[]): { status: 401 | 403 | 404 } | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /method \w+ failed: (401|403|404)\b/.exec(lines[i]!) ?? /Server returned (401|403|404)\b/.exec(lines[i]!);
+    if (m) return { status: Number(m[1]) as 401 | 403 | 404 };
+  }
+  return undefined;
+}
+
+/** What a refusal means and what to check, in words. */
+function refusalAdvice(status: 401 | 403 | 404, url: string): string {
+  const creds = /^\w+:\/\/[^/@\s]*@/.test(url);
+  if (status === 401) {
+    return creds
+      ? 'the camera refused the user name or password (RTSP 401 Unauthorized); check them in the URL (characters such as @ : / % percent-encoded, e.g. @ as %40)'
+      : 'the camera asks for a user name and password (RTSP 401 Unauthorized); put them in the URL: rtsp://USER:PASSWORD@host:port/path';
+  }
+  if (status === 403) return 'the camera refused access to this stream (RTSP 403 Forbidden); check that the account may view it, and the stream path';
+  return 'the camera has no stream at this path (RTSP 404 Not Found); check the path after host:port (the camera\'s manual or ONVIF GetStreamUri names it, e.g. /stream1)';
 }
 
 function lastError(lines: string[]): string | undefined {

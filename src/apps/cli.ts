@@ -36,7 +36,7 @@ import { PACKAGE_ROOT } from '../core/package-root.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import type { Progress } from './process.ts';
 import { closest, didYouMean } from '../core/suggest.ts';
-import { forceExit, forceExitOnSignal } from './signals.ts';
+import { forceExit, forceExitOnSignal, killChildren } from './signals.ts';
 
 const ROOT = PACKAGE_ROOT;
 export const DEFAULT_GRAPH = path.join(ROOT, 'graphs', 'dashcam-offline.yaml');
@@ -405,11 +405,23 @@ function port(s: string | undefined): number | undefined {
   return n;
 }
 
-function stopSignal(log: Log): { signal: AbortSignal; dispose: () => void } {
+function stopSignal(log: Log): { signal: AbortSignal; dispose: () => void; opening: (on: boolean) => void } {
   const ac = new AbortController();
   let count = 0;
+  let opening = false;
   const onSig = (sig: NodeJS.Signals) => {
     count++;
+    if (count === 1 && opening) {
+      // The graph is still opening: nothing to finish yet, but a graceful stop would wait for every open,
+      // a model loading in its thread included (seconds on a busy machine), and that thread cannot be
+      // ended early (one terminated inside ONNX Runtime aborts the process). So the children a node may
+      // have started are killed and the process ends by the signal at once: status 130 in a shell, as a
+      // Ctrl-C before the handler is installed (test/live-faults.test.ts).
+      if (log.json) log.event('signal', { signal: sig, message: 'stopping; the graph was still opening' });
+      else process.stderr.write(`\n${sig}: stopping; the graph was still opening\n`);
+      killChildren();
+      forceExit(sig);
+    }
     if (count === 1) {
       if (log.json) log.event('signal', { signal: sig, message: 'stopping; finishing outputs (again to force)' });
       else process.stderr.write(`\n${sig}: stopping; finishing outputs (again to force)\n`);
@@ -420,7 +432,11 @@ function stopSignal(log: Log): { signal: AbortSignal; dispose: () => void } {
   };
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
-  return { signal: ac.signal, dispose: () => { process.off('SIGINT', onSig); process.off('SIGTERM', onSig); if (count > 0) forceExitOnSignal(); } };
+  return {
+    signal: ac.signal,
+    dispose: () => { process.off('SIGINT', onSig); process.off('SIGTERM', onSig); if (count > 0) forceExitOnSignal(); },
+    opening: (on) => void (opening = on),
+  };
 }
 
 async function cmdRun(values: Values, positionals: string[]): Promise<number> {
@@ -454,7 +470,7 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
       await live.dispatcher.waitForWorkers(minWorkers, stop.signal);
       if (stop.signal.aborted) return 130;
     }
-    return await runLoaded(def, metrics, stop.signal, log);
+    return await runLoaded(def, metrics, stop.signal, log, stop.opening);
   } finally {
     stop.dispose();
     server?.close();
@@ -478,7 +494,9 @@ export function outputsOf(def: GraphDef): Array<{ node: string; type: string; to
   return out;
 }
 
-async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, log: Log): Promise<number> {
+async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, log: Log, opening: (on: boolean) => void = () => {}): Promise<number> {
+  // A first SIGINT/SIGTERM from here until every node has opened ends the process at once (stopSignal).
+  if (!signal.aborted) opening(true);
   const { runGraph } = await import('../core/graph/runner.ts');
   const t0 = performance.now();
   let frames = 0;
@@ -488,6 +506,7 @@ async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, l
   const res = await runGraph(def, {
     signal,
     metrics,
+    onOpened: () => opening(false),
     log: (m) => log.info(m),
     onDone: (sink) => {
       if (sink !== firstSink) return;
@@ -503,7 +522,7 @@ async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, l
         }
       }
     },
-  });
+  }).finally(() => opening(false));
   const secs = (performance.now() - t0) / 1000;
   if (tty) process.stderr.write('\r\x1b[K');
   const outputs = outputsOf(def);

@@ -9,6 +9,7 @@
  * segmenter's, the executors') are running or being ended, Node can abort
  * (SIGABRT) instead of exiting.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { removeUncommitted } from '../media/output.ts';
 
 export function forceExit(sig: NodeJS.Signals): never {
@@ -28,4 +29,28 @@ export function forceExit(sig: NodeJS.Signals): never {
 export function forceExitOnSignal(): void {
   process.once('SIGINT', forceExit);
   process.once('SIGTERM', forceExit);
+}
+
+/**
+ * SIGKILL this process's own child processes (found by their parent pid in
+ * /proc; nothing where there is no /proc), before a forced exit that would
+ * leave them behind: an ffprobe or ffmpeg a node started while opening.
+ */
+export function killChildren(): void {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return;
+  }
+  for (const d of pids) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) process.kill(Number(d), 'SIGKILL');
+    } catch {
+      // ended meanwhile, or not ours to signal
+    }
+  }
 }

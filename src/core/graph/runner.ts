@@ -31,6 +31,8 @@ export interface RunOptions {
   readonly log?: (message: string) => void;
   /** Called for every packet a sink finishes. */
   readonly onDone?: (sink: string, p: PacketMeta) => void;
+  /** Called once every node has opened, before packets flow (not when an open failed or the signal came first). */
+  readonly onOpened?: () => void;
 }
 
 export interface RunResult {
@@ -102,6 +104,7 @@ export async function runGraph(graph: GraphDef, opts: RunOptions = {}): Promise<
     if (failed) throw failed.reason;
     return { metrics, interrupted: true };
   }
+  opts.onOpened?.();
 
   const outputs = new Map<string, Observable<unknown>>();
   const sinks: Observable<{ sink: string; p: PacketMeta }>[] = [];
