@@ -96,10 +96,14 @@ export const rtspSource = defineNode({
     const o = ctx.options;
     const bin = ffmpegPaths().ffmpeg;
     const timeoutFlag = rtspTimeoutFlag(bin);
-    const args = ffmpegArgs(o);
-    const script = ffconcatScript(o, timeoutFlag);
+    // ffmpeg < 5 (Ubuntu 22.04's 4.4, the bundled static build) has no `option` lines in ffconcat
+    // scripts: there the URL goes on the command line as before, and the user is told.
+    const viaStdin = concatTakesOptions(bin);
+    const args = viaStdin ? ffmpegArgs(o) : ffmpegArgsInline(o, timeoutFlag);
+    const script = viaStdin ? ffconcatScript(o, timeoutFlag) : undefined;
     const node = { node: ctx.name };
     const where = `${ctx.name}: ${redact(o.url)}`;
+    if (!viaStdin && redact(o.url) !== o.url) ctx.log(`the camera password in ${redact(o.url)} is visible to local users in the process list: this ffmpeg (< 5) reads it only from its command line; ffmpeg 5 or later keeps it off (docs/security-files.md)`);
     const children = new Set<Child>();
     const stoppers = new Set<() => void>();
     let closed = false;
@@ -317,6 +321,41 @@ export function ffmpegArgs(o: Options): string[] {
  * first on at the camera's pace, none held back (0 frames delivered after the
  * server was frozen, as with `-i URL`), time to first frame the same.
  */
+/** The command line of an ffmpeg < 5 (no `option` in ffconcat scripts): the URL on it, as before session 12. */
+export function ffmpegArgsInline(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string[] {
+  const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
+  return [
+    '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info',
+    '-fflags', 'nobuffer', '-flags', 'low_delay',
+    '-rtsp_transport', o.transport,
+    timeoutFlag, String(o.connectTimeoutMs * 1000),
+    '-i', o.url,
+    '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
+    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
+  ];
+}
+
+const concatOptions = new Map<string, boolean>();
+/**
+ * Whether this ffmpeg's concat demuxer takes `option` lines (ffmpeg ≥ 5): asked from the binary
+ * once (a script naming a file that does not exist: an older one stops at the unknown keyword).
+ */
+export function concatTakesOptions(bin: string): boolean {
+  let yes = concatOptions.get(bin);
+  if (yes === undefined) {
+    let text = '';
+    try {
+      execFileSync(bin, ['-hide_banner', '-nostdin', '-f', 'concat', '-safe', '0', '-i', 'pipe:0', '-f', 'null', '-'],
+        { input: "ffconcat version 1.0\nfile 'segflow-no-such-file'\noption rtsp_transport tcp\n", encoding: 'utf8', timeout: 10_000, stdio: ['pipe', 'ignore', 'pipe'] });
+    } catch (e) {
+      text = String((e as { stderr?: unknown }).stderr ?? '');
+    }
+    yes = !/unknown keyword 'option'/.test(text);
+    concatOptions.set(bin, yes);
+  }
+  return yes;
+}
+
 export function ffconcatScript(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string {
   return [
     'ffconcat version 1.0',
