@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ava from 'ava';
 import { chromium, type Browser } from 'playwright-core';
+import { SameNameSenders } from '../src/net/zmq/same-name-senders.ts';
 import { CHROMIUM, freePort, metric, requireChromium, runLive, sleep, testRegistry, waitFor, type LiveRun } from './helpers/live.ts';
 
 const test = ava.serial;
@@ -136,4 +137,154 @@ nodes:
     await browser.close();
     await run?.stop().catch(() => {});
   }
+});
+
+interface Sender {
+  readonly p: ChildProcess;
+  readonly exited: Promise<void>;
+  stderr(): string;
+}
+
+/** A real sender process: test-labels named `cam` (so source `cam`) → zmq-sink publishing to `endpoint` (connects). */
+function sender(endpoint: string, frames: number): Sender {
+  const yaml = `version: 1
+nodes:
+  cam: { type: test-labels, options: { fps: 20, frames: ${frames}, width: 32, height: 24 } }
+  out: { type: zmq-sink, options: { endpoint: "${endpoint}", pattern: pub, bind: false }, in: { labels: cam.labels } }
+`;
+  // No process.exit on success: the sink's socket lingers until its end-of-stream message is out.
+  const code = `
+import { runLive, testRegistry } from ${JSON.stringify(LIVE)};
+const run = runLive({ yaml: process.argv[1] }, [], testRegistry);
+run.result.catch((e) => { console.error('graph failed:', e); process.exit(3); });
+process.on('SIGTERM', () => run.stop().finally(() => process.exit(0)));`;
+  const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, yaml], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  return { p, exited, stderr: () => err };
+}
+
+test('subscribe-hunt3 › zmq: two live publishers of one source name are a conflict, not restarts: warned once, the first kept, the other refused until the first goes quiet', async (t) => {
+  const zport = await freePort();
+  const wsPort = await freePort();
+  const endpoint = `tcp://127.0.0.1:${zport}`;
+  const run = runLive({ yaml: `version: 1
+nodes:
+  in:      { type: zmq-source, options: { endpoint: "${endpoint}", pattern: sub, bind: true, quietSenderMs: 1500 } }
+  browser: { type: websocket-sink, options: { port: ${wsPort}, stream: s1 }, in: { labels: in.labels } }
+` }, [], testRegistry);
+  let ended = false;
+  void run.result.then(() => (ended = true), () => (ended = true));
+  const senders: Sender[] = [];
+  const sunk = () => run.done.filter((d) => d.sink === 'browser').map((d) => d.p);
+  const m = (name: string) => metric(run.metrics, name, { node: 'in' });
+  const logged = (re: RegExp) => run.log.filter((l) => re.test(l));
+  const alive = (s: Sender, what: string) => {
+    if (s.p.exitCode !== null || s.p.signalCode !== null) throw new Error(`${what} exited early: ${s.stderr()}`);
+  };
+  /** Seqs one after another, no marks: packets of one sender only. */
+  const oneNumbering = (ps: readonly { seq: number; discontinuity?: string | undefined }[]) =>
+    ps.every((p, i) => i === 0 || (p.seq === ps[i - 1]!.seq + 1 && p.discontinuity === undefined));
+  try {
+    await waitFor('the receiver', () => healthy(wsPort), 30_000, 100);
+    // A: the first sender, until killed.
+    const a = sender(endpoint, 0);
+    senders.push(a);
+    await waitFor('packets of the first sender', () => (alive(a, 'sender A'), sunk().length >= 10), 60_000, 100);
+    // B: the same graph again (same source name), 80 label maps and its end.
+    const b = sender(endpoint, 80);
+    senders.push(b);
+    await waitFor('the conflict warning', () => logged(/WARNING: two live senders publish source 'cam'/).length > 0, 60_000, 100);
+    await waitFor('B refused', () => m('zmq_conflict_refused_total') >= 20, 60_000, 100);
+    // B's end of stream is not the stream's end: A goes on.
+    await waitFor('B\'s end ignored', () => logged(/end of stream from refused sender .* ignored/).length > 0, 60_000, 100);
+    await b.exited;
+    const i = sunk().length;
+    await waitFor('A after B ended', () => (alive(a, 'sender A'), sunk().length >= i + 10), 60_000, 100);
+    t.false(ended, 'the run goes on after a refused sender\'s end');
+    const restartsWithB = m('zmq_sender_restarts_total');
+    const marks = sunk().filter((p) => p.discontinuity === 'restart' || p.discontinuity === 'resume').length;
+    t.log(`with B: ${sunk().length} packets through, ${m('zmq_conflict_refused_total')} refused, ${restartsWithB} restarts, ${marks} restart/resume marks`);
+    // Before the fix every switch between A and B (dozens) was a restart. Now: B's first packet (taken for a
+    // restart: nothing tells it apart yet), then A resumes (marked, not counted as a restart, nothing lost).
+    t.true(restartsWithB <= 1, `expected at most 1 restart, got ${restartsWithB}`);
+    t.true(marks <= 2, `expected at most 2 restart/resume marks, got ${marks}`);
+    t.is(m('zmq_seq_gaps_total'), 0, 'nothing counted lost: A went on, B was refused');
+    t.is(logged(/restarted/).length, restartsWithB, 'a restart logged only for B\'s first packet');
+    t.true(oneNumbering(sunk().slice(i)), `A's numbering alone after B ended: ${sunk().slice(i).map((p) => p.seq).join(',')}`);
+
+    // C: a third one of the same name. Found again (counted), not warned again; then A is killed (no end):
+    // once A has been quiet for quietSenderMs, C takes the name over, and its end ends the run.
+    const c = sender(endpoint, 300);
+    senders.push(c);
+    await waitFor('the second conflict', () => m('zmq_sender_conflicts_total') >= 2, 60_000, 100);
+    t.is(logged(/WARNING: two live senders/).length, 1, 'warned once per source name');
+    const refusedBefore = m('zmq_conflict_refused_total');
+    await waitFor('C refused', () => (alive(c, 'sender C'), m('zmq_conflict_refused_total') >= refusedBefore + 5), 60_000, 100);
+    a.p.kill('SIGKILL');
+    await a.exited;
+    await waitFor('C takes over', () => logged(/source 'cam': sender \S+ sent nothing for 1500 ms; the refused sender \S+ takes it over/).length > 0, 60_000, 100);
+    await waitFor('the run to end with C\'s end of stream', () => ended, 60_000, 100);
+    await c.exited;
+    // Everything is through. From A to C the seqs drop (C started later); the last drop is the take-over (an
+    // earlier one is C's first packet, passed as a restart before A's next one showed the conflict).
+    const all = sunk();
+    let x = all.length - 1;
+    while (x > 0 && all[x]!.seq >= all[x - 1]!.seq) x--;
+    const fromC = all.slice(x);
+    t.log(`C from seq ${fromC[0]?.seq} (${fromC.length} packets); ${all.length} in all, ${m('zmq_conflict_refused_total')} refused, ${m('zmq_sender_conflicts_total')} conflicts`);
+    t.is(fromC[0]!.discontinuity, 'resume', 'C\'s first packet after the take-over is marked resume');
+    t.true(fromC.length >= 10);
+    t.true(oneNumbering(fromC), `C's numbering alone after the take-over: ${fromC.map((p) => p.seq).join(',')}`);
+    t.is(fromC.at(-1)!.seq, 299, 'to C\'s last packet');
+    t.is(m('zmq_sender_conflicts_total'), 2);
+    t.log(run.log.filter((l) => /WARNING|takes it over|ignored|restarted/.test(l)).slice(0, 8).join('\n'));
+  } finally {
+    for (const s of senders) if (s.p.exitCode === null && s.p.signalCode === null) s.p.kill('SIGKILL');
+    await run.stop().catch(() => {});
+  }
+});
+
+test('subscribe-hunt3 › SameNameSenders: a restart passes; an epoch coming back is a conflict (first kept, warned once); the refused one takes over after the first ends or goes quiet', (t) => {
+  let now = 0;
+  const conflicts: string[] = [];
+  const takeOvers: string[] = [];
+  const g = new SameNameSenders({
+    quietMs: 1000,
+    now: () => now,
+    onConflict: (source, kept, refused, first) => conflicts.push(`${source}:${kept}>${refused}:${first}`),
+    onTakeOver: (source, from, to, why) => takeOvers.push(`${source}:${from}>${to}:${why}`),
+  });
+  const feed = (epochs: string) => [...epochs].map((e) => g.packet('cam', e === '-' ? undefined : e)[0]).join('');
+  // A, then B for good (a restart): every packet passes, nothing said.
+  t.is(feed('aaabbb'), 'aaaaaa');
+  t.deepEqual(conflicts, []);
+  // A comes back: two live senders. A (the first) is kept, B refused from then on.
+  t.is(feed('abab'), 'arar');
+  t.deepEqual(conflicts, ['cam:a>b:true']);
+  // Packets without an epoch pass (nothing to tell them apart by); other names are apart.
+  t.is(feed('-'), 'a');
+  t.is(g.packet('other', 'x'), 'accept');
+  // B's end is not the stream's end; A's is, and then B (back again) takes over at once.
+  t.is(g.end('b'), 'ignore');
+  t.is(feed('b'), 'a', 'a B that ended and sends again is new: taken for a restart');
+  t.is(feed('a'), 'a', 'A back: a conflict again');
+  t.deepEqual(conflicts, ['cam:a>b:true', 'cam:a>b:false']);
+  t.is(g.conflicts, 2);
+  t.is(feed('b'), 'r');
+  t.is(g.end('a'), 'end');
+  t.is(feed('b'), 'a');
+  t.deepEqual(takeOvers, ['cam:a>b:ended']);
+  // C joins and the conflict shows; C is refused while B sends, takes over when B is quiet for 1 s.
+  t.is(feed('cbc'), 'aar');
+  now += 999;
+  t.is(feed('c'), 'r');
+  now += 2;
+  t.is(feed('c'), 'a');
+  t.deepEqual(takeOvers, ['cam:a>b:ended', 'cam:b>c:quiet']);
+  // B was only stalled: now it is the one refused.
+  t.is(feed('bc'), 'ra');
+  t.is(g.end(undefined), 'end');
+  t.is(g.end('zz'), 'end', 'an unknown sender\'s end: as before');
 });
