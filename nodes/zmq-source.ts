@@ -21,13 +21,14 @@
  * the new life that never arrived (a subscriber reconnects after the new
  * publisher's first packets: PUB/SUB slow joiner) are counted as gaps and
  * logged. Two live senders publishing one source name (two processes
- * started with the same graph) are told from a restart by their epochs: an
- * epoch seen again after another took over is a sender still alive. A
- * warning names the source once; the first sender keeps the name and the
- * other's packets are refused (counted), until the first ends or sends
- * nothing for `quietSenderMs` (src/net/zmq/same-name-senders.ts). With
- * `stopAtEnd` (default) the node ends when the sender's stream ends (a
- * refused sender's end is ignored).
+ * started from one graph) no longer look like a restart at every switch:
+ * an older epoch that sends again after a newer one took over is refused
+ * (counted), and once it has sent for a second, a warning names the source
+ * (once). The newer sender keeps the name until it ends or sends nothing for
+ * `quietSenderMs`; then the other takes over, marked `resume`
+ * (src/net/zmq/same-name-senders.ts). With `stopAtEnd` (default) the node
+ * ends when the sender's stream ends (a refused sender's end, or one whose
+ * name a live refused sender takes over, is not the end).
  * A message that does not decode is logged once, counted and skipped. The
  * marks, gaps and names are the operator src/net/operators/received-packets.ts.
  * Security (docs/security-zmq.md): ZeroMQ drops (disconnects) a peer whose
@@ -100,7 +101,7 @@ export const zmqSource = defineNode({
         ctx.metrics.count('zmq_sender_conflicts_total', tags);
         if (first) {
           ctx.log(`WARNING: two live senders publish source '${sanitize(source, 64)}' at once (epochs ${short(kept)} and ${short(refused)}): `
-            + `keeping the first (${short(kept)}), refusing the other's packets until the first ends or is quiet for ${o.quietSenderMs} ms; give each sender its own source name (node name), or stop one`);
+            + `the newer (${short(kept)}) keeps it, the other's packets are refused until it ends or is quiet for ${o.quietSenderMs} ms; give each sender its own source name (node name), or stop one`);
         }
       },
       onTakeOver: (source, from, to, why) => ctx.log(`source '${sanitize(source, 64)}': sender ${short(from)} ${why === 'ended' ? 'ended' : `sent nothing for ${o.quietSenderMs} ms`}; the refused sender ${short(to)} takes it over`),
@@ -129,7 +130,7 @@ export const zmqSource = defineNode({
             if (h.type === ZmqType.end) {
               // The end of a refused sender (or of one another took over) is not this stream's end.
               if (senders.end(headerEpoch(h)) === 'ignore') {
-                ctx.log(`end of stream from refused sender ${short(headerEpoch(h)!)} ignored`);
+                ctx.log(`end of stream from sender ${short(headerEpoch(h)!)} is not the stream's end (another sender of its name goes on)`);
                 continue;
               }
               if (o.stopAtEnd) break;
