@@ -20,8 +20,15 @@
  * `restart` (unless that is its seq 0 with its own mark), and the packets of
  * the new life that never arrived (a subscriber reconnects after the new
  * publisher's first packets: PUB/SUB slow joiner) are counted as gaps and
- * logged. With
- * `stopAtEnd` (default) the node ends when the sender's stream ends.
+ * logged. Two live senders publishing one source name (two processes
+ * started from one graph) no longer look like a restart at every switch:
+ * an older epoch that sends again after a newer one took over is refused
+ * (counted), and once it has sent for a second, a warning names the source
+ * (once). The newer sender keeps the name until it ends or sends nothing for
+ * `quietSenderMs`; then the other takes over, marked `resume`
+ * (src/net/zmq/same-name-senders.ts). With `stopAtEnd` (default) the node
+ * ends when the sender's stream ends (a refused sender's end, or one whose
+ * name a live refused sender takes over, is not the end).
  * A message that does not decode is logged once, counted and skipped. The
  * marks, gaps and names are the operator src/net/operators/received-packets.ts.
  * Security (docs/security-zmq.md): ZeroMQ drops (disconnects) a peer whose
@@ -30,7 +37,8 @@
  * it logs a warning.
  * Metrics: `zmq_received_total`, `zmq_seq_gaps_total` (packets the sender
  * sent elsewhere or dropped, or lost at its restart), `zmq_sender_restarts_total`,
- * `zmq_bad_messages_total`.
+ * `zmq_bad_messages_total`, `zmq_sender_conflicts_total` (a second live sender of a source name
+ * found), `zmq_conflict_refused_total` (its packets refused).
  *
  * ```yaml
  * in: { type: zmq-source, options: { endpoint: "tcp://127.0.0.1:5555", pattern: pull } }
@@ -42,6 +50,7 @@ import { defineNode } from '../src/core/node.ts';
 import type { Frame, Labels, Packet } from '../src/core/packet.ts';
 import { bindEndpoint, decodeHeader, decodePacket, endpointOption as endpoint, headerEpoch, sanitize, socketLimits, ZMQ_MAX_FRAME_PIXELS, ZmqType } from '../src/codecs/zmq-wire.ts';
 import { receivedPackets } from '../src/net/operators/received-packets.ts';
+import { SameNameSenders } from '../src/net/zmq/same-name-senders.ts';
 
 const options = z.strictObject({
   endpoint: endpoint.describe('ZeroMQ endpoint to connect or bind'),
@@ -52,6 +61,7 @@ const options = z.strictObject({
   stopAtEnd: z.boolean().default(true).describe("end when the sender's stream ends"),
   curveKeys: z.string().min(1).optional().describe('CURVE key file (docs/security-zmq.md): a client file when connecting, a server file when binding'),
   maxFramePixels: z.number().int().min(1).max(65535 * 65535).default(ZMQ_MAX_FRAME_PIXELS).describe('largest frame in pixels accepted; larger messages are dropped by ZeroMQ (3 bytes a pixel a part)'),
+  quietSenderMs: z.number().int().min(1).max(600_000).default(3000).describe('a sender refused for publishing a source name another live sender holds takes it over when that one has sent nothing for this long (ms)'),
 });
 
 export const zmqSource = defineNode({
@@ -81,6 +91,21 @@ export const zmqSource = defineNode({
     ctx.metrics.count('zmq_received_total', tags, 0, 'Packets received by a zmq-source.');
     ctx.metrics.count('zmq_seq_gaps_total', tags, 0, 'Packets missing between two received ones (sent to another puller, or dropped), or lost at a sender restart.');
     ctx.metrics.count('zmq_sender_restarts_total', tags, 0, 'Times a sender was seen to restart (a new epoch, or its seq went back).');
+    ctx.metrics.count('zmq_sender_conflicts_total', tags, 0, 'Times a second live sender of one source name was found (its epoch alternating with another).');
+    ctx.metrics.count('zmq_conflict_refused_total', tags, 0, 'Packets refused: their sender publishes a source name another live sender holds.');
+    const short = (epoch: string) => sanitize(epoch, 16);
+    // Two live senders of one name are not a restart at every switch: the first keeps it, the other is refused.
+    const senders = new SameNameSenders({
+      quietMs: o.quietSenderMs,
+      onConflict: (source, kept, refused, first) => {
+        ctx.metrics.count('zmq_sender_conflicts_total', tags);
+        if (first) {
+          ctx.log(`WARNING: two live senders publish source '${sanitize(source, 64)}' at once (epochs ${short(kept)} and ${short(refused)}): `
+            + `the newer (${short(kept)}) keeps it, the other's packets are refused until it ends or is quiet for ${o.quietSenderMs} ms; give each sender its own source name (node name), or stop one`);
+        }
+      },
+      onTakeOver: (source, from, to, why) => ctx.log(`source '${sanitize(source, 64)}': sender ${short(from)} ${why === 'ended' ? 'ended' : `sent nothing for ${o.quietSenderMs} ms`}; the refused sender ${short(to)} takes it over`),
+    });
     // The sender's epoch of each packet, for receivedPackets (decoded here, from the header's meta).
     const epochs = new WeakMap<Packet, string>();
     const close = () => {
@@ -103,11 +128,20 @@ export const zmqSource = defineNode({
           try {
             const h = decodeHeader(header!);
             if (h.type === ZmqType.end) {
+              // The end of a refused sender (or of one another took over) is not this stream's end.
+              if (senders.end(headerEpoch(h)) === 'ignore') {
+                ctx.log(`end of stream from sender ${short(headerEpoch(h)!)} is not the stream's end (another sender of its name goes on)`);
+                continue;
+              }
               if (o.stopAtEnd) break;
               continue;
             }
             p = decodePacket(h, payload, o.maxFramePixels);
             const epoch = headerEpoch(h);
+            if (senders.packet(p.source, epoch) === 'refuse') {
+              ctx.metrics.count('zmq_conflict_refused_total', tags);
+              continue;
+            }
             if (epoch !== undefined) epochs.set(p, epoch);
           } catch (e) {
             // A stray or newer-version sender: counted and skipped, the stream goes on.

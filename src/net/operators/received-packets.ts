@@ -14,7 +14,12 @@
  * `restart` (unless it is the new life's seq 0 with a mark of its own) and
  * reports to `onRestart` (and `onGap`) the packets of the new life lost before
  * it, counted from seq 0: a subscriber that reconnects after the restart (a
- * PUB/SUB slow joiner) misses the first ones. With `source`, every packet
+ * PUB/SUB slow joiner) misses the first ones. A sender seen before that
+ * comes back after another's packets (two live senders of one source name:
+ * zmq-source refuses one of them, src/net/zmq/same-name-senders.ts, and these
+ * are the switches from one to the other) is no restart: its packet is marked
+ * `resume`, nothing is reported (its packets refused meanwhile are counted
+ * by the zmq-source). With `source`, every packet
  * takes that source name (this node's, so joins and flow control work as for
  * any source); without it the sender's names are kept, with control
  * characters replaced and at most 200 characters (they reach logs and metric
@@ -41,19 +46,33 @@ export interface ReceivedOptions {
   readonly onRestart?: (lost: number, p: Packet) => void;
 }
 
+/** Epochs remembered per stream to tell a sender that resumes from one that restarted. */
+const MAX_EPOCHS = 64;
+
 export function receivedPackets(o: ReceivedOptions = {}): OperatorFunction<Packet, Packet> {
   return (packet$) => defer(() => {
     // Last seq and epoch seen per (sender's source, kind): first packet → join mark; jumps → counted gaps; a new life → restart.
     const last = new Map<string, { seq: number; epoch: string | undefined }>();
+    // Epochs seen before per (source, kind), the newest last (bounded): one that comes back resumes, it did not restart.
+    const seen = new Map<string, string[]>();
     return packet$.pipe(map((p): Packet => {
       const key = `${p.source}\u0000${p.kind}`;
       const prev = last.get(key);
       const epoch = o.epochOf?.(p);
       last.set(key, { seq: p.seq, epoch });
       // A sender that says its epoch restarted when it changes; one that says none, when its seq does not go up.
-      const restarted = prev !== undefined && (epoch !== undefined && prev.epoch !== undefined ? epoch !== prev.epoch : p.seq <= prev.seq);
+      const changed = prev !== undefined && (epoch !== undefined && prev.epoch !== undefined ? epoch !== prev.epoch : p.seq <= prev.seq);
+      let epochs = seen.get(key);
+      if (!epochs) seen.set(key, (epochs = []));
+      const resumed = changed && epoch !== undefined && epochs.includes(epoch);
+      const restarted = changed && !resumed;
+      if (epoch !== undefined && !epochs.includes(epoch)) {
+        epochs.push(epoch);
+        if (epochs.length > MAX_EPOCHS) epochs.shift();
+      }
       // A late joiner starts here: say 'join' whatever the sender marked, unless this is the stream's start.
       if (prev === undefined && !(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'join');
+      else if (resumed) p = p.discontinuity ? p : withDiscontinuity(p, 'resume');
       else if (restarted) {
         // The new life's start, with its own mark, lost nothing; otherwise its first packets went missing.
         if (!(p.seq === 0 && p.discontinuity)) p = withDiscontinuity(p, 'restart');

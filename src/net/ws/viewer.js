@@ -2,6 +2,11 @@
 // /ws, draws the JPEG video (when the graph sends it) with the mask from the labels
 // on top, a class legend, fps and latency. The message decoder mirrors
 // src/ws/protocol.ts (docs/websocket-protocol.md, version 1).
+// A stream that ends (the server's `end` message, or a close with 1001 "going away")
+// is shown as ended: a banner over the last frame (dimmed), no WebSocket reconnect
+// loop. The page then asks /streams every ENDED_POLL_MS whether the stream is back (a
+// new run) and reconnects when it is; "reconnect now" asks at once. A connection lost
+// without an end (server killed, network) is retried every second as before.
 'use strict';
 (() => {
   const params = new URLSearchParams(location.search);
@@ -20,7 +25,12 @@
     stream: null, hello: null, classes: [], palette: [],
     labels: 0, jpegs: 0, drawn: 0, dropped: 0, errors: [],
     fps: 0, latencyMs: NaN, mediaLatencyMs: NaN, lastSeq: -1,
+    /** The `end` message (or {stream, code} for a 1001 close without one) while the stream is ended; null otherwise. */
+    ended: null, ends: 0, endPolls: 0,
   });
+  /** How often an ended stream is looked for in /streams (one small GET; no WebSocket attempts); ?retry=SECONDS (1..3600). */
+  const retry = Number(params.get('retry'));
+  const ENDED_POLL_MS = params.has('retry') && retry >= 1 && retry <= 3600 ? retry * 1000 : 5000;
 
   const HEADER = 48;
   const MAGIC = 0x4c464753;
@@ -119,8 +129,60 @@
     $('status').classList.toggle('bad', !!bad);
   }
 
+  // --- an ended stream ----------------------------------------------------
+  let endedTimer = 0;
+
+  function showEnded(info) {
+    state.ended = info;
+    const missed = info.count ? `; ${info.count} frames were not sent to this viewer` : '';
+    const at = new Date().toLocaleTimeString();
+    $('endedText').textContent = `stream ${info.stream} ended at ${at}${missed}. Waiting for a new run (checking every ${ENDED_POLL_MS / 1000} s).`;
+    $('ended').hidden = false;
+    canvas.classList.add('ended');
+    status(`stream ${info.stream} ended`, true);
+  }
+
+  function clearEnded() {
+    clearTimeout(endedTimer);
+    endedTimer = 0;
+    state.ended = null;
+    $('ended').hidden = true;
+    canvas.classList.remove('ended');
+  }
+
+  /** After an end: is the stream listed again? Then connect; else look again later. */
+  async function lookForStream() {
+    clearTimeout(endedTimer);
+    endedTimer = 0;
+    if (!state.ended) return;
+    const name = state.ended.stream;
+    state.endPolls++;
+    let list = null;
+    try {
+      const r = await fetch('/streams', { headers: auth, cache: 'no-store' });
+      if (r.ok) list = (await r.json()).streams;
+    } catch { /* the server is gone for now: look again later */ }
+    if (!state.ended) return; // the user picked a stream meanwhile
+    if (list && list.some((s) => s.name === name)) {
+      fillStreams(list, name);
+      return connect(name);
+    }
+    // Other streams may be there to pick; the ended one stays selected, marked.
+    if (list) fillStreams([{ name, ended: true }, ...list], name);
+    endedTimer = setTimeout(lookForStream, ENDED_POLL_MS);
+  }
+  $('reconnect').onclick = () => { if (state.ended) lookForStream(); };
+
+  function ended(info) {
+    if (state.ended) return;
+    state.ends++;
+    showEnded(info);
+    endedTimer = setTimeout(lookForStream, ENDED_POLL_MS);
+  }
+
   function connect(name) {
     if (ws) { ws.onclose = null; ws.close(); }
+    clearEnded();
     state.stream = name;
     bitmaps.clear();
     const q = new URLSearchParams({ stream: name });
@@ -128,9 +190,15 @@
     ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?${q}`);
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => status(`connected to ${name}`);
-    ws.onclose = (e) => { status(`disconnected (${e.code}); retrying…`, true); setTimeout(() => connect(name), 1000); };
+    const sock = ws;
+    ws.onclose = (e) => {
+      // The server said the stream is over (an `end` message, then 1001): no reconnect loop.
+      if (sock.sawEnd || e.code === 1001) return ended(sock.sawEnd || { stream: name, count: 0, total: state.dropped, code: e.code });
+      status(`disconnected (${e.code}); retrying…`, true);
+      setTimeout(() => connect(name), 1000);
+    };
     ws.onmessage = (e) => {
-      if (typeof e.data === 'string') return onText(JSON.parse(e.data));
+      if (typeof e.data === 'string') return onText(JSON.parse(e.data), sock);
       let m;
       try { m = decode(e.data); } catch (err) { state.errors.push(String(err)); return; }
       if (m.type === 2) {
@@ -160,12 +228,17 @@
     };
   }
 
-  function onText(msg) {
+  function onText(msg, sock) {
     if (msg.type === 'hello' || msg.type === 'classes') {
       if (msg.type === 'hello') state.hello = msg;
       if (msg.classes.length) { state.classes = msg.classes; state.palette = msg.palette; legend(); }
     } else if (msg.type === 'dropped') {
       state.dropped = msg.total;
+    } else if (msg.type === 'end') {
+      // The close (1001) follows; the banner shows once it came, so nothing is cut short.
+      state.dropped = msg.total;
+      sock.sawEnd = { stream: msg.stream, count: msg.count, total: msg.total };
+      status(`stream ${msg.stream} ending…`);
     } else if (msg.type === 'error') {
       state.errors.push(msg.message);
       status(msg.message, true);
@@ -185,11 +258,16 @@
     }
     if (!list.length) { status('no streams yet; retrying…', true); setTimeout(start, 1000); return; }
     const sel = $('stream');
-    sel.replaceChildren(...list.map((s) => new Option(`${s.name}${s.video ? '' : ' (mask only)'}`, s.name)));
-    const want = params.get('stream');
-    sel.value = list.some((s) => s.name === want) ? want : list[0].name;
+    fillStreams(list, params.get('stream'));
     sel.onchange = () => connect(sel.value);
     connect(sel.value);
+  }
+
+  /** The stream list, `want` selected when listed (else the first). */
+  function fillStreams(list, want) {
+    const sel = $('stream');
+    sel.replaceChildren(...list.map((s) => new Option(`${s.name}${s.ended ? ' (ended)' : s.video ? '' : ' (mask only)'}`, s.name)));
+    sel.value = list.some((s) => s.name === want) ? want : list[0].name;
   }
   start();
 })();
