@@ -99,7 +99,7 @@ export const rtspSource = defineNode({
     // ffmpeg < 5 (Ubuntu 22.04's 4.4, the bundled static build) has no `option` lines in ffconcat
     // scripts: there the URL goes on the command line as before, and the user is told.
     const viaStdin = concatTakesOptions(bin);
-    const args = viaStdin ? ffmpegArgs(o) : ffmpegArgsInline(o, timeoutFlag);
+    const args = ffmpegArgs(o, viaStdin ? undefined : timeoutFlag);
     const script = viaStdin ? ffconcatScript(o, timeoutFlag) : undefined;
     const node = { node: ctx.name };
     const where = `${ctx.name}: ${redact(o.url)}`;
@@ -298,39 +298,23 @@ export const rtspSource = defineNode({
 /**
  * The ffmpeg command line for one connection: the camera is read through the
  * concat demuxer from the script on stdin (ffconcatScript), so the command line
- * carries the URL only with its password masked (as a comment, for `ps`).
+ * carries the URL only with its password masked (as a comment, for `ps`). With
+ * `inline` (the RTSP timeout flag of an ffmpeg < 5, whose ffconcat scripts take
+ * no `option` lines: concatTakesOptions), the URL and the RTSP options are on
+ * the command line instead, as before session 12.
  */
-export function ffmpegArgs(o: Options): string[] {
+export function ffmpegArgs(o: Options, inline?: '-timeout' | '-stimeout'): string[] {
   const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
+  const input = inline
+    ? ['-rtsp_transport', o.transport, inline, String(o.connectTimeoutMs * 1000), '-i', o.url]
+    : ['-f', 'concat', '-safe', '0', '-protocol_whitelist', 'pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls', '-i', 'pipe:0'];
   return [
     '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info',
     // low_delay also turns off frame threading, which would hold back (threads - 1) frames.
     '-fflags', 'nobuffer', '-flags', 'low_delay',
-    '-f', 'concat', '-safe', '0', '-protocol_whitelist', 'pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls',
-    '-i', 'pipe:0',
+    ...input,
     '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
-    '-metadata', `comment=segflow rtsp-source ${redact(o.url)}`,
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
-  ];
-}
-
-/**
- * What ffmpeg reads on stdin: an ffconcat script whose one file is the camera,
- * opened with the RTSP options. The URL is quoted ('…', a quote as '\'').
- * Measured against the GStreamer test camera (ffmpeg 5.1): frames from the
- * first on at the camera's pace, none held back (0 frames delivered after the
- * server was frozen, as with `-i URL`), time to first frame the same.
- */
-/** The command line of an ffmpeg < 5 (no `option` in ffconcat scripts): the URL on it, as before session 12. */
-export function ffmpegArgsInline(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string[] {
-  const scale = o.width > 0 || o.height > 0 ? ['-vf', `scale=${o.width || -2}:${o.height || -2}:flags=area`] : [];
-  return [
-    '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info',
-    '-fflags', 'nobuffer', '-flags', 'low_delay',
-    '-rtsp_transport', o.transport,
-    timeoutFlag, String(o.connectTimeoutMs * 1000),
-    '-i', o.url,
-    '-map', '0:v:0', '-an', '-sn', '-dn', ...scale,
+    ...(inline ? [] : ['-metadata', `comment=segflow rtsp-source ${redact(o.url)}`]),
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-flush_packets', '1', 'pipe:1',
   ];
 }
@@ -356,6 +340,13 @@ export function concatTakesOptions(bin: string): boolean {
   return yes;
 }
 
+/**
+ * What ffmpeg reads on stdin: an ffconcat script whose one file is the camera,
+ * opened with the RTSP options. The URL is quoted ('…', a quote as '\'').
+ * Measured against the GStreamer test camera (ffmpeg 5.1): frames from the
+ * first on at the camera's pace, none held back (0 frames delivered after the
+ * server was frozen, as with `-i URL`), time to first frame the same.
+ */
 export function ffconcatScript(o: Options, timeoutFlag: '-timeout' | '-stimeout' = '-timeout'): string {
   return [
     'ffconcat version 1.0',
