@@ -30,6 +30,7 @@ import { chunkIdentity, chunksDir, QUEUE_NAME, rangeSets, sha256, type JobData, 
 import type { RedisTarget } from './redis-url.ts';
 import { removeChunks, stitch } from './stitch.ts';
 import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
+import { ffmpegOwnProcessGroup } from '../../media/ffmpeg.ts';
 
 export interface QueueWorkerOptions {
   readonly target: RedisTarget;
@@ -89,6 +90,8 @@ function lean(r: FileResult): JobResult {
 
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  // A terminal's Ctrl-C reaches the worker alone: its ffmpeg children finish the job it was told to finish.
+  ffmpegOwnProcessGroup();
   const lockMs = o.lockMs ?? 30_000;
   const name = `${os.hostname()}:${process.pid}`;
   const metrics = new Metrics();
