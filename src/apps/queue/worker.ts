@@ -22,13 +22,14 @@
 import os from 'node:os';
 import path from 'node:path';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { processOne, type FileResult, type Progress } from '../process.ts';
 import { assignFolders, baseName, identityOf, inspectFolder, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
 import { chunkIdentity, chunksDir, QUEUE_NAME, rangeSets, sha256, type JobData, type JobResult } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
 import { removeChunks, stitch } from './stitch.ts';
+import { workersSeen } from './status.ts';
 import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
 import { ffmpegOwnProcessGroup } from '../../media/ffmpeg.ts';
 
@@ -56,6 +57,9 @@ export interface QueueWorker {
   /** Resolves when the worker has stopped. */
   readonly done: Promise<void>;
 }
+
+/** A job submitted with another graph than this worker's file of that name. */
+class GraphMismatch extends Error {}
 
 /** The input as it is now must be the one submitted: a changed file is not written under its old identity. */
 function checkIdentity(input: string, submitted: InputIdentity): void {
@@ -104,8 +108,34 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       h = sha256(readFileSync(g));
       graphs.set(g, h);
     }
-    if (h !== d.graphHash) throw new Error(`graph ${g} on worker ${name} differs from the one submitted (another segflow version or an edited file); expected sha256 ${d.graphHash.slice(0, 12)}…, got ${h.slice(0, 12)}…`);
+    if (h !== d.graphHash) throw new GraphMismatch(`graph ${g} on worker ${name} differs from the one submitted (another segflow version or an edited file); expected sha256 ${d.graphHash.slice(0, 12)}…, got ${h.slice(0, 12)}…`);
     return g;
+  };
+
+  /** Graph hashes this worker has said it refuses (said once each, not once a job). */
+  const refusing = new Set<string>();
+  /**
+   * A job for another graph is handed back (no attempt used) for a worker that has it: one stale
+   * machine in a fleet must not fail every file it happens to pick up. Only when every worker
+   * connected now has handed it back does it fail, with the mismatch as its error (its attempts
+   * then run as for any error, so a worker that joins meanwhile still gets it).
+   */
+  const refuse = async (job: Job<JobData, JobResult>, token: string | undefined, e: GraphMismatch): Promise<never> => {
+    const refusedBy = [...new Set([...(job.data.refusedBy ?? []), name])];
+    const live = (await workersSeen(queue)).map((w) => w.name);
+    if (live.every((n) => refusedBy.includes(n))) {
+      log(`worker ${name}: ${e.message}; no worker connected now has the submitted graph: attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''} failed`);
+      throw e;
+    }
+    await job.updateData({ ...job.data, refusedBy });
+    if (!refusing.has(job.data.graphHash)) {
+      refusing.add(job.data.graphHash);
+      log(`worker ${name}: ${e.message}: handed back to the queue for a worker with the submitted graph (no attempt used; this worker says so once per graph)`);
+    }
+    // Held a moment first: a stale worker must not spin through the queue taking and handing back.
+    await new Promise((r) => setTimeout(r, 1000));
+    await job.moveToDelayed(Date.now() + 1000, token);
+    throw new DelayedError();
   };
 
   let active = 0;
@@ -122,8 +152,14 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     const d = job.data;
     const t0 = performance.now();
     const what = d.kind === 'chunk' ? `${d.input} frames ${d.start}..${d.count ? d.start + d.count - 1 : 'end'}` : `${d.input}${d.kind === 'stitch' ? ` (stitching ${d.chunks.length} chunks)` : ''}`;
+    let graph: string;
+    try {
+      graph = graphFor(d);
+    } catch (e) {
+      if (e instanceof GraphMismatch) return refuse(job, token, e);
+      throw e;
+    }
     log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
-    const graph = graphFor(d);
     if (!d.identity) throw new Error(`${d.input}: its job carries no input identity (submitted by an older segflow); submit it again`);
     checkIdentity(d.input, d.identity);
     if (d.kind === 'stitch') {
