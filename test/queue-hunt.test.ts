@@ -132,3 +132,32 @@ t_('queue › a worker whose graph differs (a stale machine in the fleet) hands 
   stop.abort();
   await stale.done;
 });
+
+t_('queue › Redis away while a worker idles: said once (not several times a second), its return said, and the worker takes the next job', async (t) => {
+  const redis = await startRedis({ appendOnly: true });
+  t.teardown(() => redis.stop());
+  const out = tmpDir('segflow-qh-out-');
+  const wk = spawnSegflow(['worker', '--queue', redis.url]);
+  const w = watchChild(wk);
+  t.teardown(() => wk.kill('SIGKILL'));
+  await w.until(/waiting for jobs/);
+  await redis.restart(2000);
+  await w.until(/redis: reachable again/, 60_000);
+  // The first connection error (refused, or reset) said once; ioredis retried many times meanwhile.
+  const said = w.text().split('\n').filter((l) => /redis: /.test(l) && !/reachable again/.test(l));
+  t.is(said.length, 1, w.text());
+  t.regex(said[0]!, /redis: .*(ECONNREFUSED|ECONNRESET|Connection is closed).* \(retrying; said again only when it changes\)/);
+  const r = await segflow(['process', SAMPLE, '--out', out, '--queue', redis.url]);
+  t.is(r.code, 0, r.stderr + w.text());
+  t.regex(w.text(), /synthetic-road\.mp4 done/);
+});
+
+test('queue › --out naming a file: a clear error before anything is queued', async (t) => {
+  const dir = tmpDir('segflow-qh-out-');
+  const file = path.join(dir, 'not-a-folder');
+  writeFileSync(file, 'x');
+  // No Redis at this address: the error comes first.
+  const r = await segflow(['process', SAMPLE, '--out', file, '--queue', 'redis://127.0.0.1:1']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /--out \S+not-a-folder: cannot create the folder \(a path in it is not a folder, EEXIST\); expected a folder segflow can write/);
+});

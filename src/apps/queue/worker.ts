@@ -239,7 +239,24 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     maxStalledCount: 3,
     autorun: false,
   });
-  worker.on('error', (e) => log(`worker ${name}: redis: ${e.message}`));
+  // Redis away: ioredis retries several times a second; its error is said once (until it changes), and its return once.
+  let lastError = '';
+  let repeated = 0;
+  let away = false;
+  worker.on('error', (e) => {
+    const unreachable = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN|Connection is closed/.test(e.message);
+    if (unreachable ? away : e.message === lastError) return void repeated++;
+    lastError = e.message;
+    repeated = 0;
+    away ||= unreachable;
+    log(`worker ${name}: redis: ${e.message}${unreachable ? ' (retrying; said again only when it changes)' : ''}`);
+  });
+  const reachable = () => {
+    if (!away) return;
+    log(`worker ${name}: redis: reachable again${repeated ? ` (after ${repeated + 1} connection errors)` : ''}`);
+    away = false;
+    lastError = '';
+  };
   worker.on('stalled', (id) => log(`worker ${name}: job ${id} stalled (its worker stopped renewing the lock): back in the queue`));
   // Queue-wide counts for Prometheus, refreshed in the background (the metrics endpoint is synchronous).
   const queue = new Queue(QUEUE_NAME, { connection: o.target.options });
@@ -248,6 +265,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   const refresh = async () => {
     try {
       queueText = (await queue.exportPrometheusMetrics({ worker: name })).replace(/^(# (?:HELP|TYPE) )?bullmq_/gm, '$1segflow_queue_bullmq_');
+      reachable();
     } catch {
       /* Redis away: keep the last counts */
     }
