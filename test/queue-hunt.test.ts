@@ -161,3 +161,46 @@ test('queue › --out naming a file: a clear error before anything is queued', a
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /--out \S+not-a-folder: cannot create the folder \(a path in it is not a folder, EEXIST\); expected a folder segflow can write/);
 });
+
+t_('queue › a worker SIGKILLed mid-file: another takes the job over once its lock expires, the output equals one process\'s, and the dead worker\'s hidden work folder is removed', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const inDir = tmpDir('segflow-qh-in-');
+  const out = tmpDir('segflow-qh-out-');
+  const ref = tmpDir('segflow-qh-ref-');
+  const a = path.join(inDir, 'killed.mp4');
+  await ffmpeg(['-i', SAMPLE, '-frames:v', '60', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', a]);
+  const REALTIME = ['--set', 'decode.realtime=true'];
+  t.is((await segflow(['process', a, '--out', out, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
+  const w1 = spawnSegflow(['worker', '--queue', redis.url, '--lock-ms', '2000']);
+  const x1 = watchChild(w1);
+  t.teardown(() => w1.kill('SIGKILL'));
+  await x1.until(/file \S+killed\.mp4 \(attempt 1 of 3\)/);
+  // Killed once its work folder holds frames.
+  const framesIn = (e: string) => {
+    try {
+      // The label maps' folder is itself a work folder (labels.partial) until the graph ends.
+      return readdirSync(path.join(out, e)).filter((d) => d.startsWith('labels')).some((d) => readdirSync(path.join(out, e, d)).some((f) => f.endsWith('.png')));
+    } catch {
+      return false; // not made yet
+    }
+  };
+  await until('a work folder with frames', () => readdirSync(out).some((e) => /^\.segflow-killed\.partial-/.test(e) && framesIn(e)));
+  w1.kill('SIGKILL');
+  await x1.exit;
+  const w2 = spawnSegflow(['worker', '--queue', redis.url, '--lock-ms', '2000']);
+  const x2 = watchChild(w2);
+  t.teardown(() => w2.kill('SIGKILL'));
+  const r = await segflow(['process', a, '--out', out, '--queue', redis.url, ...REALTIME]);
+  t.is(r.code, 0, r.stderr + x2.text());
+  t.regex(x2.text(), /stalled/);
+  t.regex(x2.text(), /removed \S+\.segflow-killed\.partial-\S+ \(the work folder of a worker of this machine that died\)/);
+  t.regex(x2.text(), /file \S+killed\.mp4 done: 60 frames/);
+  t.deepEqual(readdirSync(out).sort(), ['killed', 'summary.json'], 'nothing left beside the outputs, hidden or not');
+  t.is((await segflow(['process', a, '--out', ref])).code, 0);
+  const pngs = (d: string) => readdirSync(d).filter((f) => f.endsWith('.png')).sort();
+  const la = pngs(path.join(out, 'killed', 'labels'));
+  t.is(la.length, 60);
+  t.deepEqual(la.filter((f) => !readFileSync(path.join(out, 'killed', 'labels', f)).equals(readFileSync(path.join(ref, 'killed', 'labels', f)))), [], 'labels identical to one process');
+  t.is(readFileSync(path.join(out, 'killed', 'stats.csv'), 'utf8'), readFileSync(path.join(ref, 'killed', 'stats.csv'), 'utf8'));
+});

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { processOne, type FileResult, type Progress } from '../process.ts';
-import { assignFolders, baseName, identityOf, inspectFolder, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
+import { assignFolders, baseName, identityOf, inspectFolder, removeLeftovers, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
 import { chunkIdentity, chunksDir, QUEUE_NAME, rangeSets, sha256, type JobData, type JobResult } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
@@ -162,6 +162,10 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
     if (!d.identity) throw new Error(`${d.input}: its job carries no input identity (submitted by an older segflow); submit it again`);
     checkIdentity(d.input, d.identity);
+    // Work folders of dead workers of this machine (SIGKILL, power loss): theirs only, marked with pid and host.
+    for (const dir of d.kind === 'chunk' ? [d.out, path.dirname(d.dir)] : [d.out]) {
+      for (const gone of removeLeftovers(dir)) log(`worker ${name}: removed ${gone} (the work folder of a worker of this machine that died)`);
+    }
     if (d.kind === 'stitch') {
       const folder = folderNow(d.out, d.name, d.outDir, d.identity);
       // Stitched before, by a worker that died before it could say so (its chunks may be gone already).
