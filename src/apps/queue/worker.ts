@@ -122,7 +122,8 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
    */
   const refuse = async (job: Job<JobData, JobResult>, token: string | undefined, e: GraphMismatch): Promise<never> => {
     const refusedBy = [...new Set([...(job.data.refusedBy ?? []), name])];
-    const live = (await workersSeen(queue)).map((w) => w.name);
+    // Redis without CLIENT LIST (some managed services): the mismatch is an error as any other.
+    const live = await workersSeen(queue).then((ws) => ws.map((w) => w.name), () => [name]);
     if (live.every((n) => refusedBy.includes(n))) {
       log(`worker ${name}: ${e.message}; no worker connected now has the submitted graph: attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''} failed`);
       throw e;
