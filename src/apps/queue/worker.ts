@@ -244,7 +244,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     maxStalledCount: 3,
     autorun: false,
   });
-  // Redis away: ioredis retries several times a second; its error is said once (until it changes), and its return once.
+  // Redis away: ioredis retries several times a second; that is said once, and its return once; other errors once each until they change.
   let lastError = '';
   let repeated = 0;
   let away = false;
@@ -254,7 +254,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     lastError = e.message;
     repeated = 0;
     away ||= unreachable;
-    log(`worker ${name}: redis: ${e.message}${unreachable ? ' (retrying; said again only when it changes)' : ''}`);
+    log(`worker ${name}: redis: ${e.message}${unreachable ? ' (retrying; said once until it is back)' : ''}`);
   });
   const reachable = () => {
     if (!away) return;
