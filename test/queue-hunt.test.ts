@@ -54,8 +54,8 @@ t_('queue › Ctrl-C in the worker\'s terminal (SIGINT to its process group) fin
   const inDir = tmpDir('segflow-qh-in-');
   const out = tmpDir('segflow-qh-out-');
   const a = path.join(inDir, 'ctrlc.mp4');
-  await ffmpeg(['-i', SAMPLE, '-frames:v', '100', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', a]);
-  // Decoded at the video's rate: the job lasts its 4 s however fast the machine is.
+  await ffmpeg(['-i', SAMPLE, '-frames:v', '60', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', a]);
+  // Decoded at the video's rate: the job lasts its 2.4 s however fast the machine is.
   const REALTIME = ['--set', 'decode.realtime=true'];
   t.is((await segflow(['process', a, '--out', out, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
 
@@ -67,9 +67,9 @@ t_('queue › Ctrl-C in the worker\'s terminal (SIGINT to its process group) fin
   w1.ctrlC();
   await w1.w.until(/finishing the current job/);
   t.is(await w1.w.exit, 0, w1.w.text());
-  t.regex(w1.w.text(), /file \S+ctrlc\.mp4 done: 100 frames/);
+  t.regex(w1.w.text(), /file \S+ctrlc\.mp4 done: 60 frames/);
   t.notRegex(w1.w.text(), /failed/);
-  t.is(readdirSync(path.join(out, 'ctrlc', 'labels')).filter((f) => f.endsWith('.png')).length, 100);
+  t.is(readdirSync(path.join(out, 'ctrlc', 'labels')).filter((f) => f.endsWith('.png')).length, 60);
 
   // Submitted again into another folder: two Ctrl-Cs release the job (no attempt used), and no ffmpeg is left behind.
   const out2 = tmpDir('segflow-qh-out-');
@@ -96,7 +96,7 @@ t_('queue › a worker whose graph differs (a stale machine in the fleet) hands 
   const out = tmpDir('segflow-qh-out-');
   const files = await Promise.all([1, 2, 3].map(async (i) => {
     const f = path.join(inDir, `stale${i}.mp4`);
-    await ffmpeg(['-i', SAMPLE, '-frames:v', '50', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', f]);
+    await ffmpeg(['-i', SAMPLE, '-frames:v', '30', '-vf', 'scale=320:180', '-c:v', 'libx264', '-preset', 'ultrafast', f]);
     return f;
   }));
   // The stale worker: this package's default graph, edited on its machine (another hash).
@@ -110,12 +110,12 @@ t_('queue › a worker whose graph differs (a stale machine in the fleet) hands 
   const g = watchChild(good);
   t.teardown(() => good.kill('SIGKILL'));
   await g.until(/waiting for jobs/);
-  // Decoded at the video's rate: the good worker is busy 2 s a file, while the stale one is idle and takes the others.
+  // Decoded at the video's rate: the good worker is busy over a second a file, while the stale one is idle and takes the others.
   const r = await segflow(['process', ...files, '--out', out, '--queue', redis.url, '--set', 'decode.realtime=true']);
   t.is(r.code, 0, r.stderr + lines.join('\n'));
   t.regex(r.stdout, /3 done, 0 failed/);
-  for (const f of files) t.regex(g.text(), new RegExp(`file \\S+${path.basename(f).replace('.', '\\.')} done: 50 frames`));
-  t.is(readdirSync(path.join(out, 'stale1', 'labels')).filter((f) => f.endsWith('.png')).length, 50);
+  for (const f of files) t.regex(g.text(), new RegExp(`file \\S+${path.basename(f).replace('.', '\\.')} done: 30 frames`));
+  t.is(readdirSync(path.join(out, 'stale1', 'labels')).filter((f) => f.endsWith('.png')).length, 30);
   // Whether the stale worker met a job depends on timing; when it did, it said so once, and used no attempt.
   t.true(lines.filter((l) => /differs from the one submitted.*handed back/.test(l)).length <= 1, lines.join('\n'));
   t.false(lines.some((l) => /failed/.test(l)), lines.join('\n'));
