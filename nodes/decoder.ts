@@ -61,7 +61,7 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { InputError } from '../src/core/errors.ts';
 import { statSync } from 'node:fs';
-import { ffmpegPaths, inputSpec, looksLikeUrl, probe } from '../src/media/ffmpeg.ts';
+import { ffmpegPaths, ffmpegSpawnOptions, inputSpec, looksLikeUrl, probe } from '../src/media/ffmpeg.ts';
 import { FrameAssembler } from '../src/media/frame-assembler.ts';
 import { fitLongSide } from '../src/kernels/image.ts';
 import { yuvBytes } from '../src/kernels/yuv.ts';
@@ -187,7 +187,7 @@ export const decoder = defineNode({
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];
-      const c = spawn(ffmpegPaths().ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+      const c = spawn(ffmpegPaths().ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true, ...ffmpegSpawnOptions() });
       cmd = c;
       st.started = c.pid !== undefined;
       let exitErr: Error | null | undefined;

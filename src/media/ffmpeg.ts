@@ -42,6 +42,22 @@ function bundled(pkg: string): string | undefined {
   }
 }
 
+/**
+ * ffmpeg children in their own process group (set by `segflow worker`): a terminal's Ctrl-C goes to
+ * the foreground group, and an ffmpeg in it stops at once (exit 255) and fails the job the worker
+ * was told to finish (the first Ctrl-C) or to hand back (the second). Detached, they get the signal
+ * only through the worker (which ends them as the graph stops); a worker killed outright still ends
+ * them: their pipes close.
+ */
+let ownGroup = false;
+export function ffmpegOwnProcessGroup(on = true): void {
+  ownGroup = on;
+}
+/** Spawn options for an ffmpeg child (see ffmpegOwnProcessGroup). */
+export function ffmpegSpawnOptions(): { detached?: true } {
+  return ownGroup ? { detached: true } : {};
+}
+
 let paths: { ffmpeg: string; ffprobe: string } | undefined;
 
 export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {

@@ -7,7 +7,7 @@
  * `kill()` ends it at once (SIGTERM, then SIGKILL after 2 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ffmpegPaths } from './ffmpeg.ts';
+import { ffmpegPaths, ffmpegSpawnOptions } from './ffmpeg.ts';
 
 export class FfmpegWriter {
   private readonly proc: ChildProcess;
@@ -16,7 +16,7 @@ export class FfmpegWriter {
   private failed: Error | undefined;
 
   constructor(args: readonly string[], readonly label: string, readonly bufferBytes = 0) {
-    this.proc = spawn(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.proc = spawn(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', ...args], { stdio: ['pipe', 'ignore', 'pipe'], ...ffmpegSpawnOptions() });
     this.proc.stderr!.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-2000);
     });

@@ -51,6 +51,8 @@ interface Base extends RunOptions {
   readonly outDir: string;
   /** Frames the file declares (0 = unknown). */
   readonly frames: number;
+  /** Workers that handed the job back because their graph differs from the submitted one (worker.ts). */
+  readonly refusedBy?: readonly string[];
 }
 
 /** The whole file in one job. */

@@ -21,12 +21,12 @@
  * replaced only when it holds this input's output), so a stitch that dies
  * leaves nothing under the final name and can simply run again.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { audioArgs } from '../../media/audio.ts';
 import { csvField } from '../../codecs/csv.ts';
-import { ffmpegPaths } from '../../media/ffmpeg.ts';
+import { ffmpegPaths, ffmpegSpawnOptions } from '../../media/ffmpeg.ts';
 import { loadGraphFile, type GraphDef, type Registry } from '../../core/graph/loader.ts';
 import { commitFolder, discard } from '../process.ts';
 import { makePartial, RESULT_FILE, unmarkPartial, type Assignment, type InputIdentity } from '../process-folders.ts';
@@ -134,10 +134,16 @@ async function concatMp4(segments: readonly string[], out: string, scratch: stri
   const audio = audioFrom ? await audioArgs(audioFrom) : { input: [], output: [] };
   try {
     await new Promise<void>((resolve, reject) => {
-      execFile(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-f', 'concat', '-safe', '0', '-protocol_whitelist', 'file',
-        '-i', list, ...audio.input, '-map', '0:v', ...audio.output, '-c:v', 'copy', '-movflags', '+faststart', '-f', 'mp4', `file:${path.resolve(tmp)}`], { maxBuffer: 4 << 20 }, (err, _o, stderr) => {
-        if (err) reject(new Error(`joining ${segments.length} mp4 segments into ${out}: ffmpeg failed: ${stderr.trim().split('\n').slice(-1)[0] ?? err.message}`));
-        else resolve();
+      // spawn, not execFile: execFile cannot start it in its own process group (a worker's, media/ffmpeg.ts ffmpegSpawnOptions).
+      const c = spawn(ffmpegPaths().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-f', 'concat', '-safe', '0', '-protocol_whitelist', 'file',
+        '-i', list, ...audio.input, '-map', '0:v', ...audio.output, '-c:v', 'copy', '-movflags', '+faststart', '-f', 'mp4', `file:${path.resolve(tmp)}`], { stdio: ['ignore', 'ignore', 'pipe'], ...ffmpegSpawnOptions() });
+      let stderr = '';
+      c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      c.on('error', reject);
+      c.on('close', (code, signal) => {
+        if (code === 0) return resolve();
+        const why = signal ? `killed with signal ${signal}` : `exit code ${code}`;
+        reject(new Error(`joining ${segments.length} mp4 segments into ${out}: ffmpeg failed: ${stderr.trim().split('\n').slice(-1)[0] || why}`));
       });
     });
     renameSync(tmp, out);

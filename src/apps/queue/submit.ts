@@ -97,7 +97,10 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
   const opts = optionsHash(run);
   const files = expandInputs(o.inputs, out);
-  await mkdir(out, { recursive: true });
+  await mkdir(out, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'a path in it is not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
+    throw new Error(`--out ${out}: cannot create the folder (${why}${e.code ? `, ${e.code}` : ''}); expected a folder segflow can write`);
+  });
   const previous = readSummary(out); // a summary.json segflow did not write: refused before anything is queued
   const { ids, folders } = planFolders(out, files);
 

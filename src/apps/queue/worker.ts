@@ -22,14 +22,16 @@
 import os from 'node:os';
 import path from 'node:path';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { processOne, type FileResult, type Progress } from '../process.ts';
-import { assignFolders, baseName, identityOf, inspectFolder, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
+import { assignFolders, baseName, identityOf, inspectFolder, removeLeftovers, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
 import { Metrics } from '../../core/runtime/metrics.ts';
 import { chunkIdentity, chunksDir, QUEUE_NAME, rangeSets, sha256, type JobData, type JobResult } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
 import { removeChunks, stitch } from './stitch.ts';
+import { workersSeen } from './status.ts';
 import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
+import { ffmpegOwnProcessGroup } from '../../media/ffmpeg.ts';
 
 export interface QueueWorkerOptions {
   readonly target: RedisTarget;
@@ -55,6 +57,9 @@ export interface QueueWorker {
   /** Resolves when the worker has stopped. */
   readonly done: Promise<void>;
 }
+
+/** A job submitted with another graph than this worker's file of that name. */
+class GraphMismatch extends Error {}
 
 /** The input as it is now must be the one submitted: a changed file is not written under its old identity. */
 function checkIdentity(input: string, submitted: InputIdentity): void {
@@ -89,6 +94,8 @@ function lean(r: FileResult): JobResult {
 
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  // A terminal's Ctrl-C reaches the worker alone: its ffmpeg children finish the job it was told to finish.
+  ffmpegOwnProcessGroup();
   const lockMs = o.lockMs ?? 30_000;
   const name = `${os.hostname()}:${process.pid}`;
   const metrics = new Metrics();
@@ -101,8 +108,35 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       h = sha256(readFileSync(g));
       graphs.set(g, h);
     }
-    if (h !== d.graphHash) throw new Error(`graph ${g} on worker ${name} differs from the one submitted (another segflow version or an edited file); expected sha256 ${d.graphHash.slice(0, 12)}…, got ${h.slice(0, 12)}…`);
+    if (h !== d.graphHash) throw new GraphMismatch(`graph ${g} on worker ${name} differs from the one submitted (another segflow version or an edited file); expected sha256 ${d.graphHash.slice(0, 12)}…, got ${h.slice(0, 12)}…`);
     return g;
+  };
+
+  /** Graph hashes this worker has said it refuses (said once each, not once a job). */
+  const refusing = new Set<string>();
+  /**
+   * A job for another graph is handed back (no attempt used) for a worker that has it: one stale
+   * machine in a fleet must not fail every file it happens to pick up. Only when every worker
+   * connected now has handed it back does it fail, with the mismatch as its error (its attempts
+   * then run as for any error, so a worker that joins meanwhile still gets it).
+   */
+  const refuse = async (job: Job<JobData, JobResult>, token: string | undefined, e: GraphMismatch): Promise<never> => {
+    const refusedBy = [...new Set([...(job.data.refusedBy ?? []), name])];
+    // Redis without CLIENT LIST (some managed services): the mismatch is an error as any other.
+    const live = await workersSeen(queue).then((ws) => ws.map((w) => w.name), () => [name]);
+    if (live.every((n) => refusedBy.includes(n))) {
+      log(`worker ${name}: ${e.message}; no worker connected now has the submitted graph: attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''} failed`);
+      throw e;
+    }
+    await job.updateData({ ...job.data, refusedBy });
+    if (!refusing.has(job.data.graphHash)) {
+      refusing.add(job.data.graphHash);
+      log(`worker ${name}: ${e.message}: handed back to the queue for a worker with the submitted graph (no attempt used; this worker says so once per graph)`);
+    }
+    // Held a moment first: a stale worker must not spin through the queue taking and handing back.
+    await new Promise((r) => setTimeout(r, 1000));
+    await job.moveToDelayed(Date.now() + 1000, token);
+    throw new DelayedError();
   };
 
   let active = 0;
@@ -119,10 +153,20 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     const d = job.data;
     const t0 = performance.now();
     const what = d.kind === 'chunk' ? `${d.input} frames ${d.start}..${d.count ? d.start + d.count - 1 : 'end'}` : `${d.input}${d.kind === 'stitch' ? ` (stitching ${d.chunks.length} chunks)` : ''}`;
+    let graph: string;
+    try {
+      graph = graphFor(d);
+    } catch (e) {
+      if (e instanceof GraphMismatch) return refuse(job, token, e);
+      throw e;
+    }
     log(`worker ${name}: ${d.kind} ${what} (attempt ${job.attemptsMade + 1}${job.opts.attempts ? ` of ${job.opts.attempts}` : ''})`);
-    const graph = graphFor(d);
     if (!d.identity) throw new Error(`${d.input}: its job carries no input identity (submitted by an older segflow); submit it again`);
     checkIdentity(d.input, d.identity);
+    // Work folders of dead workers of this machine (SIGKILL, power loss): theirs only, marked with pid and host.
+    for (const dir of d.kind === 'chunk' ? [d.out, path.dirname(d.dir)] : [d.out]) {
+      for (const gone of removeLeftovers(dir)) log(`worker ${name}: removed ${gone} (the work folder of a worker of this machine that died)`);
+    }
     if (d.kind === 'stitch') {
       const folder = folderNow(d.out, d.name, d.outDir, d.identity);
       // Stitched before, by a worker that died before it could say so (its chunks may be gone already).
@@ -200,7 +244,24 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     maxStalledCount: 3,
     autorun: false,
   });
-  worker.on('error', (e) => log(`worker ${name}: redis: ${e.message}`));
+  // Redis away: ioredis retries several times a second; that is said once, and its return once; other errors once each until they change.
+  let lastError = '';
+  let repeated = 0;
+  let away = false;
+  worker.on('error', (e) => {
+    const unreachable = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN|Connection is closed/.test(e.message);
+    if (unreachable ? away : e.message === lastError) return void repeated++;
+    lastError = e.message;
+    repeated = 0;
+    away ||= unreachable;
+    log(`worker ${name}: redis: ${e.message}${unreachable ? ' (retrying; said once until it is back)' : ''}`);
+  });
+  const reachable = () => {
+    if (!away) return;
+    log(`worker ${name}: redis: reachable again${repeated ? ` (after ${repeated + 1} connection errors)` : ''}`);
+    away = false;
+    lastError = '';
+  };
   worker.on('stalled', (id) => log(`worker ${name}: job ${id} stalled (its worker stopped renewing the lock): back in the queue`));
   // Queue-wide counts for Prometheus, refreshed in the background (the metrics endpoint is synchronous).
   const queue = new Queue(QUEUE_NAME, { connection: o.target.options });
@@ -209,6 +270,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   const refresh = async () => {
     try {
       queueText = (await queue.exportPrometheusMetrics({ worker: name })).replace(/^(# (?:HELP|TYPE) )?bullmq_/gm, '$1segflow_queue_bullmq_');
+      reachable();
     } catch {
       /* Redis away: keep the last counts */
     }
