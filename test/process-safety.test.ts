@@ -9,7 +9,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ffmpegPaths, inputSpec } from '../src/media/ffmpeg.ts';
 import { BIN, segflow, spawnSegflow, tmpDir, videoFacts, watchChild, writeLightGraph } from './helpers/cli.ts';
@@ -393,7 +393,7 @@ test('process safety › --out inside the input folder: a re-run does not take i
   canaryOk(t, canary);
 });
 
-test('process › leftover work folders: removed only for a dead process of this host (another host\'s, or a live one, are kept)', async (t) => {
+test('process › leftover work folders: removed only for a dead process of this host and pid namespace (another host\'s, another container\'s, a live one, a fresh temporary summary are kept)', async (t) => {
   const { hostname } = await import('node:os');
   const { removeLeftovers } = await import('../src/apps/process-folders.ts');
   const out = tmpDir();
@@ -404,12 +404,24 @@ test('process › leftover work folders: removed only for a dead process of this
     writeFileSync(path.join(d, 'overlay.mp4'), 'x');
     return d;
   };
-  const dead = mk('dead', `999999999 ${hostname()}\n`);
-  const remote = mk('remote', '999999999 another-host.example\n');
-  const live = mk('live', `${process.pid} ${hostname()}\n`);
+  const ns = readlinkSync('/proc/self/ns/pid');
+  const dead = mk('dead', `999999999 ${hostname()} ${ns}\n`);
+  const deadOld = mk('dead-old', `999999998 ${hostname()}\n`); // a mark of segflow before session 12: no namespace
+  const remote = mk('remote', `999999999 another-host.example ${ns}\n`);
+  // Another container on this host (host networking: the same hostname) with its own pids.
+  const container = mk('container', `999999999 ${hostname()} pid:[1]\n`);
+  const live = mk('live', `${process.pid} ${hostname()} ${ns}\n`);
+  // Temporary summaries name only a pid: one written just now may be a live run's elsewhere.
+  const youngTmp = path.join(out, '.segflow-summary-999999999.json');
+  writeFileSync(youngTmp, '{}');
+  const oldTmp = path.join(out, '.segflow-summary-999999997.json');
+  writeFileSync(oldTmp, '{}');
+  utimesSync(oldTmp, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
   const removed = removeLeftovers(out);
-  t.deepEqual(removed, [dead]);
+  t.deepEqual(removed.sort(), [dead, deadOld, oldTmp].sort());
   t.false(existsSync(dead));
   t.true(existsSync(path.join(remote, 'overlay.mp4')), 'a work folder of another host is never touched');
+  t.true(existsSync(path.join(container, 'overlay.mp4')), 'nor one of another pid namespace on this host');
   t.true(existsSync(path.join(live, 'overlay.mp4')));
+  t.true(existsSync(youngTmp), 'a temporary summary written just now is kept');
 });

@@ -23,7 +23,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { committed, removeOnExit } from '../media/output.ts';
 
@@ -234,13 +234,28 @@ export function makePartial(out: string, name: string): string {
     }
   }
   removeOnExit(dir);
-  writeFileSync(path.join(dir, PARTIAL_MARK), `${process.pid} ${hostname()}\n`);
+  writeFileSync(path.join(dir, PARTIAL_MARK), `${process.pid} ${hostname()} ${pidNamespace()}\n`);
   return dir;
 }
 
 export function unmarkPartial(dir: string): void {
   rmSync(path.join(dir, PARTIAL_MARK), { force: true });
 }
+
+/**
+ * This process's pid namespace (`pid:[4026531836]`; '-' where /proc does not say): containers that
+ * share a hostname (host networking) but not their pids must not judge each other's pids.
+ */
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid').replace(/\s/g, '');
+  } catch {
+    return '-';
+  }
+}
+
+/** A temporary summary this young may belong to a live run elsewhere (its name holds only a pid). */
+const SUMMARY_TMP_MIN_AGE_MS = 10 * 60_000;
 
 function alive(pid: number): boolean {
   try {
@@ -265,9 +280,11 @@ export function removeLeftovers(out: string): string[] {
     if (PARTIAL_RE.test(e)) {
       try {
         // `pid host`: only a dead process of this host is known to be gone.
-        const [pidText, host] = readFileSync(path.join(p, PARTIAL_MARK), 'utf8').trim().split(' ');
+        // `pid host pidns` (`pid host` from segflow before session 12): only a dead process of this
+        // host and of this pid namespace (not another container on the same host) is known to be gone.
+        const [pidText, host, ns] = readFileSync(path.join(p, PARTIAL_MARK), 'utf8').trim().split(' ');
         const pid = Number(pidText);
-        if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+        if (host !== hostname() || (ns !== undefined && ns !== pidNamespace()) || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
       } catch {
         continue; // no mark: not ours
       }
@@ -275,7 +292,8 @@ export function removeLeftovers(out: string): string[] {
       removed.push(p);
     } else if (SUMMARY_TMP_RE.test(e)) {
       const pid = Number(/\d+/.exec(e)![0]);
-      if (!alive(pid) && statSync(p).isFile()) {
+      const st = statSync(p);
+      if (!alive(pid) && st.isFile() && Date.now() - st.mtimeMs > SUMMARY_TMP_MIN_AGE_MS) {
         rmSync(p, { force: true });
         removed.push(p);
       }
