@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { registry } from '../nodes/index.ts';
 import { parseRedisUrl } from '../src/apps/queue/redis-url.ts';
+import { fileStatus, formatQueueStatus } from '../src/apps/queue/status.ts';
 import { startQueueWorker } from '../src/apps/queue/worker.ts';
 import { BIN, ROOT, SAMPLE, segflow, spawnSegflow, tmpDir, watchChild } from './helpers/cli.ts';
 import { redisServerPath, startRedis } from './helpers/redis.ts';
@@ -150,6 +151,22 @@ t_('queue › Redis away while a worker idles: said once (not several times a se
   const r = await segflow(['process', SAMPLE, '--out', out, '--queue', redis.url]);
   t.is(r.code, 0, r.stderr + w.text());
   t.regex(w.text(), /synthetic-road\.mp4 done/);
+});
+
+test('queue › status says why a waiting file waits when a worker with another graph handed it back (job and chunk jobs)', async (t) => {
+  // The job objects are stand-ins (a unit test of the status logic; the hand-back itself is tested above with real workers).
+  const data = { kind: 'file', input: '/v/a.mp4', outDir: '/o/a', frames: 30, refusedBy: ['m1:41'] };
+  const job = (d: object, state: string, id = 'f1') => ({ id, data: d, attemptsMade: 0, progress: 0, returnvalue: undefined, getState: async () => state });
+  const queue = { getJob: async (id: string) => (id.endsWith('-c0') ? job({ kind: 'chunk', start: 0, refusedBy: ['m2:7'] }, 'delayed', id) : job({ kind: 'chunk', start: 10 }, 'completed', id)) };
+  const f = await fileStatus(queue as never, job(data, 'delayed') as never);
+  t.is(f.state, 'waiting');
+  t.deepEqual(f.refusedBy, ['m1:41']);
+  const stitched = await fileStatus(queue as never, job({ ...data, kind: 'stitch', refusedBy: undefined, chunks: [{ start: 0 }, { start: 10 }] }, 'waiting-children', 's1') as never);
+  t.deepEqual(stitched.refusedBy, ['m2:7'], "a chunk's refusal shows on its file");
+  const text = formatQueueStatus({ files: [f], counts: { waiting: 1, active: 0, done: 0, failed: 0 }, workers: [] });
+  t.regex(text, /\/o\/a \(handed back by m1:41: another graph than the submitted one; waiting for a worker that has it\)/);
+  const done = await fileStatus(queue as never, job(data, 'active') as never);
+  t.is(done.refusedBy, undefined, 'an active file says nothing of it');
 });
 
 test('queue › --out naming a file: a clear error before anything is queued', async (t) => {

@@ -27,6 +27,8 @@ export interface FileStatus {
   readonly attempts: number;
   /** Done: the result (skipped when the output already existed). */
   readonly result?: JobResult | undefined;
+  /** Waiting: workers that handed it (or one of its chunks) back, their graph not the submitted one. */
+  readonly refusedBy?: readonly string[] | undefined;
 }
 
 export interface WorkerSeen {
@@ -65,6 +67,7 @@ export async function fileStatus(queue: Queue, job: Job<JobData, JobResult>): Pr
   let error = raw === 'failed' ? job.failedReason : undefined;
   let attempts = job.attemptsMade;
   let chunks: FileStatus['chunks'];
+  const refusedBy = new Set(d.refusedBy ?? []);
   if (d.kind === 'stitch') {
     const kids = await Promise.all(d.chunks.map(async (c) => {
       const k = await queue.getJob(chunkJobId(job.id!, c.start)) as Job<JobData, JobResult> | undefined;
@@ -80,6 +83,7 @@ export async function fileStatus(queue: Queue, job: Job<JobData, JobResult>): Pr
         frames += progressOf(k.job);
       }
       if (k.state === 'active' && state === 'waiting') state = 'active';
+      for (const w of (k.job?.data as JobData | undefined)?.refusedBy ?? []) if (k.state !== 'completed') refusedBy.add(w);
       // The parent fails with "child … failed": the child's own error says why.
       if (k.state === 'failed' && k.job) {
         error = `${k.job.failedReason} (frames ${(k.job.data as { start: number }).start}..)`;
@@ -88,7 +92,7 @@ export async function fileStatus(queue: Queue, job: Job<JobData, JobResult>): Pr
     }
     chunks = { done, total: d.chunks.length };
   }
-  return { ...base, state, frames, attempts, chunks, ...(state === 'failed' ? { error } : {}) };
+  return { ...base, state, frames, attempts, chunks, ...(state === 'failed' ? { error } : {}), ...(state === 'waiting' && refusedBy.size ? { refusedBy: [...refusedBy] } : {}) };
 }
 
 /** Every file known to the queue (file and stitch jobs in any state), oldest first, with the workers. */
@@ -120,7 +124,10 @@ export async function workersSeen(queue: Queue): Promise<WorkerSeen[]> {
 export function formatQueueStatus(s: QueueStatus): string {
   const rows = [['file', 'state', 'frames', 'chunks', 'output / error']];
   for (const f of s.files) {
-    const note = f.state === 'failed' ? `${f.error ?? 'failed'} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})` : f.result?.status === 'skipped' ? `${f.output} (existed)` : f.output;
+    const note = f.state === 'failed' ? `${f.error ?? 'failed'} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`
+      : f.result?.status === 'skipped' ? `${f.output} (existed)`
+      : f.refusedBy?.length ? `${f.output} (handed back by ${f.refusedBy.join(', ')}: another graph than the submitted one; waiting for a worker that has it)`
+      : f.output;
     rows.push([f.input, f.state, `${f.frames}/${f.total || '?'}`, f.chunks ? `${f.chunks.done}/${f.chunks.total}` : '-', note]);
   }
   const c = s.counts;
