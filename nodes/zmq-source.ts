@@ -94,7 +94,7 @@ export const zmqSource = defineNode({
     ctx.metrics.count('zmq_sender_conflicts_total', tags, 0, 'Times a second live sender of one source name was found (its epoch alternating with another).');
     ctx.metrics.count('zmq_conflict_refused_total', tags, 0, 'Packets refused: their sender publishes a source name another live sender holds.');
     const short = (epoch: string) => sanitize(epoch, 16);
-    // Two live senders of one name are not a restart at every switch: the first keeps it, the other is refused.
+    // Two live senders of one name are not a restart at every switch: the newer keeps it, the other is refused.
     const senders = new SameNameSenders({
       quietMs: o.quietSenderMs,
       onConflict: (source, kept, refused, first) => {
