@@ -328,6 +328,21 @@ function create(): YuvSimd | undefined {
   let tapsFor: { key: string; y?: Tables; c?: Tables } = { key: '' };
   /** The heap with room for `need` bytes from DATA_AT (and 64 bytes of slack for over-reads). */
   const heap = (need: number): Uint8Array => memoryBytes(memory, DATA_AT + need + 64);
+  /**
+   * A w x h yuv420p frame as RGB24 at ow x oh (the half or the full size) by `kernel`, 16 output
+   * pixels a step on each of its oh rows; `rest(x0)` does the columns past the last whole step.
+   */
+  const planesToRgb = (what: string, dst: Uint8Array, src: Uint8Array, w: number, h: number, ow: number, oh: number, kernel: (...a: number[]) => void, rest: (x0: number) => void): void => {
+    const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch, out = ow * oh * 3;
+    if (w % 2 || h % 2 || src.length < n || dst.length !== out) throw new RangeError(`yuv simd ${what}: bad sizes`);
+    const groups = Math.floor(ow / 16);
+    const o = DATA_AT + at16(n);
+    const heapNow = heap(o - DATA_AT + out);
+    heapNow.set(src.subarray(0, n), DATA_AT);
+    kernel(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, oh);
+    dst.set(heapNow.subarray(o, o + out));
+    if (groups * 16 < ow) rest(groups * 16);
+  };
   return {
     plane(dst, src, cls, alpha, colour) {
       const n = cls.length;
@@ -347,26 +362,10 @@ function create(): YuvSimd | undefined {
       }
     },
     half(dst, src, w, h, bt709, rest) {
-      const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch;
-      if (w % 2 || h % 2 || src.length < n || dst.length !== cw * ch * 3) throw new RangeError('yuv simd half: bad sizes');
-      const groups = Math.floor(cw / 16);
-      const o = DATA_AT + at16(n);
-      const heapNow = heap(o - DATA_AT + cw * ch * 3);
-      heapNow.set(src.subarray(0, n), DATA_AT);
-      (bt709 ? half709 : half601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, ch);
-      dst.set(heapNow.subarray(o, o + cw * ch * 3));
-      if (groups * 16 < cw) rest(groups * 16);
+      planesToRgb('half', dst, src, w, h, w >> 1, h >> 1, bt709 ? half709 : half601, rest);
     },
     full(dst, src, w, h, bt709, rest) {
-      const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch;
-      if (w % 2 || h % 2 || src.length < n || dst.length !== w * h * 3) throw new RangeError('yuv simd full: bad sizes');
-      const groups = Math.floor(w / 16);
-      const o = DATA_AT + at16(n);
-      const heapNow = heap(o - DATA_AT + w * h * 3);
-      heapNow.set(src.subarray(0, n), DATA_AT);
-      (bt709 ? full709 : full601)(DATA_AT, DATA_AT + w * h, DATA_AT + w * h + cw * ch, o, w, groups, h);
-      dst.set(heapNow.subarray(o, o + w * h * 3));
-      if (groups * 16 < w) rest(groups * 16);
+      planesToRgb('full', dst, src, w, h, w, h, bt709 ? full709 : full601, rest);
     },
     scaled(dst, src, w, h, tw, th, bt709, rest) {
       const cw = w >> 1, ch = h >> 1, n = w * h + 2 * cw * ch, tn = tw * th;
