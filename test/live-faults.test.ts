@@ -7,15 +7,11 @@
  * basic authentication), as the reference server (../shared/reference) has none.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import ava from 'ava';
-import { z } from 'zod';
 import { registry } from '../nodes/index.ts';
-import { defineNode } from '../src/core/node.ts';
-import type { Frame } from '../src/core/packet.ts';
-import { freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, waitFor } from './helpers/live.ts';
+import { cameraGraph, ffmpegsFor, freePort, metric, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, testFrameSink, waitFor } from './helpers/live.ts';
 import { needsShared } from './helpers/shared.ts';
 
 const test = needsShared(ava, RTSP_SERVER);
@@ -23,28 +19,7 @@ const PY = '/usr/bin/python3';
 
 test.before(() => requireGstreamer());
 
-/** A sink that takes camera frames and does nothing with them (no model: these tests are about the camera). */
-const frameSink = defineNode({
-  type: 'test-frame-sink',
-  description: 'Discards frames (tests)',
-  role: 'sink',
-  inputs: { frame: 'frame' },
-  outputs: {},
-  options: z.strictObject({}),
-  async open() {
-    return { process: ({ frame }) => frame!, async close() {} };
-  },
-});
-const reg = new Map([...registry, [frameSink.type, frameSink]]);
-
-/** The camera alone into the sink; `extra` are more rtsp-source options. */
-function cameraGraph(url: string, extra = ''): string {
-  return `version: 1
-nodes:
-  camera: { type: rtsp-source, options: { url: ${JSON.stringify(url)}, width: 160, height: 90${extra} } }
-  sink:   { type: test-frame-sink, in: { frame: camera.frame } }
-`;
-}
+const reg = new Map([...registry, [testFrameSink.type, testFrameSink]]);
 
 /**
  * A GStreamer RTSP server serving a 30 fps test pattern at `mount`, with basic authentication
@@ -101,22 +76,6 @@ async function startCamera(opts: { auth?: { user: string; password: string }; mo
   };
   await start(opts.mount ?? '/cam');
   return { port, url: (p: string, cred = '') => `rtsp://${cred}127.0.0.1:${port}${p}`, restart: start, stop };
-}
-
-/** ffmpeg processes whose command line names this port, with their argv as /proc has it. */
-function ffmpegsFor(port: number): { pid: number; argv: string[] }[] {
-  const out: { pid: number; argv: string[] }[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    } catch {
-      continue; // ended meanwhile
-    }
-    if (argv.length && path.basename(argv[0]!) === 'ffmpeg' && argv.some((a) => a.includes(`127.0.0.1:${port}/`))) out.push({ pid: Number(d), argv });
-  }
-  return out;
 }
 
 test.serial('live-faults › a wrong stream path (404) ends the run at once with an error naming the camera and the path to check; not retried', async (t) => {

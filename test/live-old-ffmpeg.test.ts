@@ -5,32 +5,18 @@
  * puts it on the command line as before, saying once that a password there is visible to local
  * users. Real GStreamer RTSP server, real (old) ffmpeg; the binary is chosen before any node opens.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import ava from 'ava';
-import { z } from 'zod';
 import { registry } from '../nodes/index.ts';
 import { concatTakesOptions } from '../nodes/rtsp-source.ts';
-import { defineNode } from '../src/core/node.ts';
-import { metric, ROOT, RTSP_SERVER, requireGstreamer, runLive, startRtspServer, waitFor } from './helpers/live.ts';
+import { cameraGraph, ffmpegsFor, metric, ROOT, RTSP_SERVER, requireGstreamer, runLive, startRtspServer, testFrameSink, waitFor } from './helpers/live.ts';
 import { needsShared } from './helpers/shared.ts';
 
 const OLD = path.join(ROOT, 'node_modules', '@ffmpeg-installer', 'linux-x64', 'ffmpeg');
 const test = needsShared(ava, RTSP_SERVER);
 
-/** A sink that takes camera frames and does nothing with them (no model: the test is about the camera). */
-const frameSink = defineNode({
-  type: 'test-frame-sink',
-  description: 'Discards frames (tests)',
-  role: 'sink',
-  inputs: { frame: 'frame' },
-  outputs: {},
-  options: z.strictObject({}),
-  async open() {
-    return { process: ({ frame }) => frame!, async close() {} };
-  },
-});
-const reg = new Map([...registry, [frameSink.type, frameSink]]);
+const reg = new Map([...registry, [testFrameSink.type, testFrameSink]]);
 
 test('live-old-ffmpeg › the installed ffmpeg (≥ 5) takes ffconcat option lines; the bundled 2018 build does not', (t) => {
   t.true(concatTakesOptions('/usr/bin/ffmpeg'), 'ffmpeg 5+: the URL goes on stdin');
@@ -44,24 +30,13 @@ test.serial('live-old-ffmpeg › with an ffmpeg < 5 the URL is on its command li
   process.env.FFMPEG_PATH = OLD; // read once, when the first node opens (src/media/ffmpeg.ts)
   const server = await startRtspServer();
   const url = server.url('/cam').replace('rtsp://', 'rtsp://viewer:hunter2@'); // the test server ignores credentials
-  const run = runLive({ yaml: `version: 1
-nodes:
-  camera: { type: rtsp-source, options: { url: ${JSON.stringify(url)}, width: 160, height: 90 } }
-  sink:   { type: test-frame-sink, in: { frame: camera.frame } }
-` }, [], reg);
+  const run = runLive({ yaml: cameraGraph(url) }, [], reg);
   try {
     await waitFor('frames through the old ffmpeg', () => metric(run.metrics, 'rtsp_frames_total', { node: 'camera' }) > 10, 30_000);
     t.true(run.log.some((l) => /password in rtsp:\/\/viewer:\*\*\*@.* is visible to local users/.test(l)), run.log.join('\n'));
     t.false(run.log.some((l) => l.includes('hunter2')), 'our own log masks it');
     // The old route: the URL (password and all) on the old ffmpeg's command line, as before.
-    const argvs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      } catch {
-        return [];
-      }
-    });
-    t.true(argvs.some((a) => a[0] === OLD && a.includes(url)), 'the old ffmpeg runs with the URL on its command line');
+    t.true(ffmpegsFor(server.port).some((f) => f.argv[0] === OLD && f.argv.includes(url)), 'the old ffmpeg runs with the URL on its command line');
   } finally {
     await run.stop().catch(() => undefined);
     await server.stop();

@@ -4,7 +4,7 @@
  * and a synthetic live labels source for driving websocket-sink alone.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,6 +240,44 @@ export function processesMatching(needle: string): { pid: number; args: string }
  * `fps`, for driving websocket-sink alone. `noise` makes every pixel random
  * (RLE cannot shrink it: large messages that fill socket buffers quickly).
  */
+/** ffmpeg processes whose command line names 127.0.0.1:`port`, with their argv as /proc has it. */
+export function ffmpegsFor(port: number): { pid: number; argv: string[] }[] {
+  const out: { pid: number; argv: string[] }[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      continue; // ended meanwhile
+    }
+    if (argv.length && path.basename(argv[0]!) === 'ffmpeg' && argv.some((a) => a.includes(`127.0.0.1:${port}/`))) out.push({ pid: Number(d), argv });
+  }
+  return out;
+}
+
+/** A sink that takes camera frames and does nothing with them (camera tests, no model). */
+export const testFrameSink = defineNode({
+  type: 'test-frame-sink',
+  description: 'Discards frames (tests)',
+  role: 'sink',
+  inputs: { frame: 'frame' },
+  outputs: {},
+  options: z.strictObject({}),
+  async open() {
+    return { process: ({ frame }) => frame!, async close() {} };
+  },
+});
+
+/** The camera (`rtsp-source` at 160x90, `extra` more options) into testFrameSink. */
+export function cameraGraph(url: string, extra = ''): string {
+  return `version: 1
+nodes:
+  camera: { type: rtsp-source, options: { url: ${JSON.stringify(url)}, width: 160, height: 90${extra} } }
+  sink:   { type: test-frame-sink, in: { frame: camera.frame } }
+`;
+}
+
 export const testLabelsSource: NodeSpec = defineNode({
   type: 'test-labels',
   description: 'Synthetic live label maps (tests)',
