@@ -49,6 +49,17 @@ function groupWorker(url: string) {
   return { child, w: watchChild(child), ctrlC };
 }
 
+/** A group worker that has taken the job for `input` and started its ffmpeg decoder, then one Ctrl-C, said back. */
+async function ctrlCWhileDecoding(url: string, input: string, teardown: (f: () => void) => void) {
+  const g = groupWorker(url);
+  teardown(() => g.child.kill('SIGKILL'));
+  await g.w.until(new RegExp(`file \\S+${path.basename(input).replace('.', '\\.')} \\(attempt 1 of 3\\)`));
+  await until('the job\'s ffmpeg decoder', () => processesWith(input).length > 0);
+  g.ctrlC();
+  await g.w.until(/finishing the current job/);
+  return g;
+}
+
 t_('queue › Ctrl-C in the worker\'s terminal (SIGINT to its process group) finishes the job in hand (ffmpeg is not stopped with it); twice releases it and leaves no ffmpeg', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
@@ -61,12 +72,7 @@ t_('queue › Ctrl-C in the worker\'s terminal (SIGINT to its process group) fin
   t.is((await segflow(['process', a, '--out', out, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
 
   // One Ctrl-C while the graph runs (its ffmpeg decoder started): the job is finished, the worker exits 0.
-  const w1 = groupWorker(redis.url);
-  t.teardown(() => w1.child.kill('SIGKILL'));
-  await w1.w.until(/file \S+ctrlc\.mp4 \(attempt 1 of 3\)/);
-  await until('the job\'s ffmpeg decoder', () => processesWith(a).length > 0);
-  w1.ctrlC();
-  await w1.w.until(/finishing the current job/);
+  const w1 = await ctrlCWhileDecoding(redis.url, a, (f) => t.teardown(f));
   t.is(await w1.w.exit, 0, w1.w.text());
   t.regex(w1.w.text(), /file \S+ctrlc\.mp4 done: 60 frames/);
   t.notRegex(w1.w.text(), /failed/);
@@ -75,12 +81,7 @@ t_('queue › Ctrl-C in the worker\'s terminal (SIGINT to its process group) fin
   // Submitted again into another folder: two Ctrl-Cs release the job (no attempt used), and no ffmpeg is left behind.
   const out2 = tmpDir('segflow-qh-out-');
   t.is((await segflow(['process', a, '--out', out2, '--queue', redis.url, '--no-wait', ...REALTIME])).code, 0);
-  const w2 = groupWorker(redis.url);
-  t.teardown(() => w2.child.kill('SIGKILL'));
-  await w2.w.until(/file \S+ctrlc\.mp4 \(attempt 1 of 3\)/);
-  await until('the job\'s ffmpeg decoder', () => processesWith(a).length > 0);
-  w2.ctrlC();
-  await w2.w.until(/finishing the current job/);
+  const w2 = await ctrlCWhileDecoding(redis.url, a, (f) => t.teardown(f));
   w2.ctrlC();
   t.is(await w2.w.exit, 130, w2.w.text());
   t.regex(w2.w.text(), /released \S+ctrlc\.mp4 to the queue/);
