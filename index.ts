@@ -4,6 +4,7 @@
  * The composition root of the library: src/ never imports nodes/; this file
  * gives the apps (processFiles) the package's node types.
  */
+import './src/segmentation/engine/ort-env.ts'; // ONNX Runtime's telemetry off before any thread starts
 import type { Registry } from './src/core/graph/loader.ts';
 import { processFiles as processWith, type ProcessOptions, type Summary } from './src/apps/process.ts';
 import { registry } from './nodes/index.ts';

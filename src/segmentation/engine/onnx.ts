@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import './ort-env.ts'; // telemetry off (before the import below creates anything)
 import * as ort from 'onnxruntime-node';
 import { upsampleArgmax } from '../../kernels/upsample.ts';
 import type { EngineOptions, SegEngine, Tensor4 } from './engine.ts';
