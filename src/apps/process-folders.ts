@@ -20,10 +20,14 @@
  *   run on this host are removed by the next one (a folder marked by another
  *   host — a queue worker elsewhere on shared storage — is never touched), and a
  *   forced exit (a second Ctrl-C) removes its own.
+ * - summary.json is read, merged and written under a short lock in --out
+ *   (`.segflow-summary.lock`, updateSummary), so runs into one --out at the same
+ *   time (two `process` runs, a run and a queue submission) keep each other's
+ *   entries.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { committed, removeOnExit } from '../media/output.ts';
 
@@ -33,7 +37,10 @@ export const RESULT_FILE = 'result.json';
 export const SUMMARY_FILE = 'summary.json';
 const PARTIAL_MARK = '.segflow-partial';
 const PARTIAL_RE = /^\.segflow-.*\.partial-[A-Za-z0-9]{6}$/;
-const SUMMARY_TMP_RE = /^\.segflow-summary-\d+\.json$/;
+/** A temporary summary (`.json`), or a stale summary lock moved aside while it was taken over (`.lock`). */
+const SUMMARY_TMP_RE = /^\.segflow-summary-\d+\.(json|lock)$/;
+/** The lock summary.json is read, merged and written under (updateSummary); never an output folder's name (baseName). */
+export const SUMMARY_LOCK = '.segflow-summary.lock';
 
 /** What identifies an input across runs. */
 export interface InputIdentity {
@@ -234,7 +241,7 @@ export function makePartial(out: string, name: string): string {
     }
   }
   removeOnExit(dir);
-  writeFileSync(path.join(dir, PARTIAL_MARK), `${process.pid} ${hostname()} ${pidNamespace()}\n`);
+  writeFileSync(path.join(dir, PARTIAL_MARK), `${holderMark()}\n`);
   return dir;
 }
 
@@ -257,6 +264,22 @@ function pidNamespace(): string {
 /** A temporary summary this young may belong to a live run elsewhere (its name holds only a pid). */
 const SUMMARY_TMP_MIN_AGE_MS = 10 * 60_000;
 
+/** `pid host pidns`: who holds a work folder or the summary lock. */
+function holderMark(): string {
+  return `${process.pid} ${hostname()} ${pidNamespace()}`;
+}
+
+/**
+ * Whether the holder a mark names is known to be gone: a dead pid of this host and this pid namespace
+ * (`pid host`, from segflow before session 12: of this host). A mark of another host or container, or
+ * one that cannot be read as a pid, is never judged gone.
+ */
+function holderGone(mark: string): boolean {
+  const [pidText, host, ns] = mark.trim().split(' ');
+  const pid = Number(pidText);
+  return host === hostname() && (ns === undefined || ns === pidNamespace()) && Number.isInteger(pid) && pid > 0 && !alive(pid);
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -266,7 +289,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Remove work folders and summary files left by segflow runs that were killed (their pid is gone). */
+/**
+ * Remove work folders and summary files left by segflow runs that were killed (their pid is gone).
+ * The summary lock is left alone: held, it is live; a stale one is taken over by the next updateSummary.
+ */
 export function removeLeftovers(out: string): string[] {
   const removed: string[] = [];
   let entries: string[];
@@ -279,12 +305,7 @@ export function removeLeftovers(out: string): string[] {
     const p = path.join(out, e);
     if (PARTIAL_RE.test(e)) {
       try {
-        // `pid host`: only a dead process of this host is known to be gone.
-        // `pid host pidns` (`pid host` from segflow before session 12): only a dead process of this
-        // host and of this pid namespace (not another container on the same host) is known to be gone.
-        const [pidText, host, ns] = readFileSync(path.join(p, PARTIAL_MARK), 'utf8').trim().split(' ');
-        const pid = Number(pidText);
-        if (host !== hostname() || (ns !== undefined && ns !== pidNamespace()) || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+        if (!holderGone(readFileSync(path.join(p, PARTIAL_MARK), 'utf8'))) continue;
       } catch {
         continue; // no mark: not ours
       }
@@ -346,4 +367,116 @@ function renameNoClobberDir(from: string, to: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   renameSync(from, to);
+}
+
+/** A lock whose holder is not known to be gone is taken over once it is this old (a run on another host that died holding it). */
+const LOCK_STALE_MS = 60_000;
+const LOCK_POLL_MS = 30;
+
+export interface UpdateSummaryOptions {
+  /** How long to wait for another run's lock before writing anyway (with a warning). @default 30000 */
+  readonly waitMs?: number;
+  /** The one-line warning when the lock could not be had. @default stderr */
+  readonly warn?: (message: string) => void;
+}
+
+/**
+ * Read summary.json, `merge` it with this run's results, and write it (atomically), under a lock in
+ * `out`: another run into the same --out that merged meanwhile is read now, not when this run started,
+ * so neither loses the other's entries. The lock (`.segflow-summary.lock`, created exclusively,
+ * holding `pid host pidns token`) is held only while reading, merging and writing, and removed after
+ * (also on a forced exit). A lock whose holder is gone (a dead pid of this host and pid namespace) or
+ * older than a minute is taken over; otherwise this waits, then writes anyway with a warning: this
+ * run's summary is never dropped. Throws (releasing the lock) when summary.json has become something
+ * segflow did not write (readSummary).
+ */
+export async function updateSummary(out: string, merge: (previous: ReturnType<typeof readSummary>) => object, o: UpdateSummaryOptions = {}): Promise<object> {
+  const warn = o.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const lock = await lockSummary(out, o.waitMs ?? 30_000, warn);
+  try {
+    const summary = merge(readSummary(out));
+    writeSummary(out, summary);
+    return summary;
+  } finally {
+    if (lock) unlockSummary(lock);
+  }
+}
+
+interface SummaryLock {
+  readonly path: string;
+  readonly mark: string;
+}
+
+async function lockSummary(out: string, waitMs: number, warn: (m: string) => void): Promise<SummaryLock | undefined> {
+  const p = path.join(out, SUMMARY_LOCK);
+  const mark = `${holderMark()} ${randomBytes(6).toString('hex')}\n`;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      writeFileSync(p, mark, { flag: 'wx' });
+      removeOnExit(p);
+      return { path: p, mark };
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EEXIST') {
+        warn(`warning: could not lock ${p} (${err.code ?? err.message}); writing ${SUMMARY_FILE} without it (a run into ${out} at the same time may lose its entries)`);
+        return undefined;
+      }
+    }
+    if (takeOverStale(p)) continue;
+    if (Date.now() - t0 >= waitMs) {
+      warn(`warning: ${p} is still held after ${Math.round(waitMs / 1000)} s (by ${describeHolder(p)}); writing ${SUMMARY_FILE} anyway (a run into ${out} at the same time may lose its entries)`);
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
+function describeHolder(p: string): string {
+  try {
+    const [pid, host] = readFileSync(p, 'utf8').trim().split(' ');
+    return pid ? `pid ${pid} on ${host ?? '?'}` : 'a run that has not written its pid yet';
+  } catch {
+    return 'a run that has just released it';
+  }
+}
+
+/**
+ * Remove the lock at `p` when it is stale (its holder gone, or older than LOCK_STALE_MS); true when
+ * it is gone now. It is moved aside first and checked to be the lock judged stale: a lock another run
+ * took meanwhile is put back, never deleted.
+ */
+function takeOverStale(p: string): boolean {
+  let mark: string;
+  let st: Stats;
+  try {
+    st = lstatSync(p);
+    mark = readFileSync(p, 'utf8');
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT'; // released meanwhile
+  }
+  if (!st.isFile() || (!holderGone(mark) && Date.now() - st.mtimeMs < LOCK_STALE_MS)) return false;
+  const aside = path.join(path.dirname(p), `.segflow-summary-${process.pid}.lock`);
+  try {
+    renameSync(p, aside);
+  } catch {
+    return false;
+  }
+  try {
+    if (readFileSync(aside, 'utf8') !== mark) linkSync(aside, p); // taken meanwhile: back under its name (unless a newer lock is there)
+  } catch {
+    /* a newer lock holds the name */
+  }
+  rmSync(aside, { force: true });
+  return true;
+}
+
+function unlockSummary(l: SummaryLock): void {
+  try {
+    // Still ours (not taken over as stale by another run while this one was stopped): remove it.
+    if (readFileSync(l.path, 'utf8') === l.mark) rmSync(l.path, { force: true });
+  } catch {
+    /* gone already */
+  }
+  committed(l.path);
 }

@@ -8,7 +8,8 @@
  * complete output (same relative path, size and mtime) is skipped (resume)
  * unless `overwrite`; a folder segflow did not write for this input is never
  * skipped, replaced or deleted. A bad input is reported by name and the others
- * go on. summary.json is merged over runs. The graph sees `${input}` (the
+ * go on. summary.json is merged over runs (re-read at the end, under a lock:
+ * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
 import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import {
   committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
-  RESULT_FILE, sameIdentity, unmarkPartial, writeSummary, type Assignment, type InputFile, type InputIdentity,
+  RESULT_FILE, sameIdentity, unmarkPartial, updateSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
 import { escapeText } from '../core/text.ts';
@@ -204,8 +205,8 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
   });
 }
 
-/** Make --out, check it can be written, and read the summary there (refusing one segflow did not write). */
-async function prepareOut(out: string): Promise<ReturnType<typeof readSummary>> {
+/** Make --out, check it can be written, and check the summary there (refusing one segflow did not write) before any work. */
+async function prepareOut(out: string): Promise<void> {
   const fail = (e: unknown, what: string) => {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
@@ -222,9 +223,8 @@ async function prepareOut(out: string): Promise<ReturnType<typeof readSummary>> 
   } catch (e) {
     throw fail(e, 'cannot write there');
   }
-  const previous = readSummary(out);
+  readSummary(out); // merged at the end as it is then (updateSummary): another run may write it meanwhile
   removeLeftovers(out);
-  return previous;
 }
 
 export async function processFiles(o: ProcessOptions): Promise<Summary> {
@@ -248,7 +248,7 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
 }
 
 async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Promise<Summary> {
-  const previous = await prepareOut(o.out);
+  await prepareOut(o.out);
   const { ids, folders } = planFolders(o.out, files);
   const results: FileResult[] = new Array(files.length);
   let next = 0;
@@ -268,7 +268,7 @@ async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Pr
     ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'),
     ...(o.dispatch ? { dispatch: o.dispatch.summary() } : {}), files: results,
   };
-  writeSummary(o.out, mergeSummary(previous, summary));
+  await updateSummary(o.out, (previous) => mergeSummary(previous, summary));
   return summary;
 }
 

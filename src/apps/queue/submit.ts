@@ -11,7 +11,7 @@
  * output folder already holds its result (same identity, as `segflow process`
  * checks it) is skipped without a job. Output folders are named as `segflow
  * process` names them (planFolders), and summary.json is merged and written
- * as it writes it (a summary.json segflow did not write is refused before
+ * as it writes it (updateSummary) (a summary.json segflow did not write is refused before
  * anything is queued). The submitting process holds no state: killed and run
  * again, it picks up where the queue is.
  */
@@ -22,7 +22,7 @@ import { FlowProducer, Queue, type Job } from 'bullmq';
 import { probe } from '../../media/ffmpeg.ts';
 import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
 import { expandInputs, mergeSummary, type FileResult, type Summary } from '../process.ts';
-import { planFolders, readSummary, RESULT_FILE, writeSummary, type InputIdentity } from '../process-folders.ts';
+import { planFolders, readSummary, RESULT_FILE, updateSummary, type InputIdentity } from '../process-folders.ts';
 import { chunkJobId, chunkRanges, chunksDir, fileJobId, optionsHash, QUEUE_NAME, requireAbsolute, sha256, type JobData, type JobResult, type RunOptions } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
 import { countStates, fileStatus, type FileStatus } from './status.ts';
@@ -101,7 +101,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'a path in it is not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
     throw new Error(`--out ${out}: cannot create the folder (${why}${e.code ? `, ${e.code}` : ''}); expected a folder segflow can write`);
   });
-  const previous = readSummary(out); // a summary.json segflow did not write: refused before anything is queued
+  readSummary(out); // a summary.json segflow did not write: refused before anything is queued (merged at the end as it is then)
   const { ids, folders } = planFolders(out, files);
 
   const plan: Planned[] = files.map((f, i) => {
@@ -199,8 +199,9 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
       graph, out, startedAt: new Date(t0).toISOString(), seconds: (Date.now() - t0) / 1000,
       ok: count('ok'), skipped: count('skipped'), failed: count('failed'), interrupted: count('interrupted'), files: results,
     };
-    // Merged over runs into this --out, with or without --queue, as process.ts merges it.
-    writeSummary(out, { ...mergeSummary(previous, summary), queue: o.target.display });
+    // Merged over runs into this --out, with or without --queue, as process.ts merges it: re-read now,
+    // under the summary lock, so a run into the same --out meanwhile keeps its entries.
+    await updateSummary(out, (previous) => ({ ...mergeSummary(previous, summary), queue: o.target.display }));
     return { ...base, done: count('ok') + count('skipped'), failed: count('failed'), waiting: count('interrupted'), seconds: summary.seconds, summary: summaryFile };
   } finally {
     await flows.close().catch(() => {});
