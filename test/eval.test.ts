@@ -219,6 +219,36 @@ needsShared(test, VAL, VALANNOT)('eval › CamVid val with the trained model', a
   t.log(`first 20 val images: refined ${miou.toFixed(2)}, network alone ${p.miou.toFixed(2)}`);
 });
 
+needsShared(test, VAL, VALANNOT)('eval › images several times the training size: by default at the model\'s scale (longer side 480, as the offline job), far better than at their own size', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-eval-big-'));
+  try {
+    // The first CamVid val images (480x360) scaled up 4x: a camera of 1920x1440.
+    const imgs = path.join(dir, 'img'), labs = path.join(dir, 'lab');
+    mkdirSync(imgs);
+    mkdirSync(labs);
+    for (const f of firstPairs(4)) {
+      await sharp(path.join(VAL, f)).resize(1920, 1440, { kernel: 'lanczos3' }).png().toFile(path.join(imgs, f));
+      await sharp(path.join(VALANNOT, f)).extractChannel(0).resize(1920, 1440, { kernel: 'nearest' }).png().toFile(path.join(labs, f));
+    }
+    const byDefault = await cli(['eval', '--images', imgs, '--labels', labs, '--json']);
+    t.is(byDefault.code, 0, byDefault.stderr);
+    const d = JSON.parse(byDefault.stdout) as { miou: number; size: string; sizeSource: string; images: number };
+    t.is(d.images, 4);
+    t.is(d.size, '360x480');
+    t.is(d.sizeSource, 'model');
+    const native = await cli(['eval', '--images', imgs, '--labels', labs, '--json', '--size', 'native']);
+    t.is(native.code, 0, native.stderr);
+    const n = JSON.parse(native.stdout) as { miou: number; size: string; sizeSource: string };
+    t.is(n.size, '1440x1920');
+    t.is(n.sizeSource, 'native');
+    t.log(`4 val images at 1440x1920: mIoU ${d.miou.toFixed(1)} at the model's scale (default), ${n.miou.toFixed(1)} at their own size`);
+    t.true(d.miou > 58, `at the model's scale the shipped model keeps its accuracy (> 58), got ${d.miou}`);
+    t.true(d.miou > n.miou + 5, `the default (${d.miou}) beats the image's own size (${n.miou}) by more than 5 points`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 needsShared(test, VAL, VALANNOT)('eval › --report writes the pictures', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
@@ -284,7 +314,7 @@ test('eval › bad arguments exit 2', async (t) => {
 
     const size = await cli(['eval', '--images', imgs, '--labels', labs, '--size', '360by480']);
     t.is(size.code, 2);
-    t.regex(size.stderr, /--size: expected HxW .* got '360by480'/);
+    t.regex(size.stderr, /--size: expected model, native or HxW .* got '360by480'/);
     const model = await cli(['eval', '--images', imgs, '--labels', labs, '--model', 'no-such-model']);
     t.is(model.code, 2);
     t.regex(model.stderr, /model 'no-such-model' not found/);

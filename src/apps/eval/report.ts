@@ -24,9 +24,9 @@ export interface EvalRun {
   readonly labelsDir: string;
   readonly files: readonly string[];
   readonly skipped: readonly { name: string; reason: string }[];
-  /** Inference size "HxW", or "native (mixed: ...)" when images differ and no --size was given. */
+  /** Inference size "HxW", or "fitted (mixed: ...)" / "native (mixed: ...)" when images of different sizes ran at different sizes. */
   readonly size: string;
-  readonly sizeSource: 'native' | '--size';
+  readonly sizeSource: 'model' | 'native' | '--size';
   readonly confusion: Float64Array;
   readonly metrics: Metrics;
   /** Pixels whose label was void (or any id ≥ the class count): not scored. */
