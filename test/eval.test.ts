@@ -163,7 +163,8 @@ needsShared(test, VAL, VALANNOT)('eval › CamVid val with the trained model', a
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT} (the shared data set); this test cannot run without it`);
     return;
   }
-  const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20']);
+  // The network once per image (`--tta off`; the default runs the offline key frames' TTA views, tested below).
+  const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20', '--tta', 'off']);
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.is(lines.length, 1, 'exactly one JSON line on stdout');
@@ -208,7 +209,7 @@ needsShared(test, VAL, VALANNOT)('eval › CamVid val with the trained model', a
   t.is(j.macs, 562164800 + 19376640);
   t.true((j.modelBytes as number) > 1e6);
 
-  const off = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20', '--refine', 'off']);
+  const off = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20', '--refine', 'off', '--tta', 'off']);
   t.is(off.code, 0, off.stderr);
   const p = JSON.parse(off.stdout) as { miou: number; refined: boolean; params: number; macs: number };
   t.is(p.refined, false);
@@ -230,13 +231,14 @@ needsShared(test, VAL, VALANNOT)('eval › images several times the training siz
       await sharp(path.join(VAL, f)).resize(1920, 1440, { kernel: 'lanczos3' }).png().toFile(path.join(imgs, f));
       await sharp(path.join(VALANNOT, f)).extractChannel(0).resize(1920, 1440, { kernel: 'nearest' }).png().toFile(path.join(labs, f));
     }
-    const byDefault = await cli(['eval', '--images', imgs, '--labels', labs, '--json']);
+    // One view each (`--tta off`): the comparison is of sizes only.
+    const byDefault = await cli(['eval', '--images', imgs, '--labels', labs, '--json', '--tta', 'off']);
     t.is(byDefault.code, 0, byDefault.stderr);
     const d = JSON.parse(byDefault.stdout) as { miou: number; size: string; sizeSource: string; images: number };
     t.is(d.images, 4);
     t.is(d.size, '360x480');
     t.is(d.sizeSource, 'model');
-    const native = await cli(['eval', '--images', imgs, '--labels', labs, '--json', '--size', 'native']);
+    const native = await cli(['eval', '--images', imgs, '--labels', labs, '--json', '--size', 'native', '--tta', 'off']);
     t.is(native.code, 0, native.stderr);
     const n = JSON.parse(native.stdout) as { miou: number; size: string; sizeSource: string };
     t.is(n.size, '1440x1920');
@@ -256,7 +258,7 @@ needsShared(test, VAL, VALANNOT)('eval › --report writes the pictures', async 
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-eval-'));
   try {
-    const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--limit', '4', '--report', dir, '--size', '352x480']);
+    const r = await cli(['eval', '--images', VAL, '--labels', VALANNOT, '--limit', '4', '--report', dir, '--size', '352x480', '--tta', 'off']);
     t.is(r.code, 0, r.stderr);
     t.regex(r.stdout, /mIoU\s+\d+\.\d %/);
     t.regex(r.stdout, /MACs per image\s+≈/, 'MACs at a size not in the manifest are marked approximate');
@@ -444,14 +446,14 @@ needsShared(test, VAL)('tta › key frames only: scores change, non-key frames r
   }
 });
 
-needsShared(test, VAL, VALANNOT)('eval › --tta 1,1.25 (the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
+needsShared(test, VAL, VALANNOT)('eval › the default TTA is the offline key frames\' (1,1.25, the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
     return;
   }
   const base = ['eval', '--images', VAL, '--labels', VALANNOT, '--json', '--limit', '20'];
   const off = await cli([...base, '--tta', 'off']);
-  const on = await cli([...base, '--tta', '1,1.25']);
+  const on = await cli(base); // the default: --tta auto
   t.is(off.code, 0, off.stderr);
   t.is(on.code, 0, on.stderr);
   const [a, b] = [JSON.parse(off.stdout), JSON.parse(on.stdout)] as { miou: number; tta: string; ttaViews: number; macs: number; confusion: number[][] }[];
@@ -464,5 +466,5 @@ needsShared(test, VAL, VALANNOT)('eval › --tta 1,1.25 (the node\'s auto): mIoU
   t.log(`first 20 val images: TTA 1,1.25 ${b!.miou.toFixed(2)}, off ${a!.miou.toFixed(2)}`);
   const bad = await cli([...base, '--tta', 'sideways']);
   t.is(bad.code, 2);
-  t.regex(bad.stderr, /--tta: expected off, flip, scales .* got 'sideways'/);
+  t.regex(bad.stderr, /--tta: expected auto, off, flip, scales .* got 'sideways'/);
 });

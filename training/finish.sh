@@ -18,12 +18,12 @@ if [ -n "${FUSER:-}" ]; then fuser=(--fuser "$FUSER" --fuser-command "${FUSER_CM
 /usr/bin/python3 training/export.py --ckpt "$ckpt" --out "$out" --name "$name" --command "$cmd" "${fuser[@]}" 2>/dev/null
 tmp=$(mktemp -d)
 mkdir -p "$tmp/img" "$tmp/lab"
-node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json > "$tmp/val.json"
-node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json --refine off > "$tmp/val-alone.json"
+node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json --tta off > "$tmp/val.json"
+node bin/segflow.js eval --images "$data/val" --labels "$data/valannot" --model "$out" --json --refine off --tta off > "$tmp/val-alone.json"
 if [ "$holdout" != "-" ]; then
   for f in "$data"/train/"$holdout"_*.png; do ln -s "$(realpath "$f")" "$tmp/img/"; ln -s "$(realpath "$data/trainannot/$(basename "$f")")" "$tmp/lab/"; done
-  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json > "$tmp/holdout.json"
-  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json --refine off > "$tmp/holdout-alone.json"
+  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json --tta off > "$tmp/holdout.json"
+  node bin/segflow.js eval --images "$tmp/img" --labels "$tmp/lab" --model "$out" --json --refine off --tta off > "$tmp/holdout-alone.json"
 fi
 node -e '
 const fs = require("fs");

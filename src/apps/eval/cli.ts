@@ -11,7 +11,8 @@
  * offline job runs it (the longer side fitted to the longer side of the model's
  * `inputSize`, 480 px for CamVid's 360x480, aspect kept: the downsampler's
  * `longSidePx`), `native` for the image's own size, or HxW; the prediction is
- * scored at the label's size. A network trained at 360x480 loses much of its
+ * scored at the label's size; with `--tta auto` (default) the views the offline
+ * job's key frames run (AUTO_TTA), `--tta off` for the network once. A network trained at 360x480 loses much of its
  * accuracy on images several times larger seen at their own size (CamVid val
  * upscaled 4x: 50.1 mIoU at 1440x1920 against 64.5 at 360x480). Prints a table (default) or one JSON object
  * (`--json`); `--report DIR` also writes figures, report.json and README.md.
@@ -22,7 +23,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { loadModel, modelDir, readManifest, DEFAULT_MODEL, type EngineName, type Manifest } from '../../segmentation/engine/model.ts';
 import { UsageError } from '../../core/errors.ts';
-import { formatTta, parseTta, TTA_OFF, TTA_SYNTAX, ttaCostFactor, ttaViews, type TtaSpec } from '../../segmentation/engine/tta.ts';
+import { AUTO_TTA, formatTta, parseTta, TTA_SYNTAX, ttaCostFactor, ttaViews, type TtaSpec } from '../../segmentation/engine/tta.ts';
 import { fitLongSide } from '../../kernels/image.ts';
 import { pairFiles, readLabel, readRgb, type Pair } from './dataset.ts';
 import { accumulate, computeMetrics, createConfusion } from './metrics.ts';
@@ -39,7 +40,8 @@ export const EVAL_USAGE = `usage: segflow eval --images DIR --labels DIR [--mode
   --refine on|off pass the deep features once through the model's temporal fuser, as the segmenter node does on
                   key frames (default on; off = the two-branch network alone; no effect for a model without a fuser)
   --tta SPEC      test-time augmentation, as the segmenter node's key frames: class scores at 1/8 averaged over
-                  views — off (default), flip, scales (0.75,1,1.25), flip+scales, a list (0.75,1,1.5), flip+<list>
+                  views — auto (default: ${AUTO_TTA}, what the offline job's key frames run), off (the network once, as
+                  live graphs run key frames), flip, scales (0.75,1,1.25), flip+scales, a list (0.75,1,1.5), flip+<list>
   --json          print one JSON object (percentages 0..100) instead of the table
   --report DIR    also write confusion.png, iou.png, triptych-*.png, report.json, README.md
   --limit N       only the first N pairs (by file name)`;
@@ -115,12 +117,13 @@ export function parseEvalArgs(argv: string[]): EvalOptions | 'help' {
   }
   const refine = (values.refine as string | undefined) ?? 'on';
   if (refine !== 'on' && refine !== 'off') throw new UsageError(`eval --refine: expected on or off, got '${refine}'`);
-  let tta = TTA_OFF;
-  if (values.tta !== undefined) {
+  // `auto`: an image is scored as the offline job runs its key frames (sparse: AUTO_TTA).
+  let tta = parseTta(AUTO_TTA);
+  if (values.tta !== undefined && values.tta !== 'auto') {
     try {
       tta = parseTta(values.tta as string);
     } catch {
-      throw new UsageError(`eval --tta: expected ${TTA_SYNTAX}, got '${values.tta}'`);
+      throw new UsageError(`eval --tta: expected auto, ${TTA_SYNTAX}, got '${values.tta}'`);
     }
   }
   const model = (values.model as string | undefined) ?? DEFAULT_MODEL;
