@@ -3,7 +3,10 @@
  *
  * Ports: in `frame`, out `labels` (class ids at the frame's size, with the
  * model's class names and palette). Inference runs at `inputWidth` x
- * `inputHeight` (0 = the frame's own size). Key frames run the whole network:
+ * `inputHeight` (0 = the frame's own size, fitted down to the model's scale —
+ * its longer side to the model's, 480 px — when larger: a downsampler in front
+ * is cheaper, but a frame fed straight from a 1080p decoder is not run at
+ * four times the scale the network was trained at). Key frames run the whole network:
  * every `keyframeIntervalFrames`-th frame, earlier when the picture changed by
  * more than `keyframeChangeThreshold` (mean absolute gray difference 0..255
  * against the last key frame; 0 = off), and always after a discontinuity
@@ -72,8 +75,8 @@ const options = z.strictObject({
   model: z.string().min(1).default(DEFAULT_MODEL).describe('model name under models/ or a folder with manifest.json'),
   engine: z.enum(['onnx', 'tfjs']).default('onnx'),
   threads: z.number().int().min(0).max(256).default(0).describe('intra-op threads (0 = all cores)'),
-  inputWidth: z.number().int().min(0).max(8192).default(0).describe('inference width in pixels (0 = frame width)'),
-  inputHeight: z.number().int().min(0).max(8192).default(0).describe('inference height in pixels (0 = frame height)'),
+  inputWidth: z.number().int().min(0).max(8192).default(0).describe("inference width in pixels (0 = the frame's, fitted down to the model's longer side, 480, when larger)"),
+  inputHeight: z.number().int().min(0).max(8192).default(0).describe("inference height in pixels (0 = the frame's, fitted down to the model's longer side, 480, when larger)"),
   keyframeIntervalFrames: z.number().int().min(1).max(1000).default(1).describe('a key frame at least every N frames (1 = every frame)'),
   keyframeChangeThreshold: z.number().min(0).max(255).default(0).describe('force a key frame when the mean gray change since the last one exceeds this (0 = off)'),
   nonKeyFrames: z.enum(['shallow', 'fuse', 'propagate']).default('shallow').describe('cheaper path for non-key frames'),
@@ -161,7 +164,8 @@ export const twoBranchSegmenter = defineNode({
         });
         const featuresOf = (f: Frame, model: Model, high: Tensor4, deep: Tensor4 | undefined, keyTta?: TtaSpec): Features => {
           // Key frames also carry the pixels and the key-frame TTA: a temporal-fuser runs the TTA views as segment() does.
-          const handle = makeFeatures(model, high, deep, o.inputWidth || f.width, o.inputHeight || f.height, keyTta && { rgb: f, tta: keyTta });
+          const { inW, inH } = model.inferenceSize(f.width, f.height, o.inputWidth, o.inputHeight);
+          const handle = makeFeatures(model, high, deep, inW, inH, keyTta && { rgb: f, tta: keyTta });
           ring.add(handle);
           return Object.freeze({ kind: 'features', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, handle });
         };
@@ -176,7 +180,7 @@ export const twoBranchSegmenter = defineNode({
           const keyTta = o.tta === 'auto' ? resolveTta('auto', m.intervalFrames) : tta;
           if (!labelsWanted && featuresWanted && (m.key || m.path === 'fuse')) {
             // Features only (a temporal-fuser runs the head): key frames shallow + deep, others shallow.
-            const high = await model.shallowFeatures(f.data, f.width, f.height, o.inputWidth || f.width, o.inputHeight || f.height);
+            const high = await model.shallowFeatures(f.data, f.width, f.height, o.inputWidth, o.inputHeight);
             let deep: Tensor4 | undefined;
             try {
               if (m.key) deep = await model.deepFeatures(high);

@@ -144,7 +144,7 @@ test.serial('tfjs-engine › runs at 540x960', async (t) => {
   const [w, h] = [960, 540];
   const model = await loadModel({ engine: 'tfjs' });
   try {
-    const r = await model.segment(synthetic(w, h), w, h, { withScores: true });
+    const r = await model.segment(synthetic(w, h), w, h, { withScores: true, inW: w, inH: h });
     t.is(r.classes.length, w * h);
     t.true(r.classes.every((c) => c < model.manifest.classes.length));
     t.deepEqual([r.scores?.channels, r.scores?.height, r.scores?.width], [11, 68, 120]);

@@ -187,3 +187,39 @@ test('two-branch-segmenter › a segmenter thread that dies fails the calls wait
   await t.throwsAsync(seg.next(big, 1920, 1080, false), { message: /segmenter thread exited/ });
   await seg.close();
 });
+
+test('two-branch-segmenter › a frame larger than the model\'s scale is run fitted down to it (480 px longer side), not at its own size; smaller frames and explicit sizes as given', async (t) => {
+  const { loadModel } = await import('../src/segmentation/engine/model.ts');
+  const m = await loadModel({ threads: 1 });
+  try {
+    t.deepEqual(m.inferenceSize(1920, 1080), { inW: 480, inH: 270 });
+    t.deepEqual(m.inferenceSize(1080, 1920), { inW: 270, inH: 480 });
+    t.deepEqual(m.inferenceSize(640, 480), { inW: 480, inH: 360 });
+    t.deepEqual(m.inferenceSize(480, 270), { inW: 480, inH: 270 });
+    t.deepEqual(m.inferenceSize(320, 180), { inW: 320, inH: 180 });
+    t.deepEqual(m.inferenceSize(1920, 1080, 960, 540), { inW: 960, inH: 540 });
+    t.deepEqual(m.inferenceSize(1920, 1080, 960, 0), { inW: 960, inH: 1080 }, 'one side given: the other is the frame\'s, as before');
+  } finally {
+    await m.dispose();
+  }
+  // Through the node (its thread and the JS thread): a 960x540 frame by default gives exactly the labels of
+  // inputWidth/inputHeight 480x270, at the frame's size.
+  const BW = 960, BH = 540;
+  const buf = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', SAMPLE, '-frames:v', '2', '-vf', `scale=${BW}:${BH}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
+  const big = [0, 1].map((i): Frame => ({ kind: 'frame', source: 'cam', seq: i, ptsMs: i * 40, width: BW, height: BH, data: new Uint8Array(buf.subarray(i * BW * BH * 3, (i + 1) * BW * BH * 3)), discontinuity: i === 0 ? 'start' : undefined }));
+  const labelsOf = async (options: Record<string, unknown>) => {
+    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, ...options });
+    try {
+      return await lastValueFrom(inst.process({ frame: from(big) }).labels!.pipe(toArray()));
+    } finally {
+      await inst.close();
+    }
+  };
+  for (const thread of [false, true]) {
+    const [auto, fixed, own] = [await labelsOf({ thread }), await labelsOf({ thread, inputWidth: 480, inputHeight: 270 }), await labelsOf({ thread, inputWidth: BW, inputHeight: BH })];
+    t.is(auto[0]!.width, BW);
+    t.is(auto[0]!.classes.length, BW * BH);
+    t.deepEqual(auto.map((l) => Buffer.from(l.classes)), fixed.map((l) => Buffer.from(l.classes)), `thread ${thread}: default = 480x270`);
+    t.notDeepEqual(auto.map((l) => Buffer.from(l.classes)), own.map((l) => Buffer.from(l.classes)), `thread ${thread}: not the frame's own size`);
+  }
+});

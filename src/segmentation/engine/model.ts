@@ -11,7 +11,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { resizeRgb } from '../../kernels/image.ts';
+import { fitLongSide, resizeRgb } from '../../kernels/image.ts';
 import { PACKAGE_ROOT } from '../../core/package-root.ts';
 import type { ScoreMap } from '../../core/packet.ts';
 import type { FuserCell, FuserPart, SegEngine, Tensor4 } from './engine.ts';
@@ -148,7 +148,7 @@ export class Model {
    * this frame's shallow features (a recurrent state carried frame to frame
    * until the next key frame or `reset()`). Labels come back at `outW` x
    * `outH` (default: the image size);
-   * inference runs at `inW` x `inH` (default: the image size). With `refine`,
+   * inference runs at `inW` x `inH` (default: inferenceSize). With `refine`,
    * a frame that runs the deep branch also passes its deep features once
    * through the temporal fuser (with the frame's own shallow features) before
    * the head — a learned refinement (a no-op for a model without a fuser).
@@ -162,8 +162,7 @@ export class Model {
    * are the model's).
    */
   async segment(rgb: Uint8Array, w: number, h: number, o: { reuseDeep?: boolean; fuse?: boolean; refine?: boolean; tta?: TtaSpec | undefined; inW?: number; inH?: number; outW?: number; outH?: number; withScores?: boolean; features?: boolean } = {}): Promise<SegmentResult> {
-    const inW = o.inW || w;
-    const inH = o.inH || h;
+    const { inW, inH } = this.inferenceSize(w, h, o.inW, o.inH);
     const e = this.engine;
     const high = await this.shallowFeatures(rgb, w, h, inW, inH);
     let scores: Tensor4 | undefined;
@@ -234,8 +233,25 @@ export class Model {
     }
   }
 
-  /** The shallow branch alone (1/8 features of the image resized to `inW` x `inH`), owned by the caller. */
-  async shallowFeatures(rgb: Uint8Array, w: number, h: number, inW = w, inH = h): Promise<Tensor4> {
+  /**
+   * The inference size of a w x h image: `inW` x `inH` where either is given (the other the image's);
+   * else the image's own size, fitted down (aspect ratio kept) to the model's longer input side
+   * (manifest `inputSize`: 480 for 360x480) when its longer side is larger. A network trained at
+   * 360x480 loses much of its accuracy on pictures several times larger seen at their own size
+   * (CamVid val scaled up 4x: 52.8 against 66.1 mIoU, test/eval.test.ts) and costs their pixel
+   * count; graphs normally feed it a downsampler's frames (longSidePx 480), which are unchanged.
+   */
+  inferenceSize(w: number, h: number, inW?: number, inH?: number): { inW: number; inH: number } {
+    if (inW || inH) return { inW: inW || w, inH: inH || h };
+    const long = Math.max(...this.manifest.inputSize);
+    if (Math.max(w, h) <= long) return { inW: w, inH: h };
+    const f = fitLongSide(w, h, long);
+    return { inW: f.width, inH: f.height };
+  }
+
+  /** The shallow branch alone (1/8 features of the image resized to `inW` x `inH`: inferenceSize), owned by the caller. */
+  async shallowFeatures(rgb: Uint8Array, w: number, h: number, inWanted?: number, inHWanted?: number): Promise<Tensor4> {
+    const { inW, inH } = this.inferenceSize(w, h, inWanted, inHWanted);
     const img = inW === w && inH === h ? rgb : resizeRgb(rgb, w, h, inW, inH);
     return this.engine.shallow(this.normalise(img, inW, inH), inH, inW);
   }
