@@ -6,11 +6,15 @@
  * never reach the network; after a camera drop the propagation resets and the scheduler forces a key
  * frame. Load-sensitive bounds are generous: the machine is shared.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import ava from 'ava';
 import { liveOrigin } from '../src/core/live-clock.ts';
 import type { Labels } from '../src/core/packet.ts';
 import type { Metrics } from '../src/core/runtime/metrics.ts';
+import { ffmpegPaths } from '../src/media/ffmpeg.ts';
 import { freePort, metric, percentile, requireGstreamer, ROOT, RTSP_SERVER, runLive, sleep, startRtspServer, waitFor, type LiveRun } from './helpers/live.ts';
 import { needsShared } from './helpers/shared.ts';
 
@@ -137,5 +141,25 @@ test.serial('rtsp-live-every-frame › every frame a key frame: the network on a
   } finally {
     await run.stop();
     await server.stop();
+  }
+});
+
+test.serial('rtsp-live › a 4:3 camera is not squashed: 640x480 from the camera, labels and frames at 480x360 (aspect kept), the browser gets them', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'segflow-43-'));
+  // A 4:3 H.264 camera picture (the server loops the file without re-encoding).
+  const clip = path.join(dir, 'cam43.mp4');
+  execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-pix_fmt', 'yuv420p', '-y', clip]);
+  const server = await startRtspServer(clip);
+  const wsPort = await freePort();
+  const run = runLive({ file: GRAPH }, [`camera.url=${server.url('/file')}`, `browser.port=${wsPort}`]);
+  try {
+    await waitFor('first labels out', () => sent(run).length > 0, 30_000);
+    const l = sent(run)[0]!.l;
+    t.deepEqual([l.width, l.height], [480, 360], 'the model-size labels keep the camera\'s 4:3');
+    t.true(run.log.some((s) => /connected: 640x480\b/.test(s)), `the camera scaled to 640x480, aspect kept: ${run.log.filter((s) => /connected/.test(s)).join(' | ')}`);
+  } finally {
+    await run.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
