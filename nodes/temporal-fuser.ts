@@ -18,7 +18,7 @@
  * by the cell, and the 1/8 class scores of all views are averaged before the
  * argmax; the state carried to the next frames stays the base view's. The
  * default `auto` takes the segmenter's key-frame TTA (its `tta` option, whose
- * own `auto` resolves from the scheduler's interval: views at 1 and 1.25x
+ * own `auto` resolves from the scheduler's interval: views at 1 and 1.5x
  * where key frames come at most every 10th frame, none otherwise), so the
  * decomposed graph's labels equal the monolithic segmenter's with the same
  * options (src/segmentation/temporal.ts FeatureFuser; test/temporal-fuser.test.ts). The head, and the cell when the segmenter's model was

@@ -446,7 +446,7 @@ needsShared(test, VAL)('tta › key frames only: scores change, non-key frames r
   }
 });
 
-needsShared(test, VAL, VALANNOT)('eval › the default TTA is the offline key frames\' (1,1.25, the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
+needsShared(test, VAL, VALANNOT)('eval › the default TTA is the offline key frames\' (1,1.5, the node\'s auto): mIoU on 20 val images not lower than without, different predictions, MACs counted', async (t) => {
   if (!existsSync(VAL) || !existsSync(VALANNOT)) {
     t.fail(`CamVid is absent: expected ${VAL} and ${VALANNOT}`);
     return;
@@ -458,12 +458,13 @@ needsShared(test, VAL, VALANNOT)('eval › the default TTA is the offline key fr
   t.is(on.code, 0, on.stderr);
   const [a, b] = [JSON.parse(off.stdout), JSON.parse(on.stdout)] as { miou: number; tta: string; ttaViews: number; macs: number; confusion: number[][] }[];
   t.is(a!.tta, 'off');
-  t.is(b!.tta, '1,1.25');
+  t.is(b!.tta, AUTO_TTA);
+  t.is(AUTO_TTA, '1,1.5');
   t.is(b!.ttaViews, 2);
-  t.is(b!.macs, Math.round((562164800 + 19376640) * (1 + 1.25 ** 2)));
+  t.is(b!.macs, Math.round((562164800 + 19376640) * (1 + 1.5 ** 2)));
   t.notDeepEqual(b!.confusion, a!.confusion, 'TTA changes the predictions');
   t.true(b!.miou >= a!.miou, `TTA must not lower mIoU: ${b!.miou} with, ${a!.miou} without`);
-  t.log(`first 20 val images: TTA 1,1.25 ${b!.miou.toFixed(2)}, off ${a!.miou.toFixed(2)}`);
+  t.log(`first 20 val images: TTA ${AUTO_TTA} ${b!.miou.toFixed(2)}, off ${a!.miou.toFixed(2)}`);
   const bad = await cli([...base, '--tta', 'sideways']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--tta: expected auto, off, flip, scales .* got 'sideways'/);
