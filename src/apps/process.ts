@@ -12,7 +12,7 @@
  * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -21,7 +21,7 @@ import { loadGraphFile, type GraphDef, type Registry } from '../core/graph/loade
 import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import {
-  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
+  committed, identityOf, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
   RESULT_FILE, sameIdentity, unmarkPartial, updateSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
@@ -318,8 +318,11 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   let watchdog: ReturnType<typeof setInterval> | undefined;
   try {
     if (!existsSync(input)) throw new Error(`${input}: no such file`);
-    if (!statSync(input).isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
-    if (statSync(input).size === 0) throw new Error(`${input}: empty file (0 bytes)`);
+    const before = statSync(input);
+    if (!before.isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
+    if (before.size === 0) throw new Error(`${input}: empty file (0 bytes)`);
+    // Changed since the job planned its folders (written meanwhile): the identity of what is read now.
+    if (id && (id.size !== before.size || id.mtimeMs !== Math.round(before.mtimeMs))) id = identityOf({ path: input, rel: id.rel }, before);
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     partial = makePartial(o.out, folder.name);
@@ -359,6 +362,10 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
       discard(partial);
       return { input, status: 'interrupted', frames, seconds, ...note };
     }
+    // A file still being written (a dashcam's current recording, a copy not finished) was read up to where it
+    // then ended: never a complete-looking output that silently lacks the rest.
+    const changed = changedSince(input, before);
+    if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
     const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
@@ -372,6 +379,19 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/** How `input` differs from `before` (its stat when processing began), or undefined when it does not. */
+function changedSince(input: string, before: Stats): string | undefined {
+  let now: Stats;
+  try {
+    now = statSync(input);
+  } catch {
+    return 'it is gone';
+  }
+  if (now.size !== before.size) return `${before.size} bytes when it began, ${now.size} now`;
+  if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) return 'modified meanwhile';
+  return undefined;
 }
 
 /**

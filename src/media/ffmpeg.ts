@@ -213,6 +213,9 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         if (refused && OPENS_OTHER_FILES.has(refused[1]!)) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
         if (refused) return reject(new InputError(`${input}: its content is ${refused[1]}, not a video container segflow reads; expected a video file`, input));
         if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
+        // An MP4/MOV whose index (written last) is missing: a dashcam's clip cut off by a power loss or a full
+        // card, a recording still being written, an unfinished copy. ffprobe's last line says only "Invalid data".
+        if (/moov atom not found/.test(text)) return reject(new InputError(`${input}: not a readable video (moov atom not found: the MP4/MOV's index, written when a recording ends, is missing — a recording cut off by a power loss or a full card, one still being written, or an unfinished copy)`, input));
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
