@@ -1,0 +1,119 @@
+/**
+ * offline hunt: `segflow process` as a dashcam user runs it, inputs made here with the real ffmpeg, run
+ * through the real CLI: a recording still being written (its file grows while it is processed), a full
+ * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
+ * off before its index (a power loss). Each is a clear failure naming the file, nothing half-kept.
+ *
+ * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
+ */
+import test from 'ava';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BIN, ROOT, segflow, tmpDir, videoFacts, writeLightGraph } from './helpers/cli.ts';
+import { probe } from '../src/media/ffmpeg.ts';
+import { testClip, truncateCopy } from './helpers/videos.ts';
+
+function setup(prefix: string): { work: string; graph: string } {
+  const work = tmpDir(`segflow-offline-hunt-${prefix}-`);
+  chmodSync(work, 0o777);
+  return { work, graph: writeLightGraph(path.join(work, 'light.yaml')) };
+}
+
+const readSummary = (out: string) => JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { files: { input: string; status: string; error?: string; frames?: number }[] };
+
+/** `sh -c script` in a mount namespace of its own (a tmpfs mounted there is gone when it ends); undefined when that cannot be done here. */
+function inMountNamespace(script: string): Promise<{ code: number | null; stdout: string; stderr: string } | undefined> {
+  try {
+    execFileSync('unshare', ['-m', 'true'], { stdio: 'ignore' });
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    execFile('unshare', ['-m', 'sh', '-c', script], { timeout: 180_000, maxBuffer: 16 << 20 }, (e, stdout, stderr) => {
+      const err = e as (Error & { code?: number | string }) | null;
+      if (err && typeof err.code !== 'number') return resolve(undefined);
+      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+test.serial('offline hunt › a recording still being written (the file grows while processed) fails saying so, nothing kept; once complete it is processed whole', async (t) => {
+  const { work, graph } = setup('growing');
+  // An MPEG-TS recording (as many dashcams write, readable while it grows): its first half is there when the
+  // run starts, and the camera goes on writing while the run lasts (stuffing: null packets, so what the run
+  // can read is the first half however fast it is), the rest of its frames after.
+  const whole = await testClip(path.join(work, 'whole.ts'), { frames: 40, format: 'mpegts' });
+  const bytes = readFileSync(whole);
+  const file = path.join(work, 'growing.ts');
+  const half = Math.floor(bytes.length / 2 / 188) * 188;
+  writeFileSync(file, bytes.subarray(0, half));
+  const nullPacket = Buffer.alloc(188, 0xff);
+  nullPacket.set([0x47, 0x1f, 0xff, 0x10]);
+  const out = path.join(work, 'out');
+  const child = spawn(process.execPath, [BIN, 'process', file, '--out', out, '--graph', graph], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.resume();
+  const writer = setInterval(() => appendFileSync(file, nullPacket), 20);
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  clearInterval(writer);
+  appendFileSync(file, bytes.subarray(half));
+  t.is(code, 1, stderr);
+  t.regex(stderr, new RegExp(`^✗ ${file}: the file changed while it was processed \\(\\d+ bytes when it began, \\d+ now\\): a recording or copy still being written\\? Nothing of it kept; process it again once it is complete$`, 'm'));
+  t.deepEqual(readdirSync(out), ['summary.json'], 'no output folder that looks complete');
+  t.is(readSummary(out).files[0]!.status, 'failed');
+  // The recording finished: the next run processes it, every frame.
+  const again = await segflow(['process', file, '--out', out, '--graph', graph]);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, /✓ .*growing\.ts: 40 frames/);
+  t.is((await videoFacts(path.join(out, 'growing', 'overlay.mp4'))).frames, 40);
+});
+
+test.serial('offline hunt › a disk that fills up before summary.json leaves no empty summary lock; the next run, space freed, does not wait for one', async (t) => {
+  const { work, graph } = setup('lock');
+  const clip = await testClip(path.join(work, 'clip.mp4'), { frames: 6 });
+  const disk = path.join(work, 'disk');
+  mkdirSync(disk);
+  const out = path.join(disk, 'out');
+  const run = `${JSON.stringify(process.execPath)} ${BIN} process ${clip} --out ${out} --graph ${graph}`;
+  // A tmpfs with no space left: segflow's first write fails, and so does the summary (and the lock's mark); then freed.
+  const r = await inMountNamespace(`mount -t tmpfs -o size=256k tmpfs ${disk} && head -c 262144 /dev/zero > ${disk}/fill || exit 99
+    ${run}; echo "rc=$?"; echo "left: $(ls -A ${out} | tr '\\n' ' ')"; rm ${disk}/fill; ${run} 2>&1; echo "rc=$?"`);
+  if (!r || r.code === 99) return t.pass('cannot mount a small tmpfs here (needs unshare -m as root): skipped');
+  const [first, second] = r.stdout.split(/^left: .*$/m);
+  t.regex(first!, /^rc=1$/m, r.stderr);
+  t.regex(r.stderr, /no space left for its outputs/);
+  t.regex(r.stdout, /^left: $/m, 'nothing left in --out: no work folder, no .segflow-summary.lock');
+  t.regex(second!, /1 ok, 0 skipped, 0 failed/);
+  t.regex(second!, /^rc=0$/m);
+  t.notRegex(second!, /still held|could not lock/, 'no wait for a lock nobody holds');
+});
+
+test.serial('offline hunt › a work folder whose mark cannot be written (a full disk) is removed at once, not left unmarked', async (t) => {
+  const { work } = setup('mark');
+  const disk = path.join(work, 'disk');
+  mkdirSync(disk);
+  // makePartial on a full tmpfs, in a child in its own mount namespace; then what is left there (before the child exits).
+  const script = path.join(work, 'mark.ts');
+  writeFileSync(script, [
+    `import { readdirSync } from 'node:fs';`,
+    `import { makePartial } from ${JSON.stringify(path.join(ROOT, 'src', 'apps', 'process-folders.ts'))};`,
+    `try { makePartial(${JSON.stringify(disk)}, 'clip'); console.log('made'); } catch (e) { console.log('threw', e.code); }`,
+    `console.log('left:' + readdirSync(${JSON.stringify(disk)}).filter((e) => e !== 'fill').join(' '));`,
+    `process.exit(0);`,
+  ].join('\n'));
+  const r = await inMountNamespace(`mount -t tmpfs -o size=4k tmpfs ${disk} && head -c 4096 /dev/zero > ${disk}/fill || exit 99
+    cd ${ROOT} && ${JSON.stringify(process.execPath)} --import tsx ${script}`);
+  if (!r || r.code === 99) return t.pass('cannot mount a small tmpfs here (needs unshare -m as root): skipped');
+  t.regex(r.stdout, /^threw ENOSPC$/m, r.stderr);
+  t.regex(r.stdout, /^left:$/m, 'no unmarked .segflow-clip.partial-* folder (removeLeftovers never removes one without a mark)');
+});
+
+test('offline hunt › an MP4 cut off before its index (a dashcam losing power) says the moov atom is missing and why, not just "Invalid data"', async (t) => {
+  const { work } = setup('moov');
+  const whole = await testClip(path.join(work, 'whole.mp4'), { frames: 30 });
+  const cut = truncateCopy(whole, path.join(work, 'FILE0042.MP4'), 0.6);
+  const e = await t.throwsAsync(probe(cut));
+  t.regex(e!.message, /^\S+FILE0042\.MP4: not a readable video \(moov atom not found: .*power loss.*still being written.*unfinished copy\)$/);
+});
