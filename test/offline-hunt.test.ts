@@ -2,7 +2,8 @@
  * offline hunt: `segflow process` as a dashcam user runs it, inputs made here with the real ffmpeg, run
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
- * off before its index (a power loss). Each is a clear failure naming the file, nothing half-kept.
+ * off before its index (a power loss), a Matroska file whose audio outlasts its video. Each bad one is a clear
+ * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
  */
@@ -12,7 +13,7 @@ import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, writeF
 import path from 'node:path';
 import { BIN, ROOT, segflow, tmpDir, videoFacts, writeLightGraph } from './helpers/cli.ts';
 import { probe } from '../src/media/ffmpeg.ts';
-import { testClip, truncateCopy } from './helpers/videos.ts';
+import { ffmpeg, testClip, truncateCopy } from './helpers/videos.ts';
 
 function setup(prefix: string): { work: string; graph: string } {
   const work = tmpDir(`segflow-offline-hunt-${prefix}-`);
@@ -116,4 +117,18 @@ test('offline hunt › an MP4 cut off before its index (a dashcam losing power) 
   const cut = truncateCopy(whole, path.join(work, 'FILE0042.MP4'), 0.6);
   const e = await t.throwsAsync(probe(cut));
   t.regex(e!.message, /^\S+FILE0042\.MP4: not a readable video \(moov atom not found: .*power loss.*still being written.*unfinished copy\)$/);
+});
+
+test('offline hunt › a Matroska recording whose audio outlasts its video (2 s of video, 5 s of audio) is complete, not "truncated or corrupt"', async (t) => {
+  const work = tmpDir('segflow-offline-hunt-mkv-audio-');
+  const graph = writeLightGraph(path.join(work, 'light.yaml'), { audio: true });
+  const file = path.join(work, 'longaudio.mkv');
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=2', '-f', 'lavfi', '-i', 'sine=duration=5',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', file]);
+  const out = path.join(work, 'out');
+  const r = await segflow(['process', file, '--out', out, '--graph', graph]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /✓ .*longaudio\.mkv: 20 frames/);
+  const v = await videoFacts(path.join(out, 'longaudio', 'overlay.mp4'));
+  t.is(v.frames, 20);
 });

@@ -244,8 +244,10 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         height: quarter ? w : h,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
-        // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
-        durationS: Number(v.duration) || Number(data.format.duration) || undefined,
+        // Matroska gives no stream duration ('N/A') but its DURATION tag (written up front: a cut-off file keeps it);
+        // MPEG-TS neither: the container's then. Not the container's first: audio that outlasts the video made
+        // a whole Matroska video "truncated".
+        durationS: streamDuration(v) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
         interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
         audioCodec: audio?.codec_name || undefined,
