@@ -2,7 +2,7 @@
  * offline hunt: `segflow process` as a dashcam user runs it, inputs made here with the real ffmpeg, run
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
- * off before its index (a power loss), a Matroska file whose audio outlasts its video. Each bad one is a clear
+ * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP. Each bad one is a clear
  * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -12,8 +12,10 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, segflow, tmpDir, videoFacts, writeLightGraph } from './helpers/cli.ts';
-import { probe } from '../src/media/ffmpeg.ts';
-import { ffmpeg, testClip, truncateCopy } from './helpers/videos.ts';
+import { ffmpegPaths, probe } from '../src/media/ffmpeg.ts';
+import { ffmpeg, meanAbsDiff, testClip, truncateCopy } from './helpers/videos.ts';
+
+const ffprobePath = () => ffmpegPaths().ffprobe;
 
 function setup(prefix: string): { work: string; graph: string } {
   const work = tmpDir(`segflow-offline-hunt-${prefix}-`);
@@ -131,4 +133,28 @@ test('offline hunt › a Matroska recording whose audio outlasts its video (2 s 
   t.regex(r.stderr, /✓ .*longaudio\.mkv: 20 frames/);
   const v = await videoFacts(path.join(out, 'longaudio', 'overlay.mp4'));
   t.is(v.frames, 20);
+});
+
+test('offline hunt › a TS recording that starts mid-GOP (its first frames undecodable): the overlay still has every frame number, the lost ones filled with the first', async (t) => {
+  const { work, graph } = setup('midgop');
+  const whole = await testClip(path.join(work, 'whole.ts'), { frames: 40, format: 'mpegts' }); // a key frame every 10th
+  // Cut at the TS packet where frame 3 (not a key frame) begins: frames 3..9 cannot be decoded, 10.. can.
+  const pos = execFileSync(ffprobePath(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pos', '-of', 'csv=p=0', whole], { encoding: 'utf8' })
+    .trim().split('\n').filter((l) => l.trim()).map((l) => parseInt(l, 10));
+  const file = path.join(work, 'midgop.ts');
+  writeFileSync(file, readFileSync(whole).subarray(Math.floor(pos[3]! / 188) * 188));
+  const out = path.join(work, 'out');
+  const r = await segflow(['process', file, '--out', out, '--graph', graph]);
+  t.is(r.code, 0, r.stderr);
+  const f = readSummary(out).files[0] as { frames: number; missingFrames?: number; gaps?: { first: number; frames: number }[] };
+  t.is(f.gaps?.[0]?.first, 0, `a gap at the start: ${JSON.stringify(f.gaps)}`);
+  const lead = f.gaps![0]!.frames;
+  t.is(f.frames + f.missingFrames!, 37, 'frames 3..39 of the recording, some lost');
+  // The overlay: one frame per frame number (as for a gap in the middle), the lost ones showing the first decoded.
+  const raw = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', path.join(out, 'midgop', 'overlay.mp4'), '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], { maxBuffer: 64 << 20 });
+  const size = 160 * 120;
+  t.is(raw.length / size, lead + f.frames, 'the overlay has the recording\'s frame count');
+  const frame = (i: number) => raw.subarray(i * size, (i + 1) * size);
+  t.true(meanAbsDiff(frame(0), frame(lead)) < 1, 'the filled frames are the first decoded one');
+  t.true(meanAbsDiff(frame(lead), frame(lead + 5)) > 1, 'frames after it move on');
 });
