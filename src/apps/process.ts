@@ -365,6 +365,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     // A file still being written (a dashcam's current recording, a copy not finished) was read up to where it
     // then ended: never a complete-looking output that silently lacks the rest.
     const changed = changedSince(input, before);
+    if (changed === 'gone') throw new Error(`${input}: the file was removed or renamed while it was processed; nothing of it kept`);
     if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
@@ -381,13 +382,13 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   }
 }
 
-/** How `input` differs from `before` (its stat when processing began), or undefined when it does not. */
+/** How `input` differs from `before` (its stat when processing began): `gone`, a size, `modified meanwhile`; undefined when it does not. */
 function changedSince(input: string, before: Stats): string | undefined {
   let now: Stats;
   try {
     now = statSync(input);
   } catch {
-    return 'it is gone';
+    return 'gone';
   }
   if (now.size !== before.size) return `${before.size} bytes when it began, ${now.size} now`;
   if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) return 'modified meanwhile';
