@@ -8,7 +8,9 @@
  * complete output (same relative path, size and mtime) is skipped (resume)
  * unless `overwrite`; a folder segflow did not write for this input is never
  * skipped, replaced or deleted. A bad input is reported by name and the others
- * go on. summary.json is merged over runs (re-read at the end, under a lock:
+ * go on; so is a file that changed while it was processed (a recording still
+ * being written, a copy not finished: read only up to where it then ended),
+ * nothing of it kept. summary.json is merged over runs (re-read at the end, under a lock:
  * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
