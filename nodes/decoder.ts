@@ -294,8 +294,11 @@ export const decoder = defineNode({
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              // Frames lost in the middle do not make a file short: how far its timeline reached does.
-              const decoded = info.vfr ? count : Math.max(count, seq + 1 - o.startFrame);
+              // Frames lost in the middle do not make a file short: how far its timeline reached does — the
+              // last frame's number, or its time (frames that decode to nothing, as the empty "dropped frame"
+              // chunks a dashcam writes into an AVI, skip time without damage: numbered in order, no truncation).
+              const reached = timeline && Number.isFinite(pos) ? Math.round(pos) + 1 - o.startFrame : 0;
+              const decoded = info.vfr ? count : Math.max(count, seq + 1 - o.startFrame, reached);
               const bad = completeness(decoded, st.timeS);
               if (bad) return sub.error(new InputError(`${o.path}: truncated or corrupt: ${bad}${tail(st.stderrTail)}`, o.path));
               if (count === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${from}${tail(st.stderrTail)}`, o.path));

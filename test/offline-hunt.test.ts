@@ -2,7 +2,8 @@
  * offline hunt: `segflow process` as a dashcam user runs it, inputs made here with the real ffmpeg, run
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
- * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP. Each bad one is a clear
+ * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP,
+ * an MJPEG AVI with empty "dropped frame" chunks. Each bad one is a clear
  * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -157,4 +158,19 @@ test('offline hunt › a TS recording that starts mid-GOP (its first frames unde
   const frame = (i: number) => raw.subarray(i * size, (i + 1) * size);
   t.true(meanAbsDiff(frame(0), frame(lead)) < 1, 'the filled frames are the first decoded one');
   t.true(meanAbsDiff(frame(lead), frame(lead + 5)) > 1, 'frames after it move on');
+});
+
+test('offline hunt › an MJPEG AVI with PCM audio and empty "dropped frame" chunks (as cheap dashcams write) is complete, not "truncated"; a cut-off one still fails', async (t) => {
+  const { work, graph } = setup('avi-drops');
+  // The AVI muxer writes an empty chunk for each frame time without a frame (5 of 50): the index counts 50, 45 decode.
+  const drops = path.join(work, 'drops.avi');
+  await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25:duration=2', '-f', 'lavfi', '-i', 'sine=duration=2',
+    '-vf', "select='not(between(n\\,10\\,14))'", '-vsync', 'vfr', '-c:v', 'mjpeg', '-c:a', 'pcm_s16le', drops]);
+  const cut = truncateCopy(drops, path.join(work, 'cut.avi'), 0.6);
+  const out = path.join(work, 'out');
+  const r = await segflow(['process', drops, cut, '--out', out, '--graph', graph]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /✓ .*drops\.avi: 45 frames/);
+  t.regex(r.stderr, /✗ .*cut\.avi: truncated or corrupt: decoded \d+ of 50 frames/);
+  t.is((await videoFacts(path.join(out, 'drops', 'overlay.mp4'))).frames, 45);
 });
