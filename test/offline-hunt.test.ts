@@ -3,14 +3,14 @@
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
  * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP,
- * an MJPEG AVI with empty "dropped frame" chunks. Each bad one is a clear
+ * an MJPEG AVI with empty "dropped frame" chunks, links that lead nowhere. Each bad one is a clear
  * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
  */
 import test from 'ava';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, segflow, tmpDir, videoFacts, writeLightGraph } from './helpers/cli.ts';
 import { ffmpegPaths, probe } from '../src/media/ffmpeg.ts';
@@ -173,4 +173,19 @@ test('offline hunt › an MJPEG AVI with PCM audio and empty "dropped frame" chu
   t.regex(r.stderr, /✓ .*drops\.avi: 45 frames/);
   t.regex(r.stderr, /✗ .*cut\.avi: truncated or corrupt: decoded \d+ of 50 frames/);
   t.is((await videoFacts(path.join(out, 'drops', 'overlay.mp4'))).frames, 45);
+});
+
+test('offline hunt › a link loop (a.mp4 → b.mp4 → a.mp4) and a link to a missing file in a folder are each named as such, not "no such file"', async (t) => {
+  const { work, graph } = setup('links');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  symlinkSync('b.mp4', path.join(rec, 'a.mp4'));
+  symlinkSync('a.mp4', path.join(rec, 'b.mp4'));
+  symlinkSync('gone.mp4', path.join(rec, 'c.mp4'));
+  const out = path.join(work, 'out');
+  const r = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /^✗ \S+a\.mp4: a symbolic link \(to b\.mp4\) in a loop of links; expected a video file$/m);
+  t.regex(r.stderr, /^✗ \S+c\.mp4: a symbolic link to gone\.mp4, which does not exist; expected a video file$/m);
+  t.regex(r.stdout, /0 ok, 0 skipped, 3 failed/);
 });

@@ -14,7 +14,7 @@
  * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -319,7 +319,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   let partial: string | undefined;
   let watchdog: ReturnType<typeof setInterval> | undefined;
   try {
-    if (!existsSync(input)) throw new Error(`${input}: no such file`);
+    if (!existsSync(input)) throw new Error(`${input}: ${brokenLink(input) ?? 'no such file'}`);
     const before = statSync(input);
     if (!before.isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
     if (before.size === 0) throw new Error(`${input}: empty file (0 bytes)`);
@@ -382,6 +382,22 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/** Why a symbolic link at `p` leads nowhere (its target missing, a loop of links), or undefined when `p` is no link. */
+function brokenLink(p: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+  try {
+    statSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return `a symbolic link (to ${target}) in a loop of links; expected a video file`;
+  }
+  return `a symbolic link to ${target}, which does not exist; expected a video file`;
 }
 
 /** How `input` differs from `before` (its stat when processing began): `gone`, a size, `modified meanwhile`; undefined when it does not. */
