@@ -160,19 +160,24 @@ test('offline hunt › a TS recording that starts mid-GOP (its first frames unde
   t.true(meanAbsDiff(frame(lead), frame(lead + 5)) > 1, 'frames after it move on');
 });
 
-test('offline hunt › an MJPEG AVI with PCM audio and empty "dropped frame" chunks (as cheap dashcams write) is complete, not "truncated"; a cut-off one still fails', async (t) => {
-  const { work, graph } = setup('avi-drops');
+test('offline hunt › an MJPEG AVI with PCM audio and empty "dropped frame" chunks (as cheap dashcams write) is complete, not "truncated", the dropped frames keeping their numbers; a cut-off one still fails', async (t) => {
+  const { work } = setup('avi-drops');
   // The AVI muxer writes an empty chunk for each frame time without a frame (5 of 50): the index counts 50, 45 decode.
   const drops = path.join(work, 'drops.avi');
   await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25:duration=2', '-f', 'lavfi', '-i', 'sine=duration=2',
     '-vf', "select='not(between(n\\,10\\,14))'", '-vsync', 'vfr', '-c:v', 'mjpeg', '-c:a', 'pcm_s16le', drops]);
   const cut = truncateCopy(drops, path.join(work, 'cut.avi'), 0.6);
   const out = path.join(work, 'out');
-  const r = await segflow(['process', drops, cut, '--out', out, '--graph', graph]);
+  const r = await segflow(['process', drops, cut, '--out', out]); // the default job: label maps too
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, /✓ .*drops\.avi: 45 frames/);
+  t.regex(r.stderr, /✓ .*drops\.avi: 45 frames, [\d.]+ fps \(5 frames could not be decoded: left out, numbers kept\)/);
   t.regex(r.stderr, /✗ .*cut\.avi: truncated or corrupt: decoded \d+ of 50 frames/);
-  t.is((await videoFacts(path.join(out, 'drops', 'overlay.mp4'))).frames, 45);
+  // The dropped frames keep their numbers: the overlay has all 50 (the one before repeated), as long as the audio.
+  const labels = readdirSync(path.join(out, 'drops', 'labels')).filter((f) => f.endsWith('.png'));
+  t.is(labels.length, 45);
+  t.false(labels.includes('000010.png'));
+  t.true(labels.includes('000015.png') && labels.includes('000049.png'));
+  t.is((await videoFacts(path.join(out, 'drops', 'overlay.mp4'))).frames, 50);
 });
 
 test('offline hunt › a link loop (a.mp4 → b.mp4 → a.mp4) and a link to a missing file in a folder are each named as such, not "no such file"', async (t) => {

@@ -100,6 +100,8 @@ export interface VideoInfo {
    * first frame: ffmpeg's frame times minus this are times in the video's own timeline. 0 when unknown.
    */
   readonly videoStartS?: number | undefined;
+  /** ffprobe's name of the container format (`avi`, `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `mpegts`, ...). */
+  readonly container?: string | undefined;
 }
 
 /** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
@@ -255,6 +257,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
         vfr: base > 0 && Math.abs(fps - base) > 0.002 * base ? true : undefined,
         videoStartS: Number.isFinite(vStart) && Number.isFinite(fStart) && vStart > fStart ? vStart - fStart : undefined,
+        container: data.format.format_name || undefined,
       });
     });
   });
