@@ -3,7 +3,7 @@
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
  * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP,
- * an MJPEG AVI with empty "dropped frame" chunks, links that lead nowhere. Each bad one is a clear
+ * an MJPEG AVI with empty "dropped frame" chunks, links that lead nowhere, a file that grew before its turn. Each bad one is a clear
  * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -193,4 +193,35 @@ test('offline hunt › a link loop (a.mp4 → b.mp4 → a.mp4) and a link to a m
   t.regex(r.stderr, /^✗ \S+a\.mp4: a symbolic link \(to b\.mp4\) in a loop of links; expected a video file$/m);
   t.regex(r.stderr, /^✗ \S+c\.mp4: a symbolic link to gone\.mp4, which does not exist; expected a video file$/m);
   t.regex(r.stdout, /0 ok, 0 skipped, 3 failed/);
+});
+
+test.serial('offline hunt › a recording that grew after the run planned its folders, before its turn: its output records what was read, so the next run skips it', async (t) => {
+  const { work, graph } = setup('grew-before');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  await testClip(path.join(rec, 'a.ts'), { frames: 150, format: 'mpegts' });
+  const b = await testClip(path.join(rec, 'b.ts'), { frames: 20, format: 'mpegts' });
+  const nullPacket = Buffer.alloc(188, 0xff);
+  nullPacket.set([0x47, 0x1f, 0xff, 0x10]);
+  const out = path.join(work, 'out');
+  // One file at a time: b.ts grows (the camera's last packets) once a.ts has started, long before b.ts's turn.
+  const child = spawn(process.execPath, [BIN, 'process', rec, '--out', out, '--graph', graph, '--log', 'json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  let grown = false;
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    if (!grown && /"type":"start","file":"[^"]*a\.ts"/.test(text)) {
+      grown = true;
+      appendFileSync(b, Buffer.concat(Array.from({ length: 20 }, () => nullPacket)));
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  t.true(grown, text);
+  t.is(code, 0, text);
+  const again = await segflow(['process', rec, '--out', out, '--graph', graph]);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /0 ok, 2 skipped, 0 failed/, again.stderr);
+  t.deepEqual(readdirSync(out).sort(), ['a', 'b', 'summary.json']);
 });

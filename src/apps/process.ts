@@ -323,8 +323,9 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     const before = statSync(input);
     if (!before.isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
     if (before.size === 0) throw new Error(`${input}: empty file (0 bytes)`);
-    // Changed since the job planned its folders (written meanwhile): the identity of what is read now.
-    if (id && (id.size !== before.size || id.mtimeMs !== Math.round(before.mtimeMs))) id = identityOf({ path: input, rel: id.rel }, before);
+    // Changed since the job planned its folders (written meanwhile): result.json gets the identity of what is
+    // read now (the folder is still replaced only when it held the output of the input as planned).
+    const now = id && (id.size !== before.size || id.mtimeMs !== Math.round(before.mtimeMs)) ? identityOf({ path: input, rel: id.rel }, before) : id;
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     partial = makePartial(o.out, folder.name);
@@ -371,7 +372,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
+    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: now, ...note, metrics: res.metrics.toJSON() };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     commitFolder(partial, folder, id);
     return result;
