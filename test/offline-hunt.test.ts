@@ -3,7 +3,7 @@
  * through the real CLI: a recording still being written (its file grows while it is processed), a full
  * disk at the end of a run (the summary lock), a work folder whose mark cannot be written, an MP4 cut
  * off before its index (a power loss), a Matroska file whose audio outlasts its video, a TS file that starts mid-GOP,
- * an MJPEG AVI with empty "dropped frame" chunks, links that lead nowhere, a file that grew before its turn. Each bad one is a clear
+ * an MJPEG AVI with empty "dropped frame" chunks, links that lead nowhere, a file that grew before its turn, one folder run twice at once. Each bad one is a clear
  * failure naming the file, nothing half-kept; a good one is complete.
  *
  * A two-node graph (decoder → encoder) where the model is not the point, so they cost ffmpeg time only.
@@ -224,4 +224,22 @@ test.serial('offline hunt › a recording that grew after the run planned its fo
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /0 ok, 2 skipped, 0 failed/, again.stderr);
   t.deepEqual(readdirSync(out).sort(), ['a', 'b', 'summary.json']);
+});
+
+test.serial('offline hunt › the same folder run twice at once into one --out (started twice): both end 0, the later finisher skips, summary.json says ok once per file', async (t) => {
+  const { work, graph } = setup('twice');
+  const rec = path.join(work, 'rec');
+  mkdirSync(rec);
+  await testClip(path.join(rec, 'clip.mp4'), { frames: 200, width: 320, height: 240, fps: 25 });
+  const out = path.join(work, 'out');
+  const [a, b] = await Promise.all([0, 1].map(() => segflow(['process', rec, '--out', out, '--graph', graph])));
+  for (const r of [a!, b!]) {
+    t.is(r.code, 0, r.stderr);
+    t.notRegex(r.stderr, /appeared while this file was processed/);
+  }
+  t.regex(a!.stdout + b!.stdout, /1 ok, 0 skipped, 0 failed/);
+  t.regex(a!.stdout + b!.stdout, /0 ok, 1 skipped, 0 failed/);
+  const s = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { ok: number; failed: number; files: unknown[] };
+  t.deepEqual([s.ok, s.failed, s.files.length], [1, 0, 1]);
+  t.deepEqual(readdirSync(out).sort(), ['clip', 'summary.json']);
 });

@@ -10,7 +10,9 @@
  * skipped, replaced or deleted. A bad input is reported by name and the others
  * go on; so is a file that changed while it was processed (a recording still
  * being written, a copy not finished: read only up to where it then ended),
- * nothing of it kept. summary.json is merged over runs (re-read at the end, under a lock:
+ * nothing of it kept. An input whose output another run into the same --out
+ * committed meanwhile (one folder run twice at once) is a skip: that output is
+ * kept, this run's dropped. summary.json is merged over runs (re-read at the end, under a lock:
  * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
@@ -370,6 +372,14 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     const changed = changedSince(input, before);
     if (changed === 'gone') throw new Error(`${input}: the file was removed or renamed while it was processed; nothing of it kept`);
     if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
+    // Another run into this --out (started twice, a scheduled run beside a manual one) committed this input's
+    // output meanwhile: that one is kept and this one dropped — a skip, not a failure.
+    const meanwhile = folder.existing ? undefined : inspectFolder(outDir);
+    if (meanwhile?.result?.status === 'ok' && sameIdentity(meanwhile.identity, now)) {
+      discard(partial);
+      const { status: _s, earlier: _e, ...r } = meanwhile.result;
+      return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, note: `${outDir} was written by another run into ${o.out} meanwhile, of this same file: kept, this run's output dropped`, earlier: meanwhile.result } as FileResult;
+    }
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
     const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: now, ...note, metrics: res.metrics.toJSON() };
