@@ -17,7 +17,8 @@
  * stderr, `checksum=0`: no measurable cost), not from the order frames arrive in: frames the decoder
  * loses (a corrupt stretch of a local file: a jump of 1.5 frames or more in time, with ffmpeg
  * reporting damage within the 32 frames before; a jump without one is taken for an uneven rate
- * and numbered in order) leave a gap in `seq` — the frames after it keep their numbers,
+ * and numbered in order — except in an AVI, whose frame times are chunk numbers: there a jump is
+ * the empty chunks a camera writes for frames it dropped) leave a gap in `seq` — the frames after it keep their numbers,
  * the first after it carries `discontinuity: 'gap'` (stateful nodes restart there), and the gap is
  * counted (`decoder_missing_frames_total`, and `decoder_gap_frames_total{first}` = its length, for the
  * first 100 gaps). A variable-frame-rate file (src/media/ffmpeg.ts `vfr`) has no such numbering:
@@ -294,8 +295,11 @@ export const decoder = defineNode({
             ctx.signal.removeEventListener('abort', stop);
             if (err && !ctx.signal.aborted) return sub.error(err);
             if (!ctx.signal.aborted) {
-              // Frames lost in the middle do not make a file short: how far its timeline reached does.
-              const decoded = info.vfr ? count : Math.max(count, seq + 1 - o.startFrame);
+              // Frames lost in the middle do not make a file short: how far its timeline reached does — the
+              // last frame's number, or its time (frames that decode to nothing, as the empty "dropped frame"
+              // chunks a dashcam writes into an AVI, skip time without damage: numbered in order, no truncation).
+              const reached = timeline && Number.isFinite(pos) ? Math.round(pos) + 1 - o.startFrame : 0;
+              const decoded = info.vfr ? count : Math.max(count, seq + 1 - o.startFrame, reached);
               const bad = completeness(decoded, st.timeS);
               if (bad) return sub.error(new InputError(`${o.path}: truncated or corrupt: ${bad}${tail(st.stderrTail)}`, o.path));
               if (count === 0) return sub.error(new InputError(`${o.path}: no frames could be decoded${from}${tail(st.stderrTail)}`, o.path));
@@ -323,6 +327,12 @@ export const decoder = defineNode({
           };
           /** Frames numbered by their timestamps: a local file's at a constant rate (a network stream's times may jump). */
           const timeline = !info.vfr && !isUrl;
+          /**
+           * An AVI's frame times are its chunks' numbers: a jump is the empty chunks a camera writes for frames it
+           * dropped (no rate is uneven in AVI). Their numbers are kept as a gap, which the encoder fills with the
+           * frame before: the overlay keeps the audio's time.
+           */
+          const avi = info.container === 'avi';
           /** With `maxFrames`, the range of frame numbers this decoder covers (a `process --queue` chunk: no overlap with the next one). */
           const endFrame = o.maxFrames > 0 ? o.startFrame + o.maxFrames : Infinity;
           /** ffmpeg's output time 0 is the seek point (`-ss`) after the file's start; the video may start later than the file. */
@@ -336,7 +346,7 @@ export const decoder = defineNode({
             // in order), never before the one before. Timestamps that wobble (a camera's) by less than half a
             // frame neither open a gap nor drift (nor does a first frame a little after the probed start).
             const at = (t + offsetS) * info.fps;
-            if (timeline && Number.isFinite(t) && at - pos >= 1.5 && damaged) seq = Math.max(seq + 1, Math.round(at));
+            if (timeline && Number.isFinite(t) && at - pos >= 1.5 && (damaged || avi)) seq = Math.max(seq + 1, Math.round(at));
             else seq++;
             pos = Number.isFinite(at) ? at : pos + 1;
             const ptsMs = info.vfr && Number.isFinite(t) ? (t + offsetS) * 1000 : (seq * 1000) / info.fps;

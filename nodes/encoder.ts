@@ -5,7 +5,8 @@
  * carried on the frames (a file's), else the rate of the incoming timestamps,
  * so the output has the input's frame count and rate. Frames a decoder lost
  * (the first frame after them marked `discontinuity: 'gap'`, its seq past the
- * last one's) are filled with the frame before them, so every later frame keeps
+ * last one's) are filled with the frame before them (those lost before the
+ * first frame, its seq past 0, with the first), so every later frame keeps
  * its time. Frames of a variable-frame-rate file (`vfr`, with `fps` 0) keep
  * their own times (`ptsMs`, from the first frame's; within 0.1 ms): they reach
  * ffmpeg as a Matroska stream with timestamps (src/media/raw-mkv.ts) rather
@@ -107,6 +108,9 @@ export const encoder = defineNode({
         await writer!.write(mkvFrameHeader(lastMs, f.data.length));
       } else if (last && f.discontinuity === 'gap' && f.seq > last.seq + 1) {
         for (let k = last.seq + 1; k < f.seq; k++, written++) await writer!.write(last.data);
+      } else if (!last && f.discontinuity === 'start' && f.seq > 0) {
+        // Lost before the first frame (a recording that starts mid-GOP): filled with it, so frame i is still at i's time (the audio's).
+        for (let k = 0; k < f.seq; k++, written++) await writer!.write(f.data);
       }
       await writer!.write(f.data);
       written++;

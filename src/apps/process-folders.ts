@@ -27,7 +27,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { committed, removeOnExit } from '../media/output.ts';
 
@@ -241,7 +241,14 @@ export function makePartial(out: string, name: string): string {
     }
   }
   removeOnExit(dir);
-  writeFileSync(path.join(dir, PARTIAL_MARK), `${holderMark()}\n`);
+  try {
+    writeFileSync(path.join(dir, PARTIAL_MARK), `${holderMark()}\n`);
+  } catch (e) {
+    // A full disk: no unmarked folder left (one without a mark is never judged a leftover).
+    rmSync(dir, { recursive: true, force: true });
+    committed(dir);
+    throw e;
+  }
   return dir;
 }
 
@@ -412,13 +419,22 @@ async function lockSummary(out: string, waitMs: number, warn: (m: string) => voi
   const mark = `${holderMark()} ${randomBytes(6).toString('hex')}\n`;
   const t0 = Date.now();
   for (;;) {
+    let made = false;
     try {
-      writeFileSync(p, mark, { flag: 'wx' });
+      const fd = openSync(p, 'wx');
+      made = true;
+      try {
+        writeSync(fd, mark);
+      } finally {
+        closeSync(fd);
+      }
       removeOnExit(p);
       return { path: p, mark };
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code !== 'EEXIST') {
+      // Made but not written (a full disk): an empty lock left behind made the next run wait 30 s for it.
+      if (made) rmSync(p, { force: true });
+      if (err.code !== 'EEXIST' || made) {
         warn(`warning: could not lock ${p} (${err.code ?? err.message}); writing ${SUMMARY_FILE} without it (a run into ${out} at the same time may lose its entries)`);
         return undefined;
       }

@@ -8,11 +8,15 @@
  * complete output (same relative path, size and mtime) is skipped (resume)
  * unless `overwrite`; a folder segflow did not write for this input is never
  * skipped, replaced or deleted. A bad input is reported by name and the others
- * go on. summary.json is merged over runs (re-read at the end, under a lock:
+ * go on; so is a file that changed while it was processed (a recording still
+ * being written, a copy not finished: read only up to where it then ended),
+ * nothing of it kept. An input whose output another run into the same --out
+ * committed meanwhile (one folder run twice at once) is a skip: that output is
+ * kept, this run's dropped. summary.json is merged over runs (re-read at the end, under a lock:
  * concurrent runs into one --out keep each other's entries). The graph sees `${input}` (the
  * file) and `${out}` (its work folder) as variables.
  */
-import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
@@ -21,7 +25,7 @@ import { loadGraphFile, type GraphDef, type Registry } from '../core/graph/loade
 import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import {
-  committed, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
+  committed, identityOf, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
   RESULT_FILE, sameIdentity, unmarkPartial, updateSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
@@ -317,9 +321,13 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   let partial: string | undefined;
   let watchdog: ReturnType<typeof setInterval> | undefined;
   try {
-    if (!existsSync(input)) throw new Error(`${input}: no such file`);
-    if (!statSync(input).isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
-    if (statSync(input).size === 0) throw new Error(`${input}: empty file (0 bytes)`);
+    if (!existsSync(input)) throw new Error(`${input}: ${brokenLink(input) ?? 'no such file'}`);
+    const before = statSync(input);
+    if (!before.isFile()) throw new Error(`${input}: not a regular file; expected a video file`);
+    if (before.size === 0) throw new Error(`${input}: empty file (0 bytes)`);
+    // Changed since the job planned its folders (written meanwhile): result.json gets the identity of what is
+    // read now (the folder is still replaced only when it held the output of the input as planned).
+    const now = id && (id.size !== before.size || id.mtimeMs !== Math.round(before.mtimeMs)) ? identityOf({ path: input, rel: id.rel }, before) : id;
     const info = await probe(input);
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     partial = makePartial(o.out, folder.name);
@@ -359,9 +367,22 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
       discard(partial);
       return { input, status: 'interrupted', frames, seconds, ...note };
     }
+    // A file still being written (a dashcam's current recording, a copy not finished) was read up to where it
+    // then ended: never a complete-looking output that silently lacks the rest.
+    const changed = changedSince(input, before);
+    if (changed === 'gone') throw new Error(`${input}: the file was removed or renamed while it was processed; nothing of it kept`);
+    if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
+    // Another run into this --out (started twice, a scheduled run beside a manual one) committed this input's
+    // output meanwhile: that one is kept and this one dropped — a skip, not a failure.
+    const meanwhile = folder.existing ? undefined : inspectFolder(outDir);
+    if (meanwhile?.result?.status === 'ok' && sameIdentity(meanwhile.identity, now)) {
+      discard(partial);
+      const { status: _s, earlier: _e, ...r } = meanwhile.result;
+      return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, note: `${outDir} was written by another run into ${o.out} meanwhile, of this same file: kept, this run's output dropped`, earlier: meanwhile.result } as FileResult;
+    }
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: id, ...note, metrics: res.metrics.toJSON() };
+    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: now, ...note, metrics: res.metrics.toJSON() };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     commitFolder(partial, folder, id);
     return result;
@@ -372,6 +393,35 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/** Why a symbolic link at `p` leads nowhere (its target missing, a loop of links), or undefined when `p` is no link. */
+function brokenLink(p: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+  try {
+    statSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return `a symbolic link (to ${target}) in a loop of links; expected a video file`;
+  }
+  return `a symbolic link to ${target}, which does not exist; expected a video file`;
+}
+
+/** How `input` differs from `before` (its stat when processing began): `gone`, a size, `modified meanwhile`; undefined when it does not. */
+function changedSince(input: string, before: Stats): string | undefined {
+  let now: Stats;
+  try {
+    now = statSync(input);
+  } catch {
+    return 'gone';
+  }
+  if (now.size !== before.size) return `${before.size} bytes when it began, ${now.size} now`;
+  if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) return 'modified meanwhile';
+  return undefined;
 }
 
 /**

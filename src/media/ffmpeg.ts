@@ -100,6 +100,8 @@ export interface VideoInfo {
    * first frame: ffmpeg's frame times minus this are times in the video's own timeline. 0 when unknown.
    */
   readonly videoStartS?: number | undefined;
+  /** ffprobe's name of the container format (`avi`, `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `mpegts`, ...). */
+  readonly container?: string | undefined;
 }
 
 /** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
@@ -213,6 +215,9 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         if (refused && OPENS_OTHER_FILES.has(refused[1]!)) return reject(new InputError(`${input}: its content is ${refused[1]} (a playlist or script that opens other files), which a file input may not be; expected a video file`, input));
         if (refused) return reject(new InputError(`${input}: its content is ${refused[1]}, not a video container segflow reads; expected a video file`, input));
         if (/Protocol '?[\w-]+'? not on whitelist/.test(text)) return reject(new InputError(`${input}: it refers to another protocol, which a file input may not use; expected a video file`, input));
+        // An MP4/MOV whose index (written last) is missing: a dashcam's clip cut off by a power loss or a full
+        // card, a recording still being written, an unfinished copy. ffprobe's last line says only "Invalid data".
+        if (/moov atom not found/.test(text)) return reject(new InputError(`${input}: not a readable video (moov atom not found: the MP4/MOV's index, written when a recording ends, is missing — a recording cut off by a power loss or a full card, one still being written, or an unfinished copy)`, input));
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
@@ -241,8 +246,10 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         height: quarter ? w : h,
         fps,
         frames: Number.isFinite(n) && n > 0 ? n : undefined,
-        // Matroska and MPEG-TS give no stream duration ('N/A'): the container's then.
-        durationS: Number(v.duration) || Number(data.format.duration) || undefined,
+        // Matroska gives no stream duration ('N/A') but its DURATION tag (written up front: a cut-off file keeps it);
+        // MPEG-TS neither: the container's then. Not the container's first: audio that outlasts the video made
+        // a whole Matroska video "truncated".
+        durationS: streamDuration(v) || Number(data.format.duration) || undefined,
         codec: v.codec_name ?? 'unknown',
         interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
         audioCodec: audio?.codec_name || undefined,
@@ -250,6 +257,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
         vfr: base > 0 && Math.abs(fps - base) > 0.002 * base ? true : undefined,
         videoStartS: Number.isFinite(vStart) && Number.isFinite(fStart) && vStart > fStart ? vStart - fStart : undefined,
+        container: data.format.format_name || undefined,
       });
     });
   });
