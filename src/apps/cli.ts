@@ -326,9 +326,10 @@ function vars(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
-async function loadGraph(file: string, sets: string[], v: Record<string, string>): Promise<GraphDef> {
+/** `v`: the user's --var values, each checked against the graph's variables unless `strictVars` is false. */
+async function loadGraph(file: string, sets: string[], v: Record<string, string>, strictVars = true): Promise<GraphDef> {
   const { loadGraphFile } = await import('../core/graph/loader.ts');
-  return loadGraphFile(file, await registry(), { sets, vars: v });
+  return loadGraphFile(file, await registry(), { sets, vars: v, strictVars });
 }
 
 /** `--overwrite` sets `overwrite: true` on every node that has that option. */
@@ -385,7 +386,7 @@ async function warmStart(inputs: string[], jobs: number, graph: string): Promise
 }
 
 async function chunkSets(file: string, sets: string[], n: number): Promise<string[]> {
-  const def = await loadGraph(file, sets, { input: 'input.mp4', out: 'out' });
+  const def = await loadGraph(file, sets, { input: 'input.mp4', out: 'out' }, false);
   return def.nodes.filter((x) => x.type === 'decoder').map((x) => `${x.name}.chunkFrames=${n}`);
 }
 

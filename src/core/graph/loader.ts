@@ -53,6 +53,8 @@ const MAX_NODES = 1000;
 const MAX_DEPTH = 256;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const NODE_KEYS = new Set(['type', 'options', 'in', 'queue', 'executor']);
+/** The options of a sink that name a file or folder it writes (as `segflow run` lists its outputs). */
+const OUTPUT_KEYS = ['path', 'dir', 'json', 'csv', 'videoCsv', 'file'];
 
 /** Parse `node.option=value` (value read as YAML, so numbers and booleans work). */
 export function parseSet(arg: string): { node: string; key: string[]; value: unknown } {
@@ -67,6 +69,11 @@ export interface LoadOptions {
   readonly sets?: readonly string[];
   /** Values for `${name}` in string options; override the file's `vars:`. */
   readonly vars?: Readonly<Record<string, string>>;
+  /**
+   * `vars` are the user's (`--var`): each must be declared in the file's `vars:` or used as `${name}`;
+   * a mistyped `--var inptu=clip.mp4` would otherwise run the graph on its default input.
+   */
+  readonly strictVars?: boolean;
 }
 
 export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions = {}): GraphDef {
@@ -77,12 +84,23 @@ export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions 
     throw new GraphError(`${file}: cannot read graph file (not found)`, file);
   }
   if (size > MAX_BYTES) throw new GraphError(`${file}: graph file is ${size} bytes; expected at most ${MAX_BYTES}`, file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new GraphError(oneLine(`${file}: cannot read graph file (${code === 'EISDIR' ? 'a directory, expected a YAML file' : code ?? (e as Error).message})`), file);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    // Read as UTF-8 anyway, a Latin-1 'é' would become U+FFFD in a path or name, and the graph would validate.
+    const loose = bytes.toString('utf8');
+    const at = loose.indexOf('\uFFFD');
+    const line = loose.slice(0, at).split('\n').length;
+    const byte = bytes[Buffer.byteLength(loose.slice(0, at), 'utf8')] ?? 0;
+    throw new GraphError(`${file}:${line} › expected UTF-8 text, found byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')}, which is not UTF-8 (a file saved as Latin-1 or UTF-16?); save the graph file as UTF-8`, file, line);
   }
   return parseGraph(text, file, registry, lo);
 }
@@ -107,6 +125,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   }
   if (doc.errors.length) {
     const e = doc.errors[0]!;
+    if (e.code === 'MULTIPLE_DOCS') fail("YAML: expected one document, found a second one ('---' starts another; one graph per file)", lc.linePos(e.pos[0]).line);
     fail(`YAML: ${e.message.split('\n')[0]}`, lc.linePos(e.pos[0]).line);
   }
   // Duplicate keys, checked here in linear time (yaml's own uniqueKeys check is quadratic in a map's size).
@@ -174,6 +193,20 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const raw = nodesRaw as Record<string, unknown>;
   if (Object.keys(raw).length > MAX_NODES) fail(`nodes: expected at most ${MAX_NODES} nodes, found ${Object.keys(raw).length}`, lineOf(['nodes'], true));
 
+  if (lo.strictVars) {
+    const used = new Set(Object.keys(varsRaw as object));
+    const scan = (v: unknown): void => {
+      if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Za-z_]\w*)\}/g)) used.add(m[1]!);
+      else if (Array.isArray(v)) v.forEach(scan);
+      else if (isObject(v)) Object.values(v).forEach(scan);
+    };
+    for (const n of Object.values(raw)) if (isObject(n)) scan(n.options);
+    for (const s of sets) scan(s);
+    for (const k of Object.keys(lo.vars ?? {})) {
+      if (!used.has(k)) throw new GraphError(oneLine(`--var ${k}: ${file} has no \${${k}}${didYouMean(k, used)}; expected one of: ${[...used].join(', ') || 'none (the graph uses no variables)'}`), file);
+    }
+  }
+
   // --set overrides, applied to the parsed tree before validation.
   const setLines = new Map<string, string>();
   for (const s of sets) {
@@ -233,7 +266,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     for (const [port, ref] of Object.entries(d.inputs)) {
       const pl = lineOf(['nodes', d.name, 'in', port]);
       const up = defs.get(ref.node);
-      if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'; expected one of: ${[...defs.keys()].join(', ')}`, pl);
+      if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'${didYouMean(ref.node, defs.keys())}; expected one of: ${[...defs.keys()].join(', ')}`, pl);
       const kind = Object.hasOwn(up!.spec.outputs, ref.port) ? up!.spec.outputs[ref.port] : undefined;
       if (!kind) fail(`${d.name}.in.${port}: node '${ref.node}' (${up!.type}) has no output '${ref.port}'; expected ${listOr(Object.keys(up!.spec.outputs)) || 'none (it is a sink)'}`, pl);
       const want = d.spec.inputs[port]!;
@@ -289,6 +322,41 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const from = (y?.passes as Record<string, string> | undefined)?.[port];
       const inRef = from !== undefined ? d.inputs[from] : undefined;
       if (emits || (inRef && yuvOut.has(`${inRef.node}.${inRef.port}`))) yuvOut.add(`${d.name}.${port}`);
+    }
+  }
+
+  // Every node feeds a sink: a stream nobody takes is never subscribed, so a node that reaches no sink never runs.
+  const sinkTypes = () => [...registry.values()].filter((s) => s.role === 'sink').map((s) => s.type).sort().join(', ');
+  if (![...defs.values()].some((d) => d.spec.role === 'sink')) fail(`expected at least one sink node (${sinkTypes()}), found none: nothing would be written or sent`, lineOf(['nodes'], true));
+  const feeds = new Set<string>();
+  for (const k of [...order].reverse()) {
+    const d = defs.get(k)!;
+    if (d.spec.role !== 'sink' && !feeds.has(k)) {
+      const outs = Object.keys(d.spec.outputs).map((p) => `${k}.${p}`).join(' or ');
+      fail(`node '${k}' (${d.type}): its outputs feed no sink, so it would never run; expected ${outs} in the 'in:' of another node (sinks: ${sinkTypes()}), or remove the node`, d.line);
+    }
+    for (const r of Object.values(d.inputs)) feeds.add(r.node);
+  }
+
+  // Files: no two outputs at one path (or one inside another's folder), and no output onto an input (data loss).
+  const files: { at: string; name: string; key: string; out: boolean }[] = [];
+  for (const k of order) {
+    const d = defs.get(k)!;
+    const o = d.options;
+    const keys = d.spec.role === 'sink' ? OUTPUT_KEYS : d.spec.role === 'source' && o.url !== true ? ['path'] : [];
+    for (const key of [...keys, 'audioFrom']) {
+      if (typeof o[key] !== 'string' || o[key] === '' || o[key] === '/dev/null') continue;
+      files.push({ at: path.resolve(o[key] as string), name: k, key, out: d.spec.role === 'sink' && key !== 'audioFrom' });
+    }
+  }
+  for (const [i, a] of files.entries()) {
+    for (const b of files.slice(i + 1)) {
+      if (!a.out && !b.out) continue; // an input read twice (a decoder's path as an encoder's audioFrom)
+      const them = `${a.name}.options.${a.key}${b.at === a.at ? '' : ` ('${a.at}')`}`;
+      const how = b.at === a.at ? `is also ${them}` : b.at.startsWith(a.at + path.sep) ? `is inside ${them}` : a.at.startsWith(b.at + path.sep) ? `holds ${them}` : '';
+      if (!how) continue;
+      const loss = a.out && b.out ? 'one output would overwrite the other' : 'the output would overwrite its input';
+      fail(`${b.name}.options.${b.key}: '${b.at}' ${how}; ${loss}: expected a separate path for each output`, lineOf(['nodes', b.name, 'options', b.key]) ?? defs.get(b.name)!.line);
     }
   }
 

@@ -1,0 +1,134 @@
+/**
+ * graph hunt › graph files written the way new users get them wrong: each test is a defect found by
+ * running `segflow validate` / `segflow run` on such a graph, refused now before anything opens
+ * (exit 2, a one-line message naming what was expected and what was found, nothing written).
+ */
+import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { registry } from '../nodes/index.ts';
+import { GraphError } from '../src/core/errors.ts';
+import { loadGraphFile, parseGraph } from '../src/core/graph/loader.ts';
+import { segflow, tmpDir } from './helpers/cli.ts';
+import { testClip } from './helpers/videos.ts';
+
+const head = `version: 1
+nodes:
+  decode:  { type: decoder, options: { path: in.mp4 } }
+  small:   { type: downsampler, options: { width: 64, height: 48 }, in: { frame: decode.frame } }
+  seg:     { type: two-branch-segmenter, in: { frame: small.frame } }
+`;
+
+function err(text: string, vars?: Record<string, string>): GraphError {
+  try {
+    parseGraph(text, 'g.yaml', registry, vars ? { vars, strictVars: true } : {});
+  } catch (e) {
+    if (e instanceof GraphError) return e;
+    throw e;
+  }
+  throw new Error('expected the graph to be refused');
+}
+
+test('graph hunt › two sinks writing one file: `run` refuses it with exit 2 before anything opens (no output folder, no model)', async (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const out = path.join(dir, 'out');
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, `${head.replace('in.mp4', path.join(dir, 'in.mp4'))}  a: { type: statistics-sink, options: { json: "${out}/s.json" }, in: { labels: seg.labels } }
+  b: { type: statistics-sink, options: { json: "${out}/s.json" }, in: { labels: seg.labels } }
+`);
+  await testClip(path.join(dir, 'in.mp4'), { width: 64, height: 48, frames: 4 });
+  const r = await segflow(['run', g]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /g\.yaml:7 › b\.options\.json: '.*out\/s\.json' is also a\.options\.json; one output would overwrite the other: expected a separate path for each output/);
+  t.notRegex(r.stderr, /model|onnx/, 'nothing opened');
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.false(existsSync(out), 'no output folder');
+});
+
+test('graph hunt › colliding outputs are refused: one folder twice (a trailing slash), a json and a csv at one path, a file inside a label folder', (t) => {
+  const twice = err(`${head}  a: { type: label-map-sink, options: { dir: out/labels }, in: { labels: seg.labels } }
+  b: { type: label-map-sink, options: { dir: out/labels/ }, in: { labels: seg.labels } }
+`);
+  t.is(twice.line, 7);
+  t.regex(twice.message, /b\.options\.dir: '.*out\/labels' is also a\.options\.dir; one output would overwrite the other/);
+  t.regex(err(`${head}  a: { type: statistics-sink, options: { json: out/s.txt, csv: out/s.txt }, in: { labels: seg.labels } }
+`).message, /g\.yaml:6 › a\.options\.csv: '.*out\/s\.txt' is also a\.options\.json;/);
+  t.regex(err(`${head}  a: { type: label-map-sink, options: { dir: out/labels }, in: { labels: seg.labels } }
+  b: { type: statistics-sink, options: { json: out/labels/stats.json }, in: { labels: seg.labels } }
+`).message, /b\.options\.json: '.*out\/labels\/stats\.json' is inside a\.options\.dir \('.*out\/labels'\)/);
+  // Separate paths, the same input read twice (a decoder's path as an encoder's audioFrom) and /dev/null twice are fine.
+  t.notThrows(() => parseGraph(`${head}  a: { type: statistics-sink, options: { json: /dev/null, csv: /dev/null }, in: { labels: seg.labels } }
+  o: { type: overlay, in: { frame: decode.frame, labels: seg.labels } }
+  v: { type: encoder, options: { path: out/labels.mp4, audioFrom: in.mp4 }, in: { frame: o.frame } }
+  m: { type: label-map-sink, options: { dir: out/labels }, in: { labels: seg.labels } }
+`, 'g.yaml', registry));
+});
+
+test('graph hunt › an encoder writing onto its own input is refused, even with --overwrite; the input is untouched', async (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const clip = await testClip(path.join(dir, 'clip.mp4'), { width: 64, height: 48, frames: 4 });
+  const before = readFileSync(clip);
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, `version: 1
+nodes:
+  decode: { type: decoder, options: { path: "${clip}" } }
+  video:  { type: encoder, options: { path: "${clip}", preset: ultrafast }, in: { frame: decode.frame } }
+`);
+  const r = await segflow(['run', g, '--overwrite']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /g\.yaml:4 › video\.options\.path: '.*clip\.mp4' is also decode\.options\.path; the output would overwrite its input/);
+  t.deepEqual(readFileSync(clip), before);
+});
+
+test('graph hunt › a graph with no sink, or a node whose outputs feed no sink, is refused (it ran nothing and exited 0)', async (t) => {
+  const none = err(head);
+  t.is(none.line, 2);
+  t.regex(none.message, /expected at least one sink node \(encoder, label-map-sink, statistics-sink, websocket-sink, zmq-sink\), found none/);
+  const dead = err(`${head}  stats:   { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }
+  overlay: { type: overlay, in: { frame: decode.frame, labels: seg.labels } }
+`);
+  t.is(dead.line, 7);
+  t.regex(dead.message, /node 'overlay' \(overlay\): its outputs feed no sink, so it would never run; expected overlay\.frame in the 'in:' of another node/);
+  const dir = tmpDir('segflow-hunt-');
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, head);
+  const r = await segflow(['validate', g]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /g\.yaml:2 › expected at least one sink node/);
+});
+
+test('graph hunt › a mistyped --var is refused with a did-you-mean (it was ignored: the graph ran on its default input)', async (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const out = path.join(dir, 'out');
+  const r = await segflow(['run', 'graphs/dashcam-offline.yaml', '--var', 'inptu=clip.mp4', '--var', `out=${out}`]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /--var inptu: graphs\/dashcam-offline\.yaml has no \$\{inptu\} \(did you mean 'input'\?\); expected one of: input, out/);
+  t.false(existsSync(out), 'nothing written');
+  t.regex(err(head, { input: 'x.mp4' }).message, /--var input: g\.yaml has no \$\{input\}; expected one of: none/);
+  // Declared or used: accepted; without strictVars (segflow process gives input and out to any graph): accepted.
+  const g = `version: 1\nvars: { out: o }\nnodes:\n  decode: { type: decoder, options: { path: "\${input}" } }\n  v: { type: encoder, options: { path: o.mp4 }, in: { frame: decode.frame } }\n`;
+  t.notThrows(() => parseGraph(g, 'g.yaml', registry, { vars: { input: 'a.mp4', out: 'x' }, strictVars: true }));
+  t.notThrows(() => parseGraph(g.replace('vars: { out: o }\n', ''), 'g.yaml', registry, { vars: { input: 'a.mp4', out: 'x' } }));
+});
+
+test('graph hunt › a graph file that is not UTF-8 is refused naming its line and byte (a Latin-1 é became U+FFFD in a path); a BOM with CRLF loads', (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const f = path.join(dir, 'latin1.yaml');
+  writeFileSync(f, Buffer.concat([Buffer.from(`${head}  v: { type: encoder, options: { path: "caf`), Buffer.from([0xe9]), Buffer.from(`.mp4" }, in: { frame: decode.frame } }\n  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n`)]));
+  const e = t.throws(() => loadGraphFile(f, registry), { instanceOf: GraphError });
+  t.regex(e!.message, /latin1\.yaml:6 › expected UTF-8 text, found byte 0xE9, which is not UTF-8/);
+  t.is(e!.line, 6);
+  const bom = path.join(dir, 'bom.yaml');
+  writeFileSync(bom, '\ufeff' + `${head}  s: { type: statistics-sink, options: { json: "caf\u00e9.json" }, in: { labels: seg.labels } }\n`.replace(/\n/g, '\r\n'));
+  const g = loadGraphFile(bom, registry);
+  t.is(g.nodes.find((n) => n.name === 's')!.options.json, 'caf\u00e9.json');
+});
+
+test('graph hunt › a second YAML document and a mistyped node reference get plain messages', (t) => {
+  const multi = err(`${head}  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n---\nversion: 1\n`);
+  t.is(multi.line, 7);
+  t.regex(multi.message, /YAML: expected one document, found a second one \('---' starts another; one graph per file\)$/);
+  t.notRegex(multi.message, /parseAllDocuments/);
+  t.regex(err(`${head}  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: sge.labels } }\n`).message,
+    /stats\.in\.labels: no node named 'sge' \(did you mean 'seg'\?\); expected one of: decode, small, seg, stats/);
+});
