@@ -132,3 +132,26 @@ test('graph hunt › a second YAML document and a mistyped node reference get pl
   t.regex(err(`${head}  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: sge.labels } }\n`).message,
     /stats\.in\.labels: no node named 'sge' \(did you mean 'seg'\?\); expected one of: decode, small, seg, stats/);
 });
+
+test('graph hunt › frames and labels from two different sources are refused (overlay, label-propagation: the run stalled at 0 frames)', (t) => {
+  const two = `version: 1
+nodes:
+  d1:    { type: decoder, options: { path: a.mp4 } }
+  d2:    { type: decoder, options: { path: b.mp4 } }
+  small: { type: downsampler, options: { width: 64, height: 48 }, in: { frame: d2.frame } }
+  seg:   { type: two-branch-segmenter, in: { frame: small.frame } }
+`;
+  const over = err(`${two}  o: { type: overlay, in: { frame: d1.frame, labels: seg.labels } }
+  v: { type: encoder, options: { path: o.mp4 }, in: { frame: o.frame } }
+`);
+  t.is(over.line, 7);
+  t.regex(over.message, /o\.in\.labels: o \(overlay\) pairs its frame and labels packets by source and frame number, but o\.in\.frame comes from d1 and o\.in\.labels from d2, so none would pair and the run would stall; expected both from the same source/);
+  t.regex(err(`${two}  p: { type: label-propagation, in: { frame: d1.frame, labels: seg.labels } }
+  s: { type: statistics-sink, options: { json: s.json }, in: { labels: p.labels } }
+`).message, /p\.in\.labels: p \(label-propagation\) pairs its frame and labels .* from d1 .* from d2/);
+  // The same source through other nodes pairs; zmq-sink sends unmatched packets of both ports alone.
+  t.notThrows(() => parseGraph(`${two}  o: { type: overlay, in: { frame: small.frame, labels: seg.labels } }
+  v: { type: encoder, options: { path: o.mp4 }, in: { frame: o.frame } }
+  z: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5599" }, in: { frame: d1.frame, labels: seg.labels } }
+`, 'g.yaml', registry));
+});

@@ -325,6 +325,27 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     }
   }
 
+  // A node's inputs pair packets by (source, seq) (a declared join, label-propagation's frames and labels):
+  // inputs from different sources never pair, and a port that keeps no unmatched packets would wait for its
+  // partner for ever (the run stalls at 0 frames).
+  const sources = new Map<string, Set<string>>();
+  for (const k of order) {
+    const d = defs.get(k)!;
+    sources.set(k, d.spec.role === 'source' ? new Set([k]) : new Set(Object.values(d.inputs).flatMap((r) => [...sources.get(r.node)!])));
+    const join = d.spec.join;
+    const ports = Object.keys(d.inputs);
+    for (const [i, a] of ports.entries()) {
+      for (const b of ports.slice(i + 1)) {
+        const sa = sources.get(d.inputs[a]!.node)!;
+        const sb = sources.get(d.inputs[b]!.node)!;
+        const kept = (join?.keepUnmatched ?? []) as readonly string[];
+        if ([...sa].some((x) => sb.has(x)) || (kept.includes(a) && kept.includes(b))) continue;
+        const from = (x: Set<string>) => [...x].join(' and ');
+        fail(`${k}.in.${b}: ${k} (${d.type}) pairs its ${a} and ${b} packets by source and frame number, but ${k}.in.${a} comes from ${from(sa)} and ${k}.in.${b} from ${from(sb)}, so none would pair and the run would stall; expected both from the same source`, lineOf(['nodes', k, 'in', b]) ?? d.line);
+      }
+    }
+  }
+
   // Every node feeds a sink: a stream nobody takes is never subscribed, so a node that reaches no sink never runs.
   const sinkTypes = () => [...registry.values()].filter((s) => s.role === 'sink').map((s) => s.type).sort().join(', ');
   if (![...defs.values()].some((d) => d.spec.role === 'sink')) fail(`expected at least one sink node (${sinkTypes()}), found none: nothing would be written or sent`, lineOf(['nodes'], true));
