@@ -155,3 +155,28 @@ nodes:
   z: { type: zmq-sink, options: { endpoint: "tcp://127.0.0.1:5599" }, in: { frame: d1.frame, labels: seg.labels } }
 `, 'g.yaml', registry));
 });
+
+test('graph hunt › a decoder straight into the segmenter (no downsampler) validates with a warning (the network ran at the video\'s size, silently)', async (t) => {
+  const direct = `version: 1
+nodes:
+  decode: { type: decoder, options: { path: a.mp4 } }
+  seg:    { type: two-branch-segmenter, in: { frame: decode.frame } }
+  stats:  { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }
+`;
+  const w = parseGraph(direct, 'g.yaml', registry).warnings ?? [];
+  t.is(w.length, 1);
+  t.regex(w[0]!, /^g\.yaml:4 › seg: its frames come from decode \(decoder\) at the video's own size, with no downsampler between.*expected a downsampler \(options: \{ longSidePx: 480 \}\) before seg, or set seg\.inputWidth and inputHeight$/);
+  // Not for a downsampler on the way (through a keyframe-scheduler), a decoder that scales, or an inference size.
+  t.is(parseGraph(head + '  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n', 'g.yaml', registry).warnings, undefined);
+  t.is(parseGraph(direct.replace('path: a.mp4', 'path: a.mp4, maxSidePx: 480'), 'g.yaml', registry).warnings, undefined);
+  t.is(parseGraph(direct.replace('in: { frame: decode.frame }', 'options: { inputWidth: 480, inputHeight: 272 }, in: { frame: decode.frame }'), 'g.yaml', registry).warnings, undefined);
+  for (const g of ['dashcam-offline', 'dashcam-offline-fuser', 'rtsp-live', 'rtsp-live-every-frame']) {
+    t.is(loadGraphFile(path.join('graphs', `${g}.yaml`), registry).warnings, undefined, g);
+  }
+  const dir = tmpDir('segflow-hunt-');
+  writeFileSync(path.join(dir, 'g.yaml'), direct);
+  const r = await segflow(['validate', path.join(dir, 'g.yaml')]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^warning: .*g\.yaml:4 › seg: its frames come from decode/);
+  t.regex(r.stdout, /^ok: /);
+});

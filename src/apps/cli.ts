@@ -447,6 +447,7 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   let sets = (values.set as string[] | undefined) ?? [];
   if (values.overwrite) sets = [...sets, ...(await overwriteSets(file, sets, v))];
   let def: GraphDef = await loadGraph(file, sets, v);
+  for (const w of def.warnings ?? []) log.info(`warning: ${w}`);
   const dispatchAt = values.dispatch !== undefined ? await endpoint('--dispatch', values.dispatch) : undefined;
   if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined)) throw new UsageError('--stream-name and --min-workers go with --dispatch tcp://HOST:PORT');
   const minWorkers = Number(values['min-workers'] ?? 0);
@@ -542,6 +543,7 @@ async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, l
 async function cmdValidate(values: Values, positionals: string[]): Promise<number> {
   if (!positionals[0]) throw new UsageError(`validate: expected a graph file\n${commandHelp('validate')}`);
   const def = await loadGraph(positionals[0], (values.set as string[] | undefined) ?? [], vars(values.var as string[] | undefined));
+  for (const w of def.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`ok: ${def.file}: ${def.nodes.length} nodes (${def.nodes.map((n) => `${n.name}:${n.type}`).join(', ')})\n`);
   return 0;
 }

@@ -44,6 +44,8 @@ export interface GraphDef {
   /** Topological order. */
   readonly nodes: readonly NodeDef[];
   readonly maxInFlight: number;
+  /** Graphs that run, but likely not as meant (`segflow validate` and `run` print them). */
+  readonly warnings?: readonly string[];
 }
 
 export type Registry = ReadonlyMap<string, NodeSpec>;
@@ -381,6 +383,18 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     }
   }
 
+  // Warnings: a segmenter fed frames at the video's own size (no downsampler on the way: a decoder straight into
+  // it) runs its network at that size, slow and far less accurate than at the model's (~480 px on the longer side).
+  const warnings: string[] = [];
+  for (const k of order) {
+    const d = defs.get(k)!;
+    if (d.type !== 'two-branch-segmenter' || d.options.inputWidth || d.options.inputHeight) continue;
+    let up = d.inputs.frame ? defs.get(d.inputs.frame.node) : undefined;
+    while (up && up.type !== 'downsampler' && up.inputs.frame) up = defs.get(up.inputs.frame.node);
+    const full = up?.type === 'decoder' ? !up.options.maxSidePx : up?.type === 'rtsp-source' ? !up.options.width && !up.options.height : false;
+    if (full) warnings.push(`${where(d.line)} › ${k}: its frames come from ${up!.name} (${up!.type}) at the video's own size, with no downsampler between, so the network runs at that size: slow and far less accurate than at the model's (longer side 480 px); expected a downsampler (options: { longSidePx: 480 }) before ${k}, or set ${k}.inputWidth and inputHeight`);
+  }
+
   // Live-ness flows downstream: edges fed by a live source default to freshest.
   const live = new Map<string, boolean>();
   for (const k of order) {
@@ -396,7 +410,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   });
   const description = root.description ?? '';
   if (typeof description !== 'string') fail(`description: expected a string, found ${describe(description)}`, lineOf(['description']));
-  return { file, description: description as string, nodes, maxInFlight: maxInFlight as number };
+  return { file, description: description as string, nodes, maxInFlight: maxInFlight as number, ...(warnings.length ? { warnings: warnings.map(oneLine) } : {}) };
 }
 
 function parseQueue(v: unknown, live: boolean, fail: (m: string) => never): QueuePolicy {
