@@ -44,7 +44,8 @@ import { audioArgs, cutAudio } from '../src/media/audio.ts';
 import { mkvFrameHeader, mkvHeader } from '../src/media/raw-mkv.ts';
 
 const options = z.strictObject({
-  path: z.string().min(1).describe('output .mp4 path'),
+  // Always written as MP4 (`-f mp4`): another extension (.avi, .mkv, .gif) would name an MP4 falsely.
+  path: z.string().min(1).refine((p) => /(^|[/\\])[^/\\.]*$|\.(mp4|m4v)$/i.test(p), { message: 'expected an .mp4 path (the encoder writes H.264 in MP4, whatever the extension)' }).describe('output .mp4 path'),
   fps: z.number().min(0).max(1000).default(0).describe('frames per second (0 = from input timestamps)'),
   crf: z.number().int().min(0).max(51).default(23).describe('x264 constant rate factor'),
   preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),

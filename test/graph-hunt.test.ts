@@ -180,3 +180,17 @@ nodes:
   t.regex(r.stderr, /^warning: .*g\.yaml:4 › seg: its frames come from decode/);
   t.regex(r.stdout, /^ok: /);
 });
+
+test('graph hunt › an encoder path ending in .avi, .mkv or .gif is refused (an MP4 was written under that name)', (t) => {
+  const g = (p: string) => `version: 1
+nodes:
+  decode: { type: decoder, options: { path: a.mp4 } }
+  video:  { type: encoder, options: { path: "${p}" }, in: { frame: decode.frame } }
+`;
+  for (const p of ['out.avi', 'out/overlay.mkv', 'o.mp4/x.gif']) {
+    const e = err(g(p));
+    t.is(e.line, 4, p);
+    t.regex(e.message, new RegExp(`video\\.options\\.path: expected an \\.mp4 path \\(the encoder writes H\\.264 in MP4, whatever the extension\\), got '${p.replace(/\./g, '\\.')}'`));
+  }
+  for (const p of ['out.mp4', 'OUT.MP4', 'o/x.m4v', 'o.d/no-extension']) t.notThrows(() => parseGraph(g(p), 'g.yaml', registry), p);
+});
