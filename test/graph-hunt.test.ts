@@ -194,3 +194,10 @@ nodes:
   }
   for (const p of ['out.mp4', 'OUT.MP4', 'o/x.m4v', 'o.d/no-extension']) t.notThrows(() => parseGraph(g(p), 'g.yaml', registry), p);
 });
+
+test('graph hunt › a queue on a source (no inputs) is refused (it was ignored: the decoder\'s frames were never dropped)', (t) => {
+  const e = err(head.replace('options: { path: in.mp4 } }', 'options: { path: in.mp4 }, queue: { policy: freshest, size: 1 } }') + '  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n');
+  t.is(e.line, 3);
+  t.regex(e.message, /decode\.queue: decode \(decoder\) has no inputs, and a queue holds a node's inputs; expected it on the nodes that take decode\.frame/);
+  t.notThrows(() => parseGraph(head.replace('in: { frame: small.frame } }', 'in: { frame: small.frame }, queue: { policy: freshest, size: 1 } }') + '  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n', 'g.yaml', registry));
+});

@@ -404,6 +404,8 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const nodes: NodeDef[] = order.map((k) => {
     const d = defs.get(k)!;
     const fedLive = Object.values(d.inputs).some((r) => live.get(r.node));
+    // A queue is on a node's input edges: one on a node without inputs (a source) would be ignored.
+    if (d.queueRaw !== undefined && !Object.keys(d.inputs).length) fail(`${d.name}.queue: ${d.name} (${d.type}) has no inputs, and a queue holds a node's inputs; expected it on the nodes that take ${Object.keys(d.spec.outputs).map((p) => `${d.name}.${p}`).join(' or ')}`, lineOf(['nodes', d.name, 'queue'], true));
     const queue = parseQueue(d.queueRaw, fedLive, (m) => fail(`${d.name}.queue: ${m}`, lineOf(['nodes', d.name, 'queue'])));
     const { queueRaw: _q, ...rest } = d;
     return { ...rest, queue };
