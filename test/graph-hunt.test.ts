@@ -201,3 +201,19 @@ test('graph hunt › a queue on a source (no inputs) is refused (it was ignored:
   t.regex(e.message, /decode\.queue: decode \(decoder\) has no inputs, and a queue holds a node's inputs; expected it on the nodes that take decode\.frame/);
   t.notThrows(() => parseGraph(head.replace('in: { frame: small.frame } }', 'in: { frame: small.frame }, queue: { policy: freshest, size: 1 } }') + '  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n', 'g.yaml', registry));
 });
+
+test('graph hunt › a YAML merge key (<<: *anchor) gets a message saying so (it was "unknown key \'<<\'"); an alias of a whole value loads', (t) => {
+  const merged = err(`${head}  a: &sink { type: statistics-sink, options: { json: a.json }, in: { labels: seg.labels } }
+  b:
+    <<: *sink
+    options: { json: b.json }
+`);
+  t.is(merged.line, 8);
+  t.regex(merged.message, /YAML: merge keys \('<<: \*anchor', YAML 1\.1\) are not supported; expected the keys written out/);
+  const g = parseGraph(`${head}  a: { type: statistics-sink, options: &o { json: a.json }, in: { labels: seg.labels } }
+  o: { type: overlay, in: { frame: decode.frame, labels: seg.labels } }
+  v: { type: encoder, options: { path: v.mp4, preset: &p ultrafast }, in: { frame: o.frame } }
+  w: { type: encoder, options: { path: w.mp4, preset: *p }, in: { frame: o.frame } }
+`, 'g.yaml', registry);
+  t.is(g.nodes.find((n) => n.name === 'w')!.options.preset, 'ultrafast');
+});

@@ -13,7 +13,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { didYouMean } from '../suggest.ts';
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { GraphError } from '../errors.ts';
 import type { NodeSpec } from '../node.ts';
 import type { QueuePolicy } from '../runtime/queue.ts';
@@ -132,12 +132,17 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   }
   // Duplicate keys, checked here in linear time (yaml's own uniqueKeys check is quadratic in a map's size).
   let dup: { key: unknown; pos?: number } | undefined;
+  let merge: number | undefined; // where a merge key (`<<: *anchor`) is
   try {
     visit(doc, {
       Map(_, map) {
         const seen = new Set<unknown>();
         for (const it of map.items) {
           const k = isScalar(it.key) ? it.key.value : it.key;
+          if (k === '<<' && isAlias(it.value)) {
+            merge = (it.key as { range?: [number, number] } | null)?.range?.[0] ?? -1;
+            return visit.BREAK;
+          }
           if (seen.has(k)) {
             dup = { key: k, pos: (it.key as { range?: [number, number] } | null)?.range?.[0] };
             return visit.BREAK;
@@ -150,6 +155,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   } catch (e) {
     return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
   }
+  if (merge !== undefined) fail("YAML: merge keys ('<<: *anchor', YAML 1.1) are not supported; expected the keys written out (an alias of a whole value, `options: *common`, works)", merge >= 0 ? lc.linePos(merge).line : undefined);
   if (dup) fail(`YAML: Map keys must be unique; found ${describe(dup.key)} twice`, dup.pos !== undefined ? lc.linePos(dup.pos).line : undefined);
   const lineOf = (p: readonly (string | number)[], key = false): number | undefined => {
     // The line of a key (for a missing/unknown entry) or of its value.
