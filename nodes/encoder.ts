@@ -36,6 +36,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
+import { InputError } from '../src/core/errors.ts';
+import { looksLikeUrl } from '../src/media/ffmpeg.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import type { Frame, PacketMeta } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
@@ -64,6 +66,8 @@ export const encoder = defineNode({
   yuv: { takes: ['frame'] },
   async open(ctx) {
     const o = ctx.options;
+    // A missing audioFrom file (a typo) gave a video without audio and exit 0; a URL is left to ffprobe.
+    if (o.audioFrom && !looksLikeUrl(o.audioFrom) && !existsSync(o.audioFrom)) throw new InputError(`${o.audioFrom}: no such file (${ctx.name}.audioFrom: the file whose audio goes into ${o.path})`, o.audioFrom);
     const tmp = await prepareOutput(o.path, o.overwrite, ctx.name);
     const audio: { input: string[]; output: string[]; endS?: number } = o.audioFrom ? await audioArgs(o.audioFrom) : { input: [], output: [] };
     let writer: FfmpegWriter | undefined;

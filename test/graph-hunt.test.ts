@@ -217,3 +217,19 @@ test('graph hunt › a YAML merge key (<<: *anchor) gets a message saying so (it
 `, 'g.yaml', registry);
   t.is(g.nodes.find((n) => n.name === 'w')!.options.preset, 'ultrafast');
 });
+
+test('graph hunt › an encoder\'s audioFrom naming a missing file fails the run, nothing written (it gave a silent video and exit 0)', async (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const clip = await testClip(path.join(dir, 'clip.mp4'), { width: 64, height: 48, frames: 4 });
+  const out = path.join(dir, 'out');
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, `version: 1
+nodes:
+  decode: { type: decoder, options: { path: "${clip}" } }
+  video:  { type: encoder, options: { path: "${out}/v.mp4", audioFrom: "${path.join(dir, 'clip.mp3')}", preset: ultrafast }, in: { frame: decode.frame } }
+`);
+  const r = await segflow(['run', g]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /clip\.mp3: no such file \(video\.audioFrom: the file whose audio goes into .*out\/v\.mp4\)/);
+  t.false(existsSync(out), 'no output folder');
+});
