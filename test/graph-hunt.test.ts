@@ -124,13 +124,16 @@ test('graph hunt › a graph file that is not UTF-8 is refused naming its line a
   t.is(g.nodes.find((n) => n.name === 's')!.options.json, 'caf\u00e9.json');
 });
 
-test('graph hunt › a second YAML document and a mistyped node reference get plain messages', (t) => {
+test('graph hunt › a second YAML document, a mistyped node reference and a bare node name get plain messages', (t) => {
   const multi = err(`${head}  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n---\nversion: 1\n`);
   t.is(multi.line, 7);
   t.regex(multi.message, /YAML: expected one document, found a second one \('---' starts another; one graph per file\)$/);
   t.notRegex(multi.message, /parseAllDocuments/);
   t.regex(err(`${head}  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: sge.labels } }\n`).message,
     /stats\.in\.labels: no node named 'sge' \(did you mean 'seg'\?\); expected one of: decode, small, seg, stats/);
+  // A bare node name, without its port.
+  t.regex(err(`${head}  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg } }\n`).message,
+    /g\.yaml:6 › stats\.in\.labels: expected 'node\.port', found 'seg' \(did you mean 'seg\.labels'\?\)$/);
 });
 
 test('graph hunt › frames and labels from two different sources are refused (overlay, label-propagation: the run stalled at 0 frames)', (t) => {

@@ -259,7 +259,12 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     for (const [port, ref] of Object.entries(inRaw as Record<string, unknown>)) {
       const pl = lineOf(['nodes', name, 'in', port]);
       if (!Object.hasOwn(spec!.inputs, port)) fail(`${name}.in.${port}: node type '${type}' has no input '${port}'; expected ${listOr(Object.keys(spec!.inputs))}`, pl);
-      if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}`, pl);
+      if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) {
+        // A bare node name (`frame: decode`): name its outputs of the kind this input takes.
+        const up = typeof ref === 'string' && Object.hasOwn(raw, ref) && isObject(raw[ref]) ? registry.get(String(raw[ref].type)) : undefined;
+        const outs = up ? Object.keys(up.outputs).filter((p) => up.outputs[p] === spec!.inputs[port]).map((p) => `${ref as string}.${p}`) : [];
+        fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}${outs.length ? ` (did you mean ${listOr(outs)}?)` : ''}`, pl);
+      }
       const [up, upPort] = (ref as string).split('.') as [string, string];
       inputs[port] = { node: up, port: upPort };
     }
