@@ -236,3 +236,26 @@ nodes:
   t.regex(r.stderr, /clip\.mp3: no such file \(video\.audioFrom: the file whose audio goes into .*out\/v\.mp4\)/);
   t.false(existsSync(out), 'no output folder');
 });
+
+test('graph hunt › `segflow process` with a graph writing outside ${out} is refused (every input wrote that one file: the second failed, or with --overwrite replaced the first)', async (t) => {
+  const dir = tmpDir('segflow-hunt-');
+  const a = await testClip(path.join(dir, 'a.mp4'), { width: 64, height: 48, frames: 4 });
+  const b = await testClip(path.join(dir, 'b.mp4'), { width: 64, height: 48, frames: 4 });
+  const fixed = path.join(dir, 'fixed');
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, `version: 1
+vars: { input: x.mp4, out: o }
+nodes:
+  decode: { type: decoder, options: { path: "\${input}" } }
+  video:  { type: encoder, options: { path: "\${out}/overlay.mp4", preset: ultrafast }, in: { frame: decode.frame } }
+  stats:  { type: statistics-sink, options: { json: "${fixed}/s.json" }, in: { labels: seg.labels } }
+  small:  { type: downsampler, options: { width: 64, height: 48 }, in: { frame: decode.frame } }
+  seg:    { type: two-branch-segmenter, in: { frame: small.frame } }
+`);
+  const out = path.join(dir, 'out');
+  const r = await segflow(['process', a, b, '--out', out, '--graph', g, '--overwrite']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /g\.yaml:6 › stats\.options\.json: '.*fixed\/s\.json' is not under --out, so every input would write it .*expected a path under "\$\{out\}\/"/);
+  t.false(existsSync(out), 'no --out folder');
+  t.false(existsSync(fixed), 'nothing written');
+});

@@ -535,6 +535,13 @@ export function describe(v: unknown): string {
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
+/** The files and folders a graph's sinks write (absolute; /dev/null left out), by node and option. */
+export function outputPaths(def: GraphDef): Array<{ node: string; key: string; path: string; line: number }> {
+  return def.nodes.filter((n) => n.spec.role === 'sink').flatMap((n) => OUTPUT_KEYS
+    .filter((k) => typeof n.options[k] === 'string' && n.options[k] !== '' && n.options[k] !== '/dev/null')
+    .map((k) => ({ node: n.name, key: k, path: path.resolve(n.options[k] as string), line: n.line })));
+}
+
 export function graphDir(file: string): string {
   return path.dirname(path.resolve(file));
 }
