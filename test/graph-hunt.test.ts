@@ -259,3 +259,14 @@ nodes:
   t.false(existsSync(out), 'no --out folder');
   t.false(existsSync(fixed), 'nothing written');
 });
+
+test('graph hunt › YAML 1.1 habits get a hint: `legend: yes` (text in YAML 1.2), `width: "64"` (a quoted number)', (t) => {
+  const over = `${head}  o: { type: overlay, options: { legend: yes }, in: { frame: decode.frame, labels: seg.labels } }
+  v: { type: encoder, options: { path: v.mp4 }, in: { frame: o.frame } }
+`;
+  t.regex(err(over).message, /g\.yaml:6 › o\.options\.legend: .*expected boolean.*, got 'yes' \(YAML 1\.2 reads yes as text; write true or false\)$/);
+  t.regex(err(over.replace('legend: yes', 'legend: On')).message, /got 'On' \(YAML 1\.2 reads On as text; write true or false\)$/);
+  t.regex(err(head.replace('width: 64', 'width: "64"') + '  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n').message,
+    /g\.yaml:4 › small\.options\.width: .*expected number.*, got '64' \(text, not a number: write 64 without quotes; a \$\{var\} is always text\)$/);
+  t.notRegex(err(head.replace('width: 64', 'width: "wide"') + '  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n').message, /without quotes/);
+});

@@ -250,7 +250,12 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
       const viaSet = setLines.get(`${name}.${[...key, ...unknownKeys.slice(0, 1)].join('.')}`) ?? unknownKeys.map((k) => setLines.get(`${[name, ...key, k].join('.')}`)).find((x) => x);
       const at = viaSet ? `(from --set ${viaSet}) ` : '';
-      const hint = unknownKeys.length ? unknownKeyHint(unknownKeys, spec!.options, key) : '';
+      const expected = (issue as { expected?: unknown }).expected;
+      const hint = unknownKeys.length ? unknownKeyHint(unknownKeys, spec!.options, key)
+        // YAML 1.1 habits: `yes`/`on` are text in YAML 1.2; a quoted number is text.
+        : issue.code === 'invalid_type' && typeof got === 'string' && expected === 'boolean' && /^(yes|no|on|off|y|n)$/i.test(got) ? ` (YAML 1.2 reads ${got} as text; write true or false)`
+        : issue.code === 'invalid_type' && typeof got === 'string' && expected === 'number' && got.trim() !== '' && Number.isFinite(Number(got)) ? ` (text, not a number: write ${got.trim()} without quotes; a \${var} is always text)`
+        : '';
       fail(`${at}${name}.options${key.length ? '.' + key.join('.') : ''}: ${issue.message}${got !== undefined && issue.code !== 'unrecognized_keys' ? `, got ${describe(got)}` : ''}${hint}`, viaSet ? undefined : lineOf(optPath, issue.code === 'unrecognized_keys') ?? lineOf(['nodes', name, 'options'], true) ?? line);
     }
     const inRaw = n.in ?? {};
