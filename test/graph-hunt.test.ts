@@ -270,3 +270,21 @@ test('graph hunt › YAML 1.1 habits get a hint: `legend: yes` (text in YAML 1.2
     /g\.yaml:4 › small\.options\.width: .*expected number.*, got '64' \(text, not a number: write 64 without quotes; a \$\{var\} is always text\)$/);
   t.notRegex(err(head.replace('width: 64', 'width: "wide"') + '  s: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }\n').message, /without quotes/);
 });
+
+test('graph hunt › a freshest queue fed by a file (README\'s example) validates with a warning: the outputs miss frames', (t) => {
+  const g = `version: 1
+nodes:
+  decode:  { type: decoder, options: { path: in.mp4 } }
+  small:   { type: downsampler, options: { width: 64, height: 48 }, in: { frame: decode.frame } }
+  segment: { type: two-branch-segmenter, in: { frame: small.frame },
+             queue: { policy: freshest, size: 1 } }
+  overlay: { type: overlay, in: { frame: decode.frame, labels: segment.labels } }
+  video:   { type: encoder, options: { path: o.mp4 }, in: { frame: overlay.frame } }
+`;
+  const w = parseGraph(g, 'g.yaml', registry).warnings ?? [];
+  t.is(w.length, 1);
+  t.regex(w[0]!, /^g\.yaml:6 › segment\.queue: freshest, fed by a file \(decode\) read as fast as it goes, drops every packet segment cannot take at once, so the outputs miss frames; expected lossless/);
+  // A file played at its own rate (realtime: true) stands in for a camera; lossless is the default.
+  t.is(parseGraph(g.replace('path: in.mp4', 'path: in.mp4, realtime: true'), 'g.yaml', registry).warnings, undefined);
+  t.is(parseGraph(g.replace('policy: freshest, size: 1', 'policy: lossless'), 'g.yaml', registry).warnings, undefined);
+});

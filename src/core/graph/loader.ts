@@ -423,6 +423,9 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     // A queue is on a node's input edges: one on a node without inputs (a source) would be ignored.
     if (d.queueRaw !== undefined && !Object.keys(d.inputs).length) fail(`${d.name}.queue: ${d.name} (${d.type}) has no inputs, and a queue holds a node's inputs; expected it on the nodes that take ${Object.keys(d.spec.outputs).map((p) => `${d.name}.${p}`).join(' or ')}`, lineOf(['nodes', d.name, 'queue'], true));
     const queue = parseQueue(d.queueRaw, fedLive, (m) => fail(`${d.name}.queue: ${m}`, lineOf(['nodes', d.name, 'queue'])));
+    // A freshest queue fed by a file read as fast as it goes drops what the node cannot take at once: outputs miss frames.
+    const files = [...(sources.get(d.name) ?? [])].map((x) => defs.get(x)!).filter((x) => x.type === 'decoder' && x.options.realtime !== true);
+    if (queue.policy === 'freshest' && !fedLive && files.length) warnings.push(`${where(lineOf(['nodes', d.name, 'queue']) ?? d.line)} › ${d.name}.queue: freshest, fed by a file (${files.map((x) => x.name).join(', ')}) read as fast as it goes, drops every packet ${d.name} cannot take at once, so the outputs miss frames; expected lossless (the default for files), or the decoder's realtime: true to play the file at its own rate like a camera`);
     const { queueRaw: _q, ...rest } = d;
     return { ...rest, queue };
   });
