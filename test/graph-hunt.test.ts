@@ -9,7 +9,7 @@ import path from 'node:path';
 import { registry } from '../nodes/index.ts';
 import { GraphError } from '../src/core/errors.ts';
 import { loadGraphFile, parseGraph } from '../src/core/graph/loader.ts';
-import { segflow, tmpDir } from './helpers/cli.ts';
+import { segflow, spawnSegflow, tmpDir, watchChild } from './helpers/cli.ts';
 import { testClip } from './helpers/videos.ts';
 
 const head = `version: 1
@@ -287,4 +287,24 @@ nodes:
   // A file played at its own rate (realtime: true) stands in for a camera; lossless is the default.
   t.is(parseGraph(g.replace('path: in.mp4', 'path: in.mp4, realtime: true'), 'g.yaml', registry).warnings, undefined);
   t.is(parseGraph(g.replace('policy: freshest, size: 1', 'policy: lossless'), 'g.yaml', registry).warnings, undefined);
+});
+
+test('graph hunt › an output under /proc fails with one clear line (Node\'s recursive mkdir spun there for ever, deaf to SIGTERM)', async (t) => {
+  if (!existsSync('/proc/self')) return t.pass('no /proc on this system');
+  const dir = tmpDir('segflow-hunt-');
+  const clip = await testClip(path.join(dir, 'clip.mp4'), { width: 64, height: 48, frames: 4 });
+  const g = path.join(dir, 'g.yaml');
+  writeFileSync(g, `version: 1
+nodes:
+  decode: { type: decoder, options: { path: "${clip}" } }
+  video:  { type: encoder, options: { path: /proc/segflow-hunt/v.mp4, preset: ultrafast }, in: { frame: decode.frame } }
+`);
+  const child = spawnSegflow(['run', g]);
+  const w = watchChild(child);
+  // A deadline with SIGKILL: the old hang ignored SIGTERM.
+  const kill = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const code = await w.exit;
+  clearTimeout(kill);
+  t.is(code, 1, w.text());
+  t.regex(w.text(), /video: cannot create the folder \/proc\/segflow-hunt for \/proc\/segflow-hunt\/v\.partial\.mp4: ENOENT/);
 });
