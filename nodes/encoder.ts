@@ -37,6 +37,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../src/core/node.ts';
+import { InputError } from '../src/core/errors.ts';
+import { looksLikeUrl } from '../src/media/ffmpeg.ts';
 import { commitOutput, discardOutput, prepareOutput } from '../src/media/output.ts';
 import type { Frame, PacketMeta } from '../src/core/packet.ts';
 import { FfmpegWriter } from '../src/media/pipe-writer.ts';
@@ -45,7 +47,8 @@ import { audioArgs, cutAudio } from '../src/media/audio.ts';
 import { mkvFrameHeader, mkvHeader } from '../src/media/raw-mkv.ts';
 
 const options = z.strictObject({
-  path: z.string().min(1).describe('output .mp4 path'),
+  // Always written as MP4 (`-f mp4`): another extension (.avi, .mkv, .gif) would name an MP4 falsely.
+  path: z.string().min(1).refine((p) => /(^|[/\\])[^/\\.]*$|\.(mp4|m4v)$/i.test(p), { message: 'expected an .mp4 path (the encoder writes H.264 in MP4, whatever the extension)' }).describe('output .mp4 path'),
   fps: z.number().min(0).max(1000).default(0).describe('frames per second (0 = from input timestamps)'),
   crf: z.number().int().min(0).max(51).default(23).describe('x264 constant rate factor'),
   preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
@@ -64,6 +67,8 @@ export const encoder = defineNode({
   yuv: { takes: ['frame'] },
   async open(ctx) {
     const o = ctx.options;
+    // A missing audioFrom file (a typo) gave a video without audio and exit 0; a URL is left to ffprobe.
+    if (o.audioFrom && !looksLikeUrl(o.audioFrom) && !existsSync(o.audioFrom)) throw new InputError(`${o.audioFrom}: no such file (${ctx.name}.audioFrom: the file whose audio goes into ${o.path})`, o.audioFrom);
     const tmp = await prepareOutput(o.path, o.overwrite, ctx.name);
     const audio: { input: string[]; output: string[]; endS?: number } = o.audioFrom ? await audioArgs(o.audioFrom) : { input: [], output: [] };
     let writer: FfmpegWriter | undefined;

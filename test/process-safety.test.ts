@@ -306,18 +306,21 @@ test('process safety › a refused run (existing output) leaves no new folder be
   const { work, clip, canary } = await setup('refused');
   const out = path.join(work, 'new', 'deeper');
   const g = path.join(work, 'two.yaml');
+  const existing = path.join(work, 'existing.mp4'); // not the input: an output onto the input is refused by the loader (exit 2)
+  writeFileSync(existing, 'mine\n');
   writeFileSync(g, [
     'version: 1',
     'vars: { input: x.mp4, out: out }',
     'nodes:',
     '  decode: { type: decoder, options: { path: "${input}" } }',
     '  a: { type: encoder, options: { path: "${out}/a.mp4" }, in: { frame: decode.frame } }',
-    `  b: { type: encoder, options: { path: "${clip}" }, in: { frame: decode.frame } }`,
+    `  b: { type: encoder, options: { path: "${existing}" }, in: { frame: decode.frame } }`,
     '',
   ].join('\n'));
   const r = await segflow(['run', g, '--var', `input=${clip}`, '--var', `out=${out}`]);
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, /b: output .*clip\.mp4 exists; pass --overwrite/);
+  t.regex(r.stderr, /b: output .*existing\.mp4 exists; pass --overwrite/);
+  t.is(readFileSync(existing, 'utf8'), 'mine\n');
   t.false(existsSync(path.join(work, 'new')), 'no empty folder left');
   canaryOk(t, canary);
 });

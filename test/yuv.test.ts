@@ -175,6 +175,8 @@ nodes:
   t.regex(via!.message, /keys\.in\.frame: over\.frame carries yuv420p/);
   // RGB24 (the default) goes anywhere.
   t.notThrows(() => parseGraph(head.replace(', pixelFormat: yuv420p', '') + `  seg2: { type: two-branch-segmenter, in: { frame: decode.frame } }
+  stats: { type: statistics-sink, options: { json: s.json }, in: { labels: seg.labels } }
+  stats2: { type: statistics-sink, options: { json: s2.json }, in: { labels: seg2.labels } }
 `, 'g.yaml', registry));
 });
 

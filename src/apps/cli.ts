@@ -326,9 +326,10 @@ function vars(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
-async function loadGraph(file: string, sets: string[], v: Record<string, string>): Promise<GraphDef> {
+/** `v`: the user's --var values, each checked against the graph's variables unless `strictVars` is false. */
+async function loadGraph(file: string, sets: string[], v: Record<string, string>, strictVars = true): Promise<GraphDef> {
   const { loadGraphFile } = await import('../core/graph/loader.ts');
-  return loadGraphFile(file, await registry(), { sets, vars: v });
+  return loadGraphFile(file, await registry(), { sets, vars: v, strictVars });
 }
 
 /** `--overwrite` sets `overwrite: true` on every node that has that option. */
@@ -385,7 +386,7 @@ async function warmStart(inputs: string[], jobs: number, graph: string): Promise
 }
 
 async function chunkSets(file: string, sets: string[], n: number): Promise<string[]> {
-  const def = await loadGraph(file, sets, { input: 'input.mp4', out: 'out' });
+  const def = await loadGraph(file, sets, { input: 'input.mp4', out: 'out' }, false);
   return def.nodes.filter((x) => x.type === 'decoder').map((x) => `${x.name}.chunkFrames=${n}`);
 }
 
@@ -446,6 +447,7 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   let sets = (values.set as string[] | undefined) ?? [];
   if (values.overwrite) sets = [...sets, ...(await overwriteSets(file, sets, v))];
   let def: GraphDef = await loadGraph(file, sets, v);
+  for (const w of def.warnings ?? []) log.info(`warning: ${w}`);
   const dispatchAt = values.dispatch !== undefined ? await endpoint('--dispatch', values.dispatch) : undefined;
   if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined)) throw new UsageError('--stream-name and --min-workers go with --dispatch tcp://HOST:PORT');
   const minWorkers = Number(values['min-workers'] ?? 0);
@@ -541,6 +543,7 @@ async function runLoaded(def: GraphDef, metrics: Metrics, signal: AbortSignal, l
 async function cmdValidate(values: Values, positionals: string[]): Promise<number> {
   if (!positionals[0]) throw new UsageError(`validate: expected a graph file\n${commandHelp('validate')}`);
   const def = await loadGraph(positionals[0], (values.set as string[] | undefined) ?? [], vars(values.var as string[] | undefined));
+  for (const w of def.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`ok: ${def.file}: ${def.nodes.length} nodes (${def.nodes.map((n) => `${n.name}:${n.type}`).join(', ')})\n`);
   return 0;
 }

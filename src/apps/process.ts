@@ -21,7 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
 import { poolExecutors } from '../core/executor.ts';
-import { loadGraphFile, type GraphDef, type Registry } from '../core/graph/loader.ts';
+import { loadGraphFile, outputPaths, type GraphDef, type Registry } from '../core/graph/loader.ts';
 import { runGraph } from '../core/graph/runner.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import {
@@ -30,6 +30,7 @@ import {
 } from './process-folders.ts';
 import { swapIn } from '../media/output.ts';
 import { escapeText } from '../core/text.ts';
+import { GraphError } from '../core/errors.ts';
 
 /** What a folder's videos are found by (a file named on the command line is taken whatever its name). */
 export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.m2ts', '.mpg', '.mpeg', '.vob', '.mod', '.tod', '.mxf', '.dv', '.ogv', '.flv', '.f4v', '.wmv', '.asf', '.3gp', '.h264', '.264', '.hevc', '.265']);
@@ -236,6 +237,10 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
   const files = expandInputs(o.inputs, o.out);
   // Validate the graph once before touching any input (GraphError -> exit 2).
   const def = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input: files[0]?.path ?? 'input.mp4', out: o.out } });
+  // Each input's outputs go to its own folder under --out (`${out}`); a path outside it would be written by every input.
+  for (const w of outputPaths(def)) {
+    if (!w.path.startsWith(path.resolve(o.out) + path.sep)) throw new GraphError(escapeText(`${o.graph}:${w.line} › ${w.node}.options.${w.key}: '${w.path}' is not under --out, so every input would write it (each input's outputs go to its own folder, \${out}); expected a path under "\${out}/"`), o.graph, w.line);
+  }
   // Nodes start their slow set-up now (the segmenter's model loads in its thread while inputs are
   // probed and folders prepared); a dispatching run replaces its segmenters, so nothing is warmed.
   const unwarm: (() => Promise<void>)[] = [];

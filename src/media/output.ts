@@ -123,7 +123,7 @@ export function ensureParent(p: string, node = 'output'): void {
   const dir = path.dirname(path.resolve(p));
   let first: string | undefined;
   try {
-    first = mkdirSync(dir, { recursive: true });
+    first = mkdirs(dir);
   } catch (e) {
     // mkdir -p on a read-only file system says ENOENT: name the real reason.
     throw new Error(`${node}: cannot create the folder ${dir} for ${p}: ${whyNotWritable(dir) ?? (e as Error).message}`);
@@ -131,6 +131,26 @@ export function ensureParent(p: string, node = 'output'): void {
   if (first) for (let d = dir; d.length >= first.length; d = path.dirname(d)) madeDirs.add(d);
   const why = whyNotWritable(dir);
   if (why) throw new Error(`${node}: cannot write ${p}: ${why}`);
+}
+
+/**
+ * `mkdir -p`, one missing folder at a time; returns the first folder made. (Node's recursive mkdir
+ * loops for ever where a folder cannot be made inside one that exists: ENOENT under /proc.)
+ */
+function mkdirs(dir: string): string | undefined {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
+  let first: string | undefined;
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+      first ??= d;
+    } catch (e) {
+      // Made meanwhile by another run: fine if it is a folder.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw e;
+    }
+  }
+  return first;
 }
 
 /** Why files cannot be made in `dir` (or its nearest existing ancestor), or undefined. */

@@ -13,7 +13,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { didYouMean } from '../suggest.ts';
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { GraphError } from '../errors.ts';
 import type { NodeSpec } from '../node.ts';
 import type { QueuePolicy } from '../runtime/queue.ts';
@@ -44,6 +44,8 @@ export interface GraphDef {
   /** Topological order. */
   readonly nodes: readonly NodeDef[];
   readonly maxInFlight: number;
+  /** Graphs that run, but likely not as meant (`segflow validate` and `run` print them). */
+  readonly warnings?: readonly string[];
 }
 
 export type Registry = ReadonlyMap<string, NodeSpec>;
@@ -53,6 +55,8 @@ const MAX_NODES = 1000;
 const MAX_DEPTH = 256;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const NODE_KEYS = new Set(['type', 'options', 'in', 'queue', 'executor']);
+/** The options of a sink that name a file or folder it writes (as `segflow run` lists its outputs). */
+const OUTPUT_KEYS = ['path', 'dir', 'json', 'csv', 'videoCsv', 'file'];
 
 /** Parse `node.option=value` (value read as YAML, so numbers and booleans work). */
 export function parseSet(arg: string): { node: string; key: string[]; value: unknown } {
@@ -67,6 +71,11 @@ export interface LoadOptions {
   readonly sets?: readonly string[];
   /** Values for `${name}` in string options; override the file's `vars:`. */
   readonly vars?: Readonly<Record<string, string>>;
+  /**
+   * `vars` are the user's (`--var`): each must be declared in the file's `vars:` or used as `${name}`;
+   * a mistyped `--var inptu=clip.mp4` would otherwise run the graph on its default input.
+   */
+  readonly strictVars?: boolean;
 }
 
 export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions = {}): GraphDef {
@@ -77,12 +86,23 @@ export function loadGraphFile(file: string, registry: Registry, lo: LoadOptions 
     throw new GraphError(`${file}: cannot read graph file (not found)`, file);
   }
   if (size > MAX_BYTES) throw new GraphError(`${file}: graph file is ${size} bytes; expected at most ${MAX_BYTES}`, file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new GraphError(oneLine(`${file}: cannot read graph file (${code === 'EISDIR' ? 'a directory, expected a YAML file' : code ?? (e as Error).message})`), file);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    // Read as UTF-8 anyway, a Latin-1 'é' would become U+FFFD in a path or name, and the graph would validate.
+    const loose = bytes.toString('utf8');
+    const at = loose.indexOf('\uFFFD');
+    const line = loose.slice(0, at).split('\n').length;
+    const byte = bytes[Buffer.byteLength(loose.slice(0, at), 'utf8')] ?? 0;
+    throw new GraphError(`${file}:${line} › expected UTF-8 text, found byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')}, which is not UTF-8 (a file saved as Latin-1 or UTF-16?); save the graph file as UTF-8`, file, line);
   }
   return parseGraph(text, file, registry, lo);
 }
@@ -107,16 +127,22 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   }
   if (doc.errors.length) {
     const e = doc.errors[0]!;
+    if (e.code === 'MULTIPLE_DOCS') fail("YAML: expected one document, found a second one ('---' starts another; one graph per file)", lc.linePos(e.pos[0]).line);
     fail(`YAML: ${e.message.split('\n')[0]}`, lc.linePos(e.pos[0]).line);
   }
   // Duplicate keys, checked here in linear time (yaml's own uniqueKeys check is quadratic in a map's size).
   let dup: { key: unknown; pos?: number } | undefined;
+  let merge: number | undefined; // where a merge key (`<<: *anchor`) is
   try {
     visit(doc, {
       Map(_, map) {
         const seen = new Set<unknown>();
         for (const it of map.items) {
           const k = isScalar(it.key) ? it.key.value : it.key;
+          if (k === '<<' && isAlias(it.value)) {
+            merge = (it.key as { range?: [number, number] } | null)?.range?.[0] ?? -1;
+            return visit.BREAK;
+          }
           if (seen.has(k)) {
             dup = { key: k, pos: (it.key as { range?: [number, number] } | null)?.range?.[0] };
             return visit.BREAK;
@@ -129,6 +155,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   } catch (e) {
     return fail(`YAML: ${(e as Error).message.split('\n')[0]}`);
   }
+  if (merge !== undefined) fail("YAML: merge keys ('<<: *anchor', YAML 1.1) are not supported; expected the keys written out (an alias of a whole value, `options: *common`, works)", merge >= 0 ? lc.linePos(merge).line : undefined);
   if (dup) fail(`YAML: Map keys must be unique; found ${describe(dup.key)} twice`, dup.pos !== undefined ? lc.linePos(dup.pos).line : undefined);
   const lineOf = (p: readonly (string | number)[], key = false): number | undefined => {
     // The line of a key (for a missing/unknown entry) or of its value.
@@ -174,6 +201,20 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const raw = nodesRaw as Record<string, unknown>;
   if (Object.keys(raw).length > MAX_NODES) fail(`nodes: expected at most ${MAX_NODES} nodes, found ${Object.keys(raw).length}`, lineOf(['nodes'], true));
 
+  if (lo.strictVars) {
+    const used = new Set(Object.keys(varsRaw as object));
+    const scan = (v: unknown): void => {
+      if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Za-z_]\w*)\}/g)) used.add(m[1]!);
+      else if (Array.isArray(v)) v.forEach(scan);
+      else if (isObject(v)) Object.values(v).forEach(scan);
+    };
+    for (const n of Object.values(raw)) if (isObject(n)) scan(n.options);
+    for (const s of sets) scan(s);
+    for (const k of Object.keys(lo.vars ?? {})) {
+      if (!used.has(k)) throw new GraphError(oneLine(`--var ${k}: ${file} has no \${${k}}${didYouMean(k, used)}; expected one of: ${[...used].join(', ') || 'none (the graph uses no variables)'}`), file);
+    }
+  }
+
   // --set overrides, applied to the parsed tree before validation.
   const setLines = new Map<string, string>();
   for (const s of sets) {
@@ -209,7 +250,12 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
       const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
       const viaSet = setLines.get(`${name}.${[...key, ...unknownKeys.slice(0, 1)].join('.')}`) ?? unknownKeys.map((k) => setLines.get(`${[name, ...key, k].join('.')}`)).find((x) => x);
       const at = viaSet ? `(from --set ${viaSet}) ` : '';
-      const hint = unknownKeys.length ? unknownKeyHint(unknownKeys, spec!.options, key) : '';
+      const expected = (issue as { expected?: unknown }).expected;
+      const hint = unknownKeys.length ? unknownKeyHint(unknownKeys, spec!.options, key)
+        // YAML 1.1 habits: `yes`/`on` are text in YAML 1.2; a quoted number is text.
+        : issue.code === 'invalid_type' && typeof got === 'string' && expected === 'boolean' && /^(yes|no|on|off|y|n)$/i.test(got) ? ` (YAML 1.2 reads ${got} as text; write true or false)`
+        : issue.code === 'invalid_type' && typeof got === 'string' && expected === 'number' && got.trim() !== '' && Number.isFinite(Number(got)) ? ` (text, not a number: write ${got.trim()} without quotes; a \${var} is always text)`
+        : '';
       fail(`${at}${name}.options${key.length ? '.' + key.join('.') : ''}: ${issue.message}${got !== undefined && issue.code !== 'unrecognized_keys' ? `, got ${describe(got)}` : ''}${hint}`, viaSet ? undefined : lineOf(optPath, issue.code === 'unrecognized_keys') ?? lineOf(['nodes', name, 'options'], true) ?? line);
     }
     const inRaw = n.in ?? {};
@@ -218,7 +264,12 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     for (const [port, ref] of Object.entries(inRaw as Record<string, unknown>)) {
       const pl = lineOf(['nodes', name, 'in', port]);
       if (!Object.hasOwn(spec!.inputs, port)) fail(`${name}.in.${port}: node type '${type}' has no input '${port}'; expected ${listOr(Object.keys(spec!.inputs))}`, pl);
-      if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}`, pl);
+      if (typeof ref !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(ref)) {
+        // A bare node name (`frame: decode`): name its outputs of the kind this input takes.
+        const up = typeof ref === 'string' && Object.hasOwn(raw, ref) && isObject(raw[ref]) ? registry.get(String(raw[ref].type)) : undefined;
+        const outs = up ? Object.keys(up.outputs).filter((p) => up.outputs[p] === spec!.inputs[port]).map((p) => `${ref as string}.${p}`) : [];
+        fail(`${name}.in.${port}: expected 'node.port', found ${describe(ref)}${outs.length ? ` (did you mean ${listOr(outs)}?)` : ''}`, pl);
+      }
       const [up, upPort] = (ref as string).split('.') as [string, string];
       inputs[port] = { node: up, port: upPort };
     }
@@ -233,7 +284,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     for (const [port, ref] of Object.entries(d.inputs)) {
       const pl = lineOf(['nodes', d.name, 'in', port]);
       const up = defs.get(ref.node);
-      if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'; expected one of: ${[...defs.keys()].join(', ')}`, pl);
+      if (!up) fail(`${d.name}.in.${port}: no node named '${ref.node}'${didYouMean(ref.node, defs.keys())}; expected one of: ${[...defs.keys()].join(', ')}`, pl);
       const kind = Object.hasOwn(up!.spec.outputs, ref.port) ? up!.spec.outputs[ref.port] : undefined;
       if (!kind) fail(`${d.name}.in.${port}: node '${ref.node}' (${up!.type}) has no output '${ref.port}'; expected ${listOr(Object.keys(up!.spec.outputs)) || 'none (it is a sink)'}`, pl);
       const want = d.spec.inputs[port]!;
@@ -292,6 +343,74 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     }
   }
 
+  // A node's inputs pair packets by (source, seq) (a declared join, label-propagation's frames and labels):
+  // inputs from different sources never pair, and a port that keeps no unmatched packets would wait for its
+  // partner for ever (the run stalls at 0 frames).
+  const sources = new Map<string, Set<string>>();
+  for (const k of order) {
+    const d = defs.get(k)!;
+    sources.set(k, d.spec.role === 'source' ? new Set([k]) : new Set(Object.values(d.inputs).flatMap((r) => [...sources.get(r.node)!])));
+    const join = d.spec.join;
+    const ports = Object.keys(d.inputs);
+    for (const [i, a] of ports.entries()) {
+      for (const b of ports.slice(i + 1)) {
+        const sa = sources.get(d.inputs[a]!.node)!;
+        const sb = sources.get(d.inputs[b]!.node)!;
+        const kept = (join?.keepUnmatched ?? []) as readonly string[];
+        if ([...sa].some((x) => sb.has(x)) || (kept.includes(a) && kept.includes(b))) continue;
+        const from = (x: Set<string>) => [...x].join(' and ');
+        fail(`${k}.in.${b}: ${k} (${d.type}) pairs its ${a} and ${b} packets by source and frame number, but ${k}.in.${a} comes from ${from(sa)} and ${k}.in.${b} from ${from(sb)}, so none would pair and the run would stall; expected both from the same source`, lineOf(['nodes', k, 'in', b]) ?? d.line);
+      }
+    }
+  }
+
+  // Every node feeds a sink: a stream nobody takes is never subscribed, so a node that reaches no sink never runs.
+  const sinkTypes = () => [...registry.values()].filter((s) => s.role === 'sink').map((s) => s.type).sort().join(', ');
+  if (![...defs.values()].some((d) => d.spec.role === 'sink')) fail(`expected at least one sink node (${sinkTypes()}), found none: nothing would be written or sent`, lineOf(['nodes'], true));
+  const feeds = new Set<string>();
+  for (const k of [...order].reverse()) {
+    const d = defs.get(k)!;
+    if (d.spec.role !== 'sink' && !feeds.has(k)) {
+      const outs = Object.keys(d.spec.outputs).map((p) => `${k}.${p}`).join(' or ');
+      fail(`node '${k}' (${d.type}): its outputs feed no sink, so it would never run; expected ${outs} in the 'in:' of another node (sinks: ${sinkTypes()}), or remove the node`, d.line);
+    }
+    for (const r of Object.values(d.inputs)) feeds.add(r.node);
+  }
+
+  // Files: no two outputs at one path (or one inside another's folder), and no output onto an input (data loss).
+  const files: { at: string; name: string; key: string; out: boolean }[] = [];
+  for (const k of order) {
+    const d = defs.get(k)!;
+    const o = d.options;
+    const keys = d.spec.role === 'sink' ? OUTPUT_KEYS : d.spec.role === 'source' && o.url !== true ? ['path'] : [];
+    for (const key of [...keys, 'audioFrom']) {
+      if (typeof o[key] !== 'string' || o[key] === '' || o[key] === '/dev/null') continue;
+      files.push({ at: path.resolve(o[key] as string), name: k, key, out: d.spec.role === 'sink' && key !== 'audioFrom' });
+    }
+  }
+  for (const [i, a] of files.entries()) {
+    for (const b of files.slice(i + 1)) {
+      if (!a.out && !b.out) continue; // an input read twice (a decoder's path as an encoder's audioFrom)
+      const them = `${a.name}.options.${a.key}${b.at === a.at ? '' : ` ('${a.at}')`}`;
+      const how = b.at === a.at ? `is also ${them}` : b.at.startsWith(a.at + path.sep) ? `is inside ${them}` : a.at.startsWith(b.at + path.sep) ? `holds ${them}` : '';
+      if (!how) continue;
+      const loss = a.out && b.out ? 'one output would overwrite the other' : 'the output would overwrite its input';
+      fail(`${b.name}.options.${b.key}: '${b.at}' ${how}; ${loss}: expected a separate path for each output`, lineOf(['nodes', b.name, 'options', b.key]) ?? defs.get(b.name)!.line);
+    }
+  }
+
+  // Warnings: a segmenter fed frames at the video's own size (no downsampler on the way: a decoder straight into
+  // it) runs its network at that size, slow and far less accurate than at the model's (~480 px on the longer side).
+  const warnings: string[] = [];
+  for (const k of order) {
+    const d = defs.get(k)!;
+    if (d.type !== 'two-branch-segmenter' || d.options.inputWidth || d.options.inputHeight) continue;
+    let up = d.inputs.frame ? defs.get(d.inputs.frame.node) : undefined;
+    while (up && up.type !== 'downsampler' && up.inputs.frame) up = defs.get(up.inputs.frame.node);
+    const full = up?.type === 'decoder' ? !up.options.maxSidePx : up?.type === 'rtsp-source' ? !up.options.width && !up.options.height : false;
+    if (full) warnings.push(`${where(d.line)} › ${k}: its frames come from ${up!.name} (${up!.type}) at the video's own size, with no downsampler between, so the network runs at that size: slow and far less accurate than at the model's (longer side 480 px); expected a downsampler (options: { longSidePx: 480 }) before ${k}, or set ${k}.inputWidth and inputHeight`);
+  }
+
   // Live-ness flows downstream: edges fed by a live source default to freshest.
   const live = new Map<string, boolean>();
   for (const k of order) {
@@ -301,13 +420,18 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   const nodes: NodeDef[] = order.map((k) => {
     const d = defs.get(k)!;
     const fedLive = Object.values(d.inputs).some((r) => live.get(r.node));
+    // A queue is on a node's input edges: one on a node without inputs (a source) would be ignored.
+    if (d.queueRaw !== undefined && !Object.keys(d.inputs).length) fail(`${d.name}.queue: ${d.name} (${d.type}) has no inputs, and a queue holds a node's inputs; expected it on the nodes that take ${Object.keys(d.spec.outputs).map((p) => `${d.name}.${p}`).join(' or ')}`, lineOf(['nodes', d.name, 'queue'], true));
     const queue = parseQueue(d.queueRaw, fedLive, (m) => fail(`${d.name}.queue: ${m}`, lineOf(['nodes', d.name, 'queue'])));
+    // A freshest queue fed by a file read as fast as it goes drops what the node cannot take at once: outputs miss frames.
+    const files = [...(sources.get(d.name) ?? [])].map((x) => defs.get(x)!).filter((x) => x.type === 'decoder' && x.options.realtime !== true);
+    if (queue.policy === 'freshest' && !fedLive && files.length) warnings.push(`${where(lineOf(['nodes', d.name, 'queue']) ?? d.line)} › ${d.name}.queue: freshest, fed by a file (${files.map((x) => x.name).join(', ')}) read as fast as it goes, drops every packet ${d.name} cannot take at once, so the outputs miss frames; expected lossless (the default for files), or the decoder's realtime: true to play the file at its own rate like a camera`);
     const { queueRaw: _q, ...rest } = d;
     return { ...rest, queue };
   });
   const description = root.description ?? '';
   if (typeof description !== 'string') fail(`description: expected a string, found ${describe(description)}`, lineOf(['description']));
-  return { file, description: description as string, nodes, maxInFlight: maxInFlight as number };
+  return { file, description: description as string, nodes, maxInFlight: maxInFlight as number, ...(warnings.length ? { warnings: warnings.map(oneLine) } : {}) };
 }
 
 function parseQueue(v: unknown, live: boolean, fail: (m: string) => never): QueuePolicy {
@@ -417,6 +541,13 @@ export function describe(v: unknown): string {
   if (typeof v === 'object') return isObject(v) ? 'a mapping' : `a ${(v as object).constructor?.name ?? 'value'}`;
   const s = typeof v === 'string' ? `'${v}'` : String(v);
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+/** The files and folders a graph's sinks write (absolute; /dev/null left out), by node and option. */
+export function outputPaths(def: GraphDef): Array<{ node: string; key: string; path: string; line: number }> {
+  return def.nodes.filter((n) => n.spec.role === 'sink').flatMap((n) => OUTPUT_KEYS
+    .filter((k) => typeof n.options[k] === 'string' && n.options[k] !== '' && n.options[k] !== '/dev/null')
+    .map((k) => ({ node: n.name, key: k, path: path.resolve(n.options[k] as string), line: n.line })));
 }
 
 export function graphDir(file: string): string {
