@@ -10,7 +10,7 @@
  */
 import test from 'ava';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, segflow, tmpDir, videoFacts, writeLightGraph } from './helpers/cli.ts';
 import { ffmpegPaths, probe } from '../src/media/ffmpeg.ts';
@@ -242,4 +242,23 @@ test.serial('offline hunt › the same folder run twice at once into one --out (
   const s = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { ok: number; failed: number; files: unknown[] };
   t.deepEqual([s.ok, s.failed, s.files.length], [1, 0, 1]);
   t.deepEqual(readdirSync(out).sort(), ['clip', 'summary.json']);
+});
+
+test('offline hunt › trash and system folders on a card (.Trashes, $RECYCLE.BIN, .Trash-1000, System Volume Information) are not searched; a file in one given by name still is', async (t) => {
+  const dir = tmpDir('segflow-hunt-trash-');
+  try {
+    const card = path.join(dir, 'card');
+    const put = (rel: string) => {
+      mkdirSync(path.dirname(path.join(card, rel)), { recursive: true });
+      writeFileSync(path.join(card, rel), 'not read here');
+    };
+    for (const rel of ['DCIM/100MEDIA/FILE0001.MP4', 'Normal/Front/a.mp4', '.Trashes/501/FILE0000.MP4', '$RECYCLE.BIN/S-1-5-21/$R1.mp4', '.Trash-1000/files/old.mp4', 'System Volume Information/x.mp4', '.Spotlight-V100/y.mp4', 'DCIM/.hidden-but-mine/keep.mp4']) put(rel);
+    const { expandInputs } = await import('../src/apps/process.ts');
+    const found = expandInputs([card]).map((f) => path.relative(card, f.path)).sort();
+    t.deepEqual(found, ['DCIM/.hidden-but-mine/keep.mp4', 'DCIM/100MEDIA/FILE0001.MP4', 'Normal/Front/a.mp4']);
+    const named = expandInputs([path.join(card, '.Trashes/501/FILE0000.MP4')]);
+    t.deepEqual(named.map((f) => f.path), [path.join(card, '.Trashes/501/FILE0000.MP4')], 'a file given by name is taken wherever it is');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -135,9 +135,18 @@ function appleDouble(name: string, p: string): boolean {
 }
 
 /**
+ * Trash and system folders that operating systems put on a card or disk: deleted recordings and
+ * indexes, never the videos a user means by the folder (a dashcam card a Mac or Windows PC has
+ * touched has `.Trashes/`, `$RECYCLE.BIN/`; a Linux desktop's `.Trash-1000/`).
+ */
+const SYSTEM_FOLDERS = new Set(['.trashes', '.trash', '$recycle.bin', 'recycler', 'system volume information', '.spotlight-v100', '.fseventsd', '.temporaryitems', '.documentrevisions-v100']);
+const systemFolder = (name: string): boolean => SYSTEM_FOLDERS.has(name.toLowerCase()) || /^\.trash-\d+$/i.test(name);
+
+/**
  * Expand folders (recursively) into video files, sorted; plain files are kept whatever their name. A
  * folder given by name in which no video is found is an entry with a `problem`, as is one that cannot be read.
- * AppleDouble files (`._clip.mp4`) in folders are left out.
+ * AppleDouble files (`._clip.mp4`) in folders are left out, and so are trash and system folders
+ * (SYSTEM_FOLDERS: `.Trashes`, `$RECYCLE.BIN`, `.Trash-1000`, …) found while searching.
  * `skip` (the output folder) is never searched, nor are the output and work folders segflow made (wherever
  * they are: --out may be the input folder itself), so a re-run does not take its own outputs for inputs.
  * Links to folders are followed (each folder searched once, by its real path).
@@ -187,7 +196,7 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
         // with --out the input folder itself, or an earlier run's --out inside it, a re-run took
         // clip/overlay.mp4 for a new input.
         const ours = e.name.startsWith('.segflow-') || inspectFolder(p).identity !== undefined;
-        if (at !== skipAt && !ours) walk(root, p);
+        if (at !== skipAt && !ours && !systemFolder(e.name)) walk(root, p);
       }
       else if (VIDEO_EXTENSIONS.has(path.extname(e.name).toLowerCase()) && !appleDouble(e.name, p)) out.push({ path: p, rel: path.relative(root, p) });
     }
