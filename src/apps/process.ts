@@ -388,17 +388,27 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     if (changed) throw new Error(`${input}: the file changed while it was processed (${changed}): a recording or copy still being written? Nothing of it kept; process it again once it is complete`);
     // Another run into this --out (started twice, a scheduled run beside a manual one) committed this input's
     // output meanwhile: that one is kept and this one dropped — a skip, not a failure.
-    const meanwhile = folder.existing ? undefined : inspectFolder(outDir);
-    if (meanwhile?.result?.status === 'ok' && sameIdentity(meanwhile.identity, now)) {
-      discard(partial);
-      const { status: _s, earlier: _e, ...r } = meanwhile.result;
-      return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, note: `${outDir} was written by another run into ${o.out} meanwhile, of this same file: kept, this run's output dropped`, earlier: meanwhile.result } as FileResult;
-    }
+    // Checked before the commit, and again if the commit finds the folder there (both runs got past this check).
+    const committedMeanwhile = (): FileResult | undefined => {
+      const m = folder.existing ? undefined : inspectFolder(outDir);
+      if (m?.result?.status !== 'ok' || !sameIdentity(m.identity, now)) return undefined;
+      discard(partial!);
+      const { status: _s, earlier: _e, ...r } = m.result;
+      return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, note: `${outDir} was written by another run into ${o.out} meanwhile, of this same file: kept, this run's output dropped`, earlier: m.result } as FileResult;
+    };
+    const already = committedMeanwhile();
+    if (already) return already;
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
     const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: now, ...note, metrics: res.metrics.toJSON() };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
-    commitFolder(partial, folder, id);
+    try {
+      commitFolder(partial, folder, id);
+    } catch (e) {
+      const other = committedMeanwhile();
+      if (other) return other;
+      throw e;
+    }
     return result;
   } catch (e) {
     if (partial) discard(partial);
