@@ -159,7 +159,7 @@ nodes:
 `, 'g.yaml', registry));
 });
 
-test('graph hunt › a decoder straight into the segmenter (no downsampler) validates with a warning (the network ran at the video\'s size, silently)', async (t) => {
+test('graph hunt › a decoder straight into the segmenter (no downsampler) validates with a warning (full-size frames to the segmenter, resized there)', async (t) => {
   const direct = `version: 1
 nodes:
   decode: { type: decoder, options: { path: a.mp4 } }

@@ -400,7 +400,8 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
   }
 
   // Warnings: a segmenter fed frames at the video's own size (no downsampler on the way: a decoder straight into
-  // it) runs its network at that size, slow and far less accurate than at the model's (~480 px on the longer side).
+  // it) resizes each one to the model's scale itself (~480 px on the longer side: Model.inferenceSize), after every
+  // full-size frame has crossed to its thread; a downsampler before it does that cheaper and anti-aliased.
   const warnings: string[] = [];
   for (const k of order) {
     const d = defs.get(k)!;
@@ -408,7 +409,7 @@ export function parseGraph(text: string, file: string, registry: Registry, lo: L
     let up = d.inputs.frame ? defs.get(d.inputs.frame.node) : undefined;
     while (up && up.type !== 'downsampler' && up.inputs.frame) up = defs.get(up.inputs.frame.node);
     const full = up?.type === 'decoder' ? !up.options.maxSidePx : up?.type === 'rtsp-source' ? !up.options.width && !up.options.height : false;
-    if (full) warnings.push(`${where(d.line)} › ${k}: its frames come from ${up!.name} (${up!.type}) at the video's own size, with no downsampler between, so the network runs at that size: slow and far less accurate than at the model's (longer side 480 px); expected a downsampler (options: { longSidePx: 480 }) before ${k}, or set ${k}.inputWidth and inputHeight`);
+    if (full) warnings.push(`${where(d.line)} › ${k}: its frames come from ${up!.name} (${up!.type}) at the video's own size, with no downsampler between, so every full-size frame goes to the segmenter, which fits it down to the model's scale itself (longer side 480 px, a plain bilinear resize); expected a downsampler (options: { longSidePx: 480 }) before ${k}, or set ${k}.inputWidth and inputHeight`);
   }
 
   // Live-ness flows downstream: edges fed by a live source default to freshest.
