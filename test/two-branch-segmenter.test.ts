@@ -30,14 +30,18 @@ async function open<S extends NodeSpec>(spec: S, options: Record<string, unknown
   return { inst: (await spec.open(ctx)) as AnyInstance as { process(i: Record<string, Observable<Frame | Labels>>): Record<string, Observable<Labels>>; close(): Promise<void> }, metrics };
 }
 
-async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): Promise<string[]> {
+/** Every label map a segmenter with `options` makes of `frames`. */
+async function segmentLabels(options: Record<string, unknown>, frames: Frame[]): Promise<Labels[]> {
   const { inst } = await open(twoBranchSegmenter, options);
   try {
-    const out = await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
-    return out.map((l: Labels) => l.path);
+    return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
   } finally {
     await inst.close();
   }
+}
+
+async function segmentPaths(options: Record<string, unknown>, frames: Frame[]): Promise<string[]> {
+  return (await segmentLabels(options, frames)).map((l: Labels) => l.path);
 }
 
 test('two-branch-segmenter › non-key frames take the cheaper path (counted in the graph metrics)', async (t) => {
@@ -107,14 +111,7 @@ test('two-branch-segmenter › the temporal fuser changes the kept features (fus
 test('two-branch-segmenter › key frames are refined by the fuser by default; refine: false is the network alone', async (t) => {
   const imgs = sampleFrames(4);
   const frames = imgs.map((d, i) => frame(d, i, i === 0 ? 'start' : undefined));
-  const labelsOf = async (options: Record<string, unknown>) => {
-    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, ...options });
-    try {
-      return await lastValueFrom(inst.process({ frame: from(frames) }).labels!.pipe(toArray()));
-    } finally {
-      await inst.close();
-    }
-  };
+  const labelsOf = (options: Record<string, unknown>) => segmentLabels({ keyframeIntervalFrames: 100, ...options }, frames);
   const [refined, plain] = [await labelsOf({}), await labelsOf({ refine: false })];
   const differ = (a: Labels, b: Labels) => a.classes.reduce((n, v, j) => n + (v !== b.classes[j] ? 1 : 0), 0);
   t.deepEqual(refined.map((l) => l.path), ['full', 'shallow', 'shallow', 'shallow']);
@@ -207,14 +204,7 @@ test('two-branch-segmenter › a frame larger than the model\'s scale is run fit
   const BW = 960, BH = 540;
   const buf = execFileSync(ffmpegPaths().ffmpeg, ['-v', 'error', '-i', SAMPLE, '-frames:v', '2', '-vf', `scale=${BW}:${BH}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
   const big = [0, 1].map((i): Frame => ({ kind: 'frame', source: 'cam', seq: i, ptsMs: i * 40, width: BW, height: BH, data: new Uint8Array(buf.subarray(i * BW * BH * 3, (i + 1) * BW * BH * 3)), discontinuity: i === 0 ? 'start' : undefined }));
-  const labelsOf = async (options: Record<string, unknown>) => {
-    const { inst } = await open(twoBranchSegmenter, { keyframeIntervalFrames: 100, ...options });
-    try {
-      return await lastValueFrom(inst.process({ frame: from(big) }).labels!.pipe(toArray()));
-    } finally {
-      await inst.close();
-    }
-  };
+  const labelsOf = (options: Record<string, unknown>) => segmentLabels({ keyframeIntervalFrames: 100, ...options }, big);
   for (const thread of [false, true]) {
     const [auto, fixed, own] = [await labelsOf({ thread }), await labelsOf({ thread, inputWidth: 480, inputHeight: 270 }), await labelsOf({ thread, inputWidth: BW, inputHeight: BH })];
     t.is(auto[0]!.width, BW);
