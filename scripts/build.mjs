@@ -163,6 +163,11 @@ async function bundleCommand() {
         // cannot require: it gets the module's namespace, imported.
         b.onResolve({ filter: /^[^./]/ }, (a) => (a.kind === 'require-call' && isBuiltin(a.path) ? { path: a.path.replace(/^node:/, ''), namespace: 'segflow-builtin' } : undefined));
         b.onLoad({ filter: /.*/, namespace: 'segflow-builtin' }, (a) => ({ contents: `export * from 'node:${a.path}';`, loader: 'js' }));
+        // zod's `locales` namespace (every language's messages: ~360 KB of the ~760 KB zod puts in the bundle, compiled
+        // by every thread at start-up) is left out: segflow uses zod's default, English, which its schemas import
+        // themselves (../locales/en.js). Measured: -55 ms of CPU for a run's start-up (2 threads load zod).
+        b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) => (/[\\/]zod[\\/]/.test(a.importer) ? { path: 'zod-locales', namespace: 'segflow-zod-locales' } : undefined));
+        b.onLoad({ filter: /.*/, namespace: 'segflow-zod-locales' }, () => ({ contents: "export { default as en } from 'zod/v4/locales/en.js';", loader: 'js', resolveDir: ROOT }));
         b.onResolve({ filter: /^[^./]/ }, (a) => {
           if (a.path.startsWith('node:')) return { external: true };
           const pkg = a.path.split('/').slice(0, a.path.startsWith('@') ? 2 : 1).join('/');
