@@ -5,10 +5,10 @@
  * static binaries that @ffmpeg-installer and @ffprobe-installer ship inside
  * npm, so a fresh machine with only Node needs nothing else.
  */
+import { spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import ffmpeg from 'fluent-ffmpeg';
 import { InputError } from '../core/errors.ts';
 
 const require = createRequire(import.meta.url);
@@ -65,8 +65,6 @@ export function ffmpegPaths(): { ffmpeg: string; ffprobe: string } {
   const ff = process.env.FFMPEG_PATH || onPath('ffmpeg') || bundled('@ffmpeg-installer/ffmpeg');
   const fp = process.env.FFPROBE_PATH || onPath('ffprobe') || bundled('@ffprobe-installer/ffprobe');
   if (!ff || !fp) throw new Error('ffmpeg/ffprobe not found: set FFMPEG_PATH and FFPROBE_PATH, install ffmpeg, or reinstall the npm dependencies');
-  ffmpeg.setFfmpegPath(ff);
-  ffmpeg.setFfprobePath(fp);
   paths = { ffmpeg: ff, ffprobe: fp };
   return paths;
 }
@@ -203,9 +201,8 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
   probesRun++;
   const spec = inputSpec(input, o);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input)), timeoutMs);
-    ffmpeg.ffprobe(spec.source, spec.options, (err, data) => {
-      clearTimeout(timer);
+    ffprobe(spec.source, spec.options, timeoutMs, (err, data) => {
+      if (err === 'timeout') return reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input));
       if (err) {
         const text = String(err.message ?? err);
         const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
@@ -261,4 +258,80 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       });
     });
   });
+}
+
+/** ffprobe's default output, parsed: `[STREAM]`/`[FORMAT]` blocks of `key=value`. */
+interface ProbeData {
+  streams: ProbeStream[];
+  format: Record<string, string | number | undefined> & { duration?: string | number; start_time?: string | number; format_name?: string };
+}
+type ProbeStream = Record<string, unknown> & {
+  codec_type?: string; codec_name?: string; width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string;
+  start_time?: string | number; nb_frames?: string | number; sample_aspect_ratio?: string; color_space?: string;
+  disposition?: Record<string, number | string>; tags?: Record<string, string>;
+};
+
+/**
+ * One ffprobe (`-show_streams -show_format`), run here rather than through fluent-ffmpeg: in the
+ * process group ffmpeg children get (ffmpegSpawnOptions: a worker's Ctrl-C does not end it and fail
+ * the job it was told to finish), and killed when it takes longer than `timeoutMs` (a stalled network
+ * mount: the job fails and nothing is left running, or keeping the process alive, after it).
+ * `err`: 'timeout', or an Error whose message ends with ffprobe's stderr.
+ * Values as ffprobe prints them; a plain decimal number becomes a number (tags stay text);
+ * `TAG:x` keys go to `tags`, `DISPOSITION:x` to `disposition`; lines of a nested block
+ * (`[SIDE_DATA]`: a display matrix's `rotation`) count as the stream's own.
+ */
+function ffprobe(source: string, options: string[], timeoutMs: number, done: (err: Error | 'timeout' | null, data: ProbeData) => void): void {
+  const child = spawn(ffmpegPaths().ffprobe, ['-show_streams', '-show_format', ...options, source], { ...ffmpegSpawnOptions(), stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+  const out: Buffer[] = [], err: Buffer[] = [];
+  let ended = false;
+  const end = (e: Error | 'timeout' | null, data: ProbeData = { streams: [], format: {} }) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    done(e, data);
+  };
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+    end('timeout');
+  }, timeoutMs);
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  child.on('error', (e) => end(e));
+  // 'close': the process has exited and its output is read.
+  child.on('close', (code, signal) => {
+    const stderr = Buffer.concat(err).toString('utf8');
+    if (code !== 0) return end(new Error(`ffprobe exited with ${signal ? `signal ${signal}` : `code ${code}`}${stderr ? `\n${stderr}` : ''}`));
+    end(null, parseProbe(Buffer.concat(out).toString('utf8')));
+  });
+}
+
+/** ffprobe's default (INI-like) output as ProbeData. Exported for tests. */
+export function parseProbe(text: string): ProbeData {
+  const data: ProbeData = { streams: [], format: {} };
+  let cur: Record<string, unknown> | undefined;
+  let depth = 0; // nested blocks inside a stream ([SIDE_DATA]) add their keys to it
+  for (const raw of text.split(/\r\n|\r|\n/)) {
+    const line = raw.trim();
+    if (!line) continue;
+    const block = /^\[(\/?)([A-Z_]+)\]$/.exec(line);
+    if (block) {
+      const [, close, name] = block;
+      if (!close) {
+        if (cur) depth++;
+        else if (name === 'STREAM') data.streams.push((cur = {}) as ProbeStream);
+        else if (name === 'FORMAT') cur = data.format;
+        else if (name !== undefined) cur = {}; // a chapter, program, ...: read and dropped
+      } else if (depth > 0) depth--;
+      else cur = undefined;
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (!cur || eq <= 0) continue;
+    const key = line.slice(0, eq), value = line.slice(eq + 1);
+    if (key.startsWith('TAG:')) ((cur.tags ??= {}) as Record<string, string>)[key.slice(4)] = value;
+    else if (key.startsWith('DISPOSITION:')) ((cur.disposition ??= {}) as Record<string, number | string>)[key.slice(12)] = /^\d+$/.test(value) ? Number(value) : value;
+    else cur[key] = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
+  }
+  return data;
 }
