@@ -4,7 +4,7 @@
  * misspelt name, --set errors that name the --set, `run` listing its outputs,
  * and `--log json`. Each runs the real bin/segflow.js in a child process.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { nodeSpecs } from '../nodes/index.ts';
@@ -131,6 +131,30 @@ test('cli › process --log json: start, progress and file events as JSON lines,
   const done = events.find((e) => e.type === 'done');
   t.is(done?.ok, 1);
   t.true(existsSync(String(done?.summary)));
+});
+
+test('cli › process --log json over two inputs: a plan event, and each file numbered of two with the job\'s ETA', async (t) => {
+  const out = tmpDir();
+  const inputs = tmpDir();
+  for (const n of ['a.mp4', 'b.mp4']) copyFileSync(SAMPLE, path.join(inputs, n));
+  const r = await segflow(['process', inputs, '--out', out, '--log', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+  const plan = events.find((e) => e.type === 'plan');
+  t.is(plan?.files, 2);
+  t.is(plan?.bytes, 2 * statSync(SAMPLE).size);
+  const starts = events.filter((e) => e.type === 'start');
+  t.deepEqual(starts.map((e) => [path.basename(String(e.file)), e.fileIndex, e.files]), [['a.mp4', 1, 2], ['b.mp4', 2, 2]]);
+  const progress = events.filter((e) => e.type === 'progress');
+  t.true(progress.length > 0);
+  for (const e of progress) {
+    t.is(e.files, 2);
+    t.true(e.jobEtaS === null || (typeof e.jobEtaS === 'number' && e.jobEtaS >= 0), `jobEtaS ${e.jobEtaS}`);
+  }
+  // A re-run skips both: nothing planned.
+  const again = await segflow(['process', inputs, '--out', out, '--log', 'json']);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; files?: number }).find((e) => e.type === 'plan')?.files, 0);
 });
 
 test('cli › keys init and add-client write CURVE key files (mode 0600) that --curve-keys accepts; bad use is exit 2', async (t) => {

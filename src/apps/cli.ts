@@ -35,6 +35,7 @@ import type { NodeInfo } from '../core/node-catalog.ts';
 import { PACKAGE_ROOT } from '../core/package-root.ts';
 import type { Metrics } from '../core/runtime/metrics.ts';
 import type { Progress } from './process.ts';
+import { JobProgress } from './job-progress.ts';
 import { closest, didYouMean } from '../core/suggest.ts';
 import { forceExit, forceExitOnSignal, killChildren } from './signals.ts';
 
@@ -280,24 +281,33 @@ function makeLog(mode: unknown): Log {
 }
 
 /** process's progress as JSON lines: start, progress (at most every 0.5 s per file), and each file's result. */
-function jsonProgress(log: Log): Progress {
+function jsonProgress(log: Log, job = new JobProgress()): Progress {
   const state = new Map<string, { total?: number | undefined; t0: number; last: number }>();
   return {
+    // `files`: the inputs to process; each event of a file has its `fileIndex` (1-based, in start order) and the job's `jobEtaS` (by file size; null until known).
+    plan: (files) => {
+      job.plan(files);
+      log.event('plan', { files: files.length, bytes: files.reduce((a, f) => a + f.bytes, 0) });
+    },
     start: (file, total) => {
+      const fileIndex = job.start(file);
       state.set(file, { total, t0: performance.now(), last: 0 });
-      log.event('start', { file, totalFrames: total ?? null });
+      log.event('start', { file, totalFrames: total ?? null, fileIndex, files: job.files });
     },
     frame: (file, frames) => {
       const s = state.get(file);
       if (!s) return;
+      job.frame(file, frames, s.total);
       const now = performance.now();
       if (now - s.last < 500) return;
       s.last = now;
       const secs = (now - s.t0) / 1000;
-      log.event('progress', { file, frames, totalFrames: s.total ?? null, fps: secs > 0 ? Number((frames / secs).toFixed(2)) : 0 });
+      const eta = job.etaS();
+      log.event('progress', { file, frames, totalFrames: s.total ?? null, fps: secs > 0 ? Number((frames / secs).toFixed(2)) : 0, fileIndex: job.indexOf(file) ?? null, files: job.files, jobEtaS: eta !== undefined ? Math.round(eta) : null });
     },
     stalled: (file, idleS, frames) => log.event('stalled', { file, idleS, frames }),
     end: (r) => {
+      job.end(r.input, r.status === 'ok' || r.status === 'skipped');
       state.delete(r.input);
       log.event('file', { ...r });
     },
@@ -370,10 +380,8 @@ async function executorTypes(graph: string): Promise<string[]> {
  * cmdProcess ends the spare thread if no graph took it.
  */
 async function warmStart(inputs: string[], jobs: number, graph: string): Promise<void> {
-  // A graph with executors gets an executor's thread (loading its nodes' modules), others a spare segmenter thread.
-  const types = await executorTypes(graph);
-  if (types.length) (await import('../core/executor.ts')).prewarmExecutorThread(types);
-  else (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
+  // The probes first: the decoder waits for its input's probe, and ffprobe's own start-up (~0.1 s,
+  // mostly its shared libraries' relocations) then runs while this thread loads the runtime.
   const { probe } = await import('../media/ffmpeg.ts');
   const { statSync } = await import('node:fs');
   for (const f of inputs.slice(0, jobs)) {
@@ -383,6 +391,10 @@ async function warmStart(inputs: string[], jobs: number, graph: string): Promise
       // a missing input is reported by the job
     }
   }
+  // A graph with executors gets an executor's thread (loading its nodes' modules), others a spare segmenter thread.
+  const types = await executorTypes(graph);
+  if (types.length) (await import('../core/executor.ts')).prewarmExecutorThread(types);
+  else (await import('../segmentation/thread/segmenter.ts')).ThreadedSegmenter.prewarm();
 }
 
 async function chunkSets(file: string, sets: string[], n: number): Promise<string[]> {

@@ -31,6 +31,7 @@ import {
 import { swapIn } from '../media/output.ts';
 import { escapeText } from '../core/text.ts';
 import { GraphError } from '../core/errors.ts';
+import { JobProgress, shortDuration, type PlannedFile } from './job-progress.ts';
 
 /** What a folder's videos are found by (a file named on the command line is taken whatever its name). */
 export const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.ts', '.mts', '.m2ts', '.mpg', '.mpeg', '.vob', '.mod', '.tod', '.mxf', '.dv', '.ogv', '.flv', '.f4v', '.wmv', '.asf', '.3gp', '.h264', '.264', '.hevc', '.265']);
@@ -92,6 +93,8 @@ export interface ProcessOptions {
 }
 
 export interface Progress {
+  /** The inputs the job will process, with their sizes (skipped and unreadable ones left out): before the first `start`. */
+  plan?(files: readonly PlannedFile[]): void;
   start(file: string, totalFrames: number | undefined): void;
   frame(file: string, done: number): void;
   end(r: FileResult): void;
@@ -268,6 +271,7 @@ export async function processFiles(o: ProcessOptions): Promise<Summary> {
 async function processAll(o: ProcessOptions, files: InputFile[], t0: number): Promise<Summary> {
   await prepareOut(o.out);
   const { ids, folders } = planFolders(o.out, files);
+  o.progress?.plan?.(files.flatMap((f, i) => (!f.problem && ids[i] && !(folders[i]!.existing && !o.overwrite) ? [{ path: f.path, bytes: ids[i]!.size }] : [])));
   const results: FileResult[] = new Array(files.length);
   let next = 0;
   const worker = async () => {
@@ -502,30 +506,43 @@ function printable(s: string | undefined): string {
 }
 
 /** A progress bar on a terminal, plain lines otherwise. File names and messages are shown with `printable`. */
-export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr): Progress {
+export function consoleProgress(stream: { write(text: string): unknown; readonly isTTY?: boolean } = process.stderr, now: () => number = () => performance.now()): Progress {
   const tty = stream.isTTY === true;
   const state = new Map<string, { total?: number | undefined; t0: number; lastLine: number }>();
+  // With more than one input: which one of how many, and the whole job's ETA (JobProgress: by file size).
+  const job = new JobProgress(now);
   const line = (file: string, done: number) => {
     const s = state.get(file);
     if (!s) return;
-    const secs = (performance.now() - s.t0) / 1000;
+    job.frame(file, done, s.total);
+    const secs = (now() - s.t0) / 1000;
     const fps = secs > 0 ? done / secs : 0;
     const eta = s.total && fps > 0 ? Math.max(0, (s.total - done) / fps) : undefined;
     const name = printable(path.basename(file));
+    const index = job.files > 1 ? job.indexOf(file) : undefined;
+    const all = index !== undefined ? job.etaS() : undefined;
     if (tty) {
       const w = 24;
       const frac = s.total ? Math.min(1, done / s.total) : 0;
       const bar = '█'.repeat(Math.round(frac * w)).padEnd(w, '░');
-      stream.write(`\r\x1b[K${bar} ${done}/${s.total ?? '?'} frames  ${fps.toFixed(1)} fps  ETA ${eta !== undefined ? eta.toFixed(0) + 's' : '?'}  ${name}`);
-    } else if (performance.now() - s.lastLine > 2000) {
-      s.lastLine = performance.now();
-      stream.write(`progress ${name}: ${done}/${s.total ?? '?'} frames, ${fps.toFixed(1)} fps, ETA ${eta !== undefined ? eta.toFixed(0) + ' s' : '?'}\n`);
+      const head = index !== undefined ? `[${index}/${job.files}${all !== undefined ? ` · all ${shortDuration(all)}` : ''}] ` : '';
+      stream.write(`\r\x1b[K${head}${bar} ${done}/${s.total ?? '?'} frames  ${fps.toFixed(1)} fps  ETA ${eta !== undefined ? eta.toFixed(0) + 's' : '?'}  ${name}`);
+    } else if (now() - s.lastLine > 2000) {
+      s.lastLine = now();
+      const of = index !== undefined ? ` (file ${index} of ${job.files})` : '';
+      const rest = index !== undefined ? `; all files: ETA ${all !== undefined ? shortDuration(all) : '?'}` : '';
+      stream.write(`progress ${name}${of}: ${done}/${s.total ?? '?'} frames, ${fps.toFixed(1)} fps, ETA ${eta !== undefined ? eta.toFixed(0) + ' s' : '?'}${rest}\n`);
     }
   };
   return {
-    start: (file, total) => state.set(file, { total, t0: performance.now(), lastLine: performance.now() }),
+    plan: (files) => job.plan(files),
+    start: (file, total) => {
+      job.start(file);
+      state.set(file, { total, t0: now(), lastLine: now() });
+    },
     frame: line,
     end: (r) => {
+      job.end(r.input, r.status === 'ok' || r.status === 'skipped');
       if (tty) stream.write('\r\x1b[K');
       const name = printable(r.input);
       const output = printable(r.output);
