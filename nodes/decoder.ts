@@ -185,7 +185,7 @@ export const decoder = defineNode({
         ...(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : []),
         '-i', spec.source, '-an',
         // The probed stream by its index among all streams (`videoStream` counts video streams without
-        // cover pictures and timed thumbnails; ffmpeg's `V:n` would count thumbnails).
+        // cover pictures and timed thumbnails: the stream index is the one probe described, whatever `V:n` counts).
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
         // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as

@@ -110,7 +110,8 @@ export interface VideoInfo {
   readonly videoStream: number;
   /**
    * The stream's index among all of the file's streams: the decoder maps `0:<streamIndex>`, this very
-   * stream (ffmpeg's `V:n` skips cover pictures but counts timed thumbnails, which probe does not).
+   * stream, whatever ffmpeg's own counting (`V:n` skips streams marked attached_pic; the timed
+   * thumbnails of QuickTime chapter tracks carry that mark too, but the stream index needs no such reading).
    */
   readonly streamIndex: number;
 }
