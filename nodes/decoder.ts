@@ -51,7 +51,12 @@
  * `startFrame` (begin at this frame with an ffmpeg seek: seq starts there and its
  * first frame carries `discontinuity: 'chunk'`; with `maxFrames`, one range of a
  * file, as a `process --queue` chunk job decodes it; the completeness check then
- * counts frames, or time, from there; 0 = from the start).
+ * counts frames, or time, from there; 0 = from the start), `videoStream` (which video
+ * stream of a file with several — a dual-channel dashcam's front and rear cameras as two
+ * tracks — from 0, counted without cover pictures and timed thumbnails; default 0, the first.
+ * Its size, rate, frame count and duration are what the checks above use; a stream the file
+ * does not have is an InputError saying how many it has. `segflow process` notes a file's
+ * other streams).
  *
  * ```yaml
  * decode: { type: decoder, options: { path: samples/road.mp4 } }
@@ -78,6 +83,7 @@ const options = z.strictObject({
   realtime: z.boolean().default(false).describe('read at the native frame rate (-re)'),
   chunkFrames: z.number().int().min(0).default(0).describe("mark a discontinuity ('chunk') every N frames (0 = off)"),
   startFrame: z.number().int().min(0).default(0).describe('first frame to decode (an ffmpeg seek; 0 = from the start)'),
+  videoStream: z.number().int().min(0).default(0).describe("which video stream to decode, from 0, cover pictures not counted (a dual-channel dashcam's rear camera: 1)"),
   pixelFormat: z.enum(['rgb24', 'yuv420p']).default('rgb24')
     .describe('rgb24, or yuv420p: the video\'s own planes, no colour conversion (for frames that only go to a downsampler, an overlay and an encoder)'),
 });
@@ -105,7 +111,7 @@ export const decoder = defineNode({
     }
     const spec = inputSpec(o.path, { url: o.url });
     // The CLI probed this file already (src/ffmpeg.ts keeps the answer): no second ffprobe.
-    const info = await probe(o.path, undefined, { url: o.url });
+    const info = await probe(o.path, undefined, { url: o.url, videoStream: o.videoStream, option: `${ctx.name}.videoStream` });
     // A frame is width*height*3 bytes held per packet in flight: bound it before allocating anything.
     if (info.width * info.height > o.maxPixels) {
       throw new InputError(`${o.path}: frames are ${info.width}x${info.height} (${info.width * info.height} pixels); expected at most ${o.maxPixels} (decoder option maxPixels)`, o.path);
@@ -178,13 +184,14 @@ export const decoder = defineNode({
         // Half a frame before the wanted frame's timestamp: accurate seeking drops every earlier frame.
         ...(o.startFrame > 0 ? ['-ss', ((o.startFrame - 0.5) / info.fps).toFixed(6)] : []),
         '-i', spec.source, '-an',
-        // `V`: the first video stream that is not a cover picture (probe() skips those too).
+        // The probed stream by its index among all streams (`videoStream` counts video streams without
+        // cover pictures and timed thumbnails: the stream index is the one probe described, whatever `V:n` counts).
         // Scale to the probed size: a stream whose resolution changes mid-way keeps its first size (frames stay constant).
         // A preview (maxSidePx) is a downscale: `area` averages the pixels each output pixel covers.
         // Interlaced video (camcorders' 1080i .mts) is deinterlaced first, one frame per frame (bwdif), as
         // a player shows it: no combing in the model's input or the overlay.
         // showinfo (last, after any filter that could change the frames) prints each frame's timestamp.
-        '-map', '0:V:0', '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}${yuv ? ':out_range=tv' : ''},showinfo=checksum=0`, '-f', 'rawvideo', '-pix_fmt', o.pixelFormat, '-vsync', 'passthrough', '-sn', '-dn',
+        '-map', `0:${info.streamIndex}`, '-vf', `${info.interlaced ? 'bwdif=mode=send_frame:deint=interlaced,' : ''}scale=${width}:${height}${scaled ? ':flags=area' : ''}${yuv ? ':out_range=tv' : ''},showinfo=checksum=0`, '-f', 'rawvideo', '-pix_fmt', o.pixelFormat, '-vsync', 'passthrough', '-sn', '-dn',
         ...(o.maxFrames > 0 ? ['-frames:v', String(o.maxFrames)] : []),
         'pipe:1',
       ];

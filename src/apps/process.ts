@@ -51,6 +51,12 @@ export interface FileResult {
   missingFrames?: number;
   /** Where: the number of each gap's first frame and its length (the first 100 gaps). */
   gaps?: { first: number; frames: number }[];
+  /**
+   * A file with several video streams (a dual-channel dashcam's front and rear cameras): which was
+   * processed (the decoder's `videoStream`, from 0) and how many it has; absent with one.
+   */
+  videoStream?: number;
+  videoStreams?: number;
   /** The input's identity (relative path, size, mtime): which input a folder's output is of. */
   identity?: InputIdentity | undefined;
   metrics?: object;
@@ -346,11 +352,13 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     // Changed since the job planned its folders (written meanwhile): result.json gets the identity of what is
     // read now (the folder is still replaced only when it held the output of the input as planned).
     const now = id && (id.size !== before.size || id.mtimeMs !== Math.round(before.mtimeMs)) ? identityOf({ path: input, rel: id.rel }, before) : id;
-    const info = await probe(input);
-    o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
+    const first = await probe(input);
     partial = makePartial(o.out, folder.name);
     const loaded = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input, out: partial } });
     const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
+    const streams = videoStreams(def, input, first.videoStreams);
+    const info = streams ? await probe(input, undefined, { videoStream: streams.videoStream, option: `${streams.decoder}.videoStream` }) : first;
+    o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
     const perSink = new Map(sinks.map((s) => [s, 0]));
     // A stalled job must not be silent: a warning when no frame finishes for a long time (doubling).
@@ -404,7 +412,11 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     if (already) return already;
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const result: FileResult = { input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: now, ...note, metrics: res.metrics.toJSON() };
+    const notes = [folder.note, streams?.note].filter(Boolean).join('; ');
+    const result: FileResult = {
+      input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)],
+      ...(streams ? { videoStream: streams.videoStream, videoStreams: first.videoStreams } : {}), identity: now, ...(notes ? { note: notes } : {}), metrics: res.metrics.toJSON(),
+    };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     try {
       commitFolder(partial, folder, id);
@@ -421,6 +433,20 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
+}
+
+/**
+ * A file with several video streams (`count`): which one the graph's decoder of `input` takes (its
+ * `videoStream`) and a note saying so and how to take another (`--set <decoder>.videoStream=N`, the
+ * decoder by its name in the graph). Undefined for a file with one, or a graph with no decoder of it.
+ */
+function videoStreams(def: GraphDef, input: string, count: number): { decoder: string; videoStream: number; note: string } | undefined {
+  if (count < 2) return undefined;
+  const dec = def.nodes.find((n) => n.type === 'decoder' && n.options.url !== true && typeof n.options.path === 'string' && path.resolve(n.options.path) === path.resolve(input));
+  if (!dec) return undefined;
+  const n = Number(dec.options.videoStream ?? 0);
+  const other = count === 2 ? `=${1 - n} for the other` : `=N (0 to ${count - 1}) for another`;
+  return { decoder: dec.name, videoStream: n, note: `has ${count} video streams; processed stream ${n} (--set ${dec.name}.videoStream${other})` };
 }
 
 /** Why a symbolic link at `p` leads nowhere (its target missing, a loop of links), or undefined when `p` is no link. */

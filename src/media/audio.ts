@@ -32,7 +32,12 @@ export async function audioArgs(file: string): Promise<{ input: string[]; output
   }
   // A local file by its absolute path behind file:, so a name with a colon is not taken for a protocol.
   const src = local ? `file:${path.resolve(file)}` : file;
-  const info = local ? await probe(file).catch(() => undefined) : undefined;
+  const first = local ? await probe(file).catch(() => undefined) : undefined;
+  // Several video streams (a dual-channel dashcam's): the decoder may take any (its `videoStream`), so audio is
+  // compared with the longest: `-shortest` never cuts a longer one, and audio past the video's end is cut after.
+  const info = first && first.videoStreams > 1
+    ? (await Promise.all(Array.from({ length: first.videoStreams }, (_, i) => probe(file, undefined, { videoStream: i })))).reduce((a, b) => ((b.durationS ?? 0) > (a.durationS ?? 0) ? b : a))
+    : first;
   const probed = info ? info.audioCodec ?? '' : undefined;
   const codec = probed ?? await new Promise<string>((resolve) => {
     execFile(ffmpegPaths().ffprobe, ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', src], { timeout: 20_000 }, (err, out) => resolve(err ? '' : out.trim()));

@@ -100,6 +100,18 @@ export interface VideoInfo {
   readonly videoStartS?: number | undefined;
   /** ffprobe's name of the container format (`avi`, `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `mpegts`, ...). */
   readonly container?: string | undefined;
+  /**
+   * How many video streams the file has (a dual-channel dashcam's front and rear cameras: 2), cover
+   * pictures and timed thumbnails not counted; this info is of stream `videoStream` of them (from 0).
+   */
+  readonly videoStreams: number;
+  readonly videoStream: number;
+  /**
+   * The stream's index among all of the file's streams: the decoder maps `0:<streamIndex>`, this very
+   * stream, whatever ffmpeg's own counting (`V:n` skips streams marked attached_pic; the timed
+   * thumbnails of QuickTime chapter tracks carry that mark too, but the stream index needs no such reading).
+   */
+  readonly streamIndex: number;
 }
 
 /** A stream's duration (s): its own, or Matroska's `DURATION` tag (`HH:MM:SS.nnnnnnnnn`); undefined when neither says. */
@@ -152,8 +164,8 @@ export function inputSpec(input: string, o: { url?: boolean } = {}): { source: s
   return { source: `file:${path.resolve(input)}`, options: ['-protocol_whitelist', FILE_PROTOCOLS, '-format_whitelist', FILE_FORMATS] };
 }
 
-/** Probes of local files by path, size, time and inode: one ffprobe a file per process (most recent last). */
-const probes = new Map<string, Promise<VideoInfo>>();
+/** Probes of local files by path, size, time and inode: one ffprobe a file per process (most recent last); each of its video streams' info. */
+const probes = new Map<string, Promise<VideoInfo[]>>();
 /** Probes kept (a long-running queue worker sees many files). */
 const PROBES_KEPT = 64;
 /** How many ffprobe processes `probe` has started (tests check that a file is probed once). */
@@ -176,8 +188,22 @@ function probeKey(input: string, o: { url?: boolean }): string | undefined {
  * process while its size and modification time stay the same: the CLI, the decoder and the
  * encoder's audio copy all ask about the same input, and each ffprobe costs ~0.1 s of CPU and
  * up to ~0.8 s of wall time on a busy machine, on the path to the first frame.
+ * The info is of video stream `videoStream` (default 0: the first), counted among the file's
+ * video streams without cover pictures and timed thumbnails; one the file does not have is an
+ * InputError saying how many it has (`option`, e.g. `decode.videoStream`, names what asked).
  */
-export function probe(input: string, timeoutMs = 20000, o: { url?: boolean } = {}): Promise<VideoInfo> {
+export function probe(input: string, timeoutMs = 20000, o: { url?: boolean; videoStream?: number; option?: string } = {}): Promise<VideoInfo> {
+  const n = o.videoStream ?? 0;
+  return probeAll(input, timeoutMs, o).then((all) => {
+    const info = all[n];
+    if (info) return info;
+    const has = `the file has ${all.length === 1 ? 'one video stream (0)' : `${all.length} video streams (${all.length === 2 ? '0 and 1' : `0 to ${all.length - 1}`})`}; cover pictures and thumbnails not counted`;
+    throw new InputError(`${input}: ${o.option ? `${o.option} is ${n}, but ${has}` : `no video stream ${n}: ${has}`}`, input);
+  });
+}
+
+/** Each real video stream's info (at least one), cached per local file (see `probe`). */
+function probeAll(input: string, timeoutMs: number, o: { url?: boolean }): Promise<VideoInfo[]> {
   const key = probeKey(input, o);
   const hit = key === undefined ? undefined : probes.get(key);
   if (hit) {
@@ -196,7 +222,7 @@ export function probe(input: string, timeoutMs = 20000, o: { url?: boolean } = {
   return p;
 }
 
-function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promise<VideoInfo> {
+function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promise<VideoInfo[]> {
   ffmpegPaths();
   probesRun++;
   const spec = inputSpec(input, o);
@@ -218,44 +244,50 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
         const msg = text.split('\n').filter((l) => l.trim() && !l.startsWith('ffprobe ')).pop() ?? 'unreadable';
         return reject(new InputError(`${input}: not a readable video (${msg.replace(/^.*?: /, '').trim()})`, input));
       }
-      // A cover picture (an audio file's artwork, a thumbnail) is no video: the decoder maps `0:V:0`, the first other one.
+      // A cover picture (an audio file's artwork, a thumbnail) is no video: the decoder maps the stream by its index.
       const cover = (s: (typeof data.streams)[number]) => s.codec_type === 'video' && (s.disposition?.attached_pic === 1 || (s.disposition as { timed_thumbnails?: number } | undefined)?.timed_thumbnails === 1);
-      const v = data.streams.find((s) => s.codec_type === 'video' && !cover(s));
-      if (!v || !v.width || !v.height) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
+      const videos = data.streams.filter((s) => s.codec_type === 'video' && !cover(s) && s.width && s.height);
+      if (!videos.length) return reject(new InputError(`${input}: no video stream (found ${data.streams.map((s) => (cover(s) ? 'a cover picture' : s.codec_type)).join(', ') || 'no streams'})`, input));
       const audio = data.streams.find((s) => s.codec_type === 'audio');
-      const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
-      const base = rate(v.r_frame_rate);
-      const vStart = Number(v.start_time), fStart = Number(data.format.start_time);
-      const n = Number(v.nb_frames);
-      // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
-      // pixels (the decoder scales to it), so the model, the overlay and the label maps see the picture
-      // as a player shows it, not squeezed; widened (or made taller), never narrowed. SARs within 1% of
-      // 1 (a scaler's rounding, e.g. 964:963 at 321x241) are square.
-      const [sn, sd] = String(v.sample_aspect_ratio ?? '').split(':').map(Number);
-      const sar = sn! > 0 && sd! > 0 && Math.abs(sn! / sd! - 1) >= 0.01 ? sn! / sd! : 1;
-      const w = sar > 1 ? Math.round(v.width * sar) : v.width;
-      const h = sar < 1 ? Math.round(v.height / sar) : v.height;
-      // ffmpeg decodes a rotated stream (phones) upright: a quarter turn swaps width and height.
-      const rot = Number((v as { rotation?: unknown }).rotation ?? v.tags?.rotate ?? 0);
-      const quarter = Number.isFinite(rot) && Math.abs(rot) % 180 === 90;
-      resolve({
-        width: quarter ? h : w,
-        height: quarter ? w : h,
-        fps,
-        frames: Number.isFinite(n) && n > 0 ? n : undefined,
-        // Matroska gives no stream duration ('N/A') but its DURATION tag (written up front: a cut-off file keeps it);
-        // MPEG-TS neither: the container's then. Not the container's first: audio that outlasts the video made
-        // a whole Matroska video "truncated".
-        durationS: streamDuration(v) || Number(data.format.duration) || undefined,
-        codec: v.codec_name ?? 'unknown',
-        interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
-        audioCodec: audio?.codec_name || undefined,
-        audioDurationS: audio ? streamDuration(audio) : undefined,
-        colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
-        vfr: base > 0 && Math.abs(fps - base) > 0.002 * base ? true : undefined,
-        videoStartS: Number.isFinite(vStart) && Number.isFinite(fStart) && vStart > fStart ? vStart - fStart : undefined,
-        container: data.format.format_name || undefined,
-      });
+      const fStart = Number(data.format.start_time);
+      resolve(videos.map((v, i): VideoInfo => {
+        const fps = rate(v.avg_frame_rate) || rate(v.r_frame_rate) || 25;
+        const base = rate(v.r_frame_rate);
+        const vStart = Number(v.start_time);
+        const n = Number(v.nb_frames);
+        // Non-square pixels (SAR ≠ 1: DV, DVD, HDV, anamorphic cameras): the size as displayed, square
+        // pixels (the decoder scales to it), so the model, the overlay and the label maps see the picture
+        // as a player shows it, not squeezed; widened (or made taller), never narrowed. SARs within 1% of
+        // 1 (a scaler's rounding, e.g. 964:963 at 321x241) are square.
+        const [sn, sd] = String(v.sample_aspect_ratio ?? '').split(':').map(Number);
+        const sar = sn! > 0 && sd! > 0 && Math.abs(sn! / sd! - 1) >= 0.01 ? sn! / sd! : 1;
+        const w = sar > 1 ? Math.round(v.width! * sar) : v.width!;
+        const h = sar < 1 ? Math.round(v.height! / sar) : v.height!;
+        // ffmpeg decodes a rotated stream (phones) upright: a quarter turn swaps width and height.
+        const rot = Number((v as { rotation?: unknown }).rotation ?? v.tags?.rotate ?? 0);
+        const quarter = Number.isFinite(rot) && Math.abs(rot) % 180 === 90;
+        return {
+          width: quarter ? h : w,
+          height: quarter ? w : h,
+          fps,
+          frames: Number.isFinite(n) && n > 0 ? n : undefined,
+          // Matroska gives no stream duration ('N/A') but its DURATION tag (written up front: a cut-off file keeps it);
+          // MPEG-TS neither: the container's then. Not the container's first: audio that outlasts the video made
+          // a whole Matroska video "truncated".
+          durationS: streamDuration(v) || Number(data.format.duration) || undefined,
+          codec: v.codec_name ?? 'unknown',
+          interlaced: ['tt', 'bb', 'tb', 'bt'].includes(String((v as { field_order?: unknown }).field_order)) || undefined,
+          audioCodec: audio?.codec_name || undefined,
+          audioDurationS: audio ? streamDuration(audio) : undefined,
+          colorSpace: v.color_space && v.color_space !== 'unknown' ? String(v.color_space) : undefined,
+          vfr: base > 0 && Math.abs(fps - base) > 0.002 * base ? true : undefined,
+          videoStartS: Number.isFinite(vStart) && Number.isFinite(fStart) && vStart > fStart ? vStart - fStart : undefined,
+          container: data.format.format_name || undefined,
+          videoStreams: videos.length,
+          videoStream: i,
+          streamIndex: v.index,
+        };
+      }));
     });
   });
 }

@@ -94,6 +94,8 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     sets = [...sets, `${decoders[0]}.chunkFrames=${chunkFrames}`];
     checkStitchable(graph, sets, o.registry);
   }
+  // The decoder's video stream (a dual-channel dashcam's rear camera: `videoStream` 1) is the one chunked.
+  const videoStream = decoders.length === 1 ? Number(probeDef.nodes.find((n) => n.type === 'decoder')!.options.videoStream ?? 0) : 0;
   const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
   const opts = optionsHash(run);
   const files = expandInputs(o.inputs, out);
@@ -153,7 +155,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
       }
       const base = { ...run, input: p.input, identity: p.identity!, name: p.name, outDir: p.outDir };
       // The frame count, for chunking and progress. Unreadable here: one whole-file job, which fails on a worker with the decoder's own error.
-      const frames = await probe(p.input).then((v) => v.frames ?? (v.durationS ? Math.round(v.durationS * v.fps) : 0), () => 0);
+      const frames = await probe(p.input, undefined, { videoStream }).then((v) => v.frames ?? (v.durationS ? Math.round(v.durationS * v.fps) : 0), () => 0);
       if (chunkFrames > 0 && frames > chunkFrames) {
         const dir = chunksDir(out, p.name);
         const chunks = chunkRanges(frames, chunkFrames).map((c) => ({ ...c, dir: path.join(dir, String(c.start).padStart(6, '0')) }));
