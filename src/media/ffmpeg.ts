@@ -298,7 +298,7 @@ interface ProbeData {
   format: Record<string, string | number | undefined> & { duration?: string | number; start_time?: string | number; format_name?: string };
 }
 type ProbeStream = Record<string, unknown> & {
-  codec_type?: string; codec_name?: string; width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string;
+  index?: number; codec_type?: string; codec_name?: string; width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string;
   start_time?: string | number; nb_frames?: string | number; sample_aspect_ratio?: string; color_space?: string;
   disposition?: Record<string, number | string>; tags?: Record<string, string>;
 };
