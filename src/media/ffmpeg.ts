@@ -285,7 +285,7 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
           container: data.format.format_name || undefined,
           videoStreams: videos.length,
           videoStream: i,
-          streamIndex: v.index,
+          streamIndex: v.index ?? data.streams.indexOf(v),
         };
       }));
     });
