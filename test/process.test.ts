@@ -89,7 +89,7 @@ needsShared(test, CLIP)('process › Ctrl-C mid-run leaves no partial output und
   copyFileSync(CLIP, path.join(inDir, 'b-clip.mp4'));
   const child = spawnSegflow(['process', inDir, '--out', out]);
   const code = exited(child);
-  await waitFor(child, /progress b-clip\.mp4: [1-9]\d*\//);
+  await waitFor(child, /progress b-clip\.mp4 \(file 2 of 2\): [1-9]\d*\//);
   child.kill('SIGINT');
   t.is(await code, 130);
   t.true(existsSync(path.join(out, 'a-sample', 'overlay.mp4')));
