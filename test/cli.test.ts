@@ -157,6 +157,15 @@ test('cli › process --log json over two inputs: a plan event, and each file nu
   t.is(again.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; files?: number }).find((e) => e.type === 'plan')?.files, 0);
 });
 
+test('cli › process: a bad option found after the start-up began (warm threads, probes) is exit 2 at once, not a hang', async (t) => {
+  // The model's thread is warmed before --metrics-port is read: it was left running and kept the process alive.
+  const t0 = performance.now();
+  const r = await segflow(['process', SAMPLE, '--out', tmpDir(), '--metrics-port', 'abc'], { timeoutMs: 60_000 });
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /--metrics-port: expected a port 0\.\.65535, got 'abc'/);
+  t.true(performance.now() - t0 < 30_000);
+});
+
 test('cli › keys init and add-client write CURVE key files (mode 0600) that --curve-keys accepts; bad use is exit 2', async (t) => {
   const dir = tmpDir();
   const init = await segflow(['keys', 'init', dir, '--clients', '2']);

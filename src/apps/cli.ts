@@ -609,15 +609,16 @@ async function cmdProcess(values: Values, positionals: string[]): Promise<number
   if (chunkFrames > 0) sets = [...sets, ...(await chunkSets(graph, sets, chunkFrames))];
   const keys = zmqWanted ? (await import('../net/zmq/curve.ts')).curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined) : undefined;
   const dispatch = values.dispatch ? await remote!.startDispatch({ endpoint: await endpoint('--dispatch', values.dispatch), graph, sets, chunkFrames, curveKeys: keys, registry: await registry() }) : undefined;
-  if (!dispatch) await warmStart(positionals, jobs, graph);
-  const { consoleProgress, processFiles } = await import('./process.ts');
-  const { Metrics } = await import('../core/runtime/metrics.ts');
   const stop = stopSignal(log);
-  const metrics = new Metrics();
-  let current = metrics;
-  const view = dispatch?.dispatcher.metricsView(() => current);
-  const mp = port(values['metrics-port'] as string | undefined);
   try {
+    // Inside the try: whatever fails from here (a broken install's import) still ends the dispatcher and the warmed threads.
+    if (!dispatch) await warmStart(positionals, jobs, graph);
+    const { consoleProgress, processFiles } = await import('./process.ts');
+    const { Metrics } = await import('../core/runtime/metrics.ts');
+    const metrics = new Metrics();
+    let current = metrics;
+    const view = dispatch?.dispatcher.metricsView(() => current);
+    const mp = port(values['metrics-port'] as string | undefined);
     const server = mp !== undefined ? await (await import('../net/metrics-server.ts')).serveMetrics(() => view ?? current, mp) : undefined;
     try {
       const s = await processFiles({
