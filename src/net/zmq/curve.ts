@@ -134,6 +134,32 @@ async function serveZap(sock: zmq.Reply): Promise<void> {
   }
 }
 
+/** ZeroMQ's ZAP endpoint (RFC 27): libzmq asks whoever is bound there about each handshake. */
+const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
+/** Attempts, 10 ms apart, to bind the endpoint while a handler closed a moment ago still holds it. */
+export const ZAP_BIND_TRIES = 300;
+
+/**
+ * Bind the ZAP endpoint. A handler closed when the last CURVE socket went (below) leaves the endpoint
+ * bound until libzmq has finished closing it, after close() returned — longer when it served
+ * handshakes — so a CURVE server made right after (a graph re-opened, a dispatcher restarted, tests
+ * of one process) got "Address already in use": bound again as soon as it is free.
+ */
+async function bindZap(z: zmq.Reply): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await z.bind(ZAP_ENDPOINT);
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EADDRINUSE' || i >= ZAP_BIND_TRIES) throw e;
+      zapRebindWaits++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+/** Waits bindZap made for a closing handler's endpoint (for tests). */
+export let zapRebindWaits = 0;
+
 /**
  * Make `sock` a CURVE server accepting only `keys.allowedClients`.
  * Returns a function that forgets its allow-list (call it when the socket closes).
@@ -144,7 +170,18 @@ export async function curveServer(sock: zmq.Socket, keys: CurveServerKeys): Prom
   if (!zap) {
     const z = new zmq.Reply({ linger: 0 });
     zap = z;
-    zapBound = z.bind('inproc://zeromq.zap.01').then(() => void serveZap(z));
+    zapBound = bindZap(z).then(
+      () => void serveZap(z),
+      (e: unknown) => {
+        // Not kept: the next CURVE server tries afresh (a kept failure refused every later one).
+        if (zap === z) {
+          zap = undefined;
+          zapBound = undefined;
+        }
+        z.close();
+        throw e;
+      },
+    );
   }
   // Every caller waits for the handler: no handshake may happen before it answers.
   await zapBound;
