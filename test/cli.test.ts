@@ -166,6 +166,14 @@ test('cli › process: a bad option found after the start-up began (warm threads
   t.true(performance.now() - t0 < 30_000);
 });
 
+test('cli › process --out a folder that cannot be made inside an existing one (/proc/x) is a clear error, not a hang', async (t) => {
+  // Node's recursive mkdir never returns there (ENOENT inside a folder that exists).
+  if (!existsSync('/proc/self')) return t.pass('no /proc on this system');
+  const r = await segflow(['process', SAMPLE, '--out', '/proc/segflow-no-such-folder'], { timeoutMs: 60_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /--out \/proc\/segflow-no-such-folder: cannot create the folder \(.*ENOENT/);
+});
+
 test('cli › keys init and add-client write CURVE key files (mode 0600) that --curve-keys accepts; bad use is exit 2', async (t) => {
   const dir = tmpDir();
   const init = await segflow(['keys', 'init', dir, '--clients', '2']);

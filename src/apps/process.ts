@@ -17,7 +17,7 @@
  * file) and `${out}` (its work folder) as variables.
  */
 import { accessSync, closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { probe } from '../media/ffmpeg.ts';
 import { poolExecutors } from '../core/executor.ts';
@@ -28,7 +28,7 @@ import {
   committed, identityOf, inspectFolder, makePartial, planFolders, readSummary, removeLeftovers,
   RESULT_FILE, sameIdentity, unmarkPartial, updateSummary, type Assignment, type InputFile, type InputIdentity,
 } from './process-folders.ts';
-import { swapIn } from '../media/output.ts';
+import { mkdirs, swapIn } from '../media/output.ts';
 import { escapeText } from '../core/text.ts';
 import { GraphError } from '../core/errors.ts';
 import { JobProgress, shortDuration, type PlannedFile } from './job-progress.ts';
@@ -236,7 +236,7 @@ async function prepareOut(out: string): Promise<void> {
     return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
   };
   try {
-    await mkdir(out, { recursive: true });
+    mkdirs(path.resolve(out));
   } catch (e) {
     throw fail(e, 'cannot create the folder');
   }

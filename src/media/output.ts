@@ -135,9 +135,10 @@ export function ensureParent(p: string, node = 'output'): void {
 
 /**
  * `mkdir -p`, one missing folder at a time; returns the first folder made. (Node's recursive mkdir
- * loops for ever where a folder cannot be made inside one that exists: ENOENT under /proc.)
+ * loops for ever where a folder cannot be made inside one that exists: ENOENT under /proc — a user's
+ * `--out /proc/x` hung the command.) Use it for every folder a user names.
  */
-function mkdirs(dir: string): string | undefined {
+export function mkdirs(dir: string): string | undefined {
   const missing: string[] = [];
   for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
   let first: string | undefined;

@@ -3,8 +3,9 @@
  * the figures of `--report DIR` (confusion heatmap, per-class IoU bars, and
  * image | ground truth | prediction triptychs), rasterised from SVG by sharp.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirs } from '../../media/output.ts';
 import sharp from 'sharp';
 import { accumulate, computeMetrics, createConfusion, type Metrics } from './metrics.ts';
 
@@ -355,7 +356,7 @@ export async function writeTriptych(file: string, t: TriptychInput, r: EvalRun):
 
 /** Write confusion.png, iou.png, the triptychs, report.json and README.md into `dir`. Returns the files written. */
 export async function writeReport(dir: string, r: EvalRun, triptychs: readonly TriptychInput[]): Promise<string[]> {
-  mkdirSync(dir, { recursive: true });
+  mkdirs(path.resolve(dir));
   const written: string[] = [];
   const png = async (name: string, svg: string) => {
     await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toFile(path.join(dir, name));

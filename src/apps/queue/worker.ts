@@ -21,7 +21,8 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdirs } from '../../media/output.ts';
 import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { processOne, type FileResult, type Progress } from '../process.ts';
 import { assignFolders, baseName, identityOf, inspectFolder, removeLeftovers, sameIdentity, type Assignment, type InputIdentity } from '../process-folders.ts';
@@ -213,7 +214,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
       },
       end: () => {},
     };
-    mkdirSync(out, { recursive: true });
+    mkdirs(path.resolve(out));
     const r: FileResult = await processOne(d.input, id, folder, { inputs: [d.input], out, graph, registry: o.registry, sets, signal: o.release, progress });
     const result = lean(r);
     if (r.status === 'interrupted') {
