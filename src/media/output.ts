@@ -141,6 +141,10 @@ export function ensureParent(p: string, node = 'output'): void {
 export function mkdirs(dir: string): string | undefined {
   const missing: string[] = [];
   for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
+  // A file of that name: what mkdir -p (and Node's) says.
+  if (!missing.length && existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${dir}'`), { code: 'EEXIST', path: dir, syscall: 'mkdir' });
+  }
   let first: string | undefined;
   for (const d of missing) {
     try {
