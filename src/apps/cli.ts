@@ -281,7 +281,8 @@ function makeLog(mode: unknown): Log {
 }
 
 /** process's progress as JSON lines: start, progress (at most every 0.5 s per file), and each file's result. */
-function jsonProgress(log: Log, job = new JobProgress()): Progress {
+function jsonProgress(log: Log): Progress {
+  const job = new JobProgress();
   const state = new Map<string, { total?: number | undefined; t0: number; last: number }>();
   return {
     // `files`: the inputs to process; each event of a file has its `fileIndex` (1-based, in start order) and the job's `jobEtaS` (by file size; null until known).

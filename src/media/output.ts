@@ -142,7 +142,7 @@ export function mkdirs(dir: string): string | undefined {
   const missing: string[] = [];
   for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
   // A file of that name: what mkdir -p (and Node's) says.
-  if (!missing.length && existsSync(dir) && !statSync(dir).isDirectory()) {
+  if (!missing.length && !statSync(dir).isDirectory()) {
     throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${dir}'`), { code: 'EEXIST', path: dir, syscall: 'mkdir' });
   }
   let first: string | undefined;

@@ -137,7 +137,7 @@ async function serveZap(sock: zmq.Reply): Promise<void> {
 /** ZeroMQ's ZAP endpoint (RFC 27): libzmq asks whoever is bound there about each handshake. */
 const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 /** Attempts, 10 ms apart, to bind the endpoint while a handler closed a moment ago still holds it. */
-export const ZAP_BIND_TRIES = 300;
+const ZAP_BIND_TRIES = 300;
 
 /**
  * Bind the ZAP endpoint. A handler closed when the last CURVE socket went (below) leaves the endpoint
@@ -152,13 +152,10 @@ async function bindZap(z: zmq.Reply): Promise<void> {
       return;
     } catch (e) {
       if ((e as { code?: string }).code !== 'EADDRINUSE' || i >= ZAP_BIND_TRIES) throw e;
-      zapRebindWaits++;
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 }
-/** Waits bindZap made for a closing handler's endpoint (for tests). */
-export let zapRebindWaits = 0;
 
 /**
  * Make `sock` a CURVE server accepting only `keys.allowedClients`.
