@@ -170,6 +170,21 @@ test('queue › status says why a waiting file waits when a worker with another 
   t.is(done.refusedBy, undefined, 'an active file says nothing of it');
 });
 
+test('queue › a job read while its last attempt ran and seen failed after: its status has that attempt\'s count and error, not the snapshot\'s', async (t) => {
+  // Stand-ins again (the race is between two Redis reads): the snapshot was taken during attempt 2 of 2; by the state read it had failed.
+  const data = { kind: 'file', input: '/v/a.mp4', outDir: '/o/a', frames: 30 };
+  const snapshot = { id: 'f1', data, attemptsMade: 1, failedReason: 'first', progress: 0, getState: async () => 'failed' };
+  const now = { ...snapshot, attemptsMade: 2, failedReason: 'second' };
+  const f = await fileStatus({ getJob: async () => now } as never, snapshot as never);
+  t.like(f, { state: 'failed', attempts: 2, error: 'second' });
+  // A chunk of a stitch job, the same.
+  const stitch = { id: 's1', data: { ...data, kind: 'stitch', chunks: [{ start: 0 }] }, attemptsMade: 0, progress: 0, getState: async () => 'failed' };
+  const chunk = { id: 's1-c0', data: { kind: 'chunk', start: 0 }, attemptsMade: 1, failedReason: 'first', progress: 0, getState: async () => 'failed' };
+  let chunkReads = 0;
+  const q = { getJob: async (id: string) => (id === 's1' ? stitch : chunkReads++ ? { ...chunk, attemptsMade: 2, failedReason: 'second' } : chunk) };
+  t.like(await fileStatus(q as never, stitch as never), { state: 'failed', attempts: 2, error: 'second (frames 0..)' });
+});
+
 test('queue › --out naming a file: a clear error before anything is queued', async (t) => {
   const dir = tmpDir('segflow-qh-out-');
   const file = path.join(dir, 'not-a-folder');

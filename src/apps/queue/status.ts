@@ -52,10 +52,22 @@ function progressOf(job: Job | undefined): number {
   return typeof p === 'object' && p && typeof p.frames === 'number' ? p.frames : 0;
 }
 
+/**
+ * A job's state, and the job as it was at that state or later. A job object is a snapshot: one
+ * read while its last attempt ran, whose state is read after that attempt failed, says "failed"
+ * with the previous attempt's count and error. A job seen finished is read again, after its state.
+ */
+export async function settled(queue: Queue, job: Job<JobData, JobResult>): Promise<{ job: Job<JobData, JobResult>; state: string }> {
+  const state = await job.getState();
+  if (state !== 'completed' && state !== 'failed') return { job, state };
+  const now = (await queue.getJob(job.id!)) as Job<JobData, JobResult> | undefined;
+  return { job: now ?? job, state };
+}
+
 /** One file's status from its job (and its chunk jobs). */
-export async function fileStatus(queue: Queue, job: Job<JobData, JobResult>): Promise<FileStatus> {
+export async function fileStatus(queue: Queue, seen: Job<JobData, JobResult>): Promise<FileStatus> {
+  const { job, state: raw } = await settled(queue, seen);
   const d = job.data;
-  const raw = await job.getState();
   const base = { id: job.id!, input: d.input, output: d.outDir, total: d.frames, attempts: job.attemptsMade };
   if (raw === 'completed') {
     const r = job.returnvalue;
@@ -71,7 +83,7 @@ export async function fileStatus(queue: Queue, job: Job<JobData, JobResult>): Pr
   if (d.kind === 'stitch') {
     const kids = await Promise.all(d.chunks.map(async (c) => {
       const k = await queue.getJob(chunkJobId(job.id!, c.start)) as Job<JobData, JobResult> | undefined;
-      return { job: k, state: k ? await k.getState() : 'unknown' };
+      return k ? settled(queue, k) : { job: undefined, state: 'unknown' };
     }));
     frames = 0;
     let done = 0;

@@ -25,7 +25,7 @@ import { expandInputs, mergeSummary, type FileResult, type Summary } from '../pr
 import { planFolders, readSummary, RESULT_FILE, updateSummary, type InputIdentity } from '../process-folders.ts';
 import { chunkJobId, chunkRanges, chunksDir, fileJobId, optionsHash, QUEUE_NAME, requireAbsolute, sha256, type JobData, type JobResult, type RunOptions } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
-import { countStates, fileStatus, type FileStatus } from './status.ts';
+import { countStates, fileStatus, settled, type FileStatus } from './status.ts';
 import { checkStitchable } from './stitch.ts';
 
 export interface SubmitOptions {
@@ -138,13 +138,14 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     // Probing and looking up jobs, a few files at a time (fleets submit thousands).
     const one = async (p: Planned): Promise<void> => {
       if (p.missing) return;
-      const existing = await queue.getJob(p.id);
-      if (!existing && p.existing) {
+      const seen = (await queue.getJob(p.id)) as Job<JobData, JobResult> | undefined;
+      if (!seen && p.existing) {
         p.skipped = p.existing;
         return;
       }
-      if (existing) {
-        const state = await existing.getState();
+      if (seen) {
+        // Its return value as of its state: a job that finished between the two reads has one.
+        const { job: existing, state } = await settled(queue, seen);
         if (state === 'failed') {
           // Submitting again retries a failed file from scratch (its chunk jobs too).
           await existing.remove({ removeChildren: true });
