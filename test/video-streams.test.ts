@@ -9,7 +9,8 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { segflow, tmpDir, videoFacts } from './helpers/cli.ts';
+import { segflow, spawnSegflow, tmpDir, videoFacts, watchChild } from './helpers/cli.ts';
+import { redisServerPath, startRedis } from './helpers/redis.ts';
 import { ffmpeg, testClip } from './helpers/videos.ts';
 import { ffmpegPaths, probe } from '../src/media/ffmpeg.ts';
 
@@ -164,4 +165,41 @@ test('video streams › probe: each stream\'s own info, a cover picture not coun
   t.true(Math.abs(s1.durationS! - 2) < 0.1, String(s1.durationS));
   const e = await t.throwsAsync(probe(input, undefined, { videoStream: 2 }));
   t.is(e?.message, `${input}: no video stream 2: the file has 2 video streams (0 and 1); cover pictures and thumbnails not counted`);
+});
+
+test.serial('video streams › an interrupted file says which stream it was processing (summary.json), as a finished one does', async (t) => {
+  const work = tmpDir('segflow-vstreams-int-');
+  const input = await twoStreams(path.join(work, 'dual.mp4'), { s0: 1, s1: 30 });
+  const out = path.join(work, 'out');
+  // Stream 1 at the video's rate: 30 s, stopped by Ctrl-C after its first progress line.
+  const child = spawnSegflow(['process', input, '--out', out, '--graph', lightGraph(path.join(work, 'light.yaml'), 'decode'), '--set', 'decode.videoStream=1', '--set', 'decode.realtime=true']);
+  const w = watchChild(child);
+  t.teardown(() => child.kill('SIGKILL'));
+  await w.until(/progress .*dual\.mp4/, 60_000);
+  child.kill('SIGINT');
+  t.is(await w.exit, 130, w.text());
+  t.regex(w.text(), /note: \S+dual\.mp4: has 2 video streams; processed stream 1 \(--set decode\.videoStream=0 for the other\)\n! \S+dual\.mp4: interrupted/);
+  t.like(summaryEntry(out), { status: 'interrupted', videoStream: 1, videoStreams: 2, note: 'has 2 video streams; processed stream 1 (--set decode.videoStream=0 for the other)' });
+});
+
+const tq = redisServerPath() ? test.serial : test.serial.skip;
+tq('video streams › through the queue in chunks: the stitched result says which stream (as one process\'s does), and holds that stream\'s frames', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const work = tmpDir('segflow-vstreams-queue-');
+  const input = await twoStreams(path.join(work, 'dual.mp4'), { s0: 1, s1: 2 });
+  const out = path.join(work, 'out');
+  const worker = spawnSegflow(['worker', '--queue', redis.url]);
+  const w = watchChild(worker);
+  t.teardown(() => worker.kill('SIGKILL'));
+  await w.until(/waiting for jobs/);
+  const r = await segflow(['process', input, '--out', out, '--graph', lightGraph(path.join(work, 'light.yaml'), 'decode'), '--set', 'decode.videoStream=1', '--queue', redis.url, '--chunk-frames', '10']);
+  t.is(r.code, 0, r.stderr + w.text());
+  t.regex(w.text(), /stitched \S+dual\.mp4: 20 frames/);
+  const res = result(path.join(out, 'dual'));
+  t.like(res, { frames: 20, chunks: 2, videoStream: 1, videoStreams: 2, note: 'has 2 video streams; processed stream 1 (--set decode.videoStream=0 for the other)' });
+  t.like(summaryEntry(out), { status: 'ok', videoStream: 1, videoStreams: 2 });
+  t.like(await videoFacts(path.join(out, 'dual', 'overlay.mp4')), { width: 256, height: 144, frames: 20 });
+  worker.kill('SIGTERM');
+  t.is(await w.exit, 0);
 });

@@ -335,7 +335,13 @@ export function mergeSummary(previous: ReturnType<typeof readSummary>, s: Summar
  */
 export async function processOne(input: string, id: InputIdentity | undefined, folder: Assignment, o: ProcessOptions): Promise<FileResult> {
   const outDir = folder.dir;
-  const note = folder.note ? { note: folder.note } : {};
+  let streams: ReturnType<typeof videoStreams>;
+  // The folder's note and, once the input is probed, which of its video streams was taken: on every result, a failed one too.
+  const noted = () => {
+    const taken = streams && streams.videoStream < streams.count ? streams : undefined; // one it does not have: the error says so
+    const notes = [folder.note, taken?.note].filter(Boolean).join('; ');
+    return { ...(taken ? { videoStream: taken.videoStream, videoStreams: taken.count } : {}), ...(notes ? { note: notes } : {}) };
+  };
   if (folder.existing && !o.overwrite) {
     const { status: _s, earlier: _e, ...r } = folder.existing as Record<string, unknown>;
     return { ...(r as Partial<FileResult>), input, status: 'skipped', output: outDir, earlier: folder.existing } as FileResult;
@@ -356,7 +362,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     partial = makePartial(o.out, folder.name);
     const loaded = loadGraphFile(o.graph, o.registry, { sets: o.sets ?? [], vars: { input, out: partial } });
     const def = o.dispatch ? o.dispatch.rewrite(loaded, input) : loaded;
-    const streams = videoStreams(def, input, first.videoStreams);
+    streams = videoStreams(def, input, first.videoStreams);
     const info = streams ? await probe(input, undefined, { videoStream: streams.videoStream, option: `${streams.decoder}.videoStream` }) : first;
     o.progress?.start(input, info.frames ?? (info.durationS ? Math.round(info.durationS * info.fps) : undefined));
     const sinks = def.nodes.filter((n) => n.spec.role === 'sink').map((n) => n.name);
@@ -391,7 +397,7 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     const seconds = (performance.now() - t0) / 1000;
     if (res.interrupted) {
       discard(partial);
-      return { input, status: 'interrupted', frames, seconds, ...note };
+      return { input, status: 'interrupted', frames, seconds, ...noted() };
     }
     // A file still being written (a dashcam's current recording, a copy not finished) was read up to where it
     // then ended: never a complete-looking output that silently lacks the rest.
@@ -412,10 +418,9 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     if (already) return already;
     unmarkPartial(partial);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
-    const notes = [folder.note, streams?.note].filter(Boolean).join('; ');
     const result: FileResult = {
       input, status: 'ok', output: outDir, frames, ...missingFrames(res.metrics), fps: Math.round((frames / seconds) * 10) / 10, seconds: Math.round(seconds * 100) / 100, outputs: [...outputs, path.join(outDir, RESULT_FILE)],
-      ...(streams ? { videoStream: streams.videoStream, videoStreams: first.videoStreams } : {}), identity: now, ...(notes ? { note: notes } : {}), metrics: res.metrics.toJSON(),
+      identity: now, ...noted(), metrics: res.metrics.toJSON(),
     };
     await writeFile(path.join(partial, RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     try {
@@ -428,8 +433,8 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
     return result;
   } catch (e) {
     if (partial) discard(partial);
-    if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...note };
-    return { input, status: 'failed', error: failure(e, input, o.out), frames, ...note };
+    if (o.signal?.aborted) return { input, status: 'interrupted', frames, ...noted() };
+    return { input, status: 'failed', error: failure(e, input, o.out), frames, ...noted() };
   } finally {
     if (watchdog) clearInterval(watchdog);
   }
@@ -440,13 +445,13 @@ export async function processOne(input: string, id: InputIdentity | undefined, f
  * `videoStream`) and a note saying so and how to take another (`--set <decoder>.videoStream=N`, the
  * decoder by its name in the graph). Undefined for a file with one, or a graph with no decoder of it.
  */
-function videoStreams(def: GraphDef, input: string, count: number): { decoder: string; videoStream: number; note: string } | undefined {
+function videoStreams(def: GraphDef, input: string, count: number): { decoder: string; videoStream: number; count: number; note: string } | undefined {
   if (count < 2) return undefined;
   const dec = def.nodes.find((n) => n.type === 'decoder' && n.options.url !== true && typeof n.options.path === 'string' && path.resolve(n.options.path) === path.resolve(input));
   if (!dec) return undefined;
   const n = Number(dec.options.videoStream ?? 0);
   const other = count === 2 ? `=${1 - n} for the other` : `=N (0 to ${count - 1}) for another`;
-  return { decoder: dec.name, videoStream: n, note: `has ${count} video streams; processed stream ${n} (--set ${dec.name}.videoStream${other})` };
+  return { decoder: dec.name, videoStream: n, count, note: `has ${count} video streams; processed stream ${n} (--set ${dec.name}.videoStream${other})` };
 }
 
 /** Why a symbolic link at `p` leads nowhere (its target missing, a loop of links), or undefined when `p` is no link. */

@@ -107,11 +107,15 @@ export async function stitch(s: StitchInput): Promise<JobResult> {
     const frames = parts.reduce((a, p) => a + (p.result.frames ?? 0), 0);
     const seconds = parts.reduce((a, p) => a + (p.result.seconds ?? 0), 0);
     const outputs = readdirSync(partial).map((f) => path.join(outDir, f));
+    // Which video stream the chunks took (the same for each: one graph, one file), as one process's result says it.
+    const { videoStream, videoStreams, note: streamNote } = parts[0]!.result;
+    const notes = [s.folder.note, videoStreams ? streamNote : undefined].filter(Boolean).join('; ');
     const result: JobResult = {
       input: s.input, status: 'ok', output: outDir, frames, chunks: parts.length,
       // Summed over the chunks: the work a single worker would have spent, not the wall time.
       seconds: Math.round(seconds * 100) / 100, fps: seconds > 0 ? Math.round((frames / seconds) * 10) / 10 : 0,
-      outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: s.identity, ...(s.folder.note ? { note: s.folder.note } : {}),
+      outputs: [...outputs, path.join(outDir, RESULT_FILE)], identity: s.identity,
+      ...(videoStreams ? { videoStream, videoStreams } : {}), ...(notes ? { note: notes } : {}),
     };
     writeFileSync(path.join(partial, RESULT_FILE), JSON.stringify({ ...result, stitchSeconds: Math.round((performance.now() - t0) / 10) / 100 }, null, 2) + '\n');
     commitFolder(partial, s.folder, s.identity);
