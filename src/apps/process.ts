@@ -228,23 +228,30 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
   });
 }
 
-/** Make --out, check it can be written, and check the summary there (refusing one segflow did not write) before any work. */
-async function prepareOut(out: string): Promise<void> {
-  const fail = (e: unknown, what: string) => {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
-    return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
-  };
+/** `--out`'s error, in words (`what` could not be done, and why), for a failed make or write check of that folder (process, process --queue). */
+export function outFolderError(out: string, what: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
+  return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
+}
+
+/** Make `--out` (one level at a time: Node's recursive mkdir never returns for a path under /proc), or throw its error in words. */
+export function makeOut(out: string): void {
   try {
     mkdirs(path.resolve(out));
   } catch (e) {
-    throw fail(e, 'cannot create the folder');
+    throw outFolderError(out, 'cannot create the folder', e);
   }
+}
+
+/** Make --out, check it can be written, and check the summary there (refusing one segflow did not write) before any work. */
+async function prepareOut(out: string): Promise<void> {
+  makeOut(out);
   if (!statSync(out).isDirectory()) throw new Error(`--out ${out}: exists and is not a folder; expected a folder segflow can write`);
   try {
     accessSync(out, constants.W_OK | constants.X_OK);
   } catch (e) {
-    throw fail(e, 'cannot write there');
+    throw outFolderError(out, 'cannot write there', e);
   }
   readSummary(out); // merged at the end as it is then (updateSummary): another run may write it meanwhile
   removeLeftovers(out);

@@ -17,11 +17,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { mkdirs } from '../../media/output.ts';
 import { FlowProducer, Queue, type Job } from 'bullmq';
 import { probe } from '../../media/ffmpeg.ts';
 import { loadGraphFile, type Registry } from '../../core/graph/loader.ts';
-import { expandInputs, mergeSummary, type FileResult, type Summary } from '../process.ts';
+import { expandInputs, makeOut, mergeSummary, type FileResult, type Summary } from '../process.ts';
 import { planFolders, readSummary, RESULT_FILE, updateSummary, type InputIdentity } from '../process-folders.ts';
 import { chunkJobId, chunkRanges, chunksDir, fileJobId, optionsHash, QUEUE_NAME, requireAbsolute, sha256, type JobData, type JobResult, type RunOptions } from './jobs.ts';
 import type { RedisTarget } from './redis-url.ts';
@@ -99,13 +98,7 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const run: RunOptions = { graph: o.graph !== undefined ? graph : undefined, graphHash: sha256(readFileSync(graph)), sets, chunkFrames, out };
   const opts = optionsHash(run);
   const files = expandInputs(o.inputs, out);
-  try {
-    mkdirs(path.resolve(out)); // not Node's recursive mkdir: it never returns for a path under /proc
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'a path in it is not a folder' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
-    throw new Error(`--out ${out}: cannot create the folder (${why}${e.code ? `, ${e.code}` : ''}); expected a folder segflow can write`);
-  }
+  makeOut(out);
   readSummary(out); // a summary.json segflow did not write: refused before anything is queued (merged at the end as it is then)
   const { ids, folders } = planFolders(out, files);
 
