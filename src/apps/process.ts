@@ -229,7 +229,7 @@ export function expandInputs(inputs: readonly string[], skip?: string): InputFil
 }
 
 /** `--out`'s error, in words (`what` could not be done, and why), for a failed make or write check of that folder (process, process --queue). */
-export function outFolderError(out: string, what: string, e: unknown): Error {
+function outFolderError(out: string, what: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a path in it is not a folder' : err.message;
   return new Error(`--out ${out}: ${what} (${why}${err.code ? `, ${err.code}` : ''}); expected a folder segflow can write`);
