@@ -175,6 +175,32 @@ test.serial('zmq › live: SIGKILL the worker holding a stream → the stream mo
   t.regex(cli.stdout, new RegExp(`${A}\\s+${workerName(survivor)}\\s+\\d+\\s+\\d\\s+\\d+\\s+[01]\\s+1`));
 });
 
+test.serial('zmq › live: a worker that joins while another holds both streams takes one (rebalance): its labels go on after one `reassign`, the other stream untouched', async (t) => {
+  const before = await requestStatus(endpoint);
+  t.deepEqual(before.workers.map((w) => [...w.streams].sort()), [[A, B]], 'both streams on the survivor of the kill');
+  const nA = subs.A!.got.length;
+  const nB = subs.B!.got.length;
+  const w = spawnSegflow(['worker', '--connect', endpoint]);
+  workers.push(w);
+  workerW.push(watchChild(w));
+  const moveLine = (await runW.until(new RegExp(`dispatch: stream (\\S+) moved from worker \\S+ to worker ${workerName(w)} to balance the load`), 60_000));
+  const key = moveLine[1]!;
+  const [moved, stayed] = key === A ? [subs.A!, subs.B!] : [subs.B!, subs.A!];
+  const [nMoved, nStayed] = key === A ? [nA, nB] : [nB, nA];
+  const mark = await waitFor(`labels marked reassign on ${key}`, () => moved.got.slice(nMoved).find((g) => g.discontinuity === 'reassign'), 60_000, 100);
+  await waitFor(`10 more labels on ${key} after the move`, () => moved.got.filter((g) => g.seq > mark.seq).length >= 10, 60_000, 100);
+  t.is(mark.path, 'full', 'the new worker starts with a key frame');
+  const last = moved.got[moved.got.indexOf(mark) - 1];
+  t.log(`${key} moved to the new worker: labels #${last?.seq} then #${mark.seq} at 10 fps (frames in between, if any, dropped while the new worker loaded the model)`);
+  t.deepEqual(moved.got.slice(moved.got.indexOf(mark) + 1).filter((g) => g.discontinuity), [], 'one reset, then state carries on');
+  t.true(moved.got.every((g, j) => j === 0 || g.seq > moved.got[j - 1]!.seq), 'seq increasing across the move');
+  t.deepEqual(stayed.got.slice(nStayed).filter((g) => g.discontinuity), [], 'the other stream untouched');
+  const s = await requestStatus(endpoint);
+  t.is(stream(s, key).worker, workerName(w));
+  t.deepEqual(s.workers.map((x) => x.streams.length), [1, 1]);
+  t.is(s.streamReassignments, 2, 'the kill\'s move and this one');
+});
+
 test.serial('zmq › live: a late zmq sub subscriber starts at its join point — first packet marked `join`, seq > 0', async (t) => {
   const late = runLive({ yaml: `version: 1
 nodes:
@@ -260,3 +286,76 @@ test('zmq › live: dispatcher — one frame in flight per stream, the newest wa
   t.regex(d.metricsView(() => d.metrics).prometheus(), /segflow_zmq_stream_frames_dropped_total\{stream="cam\/seg"\} 4/);
   t.true(logs.includes('dispatch: stream cam/seg → worker fake'), logs.join('\n'));
 });
+
+/** A fake worker on a real DEALER socket: records the jobs it is sent; answers one when told. */
+async function fakeWorker(at: string, name: string) {
+  const sock = new zmq.Dealer({ linger: 0 });
+  sock.connect(at);
+  await sock.send([encodeControl(ZmqType.ready, { name })]);
+  const jobs: { meta: { id: number; key: string; stream: string }; frames: Frame[] }[] = [];
+  void (async () => {
+    for await (const [header, ...rest] of sock) {
+      const h = decodeHeader(header!);
+      if (h.type === ZmqType.job) jobs.push({ meta: h.meta as (typeof jobs)[number]['meta'], frames: decodePackets(rest) as Frame[] });
+    }
+  })().catch(() => {});
+  const answer = async (j: (typeof jobs)[number]) => {
+    const labels = j.frames.map((f): Labels => ({ kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, classes: new Uint8Array(8), classNames: ['a'], palette: [[0, 0, 0]], path: 'full' }));
+    await sock.send([encodeControl(ZmqType.result, { id: j.meta.id, key: j.meta.key, stream: j.meta.stream }), ...encodePackets(labels)]);
+  };
+  return { jobs, answer, close: () => sock.close() };
+}
+
+for (const rebalance of [true, false]) {
+  test(`zmq › live: dispatcher — a worker that joins ${rebalance ? 'takes streams from one holding two or more more (one move per step, its frame in flight answered where it was, the next marked reassign)' : 'takes no stream with rebalance off'}`, async (t) => {
+    const logs: string[] = [];
+    const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 200, liveness: 25, log: (m) => logs.push(m), rebalance });
+    const at = await d.bind();
+    const got = new Map<string, Labels[]>();
+    const keys = ['cam/a', 'cam/b', 'cam/c'];
+    const streams = keys.map((key) => d.openStream({ key, node: 'seg', options: {}, onLabels: (l) => got.set(key, [...(got.get(key) ?? []), l]), onError: (e) => t.fail(e.message) }));
+    const frame = (seq: number): Frame => Object.freeze({ kind: 'frame', source: 'cam', seq, ptsMs: seq * 40, width: 4, height: 2, data: new Uint8Array(24), discontinuity: seq === 0 ? 'start' : undefined });
+    const w1 = await fakeWorker(at, 'w1');
+    let second: Awaited<ReturnType<typeof fakeWorker>> | undefined;
+    t.teardown(async () => {
+      w1.close();
+      second?.close();
+      await d.close();
+    });
+    await waitFor('w1 registered', () => d.status().workers.length === 1, 10_000);
+    // All three streams on w1, each with its first frame in flight there.
+    for (const s of streams) s.push(frame(0));
+    await waitFor('3 frames at w1', () => w1.jobs.length === 3, 10_000);
+    second = await fakeWorker(at, 'w2');
+    await waitFor('w2 registered', () => d.status().workers.length === 2, 10_000);
+    const on = (name: string) => d.status().workers.find((w) => w.name === name)!.streams;
+    if (!rebalance) {
+      t.deepEqual([...on('w1')].sort(), keys);
+      t.deepEqual(on('w2'), []);
+      t.false(logs.some((l) => /to balance the load/.test(l)), logs.join('\n'));
+      return;
+    }
+    // 3 against 0: one stream moves (2 against 1), no more.
+    t.is(on('w1').length, 2);
+    t.is(on('w2').length, 1);
+    const moved = on('w2')[0]!;
+    t.true(logs.includes(`dispatch: stream ${moved} moved from worker w1 to worker w2 to balance the load (reassign: it starts from fresh state)`), logs.join('\n'));
+    t.like(stream(d.status(), moved), { worker: 'w2', reassignments: 1 });
+    // Its frame in flight at w1 is answered there and delivered; its next frame waits for that, then goes to w2 marked reassign.
+    const i = keys.indexOf(moved);
+    streams[i]!.push(frame(1));
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(second.jobs.length, 0, 'nothing sent to w2 while the stream\'s frame is out at w1');
+    await w1.answer(w1.jobs.find((j) => j.meta.stream === moved)!);
+    await waitFor('the next frame sent to w2', () => second!.jobs.length === 1, 10_000);
+    t.like(second.jobs[0]!, { meta: { stream: moved } });
+    t.is(second.jobs[0]!.frames[0]!.seq, 1);
+    t.is(second.jobs[0]!.frames[0]!.discontinuity, 'reassign');
+    await second.answer(second.jobs[0]!);
+    await streams[i]!.drained();
+    t.deepEqual(got.get(moved)!.map((l) => [l.seq, l.discontinuity]), [[0, 'start'], [1, 'reassign']]);
+    t.like(stream(d.status(), moved), { done: 2, lost: 0, dropped: 0, byWorker: { w1: 1, w2: 1 } });
+    // The other two stay on w1, unmarked.
+    for (const k of keys.filter((x) => x !== moved)) t.like(stream(d.status(), k), { worker: 'w1', reassignments: 0 });
+  });
+}

@@ -10,7 +10,7 @@
  * loading the runtime (RxJS, zod, ffmpeg, onnxruntime, zeromq, ws).
  *
  *   segflow run <graph> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
- *               [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N]]   (live: segmenters sharded over workers)
+ *               [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N] [--no-rebalance]]   (live: segmenters sharded over workers)
  *   segflow validate <graph> [--set ...]
  *   segflow graph <graph> --dot [--svg FILE]
  *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
@@ -100,6 +100,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       dispatch: { type: 'string', arg: 'tcp://HOST:PORT', description: 'live: hand each segmenter node to `segflow worker` processes connected here' },
       'stream-name': { type: 'string', arg: 'NAME', description: 'with --dispatch: the stream name workers see' },
       'min-workers': { type: 'string', arg: 'N', description: 'with --dispatch: wait for N workers before starting (0..1000)' },
+      'no-rebalance': { type: 'boolean', description: 'with --dispatch: streams stay where they are when a worker joins (by default, a worker two or more streams lighter takes one: a key frame there)' },
       'curve-keys': CURVE_KEYS,
     },
     run: (v, p) => cmdRun(v, p),
@@ -462,7 +463,7 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   let def: GraphDef = await loadGraph(file, sets, v);
   for (const w of def.warnings ?? []) log.info(`warning: ${w}`);
   const dispatchAt = values.dispatch !== undefined ? await endpoint('--dispatch', values.dispatch) : undefined;
-  if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined)) throw new UsageError('--stream-name and --min-workers go with --dispatch tcp://HOST:PORT');
+  if (!dispatchAt && (values['stream-name'] !== undefined || values['min-workers'] !== undefined || values['no-rebalance'] !== undefined)) throw new UsageError('--stream-name, --min-workers and --no-rebalance go with --dispatch tcp://HOST:PORT');
   const minWorkers = Number(values['min-workers'] ?? 0);
   if (!Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > 1000) throw new UsageError(`--min-workers: expected an integer 0..1000, got '${values['min-workers']}'`);
   if (dispatchAt) (await import('./dispatch/remote-segmenter.ts')).requireSegmenter(def);
@@ -470,7 +471,7 @@ async function cmdRun(values: Values, positionals: string[]): Promise<number> {
   // Live sharding: each segmenter node becomes a stream handed to `segflow worker` processes.
   const { curveKeysFlag } = await import('../net/zmq/curve.ts');
   const keys = curveKeysFlag(values['curve-keys'], 'server', values.dispatch !== undefined);
-  const live = dispatchAt ? await (await import('./dispatch/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys }) : undefined;
+  const live = dispatchAt ? await (await import('./dispatch/live-segmenter.ts')).startLiveDispatch({ endpoint: dispatchAt, def, streamName: values['stream-name'] as string | undefined, curveKeys: keys, rebalance: values['no-rebalance'] !== true }) : undefined;
   if (live) def = live.def;
   const { Metrics } = await import('../core/runtime/metrics.ts');
   const metrics = new Metrics();

@@ -9,8 +9,9 @@
  * `--stream-name`, default the graph file's base name, e.g.
  * `rtsp-live/segment`), which the Dispatcher shards over the workers: all of
  * a stream's frames go to one worker, which keeps the stream's temporal state;
- * a stream moves, with a `reassign` discontinuity, only when its worker dies
- * (src/zmq/dispatcher.ts). One `run --dispatch` process owns the ROUTER, so
+ * a stream moves, with a `reassign` discontinuity, when its worker dies or
+ * fails its frames, and when a worker joins that holds two or more streams
+ * fewer than another (unless `--no-rebalance`; src/net/zmq/dispatcher.ts). One `run --dispatch` process owns the ROUTER, so
  * several cameras are several chains in its graph; another `run --dispatch`
  * needs its own endpoint and its own workers (a worker connects to one
  * dispatcher).
@@ -119,11 +120,11 @@ export interface LiveDispatch {
   close(): Promise<void>;
 }
 
-export async function startLiveDispatch(o: { endpoint: string; def: GraphDef; streamName?: string | undefined; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined }): Promise<LiveDispatch> {
+export async function startLiveDispatch(o: { endpoint: string; def: GraphDef; streamName?: string | undefined; log?: (m: string) => void; curveKeys?: CurveServerKeys | undefined; rebalance?: boolean }): Promise<LiveDispatch> {
   requireSegmenter(o.def);
   const prefix = streamPrefix(o.def.file, o.streamName);
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  const d = new Dispatcher({ endpoint: o.endpoint, flag: '--dispatch', log, curveKeys: o.curveKeys });
+  const d = new Dispatcher({ endpoint: o.endpoint, flag: '--dispatch', log, curveKeys: o.curveKeys, rebalance: o.rebalance });
   const at = await d.bind();
   const def = liveDispatchGraph(o.def, d, prefix);
   const streams = def.nodes.filter((n) => n.type === 'live-remote-segmenter').map((n) => `${prefix}/${n.name}`);

@@ -26,9 +26,14 @@
  * to the least-loaded live worker; the first frame sent there carries the
  * discontinuity `reassign`, so that worker starts fresh state and every
  * stateful node downstream resets (the first frame of a stream carries
- * `start` unless it has its own mark). Streams are not rebalanced when a
- * worker joins; streams without a worker (none alive) keep their freshest
- * frame and go to the next worker that joins. A late result (its frame was
+ * `start` unless it has its own mark). When a worker joins and another holds
+ * at least two streams more than it (`rebalance`, on by default), streams move
+ * to it until no worker holds two more than another: each move is a
+ * `reassign` (a fresh state and a key frame there), so one stream moves per
+ * step of imbalance, never back and forth; the frame in flight at the old
+ * worker comes back from it, and the next frame goes to the new one. Streams
+ * without a worker (none alive) keep their freshest frame and go to the next
+ * worker that joins. A late result (its frame was
  * counted lost) is ignored and counted as a duplicate. A frame whose seq is
  * not above the last one offered starts a new numbering (its source
  * restarted, e.g. a zmq-source whose sender did): labels are then in order by
@@ -85,6 +90,8 @@ export interface DispatcherOptions {
   readonly liveFrameTimeoutMs?: number;
   readonly chunkTimeoutMs?: number;
   readonly maxWorkers?: number;
+  /** Move live streams onto a worker that joins when another holds two or more streams more (default true; see the top of this file). */
+  readonly rebalance?: boolean;
 }
 
 /** A run of consecutive frames of one stream; the first carries a discontinuity. */
@@ -457,11 +464,32 @@ export class Dispatcher {
     this.checkDrained(s);
   }
 
-  private assign(s: Stream): void {
+  /**
+   * Spread live streams over the workers alive: while one holds two or more streams more than
+   * another, one of its streams (the one with the fewest frames in flight, then the latest opened)
+   * moves to the worker with the fewest. Each move strictly lowers the imbalance: no stream moves back.
+   */
+  private rebalance(): void {
+    for (;;) {
+      const ws = [...this.workers.values()];
+      if (ws.length < 2) return;
+      const most = ws.reduce((a, b) => (b.streams.size > a.streams.size ? b : a));
+      const least = ws.reduce((a, b) => (b.streams.size < a.streams.size ? b : a));
+      if (most.streams.size - least.streams.size < 2) return;
+      const s = [...most.streams].reduce((a, b) => (b.held.size <= a.held.size ? b : a));
+      most.streams.delete(s);
+      s.lastWorker = most.name;
+      s.worker = undefined;
+      this.assign(s, least, 'to balance the load');
+      this.pumpStream(s);
+    }
+  }
+
+  private assign(s: Stream, to?: WorkerState, why?: string): void {
     // Fewest streams, then fewest frames in hand; Map order is join order, so ties go to the earliest joined.
     const load = (w: WorkerState) => (w.id === s.avoid || s.failedOn.has(w.id) ? 1e12 : 0) + w.streams.size * 1e6 + w.liveInFlight + (w.job ? 1 : 0);
-    let best: WorkerState | undefined;
-    for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
+    let best: WorkerState | undefined = to;
+    if (!best) for (const w of this.workers.values()) if (!best || load(w) < load(best)) best = w;
     if (!best) return;
     s.worker = best;
     best.streams.add(s);
@@ -474,7 +502,7 @@ export class Dispatcher {
       s.n.reassignments++;
       this.s.streamReassignments++;
       this.metrics.count('zmq_stream_reassignments_total', { stream: s.key }, 1);
-      this.log(`dispatch: stream ${s.key} moved from worker ${s.lastWorker ?? '?'} to worker ${best.name} (reassign: it starts from fresh state)`);
+      this.log(`dispatch: stream ${s.key} moved from worker ${s.lastWorker ?? '?'} to worker ${best.name}${why ? ` ${why}` : ''} (reassign: it starts from fresh state)`);
     }
     this.gauges();
   }
@@ -642,6 +670,7 @@ export class Dispatcher {
     this.log(`dispatch: worker ${name} ${how} (${this.workers.size} alive)`);
     // Streams left without a worker (none was alive) go to the one that joined.
     for (const s of this.streams.values()) if (!s.worker) this.pumpStream(s);
+    if (this.o.rebalance !== false) this.rebalance();
     return w;
   }
 
