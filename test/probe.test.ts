@@ -5,11 +5,12 @@
  * output is read as it prints it (tags, dispositions, a rotation in a stream's side data).
  */
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ffmpegOwnProcessGroup, ffmpegPaths, parseProbe, probe } from '../src/media/ffmpeg.ts';
-import { tmpDir } from './helpers/cli.ts';
-import { ffmpeg } from './helpers/videos.ts';
+import { BIN, ROOT, tmpDir } from './helpers/cli.ts';
+import { ffmpeg, testClip } from './helpers/videos.ts';
 import { waitFor } from './helpers/live.ts';
 
 /** The ffprobe processes whose command line names `file`: [pid, process group]. */
@@ -67,4 +68,20 @@ test('probe › ffprobe\'s output as printed: numbers, tags, dispositions, a rot
   // Through probe: upright, so width and height swap.
   const info = await probe(file);
   t.deepEqual([info.width, info.height, info.audioCodec], [240, 320, 'aac']);
+});
+
+test('probe › an ffprobe that crashes (a signal, here SIGSEGV) is named as the cause, not its banner\'s last line; the file fails', async (t) => {
+  // A stand-in ffprobe that dies as a build that cannot read the file does (the npm-bundled static
+  // ffprobe segfaults on every MPEG-TS file, measured in session 15); ffmpeg is the real one.
+  const dir = tmpDir('segflow-probe-crash-');
+  const clip = await testClip(path.join(dir, 'in.mp4'), { frames: 3 });
+  const fake = path.join(dir, 'ffprobe');
+  writeFileSync(fake, '#!/bin/sh\necho "ffprobe version 0 Copyright" >&2\necho "  libpostproc    57.  2.100 / 57.  2.100" >&2\nkill -SEGV $$\n');
+  chmodSync(fake, 0o755);
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'process', clip, '--out', path.join(dir, 'out')], { cwd: ROOT, env: { ...process.env, FFPROBE_PATH: fake }, timeout: 120_000 }, (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
+  });
+  t.is(r.code, 1, r.stderr);
+  t.true(r.stderr.includes(`✗ ${clip}: ffprobe (${fake}) crashed reading it (SIGSEGV); another ffprobe may read it (a newer ffmpeg on PATH, or FFPROBE_PATH)`), r.stderr);
+  t.notRegex(r.stderr, /libpostproc/);
 });

@@ -231,6 +231,14 @@ function runProbe(input: string, timeoutMs: number, o: { url?: boolean }): Promi
       if (err === 'timeout') return reject(new InputError(`${input}: probing took longer than ${timeoutMs} ms`, input));
       if (err) {
         const text = String(err.message ?? err);
+        // Killed by a signal: its stderr's last line (a banner line, often) says nothing of why.
+        const killed = /^ffprobe exited with signal (SIG\w+)/.exec(text)?.[1];
+        if (killed) {
+          const crash = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT', 'SIGFPE'].includes(killed);
+          return reject(new InputError(crash
+            ? `${input}: ffprobe (${ffmpegPaths().ffprobe}) crashed reading it (${killed}); another ffprobe may read it (a newer ffmpeg on PATH, or FFPROBE_PATH)`
+            : `${input}: ffprobe was ended by ${killed} while reading it`, input));
+        }
         const refused = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(text);
         // A still image (image2 by its extension, `png_pipe`, `jpeg_pipe`, ... by its content) is not a playlist.
         if (refused && (refused[1] === 'image2' || refused[1]!.endsWith('_pipe'))) return reject(new InputError(`${input}: a still image (${refused[1] === 'image2' ? path.extname(input).slice(1).toLowerCase() || 'image' : refused[1]!.replace(/_pipe$/, '')}), not a video; expected a video file`, input));
