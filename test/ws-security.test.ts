@@ -539,6 +539,15 @@ test.serial('ws security › metrics server: GET and HEAD only, bad targets 400,
     t.is((await get(port, '/metrics?x=%zz')).status, 200);
     const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
     t.regex(body, /frames_total\{node="a"\} 3/);
+    // The process's own, read at the scrape: this test process's figures, as /proc and V8 say them.
+    const val = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1]);
+    t.true(val('process_resident_memory_bytes') > 20e6 && val('process_resident_memory_bytes') < 4e9, body);
+    t.true(Math.abs(val('process_resident_memory_bytes') - process.memoryUsage().rss) < 64e6);
+    t.true(val('process_open_fds') >= 3 && Math.abs(val('process_open_fds') - readdirSync('/proc/self/fd').length) < 8, body);
+    t.true(val('process_cpu_user_seconds_total') > 0);
+    t.true(val('nodejs_heap_size_used_bytes') > 0 && val('nodejs_heap_size_used_bytes') <= val('nodejs_heap_size_total_bytes'));
+    t.true(Math.abs(val('process_start_time_seconds') - (Date.now() / 1000 - process.uptime())) < 2);
+    for (const name of ['process_resident_memory_bytes', 'process_open_fds', 'nodejs_external_memory_bytes']) t.is(body.split('\n').filter((l) => l === `# TYPE ${name} gauge`).length, 1, name);
     const head = await raw(port, request('HEAD', '/metrics', { Host: `127.0.0.1:${port}` }));
     t.is(head.status, 200);
     for (const method of ['DELETE', 'POST', 'PUT', 'PATCH', 'OPTIONS']) {
