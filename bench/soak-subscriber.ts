@@ -26,7 +26,7 @@ function connect(): void {
       if (m.type === MsgType.labels) {
         decodeClassIds(m);
         s.labels++;
-        s.latencyMs = Date.now() - m.sendTimeMs;
+        s.latencyMs = Math.round((performance.timeOrigin + performance.now() - m.sendTimeMs) * 10) / 10; // the sender stamps sub-millisecond wall time
         s.worstLatencyMs = Math.max(s.worstLatencyMs, s.latencyMs);
       } else if (m.type === MsgType.jpeg) s.jpegs++;
     } catch {
