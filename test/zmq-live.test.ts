@@ -224,11 +224,14 @@ test('zmq › live: run --dispatch validation — a graph without a segmenter ex
   const d = tmpDir('segflow-zmq-live-bad-');
   const graph = path.join(d, 'noseg.yaml');
   writeFileSync(graph, `version: 1\nnodes:\n  decode: { type: decoder, options: { path: "${SAMPLE}", maxFrames: 2 } }\n  masks: { type: encoder, options: { path: "${d}/x.mp4" }, in: { frame: decode.frame } }\n`);
-  const [noSeg, badSyntax, cannotBind] = await Promise.all([
+  const [noSeg, badSyntax, cannotBind, lonely] = await Promise.all([
     segflow(['run', graph, '--dispatch', 'tcp://127.0.0.1:0']),
     segflow(['run', graph, '--dispatch', 'localhost5555']),
     segflow(['run', path.join('graphs', 'rtsp-live.yaml'), '--dispatch', 'tcp://192.0.2.1:5555']),
+    segflow(['run', path.join('graphs', 'rtsp-live.yaml'), '--no-rebalance']),
   ]);
+  t.is(lonely.code, 2, lonely.stderr);
+  t.is(lonely.stderr, 'segflow: --stream-name, --min-workers and --no-rebalance go with --dispatch tcp://HOST:PORT\n');
   t.is(noSeg.code, 2, noSeg.stderr);
   t.is(noSeg.stderr, `segflow: --dispatch: ${graph} has no two-branch-segmenter node to hand to workers\n`);
   t.is(badSyntax.code, 2, badSyntax.stderr);
