@@ -11,6 +11,7 @@
  *
  *   segflow run <graph> [--set node.option=value ...] [--var name=value ...] [--metrics-port N] [--overwrite]
  *               [--dispatch tcp://HOST:PORT [--stream-name NAME] [--min-workers N] [--no-rebalance]]   (live: segmenters sharded over workers)
+ *   segflow subscribe ws://HOST:PORT/ws?stream=NAME [--frames N] [--json] [--token T]   (a websocket-sink's masks, a line a frame)
  *   segflow validate <graph> [--set ...]
  *   segflow graph <graph> --dot [--svg FILE]
  *   segflow process <files or folders...> --out DIR [--graph FILE] [--set ...] [--jobs N] [--overwrite] [--chunk-frames N] [--dispatch tcp://HOST:PORT]
@@ -158,6 +159,30 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: '[--connect] tcp://HOST:PORT [--json]',
     options: { connect: { type: 'string', arg: 'tcp://HOST:PORT', description: "the dispatcher's endpoint (or give it as the argument)" }, json: { type: 'boolean', description: 'print JSON' }, 'curve-keys': CURVE_KEYS, help: HELP },
     run: (v, p) => cmdWorkers(v, p),
+  },
+  subscribe: {
+    summary: "a websocket-sink stream's label maps, a line a frame (class shares, key frame, latency, frames missed)",
+    usage: 'ws://HOST:PORT[/ws?stream=NAME] [--stream NAME] [--frames N] [--json] [--token TOKEN]',
+    options: {
+      stream: { type: 'string', arg: 'NAME', description: "the stream (default: the URL's ?stream=, else the server's only one)" },
+      frames: { type: 'string', arg: 'N', description: 'stop after N frames (1..1e9)' },
+      json: { type: 'boolean', description: 'one JSON object a frame' },
+      token: { type: 'string', arg: 'TOKEN', description: "the sink's token (or the environment's SEGFLOW_WS_TOKEN, which keeps it out of the process list)" },
+      help: HELP,
+    },
+    run: async (v, p) => {
+      if (p.length !== 1) throw new UsageError('subscribe: expected one address, ws://HOST:PORT/ws?stream=NAME (segflow subscribe --help)');
+      const frames = v.frames === undefined ? undefined : Number(v.frames);
+      if (frames !== undefined && (!Number.isInteger(frames) || frames < 1 || frames > 1e9)) throw new UsageError(`--frames: expected an integer 1..1e9, got '${v.frames}'`);
+      const { streamUrl } = await import('../net/ws/client.ts');
+      try {
+        streamUrl(p[0]!);
+      } catch (e) {
+        throw new UsageError(`subscribe: ${(e as Error).message}`);
+      }
+      const { runSubscribe } = await import('./subscribe.ts');
+      return runSubscribe({ url: p[0]!, stream: v.stream as string | undefined, token: (v.token as string | undefined) ?? (process.env.SEGFLOW_WS_TOKEN || undefined), frames, json: v.json === true });
+    },
   },
   status: {
     summary: 'fleet processing: the files of a `process --queue` run (state, frames, chunks, errors) and the live workers',
