@@ -26,7 +26,6 @@ export { loadModel, Model, type Manifest } from './src/segmentation/engine/model
 export type { Summary };
 export { probe, ffmpegPaths } from './src/media/ffmpeg.ts';
 export { subscribe, streamUrl, type MaskFrame, type SubscribeOptions } from './src/net/ws/client.ts';
-export { decodeMessage, decodeClassIds, PROTOCOL_VERSION, MsgType, Flags, Encoding, type DecodedMessage } from './src/codecs/ws-protocol.ts';
 export { registry, nodeSpecs } from './nodes/index.ts';
 export * from './operators.ts';
 

@@ -119,7 +119,7 @@ console.log(mark);`;
 
 test('package › a TypeScript consumer type-checks against the declarations (NodeNext, skipLibCheck false, no @types/node)', async (t) => {
   writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: [] }, include: ['consumer.ts'] }));
-  writeFileSync(path.join(app, 'consumer.ts'), `import { loadGraphFile, runGraph, registry, decode, downsample, segment, overlay, encode, Metrics, GraphError, type GraphDef, type NodeSpec, type RunResult } from 'segflow';
+  writeFileSync(path.join(app, 'consumer.ts'), `import { loadGraphFile, runGraph, registry, decode, downsample, segment, overlay, encode, Metrics, GraphError, subscribe, type GraphDef, type NodeSpec, type RunResult, type MaskFrame } from 'segflow';
 import { nodeSpecs, twoBranchSegmenter } from 'segflow/nodes';
 import { segment as segmentOp } from 'segflow/operators';
 const def: GraphDef = loadGraphFile('graph.yaml', registry, { sets: ['segment.threads=1'] });
@@ -129,7 +129,8 @@ const ops = [decode, downsample, segment, overlay, encode, segmentOp];
 const e: Error = new GraphError('x', 'graph.yaml');
 // @ts-expect-error the options are typed: keyframeIntervalFrames is a number
 segment({ keyframeIntervalFrames: 'five' });
-void [specs, result, ops, e, twoBranchSegmenter];
+const masks: AsyncIterable<MaskFrame> = subscribe('ws://127.0.0.1:8090/ws?stream=cam0', { token: 't' });
+void [specs, result, ops, e, twoBranchSegmenter, masks];
 `);
   const r = await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app });
   t.is(r.code, 0, `tsc errors:\n${r.stdout}${r.stderr}`);

@@ -8,7 +8,7 @@
  * message that does not decode throws, naming the URL and why. No reconnect loop: a caller that
  * wants one calls `subscribe` again. Used by `segflow subscribe`; exported by the package.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { decodeClassIds, decodeMessage, Flags, MsgType, PROTOCOL_VERSION } from '../../codecs/ws-protocol.ts';
 
 export interface MaskFrame {
@@ -80,7 +80,9 @@ export async function* subscribe(url: string, o: SubscribeOptions = {}): AsyncGe
   const at = streamUrl(url, o.stream);
   const stream = at.stream ?? await onlyStream(at.url, o.token, o.signal);
   const wsUrl = streamUrl(at.url, stream).url;
-  const ws = new WebSocket(wsUrl, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, maxPayload: 64 << 20 });
+  // Loaded here, not at the package's import (`import 'segflow'` loads no network module).
+  const WS = (await import('ws')).default;
+  const ws: WebSocket = new WS(wsUrl, { headers: o.token ? { authorization: `Bearer ${o.token}` } : {}, maxPayload: 64 << 20 });
   // Messages arrive faster than a slow consumer takes them: they wait here, and the server, not
   // this queue, drops frames for a reader that falls behind (the socket is paused meanwhile).
   const queue: { data: Buffer; binary: boolean }[] = [];
@@ -161,6 +163,6 @@ export async function* subscribe(url: string, o: SubscribeOptions = {}): AsyncGe
   } finally {
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', abort);
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.terminate();
+    if (ws.readyState === WS.CONNECTING || ws.readyState === WS.OPEN) ws.terminate();
   }
 }
