@@ -362,3 +362,28 @@ for (const rebalance of [true, false]) {
     for (const k of keys.filter((x) => x !== moved)) t.like(stream(d.status(), k), { worker: 'w1', reassignments: 0 });
   });
 }
+
+test('zmq › live: dispatcher — a stream not sent a frame yet moves to a worker that joins as a first assignment (its first frame still `start`, no reassignment counted)', async (t) => {
+  const logs: string[] = [];
+  const d = new Dispatcher({ endpoint: 'tcp://127.0.0.1:0', heartbeatMs: 200, liveness: 25, log: (m) => logs.push(m) });
+  const at = await d.bind();
+  const w1 = await fakeWorker(at, 'w1');
+  let w2: Awaited<ReturnType<typeof fakeWorker>> | undefined;
+  t.teardown(async () => {
+    w1.close();
+    w2?.close();
+    await d.close();
+  });
+  await waitFor('w1 registered', () => d.status().workers.length === 1, 10_000);
+  const streams = ['cam/a', 'cam/b'].map((key) => d.openStream({ key, node: 'seg', options: {}, onLabels: () => {}, onError: (e) => t.fail(e.message) }));
+  t.deepEqual(d.status().workers[0]!.streams, ['cam/a', 'cam/b']);
+  w2 = await fakeWorker(at, 'w2');
+  await waitFor('w2 registered', () => d.status().workers.length === 2, 10_000);
+  t.deepEqual(d.status().workers.map((w) => w.streams.length), [1, 1]);
+  const moved = d.status().workers.find((w) => w.name === 'w2')!.streams[0]!;
+  t.true(logs.includes(`dispatch: stream ${moved} → worker w2 (to balance the load; no frame sent yet)`), logs.join('\n'));
+  streams[['cam/a', 'cam/b'].indexOf(moved)]!.push(Object.freeze({ kind: 'frame', source: 'cam', seq: 0, ptsMs: 0, width: 4, height: 2, data: new Uint8Array(24) }) as Frame);
+  await waitFor('the first frame at w2', () => w2!.jobs.length === 1, 10_000);
+  t.is(w2.jobs[0]!.frames[0]!.discontinuity, 'start');
+  t.is(d.status().streamReassignments, 0);
+});

@@ -466,8 +466,8 @@ export class Dispatcher {
 
   /**
    * Spread live streams over the workers alive: while one holds two or more streams more than
-   * another, one of its streams (the one with the fewest frames in flight, then the latest opened)
-   * moves to the worker with the fewest. Each move strictly lowers the imbalance: no stream moves back.
+   * another, one of its streams (one not sent a frame yet, else the one with the fewest frames in
+   * flight, then the latest opened) moves to the worker with the fewest. Each move strictly lowers the imbalance: no stream moves back.
    */
   private rebalance(): void {
     for (;;) {
@@ -476,11 +476,20 @@ export class Dispatcher {
       const most = ws.reduce((a, b) => (b.streams.size > a.streams.size ? b : a));
       const least = ws.reduce((a, b) => (b.streams.size < a.streams.size ? b : a));
       if (most.streams.size - least.streams.size < 2) return;
-      const s = [...most.streams].reduce((a, b) => (b.held.size <= a.held.size ? b : a));
+      // A stream not sent a frame yet moves for free (no state to lose); else the fewest frames in flight.
+      const cost = (x: Stream) => (x.mark === 'start' ? -1 : x.held.size);
+      const s = [...most.streams].reduce((a, b) => (cost(b) <= cost(a) ? b : a));
       most.streams.delete(s);
-      s.lastWorker = most.name;
-      s.worker = undefined;
-      this.assign(s, least, 'to balance the load');
+      if (s.mark === 'start') {
+        s.worker = least;
+        least.streams.add(s);
+        this.log(`dispatch: stream ${s.key} → worker ${least.name} (to balance the load; no frame sent yet)`);
+        this.gauges();
+      } else {
+        s.lastWorker = most.name;
+        s.worker = undefined;
+        this.assign(s, least, 'to balance the load');
+      }
       this.pumpStream(s);
     }
   }
