@@ -24,13 +24,13 @@ subfile=$(mktemp /tmp/soak-sub.XXXXXX)
 node --import tsx bench/soak-subscriber.ts "ws://127.0.0.1:$wsport/ws?stream=cam0" "$subfile" &
 sub=$!
 sleep 6
-echo "minute rss_mb fds children camera_frames carry_frames drops_segment reconnects ws_labels ws_errors ws_closes ws_latency_ms ws_worst_ms"
+echo "minute rss_mb fds children camera_frames carry_frames drops_segment reconnects ws_labels ws_missed ws_errors ws_closes ws_latency_ms ws_worst_ms"
 for ((m = 0; m <= minutes; m++)); do
   rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$app/status)
   fds=$(ls /proc/$app/fd | wc -l)
   kids=$(ps --ppid $app --no-headers | wc -l)
   met=$(curl -s http://127.0.0.1:$mport/metrics)
   f() { echo "$met" | grep -v "^#" | grep -E "$1" | awk '{print $NF}' | head -1; }
-  echo "$m $rss $fds $kids $(f 'node_frames_total\{node="camera"') $(f 'node_frames_total\{node="carry"') $(f 'edge_drops_total\{edge="keys.keyframes→segment.frame"') $(f 'rtsp_reconnects_total') $(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.labels,s.errors,s.closes,s.latencyMs,s.worstLatencyMs)' "$subfile")"
+  echo "$m $rss $fds $kids $(f 'node_frames_total\{node="camera"') $(f 'node_frames_total\{node="carry"') $(f 'edge_drops_total\{edge="keys.keyframes→segment.frame"') $(f 'rtsp_reconnects_total') $(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.labels,s.missed,s.errors,s.closes,s.latencyMs,s.worstLatencyMs)' "$subfile")"
   [ $m -lt $minutes ] && sleep 60
 done

@@ -1,7 +1,7 @@
 /**
  * A WebSocket subscriber for bench/soak-rtsp.sh: connects to a segflow websocket-sink stream, decodes
  * every label message (header and class ids, as a client program would) and writes its counts to
- * STATUS_FILE every 5 s (one JSON object: labels, jpegs, bytes, decode errors, closes, the
+ * STATUS_FILE every 5 s (one JSON object: labels, jpegs, bytes, decode errors, closes, frames the server dropped for it, the
  * latest and worst send-to-receive latency in ms). Reconnects a second after a close.
  *   node --import tsx bench/soak-subscriber.ts ws://127.0.0.1:8191/ws?stream=cam0 /tmp/soak-sub.json
  */
@@ -14,12 +14,18 @@ if (!url || !statusFile) {
   console.error('usage: soak-subscriber.ts WS_URL STATUS_FILE');
   process.exit(2);
 }
-const s = { labels: 0, jpegs: 0, bytes: 0, errors: 0, closes: 0, latencyMs: 0, worstLatencyMs: 0 };
+const s = { labels: 0, jpegs: 0, bytes: 0, errors: 0, closes: 0, missed: 0, latencyMs: 0, worstLatencyMs: 0 };
+let missedBefore = 0;
 function connect(): void {
   const ws = new WebSocket(url!);
   ws.binaryType = 'nodebuffer';
   ws.on('message', (data: Buffer, binary: boolean) => {
-    if (!binary) return;
+    if (!binary) {
+      // The server's count of frames it dropped for this client (a slow reader), per connection.
+      const m = JSON.parse(data.toString('utf8')) as { type?: string; total?: number };
+      if ((m.type === 'dropped' || m.type === 'end') && typeof m.total === 'number') s.missed = missedBefore + m.total;
+      return;
+    }
     s.bytes += data.length;
     try {
       const m = decodeMessage(data);
@@ -36,6 +42,7 @@ function connect(): void {
   ws.on('error', () => {});
   ws.on('close', () => {
     s.closes++;
+    missedBefore = s.missed;
     setTimeout(connect, 1000);
   });
 }
