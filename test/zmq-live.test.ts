@@ -45,6 +45,25 @@ function subscriber(endpoint: string): { got: Got[]; close(): void } {
   return { got, close: () => sock.close() };
 }
 
+/** A fake worker on a real DEALER socket: records the jobs it is sent; answers one when told. */
+async function fakeWorker(at: string, name: string) {
+  const sock = new zmq.Dealer({ linger: 0 });
+  sock.connect(at);
+  await sock.send([encodeControl(ZmqType.ready, { name })]);
+  const jobs: { meta: { id: number; key: string; stream: string }; frames: Frame[] }[] = [];
+  void (async () => {
+    for await (const [header, ...rest] of sock) {
+      const h = decodeHeader(header!);
+      if (h.type === ZmqType.job) jobs.push({ meta: h.meta as (typeof jobs)[number]['meta'], frames: decodePackets(rest) as Frame[] });
+    }
+  })().catch(() => {});
+  const answer = async (j: (typeof jobs)[number]) => {
+    const labels = j.frames.map((f): Labels => ({ kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, classes: new Uint8Array(8), classNames: ['a'], palette: [[0, 0, 0]], path: 'full' }));
+    await sock.send([encodeControl(ZmqType.result, { id: j.meta.id, key: j.meta.key, stream: j.meta.stream }), ...encodePackets(labels)]);
+  };
+  return { jobs, answer, close: () => sock.close() };
+}
+
 const A = 'live/segA';
 const B = 'live/segB';
 
@@ -252,24 +271,11 @@ test('zmq › live: dispatcher — one frame in flight per stream, the newest wa
   s.push(frame(1));
   t.like(stream(d.status(), 'cam/seg'), { worker: undefined, waiting: 1, dropped: 1 });
   // A fake worker that answers only when told to.
-  const w = new zmq.Dealer({ linger: 0 });
+  const { jobs, answer, close } = await fakeWorker(at, 'fake');
   t.teardown(async () => {
-    w.close();
+    close();
     await d.close();
   });
-  w.connect(at);
-  await w.send([encodeControl(ZmqType.ready, { name: 'fake' })]);
-  const jobs: { meta: { id: number; key: string; stream: string }; frames: Frame[] }[] = [];
-  void (async () => {
-    for await (const [header, ...rest] of w) {
-      const h = decodeHeader(header!);
-      if (h.type === ZmqType.job) jobs.push({ meta: h.meta as (typeof jobs)[number]['meta'], frames: decodePackets(rest) as Frame[] });
-    }
-  })().catch(() => {});
-  const answer = async (j: (typeof jobs)[number]) => {
-    const labels = j.frames.map((f): Labels => ({ kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, classes: new Uint8Array(8), classNames: ['a'], palette: [[0, 0, 0]], path: 'full' }));
-    await w.send([encodeControl(ZmqType.result, { id: j.meta.id, key: j.meta.key, stream: j.meta.stream }), ...encodePackets(labels)]);
-  };
   await waitFor('the waiting frame sent to the worker that joined', () => jobs.length === 1, 10_000);
   t.like(jobs[0]!, { meta: { stream: 'cam/seg' } });
   t.is(jobs[0]!.frames[0]!.seq, 1);
@@ -289,25 +295,6 @@ test('zmq › live: dispatcher — one frame in flight per stream, the newest wa
   t.regex(d.metricsView(() => d.metrics).prometheus(), /segflow_zmq_stream_frames_dropped_total\{stream="cam\/seg"\} 4/);
   t.true(logs.includes('dispatch: stream cam/seg → worker fake'), logs.join('\n'));
 });
-
-/** A fake worker on a real DEALER socket: records the jobs it is sent; answers one when told. */
-async function fakeWorker(at: string, name: string) {
-  const sock = new zmq.Dealer({ linger: 0 });
-  sock.connect(at);
-  await sock.send([encodeControl(ZmqType.ready, { name })]);
-  const jobs: { meta: { id: number; key: string; stream: string }; frames: Frame[] }[] = [];
-  void (async () => {
-    for await (const [header, ...rest] of sock) {
-      const h = decodeHeader(header!);
-      if (h.type === ZmqType.job) jobs.push({ meta: h.meta as (typeof jobs)[number]['meta'], frames: decodePackets(rest) as Frame[] });
-    }
-  })().catch(() => {});
-  const answer = async (j: (typeof jobs)[number]) => {
-    const labels = j.frames.map((f): Labels => ({ kind: 'labels', source: f.source, seq: f.seq, ptsMs: f.ptsMs, discontinuity: f.discontinuity, width: f.width, height: f.height, classes: new Uint8Array(8), classNames: ['a'], palette: [[0, 0, 0]], path: 'full' }));
-    await sock.send([encodeControl(ZmqType.result, { id: j.meta.id, key: j.meta.key, stream: j.meta.stream }), ...encodePackets(labels)]);
-  };
-  return { jobs, answer, close: () => sock.close() };
-}
 
 for (const rebalance of [true, false]) {
   test(`zmq › live: dispatcher — a worker that joins ${rebalance ? 'takes streams from one holding two or more more (one move per step, its frame in flight answered where it was, the next marked reassign)' : 'takes no stream with rebalance off'}`, async (t) => {
