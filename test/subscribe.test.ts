@@ -102,23 +102,25 @@ test.serial('subscribe › the library: frames with decoded class ids, names and
   t.is(got.length, 3);
 });
 
-test.serial('subscribe › Ctrl-C stops it (exit 130); the stream\'s end ends it (exit 0)', async (t) => {
-  const c = spawnSegflow(['subscribe', `ws://127.0.0.1:${port}/ws?stream=road`, '--token', TOKEN]);
+/** `segflow subscribe` to the run's stream, in the background, once it has printed its first line. */
+async function subscribed(): Promise<{ child: ReturnType<typeof spawnSegflow>; exit: Promise<number | null>; out: () => string; err: () => string }> {
+  const child = spawnSegflow(['subscribe', `ws://127.0.0.1:${port}/ws?stream=road`, '--token', TOKEN]);
   let out = '';
-  c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const cw = watchChild(c);
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const w = watchChild(child);
   await waitFor('a line', () => out.includes('\n'), 30_000);
-  c.kill('SIGINT');
-  t.is(await cw.exit, 130, cw.text());
+  return { child, exit: w.exit, out: () => out, err: () => w.text() };
+}
+
+test.serial('subscribe › Ctrl-C stops it (exit 130); the stream\'s end ends it (exit 0)', async (t) => {
+  const c = await subscribed();
+  c.child.kill('SIGINT');
+  t.is(await c.exit, 130, c.err());
   // Until the end: the run stopped by Ctrl-C ends its stream (the sink says `end`, closes 1001).
-  const d = spawnSegflow(['subscribe', `ws://127.0.0.1:${port}/ws?stream=road`, '--token', TOKEN]);
-  let dout = '';
-  d.stdout!.on('data', (x: Buffer) => (dout += x.toString()));
-  const dw = watchChild(d);
-  await waitFor('a line', () => dout.includes('\n'), 30_000);
+  const d = await subscribed();
   run.kill('SIGINT');
-  t.is(await dw.exit, 0, dw.text());
-  t.regex(dout, /^road #\d+ 160x96/);
+  t.is(await d.exit, 0, d.err());
+  t.regex(d.out(), /^road #\d+ 160x96/);
   await runW.exit;
 });
 
